@@ -1,0 +1,22 @@
+# Turns one .spv file into a C++ source holding it as a uint32_t array (run at build time by CMake -P).
+# Inputs: SPV (path), OUT (path), NAME (identifier).
+file(READ "${SPV}" hex HEX)
+string(LENGTH "${hex}" hex_len)
+math(EXPR words "${hex_len} / 8")
+set(body "")
+set(pos 0)
+while(pos LESS hex_len)
+    # SPIR-V words are little-endian: reverse the 4 bytes of each word.
+    string(SUBSTRING "${hex}" ${pos} 8 w)
+    string(SUBSTRING "${w}" 6 2 b3)
+    string(SUBSTRING "${w}" 4 2 b2)
+    string(SUBSTRING "${w}" 2 2 b1)
+    string(SUBSTRING "${w}" 0 2 b0)
+    string(APPEND body "0x${b3}${b2}${b1}${b0}u,")
+    math(EXPR pos "${pos} + 8")
+    math(EXPR col "${pos} % 64")
+    if(col EQUAL 0)
+        string(APPEND body "\n")
+    endif()
+endwhile()
+file(WRITE "${OUT}" "// Generated from ${NAME}.comp by cmake/embed_spirv.cmake; do not edit.\n#include <cstddef>\n#include <cstdint>\nnamespace vkmha::spirv {\nextern const uint32_t ${NAME}[] = {\n${body}};\nextern const size_t ${NAME}_words = ${words};\n}\n")

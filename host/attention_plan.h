@@ -1,0 +1,76 @@
+// The attention plan: a pure description (no Vulkan calls) of the dispatches one forward pass needs for a given
+// config, shape and options on a device with given limits. The recorder turns it into commands.
+#pragma once
+
+#include "attention_config.h"
+#include "result.h"
+#include "shader_library.h"
+#include "vulkan/device.h"
+
+#include <array>
+#include <cstdint>
+#include <vector>
+
+namespace vkmha {
+
+// Every buffer a pass can read or write. The first group is bound by the caller each frame, the second belongs
+// to the model, the third to the session's frame slot.
+enum class Slot : uint32_t {
+    query, key, value, key_padding_mask, attn_mask, output, weights,
+    wq, wk, wv, bq, bk, bv, wo, bo,
+    q, k, v, scores, concat,
+    dummy, // a small buffer bound where a kernel's binding is unused
+    count
+};
+constexpr uint32_t kSlotCount = static_cast<uint32_t>(Slot::count);
+const char* slot_name(Slot);
+
+// Passes are grouped into stages for timing and debug labels.
+enum class Stage : uint32_t { q_proj, k_proj, v_proj, scores, softmax, apply, average_weights, out_proj, count };
+constexpr uint32_t kStageCount = static_cast<uint32_t>(Stage::count);
+const char* stage_name(Stage);
+
+struct Pass {
+    Kernel kernel = Kernel::linear;
+    Stage stage = Stage::q_proj;
+    std::array<Slot, kMaxBindings> bindings{};
+    uint32_t write_mask = 0;  // bit b set: binding b is written
+    bool barrier_before = false; // a write earlier in the pass list is read or overwritten here
+    std::array<uint32_t, 16> push{};
+    uint32_t push_bytes = 0;
+    uint32_t groups[3] = {1, 1, 1};
+};
+
+struct AttentionPlan {
+    std::vector<Pass> passes;
+    // Scratch sizes in floats, per frame slot.
+    uint64_t q_elems = 0, k_elems = 0, v_elems = 0, concat_elems = 0, scores_elems = 0;
+    uint32_t chunk_bh = 0; // (batch, head) pairs per scores chunk
+};
+
+// Scratch an upper-bound shape needs (for allocation at session creation).
+struct ScratchSizes {
+    uint64_t q_elems = 0, k_elems = 0, v_elems = 0, concat_elems = 0, scores_elems = 0;
+};
+Result<ScratchSizes> attention_scratch(const AttentionConfig&, const AttentionShape& max_shape, const DeviceLimits&);
+
+// Where each caller-bound buffer's data starts inside its binding, in elements (floats; bytes for the masks): the
+// recorder binds at an offset rounded down to the device's alignment and passes the remainder here.
+struct ExternalOffsets {
+    uint32_t query = 0, key = 0, value = 0, key_padding_mask = 0, attn_mask = 0, output = 0, weights = 0;
+};
+
+struct PlanInputs {
+    AttentionConfig config;
+    AttentionShape shape;
+    AttentionOptions options;
+    bool has_in_bias = false;
+    bool has_out_bias = false;
+    ExternalOffsets offsets;
+    uint64_t scores_capacity = 0; // floats of scores scratch the session allocated
+};
+
+// Checks the shape against the device's limits (binding ranges, group counts) and lays out the passes.
+Result<AttentionPlan> plan_attention(const PlanInputs&, const DeviceLimits&);
+
+} // namespace vkmha

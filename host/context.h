@@ -1,0 +1,37 @@
+// Context: one device plus everything built once for it (pipelines, an upload path). Models and sessions hang
+// off a context and must be destroyed before it.
+#pragma once
+
+#include "shader_library.h"
+#include "vulkan/device.h"
+
+#include <memory>
+
+namespace vkmha {
+
+class Context {
+  public:
+    static Result<std::unique_ptr<Context>> create(std::unique_ptr<Device> device, const std::vector<uint8_t>& cache);
+
+    const Device& device() const { return *m_device; }
+    const ShaderLibrary& shaders() const { return m_shaders; }
+    // Runs `record` in a one-time command buffer on the context's queue and waits: used only at model creation.
+    template <typename F> Status run_once(F&& record) const;
+
+  private:
+    Status submit_and_wait(VkCommandBuffer) const;
+    Result<VkCommandBuffer> begin_once() const;
+    std::unique_ptr<Device> m_device;
+    ShaderLibrary m_shaders;
+    Handle<VkCommandPool> m_pool;
+    Handle<VkFence> m_fence;
+};
+
+template <typename F> Status Context::run_once(F&& record) const {
+    auto cmd = begin_once();
+    if (!cmd) return cmd.take_error();
+    record(cmd.value());
+    return submit_and_wait(cmd.value());
+}
+
+} // namespace vkmha

@@ -1,0 +1,345 @@
+// CPU reference for multi-head / grouped-query attention: every dot product is accumulated in double, in
+// index order, so the result depends only on the math in DESIGN.md and not on blocking or threads.
+#include "cpu_reference.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstddef>
+#include <limits>
+#include <new>
+#include <stdexcept>
+#include <string>
+
+namespace vkmha {
+namespace {
+
+Error invalid(std::string message) { return make_error(ErrorCode::invalid_argument, std::move(message)); }
+
+std::string str(uint64_t v) { return std::to_string(v); }
+
+// Product of sizes, or false when it does not fit in size_t (a vector of it could never be allocated).
+bool checked_product(std::initializer_list<size_t> factors, size_t& out) {
+    size_t total = 1;
+    for (size_t f : factors)
+        if (__builtin_mul_overflow(total, f, &total)) return false;
+    out = total;
+    return true;
+}
+
+bool is_known_mask_kind(MaskKind kind) {
+    return kind == MaskKind::none || kind == MaskKind::boolean || kind == MaskKind::additive;
+}
+
+Status check_size(const char* name, const std::vector<float>& tensor, size_t expected, const std::string& shape_text,
+                  bool may_be_empty) {
+    if (tensor.size() == expected) return {};
+    if (may_be_empty && tensor.empty()) return {};
+    return invalid(std::string(name) + " has " + str(tensor.size()) + " elements, expected " + str(expected) + " (" +
+                   shape_text + (may_be_empty ? ") or none" : ")"));
+}
+
+// out(i, j) = sum_p a[i*k + p] * b[j*k + p] (A times B transposed, both row-major, B in PyTorch's [out, in]
+// layout), handed to emit(i, j, value). A 4x4 register block gives 16 independent accumulator chains for
+// speed; each chain still sums its own dot product sequentially in double, so blocking does not change results.
+template <typename Emit>
+void matmul_transposed(const float* a, size_t m, size_t k, const float* b, size_t n, Emit&& emit) {
+    constexpr size_t block = 4;
+    for (size_t i0 = 0; i0 < m; i0 += block) {
+        const size_t rows = std::min(block, m - i0);
+        for (size_t j0 = 0; j0 < n; j0 += block) {
+            const size_t cols = std::min(block, n - j0);
+            if (rows == block && cols == block) {
+                // Named scalars rather than acc[4][4]: without full unrolling (-O1, sanitizer builds) an array
+                // stays in memory and every access is checked, which made those builds ~5x slower.
+                const float *a0 = a + i0 * k, *a1 = a0 + k, *a2 = a1 + k, *a3 = a2 + k;
+                const float *b0 = b + j0 * k, *b1 = b0 + k, *b2 = b1 + k, *b3 = b2 + k;
+                double c00 = 0, c01 = 0, c02 = 0, c03 = 0, c10 = 0, c11 = 0, c12 = 0, c13 = 0;
+                double c20 = 0, c21 = 0, c22 = 0, c23 = 0, c30 = 0, c31 = 0, c32 = 0, c33 = 0;
+                for (size_t p = 0; p < k; ++p) {
+                    const double x0 = a0[p], x1 = a1[p], x2 = a2[p], x3 = a3[p];
+                    const double y0 = b0[p], y1 = b1[p], y2 = b2[p], y3 = b3[p];
+                    c00 += x0 * y0, c01 += x0 * y1, c02 += x0 * y2, c03 += x0 * y3;
+                    c10 += x1 * y0, c11 += x1 * y1, c12 += x1 * y2, c13 += x1 * y3;
+                    c20 += x2 * y0, c21 += x2 * y1, c22 += x2 * y2, c23 += x2 * y3;
+                    c30 += x3 * y0, c31 += x3 * y1, c32 += x3 * y2, c33 += x3 * y3;
+                }
+                emit(i0, j0, c00), emit(i0, j0 + 1, c01), emit(i0, j0 + 2, c02), emit(i0, j0 + 3, c03);
+                emit(i0 + 1, j0, c10), emit(i0 + 1, j0 + 1, c11), emit(i0 + 1, j0 + 2, c12), emit(i0 + 1, j0 + 3, c13);
+                emit(i0 + 2, j0, c20), emit(i0 + 2, j0 + 1, c21), emit(i0 + 2, j0 + 2, c22), emit(i0 + 2, j0 + 3, c23);
+                emit(i0 + 3, j0, c30), emit(i0 + 3, j0 + 1, c31), emit(i0 + 3, j0 + 2, c32), emit(i0 + 3, j0 + 3, c33);
+            } else {
+                for (size_t r = 0; r < rows; ++r)
+                    for (size_t c = 0; c < cols; ++c) {
+                        const float* x = a + (i0 + r) * k;
+                        const float* y = b + (j0 + c) * k;
+                        double acc = 0.0;
+                        for (size_t p = 0; p < k; ++p) acc += static_cast<double>(x[p]) * static_cast<double>(y[p]);
+                        emit(i0 + r, j0 + c, acc);
+                    }
+            }
+        }
+    }
+}
+
+// Y = X W^T + b for X [batch * len, in], written head-major: [batch, heads, len, head_dim].
+void project_head_major(const float* x, size_t batch, size_t len, size_t in, const std::vector<float>& w,
+                        const std::vector<float>& bias, size_t heads, size_t head_dim, std::vector<float>& out) {
+    const size_t width = heads * head_dim;
+    out.assign(batch * heads * len * head_dim, 0.0f);
+    matmul_transposed(x, batch * len, in, w.data(), width, [&](size_t row, size_t col, double acc) {
+        const size_t b = row / len, l = row % len, h = col / head_dim, d = col % head_dim;
+        const double value = acc + (bias.empty() ? 0.0 : static_cast<double>(bias[col]));
+        out[((b * heads + h) * len + l) * head_dim + d] = static_cast<float>(value);
+    });
+}
+
+Status validate_inputs(const AttentionConfig& config, const AttentionShape& shape, const AttentionOptions& options,
+                       const AttentionInputs& inputs) {
+    if (!inputs.query) return invalid("query is null");
+    if (!inputs.key) {
+        if (shape.lk != shape.lq)
+            return invalid("key is null (self-attention) but lk " + str(shape.lk) + " != lq " + str(shape.lq));
+        if (config.kdim != config.embed_dim)
+            return invalid("key is null (self-attention) but kdim " + str(config.kdim) + " != embed_dim " +
+                           str(config.embed_dim));
+    }
+    if (!inputs.value) {
+        const uint32_t source_width = inputs.key ? config.kdim : config.embed_dim;
+        if (config.vdim != source_width)
+            return invalid("value is null (reads " + std::string(inputs.key ? "key" : "query") + ") but vdim " +
+                           str(config.vdim) + " != its width " + str(source_width));
+    }
+    if (options.key_padding == MaskKind::boolean && !inputs.key_padding_mask)
+        return invalid("key_padding is boolean but key_padding_mask is null");
+    if (options.attn_mask != MaskKind::none && !inputs.attn_mask)
+        return invalid("attn_mask kind is " + str(static_cast<uint32_t>(options.attn_mask)) +
+                       " but the attn_mask pointer is null");
+    return {};
+}
+
+struct Dims {
+    size_t batch, lq, lk, embed, heads, kv_heads, head_dim, kdim, vdim, group;
+};
+
+Dims dims_of(const AttentionConfig& config, const AttentionShape& shape) {
+    Dims n{};
+    n.batch = shape.batch;
+    n.lq = shape.lq;
+    n.lk = shape.lk;
+    n.embed = config.embed_dim;
+    n.heads = config.num_heads;
+    n.kv_heads = config.num_kv_heads;
+    n.head_dim = config.head_dim();
+    n.kdim = config.kdim;
+    n.vdim = config.vdim;
+    n.group = config.group_size();
+    return n;
+}
+
+// What the caller wants kept beyond q/k/v/concat/output.
+struct Sinks {
+    std::vector<float>* scores = nullptr;  // [B, H, Lq, Lk] or null
+    std::vector<float>* probs = nullptr;  // [B, H, Lq, Lk] or null
+    std::vector<float>* weights = nullptr; // per options.need_weights / average_weights, or null
+};
+
+// The whole forward pass. Scores, softmax and P V for one (batch, head) stay in double in `block`; only the
+// stage vectors are rounded to fp32, because that is what a GPU pass stores.
+void run_attention(const Dims& n, const AttentionWeights& w, const AttentionOptions& options,
+                   const AttentionInputs& in, AttentionStages& st, const Sinks& sinks) {
+    const float* key = in.key ? in.key : in.query;
+    const float* value = in.value ? in.value : key;
+    project_head_major(in.query, n.batch, n.lq, n.embed, w.wq, w.bq, n.heads, n.head_dim, st.q);
+    project_head_major(key, n.batch, n.lk, n.kdim, w.wk, w.bk, n.kv_heads, n.head_dim, st.k);
+    project_head_major(value, n.batch, n.lk, n.vdim, w.wv, w.bv, n.kv_heads, n.head_dim, st.v);
+
+    const size_t block_size = n.lq * n.lk;
+    if (sinks.scores) sinks.scores->assign(n.batch * n.heads * block_size, 0.0f);
+    if (sinks.probs) sinks.probs->assign(n.batch * n.heads * block_size, 0.0f);
+    const bool average = options.need_weights && options.average_weights;
+    if (sinks.weights && options.need_weights)
+        sinks.weights->assign(n.batch * (average ? 1 : n.heads) * block_size, 0.0f);
+    st.concat.assign(n.batch * n.lq * n.embed, 0.0f);
+
+    const double scale = 1.0 / std::sqrt(static_cast<double>(n.head_dim));
+    const double neg_inf = -std::numeric_limits<double>::infinity();
+    // Bottom-right alignment: query i sees keys j <= i + (lk - lq), so the last query sees every key.
+    const int64_t causal_offset = static_cast<int64_t>(n.lk) - static_cast<int64_t>(n.lq);
+    const auto* bool_mask = static_cast<const uint8_t*>(in.attn_mask);
+    const auto* add_mask = static_cast<const float*>(in.attn_mask);
+
+    std::vector<double> block(block_size);
+    std::vector<double> weight_sum(average ? block_size : 0);
+    std::vector<double> acc(n.head_dim);
+    for (size_t b = 0; b < n.batch; ++b) {
+        std::fill(weight_sum.begin(), weight_sum.end(), 0.0);
+        for (size_t h = 0; h < n.heads; ++h) {
+            const size_t g = h / n.group;
+            const size_t bh = b * n.heads + h;
+            const float* q = st.q.data() + bh * n.lq * n.head_dim;
+            const float* k = st.k.data() + (b * n.kv_heads + g) * n.lk * n.head_dim;
+            const float* v = st.v.data() + (b * n.kv_heads + g) * n.lk * n.head_dim;
+            // Scaling the double dot product equals scaling Q first (the GPU order) up to one double rounding.
+            matmul_transposed(q, n.lq, n.head_dim, k, n.lk,
+                              [&](size_t i, size_t j, double dot) { block[i * n.lk + j] = dot * scale; });
+
+            const size_t mask_base = options.attn_mask_per_head ? bh * block_size : 0;
+            for (size_t i = 0; i < n.lq; ++i) {
+                double* row = block.data() + i * n.lk;
+                for (size_t j = 0; j < n.lk; ++j) {
+                    bool masked = false;
+                    if (options.causal) masked = static_cast<int64_t>(j) > static_cast<int64_t>(i) + causal_offset;
+                    if (options.key_padding == MaskKind::boolean && in.key_padding_mask[b * n.lk + j] != 0)
+                        masked = true;
+                    if (options.attn_mask == MaskKind::boolean && bool_mask[mask_base + i * n.lk + j] != 0)
+                        masked = true;
+                    if (masked)
+                        row[j] = neg_inf;
+                    else if (options.attn_mask == MaskKind::additive)
+                        row[j] += static_cast<double>(add_mask[mask_base + i * n.lk + j]);
+                }
+                if (sinks.scores)
+                    std::transform(row, row + n.lk, sinks.scores->data() + bh * block_size + i * n.lk,
+                                   [](double s) { return static_cast<float>(s); });
+
+                const double row_max = *std::max_element(row, row + n.lk);
+                if (row_max == neg_inf) {
+                    // Every key masked: zeros instead of PyTorch's NaN (the documented difference), so the
+                    // output row becomes exactly bo.
+                    std::fill(row, row + n.lk, 0.0);
+                } else {
+                    double sum = 0.0;
+                    for (size_t j = 0; j < n.lk; ++j) {
+                        row[j] = std::exp(row[j] - row_max);
+                        sum += row[j];
+                    }
+                    for (size_t j = 0; j < n.lk; ++j) row[j] /= sum;
+                }
+                if (sinks.probs)
+                    std::transform(row, row + n.lk, sinks.probs->data() + bh * block_size + i * n.lk,
+                                   [](double p) { return static_cast<float>(p); });
+                if (sinks.weights && options.need_weights) {
+                    if (average)
+                        for (size_t j = 0; j < n.lk; ++j) weight_sum[i * n.lk + j] += row[j];
+                    else
+                        std::transform(row, row + n.lk, sinks.weights->data() + bh * block_size + i * n.lk,
+                                       [](double p) { return static_cast<float>(p); });
+                }
+
+                // P V in i-j-d order: V rows are read contiguously, and each output element still sums over j
+                // in order.
+                std::fill(acc.begin(), acc.end(), 0.0);
+                for (size_t j = 0; j < n.lk; ++j) {
+                    const double p = row[j];
+                    if (p == 0.0) continue; // masked keys contribute nothing (and skip 0 * inf)
+                    const float* v_row = v + j * n.head_dim;
+                    for (size_t d = 0; d < n.head_dim; ++d) acc[d] += p * static_cast<double>(v_row[d]);
+                }
+                float* out = st.concat.data() + (b * n.lq + i) * n.embed + h * n.head_dim;
+                for (size_t d = 0; d < n.head_dim; ++d) out[d] = static_cast<float>(acc[d]);
+            }
+        }
+        if (sinks.weights && average) {
+            const double inv_heads = 1.0 / static_cast<double>(n.heads);
+            float* dst = sinks.weights->data() + b * block_size;
+            for (size_t e = 0; e < block_size; ++e) dst[e] = static_cast<float>(weight_sum[e] * inv_heads);
+        }
+    }
+
+    st.output.assign(n.batch * n.lq * n.embed, 0.0f);
+    matmul_transposed(st.concat.data(), n.batch * n.lq, n.embed, w.wo.data(), n.embed,
+                      [&](size_t row, size_t col, double dot) {
+                          const double bias = w.bo.empty() ? 0.0 : static_cast<double>(w.bo[col]);
+                          st.output[row * n.embed + col] = static_cast<float>(dot + bias);
+                      });
+}
+
+// Runs `body` and turns the only exceptions it can raise (allocation) into an Error, so nothing escapes.
+template <typename T, typename Body> Result<T> no_throw(Body&& body) {
+    try {
+        return body();
+    } catch (const std::bad_alloc&) {
+        return make_error(ErrorCode::out_of_memory, "cpu reference: host allocation failed");
+    } catch (const std::length_error&) {
+        return make_error(ErrorCode::out_of_memory, "cpu reference: host allocation too large");
+    }
+}
+
+} // namespace
+
+Status validate_attention(const AttentionConfig& config, const AttentionWeights& weights, const AttentionShape& shape,
+                          const AttentionOptions& options) {
+    if (config.embed_dim == 0) return invalid("embed_dim is 0");
+    if (config.num_heads == 0) return invalid("num_heads is 0");
+    if (config.num_kv_heads == 0) return invalid("num_kv_heads is 0");
+    if (config.kdim == 0) return invalid("kdim is 0");
+    if (config.vdim == 0) return invalid("vdim is 0");
+    if (config.embed_dim % config.num_heads != 0)
+        return invalid("embed_dim " + str(config.embed_dim) + " is not divisible by num_heads " +
+                       str(config.num_heads));
+    if (config.num_heads % config.num_kv_heads != 0)
+        return invalid("num_heads " + str(config.num_heads) + " is not divisible by num_kv_heads " +
+                       str(config.num_kv_heads));
+    if (shape.batch == 0) return invalid("batch is 0");
+    if (shape.lq == 0) return invalid("lq is 0");
+    if (shape.lk == 0) return invalid("lk is 0");
+    if (!is_known_mask_kind(options.key_padding))
+        return invalid("key_padding mask kind " + str(static_cast<uint32_t>(options.key_padding)) + " is unknown");
+    if (options.key_padding == MaskKind::additive)
+        return invalid("key_padding mask kind must be boolean or none, got additive");
+    if (!is_known_mask_kind(options.attn_mask))
+        return invalid("attn_mask kind " + str(static_cast<uint32_t>(options.attn_mask)) + " is unknown");
+
+    const size_t e = config.embed_dim, kv = config.kv_width(), kdim = config.kdim, vdim = config.vdim;
+    const std::string e_text = str(e), kv_text = str(kv);
+    VKMHA_TRY(check_size("wq", weights.wq, e * e, e_text + " x " + e_text, false));
+    VKMHA_TRY(check_size("wk", weights.wk, kv * kdim, kv_text + " x kdim " + str(kdim), false));
+    VKMHA_TRY(check_size("wv", weights.wv, kv * vdim, kv_text + " x vdim " + str(vdim), false));
+    VKMHA_TRY(check_size("wo", weights.wo, e * e, e_text + " x " + e_text, false));
+    VKMHA_TRY(check_size("bq", weights.bq, e, e_text, true));
+    VKMHA_TRY(check_size("bk", weights.bk, kv, kv_text, true));
+    VKMHA_TRY(check_size("bv", weights.bv, kv, kv_text, true));
+    VKMHA_TRY(check_size("bo", weights.bo, e, e_text, true));
+
+    // Every buffer the reference (or a caller) would size from this shape must be countable in size_t.
+    size_t count = 0;
+    const size_t b = shape.batch, lq = shape.lq, lk = shape.lk, h = config.num_heads;
+    if (!checked_product({b, lq, e}, count) || !checked_product({b, lk, std::max(kdim, vdim)}, count) ||
+        !checked_product({b, h, lq, lk}, count) || !checked_product({b, h, lq, lk, sizeof(double)}, count))
+        return invalid("shape batch " + str(b) + " x lq " + str(lq) + " x lk " + str(lk) + " x heads " + str(h) +
+                       " overflows size_t");
+    return {};
+}
+
+Result<AttentionStages> reference_attention_stages(const AttentionConfig& config, const AttentionWeights& weights,
+                                                   const AttentionShape& shape, const AttentionOptions& options,
+                                                   const AttentionInputs& inputs) {
+    VKMHA_TRY(validate_attention(config, weights, shape, options));
+    VKMHA_TRY(validate_inputs(config, shape, options, inputs));
+    return no_throw<AttentionStages>([&]() -> Result<AttentionStages> {
+        AttentionStages stages;
+        Sinks sinks;
+        sinks.scores = &stages.scores;
+        sinks.probs = &stages.probs;
+        run_attention(dims_of(config, shape), weights, options, inputs, stages, sinks);
+        return stages;
+    });
+}
+
+Result<AttentionOutputs> reference_attention(const AttentionConfig& config, const AttentionWeights& weights,
+                                             const AttentionShape& shape, const AttentionOptions& options,
+                                             const AttentionInputs& inputs) {
+    VKMHA_TRY(validate_attention(config, weights, shape, options));
+    VKMHA_TRY(validate_inputs(config, shape, options, inputs));
+    return no_throw<AttentionOutputs>([&]() -> Result<AttentionOutputs> {
+        AttentionStages stages;
+        AttentionOutputs outputs;
+        Sinks sinks;
+        sinks.weights = &outputs.weights;
+        run_attention(dims_of(config, shape), weights, options, inputs, stages, sinks);
+        outputs.output = std::move(stages.output);
+        return outputs;
+    });
+}
+
+} // namespace vkmha

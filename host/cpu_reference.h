@@ -1,0 +1,58 @@
+// CPU reference for multi-head / grouped-query attention (double accumulation): the ground truth for GPU paths.
+#pragma once
+
+#include "attention_config.h"
+#include "result.h"
+
+#include <cstdint>
+#include <vector>
+
+namespace vkmha {
+
+// Host pointers for one forward call; fp32 unless stated, sizes per AttentionShape. Only read during the call.
+struct AttentionInputs {
+    const float* query = nullptr;               // [B, Lq, E]; required
+    const float* key = nullptr;                 // [B, Lk, kdim]; nullptr: self-attention, reads query (Lk == Lq,
+                                                // kdim == E)
+    const float* value = nullptr;               // [B, Lk, vdim]; nullptr: reads key (or query), so vdim must match it
+    const uint8_t* key_padding_mask = nullptr;  // [B, Lk] bytes, nonzero = ignore that key; read only when
+                                                // options.key_padding == MaskKind::boolean
+    const void* attn_mask = nullptr;            // uint8_t (MaskKind::boolean) or float (MaskKind::additive);
+                                                // [Lq, Lk] or [B*H, Lq, Lk] (options.attn_mask_per_head)
+};
+
+struct AttentionOutputs {
+    std::vector<float> output;  // [B, Lq, E]
+    std::vector<float> weights; // empty unless need_weights: [B, Lq, Lk] (averaged over heads) or [B, H, Lq, Lk]
+};
+
+// Every intermediate of the math in DESIGN.md, so a GPU stage test can compare each pass on its own.
+struct AttentionStages {
+    std::vector<float> q;      // [B, H, Lq, D]  head-major projections, bias added, NOT scaled
+    std::vector<float> k;      // [B, G, Lk, D]
+    std::vector<float> v;      // [B, G, Lk, D]
+    std::vector<float> scores; // [B, H, Lq, Lk] (Q/sqrt(D)) K^T + masks; masked = -inf
+    std::vector<float> probs;  // [B, H, Lq, Lk] row softmax; a row whose keys are all masked is all zeros
+    std::vector<float> concat; // [B, Lq, H*D]   P V with heads concatenated
+    std::vector<float> output; // [B, Lq, E]
+};
+
+// Checks config, weight sizes, shape and options (not the input pointers): E % H, H % G, every weight/bias
+// size, zero sizes, key_padding must be boolean, element counts that overflow size_t. Errors are
+// ErrorCode::invalid_argument with a one-line message naming the bad value.
+Status validate_attention(const AttentionConfig& config, const AttentionWeights& weights, const AttentionShape& shape,
+                          const AttentionOptions& options);
+
+// All stages; holds B*H*Lq*Lk scores and probs, so prefer reference_attention when only the output is needed.
+// Also validates the input pointers (and self-attention widths). Never throws: allocation failure is
+// ErrorCode::out_of_memory.
+Result<AttentionStages> reference_attention_stages(const AttentionConfig& config, const AttentionWeights& weights,
+                                                   const AttentionShape& shape, const AttentionOptions& options,
+                                                   const AttentionInputs& inputs);
+
+// Output (and weights when options.need_weights); keeps only one head's Lq x Lk block of scores at a time.
+Result<AttentionOutputs> reference_attention(const AttentionConfig& config, const AttentionWeights& weights,
+                                             const AttentionShape& shape, const AttentionOptions& options,
+                                             const AttentionInputs& inputs);
+
+} // namespace vkmha

@@ -1,0 +1,104 @@
+// Model: validates a layer's weights and uploads them through a staging arena.
+#include "model.h"
+
+#include <cstring>
+
+namespace vkmha {
+namespace {
+
+std::vector<BufferRequest> model_requests(const AttentionConfig& c, MemoryKind kind) {
+    const uint64_t E = c.embed_dim, KV = c.kv_width();
+    auto req = [&](const char* name, uint64_t floats) { return BufferRequest{name, floats * sizeof(float), kind}; };
+    return {req("vkmha wq", E * E),  req("vkmha wk", KV * c.kdim), req("vkmha wv", KV * c.vdim),
+            req("vkmha bq", E),      req("vkmha bk", KV),          req("vkmha bv", KV),
+            req("vkmha wo", E * E),  req("vkmha bo", E),           req("vkmha dummy", 4)};
+}
+
+Status check_size(const char* name, const std::vector<float>& v, uint64_t expected, bool optional) {
+    if (optional && v.empty()) return {};
+    if (v.size() != expected)
+        return make_error(ErrorCode::invalid_argument, std::string("weight '") + name + "' has " +
+                                                           std::to_string(v.size()) + " values, expected " +
+                                                           std::to_string(expected));
+    return {};
+}
+
+} // namespace
+
+Status validate_config(const AttentionConfig& c) {
+    if (c.embed_dim == 0) return make_error(ErrorCode::invalid_argument, "embed_dim is 0");
+    if (c.num_heads == 0) return make_error(ErrorCode::invalid_argument, "num_heads is 0");
+    if (c.num_kv_heads == 0) return make_error(ErrorCode::invalid_argument, "num_kv_heads is 0");
+    if (c.kdim == 0 || c.vdim == 0)
+        return make_error(ErrorCode::invalid_argument, "kdim " + std::to_string(c.kdim) + " / vdim " +
+                                                           std::to_string(c.vdim) + " must be nonzero");
+    if (c.embed_dim % c.num_heads != 0)
+        return make_error(ErrorCode::invalid_argument, "embed_dim " + std::to_string(c.embed_dim) +
+                                                           " is not divisible by num_heads " + std::to_string(c.num_heads));
+    if (c.num_heads % c.num_kv_heads != 0)
+        return make_error(ErrorCode::invalid_argument, "num_heads " + std::to_string(c.num_heads) +
+                                                           " is not divisible by num_kv_heads " +
+                                                           std::to_string(c.num_kv_heads));
+    if (c.embed_dim > (1u << 16) || c.kdim > (1u << 16) || c.vdim > (1u << 16))
+        return make_error(ErrorCode::invalid_argument, "embed_dim/kdim/vdim over 65536 is not supported");
+    return {};
+}
+
+Status validate_weights(const AttentionConfig& c, const AttentionWeights& w) {
+    VKMHA_TRY(validate_config(c));
+    const uint64_t E = c.embed_dim, KV = c.kv_width();
+    VKMHA_TRY(check_size("wq", w.wq, E * E, false));
+    VKMHA_TRY(check_size("wk", w.wk, KV * c.kdim, false));
+    VKMHA_TRY(check_size("wv", w.wv, KV * c.vdim, false));
+    VKMHA_TRY(check_size("wo", w.wo, E * E, false));
+    VKMHA_TRY(check_size("bq", w.bq, E, true));
+    VKMHA_TRY(check_size("bk", w.bk, KV, true));
+    VKMHA_TRY(check_size("bv", w.bv, KV, true));
+    VKMHA_TRY(check_size("bo", w.bo, E, true));
+    bool any_in_bias = !w.bq.empty() || !w.bk.empty() || !w.bv.empty();
+    bool all_in_bias = !w.bq.empty() && !w.bk.empty() && !w.bv.empty();
+    if (any_in_bias && !all_in_bias)
+        return make_error(ErrorCode::invalid_argument, "q/k/v biases must be given all three or none");
+    return {};
+}
+
+Result<VkDeviceSize> Model::memory_required(const Context& ctx, const AttentionConfig& c) {
+    VKMHA_TRY(validate_config(c));
+    return Arena::measure(ctx.device(), model_requests(c, MemoryKind::device_local));
+}
+
+Result<std::unique_ptr<Model>> Model::create(const Context& ctx, const AttentionConfig& c, const AttentionWeights& w) {
+    VKMHA_TRY(validate_weights(c, w));
+    std::unique_ptr<Model> m(new Model());
+    m->m_config = c;
+    m->m_in_bias = !w.bq.empty();
+    m->m_out_bias = !w.bo.empty();
+    auto arena = Arena::create(ctx.device(), model_requests(c, MemoryKind::device_local));
+    if (!arena) return arena.take_error();
+    m->m_arena = std::move(arena.value());
+    auto staging = Arena::create(ctx.device(), model_requests(c, MemoryKind::host_visible));
+    if (!staging) return staging.take_error();
+    const std::vector<float>* sources[] = {&w.wq, &w.wk, &w.wv, &w.bq, &w.bk, &w.bv, &w.wo, &w.bo};
+    for (size_t i = 0; i < 9; ++i) {
+        const BufferView& s = (*staging)[i];
+        std::memset(s.mapped, 0, s.size);
+        if (i < 8 && !sources[i]->empty()) std::memcpy(s.mapped, sources[i]->data(), sources[i]->size() * sizeof(float));
+    }
+    const Device& d = ctx.device();
+    Arena& dst = m->m_arena;
+    VKMHA_TRY(ctx.run_once([&](VkCommandBuffer cmd) {
+        for (size_t i = 0; i < 9; ++i) {
+            VkBufferCopy region{0, 0, (*staging)[i].size};
+            d.vk().vkCmdCopyBuffer(cmd, (*staging)[i].buffer, dst[i].buffer, 1, &region);
+        }
+        // The copies must be visible to every later compute read of the weights, in any later submission.
+        VkMemoryBarrier barrier{VK_STRUCTURE_TYPE_MEMORY_BARRIER};
+        barrier.srcAccessMask = VK_ACCESS_TRANSFER_WRITE_BIT;
+        barrier.dstAccessMask = VK_ACCESS_SHADER_READ_BIT;
+        d.vk().vkCmdPipelineBarrier(cmd, VK_PIPELINE_STAGE_TRANSFER_BIT, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT, 0, 1,
+                                    &barrier, 0, nullptr, 0, nullptr);
+    }));
+    return m;
+}
+
+} // namespace vkmha

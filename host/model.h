@@ -1,0 +1,32 @@
+// Model: one attention layer's weights, uploaded once to device memory; immutable and shared by sessions.
+#pragma once
+
+#include "attention_config.h"
+#include "context.h"
+#include "vulkan/arena.h"
+
+namespace vkmha {
+
+class Model {
+  public:
+    static Result<VkDeviceSize> memory_required(const Context&, const AttentionConfig&);
+    static Result<std::unique_ptr<Model>> create(const Context&, const AttentionConfig&, const AttentionWeights&);
+
+    const AttentionConfig& config() const { return m_config; }
+    bool has_in_bias() const { return m_in_bias; }
+    bool has_out_bias() const { return m_out_bias; }
+    // wq, wk, wv, bq, bk, bv, wo, bo, dummy: in attention_plan.h's Slot order starting at Slot::wq.
+    const BufferView& buffer(uint32_t index) const { return m_arena[index]; }
+    VkDeviceSize bytes() const { return m_arena.bytes(); }
+
+  private:
+    AttentionConfig m_config;
+    bool m_in_bias = false;
+    bool m_out_bias = false;
+    Arena m_arena;
+};
+
+Status validate_config(const AttentionConfig&);
+Status validate_weights(const AttentionConfig&, const AttentionWeights&);
+
+} // namespace vkmha

@@ -1,0 +1,568 @@
+// Session: scratch and frame slots for a model, and the recorder that turns an AttentionPlan into commands.
+#include "session.h"
+
+#include <algorithm>
+#include <cstring>
+
+namespace vkmha {
+namespace {
+
+// Per frame slot, arena buffers in this order.
+enum SlotBuffer : size_t { sb_q, sb_k, sb_v, sb_scores, sb_concat,
+                           sb_in_query, sb_in_key, sb_in_value, sb_in_kpm, sb_in_mask, sb_out_output, sb_out_weights,
+                           sb_count };
+
+struct ShapeBytes {
+    uint64_t query, key, value, kpm, mask_elems, output, weights;
+};
+
+ShapeBytes shape_bytes(const AttentionConfig& c, const AttentionShape& s, const AttentionOptions& o, bool max_all) {
+    ShapeBytes b{};
+    const uint64_t B = s.batch, Lq = s.lq, Lk = s.lk, H = c.num_heads;
+    b.query = B * Lq * c.embed_dim * 4;
+    b.key = B * Lk * c.kdim * 4;
+    b.value = B * Lk * c.vdim * 4;
+    b.kpm = B * Lk;
+    b.mask_elems = (max_all || o.attn_mask_per_head ? B * H : 1) * Lq * Lk;
+    b.output = B * Lq * c.embed_dim * 4;
+    b.weights = (max_all || !o.average_weights ? B * H : B) * Lq * Lk * 4;
+    return b;
+}
+
+std::vector<BufferRequest> session_requests(const Model& m, const SessionLimits& l, const ScratchSizes& s) {
+    std::vector<BufferRequest> reqs;
+    ShapeBytes io = shape_bytes(m.config(), l.max_shape, {}, true);
+    for (uint32_t f = 0; f < l.frames_in_flight; ++f) {
+        const std::string n = " [frame slot " + std::to_string(f) + "]";
+        reqs.push_back({"vkmha q" + n, s.q_elems * 4, MemoryKind::device_local});
+        reqs.push_back({"vkmha k" + n, s.k_elems * 4, MemoryKind::device_local});
+        reqs.push_back({"vkmha v" + n, s.v_elems * 4, MemoryKind::device_local});
+        reqs.push_back({"vkmha scores" + n, s.scores_elems * 4, MemoryKind::device_local});
+        reqs.push_back({"vkmha concat" + n, s.concat_elems * 4, MemoryKind::device_local});
+        const uint64_t k = l.host_io ? 1 : 0; // without host I/O these stay as 16-byte placeholders
+        reqs.push_back({"vkmha host query" + n, k * io.query, MemoryKind::host_visible});
+        reqs.push_back({"vkmha host key" + n, k * io.key, MemoryKind::host_visible});
+        reqs.push_back({"vkmha host value" + n, k * io.value, MemoryKind::host_visible});
+        reqs.push_back({"vkmha host key_padding_mask" + n, k * io.kpm, MemoryKind::host_visible});
+        reqs.push_back({"vkmha host attn_mask" + n, k * io.mask_elems * 4, MemoryKind::host_visible});
+        reqs.push_back({"vkmha host output" + n, k * io.output, MemoryKind::host_visible});
+        reqs.push_back({"vkmha host weights" + n, k * io.weights, MemoryKind::host_visible});
+    }
+    return reqs;
+}
+
+Status check_limits(const Model& m, const SessionLimits& l) {
+    const AttentionShape& s = l.max_shape;
+    if (s.batch == 0 || s.lq == 0 || s.lk == 0)
+        return make_error(ErrorCode::invalid_argument, "session max shape has a zero (batch " + std::to_string(s.batch) +
+                                                           ", lq " + std::to_string(s.lq) + ", lk " +
+                                                           std::to_string(s.lk) + ")");
+    if (l.frames_in_flight == 0 || l.frames_in_flight > 8)
+        return make_error(ErrorCode::invalid_argument,
+                          "framesInFlight " + std::to_string(l.frames_in_flight) + " is outside 1..8");
+    (void)m;
+    return {};
+}
+
+uint32_t max_pass_count(const AttentionConfig& c, const SessionLimits& l, const ScratchSizes& s) {
+    const uint64_t bh = uint64_t(l.max_shape.batch) * c.num_heads;
+    const uint64_t per_chunk = s.scores_elems / (uint64_t(l.max_shape.lq) * l.max_shape.lk);
+    const uint64_t chunks = (bh + per_chunk - 1) / per_chunk;
+    return static_cast<uint32_t>(4 + 4 * chunks);
+}
+
+std::string shape_text(const AttentionShape& s) {
+    return "batch " + std::to_string(s.batch) + ", lq " + std::to_string(s.lq) + ", lk " + std::to_string(s.lk);
+}
+
+// Splits a caller offset into a binding offset the device accepts and an element remainder for the shader.
+struct Bound {
+    VkDescriptorBufferInfo info{};
+    uint32_t remainder = 0;
+};
+
+Bound bind_external(const ExternalBuffer& e, uint64_t needed_bytes, uint64_t elem_bytes, VkDeviceSize align) {
+    Bound b;
+    VkDeviceSize aligned = e.offset / align * align;
+    b.info.buffer = e.buffer;
+    b.info.offset = aligned;
+    b.info.range = (e.offset - aligned + needed_bytes + 3) / 4 * 4;
+    b.remainder = static_cast<uint32_t>((e.offset - aligned) / elem_bytes);
+    return b;
+}
+
+} // namespace
+
+Result<VkDeviceSize> Session::memory_required(const Context& ctx, const Model& m, const SessionLimits& l) {
+    VKMHA_TRY(check_limits(m, l));
+    auto scratch = attention_scratch(m.config(), l.max_shape, ctx.device().limits());
+    if (!scratch) return scratch.take_error();
+    return Arena::measure(ctx.device(), session_requests(m, l, scratch.value()));
+}
+
+Result<std::unique_ptr<Session>> Session::create(const Context& ctx, const Model& m, const SessionLimits& l) {
+    VKMHA_TRY(check_limits(m, l));
+    const Device& d = ctx.device();
+    if (l.host_io && (!d.has_queue() || !d.timeline_semaphores()))
+        return make_error(ErrorCode::unsupported,
+                          "host I/O sessions need a queue and timeline semaphores, which this context lacks");
+    auto scratch = attention_scratch(m.config(), l.max_shape, d.limits());
+    if (!scratch) return scratch.take_error();
+    auto requests = session_requests(m, l, scratch.value());
+    if (l.memory_budget) {
+        auto need = Arena::measure(d, requests);
+        if (!need) return need.take_error();
+        if (need.value() > l.memory_budget)
+            return make_error(ErrorCode::budget_exceeded, "session needs " + std::to_string(need.value()) +
+                                                              " bytes of device memory, over the budget of " +
+                                                              std::to_string(l.memory_budget));
+    }
+    std::unique_ptr<Session> s(new Session());
+    s->m_ctx = &ctx;
+    s->m_model = &m;
+    s->m_limits = l;
+    s->m_scratch = scratch.value();
+    s->m_max_passes = max_pass_count(m.config(), l, s->m_scratch);
+    auto arena = Arena::create(d, requests);
+    if (!arena) return arena.take_error();
+    s->m_arena = std::move(arena.value());
+
+    const uint32_t sets = s->m_max_passes * l.frames_in_flight;
+    VkDescriptorPoolSize pool_size{VK_DESCRIPTOR_TYPE_STORAGE_BUFFER, sets * kMaxBindings};
+    VkDescriptorPoolCreateInfo pi{VK_STRUCTURE_TYPE_DESCRIPTOR_POOL_CREATE_INFO};
+    pi.maxSets = sets;
+    pi.poolSizeCount = 1;
+    pi.pPoolSizes = &pool_size;
+    VkDescriptorPool pool = VK_NULL_HANDLE;
+    VkResult r = d.vk().vkCreateDescriptorPool(d.handle(), &pi, d.allocator(), &pool);
+    if (r != VK_SUCCESS) return d.vk_error("vkCreateDescriptorPool", r);
+    s->m_pool = Handle<VkDescriptorPool>(&d, pool);
+
+    if (l.host_io) {
+        VkCommandPoolCreateInfo ci{VK_STRUCTURE_TYPE_COMMAND_POOL_CREATE_INFO};
+        ci.flags = VK_COMMAND_POOL_CREATE_RESET_COMMAND_BUFFER_BIT;
+        ci.queueFamilyIndex = d.queue_family();
+        VkCommandPool cmd_pool = VK_NULL_HANDLE;
+        r = d.vk().vkCreateCommandPool(d.handle(), &ci, d.allocator(), &cmd_pool);
+        if (r != VK_SUCCESS) return d.vk_error("vkCreateCommandPool", r);
+        s->m_cmd_pool = Handle<VkCommandPool>(&d, cmd_pool);
+        VkSemaphoreTypeCreateInfo ti{VK_STRUCTURE_TYPE_SEMAPHORE_TYPE_CREATE_INFO};
+        ti.semaphoreType = VK_SEMAPHORE_TYPE_TIMELINE;
+        VkSemaphoreCreateInfo si{VK_STRUCTURE_TYPE_SEMAPHORE_CREATE_INFO};
+        si.pNext = &ti;
+        VkSemaphore sem = VK_NULL_HANDLE;
+        r = d.vk().vkCreateSemaphore(d.handle(), &si, d.allocator(), &sem);
+        if (r != VK_SUCCESS) return d.vk_error("vkCreateSemaphore(timeline)", r);
+        s->m_timeline = Handle<VkSemaphore>(&d, sem);
+        d.set_name(VK_OBJECT_TYPE_SEMAPHORE, reinterpret_cast<uint64_t>(sem), "vkmha session timeline");
+    }
+
+    s->m_slots.resize(l.frames_in_flight);
+    for (uint32_t f = 0; f < l.frames_in_flight; ++f) {
+        FrameSlot& slot = s->m_slots[f];
+        // One set per pass position; all kernels share one set layout, so any set serves any kernel.
+        std::vector<VkDescriptorSetLayout> layouts(s->m_max_passes, ctx.shaders().set_layout());
+        slot.sets.resize(s->m_max_passes);
+        VkDescriptorSetAllocateInfo ai{VK_STRUCTURE_TYPE_DESCRIPTOR_SET_ALLOCATE_INFO};
+        ai.descriptorPool = pool;
+        ai.descriptorSetCount = s->m_max_passes;
+        ai.pSetLayouts = layouts.data();
+        r = d.vk().vkAllocateDescriptorSets(d.handle(), &ai, slot.sets.data());
+        if (r != VK_SUCCESS) return d.vk_error("vkAllocateDescriptorSets", r);
+        if (d.limits().timestamps) {
+            VkQueryPoolCreateInfo qi{VK_STRUCTURE_TYPE_QUERY_POOL_CREATE_INFO};
+            qi.queryType = VK_QUERY_TYPE_TIMESTAMP;
+            qi.queryCount = 2 * s->m_max_passes;
+            VkQueryPool qp = VK_NULL_HANDLE;
+            r = d.vk().vkCreateQueryPool(d.handle(), &qi, d.allocator(), &qp);
+            if (r != VK_SUCCESS) return d.vk_error("vkCreateQueryPool", r);
+            slot.queries = Handle<VkQueryPool>(&d, qp);
+        }
+        if (l.host_io) {
+            VkCommandBufferAllocateInfo cai{VK_STRUCTURE_TYPE_COMMAND_BUFFER_ALLOCATE_INFO};
+            cai.commandPool = s->m_cmd_pool.get();
+            cai.level = VK_COMMAND_BUFFER_LEVEL_PRIMARY;
+            cai.commandBufferCount = 1;
+            r = d.vk().vkAllocateCommandBuffers(d.handle(), &cai, &slot.host_cmd);
+            if (r != VK_SUCCESS) return d.vk_error("vkAllocateCommandBuffers", r);
+        }
+    }
+    return s;
+}
+
+Session::~Session() {
+    // Host submissions may still run: they reference our buffers and sets.
+    if (m_timeline && m_host_submits) (void)wait(m_host_submits, UINT64_MAX);
+}
+
+const BufferView& Session::slot_buffer(uint32_t slot_index, size_t which) const {
+    return m_arena[slot_index * sb_count + which];
+}
+
+Status Session::check_args(const RecordArgs& a) const {
+    const AttentionShape& s = a.shape;
+    const AttentionShape& mx = m_limits.max_shape;
+    if (s.batch == 0 || s.lq == 0 || s.lk == 0)
+        return make_error(ErrorCode::invalid_argument, "shape has a zero (" + shape_text(s) + ")");
+    if (s.batch > mx.batch || s.lq > mx.lq || s.lk > mx.lk)
+        return make_error(ErrorCode::out_of_range,
+                          "shape (" + shape_text(s) + ") is over the session's budget (" + shape_text(mx) + ")");
+    const AttentionOptions& o = a.options;
+    if (o.key_padding == MaskKind::additive)
+        return make_error(ErrorCode::invalid_argument, "key_padding_mask must be boolean (bytes)");
+    if (o.attn_mask != MaskKind::none && o.attn_mask != MaskKind::boolean && o.attn_mask != MaskKind::additive)
+        return make_error(ErrorCode::invalid_argument,
+                          "attn_mask kind " + std::to_string(static_cast<uint32_t>(o.attn_mask)) + " is unknown");
+    const AttentionConfig& c = m_model->config();
+    ShapeBytes need = shape_bytes(c, s, o, false);
+    const bool self_key = a.key.buffer == VK_NULL_HANDLE;
+    if (self_key && (s.lk != s.lq || c.kdim != c.embed_dim || c.vdim != c.embed_dim))
+        return make_error(ErrorCode::invalid_argument,
+                          "no key buffer bound (self-attention) but lk " + std::to_string(s.lk) + " != lq " +
+                              std::to_string(s.lq) + " or kdim/vdim differ from embed_dim");
+    auto check = [](const char* name, const ExternalBuffer& e, uint64_t bytes, bool required) -> Status {
+        if (e.buffer == VK_NULL_HANDLE) {
+            if (required) return make_error(ErrorCode::invalid_argument, std::string(name) + " buffer is VK_NULL_HANDLE");
+            return {};
+        }
+        if (e.range == VK_WHOLE_SIZE)
+            return make_error(ErrorCode::invalid_argument,
+                              std::string(name) + " range is VK_WHOLE_SIZE; give the exact range so it can be checked");
+        if (e.range < bytes)
+            return make_error(ErrorCode::invalid_argument, std::string(name) + " range " + std::to_string(e.range) +
+                                                               " bytes is too small for the shape (needs " +
+                                                               std::to_string(bytes) + ")");
+        return {};
+    };
+    VKMHA_TRY(check("query", a.query, need.query, true));
+    VKMHA_TRY(check("key", a.key, need.key, false));
+    VKMHA_TRY(check("value", a.value, need.value, false));
+    if (a.value.buffer == VK_NULL_HANDLE && !self_key && c.vdim != c.kdim)
+        return make_error(ErrorCode::invalid_argument, "no value buffer bound but vdim " + std::to_string(c.vdim) +
+                                                           " != kdim " + std::to_string(c.kdim));
+    VKMHA_TRY(check("output", a.output, need.output, true));
+    VKMHA_TRY(check("key_padding_mask", a.key_padding_mask, need.kpm, o.key_padding != MaskKind::none));
+    VKMHA_TRY(check("attn_mask", a.attn_mask, need.mask_elems * (o.attn_mask == MaskKind::additive ? 4 : 1),
+                    o.attn_mask != MaskKind::none));
+    VKMHA_TRY(check("weights", a.weights, need.weights, o.need_weights));
+    for (const ExternalBuffer* e : {&a.query, &a.key, &a.value, &a.output, &a.weights})
+        if (e->buffer != VK_NULL_HANDLE && e->offset % 4 != 0)
+            return make_error(ErrorCode::invalid_argument,
+                              "float buffer offset " + std::to_string(e->offset) + " is not a multiple of 4");
+    if (a.frame == kNoFrame) return make_error(ErrorCode::invalid_argument, "frame index UINT64_MAX is reserved");
+    return {};
+}
+
+Status Session::record(VkCommandBuffer cmd, const RecordArgs& a) {
+    if (cmd == VK_NULL_HANDLE) return make_error(ErrorCode::invalid_argument, "command buffer is VK_NULL_HANDLE");
+    VKMHA_TRY(check_args(a));
+    const uint32_t slot_index = static_cast<uint32_t>(a.frame % m_limits.frames_in_flight);
+    FrameSlot& slot = m_slots[slot_index];
+    if (slot.recorded_frame != kNoFrame && (a.completed_frame == kNoFrame || a.completed_frame < slot.recorded_frame))
+        return make_error(ErrorCode::frame_in_flight,
+                          "frame " + std::to_string(a.frame) + " needs frame slot " + std::to_string(slot_index) +
+                              ", still in flight with frame " + std::to_string(slot.recorded_frame) +
+                              " (completed frame: " +
+                              (a.completed_frame == kNoFrame ? std::string("none") : std::to_string(a.completed_frame)) +
+                              ")");
+    const Device& d = m_ctx->device();
+    const VkDeviceSize align = d.limits().min_storage_buffer_offset_alignment;
+    const AttentionConfig& c = m_model->config();
+    ShapeBytes need = shape_bytes(c, a.shape, a.options, false);
+
+    const ExternalBuffer& key = a.key.buffer ? a.key : a.query;
+    const ExternalBuffer& value = a.value.buffer ? a.value : key;
+    std::array<Bound, kSlotCount> bound{};
+    bound[size_t(Slot::query)] = bind_external(a.query, need.query, 4, align);
+    bound[size_t(Slot::key)] = bind_external(key, a.key.buffer ? need.key : need.query, 4, align);
+    bound[size_t(Slot::value)] = bind_external(value, a.value.buffer ? need.value : (a.key.buffer ? need.key : need.query), 4, align);
+    bound[size_t(Slot::output)] = bind_external(a.output, need.output, 4, align);
+    if (a.options.key_padding != MaskKind::none)
+        bound[size_t(Slot::key_padding_mask)] = bind_external(a.key_padding_mask, need.kpm, 1, align);
+    if (a.options.attn_mask != MaskKind::none) {
+        uint64_t eb = a.options.attn_mask == MaskKind::additive ? 4 : 1;
+        bound[size_t(Slot::attn_mask)] = bind_external(a.attn_mask, need.mask_elems * eb, eb, align);
+    }
+    if (a.options.need_weights) bound[size_t(Slot::weights)] = bind_external(a.weights, need.weights, 4, align);
+    for (uint32_t i = 0; i < 9; ++i) {
+        const BufferView& v = m_model->buffer(i);
+        bound[size_t(Slot::wq) + i].info = {v.buffer, 0, std::max<VkDeviceSize>(v.size, 4)};
+    }
+    bound[size_t(Slot::dummy)].info = {m_model->buffer(8).buffer, 0, 16};
+    const size_t scratch_slots[] = {size_t(Slot::q), size_t(Slot::k), size_t(Slot::v), size_t(Slot::scores),
+                                    size_t(Slot::concat)};
+    for (size_t i = 0; i < 5; ++i) {
+        const BufferView& v = slot_buffer(slot_index, i);
+        bound[scratch_slots[i]].info = {v.buffer, 0, std::max<VkDeviceSize>(v.size, 4)};
+    }
+
+    PlanInputs pin;
+    pin.config = c;
+    pin.shape = a.shape;
+    pin.options = a.options;
+    pin.has_in_bias = m_model->has_in_bias();
+    pin.has_out_bias = m_model->has_out_bias();
+    pin.offsets.query = bound[size_t(Slot::query)].remainder;
+    pin.offsets.key = bound[size_t(Slot::key)].remainder;
+    pin.offsets.value = bound[size_t(Slot::value)].remainder;
+    pin.offsets.output = bound[size_t(Slot::output)].remainder;
+    pin.offsets.key_padding_mask = bound[size_t(Slot::key_padding_mask)].remainder;
+    pin.offsets.attn_mask = bound[size_t(Slot::attn_mask)].remainder;
+    pin.offsets.weights = bound[size_t(Slot::weights)].remainder;
+    pin.scores_capacity = m_scratch.scores_elems;
+    auto plan = plan_attention(pin, d.limits());
+    if (!plan) return plan.take_error();
+    if (plan->passes.size() > m_max_passes)
+        return make_error(ErrorCode::internal, "plan has " + std::to_string(plan->passes.size()) +
+                                                   " passes, over the session's " + std::to_string(m_max_passes));
+
+    const auto& vk = d.vk();
+    auto label_begin = [&](const char* text) {
+        if (!d.debug_utils()) return;
+        VkDebugUtilsLabelEXT label{VK_STRUCTURE_TYPE_DEBUG_UTILS_LABEL_EXT};
+        label.pLabelName = text;
+        d.vki().vkCmdBeginDebugUtilsLabelEXT(cmd, &label);
+    };
+    auto label_end = [&] {
+        if (d.debug_utils()) d.vki().vkCmdEndDebugUtilsLabelEXT(cmd);
+    };
+    label_begin("vkmha attention");
+
+    // Entry: wait for the caller's last use of each bound buffer, and for any earlier vkmha work on this slot's
+    // scratch recorded into the same queue.
+    std::vector<VkBufferMemoryBarrier> entry;
+    VkPipelineStageFlags src_stages = VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT;
+    auto add_entry = [&](const ExternalBuffer& e, bool written) {
+        if (e.buffer == VK_NULL_HANDLE || e.src_stage == 0) return;
+        VkBufferMemoryBarrier b{VK_STRUCTURE_TYPE_BUFFER_MEMORY_BARRIER};
+        b.srcAccessMask = e.src_access;
+        b.dstAccessMask = written ? VK_ACCESS_SHADER_WRITE_BIT | VK_ACCESS_SHADER_READ_BIT : VK_ACCESS_SHADER_READ_BIT;
+        b.srcQueueFamilyIndex = VK_QUEUE_FAMILY_IGNORED;
+        b.dstQueueFamilyIndex = VK_QUEUE_FAMILY_IGNORED;
+        b.buffer = e.buffer;
+        b.offset = e.offset;
+        b.size = e.range;
+        entry.push_back(b);
+        src_stages |= e.src_stage;
+    };
+    add_entry(a.query, false);
+    add_entry(a.key, false);
+    add_entry(a.value, false);
+    if (a.options.key_padding != MaskKind::none) add_entry(a.key_padding_mask, false);
+    if (a.options.attn_mask != MaskKind::none) add_entry(a.attn_mask, false);
+    add_entry(a.output, true);
+    if (a.options.need_weights) add_entry(a.weights, true);
+    VkMemoryBarrier scratch_barrier{VK_STRUCTURE_TYPE_MEMORY_BARRIER};
+    scratch_barrier.srcAccessMask = VK_ACCESS_SHADER_WRITE_BIT | VK_ACCESS_SHADER_READ_BIT;
+    scratch_barrier.dstAccessMask = VK_ACCESS_SHADER_WRITE_BIT | VK_ACCESS_SHADER_READ_BIT;
+    vk.vkCmdPipelineBarrier(cmd, src_stages, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT, 0, 1, &scratch_barrier,
+                            static_cast<uint32_t>(entry.size()), entry.data(), 0, nullptr);
+
+    const bool timed = static_cast<bool>(slot.queries);
+    if (timed) vk.vkCmdResetQueryPool(cmd, slot.queries.get(), 0, 2 * m_max_passes);
+    slot.pass_stages.clear();
+
+    VkMemoryBarrier pass_barrier{VK_STRUCTURE_TYPE_MEMORY_BARRIER};
+    pass_barrier.srcAccessMask = VK_ACCESS_SHADER_WRITE_BIT;
+    pass_barrier.dstAccessMask = VK_ACCESS_SHADER_READ_BIT | VK_ACCESS_SHADER_WRITE_BIT;
+    const AttentionPlan& p = plan.value();
+    for (size_t i = 0; i < p.passes.size(); ++i) {
+        const Pass& pass = p.passes[i];
+        if (pass.barrier_before)
+            vk.vkCmdPipelineBarrier(cmd, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT, 0, 1,
+                                    &pass_barrier, 0, nullptr, 0, nullptr);
+        VkDescriptorSet set = slot.sets[i];
+        const uint32_t n = kernel_binding_count(pass.kernel);
+        VkWriteDescriptorSet writes[kMaxBindings]{};
+        for (uint32_t b = 0; b < kMaxBindings; ++b) {
+            // Every set has the 5-binding layout; bindings a kernel does not declare still get the dummy.
+            const Slot s = b < n ? pass.bindings[b] : Slot::dummy;
+            writes[b].sType = VK_STRUCTURE_TYPE_WRITE_DESCRIPTOR_SET;
+            writes[b].dstSet = set;
+            writes[b].dstBinding = b;
+            writes[b].descriptorCount = 1;
+            writes[b].descriptorType = VK_DESCRIPTOR_TYPE_STORAGE_BUFFER;
+            writes[b].pBufferInfo = &bound[size_t(s)].info;
+        }
+        vk.vkUpdateDescriptorSets(d.handle(), kMaxBindings, writes, 0, nullptr);
+        label_begin(stage_name(pass.stage));
+        if (timed) vk.vkCmdWriteTimestamp(cmd, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT, slot.queries.get(), uint32_t(2 * i));
+        vk.vkCmdBindPipeline(cmd, VK_PIPELINE_BIND_POINT_COMPUTE, m_ctx->shaders().pipeline(pass.kernel));
+        vk.vkCmdBindDescriptorSets(cmd, VK_PIPELINE_BIND_POINT_COMPUTE, m_ctx->shaders().layout(), 0, 1, &set,
+                                   0, nullptr);
+        vk.vkCmdPushConstants(cmd, m_ctx->shaders().layout(), VK_SHADER_STAGE_COMPUTE_BIT, 0, pass.push_bytes,
+                              pass.push.data());
+        vk.vkCmdDispatch(cmd, pass.groups[0], pass.groups[1], pass.groups[2]);
+        if (timed)
+            vk.vkCmdWriteTimestamp(cmd, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT, slot.queries.get(), uint32_t(2 * i + 1));
+        label_end();
+        slot.pass_stages.push_back(pass.stage);
+    }
+    label_end();
+    slot.recorded_frame = a.frame;
+    return {};
+}
+
+Result<std::vector<StageTiming>> Session::timings(uint64_t frame) const {
+    const FrameSlot& slot = m_slots[frame % m_limits.frames_in_flight];
+    if (slot.recorded_frame != frame)
+        return make_error(ErrorCode::out_of_range, "frame " + std::to_string(frame) +
+                                                       " is not the last frame recorded in its slot");
+    if (!slot.queries) return make_error(ErrorCode::unsupported, "this device's queue has no timestamps");
+    const Device& d = m_ctx->device();
+    const uint32_t count = static_cast<uint32_t>(2 * slot.pass_stages.size());
+    std::vector<uint64_t> values(2 * size_t(count));
+    VkResult r = d.vk().vkGetQueryPoolResults(d.handle(), slot.queries.get(), 0, count, values.size() * 8, values.data(),
+                                              16, VK_QUERY_RESULT_64_BIT | VK_QUERY_RESULT_WITH_AVAILABILITY_BIT);
+    if (r != VK_SUCCESS && r != VK_NOT_READY) return d.vk_error("vkGetQueryPoolResults", r);
+    std::array<double, kStageCount> ms{};
+    std::array<bool, kStageCount> seen{};
+    for (size_t i = 0; i < slot.pass_stages.size(); ++i) {
+        const uint64_t t0 = values[4 * i], a0 = values[4 * i + 1], t1 = values[4 * i + 2], a1 = values[4 * i + 3];
+        if (!a0 || !a1) return make_error(ErrorCode::not_ready, "timestamps of frame " + std::to_string(frame) + " are not available yet");
+        const size_t st = static_cast<size_t>(slot.pass_stages[i]);
+        ms[st] += t1 > t0 ? double(t1 - t0) * d.limits().timestamp_period_ns * 1e-6 : 0.0;
+        seen[st] = true;
+    }
+    std::vector<StageTiming> out;
+    for (uint32_t st = 0; st < kStageCount; ++st)
+        if (seen[st]) out.push_back({static_cast<Stage>(st), ms[st]});
+    return out;
+}
+
+Result<uint64_t> Session::submit_host(const AttentionShape& shape, const AttentionOptions& options, const HostInputs& in) {
+    if (!m_limits.host_io)
+        return make_error(ErrorCode::invalid_argument, "session was created without host I/O buffers");
+    if (!in.query) return make_error(ErrorCode::invalid_argument, "query pointer is NULL");
+    if (options.key_padding != MaskKind::none && !in.key_padding_mask)
+        return make_error(ErrorCode::invalid_argument, "key_padding_mask pointer is NULL but a key padding mask was requested");
+    if (options.attn_mask != MaskKind::none && !in.attn_mask)
+        return make_error(ErrorCode::invalid_argument, "attn_mask pointer is NULL but an attention mask was requested");
+    const uint64_t value = m_host_submits + 1;
+    const uint32_t slot_index = static_cast<uint32_t>(m_host_submits % m_limits.frames_in_flight);
+    FrameSlot& slot = m_slots[slot_index];
+    if (slot.host_value) VKMHA_TRY(wait(slot.host_value, UINT64_MAX)); // the slot's previous run must finish
+    const AttentionConfig& c = m_model->config();
+    ShapeBytes need = shape_bytes(c, shape, options, false);
+    auto host = [&](size_t which) -> const BufferView& { return slot_buffer(slot_index, which); };
+    auto ext = [&](size_t which, uint64_t bytes) {
+        ExternalBuffer e;
+        e.buffer = host(which).buffer;
+        e.range = bytes;
+        return e;
+    };
+    RecordArgs a;
+    a.frame = m_host_submits;
+    a.completed_frame = m_host_submits; // every earlier host frame in this slot was waited for above
+    a.shape = shape;
+    a.options = options;
+    a.query = ext(sb_in_query, need.query);
+    if (in.key) a.key = ext(sb_in_key, need.key);
+    if (in.value) a.value = ext(sb_in_value, need.value);
+    else if (in.key) a.value = a.key;
+    if (options.key_padding != MaskKind::none) a.key_padding_mask = ext(sb_in_kpm, need.kpm);
+    const uint64_t mask_bytes = need.mask_elems * (options.attn_mask == MaskKind::additive ? 4 : 1);
+    if (options.attn_mask != MaskKind::none) a.attn_mask = ext(sb_in_mask, mask_bytes);
+    a.output = ext(sb_out_output, need.output);
+    if (options.need_weights) a.weights = ext(sb_out_weights, need.weights);
+    if (in.key && in.value == nullptr && c.vdim != c.kdim)
+        return make_error(ErrorCode::invalid_argument, "value pointer is NULL but vdim differs from kdim");
+    if (!in.key && (shape.lk != shape.lq))
+        return make_error(ErrorCode::invalid_argument, "key pointer is NULL (self-attention) but lk " +
+                                                           std::to_string(shape.lk) + " != lq " + std::to_string(shape.lq));
+    VKMHA_TRY(check_args(a));
+    std::memcpy(host(sb_in_query).mapped, in.query, need.query);
+    if (in.key) std::memcpy(host(sb_in_key).mapped, in.key, need.key);
+    if (in.value) std::memcpy(host(sb_in_value).mapped, in.value, need.value);
+    if (options.key_padding != MaskKind::none) std::memcpy(host(sb_in_kpm).mapped, in.key_padding_mask, need.kpm);
+    if (options.attn_mask != MaskKind::none) std::memcpy(host(sb_in_mask).mapped, in.attn_mask, mask_bytes);
+
+    const Device& d = m_ctx->device();
+    const auto& vk = d.vk();
+    VkResult r = vk.vkResetCommandBuffer(slot.host_cmd, 0);
+    VkCommandBufferBeginInfo bi{VK_STRUCTURE_TYPE_COMMAND_BUFFER_BEGIN_INFO};
+    bi.flags = VK_COMMAND_BUFFER_USAGE_ONE_TIME_SUBMIT_BIT;
+    if (r == VK_SUCCESS) r = vk.vkBeginCommandBuffer(slot.host_cmd, &bi);
+    if (r != VK_SUCCESS) return d.vk_error("vkBeginCommandBuffer", r);
+    slot.recorded_frame = kNoFrame; // this slot's previous host frame finished (waited above)
+    Status recorded = record(slot.host_cmd, a);
+    // Outputs are read by the host after the timeline wait.
+    VkMemoryBarrier to_host{VK_STRUCTURE_TYPE_MEMORY_BARRIER};
+    to_host.srcAccessMask = VK_ACCESS_SHADER_WRITE_BIT;
+    to_host.dstAccessMask = VK_ACCESS_HOST_READ_BIT;
+    vk.vkCmdPipelineBarrier(slot.host_cmd, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT, VK_PIPELINE_STAGE_HOST_BIT, 0, 1,
+                            &to_host, 0, nullptr, 0, nullptr);
+    r = vk.vkEndCommandBuffer(slot.host_cmd);
+    if (!recorded) return recorded.take_error();
+    if (r != VK_SUCCESS) return d.vk_error("vkEndCommandBuffer", r);
+
+    VkTimelineSemaphoreSubmitInfo ts{VK_STRUCTURE_TYPE_TIMELINE_SEMAPHORE_SUBMIT_INFO};
+    ts.signalSemaphoreValueCount = 1;
+    ts.pSignalSemaphoreValues = &value;
+    VkSubmitInfo si{VK_STRUCTURE_TYPE_SUBMIT_INFO};
+    si.pNext = &ts;
+    si.commandBufferCount = 1;
+    si.pCommandBuffers = &slot.host_cmd;
+    si.signalSemaphoreCount = 1;
+    VkSemaphore sem = m_timeline.get();
+    si.pSignalSemaphores = &sem;
+    r = vk.vkQueueSubmit(d.queue(), 1, &si, VK_NULL_HANDLE);
+    if (r != VK_SUCCESS) return d.vk_error("vkQueueSubmit", r);
+    slot.host_value = value;
+    slot.host_shape = shape;
+    slot.host_options = options;
+    m_host_submits = value;
+    return value;
+}
+
+Status Session::wait(uint64_t value, uint64_t timeout_ns) const {
+    if (!m_timeline) return make_error(ErrorCode::invalid_argument, "session was created without host I/O");
+    if (value == 0 || value > m_host_submits)
+        return make_error(ErrorCode::invalid_argument, "timeline value " + std::to_string(value) +
+                                                           " was never returned by submit (last: " +
+                                                           std::to_string(m_host_submits) + ")");
+    const Device& d = m_ctx->device();
+    VkSemaphore sem = m_timeline.get();
+    VkSemaphoreWaitInfo wi{VK_STRUCTURE_TYPE_SEMAPHORE_WAIT_INFO};
+    wi.semaphoreCount = 1;
+    wi.pSemaphores = &sem;
+    wi.pValues = &value;
+    VkResult r = d.vk().vkWaitSemaphores(d.handle(), &wi, timeout_ns);
+    if (r == VK_TIMEOUT) return make_error(ErrorCode::timeout, "timeline value " + std::to_string(value) + " not reached yet");
+    if (r != VK_SUCCESS) return d.vk_error("vkWaitSemaphores", r);
+    return {};
+}
+
+Status Session::read_outputs(uint64_t value, float* output, size_t output_count, float* weights,
+                             size_t weights_count) const {
+    Status done = wait(value, 0);
+    if (!done) {
+        if (done.error().code == ErrorCode::timeout)
+            return make_error(ErrorCode::not_ready, "submission " + std::to_string(value) + " is still running");
+        return done;
+    }
+    const uint32_t slot_index = static_cast<uint32_t>((value - 1) % m_limits.frames_in_flight);
+    const FrameSlot& slot = m_slots[slot_index];
+    if (slot.host_value != value)
+        return make_error(ErrorCode::out_of_range, "submission " + std::to_string(value) +
+                                                       " was overwritten by submission " +
+                                                       std::to_string(slot.host_value) + "; read outputs sooner");
+    ShapeBytes need = shape_bytes(m_model->config(), slot.host_shape, slot.host_options, false);
+    if (output) {
+        if (output_count * 4 < need.output)
+            return make_error(ErrorCode::invalid_argument, "output holds " + std::to_string(output_count) +
+                                                               " floats, needs " + std::to_string(need.output / 4));
+        std::memcpy(output, slot_buffer(slot_index, sb_out_output).mapped, need.output);
+    }
+    if (weights) {
+        if (!slot.host_options.need_weights)
+            return make_error(ErrorCode::invalid_argument, "submission " + std::to_string(value) + " did not ask for weights");
+        if (weights_count * 4 < need.weights)
+            return make_error(ErrorCode::invalid_argument, "weights holds " + std::to_string(weights_count) +
+                                                               " floats, needs " + std::to_string(need.weights / 4));
+        std::memcpy(weights, slot_buffer(slot_index, sb_out_weights).mapped, need.weights);
+    }
+    return {};
+}
+
+} // namespace vkmha

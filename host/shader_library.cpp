@@ -1,0 +1,136 @@
+// ShaderLibrary: builds one compute pipeline per embedded kernel.
+#include "shader_library.h"
+
+#include <string>
+
+namespace vkmha::spirv {
+#define VKMHA_SPIRV(name)                                                                                              \
+    extern const uint32_t name[];                                                                                      \
+    extern const size_t name##_words;
+VKMHA_SPIRV(linear)
+VKMHA_SPIRV(scores)
+VKMHA_SPIRV(softmax)
+VKMHA_SPIRV(apply)
+VKMHA_SPIRV(average_heads)
+#undef VKMHA_SPIRV
+} // namespace vkmha::spirv
+
+namespace vkmha {
+namespace {
+
+struct KernelInfo {
+    const char* name;
+    const uint32_t* code;
+    const size_t* words;
+    uint32_t bindings;
+};
+
+static_assert(sizeof(LinearParams) <= kMaxPushBytes && sizeof(ScoresParams) <= kMaxPushBytes &&
+              sizeof(SoftmaxParams) <= kMaxPushBytes && sizeof(ApplyParams) <= kMaxPushBytes &&
+              sizeof(AverageHeadsParams) <= kMaxPushBytes);
+
+const KernelInfo& info(Kernel k) {
+    static const KernelInfo table[kKernelCount] = {
+        {"linear", spirv::linear, &spirv::linear_words, 4},
+        {"scores", spirv::scores, &spirv::scores_words, 5},
+        {"softmax", spirv::softmax, &spirv::softmax_words, 2},
+        {"apply", spirv::apply, &spirv::apply_words, 3},
+        {"average_heads", spirv::average_heads, &spirv::average_heads_words, 2},
+    };
+    return table[static_cast<size_t>(k)];
+}
+
+} // namespace
+
+const char* kernel_name(Kernel k) { return info(k).name; }
+uint32_t kernel_binding_count(Kernel k) { return info(k).bindings; }
+
+Result<ShaderLibrary> ShaderLibrary::create(const Device& d, const std::vector<uint8_t>& initial_cache) {
+    ShaderLibrary lib;
+    lib.m_device = &d;
+    const auto& vk = d.vk();
+    if (d.external_pipeline_cache()) {
+        lib.m_cache_in_use = d.external_pipeline_cache();
+    } else {
+        VkPipelineCacheCreateInfo ci{VK_STRUCTURE_TYPE_PIPELINE_CACHE_CREATE_INFO};
+        ci.initialDataSize = initial_cache.size();
+        ci.pInitialData = initial_cache.empty() ? nullptr : initial_cache.data();
+        VkPipelineCache cache = VK_NULL_HANDLE;
+        VkResult r = vk.vkCreatePipelineCache(d.handle(), &ci, d.allocator(), &cache);
+        if (r != VK_SUCCESS && !initial_cache.empty()) {
+            // Corrupt or foreign cache data: start empty rather than fail the engine's start-up.
+            d.log(LogLevel::warning, "pipeline cache data rejected by the driver; starting with an empty cache");
+            ci.initialDataSize = 0;
+            ci.pInitialData = nullptr;
+            r = vk.vkCreatePipelineCache(d.handle(), &ci, d.allocator(), &cache);
+        }
+        if (r != VK_SUCCESS) return d.vk_error("vkCreatePipelineCache", r);
+        lib.m_own_cache = Handle<VkPipelineCache>(&d, cache);
+        lib.m_cache_in_use = cache;
+        d.set_name(VK_OBJECT_TYPE_PIPELINE_CACHE, reinterpret_cast<uint64_t>(cache), "vkmha pipeline cache");
+    }
+
+    VkDescriptorSetLayoutBinding bindings[kMaxBindings]{};
+    for (uint32_t b = 0; b < kMaxBindings; ++b) {
+        bindings[b].binding = b;
+        bindings[b].descriptorType = VK_DESCRIPTOR_TYPE_STORAGE_BUFFER;
+        bindings[b].descriptorCount = 1;
+        bindings[b].stageFlags = VK_SHADER_STAGE_COMPUTE_BIT;
+    }
+    VkDescriptorSetLayoutCreateInfo sli{VK_STRUCTURE_TYPE_DESCRIPTOR_SET_LAYOUT_CREATE_INFO};
+    sli.bindingCount = kMaxBindings;
+    sli.pBindings = bindings;
+    VkDescriptorSetLayout set_layout = VK_NULL_HANDLE;
+    VkResult r = vk.vkCreateDescriptorSetLayout(d.handle(), &sli, d.allocator(), &set_layout);
+    if (r != VK_SUCCESS) return d.vk_error("vkCreateDescriptorSetLayout", r);
+    lib.m_set_layout = Handle<VkDescriptorSetLayout>(&d, set_layout);
+    VkPushConstantRange range{VK_SHADER_STAGE_COMPUTE_BIT, 0, kMaxPushBytes};
+    VkPipelineLayoutCreateInfo pli{VK_STRUCTURE_TYPE_PIPELINE_LAYOUT_CREATE_INFO};
+    pli.setLayoutCount = 1;
+    pli.pSetLayouts = &set_layout;
+    pli.pushConstantRangeCount = 1;
+    pli.pPushConstantRanges = &range;
+    VkPipelineLayout layout = VK_NULL_HANDLE;
+    r = vk.vkCreatePipelineLayout(d.handle(), &pli, d.allocator(), &layout);
+    if (r != VK_SUCCESS) return d.vk_error("vkCreatePipelineLayout", r);
+    lib.m_layout = Handle<VkPipelineLayout>(&d, layout);
+
+    for (uint32_t i = 0; i < kKernelCount; ++i) {
+        const KernelInfo& k = info(static_cast<Kernel>(i));
+        VkShaderModuleCreateInfo smi{VK_STRUCTURE_TYPE_SHADER_MODULE_CREATE_INFO};
+        smi.codeSize = *k.words * sizeof(uint32_t);
+        smi.pCode = k.code;
+        VkShaderModule module = VK_NULL_HANDLE;
+        r = vk.vkCreateShaderModule(d.handle(), &smi, d.allocator(), &module);
+        if (r != VK_SUCCESS) return d.vk_error((std::string("vkCreateShaderModule(") + k.name + ")").c_str(), r);
+        Handle<VkShaderModule> module_owner(&d, module);
+
+        VkComputePipelineCreateInfo cpi{VK_STRUCTURE_TYPE_COMPUTE_PIPELINE_CREATE_INFO};
+        cpi.stage.sType = VK_STRUCTURE_TYPE_PIPELINE_SHADER_STAGE_CREATE_INFO;
+        cpi.stage.stage = VK_SHADER_STAGE_COMPUTE_BIT;
+        cpi.stage.module = module;
+        cpi.stage.pName = "main";
+        cpi.layout = layout;
+        VkPipeline pipeline = VK_NULL_HANDLE;
+        r = vk.vkCreateComputePipelines(d.handle(), lib.m_cache_in_use, 1, &cpi, d.allocator(), &pipeline);
+        if (r != VK_SUCCESS) return d.vk_error((std::string("vkCreateComputePipelines(") + k.name + ")").c_str(), r);
+        lib.m_pipelines[i] = Handle<VkPipeline>(&d, pipeline);
+        std::string label = std::string("vkmha ") + k.name;
+        d.set_name(VK_OBJECT_TYPE_PIPELINE, reinterpret_cast<uint64_t>(pipeline), label.c_str());
+    }
+    return lib;
+}
+
+Result<std::vector<uint8_t>> ShaderLibrary::cache_data() const {
+    const Device& d = *m_device;
+    size_t size = 0;
+    VkResult r = d.vk().vkGetPipelineCacheData(d.handle(), m_cache_in_use, &size, nullptr);
+    if (r != VK_SUCCESS) return d.vk_error("vkGetPipelineCacheData", r);
+    std::vector<uint8_t> data(size);
+    r = d.vk().vkGetPipelineCacheData(d.handle(), m_cache_in_use, &size, data.data());
+    if (r != VK_SUCCESS && r != VK_INCOMPLETE) return d.vk_error("vkGetPipelineCacheData", r);
+    data.resize(size);
+    return data;
+}
+
+} // namespace vkmha

@@ -1,0 +1,62 @@
+// ShaderLibrary: the embedded SPIR-V kernels turned into compute pipelines (through a pipeline cache an
+// engine can persist), plus the C++ mirrors of each kernel's push-constant block.
+#pragma once
+
+#include "vulkan/handle.h"
+
+#include <array>
+#include <cstdint>
+#include <vector>
+
+namespace vkmha {
+
+enum class Kernel : uint32_t { linear, scores, softmax, apply, average_heads, count };
+constexpr uint32_t kKernelCount = static_cast<uint32_t>(Kernel::count);
+constexpr uint32_t kMaxBindings = 5;
+constexpr uint32_t kMaxPushBytes = 64;
+
+const char* kernel_name(Kernel);
+uint32_t kernel_binding_count(Kernel);
+
+// Push-constant blocks, field for field as in shaders/*.comp (4-byte members only).
+struct LinearParams {
+    uint32_t M, N, K, x_offset, w_offset, b_offset, y_offset, has_bias, out_mode, rows_per_batch, head_dim, num_out_heads;
+};
+struct ScoresParams {
+    uint32_t B, H, G, Lq, Lk, D, bh_begin, bh_count;
+    float scale;
+    uint32_t attn_mask_mode, attn_mask_offset, attn_mask_bh_stride, kpm_mode, kpm_offset, causal;
+    int32_t causal_offset;
+};
+struct SoftmaxParams {
+    uint32_t rows, Lk, copy_out, out_offset;
+};
+struct ApplyParams {
+    uint32_t H, G, Lq, Lk, D, bh_begin, bh_count;
+};
+struct AverageHeadsParams {
+    uint32_t H, Lq, Lk, bh_begin, bh_count, out_offset;
+};
+
+class ShaderLibrary {
+  public:
+    // initial_cache: bytes from a previous get_cache_data() (may be empty or stale: the driver validates them).
+    static Result<ShaderLibrary> create(const Device&, const std::vector<uint8_t>& initial_cache);
+
+    VkPipeline pipeline(Kernel k) const { return m_pipelines[static_cast<size_t>(k)].get(); }
+    // Every kernel shares one layout (kMaxBindings storage buffers, kMaxPushBytes of push constants), so any
+    // pre-allocated descriptor set serves any kernel.
+    VkPipelineLayout layout() const { return m_layout.get(); }
+    VkDescriptorSetLayout set_layout() const { return m_set_layout.get(); }
+    Result<std::vector<uint8_t>> cache_data() const;
+
+  private:
+    const Device* m_device = nullptr;
+    Handle<VkPipelineCache> m_own_cache;
+    VkPipelineCache m_cache_in_use = VK_NULL_HANDLE;
+    Handle<VkDescriptorSetLayout> m_set_layout;
+    Handle<VkPipelineLayout> m_layout;
+    std::array<Handle<VkPipeline>, kKernelCount> m_pipelines;
+};
+
+} // namespace vkmha

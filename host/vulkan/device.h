@@ -1,0 +1,121 @@
+// Device: the Vulkan instance/device/queue vkmha runs on, either created here ("own") or lent by an engine
+// ("adopt"; never destroyed by us), with its function tables, limits and optional capabilities.
+#pragma once
+
+#include "result.h"
+#include "vulkan/dispatch.h"
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace vkmha {
+
+enum class LogLevel { debug, info, warning, error };
+using LogFunction = std::function<void(LogLevel, const std::string&)>;
+
+struct PhysicalDeviceInfo {
+    std::string name;
+    VkPhysicalDeviceType type = VK_PHYSICAL_DEVICE_TYPE_OTHER;
+    uint32_t vendor_id = 0;
+    uint32_t api_version = 0;
+};
+
+struct OwnDeviceOptions {
+    int32_t device_index = -1;     // -1: best by type (discrete > integrated > virtual > cpu)
+    std::string device_name;       // non-empty: first device whose name contains this (case-insensitive)
+    bool enable_debug_utils = true; // labels, object names, and validation messages routed to the log
+};
+
+struct AdoptDeviceOptions {
+    VkInstance instance = VK_NULL_HANDLE;
+    VkPhysicalDevice physical_device = VK_NULL_HANDLE;
+    VkDevice device = VK_NULL_HANDLE;
+    PFN_vkGetInstanceProcAddr get_instance_proc_addr = nullptr;
+    uint32_t api_version = VK_API_VERSION_1_1;       // the version the engine created its instance/device with
+    std::vector<std::string> enabled_device_extensions;
+    std::vector<std::string> enabled_instance_extensions;
+    bool timeline_semaphore_enabled = false;          // feature the engine enabled
+    bool queue_given = false;
+    VkQueue queue = VK_NULL_HANDLE;                   // optional: for standalone submit
+    uint32_t queue_family_index = 0;
+    VkPipelineCache pipeline_cache = VK_NULL_HANDLE; // optional; used, never destroyed
+    const VkAllocationCallbacks* allocator = nullptr; // optional
+};
+
+struct DeviceLimits {
+    VkDeviceSize max_storage_buffer_range = 0;
+    VkDeviceSize min_storage_buffer_offset_alignment = 0;
+    uint32_t max_compute_shared_memory = 0;
+    uint32_t max_workgroup_invocations = 0;
+    uint32_t max_workgroup_count[3] = {0, 0, 0};
+    uint32_t subgroup_size = 0;
+    float timestamp_period_ns = 0;
+    bool timestamps = false; // the queue family has timestampValidBits > 0
+};
+
+class Device {
+  public:
+    static Result<std::vector<PhysicalDeviceInfo>> enumerate();
+    static Result<std::unique_ptr<Device>> create_own(const OwnDeviceOptions&, LogFunction log);
+    static Result<std::unique_ptr<Device>> adopt(const AdoptDeviceOptions&, LogFunction log);
+    ~Device();
+    Device(const Device&) = delete;
+    Device& operator=(const Device&) = delete;
+
+    const vk::DeviceTable& vk() const { return m_vk; }
+    const vk::InstanceTable& vki() const { return m_vki; }
+    VkDevice handle() const { return m_device; }
+    VkPhysicalDevice physical_device() const { return m_physical; }
+    VkInstance instance() const { return m_instance; }
+    const VkAllocationCallbacks* allocator() const { return m_allocator; }
+    bool has_queue() const { return m_queue != VK_NULL_HANDLE; }
+    VkQueue queue() const { return m_queue; }
+    uint32_t queue_family() const { return m_queue_family; }
+    const DeviceLimits& limits() const { return m_limits; }
+    const PhysicalDeviceInfo& info() const { return m_info; }
+    bool debug_utils() const { return m_vki.vkCmdBeginDebugUtilsLabelEXT != nullptr; }
+    bool timeline_semaphores() const { return m_timeline; }
+    bool owns_device() const { return m_owns; }
+    VkPipelineCache external_pipeline_cache() const { return m_external_cache; }
+    uint64_t validation_message_count() const { return m_validation_messages.load(); }
+
+    // Memory type index with all of `required` (and `preferred` if possible) among `type_bits`, or -1.
+    int32_t find_memory_type(uint32_t type_bits, VkMemoryPropertyFlags required, VkMemoryPropertyFlags preferred) const;
+    void set_name(VkObjectType type, uint64_t handle, const char* name) const;
+    void log(LogLevel level, const std::string& message) const {
+        if (m_log) m_log(level, message);
+    }
+    // A Vulkan error as a vkmha Error naming the call and result.
+    Error vk_error(const char* what, VkResult result) const;
+
+  private:
+    Device() = default;
+    Status finish_setup();
+    static VKAPI_ATTR VkBool32 VKAPI_CALL debug_callback(VkDebugUtilsMessageSeverityFlagBitsEXT,
+                                                          VkDebugUtilsMessageTypeFlagsEXT,
+                                                          const VkDebugUtilsMessengerCallbackDataEXT*, void*);
+
+    void* m_loader_library = nullptr; // dlopen handle (own mode only)
+    vk::InstanceTable m_vki{};
+    vk::DeviceTable m_vk{};
+    VkInstance m_instance = VK_NULL_HANDLE;
+    VkPhysicalDevice m_physical = VK_NULL_HANDLE;
+    VkDevice m_device = VK_NULL_HANDLE;
+    VkQueue m_queue = VK_NULL_HANDLE;
+    uint32_t m_queue_family = 0;
+    VkDebugUtilsMessengerEXT m_messenger = VK_NULL_HANDLE;
+    VkPipelineCache m_external_cache = VK_NULL_HANDLE;
+    const VkAllocationCallbacks* m_allocator = nullptr;
+    bool m_owns = false;
+    bool m_timeline = false;
+    DeviceLimits m_limits{};
+    PhysicalDeviceInfo m_info{};
+    LogFunction m_log;
+    std::atomic<uint64_t> m_validation_messages{0};
+};
+
+} // namespace vkmha

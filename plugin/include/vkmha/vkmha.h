@@ -1,0 +1,370 @@
+/* vkmha.h: the stable C ABI of vkmha, multi-head attention as a Vulkan compute plugin.
+ *
+ * Entry point
+ *   The library exports one symbol, vkmhaGetProcTable(). It negotiates the API version and fills an
+ *   append-only table of function pointers (VkmhaProcTable). New functions are only ever appended, so a table
+ *   filled for version 1.0 stays valid for every later 1.x library.
+ *
+ * Errors
+ *   Every function returns a VkmhaResult (VKMHA_SUCCESS = 0, negative = error). Nothing throws, aborts or exits
+ *   across this boundary. After an error, getLastError() returns a one-line message naming the bad value; it is
+ *   per thread and valid until that thread's next vkmha call. A context may also have a log callback.
+ *
+ * Ownership
+ *   Handles (context, model, session) are created by create* and destroyed by the matching destroy*; destroy
+ *   a session before its model, and models before their context. vkmha never destroys a Vulkan object it did
+ *   not create: in adopt mode the instance, device, queue, pipeline cache and all buffers bound to a record stay
+ *   the caller's. Pointers passed in a create-info need only live for the duration of the call unless a field
+ *   says otherwise.
+ *
+ * Threading
+ *   Functions on different sessions may be called from different threads concurrently. One session must not
+ *   be used from two threads at once. createModel and submit use the context's queue: the caller must not use
+ *   that VkQueue on another thread during those calls (Vulkan's external-synchronisation rule for queues).
+ *
+ * Frames and the barrier contract (recordAttention)
+ *   recordAttention writes one forward pass into the caller's VkCommandBuffer, which must be in the recording
+ *   state and outside a render pass. It allocates no memory, waits on nothing and submits nothing.
+ *   - On entry it inserts one pipeline barrier: from each bound buffer's srcStageMask/srcAccessMask (how the
+ *     caller last used it; 0/0 = nothing to wait for, e.g. written by the host before submission) to
+ *     VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT with SHADER_READ (inputs) or SHADER_READ|SHADER_WRITE (outputs).
+ *   - Inside, it owns all barriers between its dispatches.
+ *   - On exit the outputs (output, weights) were last written by VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT with
+ *     VK_ACCESS_SHADER_WRITE_BIT. The caller barriers from there before reading them (in a shader, a copy or
+ *     the host).
+ *   - It overwrites the command buffer's bound compute pipeline, compute descriptor sets and push constants:
+ *     rebind yours afterwards.
+ *   - Per-frame resources live in a ring of framesInFlight slots; frame N uses slot N % framesInFlight. Recording
+ *     frame N is refused (VKMHA_ERROR_FRAME_IN_FLIGHT) until the caller reports, via completedFrame, that the
+ *     frame which last used that slot has finished on the GPU.
+ */
+#ifndef VKMHA_H_
+#define VKMHA_H_ 1
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <vulkan/vulkan.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(_WIN32)
+#define VKMHA_CALL __stdcall
+#ifdef VKMHA_BUILDING_LIBRARY
+#define VKMHA_EXPORT __declspec(dllexport)
+#else
+#define VKMHA_EXPORT __declspec(dllimport)
+#endif
+#else
+#define VKMHA_CALL
+#define VKMHA_EXPORT __attribute__((visibility("default")))
+#endif
+
+#define VKMHA_MAKE_API_VERSION(major, minor, patch) \
+    ((((uint32_t)(major)) << 22U) | (((uint32_t)(minor)) << 12U) | ((uint32_t)(patch)))
+#define VKMHA_API_VERSION_MAJOR(version) ((uint32_t)(version) >> 22U)
+#define VKMHA_API_VERSION_MINOR(version) (((uint32_t)(version) >> 12U) & 0x3FFU)
+#define VKMHA_API_VERSION_1_0 VKMHA_MAKE_API_VERSION(1, 0, 0)
+/* The version this header describes. */
+#define VKMHA_HEADER_VERSION VKMHA_API_VERSION_1_0
+
+/* No frame has completed yet (for VkmhaRecordInfo::completedFrame). */
+#define VKMHA_NO_FRAME UINT64_MAX
+
+typedef struct VkmhaContext_T* VkmhaContext;
+typedef struct VkmhaModel_T* VkmhaModel;
+typedef struct VkmhaSession_T* VkmhaSession;
+
+typedef enum VkmhaResult {
+    VKMHA_SUCCESS = 0,
+    VKMHA_NOT_READY = 1, /* results not available yet: poll again */
+    VKMHA_TIMEOUT = 2,   /* a wait's timeout passed */
+    VKMHA_ERROR_INVALID_ARGUMENT = -1,
+    VKMHA_ERROR_VERSION_NOT_SUPPORTED = -2,
+    VKMHA_ERROR_UNSUPPORTED = -3,        /* the device or driver cannot do this */
+    VKMHA_ERROR_OUT_OF_MEMORY = -4,
+    VKMHA_ERROR_BUDGET_EXCEEDED = -5,    /* a caller-given memory budget would be exceeded */
+    VKMHA_ERROR_OUT_OF_RANGE = -6,       /* a shape over the session's declared budget */
+    VKMHA_ERROR_FRAME_IN_FLIGHT = -7,    /* the frame slot is still in use by an uncompleted frame */
+    VKMHA_ERROR_IO = -8,                 /* a file could not be read or is malformed */
+    VKMHA_ERROR_VULKAN = -9,             /* a Vulkan call failed (the message names it) */
+    VKMHA_ERROR_INTERNAL = -10,
+    VKMHA_RESULT_MAX_ENUM = 0x7FFFFFFF
+} VkmhaResult;
+
+typedef enum VkmhaStructureType {
+    VKMHA_STRUCTURE_TYPE_CONTEXT_CREATE_INFO = 1,
+    VKMHA_STRUCTURE_TYPE_OWN_DEVICE_INFO = 2,
+    VKMHA_STRUCTURE_TYPE_ADOPT_DEVICE_INFO = 3,
+    VKMHA_STRUCTURE_TYPE_MODEL_CREATE_INFO = 4,
+    VKMHA_STRUCTURE_TYPE_SESSION_CREATE_INFO = 5,
+    VKMHA_STRUCTURE_TYPE_RECORD_INFO = 6,
+    VKMHA_STRUCTURE_TYPE_HOST_SUBMIT_INFO = 7,
+    VKMHA_STRUCTURE_TYPE_CONTEXT_PROPERTIES = 8,
+    VKMHA_STRUCTURE_TYPE_MAX_ENUM = 0x7FFFFFFF
+} VkmhaStructureType;
+
+typedef enum VkmhaDeviceMode {
+    VKMHA_DEVICE_MODE_OWN = 0,   /* vkmha creates (and destroys) its own instance and device */
+    VKMHA_DEVICE_MODE_ADOPT = 1, /* vkmha uses the engine's instance and device and destroys neither */
+    VKMHA_DEVICE_MODE_MAX_ENUM = 0x7FFFFFFF
+} VkmhaDeviceMode;
+
+typedef enum VkmhaLogLevel {
+    VKMHA_LOG_LEVEL_DEBUG = 0,
+    VKMHA_LOG_LEVEL_INFO = 1,
+    VKMHA_LOG_LEVEL_WARNING = 2,
+    VKMHA_LOG_LEVEL_ERROR = 3,
+    VKMHA_LOG_LEVEL_MAX_ENUM = 0x7FFFFFFF
+} VkmhaLogLevel;
+
+typedef enum VkmhaMaskType {
+    VKMHA_MASK_TYPE_NONE = 0,
+    VKMHA_MASK_TYPE_BOOL = 1,     /* one byte per element; nonzero = not allowed */
+    VKMHA_MASK_TYPE_ADDITIVE = 2, /* one float per element, added to the scaled score (may hold -inf) */
+    VKMHA_MASK_TYPE_MAX_ENUM = 0x7FFFFFFF
+} VkmhaMaskType;
+
+typedef enum VkmhaAttentionFlagBits {
+    VKMHA_ATTENTION_CAUSAL_BIT = 0x1,           /* key j masked for query i when j > i + (lk - lq) */
+    VKMHA_ATTENTION_NEED_WEIGHTS_BIT = 0x2,     /* also write the softmax probabilities to `weights` */
+    VKMHA_ATTENTION_PER_HEAD_WEIGHTS_BIT = 0x4, /* with NEED_WEIGHTS: [B, H, Lq, Lk] instead of the head mean [B, Lq, Lk] */
+    VKMHA_ATTENTION_PER_HEAD_MASK_BIT = 0x8,    /* attn_mask is [B*H, Lq, Lk] instead of [Lq, Lk] */
+    VKMHA_ATTENTION_FLAG_BITS_MAX_ENUM = 0x7FFFFFFF
+} VkmhaAttentionFlagBits;
+typedef uint32_t VkmhaAttentionFlags;
+
+typedef enum VkmhaStage {
+    VKMHA_STAGE_Q_PROJ = 0,
+    VKMHA_STAGE_K_PROJ = 1,
+    VKMHA_STAGE_V_PROJ = 2,
+    VKMHA_STAGE_SCORES = 3,
+    VKMHA_STAGE_SOFTMAX = 4,
+    VKMHA_STAGE_APPLY = 5,
+    VKMHA_STAGE_AVERAGE_WEIGHTS = 6,
+    VKMHA_STAGE_OUT_PROJ = 7,
+    VKMHA_STAGE_MAX_ENUM = 0x7FFFFFFF
+} VkmhaStage;
+
+typedef void(VKMHA_CALL* PFN_vkmhaLogCallback)(VkmhaLogLevel level, const char* message, void* userData);
+
+/* Which device capabilities vkmha uses; ask before creating an engine device to adopt. */
+typedef struct VkmhaDeviceRequirements {
+    uint32_t minApiVersion;                     /* Vulkan version the device must support (1.1) */
+    uint32_t requiredDeviceExtensionCount;      /* extensions vkmha cannot work without */
+    const char* const* ppRequiredDeviceExtensions;
+    uint32_t optionalDeviceExtensionCount;      /* extensions vkmha uses when enabled (see each name's comment in
+                                                   docs/ENGINE_INTEGRATION.md) */
+    const char* const* ppOptionalDeviceExtensions;
+    uint32_t optionalInstanceExtensionCount;    /* VK_EXT_debug_utils: labels and object names */
+    const char* const* ppOptionalInstanceExtensions;
+    VkBool32 wantsTimelineSemaphore;            /* feature timelineSemaphore: needed only for submit/wait */
+} VkmhaDeviceRequirements;
+
+/* Own mode: which physical device to use. */
+typedef struct VkmhaOwnDeviceInfo {
+    VkmhaStructureType sType; /* VKMHA_STRUCTURE_TYPE_OWN_DEVICE_INFO */
+    const void* pNext;        /* NULL */
+    int32_t deviceIndex;      /* -1 (default): the best device, discrete > integrated > virtual > CPU */
+    const char* pDeviceName;  /* optional (NULL): first device whose name contains this, case-insensitive */
+} VkmhaOwnDeviceInfo;
+
+/* Adopt mode: the engine's Vulkan objects. All handles must outlive the context. */
+typedef struct VkmhaAdoptDeviceInfo {
+    VkmhaStructureType sType;                    /* VKMHA_STRUCTURE_TYPE_ADOPT_DEVICE_INFO */
+    const void* pNext;                           /* NULL */
+    VkInstance instance;                         /* required */
+    VkPhysicalDevice physicalDevice;             /* required */
+    VkDevice device;                             /* required */
+    PFN_vkGetInstanceProcAddr pfnGetInstanceProcAddr; /* required: every Vulkan call goes through it */
+    uint32_t apiVersion;                         /* required: the version the engine's instance/device use; >= 1.1 */
+    uint32_t enabledInstanceExtensionCount;      /* optional: e.g. VK_EXT_debug_utils turns labels on */
+    const char* const* ppEnabledInstanceExtensions;
+    uint32_t enabledDeviceExtensionCount;        /* optional */
+    const char* const* ppEnabledDeviceExtensions;
+    VkBool32 timelineSemaphoreEnabled;           /* whether the engine enabled the timelineSemaphore feature */
+    VkQueue queue;                               /* optional (VK_NULL_HANDLE): needed by createModel and submit */
+    uint32_t queueFamilyIndex;                   /* the family of `queue`; also used for timestamp support */
+    VkPipelineCache pipelineCache;               /* optional: used for vkmha's pipelines, never destroyed */
+    const VkAllocationCallbacks* pAllocator;     /* optional: must outlive the context */
+} VkmhaAdoptDeviceInfo;
+
+typedef struct VkmhaContextCreateInfo {
+    VkmhaStructureType sType;                 /* VKMHA_STRUCTURE_TYPE_CONTEXT_CREATE_INFO */
+    const void* pNext;                        /* NULL */
+    VkmhaDeviceMode deviceMode;               /* default OWN (0) */
+    const VkmhaOwnDeviceInfo* pOwnDevice;     /* optional in OWN mode (NULL = best device); ignored in ADOPT */
+    const VkmhaAdoptDeviceInfo* pAdoptDevice; /* required in ADOPT mode */
+    PFN_vkmhaLogCallback pfnLogCallback;      /* optional: called from the calling thread (validation messages too,
+                                                 in OWN mode when the validation layer is on); must outlive the
+                                                 context */
+    void* pLogUserData;                       /* passed to pfnLogCallback */
+    const void* pPipelineCacheData;           /* optional: bytes from getPipelineCacheData of an earlier run;
+                                                 stale or foreign data is ignored with a warning */
+    size_t pipelineCacheDataSize;
+} VkmhaContextCreateInfo;
+
+typedef struct VkmhaContextProperties {
+    VkmhaStructureType sType;                /* VKMHA_STRUCTURE_TYPE_CONTEXT_PROPERTIES */
+    void* pNext;                             /* NULL */
+    char deviceName[256];
+    VkPhysicalDeviceType deviceType;
+    uint32_t vendorId;
+    uint32_t deviceApiVersion;
+    VkBool32 ownsDevice;                     /* VK_TRUE in OWN mode */
+    VkBool32 canSubmit;                      /* a queue and timeline semaphores are available */
+    VkBool32 timestamps;                     /* per-pass GPU timings available */
+    VkBool32 debugUtils;                     /* labels and object names are emitted */
+    uint32_t subgroupSize;
+    VkDeviceSize maxStorageBufferRange;
+    uint64_t validationMessageCount;         /* OWN mode: validation messages seen so far (0 without the layer) */
+} VkmhaContextProperties;
+
+/* One named tensor of weights in host memory (names as in safetensors files: see VkmhaModelCreateInfo). */
+typedef enum VkmhaDataType {
+    VKMHA_DATA_TYPE_F32 = 0,
+    VKMHA_DATA_TYPE_F16 = 1,
+    VKMHA_DATA_TYPE_BF16 = 2,
+    VKMHA_DATA_TYPE_MAX_ENUM = 0x7FFFFFFF
+} VkmhaDataType;
+
+typedef struct VkmhaTensor {
+    const char* pName;      /* required */
+    VkmhaDataType dataType;
+    uint32_t rank;          /* 1 or 2 */
+    uint64_t shape[4];
+    const void* pData;      /* required: product(shape) elements; read during the call only */
+} VkmhaTensor;
+
+/* Weights use PyTorch nn.MultiheadAttention state_dict names (in_proj_weight/in_proj_bias, or q_proj_weight,
+ * k_proj_weight, v_proj_weight; out_proj.weight, out_proj.bias) or Hugging Face Llama names (q_proj.weight,
+ * k_proj.weight, v_proj.weight, o_proj.weight, each with an optional .bias). Give a safetensors path or tensors. */
+typedef struct VkmhaModelCreateInfo {
+    VkmhaStructureType sType;   /* VKMHA_STRUCTURE_TYPE_MODEL_CREATE_INFO */
+    const void* pNext;          /* NULL */
+    uint32_t numHeads;          /* required: H */
+    uint32_t numKvHeads;        /* 0 (default) = numHeads, or inferred from k_proj.weight with Llama names */
+    const char* pSafetensorsPath; /* either this ... */
+    uint32_t tensorCount;         /* ... or these tensors */
+    const VkmhaTensor* pTensors;
+} VkmhaModelCreateInfo;
+
+typedef struct VkmhaModelProperties {
+    uint32_t embedDim, numHeads, numKvHeads, headDim, kdim, vdim;
+    VkBool32 hasInputBias, hasOutputBias;
+    VkDeviceSize deviceMemoryBytes;
+} VkmhaModelProperties;
+
+typedef struct VkmhaSessionCreateInfo {
+    VkmhaStructureType sType; /* VKMHA_STRUCTURE_TYPE_SESSION_CREATE_INFO */
+    const void* pNext;        /* NULL */
+    uint32_t maxBatch;        /* required, >= 1: every record's batch must be <= */
+    uint32_t maxQueryLength;  /* required, >= 1 */
+    uint32_t maxKeyLength;    /* required, >= 1 */
+    uint32_t framesInFlight;  /* 1..8; 0 = 2 */
+    VkBool32 hostIo;          /* allocate host-visible I/O buffers for submit/readOutputs (tools); default off */
+    VkDeviceSize memoryBudget; /* bytes of device memory the session may take; 0 = unlimited. Over it: creation
+                                  fails with VKMHA_ERROR_BUDGET_EXCEEDED */
+} VkmhaSessionCreateInfo;
+
+/* A caller-owned buffer bound for one record. */
+typedef struct VkmhaBufferBinding {
+    VkBuffer buffer;                  /* VK_NULL_HANDLE = not bound */
+    VkDeviceSize offset;              /* bytes; a multiple of 4 for float data */
+    VkDeviceSize range;               /* bytes; at least what the shape needs (VK_WHOLE_SIZE is refused) */
+    VkPipelineStageFlags srcStageMask; /* how the caller last used the buffer (0: nothing to wait for) */
+    VkAccessFlags srcAccessMask;
+} VkmhaBufferBinding;
+
+typedef struct VkmhaRecordInfo {
+    VkmhaStructureType sType;   /* VKMHA_STRUCTURE_TYPE_RECORD_INFO */
+    const void* pNext;          /* NULL */
+    uint64_t frameIndex;        /* the caller's frame counter (not UINT64_MAX) */
+    uint64_t completedFrame;    /* every frame <= this has finished on the GPU; VKMHA_NO_FRAME if none */
+    uint32_t batch, queryLength, keyLength;
+    VkmhaAttentionFlags flags;
+    VkmhaMaskType keyPaddingMaskType; /* NONE or BOOL */
+    VkmhaMaskType attnMaskType;
+    VkmhaBufferBinding query;          /* required: fp32 [batch, queryLength, embedDim] */
+    VkmhaBufferBinding key;            /* fp32 [batch, keyLength, kdim]; unbound = query (self-attention) */
+    VkmhaBufferBinding value;          /* fp32 [batch, keyLength, vdim]; unbound = key */
+    VkmhaBufferBinding keyPaddingMask; /* bytes [batch, keyLength] */
+    VkmhaBufferBinding attnMask;       /* [queryLength, keyLength] or [batch*H, ...] bytes or floats */
+    VkmhaBufferBinding output;         /* required: fp32 [batch, queryLength, embedDim] */
+    VkmhaBufferBinding weights;        /* with NEED_WEIGHTS: fp32 [batch, queryLength, keyLength] or [batch, H, ...] */
+} VkmhaRecordInfo;
+
+/* Host-pointer inputs for submit (sessions created with hostIo). Pointers are read during the call only. */
+typedef struct VkmhaHostSubmitInfo {
+    VkmhaStructureType sType; /* VKMHA_STRUCTURE_TYPE_HOST_SUBMIT_INFO */
+    const void* pNext;        /* NULL */
+    uint32_t batch, queryLength, keyLength;
+    VkmhaAttentionFlags flags;
+    VkmhaMaskType keyPaddingMaskType;
+    VkmhaMaskType attnMaskType;
+    const float* pQuery;         /* required */
+    const float* pKey;           /* NULL = query (self-attention) */
+    const float* pValue;         /* NULL = key */
+    const uint8_t* pKeyPaddingMask;
+    const void* pAttnMask;
+} VkmhaHostSubmitInfo;
+
+typedef struct VkmhaStageTiming {
+    VkmhaStage stage;
+    float milliseconds; /* GPU time summed over the stage's dispatches */
+} VkmhaStageTiming;
+
+typedef struct VkmhaProcTable {
+    uint32_t apiVersion; /* the version the library filled the table for */
+    /* 1.0 */
+    const char*(VKMHA_CALL* getLastError)(void);
+    VkmhaResult(VKMHA_CALL* getDeviceRequirements)(VkmhaDeviceRequirements* pRequirements);
+    /* Names of the Vulkan devices own mode can pick, by index. *pCount in: capacity of ppNames' array; out: count. */
+    VkmhaResult(VKMHA_CALL* enumerateDevices)(uint32_t* pCount, char (*pNames)[256]);
+    VkmhaResult(VKMHA_CALL* createContext)(const VkmhaContextCreateInfo* pCreateInfo, VkmhaContext* pContext);
+    void(VKMHA_CALL* destroyContext)(VkmhaContext context);
+    VkmhaResult(VKMHA_CALL* getContextProperties)(VkmhaContext context, VkmhaContextProperties* pProperties);
+    /* Two-call idiom: pData NULL returns the size in *pSize. */
+    VkmhaResult(VKMHA_CALL* getPipelineCacheData)(VkmhaContext context, size_t* pSize, void* pData);
+    VkmhaResult(VKMHA_CALL* createModel)(VkmhaContext context, const VkmhaModelCreateInfo* pCreateInfo, VkmhaModel* pModel);
+    void(VKMHA_CALL* destroyModel)(VkmhaModel model);
+    VkmhaResult(VKMHA_CALL* getModelProperties)(VkmhaModel model, VkmhaModelProperties* pProperties);
+    VkmhaResult(VKMHA_CALL* getSessionMemoryRequirements)(VkmhaModel model, const VkmhaSessionCreateInfo* pCreateInfo,
+                                                          VkDeviceSize* pBytes);
+    VkmhaResult(VKMHA_CALL* createSession)(VkmhaModel model, const VkmhaSessionCreateInfo* pCreateInfo,
+                                           VkmhaSession* pSession);
+    void(VKMHA_CALL* destroySession)(VkmhaSession session);
+    VkmhaResult(VKMHA_CALL* recordAttention)(VkmhaSession session, VkCommandBuffer commandBuffer,
+                                             const VkmhaRecordInfo* pInfo);
+    /* Per-stage GPU times of a recorded frame; VKMHA_NOT_READY until it has completed. *pCount in: capacity;
+       out: stages written. Never blocks. */
+    VkmhaResult(VKMHA_CALL* getStageTimings)(VkmhaSession session, uint64_t frameIndex, uint32_t* pCount,
+                                             VkmhaStageTiming* pTimings);
+    /* Standalone submission (hostIo sessions): uploads, records and submits to the context's queue, and returns
+       in *pTimelineValue the value the session's timeline semaphore will signal. Blocks only when every frame
+       slot is in flight. */
+    VkmhaResult(VKMHA_CALL* submit)(VkmhaSession session, const VkmhaHostSubmitInfo* pInfo, uint64_t* pTimelineValue);
+    /* VKMHA_SUCCESS once the value is reached; VKMHA_TIMEOUT otherwise. timeoutNs 0 polls. */
+    VkmhaResult(VKMHA_CALL* wait)(VkmhaSession session, uint64_t timelineValue, uint64_t timeoutNs);
+    /* Copies a completed submission's outputs (either pointer may be NULL); VKMHA_NOT_READY while it runs. */
+    VkmhaResult(VKMHA_CALL* readOutputs)(VkmhaSession session, uint64_t timelineValue, float* pOutput,
+                                         size_t outputCount, float* pWeights, size_t weightsCount);
+    const char*(VKMHA_CALL* stageName)(VkmhaStage stage);
+} VkmhaProcTable;
+
+/* The one exported function. requestedApiVersion: the header version the caller was built with
+ * (VKMHA_HEADER_VERSION). Fails with VKMHA_ERROR_VERSION_NOT_SUPPORTED when the major version differs or the
+ * minor is newer than the library's. tableSize: sizeof(VkmhaProcTable) as the caller knows it; the library
+ * fills at most that many bytes. */
+VKMHA_EXPORT VkmhaResult VKMHA_CALL vkmhaGetProcTable(uint32_t requestedApiVersion, VkmhaProcTable* pTable,
+                                                      size_t tableSize);
+typedef VkmhaResult(VKMHA_CALL* PFN_vkmhaGetProcTable)(uint32_t requestedApiVersion, VkmhaProcTable* pTable,
+                                                       size_t tableSize);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* VKMHA_H_ */

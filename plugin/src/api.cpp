@@ -1,0 +1,498 @@
+// The C ABI: vkmhaGetProcTable and the functions of its table, each a thin guarded shim over host/.
+#include "guard.h"
+
+#include "context.h"
+#include "io/safetensors.h"
+#include "io/weight_map.h"
+#include "model.h"
+#include "session.h"
+
+#include <cstring>
+
+struct VkmhaContext_T {
+    std::unique_ptr<vkmha::Context> context;
+    PFN_vkmhaLogCallback log = nullptr;
+    void* log_user = nullptr;
+};
+struct VkmhaModel_T {
+    VkmhaContext_T* context = nullptr;
+    std::unique_ptr<vkmha::Model> model;
+};
+struct VkmhaSession_T {
+    VkmhaModel_T* model = nullptr;
+    std::unique_ptr<vkmha::Session> session;
+};
+
+namespace vkmha::plugin {
+namespace {
+
+constexpr uint32_t kLibraryVersion = VKMHA_API_VERSION_1_0;
+
+VkmhaResult invalid(std::string message) { return fail(ErrorCode::invalid_argument, std::move(message)); }
+
+std::string stype_message(const char* what, uint32_t got, uint32_t want) {
+    return std::string(what) + "->sType is " + std::to_string(got) + ", expected " + std::to_string(want);
+}
+
+#define VKMHA_REQUIRE(cond, message)                                                                                   \
+    do {                                                                                                               \
+        if (!(cond)) return invalid(message);                                                                          \
+    } while (0)
+
+const char* VKMHA_CALL get_last_error() { return last_error(); }
+
+VkmhaResult VKMHA_CALL get_device_requirements(VkmhaDeviceRequirements* req) {
+    return guarded([&] {
+        VKMHA_REQUIRE(req, "pRequirements is NULL");
+        static const char* const optional_device[] = {"VK_KHR_timeline_semaphore"};
+        static const char* const optional_instance[] = {"VK_EXT_debug_utils"};
+        *req = {};
+        req->minApiVersion = VK_API_VERSION_1_1;
+        req->optionalDeviceExtensionCount = 1;
+        req->ppOptionalDeviceExtensions = optional_device;
+        req->optionalInstanceExtensionCount = 1;
+        req->ppOptionalInstanceExtensions = optional_instance;
+        req->wantsTimelineSemaphore = VK_TRUE;
+        return VKMHA_SUCCESS;
+    });
+}
+
+VkmhaResult VKMHA_CALL enumerate_devices(uint32_t* count, char (*names)[256]) {
+    return guarded([&] {
+        VKMHA_REQUIRE(count, "pCount is NULL");
+        auto devices = Device::enumerate();
+        if (!devices) return fail(devices.error());
+        const uint32_t n = static_cast<uint32_t>(devices->size());
+        if (names) {
+            const uint32_t written = std::min(*count, n);
+            for (uint32_t i = 0; i < written; ++i) {
+                std::strncpy(names[i], (*devices)[i].name.c_str(), 255);
+                names[i][255] = '\0';
+            }
+            *count = written;
+            return written < n ? VKMHA_NOT_READY : VKMHA_SUCCESS;
+        }
+        *count = n;
+        return VKMHA_SUCCESS;
+    });
+}
+
+VkmhaResult VKMHA_CALL create_context(const VkmhaContextCreateInfo* info, VkmhaContext* out) {
+    return guarded([&] {
+        VKMHA_REQUIRE(out, "pContext is NULL");
+        *out = nullptr;
+        VKMHA_REQUIRE(info, "pCreateInfo is NULL");
+        VKMHA_REQUIRE(info->sType == VKMHA_STRUCTURE_TYPE_CONTEXT_CREATE_INFO,
+                      stype_message("pCreateInfo", info->sType, VKMHA_STRUCTURE_TYPE_CONTEXT_CREATE_INFO));
+        VKMHA_REQUIRE(info->pipelineCacheDataSize == 0 || info->pPipelineCacheData,
+                      "pipelineCacheDataSize is " + std::to_string(info->pipelineCacheDataSize) +
+                          " but pPipelineCacheData is NULL");
+        auto handle = std::make_unique<VkmhaContext_T>();
+        handle->log = info->pfnLogCallback;
+        handle->log_user = info->pLogUserData;
+        VkmhaContext_T* raw = handle.get();
+        LogFunction log = [raw](LogLevel level, const std::string& message) {
+            if (raw->log) raw->log(static_cast<VkmhaLogLevel>(level), message.c_str(), raw->log_user);
+        };
+        Result<std::unique_ptr<Device>> device = make_error(ErrorCode::internal, "no device");
+        if (info->deviceMode == VKMHA_DEVICE_MODE_OWN) {
+            OwnDeviceOptions o;
+            if (const VkmhaOwnDeviceInfo* own = info->pOwnDevice) {
+                VKMHA_REQUIRE(own->sType == VKMHA_STRUCTURE_TYPE_OWN_DEVICE_INFO,
+                              stype_message("pOwnDevice", own->sType, VKMHA_STRUCTURE_TYPE_OWN_DEVICE_INFO));
+                o.device_index = own->deviceIndex;
+                if (own->pDeviceName) o.device_name = own->pDeviceName;
+            }
+            device = Device::create_own(o, log);
+        } else if (info->deviceMode == VKMHA_DEVICE_MODE_ADOPT) {
+            const VkmhaAdoptDeviceInfo* a = info->pAdoptDevice;
+            VKMHA_REQUIRE(a, "deviceMode is ADOPT but pAdoptDevice is NULL");
+            VKMHA_REQUIRE(a->sType == VKMHA_STRUCTURE_TYPE_ADOPT_DEVICE_INFO,
+                          stype_message("pAdoptDevice", a->sType, VKMHA_STRUCTURE_TYPE_ADOPT_DEVICE_INFO));
+            VKMHA_REQUIRE(a->enabledInstanceExtensionCount == 0 || a->ppEnabledInstanceExtensions,
+                          "enabledInstanceExtensionCount is nonzero but ppEnabledInstanceExtensions is NULL");
+            VKMHA_REQUIRE(a->enabledDeviceExtensionCount == 0 || a->ppEnabledDeviceExtensions,
+                          "enabledDeviceExtensionCount is nonzero but ppEnabledDeviceExtensions is NULL");
+            AdoptDeviceOptions o;
+            o.instance = a->instance;
+            o.physical_device = a->physicalDevice;
+            o.device = a->device;
+            o.get_instance_proc_addr = a->pfnGetInstanceProcAddr;
+            o.api_version = a->apiVersion;
+            for (uint32_t i = 0; i < a->enabledInstanceExtensionCount; ++i)
+                if (a->ppEnabledInstanceExtensions[i]) o.enabled_instance_extensions.push_back(a->ppEnabledInstanceExtensions[i]);
+            for (uint32_t i = 0; i < a->enabledDeviceExtensionCount; ++i)
+                if (a->ppEnabledDeviceExtensions[i]) o.enabled_device_extensions.push_back(a->ppEnabledDeviceExtensions[i]);
+            o.timeline_semaphore_enabled = a->timelineSemaphoreEnabled == VK_TRUE;
+            o.queue_given = a->queue != VK_NULL_HANDLE;
+            o.queue = a->queue;
+            o.queue_family_index = a->queueFamilyIndex;
+            o.pipeline_cache = a->pipelineCache;
+            o.allocator = a->pAllocator;
+            device = Device::adopt(o, log);
+        } else {
+            return invalid("deviceMode " + std::to_string(info->deviceMode) + " is unknown");
+        }
+        if (!device) return fail(device.error());
+        std::vector<uint8_t> cache;
+        if (info->pipelineCacheDataSize) {
+            const auto* bytes = static_cast<const uint8_t*>(info->pPipelineCacheData);
+            cache.assign(bytes, bytes + info->pipelineCacheDataSize);
+        }
+        auto context = Context::create(std::move(device.value()), cache);
+        if (!context) return fail(context.error());
+        handle->context = std::move(context.value());
+        *out = handle.release();
+        return VKMHA_SUCCESS;
+    });
+}
+
+void VKMHA_CALL destroy_context(VkmhaContext context) {
+    (void)guarded([&] {
+        delete context;
+        return VKMHA_SUCCESS;
+    });
+}
+
+VkmhaResult VKMHA_CALL get_context_properties(VkmhaContext context, VkmhaContextProperties* props) {
+    return guarded([&] {
+        VKMHA_REQUIRE(context, "context is NULL");
+        VKMHA_REQUIRE(props, "pProperties is NULL");
+        VKMHA_REQUIRE(props->sType == VKMHA_STRUCTURE_TYPE_CONTEXT_PROPERTIES,
+                      stype_message("pProperties", props->sType, VKMHA_STRUCTURE_TYPE_CONTEXT_PROPERTIES));
+        const Device& d = context->context->device();
+        void* next = props->pNext;
+        *props = {};
+        props->sType = VKMHA_STRUCTURE_TYPE_CONTEXT_PROPERTIES;
+        props->pNext = next;
+        std::strncpy(props->deviceName, d.info().name.c_str(), sizeof(props->deviceName) - 1);
+        props->deviceType = d.info().type;
+        props->vendorId = d.info().vendor_id;
+        props->deviceApiVersion = d.info().api_version;
+        props->ownsDevice = d.owns_device();
+        props->canSubmit = d.has_queue() && d.timeline_semaphores();
+        props->timestamps = d.limits().timestamps;
+        props->debugUtils = d.debug_utils();
+        props->subgroupSize = d.limits().subgroup_size;
+        props->maxStorageBufferRange = d.limits().max_storage_buffer_range;
+        props->validationMessageCount = d.validation_message_count();
+        return VKMHA_SUCCESS;
+    });
+}
+
+VkmhaResult VKMHA_CALL get_pipeline_cache_data(VkmhaContext context, size_t* size, void* data) {
+    return guarded([&] {
+        VKMHA_REQUIRE(context, "context is NULL");
+        VKMHA_REQUIRE(size, "pSize is NULL");
+        auto bytes = context->context->shaders().cache_data();
+        if (!bytes) return fail(bytes.error());
+        if (!data) {
+            *size = bytes->size();
+            return VKMHA_SUCCESS;
+        }
+        const size_t n = std::min(*size, bytes->size());
+        std::memcpy(data, bytes->data(), n);
+        *size = n;
+        return n < bytes->size() ? VKMHA_NOT_READY : VKMHA_SUCCESS;
+    });
+}
+
+Result<io::LoadedModel> load_weights(const VkmhaModelCreateInfo& info) {
+    std::vector<io::Tensor> tensors;
+    std::string origin;
+    if (info.pSafetensorsPath) {
+        origin = info.pSafetensorsPath;
+        auto read = io::read_safetensors(origin);
+        if (!read) return read.take_error();
+        tensors = std::move(read.value());
+    } else {
+        origin = "pTensors";
+        for (uint32_t i = 0; i < info.tensorCount; ++i) {
+            const VkmhaTensor& t = info.pTensors[i];
+            const std::string at = "pTensors[" + std::to_string(i) + "]";
+            if (!t.pName) return make_error(ErrorCode::invalid_argument, at + ".pName is NULL");
+            if (!t.pData) return make_error(ErrorCode::invalid_argument, at + " ('" + t.pName + "') pData is NULL");
+            if (t.rank == 0 || t.rank > 4)
+                return make_error(ErrorCode::invalid_argument, at + " ('" + t.pName + "') rank " + std::to_string(t.rank) + " is outside 1..4");
+            io::Tensor tensor;
+            tensor.name = t.pName;
+            size_t elem = 0;
+            switch (t.dataType) {
+            case VKMHA_DATA_TYPE_F32: tensor.dtype = io::DType::f32, elem = 4; break;
+            case VKMHA_DATA_TYPE_F16: tensor.dtype = io::DType::f16, elem = 2; break;
+            case VKMHA_DATA_TYPE_BF16: tensor.dtype = io::DType::bf16, elem = 2; break;
+            default:
+                return make_error(ErrorCode::invalid_argument,
+                                  at + " ('" + t.pName + "') dataType " + std::to_string(t.dataType) + " is unknown");
+            }
+            uint64_t count = 1;
+            for (uint32_t r = 0; r < t.rank; ++r) {
+                if (t.shape[r] == 0 || t.shape[r] > (1ull << 32) || count > (1ull << 34) / t.shape[r])
+                    return make_error(ErrorCode::invalid_argument, at + " ('" + t.pName + "') shape[" +
+                                                                       std::to_string(r) + "] = " +
+                                                                       std::to_string(t.shape[r]) + " is out of range");
+                count *= t.shape[r];
+                tensor.shape.push_back(t.shape[r]);
+            }
+            const auto* bytes = static_cast<const uint8_t*>(t.pData);
+            tensor.data.assign(bytes, bytes + count * elem);
+            tensors.push_back(std::move(tensor));
+        }
+    }
+    return io::map_attention_weights(tensors, info.numHeads, info.numKvHeads, origin);
+}
+
+VkmhaResult VKMHA_CALL create_model(VkmhaContext context, const VkmhaModelCreateInfo* info, VkmhaModel* out) {
+    return guarded([&] {
+        VKMHA_REQUIRE(out, "pModel is NULL");
+        *out = nullptr;
+        VKMHA_REQUIRE(context, "context is NULL");
+        VKMHA_REQUIRE(info, "pCreateInfo is NULL");
+        VKMHA_REQUIRE(info->sType == VKMHA_STRUCTURE_TYPE_MODEL_CREATE_INFO,
+                      stype_message("pCreateInfo", info->sType, VKMHA_STRUCTURE_TYPE_MODEL_CREATE_INFO));
+        VKMHA_REQUIRE(info->numHeads > 0, "numHeads is 0");
+        VKMHA_REQUIRE((info->pSafetensorsPath != nullptr) != (info->tensorCount > 0),
+                      "give exactly one of pSafetensorsPath and tensorCount/pTensors");
+        VKMHA_REQUIRE(info->tensorCount == 0 || info->pTensors, "tensorCount is nonzero but pTensors is NULL");
+        auto loaded = load_weights(*info);
+        if (!loaded) return fail(loaded.error());
+        auto model = Model::create(*context->context, loaded->config, loaded->weights);
+        if (!model) return fail(model.error());
+        auto handle = std::make_unique<VkmhaModel_T>();
+        handle->context = context;
+        handle->model = std::move(model.value());
+        *out = handle.release();
+        return VKMHA_SUCCESS;
+    });
+}
+
+void VKMHA_CALL destroy_model(VkmhaModel model) {
+    (void)guarded([&] {
+        delete model;
+        return VKMHA_SUCCESS;
+    });
+}
+
+VkmhaResult VKMHA_CALL get_model_properties(VkmhaModel model, VkmhaModelProperties* props) {
+    return guarded([&] {
+        VKMHA_REQUIRE(model, "model is NULL");
+        VKMHA_REQUIRE(props, "pProperties is NULL");
+        const AttentionConfig& c = model->model->config();
+        *props = {};
+        props->embedDim = c.embed_dim;
+        props->numHeads = c.num_heads;
+        props->numKvHeads = c.num_kv_heads;
+        props->headDim = c.head_dim();
+        props->kdim = c.kdim;
+        props->vdim = c.vdim;
+        props->hasInputBias = model->model->has_in_bias();
+        props->hasOutputBias = model->model->has_out_bias();
+        props->deviceMemoryBytes = model->model->bytes();
+        return VKMHA_SUCCESS;
+    });
+}
+
+Result<SessionLimits> session_limits(const VkmhaSessionCreateInfo* info) {
+    if (!info) return make_error(ErrorCode::invalid_argument, "pCreateInfo is NULL");
+    if (info->sType != VKMHA_STRUCTURE_TYPE_SESSION_CREATE_INFO)
+        return make_error(ErrorCode::invalid_argument,
+                          stype_message("pCreateInfo", info->sType, VKMHA_STRUCTURE_TYPE_SESSION_CREATE_INFO));
+    SessionLimits l;
+    l.max_shape = {info->maxBatch, info->maxQueryLength, info->maxKeyLength};
+    l.frames_in_flight = info->framesInFlight ? info->framesInFlight : 2;
+    l.host_io = info->hostIo == VK_TRUE;
+    l.memory_budget = info->memoryBudget;
+    return l;
+}
+
+VkmhaResult VKMHA_CALL get_session_memory_requirements(VkmhaModel model, const VkmhaSessionCreateInfo* info,
+                                                       VkDeviceSize* bytes) {
+    return guarded([&] {
+        VKMHA_REQUIRE(model, "model is NULL");
+        VKMHA_REQUIRE(bytes, "pBytes is NULL");
+        auto limits = session_limits(info);
+        if (!limits) return fail(limits.error());
+        auto need = Session::memory_required(*model->context->context, *model->model, limits.value());
+        if (!need) return fail(need.error());
+        *bytes = need.value();
+        return VKMHA_SUCCESS;
+    });
+}
+
+VkmhaResult VKMHA_CALL create_session(VkmhaModel model, const VkmhaSessionCreateInfo* info, VkmhaSession* out) {
+    return guarded([&] {
+        VKMHA_REQUIRE(out, "pSession is NULL");
+        *out = nullptr;
+        VKMHA_REQUIRE(model, "model is NULL");
+        auto limits = session_limits(info);
+        if (!limits) return fail(limits.error());
+        auto session = Session::create(*model->context->context, *model->model, limits.value());
+        if (!session) return fail(session.error());
+        auto handle = std::make_unique<VkmhaSession_T>();
+        handle->model = model;
+        handle->session = std::move(session.value());
+        *out = handle.release();
+        return VKMHA_SUCCESS;
+    });
+}
+
+void VKMHA_CALL destroy_session(VkmhaSession session) {
+    (void)guarded([&] {
+        delete session;
+        return VKMHA_SUCCESS;
+    });
+}
+
+Result<AttentionOptions> attention_options(VkmhaAttentionFlags flags, VkmhaMaskType kpm, VkmhaMaskType mask) {
+    constexpr VkmhaAttentionFlags known = VKMHA_ATTENTION_CAUSAL_BIT | VKMHA_ATTENTION_NEED_WEIGHTS_BIT |
+                                          VKMHA_ATTENTION_PER_HEAD_WEIGHTS_BIT | VKMHA_ATTENTION_PER_HEAD_MASK_BIT;
+    if (flags & ~known) return make_error(ErrorCode::invalid_argument, "flags 0x" + [&] {
+        char buf[16];
+        std::snprintf(buf, sizeof buf, "%x", flags & ~known);
+        return std::string(buf);
+    }() + " are unknown");
+    if (kpm != VKMHA_MASK_TYPE_NONE && kpm != VKMHA_MASK_TYPE_BOOL)
+        return make_error(ErrorCode::invalid_argument,
+                          "keyPaddingMaskType " + std::to_string(kpm) + " is not NONE or BOOL");
+    if (mask != VKMHA_MASK_TYPE_NONE && mask != VKMHA_MASK_TYPE_BOOL && mask != VKMHA_MASK_TYPE_ADDITIVE)
+        return make_error(ErrorCode::invalid_argument, "attnMaskType " + std::to_string(mask) + " is unknown");
+    AttentionOptions o;
+    o.causal = flags & VKMHA_ATTENTION_CAUSAL_BIT;
+    o.need_weights = flags & VKMHA_ATTENTION_NEED_WEIGHTS_BIT;
+    o.average_weights = !(flags & VKMHA_ATTENTION_PER_HEAD_WEIGHTS_BIT);
+    o.attn_mask_per_head = flags & VKMHA_ATTENTION_PER_HEAD_MASK_BIT;
+    o.key_padding = static_cast<MaskKind>(kpm);
+    o.attn_mask = static_cast<MaskKind>(mask);
+    return o;
+}
+
+ExternalBuffer external(const VkmhaBufferBinding& b) {
+    return ExternalBuffer{b.buffer, b.offset, b.range, b.srcStageMask, b.srcAccessMask};
+}
+
+VkmhaResult VKMHA_CALL record_attention(VkmhaSession session, VkCommandBuffer cmd, const VkmhaRecordInfo* info) {
+    return guarded([&] {
+        VKMHA_REQUIRE(session, "session is NULL");
+        VKMHA_REQUIRE(info, "pInfo is NULL");
+        VKMHA_REQUIRE(info->sType == VKMHA_STRUCTURE_TYPE_RECORD_INFO,
+                      stype_message("pInfo", info->sType, VKMHA_STRUCTURE_TYPE_RECORD_INFO));
+        auto options = attention_options(info->flags, info->keyPaddingMaskType, info->attnMaskType);
+        if (!options) return fail(options.error());
+        RecordArgs a;
+        a.frame = info->frameIndex;
+        a.completed_frame = info->completedFrame;
+        a.shape = {info->batch, info->queryLength, info->keyLength};
+        a.options = options.value();
+        a.query = external(info->query);
+        a.key = external(info->key);
+        a.value = external(info->value);
+        a.key_padding_mask = external(info->keyPaddingMask);
+        a.attn_mask = external(info->attnMask);
+        a.output = external(info->output);
+        a.weights = external(info->weights);
+        Status s = session->session->record(cmd, a);
+        return s ? VKMHA_SUCCESS : fail(s.error());
+    });
+}
+
+VkmhaResult VKMHA_CALL get_stage_timings(VkmhaSession session, uint64_t frame, uint32_t* count, VkmhaStageTiming* out) {
+    return guarded([&] {
+        VKMHA_REQUIRE(session, "session is NULL");
+        VKMHA_REQUIRE(count, "pCount is NULL");
+        auto timings = session->session->timings(frame);
+        if (!timings) return fail(timings.error());
+        const uint32_t n = static_cast<uint32_t>(timings->size());
+        if (!out) {
+            *count = n;
+            return VKMHA_SUCCESS;
+        }
+        const uint32_t written = std::min(*count, n);
+        for (uint32_t i = 0; i < written; ++i)
+            out[i] = {static_cast<VkmhaStage>((*timings)[i].stage), static_cast<float>((*timings)[i].ms)};
+        *count = written;
+        return VKMHA_SUCCESS;
+    });
+}
+
+VkmhaResult VKMHA_CALL submit(VkmhaSession session, const VkmhaHostSubmitInfo* info, uint64_t* value) {
+    return guarded([&] {
+        VKMHA_REQUIRE(value, "pTimelineValue is NULL");
+        VKMHA_REQUIRE(session, "session is NULL");
+        VKMHA_REQUIRE(info, "pInfo is NULL");
+        VKMHA_REQUIRE(info->sType == VKMHA_STRUCTURE_TYPE_HOST_SUBMIT_INFO,
+                      stype_message("pInfo", info->sType, VKMHA_STRUCTURE_TYPE_HOST_SUBMIT_INFO));
+        auto options = attention_options(info->flags, info->keyPaddingMaskType, info->attnMaskType);
+        if (!options) return fail(options.error());
+        HostInputs in{info->pQuery, info->pKey, info->pValue, info->pKeyPaddingMask, info->pAttnMask};
+        auto v = session->session->submit_host({info->batch, info->queryLength, info->keyLength}, options.value(), in);
+        if (!v) return fail(v.error());
+        *value = v.value();
+        return VKMHA_SUCCESS;
+    });
+}
+
+VkmhaResult VKMHA_CALL wait(VkmhaSession session, uint64_t value, uint64_t timeout_ns) {
+    return guarded([&] {
+        VKMHA_REQUIRE(session, "session is NULL");
+        Status s = session->session->wait(value, timeout_ns);
+        return s ? VKMHA_SUCCESS : fail(s.error());
+    });
+}
+
+VkmhaResult VKMHA_CALL read_outputs(VkmhaSession session, uint64_t value, float* output, size_t output_count,
+                                    float* weights, size_t weights_count) {
+    return guarded([&] {
+        VKMHA_REQUIRE(session, "session is NULL");
+        Status s = session->session->read_outputs(value, output, output_count, weights, weights_count);
+        return s ? VKMHA_SUCCESS : fail(s.error());
+    });
+}
+
+const char* VKMHA_CALL stage_name_c(VkmhaStage stage) {
+    if (static_cast<uint32_t>(stage) >= kStageCount) return "unknown";
+    return stage_name(static_cast<Stage>(stage));
+}
+
+} // namespace
+} // namespace vkmha::plugin
+
+extern "C" VKMHA_EXPORT VkmhaResult VKMHA_CALL vkmhaGetProcTable(uint32_t requested, VkmhaProcTable* table,
+                                                                 size_t table_size) {
+    using namespace vkmha::plugin;
+    return guarded([&] {
+        if (!table) return fail(vkmha::ErrorCode::invalid_argument, "pTable is NULL");
+        if (VKMHA_API_VERSION_MAJOR(requested) != VKMHA_API_VERSION_MAJOR(kLibraryVersion) ||
+            VKMHA_API_VERSION_MINOR(requested) > VKMHA_API_VERSION_MINOR(kLibraryVersion)) {
+            set_last_error("requested API version " + std::to_string(VKMHA_API_VERSION_MAJOR(requested)) + "." +
+                           std::to_string(VKMHA_API_VERSION_MINOR(requested)) + " is not supported (library is " +
+                           std::to_string(VKMHA_API_VERSION_MAJOR(kLibraryVersion)) + "." +
+                           std::to_string(VKMHA_API_VERSION_MINOR(kLibraryVersion)) + ")");
+            return VKMHA_ERROR_VERSION_NOT_SUPPORTED;
+        }
+        if (table_size < offsetof(VkmhaProcTable, getLastError) + sizeof(table->getLastError))
+            return fail(vkmha::ErrorCode::invalid_argument, "tableSize " + std::to_string(table_size) + " is too small");
+        VkmhaProcTable full{};
+        full.apiVersion = kLibraryVersion;
+        full.getLastError = get_last_error;
+        full.getDeviceRequirements = get_device_requirements;
+        full.enumerateDevices = enumerate_devices;
+        full.createContext = create_context;
+        full.destroyContext = destroy_context;
+        full.getContextProperties = get_context_properties;
+        full.getPipelineCacheData = get_pipeline_cache_data;
+        full.createModel = create_model;
+        full.destroyModel = destroy_model;
+        full.getModelProperties = get_model_properties;
+        full.getSessionMemoryRequirements = get_session_memory_requirements;
+        full.createSession = create_session;
+        full.destroySession = destroy_session;
+        full.recordAttention = record_attention;
+        full.getStageTimings = get_stage_timings;
+        full.submit = submit;
+        full.wait = wait;
+        full.readOutputs = read_outputs;
+        full.stageName = stage_name_c;
+        std::memcpy(table, &full, std::min(table_size, sizeof(full)));
+        return VKMHA_SUCCESS;
+    });
+}

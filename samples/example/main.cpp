@@ -1,0 +1,98 @@
+// vkmha-make-example: writes a random attention layer and input as safetensors, for the demo and the tests.
+// PyTorch names by default; Hugging Face Llama names with --kv-heads (grouped-query attention).
+#include "io/safetensors.h"
+
+#include <cerrno>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <random>
+#include <string>
+#include <vector>
+
+namespace {
+
+[[noreturn]] void die(const std::string& message) {
+    std::fprintf(stderr, "vkmha-make-example: %s\n", message.c_str());
+    std::exit(1);
+}
+
+uint32_t parse_count(const std::string& flag, const char* text) {
+    char* end = nullptr;
+    errno = 0;
+    unsigned long v = std::strtoul(text, &end, 10);
+    if (!*text || *end || errno || v == 0 || v > 65536 || text[0] == '-') die(flag + " '" + text + "' is not a count in 1..65536");
+    return static_cast<uint32_t>(v);
+}
+
+} // namespace
+
+int main(int argc, char** argv) {
+    std::string prefix = "example";
+    uint32_t E = 64, H = 8, G = 0, B = 2, Lq = 16, Lk = 0, seed = 1;
+    bool cross = false, padding = false;
+    for (int i = 1; i < argc; ++i) {
+        std::string a = argv[i];
+        auto value = [&]() -> const char* {
+            if (i + 1 >= argc) die(a + " needs a value");
+            return argv[++i];
+        };
+        if (a == "--prefix") prefix = value();
+        else if (a == "--embed") E = parse_count(a, value());
+        else if (a == "--heads") H = parse_count(a, value());
+        else if (a == "--kv-heads") G = parse_count(a, value());
+        else if (a == "--batch") B = parse_count(a, value());
+        else if (a == "--lq") Lq = parse_count(a, value());
+        else if (a == "--lk") Lk = parse_count(a, value()), cross = true;
+        else if (a == "--seed") seed = parse_count(a, value());
+        else if (a == "--key-padding") padding = true;
+        else die("unknown argument '" + a + "' (known: --prefix --embed --heads --kv-heads --batch --lq --lk --seed --key-padding)");
+    }
+    if (E % H) die("--embed " + std::to_string(E) + " is not divisible by --heads " + std::to_string(H));
+    if (G && H % G) die("--heads " + std::to_string(H) + " is not divisible by --kv-heads " + std::to_string(G));
+    if (!cross) Lk = Lq;
+    const uint32_t D = E / H, KV = (G ? G : H) * D;
+    std::mt19937 rng(seed);
+    const float bound = 1.0f / std::sqrt(static_cast<float>(E)); // PyTorch's default Linear init range
+    auto random = [&](size_t n, float scale) {
+        std::uniform_real_distribution<float> dist(-scale, scale);
+        std::vector<float> v(n);
+        for (float& x : v) x = dist(rng);
+        return v;
+    };
+    using vkmha::io::make_f32_tensor;
+    std::vector<vkmha::io::Tensor> weights;
+    if (G) {
+        weights.push_back(make_f32_tensor("q_proj.weight", {E, E}, random(size_t(E) * E, bound)));
+        weights.push_back(make_f32_tensor("k_proj.weight", {KV, E}, random(size_t(KV) * E, bound)));
+        weights.push_back(make_f32_tensor("v_proj.weight", {KV, E}, random(size_t(KV) * E, bound)));
+        weights.push_back(make_f32_tensor("o_proj.weight", {E, E}, random(size_t(E) * E, bound)));
+    } else {
+        weights.push_back(make_f32_tensor("in_proj_weight", {3ull * E, E}, random(3ull * E * E, bound)));
+        weights.push_back(make_f32_tensor("in_proj_bias", {3ull * E}, random(3ull * E, 0.1f)));
+        weights.push_back(make_f32_tensor("out_proj.weight", {E, E}, random(size_t(E) * E, bound)));
+        weights.push_back(make_f32_tensor("out_proj.bias", {E}, random(E, 0.1f)));
+    }
+    std::vector<vkmha::io::Tensor> input;
+    input.push_back(make_f32_tensor("query", {B, Lq, E}, random(size_t(B) * Lq * E, 1.0f)));
+    if (cross) {
+        input.push_back(make_f32_tensor("key", {B, Lk, E}, random(size_t(B) * Lk * E, 1.0f)));
+        input.push_back(make_f32_tensor("value", {B, Lk, E}, random(size_t(B) * Lk * E, 1.0f)));
+    }
+    if (padding) {
+        vkmha::io::Tensor m;
+        m.name = "key_padding_mask";
+        m.dtype = vkmha::io::DType::boolean;
+        m.shape = {B, Lk};
+        m.data.resize(size_t(B) * Lk);
+        for (uint32_t b = 0; b < B; ++b)
+            for (uint32_t j = 0; j < Lk; ++j) m.data[size_t(b) * Lk + j] = j >= Lk - b % Lk ? 1 : 0; // pad b keys
+        input.push_back(std::move(m));
+    }
+    for (auto& [file, tensors] : {std::pair{prefix + ".weights.safetensors", weights}, std::pair{prefix + ".input.safetensors", input}}) {
+        auto r = vkmha::io::write_safetensors(file, tensors);
+        if (!r) die(r.error().message);
+        std::fprintf(stderr, "vkmha-make-example: wrote %s\n", file.c_str());
+    }
+    return 0;
+}

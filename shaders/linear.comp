@@ -1,0 +1,131 @@
+// Linear layer Y = X * W^T + b (torch.nn.Linear; W is [N, K] row-major): the Q/K/V/output projections.
+// Writes Y row-major, or head-major [B, N / head_dim, rows_per_batch, head_dim] so Q/K/V come out ready
+// for the attention kernels without a transpose pass.
+//
+// Specialization constants:
+//   constant_id 0  local_size_x         default 16  invocations along N
+//   constant_id 1  local_size_y         default 16  invocations along M
+//   constant_id 2  TILE_K               default 16  K elements staged in shared memory per step
+//   constant_id 3  ROWS_PER_INVOCATION  default 1   register tile along M
+//   constant_id 4  COLS_PER_INVOCATION  default 1   register tile along N
+// Dispatch: (ceil(N / (local_size_x * COLS_PER_INVOCATION)),
+//            ceil(M / (local_size_y * ROWS_PER_INVOCATION)), 1)
+#version 450
+#extension GL_GOOGLE_include_directive : require
+
+layout(local_size_x = 16, local_size_y = 16, local_size_z = 1) in;
+layout(local_size_x_id = 0, local_size_y_id = 1) in;
+
+layout(constant_id = 2) const uint TILE_K = 16u;
+layout(constant_id = 3) const uint ROWS_PER_INVOCATION = 1u;
+layout(constant_id = 4) const uint COLS_PER_INVOCATION = 1u;
+
+const uint WG_X = gl_WorkGroupSize.x;
+const uint WG_Y = gl_WorkGroupSize.y;
+const uint BLOCK_M = WG_Y * ROWS_PER_INVOCATION;
+const uint BLOCK_N = WG_X * COLS_PER_INVOCATION;
+
+layout(std430, set = 0, binding = 0) readonly buffer InputX { float x_data[]; };
+layout(std430, set = 0, binding = 1) readonly buffer InputW { float w_data[]; };
+layout(std430, set = 0, binding = 2) readonly buffer InputBias { float bias_data[]; };
+layout(std430, set = 0, binding = 3) writeonly buffer OutputY { float y_data[]; };
+
+layout(push_constant) uniform Params {
+    uint M;
+    uint N;
+    uint K;
+    uint x_offset;
+    uint w_offset;
+    uint b_offset;
+    uint y_offset;
+    uint has_bias;
+    uint out_mode;       // 0 row-major [M, N]; 1 head-major
+    uint rows_per_batch; // out_mode 1: rows of one batch (L)
+    uint head_dim;       // out_mode 1: D
+    uint num_out_heads;  // out_mode 1: N / D
+} p;
+
+// An invocation reads x_tile rows as a broadcast and w_tile along a row with consecutive
+// invocations on consecutive words; w_tile is stored transposed (and padded by one so the
+// transposing store does not hit one bank) to make that read conflict-free.
+shared float x_tile[BLOCK_M][TILE_K];
+shared float w_tile[TILE_K][BLOCK_N + 1u];
+
+void main()
+{
+    const uint tx = gl_LocalInvocationID.x;
+    const uint ty = gl_LocalInvocationID.y;
+    const uint tid = ty * WG_X + tx;
+    const uint threads = WG_X * WG_Y;
+    const uint m0 = gl_WorkGroupID.y * BLOCK_M;
+    const uint n0 = gl_WorkGroupID.x * BLOCK_N;
+
+    float acc[ROWS_PER_INVOCATION][COLS_PER_INVOCATION];
+    for (uint r = 0u; r < ROWS_PER_INVOCATION; ++r) {
+        for (uint c = 0u; c < COLS_PER_INVOCATION; ++c) {
+            acc[r][c] = 0.0;
+        }
+    }
+
+    // K is uniform, so every invocation runs the same number of iterations and reaches each barrier.
+    for (uint k0 = 0u; k0 < p.K; k0 += TILE_K) {
+        for (uint idx = tid; idx < BLOCK_M * TILE_K; idx += threads) {
+            const uint r = idx / TILE_K;
+            const uint c = idx % TILE_K;
+            const uint m = m0 + r;
+            const uint k = k0 + c;
+            float v = 0.0; // zero padding makes the partial tile contribute nothing
+            if (m < p.M && k < p.K) {
+                v = x_data[p.x_offset + m * p.K + k];
+            }
+            x_tile[r][c] = v;
+        }
+        for (uint idx = tid; idx < BLOCK_N * TILE_K; idx += threads) {
+            const uint r = idx / TILE_K;
+            const uint c = idx % TILE_K;
+            const uint n = n0 + r;
+            const uint k = k0 + c;
+            float v = 0.0;
+            if (n < p.N && k < p.K) {
+                v = w_data[p.w_offset + n * p.K + k];
+            }
+            w_tile[c][r] = v;
+        }
+        barrier();
+
+        for (uint kk = 0u; kk < TILE_K; ++kk) {
+            for (uint r = 0u; r < ROWS_PER_INVOCATION; ++r) {
+                const float a = x_tile[ty + r * WG_Y][kk];
+                for (uint c = 0u; c < COLS_PER_INVOCATION; ++c) {
+                    acc[r][c] += a * w_tile[kk][tx + c * WG_X];
+                }
+            }
+        }
+        barrier(); // the next iteration overwrites the tiles
+    }
+
+    for (uint r = 0u; r < ROWS_PER_INVOCATION; ++r) {
+        const uint m = m0 + ty + r * WG_Y;
+        for (uint c = 0u; c < COLS_PER_INVOCATION; ++c) {
+            const uint n = n0 + tx + c * WG_X;
+            if (m >= p.M || n >= p.N) {
+                continue;
+            }
+            float v = acc[r][c];
+            if (p.has_bias != 0u) {
+                v += bias_data[p.b_offset + n];
+            }
+            uint dst;
+            if (p.out_mode == 1u) {
+                const uint b = m / p.rows_per_batch;
+                const uint l = m % p.rows_per_batch;
+                const uint h = n / p.head_dim;
+                const uint d = n % p.head_dim;
+                dst = ((b * p.num_out_heads + h) * p.rows_per_batch + l) * p.head_dim + d;
+            } else {
+                dst = m * p.N + n;
+            }
+            y_data[p.y_offset + dst] = v;
+        }
+    }
+}
