@@ -31,14 +31,15 @@ ShapeBytes shape_bytes(const AttentionConfig& c, const AttentionShape& s, const 
 
 std::vector<BufferRequest> session_requests(const Model& m, const SessionLimits& l, const ScratchSizes& s) {
     std::vector<BufferRequest> reqs;
+    const MemoryKind scratch = l.host_visible_scratch ? MemoryKind::host_visible : MemoryKind::device_local;
     ShapeBytes io = shape_bytes(m.config(), l.max_shape, {}, true);
     for (uint32_t f = 0; f < l.frames_in_flight; ++f) {
         const std::string n = " [frame slot " + std::to_string(f) + "]";
-        reqs.push_back({"vkmha q" + n, s.q_elems * 4, MemoryKind::device_local});
-        reqs.push_back({"vkmha k" + n, s.k_elems * 4, MemoryKind::device_local});
-        reqs.push_back({"vkmha v" + n, s.v_elems * 4, MemoryKind::device_local});
-        reqs.push_back({"vkmha scores" + n, s.scores_elems * 4, MemoryKind::device_local});
-        reqs.push_back({"vkmha concat" + n, s.concat_elems * 4, MemoryKind::device_local});
+        reqs.push_back({"vkmha q" + n, s.q_elems * 4, scratch});
+        reqs.push_back({"vkmha k" + n, s.k_elems * 4, scratch});
+        reqs.push_back({"vkmha v" + n, s.v_elems * 4, scratch});
+        reqs.push_back({"vkmha scores" + n, s.scores_elems * 4, scratch});
+        reqs.push_back({"vkmha concat" + n, s.concat_elems * 4, scratch});
         const uint64_t k = l.host_io ? 1 : 0; // without host I/O these stay as 16-byte placeholders
         reqs.push_back({"vkmha host query" + n, k * io.query, MemoryKind::host_visible});
         reqs.push_back({"vkmha host key" + n, k * io.key, MemoryKind::host_visible});
@@ -193,6 +194,17 @@ Result<std::unique_ptr<Session>> Session::create(const Context& ctx, const Model
 Session::~Session() {
     // Host submissions may still run: they reference our buffers and sets.
     if (m_timeline && m_host_submits) (void)wait(m_host_submits, UINT64_MAX);
+}
+
+const BufferView& Session::scratch(uint64_t frame, Slot slot) const {
+    const uint32_t index = static_cast<uint32_t>(frame % m_limits.frames_in_flight);
+    switch (slot) {
+    case Slot::q: return slot_buffer(index, sb_q);
+    case Slot::k: return slot_buffer(index, sb_k);
+    case Slot::v: return slot_buffer(index, sb_v);
+    case Slot::scores: return slot_buffer(index, sb_scores);
+    default: return slot_buffer(index, sb_concat);
+    }
 }
 
 const BufferView& Session::slot_buffer(uint32_t slot_index, size_t which) const {

@@ -15,6 +15,7 @@ struct SessionLimits {
     uint32_t frames_in_flight = 2; // 1..8
     bool host_io = false;          // allocate host-visible input/output buffers for submit_host/read_outputs
     uint64_t memory_budget = 0;    // bytes; 0 = no limit
+    bool host_visible_scratch = false; // tests only: lets scratch() be read back to check each stage
 };
 
 // A caller-owned buffer bound for one record, and how the caller last used it (0 stage: no prior GPU use to wait
@@ -67,6 +68,9 @@ class Session {
     Status wait(uint64_t value, uint64_t timeout_ns) const;
     // Copies a completed submission's outputs; not_ready while it runs.
     Status read_outputs(uint64_t value, float* output, size_t output_count, float* weights, size_t weights_count) const;
+
+    // A frame slot's scratch buffer (q, k, v, scores, concat); mapped only with host_visible_scratch.
+    const BufferView& scratch(uint64_t frame, Slot slot) const;
 
     const Model& model() const { return *m_model; }
     const SessionLimits& limits() const { return m_limits; }

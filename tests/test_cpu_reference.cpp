@@ -35,12 +35,12 @@ struct Tensor {
     std::vector<size_t> shape;
     std::vector<uint8_t> bytes;
 
-    size_t count() const {
+    [[nodiscard]] size_t count() const {
         size_t n = 1;
         for (size_t s : shape) n *= s;
         return n;
     }
-    std::vector<float> floats() const {
+    [[nodiscard]] std::vector<float> floats() const {
         REQUIRE(dtype == "F32");
         std::vector<float> out(bytes.size() / sizeof(float));
         std::memcpy(out.data(), bytes.data(), out.size() * sizeof(float));
@@ -236,8 +236,7 @@ std::vector<float> get_optional(const TensorMap& map, const std::string& name) {
 }
 std::vector<float> slice(const std::vector<float>& v, size_t part, size_t parts) {
     const size_t n = v.size() / parts;
-    return std::vector<float>(v.begin() + static_cast<std::ptrdiff_t>(part * n),
-                              v.begin() + static_cast<std::ptrdiff_t>((part + 1) * n));
+    return {v.begin() + static_cast<std::ptrdiff_t>(part * n), v.begin() + static_cast<std::ptrdiff_t>((part + 1) * n)};
 }
 
 // Maps PyTorch MultiheadAttention and Llama state_dict names onto AttentionWeights, and the widths onto the config.
@@ -434,7 +433,7 @@ TEST_CASE("reference: stages have the documented layouts and agree with each oth
     const AttentionConfig config = make_config(12, 3, 3, 5, 7);
     const AttentionWeights w = random_weights(config, rng);
     const AttentionShape shape{2, 4, 6};
-    const uint32_t e = 12, h_count = 3, d_count = 4;
+    const size_t e = 12, h_count = 3, d_count = 4;
     const std::vector<float> query = random_vector(2 * 4 * 12, rng), key = random_vector(2 * 6 * 5, rng),
                              value = random_vector(2 * 6 * 7, rng);
     std::vector<float> mask = random_vector(2 * 3 * 4 * 6, rng);
@@ -504,7 +503,8 @@ TEST_CASE("gqa: equals multi-head attention with each key/value head repeated fo
     for (uint32_t kv_heads : {1u, 2u, 4u}) {
         CAPTURE(kv_heads);
         std::mt19937 rng(11 + kv_heads);
-        const uint32_t e = 16, heads = 4, d = 4, group = heads / kv_heads;
+        const uint32_t e = 16, heads = 4, group = heads / kv_heads;
+        const size_t d = 4;
         const AttentionConfig gqa = make_config(e, heads, kv_heads);
         const AttentionConfig mha = make_config(e, heads, heads);
         const AttentionWeights w = random_weights(gqa, rng);
@@ -514,7 +514,7 @@ TEST_CASE("gqa: equals multi-head attention with each key/value head repeated fo
         expanded.bk.clear();
         expanded.bv.clear();
         for (uint32_t h = 0; h < heads; ++h) { // query head h reads key/value head h / group (repeat_interleave)
-            const uint32_t g = h / group;
+            const size_t g = h / group;
             auto rows = [&](const std::vector<float>& src, size_t width) {
                 return std::vector<float>(src.begin() + static_cast<std::ptrdiff_t>(g * d * width),
                                           src.begin() + static_cast<std::ptrdiff_t>((g + 1) * d * width));
@@ -528,7 +528,8 @@ TEST_CASE("gqa: equals multi-head attention with each key/value head repeated fo
             }
         }
         const AttentionShape shape{2, 5, 7};
-        const std::vector<float> query = random_vector(2 * 5 * e, rng), key = random_vector(2 * 7 * e, rng);
+        const std::vector<float> query = random_vector(size_t{2} * 5 * e, rng),
+                                 key = random_vector(size_t{2} * 7 * e, rng);
         AttentionInputs in;
         in.query = query.data();
         in.key = key.data();
@@ -601,7 +602,8 @@ TEST_CASE("causal: the flag equals an explicit bottom-right-aligned boolean mask
         const AttentionConfig config = make_config(8, 2, 1);
         const AttentionWeights w = random_weights(config, rng);
         const AttentionShape shape{2, len.lq, len.lk};
-        const std::vector<float> query = random_vector(2 * len.lq * 8, rng), key = random_vector(2 * len.lk * 8, rng);
+        const std::vector<float> query = random_vector(size_t{2} * len.lq * 8, rng),
+                                 key = random_vector(size_t{2} * len.lk * 8, rng);
         std::vector<uint8_t> mask(size_t{len.lq} * len.lk);
         const int64_t offset = int64_t{len.lk} - int64_t{len.lq};
         for (uint32_t i = 0; i < len.lq; ++i)

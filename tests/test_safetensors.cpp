@@ -605,7 +605,7 @@ TEST_CASE("safetensors: malformed headers are rejected") {
         {"shape element with leading zero", R"({"t":{"dtype":"U8","shape":[01],"data_offsets":[0,1]}})",
          "expected ',' or ']'"},
         {"shape element with plus", R"({"t":{"dtype":"U8","shape":[+1],"data_offsets":[0,1]}})",
-         "expected a digit"},
+         "expected a JSON value at header byte 28, found '+'"},
         {"shape element hex", R"({"t":{"dtype":"U8","shape":[0x1],"data_offsets":[0,1]}})", "expected ',' or ']'"},
         {"shape element bare dot", R"({"t":{"dtype":"U8","shape":[1.],"data_offsets":[0,1]}})", "a digit after '.'"},
         {"shape element bare exponent", R"({"t":{"dtype":"U8","shape":[1e],"data_offsets":[0,1]}})",

@@ -421,6 +421,7 @@ class HeaderParser {
         case 'f': return skip_literal("false");
         case 'n': return skip_literal("null");
         default: {
+            if (peek() != '-' && !is_digit(peek())) return syntax_error("a JSON value");
             auto number = parse_number_token();
             if (!number) return number.take_error();
             return {};
