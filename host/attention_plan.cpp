@@ -24,8 +24,9 @@ template <typename P> void set_push(Pass& pass, const P& params) {
     pass.push_bytes = sizeof(P);
 }
 
-uint64_t scores_cap_elems(const DeviceLimits& limits) {
-    return std::min<uint64_t>(limits.max_storage_buffer_range, kScoresBudgetBytes) / sizeof(float);
+uint64_t scores_cap_elems(const DeviceLimits& limits, uint64_t budget_bytes) {
+    return std::min<uint64_t>(limits.max_storage_buffer_range, budget_bytes ? budget_bytes : kScoresBudgetBytes) /
+           sizeof(float);
 }
 
 Status check_binding(const DeviceLimits& limits, const char* what, uint64_t elems, uint64_t elem_bytes) {
@@ -63,7 +64,9 @@ const char* stage_name(Stage s) {
     return names[static_cast<uint32_t>(s)];
 }
 
-Result<ScratchSizes> attention_scratch(const AttentionConfig& c, const AttentionShape& s, const DeviceLimits& limits) {
+Result<ScratchSizes> attention_scratch(const AttentionConfig& c, const AttentionShape& s, const DeviceLimits& limits,
+                                       uint64_t scores_budget_bytes) {
+    const uint64_t cap = scores_cap_elems(limits, scores_budget_bytes);
     ScratchSizes sizes;
     const uint64_t D = c.head_dim();
     sizes.q_elems = uint64_t(s.batch) * c.num_heads * s.lq * D;
@@ -71,12 +74,12 @@ Result<ScratchSizes> attention_scratch(const AttentionConfig& c, const Attention
     sizes.v_elems = sizes.k_elems;
     sizes.concat_elems = uint64_t(s.batch) * s.lq * c.embed_dim;
     const uint64_t row_block = uint64_t(s.lq) * s.lk;
-    if (row_block > scores_cap_elems(limits))
+    if (row_block > cap)
         return make_error(ErrorCode::unsupported,
                           "the unfused path needs Lq*Lk = " + std::to_string(s.lq) + "*" + std::to_string(s.lk) +
                               " scores per head in one binding, over this device's " +
-                              std::to_string(scores_cap_elems(limits) * 4) + "-byte score chunk limit");
-    sizes.scores_elems = std::min<uint64_t>(uint64_t(s.batch) * c.num_heads, scores_cap_elems(limits) / row_block) *
+                              std::to_string(cap * 4) + "-byte score chunk limit");
+    sizes.scores_elems = std::min<uint64_t>(uint64_t(s.batch) * c.num_heads, cap / row_block) *
                          row_block;
     VKMHA_TRY(check_binding(limits, "query projections", sizes.q_elems, 4));
     VKMHA_TRY(check_binding(limits, "key projections", sizes.k_elems, 4));
@@ -91,7 +94,7 @@ Result<AttentionPlan> plan_attention(const PlanInputs& in, const DeviceLimits& l
     const uint32_t E = c.embed_dim, H = c.num_heads, G = c.num_kv_heads, D = c.head_dim();
     const uint32_t B = s.batch, Lq = s.lq, Lk = s.lk;
     AttentionPlan plan;
-    auto sizes = attention_scratch(c, s, limits);
+    auto sizes = attention_scratch(c, s, limits, in.scores_budget_bytes);
     if (!sizes) return sizes.take_error();
     plan.q_elems = sizes->q_elems;
     plan.k_elems = sizes->k_elems;

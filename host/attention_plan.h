@@ -52,7 +52,10 @@ struct AttentionPlan {
 struct ScratchSizes {
     uint64_t q_elems = 0, k_elems = 0, v_elems = 0, concat_elems = 0, scores_elems = 0;
 };
-Result<ScratchSizes> attention_scratch(const AttentionConfig&, const AttentionShape& max_shape, const DeviceLimits&);
+// scores_budget_bytes caps the unfused path's per-chunk score buffer (0: the default, 64 MiB); the device's
+// maxStorageBufferRange caps it too.
+Result<ScratchSizes> attention_scratch(const AttentionConfig&, const AttentionShape& max_shape, const DeviceLimits&,
+                                       uint64_t scores_budget_bytes = 0);
 
 // Where each caller-bound buffer's data starts inside its binding, in elements (floats; bytes for the masks): the
 // recorder binds at an offset rounded down to the device's alignment and passes the remainder here.
@@ -68,6 +71,7 @@ struct PlanInputs {
     bool has_out_bias = false;
     ExternalOffsets offsets;
     uint64_t scores_capacity = 0; // floats of scores scratch the session allocated
+    uint64_t scores_budget_bytes = 0; // as given to attention_scratch
 };
 
 // Checks the shape against the device's limits (binding ranges, group counts) and lays out the passes.

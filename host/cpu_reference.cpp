@@ -5,10 +5,13 @@
 #include <algorithm>
 #include <cmath>
 #include <cstddef>
+#include <cstdint>
+#include <initializer_list>
 #include <limits>
 #include <new>
 #include <stdexcept>
 #include <string>
+#include <utility>
 
 namespace vkmha {
 namespace {
@@ -291,6 +294,10 @@ Status validate_attention(const AttentionConfig& config, const AttentionWeights&
         return invalid("attn_mask kind " + str(static_cast<uint32_t>(options.attn_mask)) + " is unknown");
 
     const size_t e = config.embed_dim, kv = config.kv_width(), kdim = config.kdim, vdim = config.vdim;
+    size_t count = 0;
+    if (!checked_product({e, e}, count) || !checked_product({kv, std::max(kdim, vdim)}, count))
+        return invalid("weight sizes for embed_dim " + str(e) + ", kdim " + str(kdim) + ", vdim " + str(vdim) +
+                       " overflow size_t");
     const std::string e_text = str(e), kv_text = str(kv);
     VKMHA_TRY(check_size("wq", weights.wq, e * e, e_text + " x " + e_text, false));
     VKMHA_TRY(check_size("wk", weights.wk, kv * kdim, kv_text + " x kdim " + str(kdim), false));
@@ -302,7 +309,6 @@ Status validate_attention(const AttentionConfig& config, const AttentionWeights&
     VKMHA_TRY(check_size("bo", weights.bo, e, e_text, true));
 
     // Every buffer the reference (or a caller) would size from this shape must be countable in size_t.
-    size_t count = 0;
     const size_t b = shape.batch, lq = shape.lq, lk = shape.lk, h = config.num_heads;
     if (!checked_product({b, lq, e}, count) || !checked_product({b, lk, std::max(kdim, vdim)}, count) ||
         !checked_product({b, h, lq, lk}, count) || !checked_product({b, h, lq, lk, sizeof(double)}, count))

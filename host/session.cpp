@@ -44,7 +44,7 @@ std::vector<BufferRequest> session_requests(const Model& m, const SessionLimits&
         reqs.push_back({"vkmha host query" + n, k * io.query, MemoryKind::host_visible});
         reqs.push_back({"vkmha host key" + n, k * io.key, MemoryKind::host_visible});
         reqs.push_back({"vkmha host value" + n, k * io.value, MemoryKind::host_visible});
-        reqs.push_back({"vkmha host key_padding_mask" + n, k * io.kpm, MemoryKind::host_visible});
+        reqs.push_back({"vkmha host key_padding_mask" + n, k * ((io.kpm + 3) / 4 * 4), MemoryKind::host_visible});
         reqs.push_back({"vkmha host attn_mask" + n, k * io.mask_elems * 4, MemoryKind::host_visible});
         reqs.push_back({"vkmha host output" + n, k * io.output, MemoryKind::host_visible});
         reqs.push_back({"vkmha host weights" + n, k * io.weights, MemoryKind::host_visible});
@@ -96,7 +96,7 @@ Bound bind_external(const ExternalBuffer& e, uint64_t needed_bytes, uint64_t ele
 
 Result<VkDeviceSize> Session::memory_required(const Context& ctx, const Model& m, const SessionLimits& l) {
     VKMHA_TRY(check_limits(m, l));
-    auto scratch = attention_scratch(m.config(), l.max_shape, ctx.device().limits());
+    auto scratch = attention_scratch(m.config(), l.max_shape, ctx.device().limits(), l.scores_budget_bytes);
     if (!scratch) return scratch.take_error();
     return Arena::measure(ctx.device(), session_requests(m, l, scratch.value()));
 }
@@ -107,7 +107,7 @@ Result<std::unique_ptr<Session>> Session::create(const Context& ctx, const Model
     if (l.host_io && (!d.has_queue() || !d.timeline_semaphores()))
         return make_error(ErrorCode::unsupported,
                           "host I/O sessions need a queue and timeline semaphores, which this context lacks");
-    auto scratch = attention_scratch(m.config(), l.max_shape, d.limits());
+    auto scratch = attention_scratch(m.config(), l.max_shape, d.limits(), l.scores_budget_bytes);
     if (!scratch) return scratch.take_error();
     auto requests = session_requests(m, l, scratch.value());
     if (l.memory_budget) {
@@ -322,6 +322,7 @@ Status Session::record(VkCommandBuffer cmd, const RecordArgs& a) {
     pin.offsets.attn_mask = bound[size_t(Slot::attn_mask)].remainder;
     pin.offsets.weights = bound[size_t(Slot::weights)].remainder;
     pin.scores_capacity = m_scratch.scores_elems;
+    pin.scores_budget_bytes = m_limits.scores_budget_bytes;
     auto plan = plan_attention(pin, d.limits());
     if (!plan) return plan.take_error();
     if (plan->passes.size() > m_max_passes)

@@ -64,7 +64,7 @@ Options parse(int argc, char** argv) {
         else if (a == "--help" || a == "-h") {
             std::fputs(kUsage, stdout);
             std::exit(0);
-        } else die("unknown argument '" + a + "'\n" + kUsage);
+        } else die("unknown argument '" + a + "' (see --help)");
     }
     if (o.weights.empty()) die("missing --weights");
     if (o.input.empty()) die("missing --input");

@@ -273,7 +273,9 @@ typedef struct VkmhaSessionCreateInfo {
 typedef struct VkmhaBufferBinding {
     VkBuffer buffer;                  /* VK_NULL_HANDLE = not bound */
     VkDeviceSize offset;              /* bytes; a multiple of 4 for float data */
-    VkDeviceSize range;               /* bytes; at least what the shape needs (VK_WHOLE_SIZE is refused) */
+    VkDeviceSize range;               /* bytes; at least what the shape needs (VK_WHOLE_SIZE is refused). Byte
+                                         masks are read as 32-bit words: offset + range rounded up to a multiple
+                                         of 4 must stay inside the buffer */
     VkPipelineStageFlags srcStageMask; /* how the caller last used the buffer (0: nothing to wait for) */
     VkAccessFlags srcAccessMask;
 } VkmhaBufferBinding;

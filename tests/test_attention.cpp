@@ -1,0 +1,224 @@
+// GPU conformance: every stage of the recorded forward pass (Q/K/V projections, scores+softmax, P·V with head
+// concatenation, output projection, attention weights) against the CPU reference, over a sweep of awkward shapes,
+// mask kinds and GQA ratios, with the validation layer on.
+#include "cpu_reference.h"
+#include "session.h"
+#include "support/compare.h"
+#include "support/gpu_context.h"
+
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <random>
+#include <string>
+
+namespace {
+
+using namespace vkmha;
+using vkmha::test::Tolerance;
+
+struct Case {
+    const char* name;
+    uint32_t E, H, G, B, Lq, Lk;
+    bool cross = false;       // separate key/value inputs (Lk may differ from Lq)
+    uint32_t kdim = 0, vdim = 0; // cross only: 0 = E
+    bool bias = true;
+    bool key_padding = false;
+    MaskKind mask = MaskKind::none;
+    bool mask_per_head = false;
+    bool causal = false;
+    bool need_weights = false;
+    bool average = true;
+    uint64_t scores_budget = 0; // > 0 forces the chunked path
+};
+
+// fp32 GPU vs double reference. Projections accumulate up to 1024 fp32 products of O(1) values.
+const Tolerance kTol{1e-4, 1e-3, 1e-9};
+
+struct Problem {
+    AttentionConfig config;
+    AttentionWeights weights;
+    AttentionShape shape;
+    AttentionOptions options;
+    std::vector<float> query, key, value, mask_f;
+    std::vector<uint8_t> kpm, mask_b;
+    AttentionInputs inputs() const {
+        AttentionInputs in;
+        in.query = query.data();
+        in.key = key.empty() ? nullptr : key.data();
+        in.value = value.empty() ? nullptr : value.data();
+        in.key_padding_mask = kpm.empty() ? nullptr : kpm.data();
+        in.attn_mask = options.attn_mask == MaskKind::boolean    ? static_cast<const void*>(mask_b.data())
+                       : options.attn_mask == MaskKind::additive ? static_cast<const void*>(mask_f.data())
+                                                                 : nullptr;
+        return in;
+    }
+};
+
+Problem make_problem(const Case& c, uint32_t seed) {
+    Problem p;
+    std::mt19937 rng(seed);
+    auto fill = [&](size_t n, float scale) {
+        std::uniform_real_distribution<float> d(-scale, scale);
+        std::vector<float> v(n);
+        for (float& x : v) x = d(rng);
+        return v;
+    };
+    AttentionConfig& cf = p.config;
+    cf.embed_dim = c.E, cf.num_heads = c.H, cf.num_kv_heads = c.G;
+    cf.kdim = c.cross && c.kdim ? c.kdim : c.E;
+    cf.vdim = c.cross && c.vdim ? c.vdim : c.E;
+    const uint64_t KV = cf.kv_width();
+    const float wb = 1.0f / std::sqrt(float(c.E));
+    p.weights.wq = fill(size_t(c.E) * c.E, wb);
+    p.weights.wk = fill(KV * cf.kdim, 1.0f / std::sqrt(float(cf.kdim)));
+    p.weights.wv = fill(KV * cf.vdim, 1.0f / std::sqrt(float(cf.vdim)));
+    p.weights.wo = fill(size_t(c.E) * c.E, wb);
+    if (c.bias) {
+        p.weights.bq = fill(c.E, 0.2f), p.weights.bk = fill(KV, 0.2f), p.weights.bv = fill(KV, 0.2f);
+        p.weights.bo = fill(c.E, 0.2f);
+    }
+    p.shape = {c.B, c.Lq, c.Lk};
+    p.query = fill(size_t(c.B) * c.Lq * c.E, 1.0f);
+    if (c.cross) {
+        p.key = fill(size_t(c.B) * c.Lk * cf.kdim, 1.0f);
+        p.value = fill(size_t(c.B) * c.Lk * cf.vdim, 1.0f);
+    }
+    AttentionOptions& o = p.options;
+    o.causal = c.causal, o.need_weights = c.need_weights, o.average_weights = c.average;
+    o.attn_mask = c.mask, o.attn_mask_per_head = c.mask_per_head;
+    std::bernoulli_distribution masked(0.3);
+    if (c.key_padding) {
+        o.key_padding = MaskKind::boolean;
+        p.kpm.resize(size_t(c.B) * c.Lk);
+        for (auto& m : p.kpm) m = masked(rng) ? 1 : 0;
+        // Batch 0 always has a fully padded row of keys when B > 1: its outputs must be exactly bo.
+        if (c.B > 1)
+            for (uint32_t j = 0; j < c.Lk; ++j) p.kpm[j] = 1;
+    }
+    const size_t mask_n = size_t(c.mask_per_head ? c.B * c.H : 1) * c.Lq * c.Lk;
+    if (c.mask == MaskKind::boolean) {
+        p.mask_b.resize(mask_n);
+        for (auto& m : p.mask_b) m = masked(rng) ? 1 : 0;
+    } else if (c.mask == MaskKind::additive) {
+        p.mask_f = fill(mask_n, 2.0f);
+        for (size_t i = 0; i < mask_n; i += 5) p.mask_f[i] = -std::numeric_limits<float>::infinity();
+    }
+    return p;
+}
+
+// Reads n floats from a host-visible scratch buffer.
+std::vector<float> read(const BufferView& v, uint64_t n) {
+    std::vector<float> out(n);
+    std::memcpy(out.data(), v.mapped, n * sizeof(float));
+    return out;
+}
+
+void run_case(const Case& c) {
+    INFO("case ", std::string(c.name), ": E=", c.E, " H=", c.H, " G=", c.G, " B=", c.B, " Lq=", c.Lq, " Lk=", c.Lk);
+    vkmha::test::ValidationGuard guard;
+    Context& ctx = vkmha::test::gpu_context();
+    Problem p = make_problem(c, 1234u + c.E + c.Lq * 7u + c.Lk);
+
+    auto ref = reference_attention_stages(p.config, p.weights, p.shape, p.options, p.inputs());
+    REQUIRE_MESSAGE(ref.ok(), (ref.ok() ? "" : ref.error().message));
+    auto ref_out = reference_attention(p.config, p.weights, p.shape, p.options, p.inputs());
+    REQUIRE(ref_out.ok());
+
+    auto model = Model::create(ctx, p.config, p.weights);
+    REQUIRE_MESSAGE(model.ok(), (model.ok() ? "" : model.error().message));
+    SessionLimits limits;
+    limits.max_shape = p.shape;
+    limits.frames_in_flight = 1;
+    limits.host_io = true;
+    limits.host_visible_scratch = true;
+    limits.scores_budget_bytes = c.scores_budget;
+    auto session = Session::create(ctx, *model.value(), limits);
+    REQUIRE_MESSAGE(session.ok(), (session.ok() ? "" : session.error().message));
+    Session& s = *session.value();
+
+    HostInputs in{p.query.data(), p.key.empty() ? nullptr : p.key.data(), p.value.empty() ? nullptr : p.value.data(),
+                  p.kpm.empty() ? nullptr : p.kpm.data(), p.inputs().attn_mask};
+    auto value = s.submit_host(p.shape, p.options, in);
+    REQUIRE_MESSAGE(value.ok(), (value.ok() ? "" : value.error().message));
+    REQUIRE(s.wait(value.value(), UINT64_MAX).ok());
+    std::vector<float> output(ref->output.size());
+    std::vector<float> weights(ref_out->weights.size());
+    REQUIRE(s.read_outputs(value.value(), output.data(), output.size(), weights.empty() ? nullptr : weights.data(),
+                           weights.size())
+                .ok());
+
+    const uint64_t frame = value.value() - 1;
+    auto check = [&](const std::string& what, const std::vector<float>& got, const std::vector<float>& want) {
+        auto cmp = vkmha::test::compare(got, want, kTol);
+        INFO(cmp.describe(what));
+        CHECK_MESSAGE(cmp.ok, cmp.describe(what));
+        return cmp;
+    };
+    check("q projection", read(s.scratch(frame, Slot::q), ref->q.size()), ref->q);
+    check("k projection", read(s.scratch(frame, Slot::k), ref->k.size()), ref->k);
+    check("v projection", read(s.scratch(frame, Slot::v), ref->v.size()), ref->v);
+    // With one chunk the in-place softmax leaves every head's probabilities in the scores scratch.
+    const uint64_t all_probs = ref->probs.size();
+    if (s.scratch(frame, Slot::scores).size >= all_probs * sizeof(float))
+        check("scores+softmax", read(s.scratch(frame, Slot::scores), all_probs), ref->probs);
+    check("P·V concat", read(s.scratch(frame, Slot::concat), ref->concat.size()), ref->concat);
+    auto out_cmp = check("output", output, ref->output);
+    MESSAGE(std::string(c.name), ": output max|d| ", out_cmp.max_abs, ", nmse ", out_cmp.nmse);
+    if (c.need_weights) check(c.average ? "weights (averaged)" : "weights (per head)", weights, ref_out->weights);
+    if (c.key_padding && c.B > 1) {
+        // Batch 0 has every key padded: each of its output rows is exactly the output bias.
+        for (uint32_t i = 0; i < c.Lq; ++i)
+            for (uint32_t e = 0; e < c.E; ++e)
+                REQUIRE(output[size_t(i) * c.E + e] == (c.bias ? p.weights.bo[e] : 0.0f));
+    }
+}
+
+// The sweep: every E in {8, 64, 96, 512, 1024}, H in {1, 2, 3, 8, 16}, head dims 8..256, lengths in
+// {1, 7, 64, 127, 129, 512}, B in {1, 3}, every mask kind, GQA ratios 1/2/4/H. Pairwise, not a full product.
+const Case kCases[] = {
+    {"tiny E8 H1", 8, 1, 1, 1, 1, 1},
+    {"E8 H2 MQA causal B3", 8, 2, 1, 3, 7, 7, false, 0, 0, true, false, MaskKind::none, false, true},
+    {"E64 H2 L64 key padding B3", 64, 2, 2, 3, 64, 64, false, 0, 0, true, true},
+    {"E96 H3 cross kdim/vdim bool mask weights", 96, 3, 3, 3, 127, 129, true, 40, 24, true, false, MaskKind::boolean,
+     false, false, true, true},
+    {"E96 H3 MQA additive per-head mask per-head weights", 96, 3, 1, 1, 129, 127, true, 0, 0, true, false,
+     MaskKind::additive, true, false, true, false},
+    {"E512 H2 D256 decode-ish causal no bias", 512, 2, 2, 1, 7, 512, true, 0, 0, false, false, MaskKind::none, false,
+     true},
+    {"E512 H16 G4 key padding causal weights B3", 512, 16, 4, 3, 64, 129, true, 0, 0, true, true, MaskKind::none, false,
+     true, true, true},
+    {"E1024 H16 G8 L129", 1024, 16, 8, 1, 129, 129},
+    {"E1024 H8 D128 L512 causal", 1024, 8, 8, 1, 512, 512, false, 0, 0, true, false, MaskKind::none, false, true},
+    {"E64 H8 G2 D8 Lq1 Lk512 key padding B3", 64, 8, 2, 3, 1, 512, true, 0, 0, true, true},
+    {"E96 H16 D6 bool per-head mask", 96, 16, 4, 3, 7, 64, true, 0, 0, true, false, MaskKind::boolean, true},
+    {"E48 H3 D16 additive 2D mask weights", 48, 3, 3, 3, 129, 7, true, 0, 0, true, false,
+     MaskKind::additive, false, false, true, true},
+};
+
+// Chunked scores: a small score budget forces several (batch, head) chunks, chunks that end mid-batch, and the
+// averaged weights accumulated across chunks.
+const Case kChunked[] = {
+    {"chunked: 3 bh per chunk, B3 H4, weights averaged", 64, 4, 2, 3, 33, 40, true, 0, 0, true, true, MaskKind::boolean,
+     false, true, true, true, 3 * 33 * 40 * 4},
+    {"chunked: 1 bh per chunk, per-head weights", 32, 2, 2, 3, 17, 9, true, 0, 0, true, false, MaskKind::additive,
+     true, false, true, false, 17 * 9 * 4},
+};
+
+} // namespace
+
+TEST_SUITE("attention") {
+    TEST_CASE("forward: every stage matches the CPU reference over the sweep") {
+        for (const Case& c : kCases) {
+                        run_case(c);
+        }
+    }
+
+    TEST_CASE("forward: chunked scores match the CPU reference") {
+        for (const Case& c : kChunked) {
+                        run_case(c);
+        }
+    }
+}
