@@ -1,4 +1,5 @@
-// The test runner: refuses to run without the Khronos validation layer, so "no validation message" means something.
+// The test runner: turns the Khronos validation layer (with synchronization validation) on for itself and every
+// process it starts, and refuses to run without it, so "no validation message" means something.
 #undef VK_NO_PROTOTYPES // this file calls the loader directly; the library never does
 #define DOCTEST_CONFIG_IMPLEMENT
 #include <doctest/doctest.h>
@@ -12,11 +13,10 @@
 #include <vector>
 
 int main(int argc, char** argv) {
-    const char* layers = std::getenv("VK_INSTANCE_LAYERS");
-    if (!layers || !std::strstr(layers, "VK_LAYER_KHRONOS_validation")) {
-        std::fprintf(stderr, "vkmha-tests: set VK_INSTANCE_LAYERS=VK_LAYER_KHRONOS_validation (ctest does this)\n");
-        return 1;
-    }
+    // Before any Vulkan call: the loader reads these when the first instance is created.
+    setenv("VK_INSTANCE_LAYERS", "VK_LAYER_KHRONOS_validation", 1);
+    setenv("VK_LAYER_ENABLES", "VK_VALIDATION_FEATURE_ENABLE_SYNCHRONIZATION_VALIDATION_EXT", 1);
+    setenv("XDG_RUNTIME_DIR", "/tmp", 0);
     uint32_t count = 0;
     vkEnumerateInstanceLayerProperties(&count, nullptr);
     std::vector<VkLayerProperties> props(count);

@@ -13,8 +13,7 @@ inline float half_to_float(uint16_t h) {
     uint32_t mantissa = h & 0x3ffu;
     if (exponent == 0x1f) // inf, or NaN with its payload kept so that a round trip is exact
         return std::bit_cast<float>(sign | 0x7f800000u | (mantissa << 13));
-    if (exponent != 0)
-        return std::bit_cast<float>(sign | ((exponent + 112u) << 23) | (mantissa << 13));
+    if (exponent != 0) return std::bit_cast<float>(sign | ((exponent + 112u) << 23) | (mantissa << 13));
     if (mantissa == 0) return std::bit_cast<float>(sign);
     // A half subnormal is a float normal: shift the leading one up to the implicit bit.
     uint32_t float_exponent = 113; // exponent of 2^-14, the smallest half normal

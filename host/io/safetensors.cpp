@@ -38,11 +38,10 @@ struct DTypeInfo {
 };
 
 constexpr DTypeInfo dtype_table[] = {
-    {DType::boolean, "BOOL", 1}, {DType::u8, "U8", 1},           {DType::i8, "I8", 1},
-    {DType::f8_e5m2, "F8_E5M2", 1}, {DType::f8_e4m3, "F8_E4M3", 1}, {DType::i16, "I16", 2},
-    {DType::u16, "U16", 2},      {DType::f16, "F16", 2},         {DType::bf16, "BF16", 2},
-    {DType::i32, "I32", 4},      {DType::u32, "U32", 4},         {DType::f32, "F32", 4},
-    {DType::f64, "F64", 8},      {DType::i64, "I64", 8},         {DType::u64, "U64", 8},
+    {DType::boolean, "BOOL", 1},    {DType::u8, "U8", 1},   {DType::i8, "I8", 1},   {DType::f8_e5m2, "F8_E5M2", 1},
+    {DType::f8_e4m3, "F8_E4M3", 1}, {DType::i16, "I16", 2}, {DType::u16, "U16", 2}, {DType::f16, "F16", 2},
+    {DType::bf16, "BF16", 2},       {DType::i32, "I32", 4}, {DType::u32, "U32", 4}, {DType::f32, "F32", 4},
+    {DType::f64, "F64", 8},         {DType::i64, "I64", 8}, {DType::u64, "U64", 8},
 };
 
 // Escapes control characters so that a message stays on one line, and cuts long text at a UTF-8 boundary.
@@ -125,7 +124,9 @@ Result<uint64_t> byte_size(DType dtype, const std::vector<uint64_t>& shape, std:
 // Length of the valid UTF-8 sequence starting at text[pos], or 0 (overlong forms, surrogates and code
 // points past U+10FFFF are invalid, as in Rust's str::from_utf8 which the reference applies to the header).
 size_t utf8_sequence_length(std::string_view text, size_t pos) {
-    auto byte = [&](size_t i) -> unsigned { return pos + i < text.size() ? static_cast<unsigned char>(text[pos + i]) : 0u; };
+    auto byte = [&](size_t i) -> unsigned {
+        return pos + i < text.size() ? static_cast<unsigned char>(text[pos + i]) : 0u;
+    };
     auto continuation = [&](size_t i, unsigned lo = 0x80u, unsigned hi = 0xbfu) {
         const unsigned b = byte(i);
         return pos + i < text.size() && b >= lo && b <= hi;
@@ -134,7 +135,8 @@ size_t utf8_sequence_length(std::string_view text, size_t pos) {
     if (lead < 0x80u) return 1;
     if (lead >= 0xc2u && lead <= 0xdfu) return continuation(1) ? 2 : 0;
     if (lead == 0xe0u) return continuation(1, 0xa0u) && continuation(2) ? 3 : 0;
-    if ((lead >= 0xe1u && lead <= 0xecu) || lead == 0xeeu || lead == 0xefu) return continuation(1) && continuation(2) ? 3 : 0;
+    if ((lead >= 0xe1u && lead <= 0xecu) || lead == 0xeeu || lead == 0xefu)
+        return continuation(1) && continuation(2) ? 3 : 0;
     if (lead == 0xedu) return continuation(1, 0x80u, 0x9fu) && continuation(2) ? 3 : 0;
     if (lead == 0xf0u) return continuation(1, 0x90u) && continuation(2) && continuation(3) ? 4 : 0;
     if (lead >= 0xf1u && lead <= 0xf3u) return continuation(1) && continuation(2) && continuation(3) ? 4 : 0;
@@ -246,13 +248,19 @@ class HeaderParser {
     std::string describe_here() const {
         if (at_end()) return "the end of the header";
         switch (peek()) {
-        case '"': return "a string";
-        case '{': return "an object";
-        case '[': return "an array";
+        case '"':
+            return "a string";
+        case '{':
+            return "an object";
+        case '[':
+            return "an array";
         case 't':
-        case 'f': return "a boolean";
-        case 'n': return "null";
-        default: return (peek() == '-' || is_digit(peek())) ? "a number" : describe_char_here();
+        case 'f':
+            return "a boolean";
+        case 'n':
+            return "null";
+        default:
+            return (peek() == '-' || is_digit(peek())) ? "a number" : describe_char_here();
         }
     }
 
@@ -266,7 +274,8 @@ class HeaderParser {
 
     // Calls on_member(key) with the position at the member's value; starts at '{'.
     template <typename OnMember> Status parse_object(int depth, OnMember&& on_member) {
-        if (depth > max_json_depth) return error("header nests deeper than " + std::to_string(max_json_depth) + " levels");
+        if (depth > max_json_depth)
+            return error("header nests deeper than " + std::to_string(max_json_depth) + " levels");
         ++m_pos;
         if (consume('}')) return {};
         for (;;) {
@@ -285,7 +294,8 @@ class HeaderParser {
 
     // Calls on_element(index) with the position at the element; starts at '['.
     template <typename OnElement> Status parse_array(int depth, OnElement&& on_element) {
-        if (depth > max_json_depth) return error("header nests deeper than " + std::to_string(max_json_depth) + " levels");
+        if (depth > max_json_depth)
+            return error("header nests deeper than " + std::to_string(max_json_depth) + " levels");
         ++m_pos;
         if (consume(']')) return {};
         for (size_t index = 0;; ++index) {
@@ -303,10 +313,14 @@ class HeaderParser {
             if (at_end()) return syntax_error("a hex digit");
             const char c = peek();
             uint32_t digit = 0;
-            if (is_digit(c)) digit = static_cast<uint32_t>(c - '0');
-            else if (c >= 'a' && c <= 'f') digit = static_cast<uint32_t>(c - 'a' + 10);
-            else if (c >= 'A' && c <= 'F') digit = static_cast<uint32_t>(c - 'A' + 10);
-            else return syntax_error("a hex digit");
+            if (is_digit(c))
+                digit = static_cast<uint32_t>(c - '0');
+            else if (c >= 'a' && c <= 'f')
+                digit = static_cast<uint32_t>(c - 'a' + 10);
+            else if (c >= 'A' && c <= 'F')
+                digit = static_cast<uint32_t>(c - 'A' + 10);
+            else
+                return syntax_error("a hex digit");
             value = value * 16 + digit;
             ++m_pos;
         }
@@ -342,14 +356,30 @@ class HeaderParser {
             const char escape = peek();
             ++m_pos;
             switch (escape) {
-            case '"': out += '"'; break;
-            case '\\': out += '\\'; break;
-            case '/': out += '/'; break;
-            case 'b': out += '\b'; break;
-            case 'f': out += '\f'; break;
-            case 'n': out += '\n'; break;
-            case 'r': out += '\r'; break;
-            case 't': out += '\t'; break;
+            case '"':
+                out += '"';
+                break;
+            case '\\':
+                out += '\\';
+                break;
+            case '/':
+                out += '/';
+                break;
+            case 'b':
+                out += '\b';
+                break;
+            case 'f':
+                out += '\f';
+                break;
+            case 'n':
+                out += '\n';
+                break;
+            case 'r':
+                out += '\r';
+                break;
+            case 't':
+                out += '\t';
+                break;
             case 'u': {
                 auto unit = parse_hex4();
                 if (!unit) return unit.take_error();
@@ -373,7 +403,9 @@ class HeaderParser {
                 append_utf8(out, code_point);
                 break;
             }
-            default: m_pos -= 1; return syntax_error("a valid escape character");
+            default:
+                m_pos -= 1;
+                return syntax_error("a valid escape character");
             }
         }
     }
@@ -383,7 +415,8 @@ class HeaderParser {
         const size_t start = m_pos;
         if (!at_end() && peek() == '-') ++m_pos;
         if (at_end() || !is_digit(peek())) return syntax_error("a digit");
-        if (peek() == '0') ++m_pos;
+        if (peek() == '0')
+            ++m_pos;
         else
             while (!at_end() && is_digit(peek())) ++m_pos;
         if (!at_end() && peek() == '.') {
@@ -415,11 +448,16 @@ class HeaderParser {
             if (!text) return text.take_error();
             return {};
         }
-        case '{': return parse_object(depth, [&](std::string) { return skip_value(depth + 1); });
-        case '[': return parse_array(depth, [&](size_t) { return skip_value(depth + 1); });
-        case 't': return skip_literal("true");
-        case 'f': return skip_literal("false");
-        case 'n': return skip_literal("null");
+        case '{':
+            return parse_object(depth, [&](std::string) { return skip_value(depth + 1); });
+        case '[':
+            return parse_array(depth, [&](size_t) { return skip_value(depth + 1); });
+        case 't':
+            return skip_literal("true");
+        case 'f':
+            return skip_literal("false");
+        case 'n':
+            return skip_literal("null");
         default: {
             if (peek() != '-' && !is_digit(peek())) return syntax_error("a JSON value");
             auto number = parse_number_token();
@@ -430,8 +468,7 @@ class HeaderParser {
     }
 
     Result<uint64_t> parse_u64(const std::string& what, int depth) {
-        if (at_end() || (peek() != '-' && !is_digit(peek())))
-            return wrong_type(what, "a non-negative integer", depth);
+        if (at_end() || (peek() != '-' && !is_digit(peek()))) return wrong_type(what, "a non-negative integer", depth);
         auto token = parse_number_token();
         if (!token) return token.take_error();
         const std::string_view text = *token;
@@ -493,8 +530,8 @@ class HeaderParser {
                 auto offsets = parse_u64_array(context + "data_offsets", 3);
                 if (!offsets) return offsets.take_error();
                 if (offsets->size() != 2)
-                    return error(context + "data_offsets must be [begin, end], got " +
-                                 std::to_string(offsets->size()) + " values");
+                    return error(context + "data_offsets must be [begin, end], got " + std::to_string(offsets->size()) +
+                                 " values");
                 entry.begin = (*offsets)[0];
                 entry.end = (*offsets)[1];
                 return {};
@@ -533,12 +570,14 @@ struct Layout {
 Result<Layout> validate_layout(std::vector<TensorEntry> entries, uint64_t data_size, std::string_view origin) {
     for (const TensorEntry& entry : entries) {
         const std::string context = tensor_context(entry.name);
-        const std::string offsets = "data_offsets [" + std::to_string(entry.begin) + ", " + std::to_string(entry.end) + "]";
+        const std::string offsets =
+            "data_offsets [" + std::to_string(entry.begin) + ", " + std::to_string(entry.end) + "]";
         auto bytes = byte_size(entry.dtype, entry.shape, origin, entry.name, ErrorCode::io);
         if (!bytes) return bytes.take_error();
         if (entry.begin > entry.end) return io_error(origin, context + offsets + " are reversed");
         if (entry.end > data_size)
-            return io_error(origin, context + offsets + " exceed the data section (" + std::to_string(data_size) + " bytes)");
+            return io_error(origin,
+                            context + offsets + " exceed the data section (" + std::to_string(data_size) + " bytes)");
         if (entry.end - entry.begin != *bytes)
             return io_error(origin, context + offsets + " hold " + std::to_string(entry.end - entry.begin) +
                                         " bytes but " + std::string(dtype_name(entry.dtype)) + " " +
@@ -557,8 +596,8 @@ Result<Layout> validate_layout(std::vector<TensorEntry> entries, uint64_t data_s
         if (entry.begin < covered)
             return io_error(origin, tensor_context(entry.name) + "data_offsets [" + std::to_string(entry.begin) + ", " +
                                         std::to_string(entry.end) + "] overlap tensor " + quote_name(previous->name) +
-                                        " [" + std::to_string(previous->begin) + ", " +
-                                        std::to_string(previous->end) + "]");
+                                        " [" + std::to_string(previous->begin) + ", " + std::to_string(previous->end) +
+                                        "]");
         if (entry.begin > covered)
             return io_error(origin, "data section bytes [" + std::to_string(covered) + ", " +
                                         std::to_string(entry.begin) + ") belong to no tensor");
@@ -566,8 +605,8 @@ Result<Layout> validate_layout(std::vector<TensorEntry> entries, uint64_t data_s
         previous = &entry;
     }
     if (covered != data_size)
-        return io_error(origin, "data section has " + std::to_string(data_size) + " bytes but the tensors end at byte " +
-                                    std::to_string(covered));
+        return io_error(origin, "data section has " + std::to_string(data_size) +
+                                    " bytes but the tensors end at byte " + std::to_string(covered));
     layout.entries = std::move(entries);
     return layout;
 }
@@ -581,7 +620,8 @@ uint64_t load_u64_le(const uint8_t* bytes) {
 // Checks the 8-byte length prefix against the file size; returns the header length.
 Result<uint64_t> check_header_length(const uint8_t* prefix, uint64_t file_size, std::string_view origin) {
     if (file_size < 8)
-        return io_error(origin, "file is " + std::to_string(file_size) + " bytes, shorter than the 8-byte header length");
+        return io_error(origin,
+                        "file is " + std::to_string(file_size) + " bytes, shorter than the 8-byte header length");
     const uint64_t header_length = load_u64_le(prefix);
     if (header_length > max_header_bytes)
         return io_error(origin, "header length " + std::to_string(header_length) + " exceeds the 100 MiB limit");
@@ -591,7 +631,8 @@ Result<uint64_t> check_header_length(const uint8_t* prefix, uint64_t file_size, 
     return header_length;
 }
 
-Result<Layout> parse_layout(const uint8_t* header, uint64_t header_length, uint64_t data_size, std::string_view origin) {
+Result<Layout> parse_layout(const uint8_t* header, uint64_t header_length, uint64_t data_size,
+                            std::string_view origin) {
     const std::string_view text(reinterpret_cast<const char*>(header), static_cast<size_t>(header_length));
     auto entries = HeaderParser(text, origin).parse();
     if (!entries) return entries.take_error();
@@ -608,7 +649,8 @@ Tensor make_tensor(TensorEntry&& entry) {
 }
 
 Result<std::vector<Tensor>> parse_buffer(const uint8_t* data, size_t size, const std::string& origin) {
-    if (data == nullptr && size != 0) return error_in(ErrorCode::invalid_argument, origin, "null data with a nonzero size");
+    if (data == nullptr && size != 0)
+        return error_in(ErrorCode::invalid_argument, origin, "null data with a nonzero size");
     auto header_length = check_header_length(data, size, origin);
     if (!header_length) return header_length.take_error();
     const uint8_t* header = data + 8;
@@ -637,8 +679,9 @@ Status read_exactly(std::FILE* file, uint8_t* out, size_t size, uint64_t offset,
     if (std::fread(out, 1, size, file) == size) return {};
     const bool failed = std::ferror(file) != 0;
     const int error = errno;
-    return io_error(path, "reading " + std::to_string(size) + " bytes at file offset " + std::to_string(offset) +
-                              " failed: " + (failed ? errno_text(error) : std::string("the file ended early (was it truncated?)")));
+    return io_error(
+        path, "reading " + std::to_string(size) + " bytes at file offset " + std::to_string(offset) +
+                  " failed: " + (failed ? errno_text(error) : std::string("the file ended early (was it truncated?)")));
 }
 
 Result<std::vector<Tensor>> read_file(const std::string& path) {
@@ -683,13 +726,27 @@ void append_json_string(std::string& out, std::string_view text) {
     for (const char ch : text) {
         const auto c = static_cast<unsigned char>(ch);
         switch (c) {
-        case '"': out += "\\\""; break;
-        case '\\': out += "\\\\"; break;
-        case '\b': out += "\\b"; break;
-        case '\f': out += "\\f"; break;
-        case '\n': out += "\\n"; break;
-        case '\r': out += "\\r"; break;
-        case '\t': out += "\\t"; break;
+        case '"':
+            out += "\\\"";
+            break;
+        case '\\':
+            out += "\\\\";
+            break;
+        case '\b':
+            out += "\\b";
+            break;
+        case '\f':
+            out += "\\f";
+            break;
+        case '\n':
+            out += "\\n";
+            break;
+        case '\r':
+            out += "\\r";
+            break;
+        case '\t':
+            out += "\\t";
+            break;
         default:
             if (c < 0x20u) {
                 out += "\\u00";
@@ -713,9 +770,11 @@ Result<Prepared> prepare(const std::vector<Tensor>& tensors, std::string_view or
     std::unordered_set<std::string_view> names;
     for (const Tensor& tensor : tensors) {
         if (!is_valid_utf8(tensor.name))
-            return error_in(ErrorCode::invalid_argument, origin, "tensor name " + quote_name(tensor.name) + " is not valid UTF-8");
+            return error_in(ErrorCode::invalid_argument, origin,
+                            "tensor name " + quote_name(tensor.name) + " is not valid UTF-8");
         if (tensor.name == "__metadata__")
-            return error_in(ErrorCode::invalid_argument, origin, "tensor name '__metadata__' is reserved for the metadata map");
+            return error_in(ErrorCode::invalid_argument, origin,
+                            "tensor name '__metadata__' is reserved for the metadata map");
         if (!names.insert(tensor.name).second)
             return error_in(ErrorCode::invalid_argument, origin, "duplicate tensor name " + quote_name(tensor.name));
         auto bytes = byte_size(tensor.dtype, tensor.shape, origin, tensor.name, ErrorCode::invalid_argument);
@@ -723,8 +782,8 @@ Result<Prepared> prepare(const std::vector<Tensor>& tensors, std::string_view or
         if (*bytes != tensor.data.size())
             return error_in(ErrorCode::invalid_argument, origin,
                             tensor_context(tensor.name) + std::string(dtype_name(tensor.dtype)) + " " +
-                                shape_to_string(tensor.shape) + " needs " + std::to_string(*bytes) + " bytes, data has " +
-                                std::to_string(tensor.data.size()));
+                                shape_to_string(tensor.shape) + " needs " + std::to_string(*bytes) +
+                                " bytes, data has " + std::to_string(tensor.data.size()));
     }
     Prepared prepared;
     prepared.order.resize(tensors.size());
@@ -857,7 +916,8 @@ Result<std::vector<Tensor>> read_safetensors(const std::string& path) {
     return no_throw(path, [&] { return read_file(path); });
 }
 
-Result<std::vector<Tensor>> parse_safetensors(const uint8_t* data, size_t size, const std::string& origin_for_messages) {
+Result<std::vector<Tensor>> parse_safetensors(const uint8_t* data, size_t size,
+                                              const std::string& origin_for_messages) {
     return no_throw(origin_for_messages, [&] { return parse_buffer(data, size, origin_for_messages); });
 }
 
@@ -868,7 +928,8 @@ Result<std::vector<uint8_t>> serialize_safetensors(const std::vector<Tensor>& te
         if (!prepared) return prepared.take_error();
         std::vector<uint8_t> out = std::move(prepared->prefix);
         out.reserve(out.size() + static_cast<size_t>(prepared->data_size));
-        for (const size_t index : prepared->order) out.insert(out.end(), tensors[index].data.begin(), tensors[index].data.end());
+        for (const size_t index : prepared->order)
+            out.insert(out.end(), tensors[index].data.begin(), tensors[index].data.end());
         return out;
     });
 }
@@ -893,9 +954,11 @@ Result<std::vector<float>> to_float(const Tensor& tensor, const std::string& fil
                 return std::bit_cast<float>(bits);
             });
         case DType::f16:
-            return convert_elements<float>(tensor, file, [](const uint8_t* bytes) { return half_to_float(load_u16(bytes)); });
+            return convert_elements<float>(tensor, file,
+                                           [](const uint8_t* bytes) { return half_to_float(load_u16(bytes)); });
         case DType::bf16:
-            return convert_elements<float>(tensor, file, [](const uint8_t* bytes) { return bf16_to_float(load_u16(bytes)); });
+            return convert_elements<float>(tensor, file,
+                                           [](const uint8_t* bytes) { return bf16_to_float(load_u16(bytes)); });
         default:
             return io_error(file, tensor_context(tensor.name) + "dtype " + std::string(dtype_name(tensor.dtype)) +
                                       " is not a float type (expected F32, F16 or BF16)");

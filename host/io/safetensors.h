@@ -2,8 +2,9 @@
 //
 // Format: an 8-byte little-endian header length N, N bytes of JSON mapping tensor names to
 // {"dtype", "shape", "data_offsets": [begin, end]} (offsets relative to the data section that follows),
-// plus an optional "__metadata__" string->string map. The reader accepts exactly what the reference
-// implementation accepts: the tensors must tile the data section with no overlap, gap or trailing bytes.
+// plus an optional "__metadata__" string->string map. The reader rejects everything the reference implementation
+// rejects (notably, the tensors must tile the data section with no overlap, gap or trailing bytes) and also
+// duplicate keys, which the reference resolves silently, and dtypes newer than F8_E4M3.
 // No function returning a Result throws; every failure is an Error whose one-line message names the file, the tensor
 // when known and the offending value.
 #pragma once
@@ -43,7 +44,7 @@ struct Tensor {
 // in memory once. Errors: io (unreadable or malformed), out_of_memory.
 Result<std::vector<Tensor>> read_safetensors(const std::string& path);
 
-// `origin_for_messages` stands for the file name in error messages. Tensors come back in file order.
+// `origin_for_messages` stands for the file name in error messages. Tensors come back in header order.
 Result<std::vector<Tensor>> parse_safetensors(const uint8_t* data, size_t size, const std::string& origin_for_messages);
 
 // Byte-for-byte what the reference implementation writes for the same tensors without metadata.

@@ -19,7 +19,7 @@ constexpr std::string_view torch_packed_scheme = "PyTorch nn.MultiheadAttention 
 constexpr std::string_view torch_separate_scheme = "PyTorch nn.MultiheadAttention (separate q/k/v_proj_weight)";
 constexpr std::string_view llama_scheme = "Hugging Face Llama";
 
-constexpr std::string_view torch_names[] = {"in_proj_weight", "in_proj_bias",  "q_proj_weight",  "k_proj_weight",
+constexpr std::string_view torch_names[] = {"in_proj_weight", "in_proj_bias",    "q_proj_weight", "k_proj_weight",
                                             "v_proj_weight",  "out_proj.weight", "out_proj.bias"};
 constexpr std::string_view torch_separate_names[] = {"q_proj_weight", "k_proj_weight", "v_proj_weight"};
 constexpr std::string_view llama_names[] = {"q_proj.weight", "k_proj.weight", "v_proj.weight", "o_proj.weight",
@@ -36,7 +36,8 @@ std::string names_found(const std::vector<Tensor>& tensors) {
         if (i > 0) out += ", ";
         out += quote_for_message(names[i]);
     }
-    if (names.size() > max_names_in_messages) out += " and " + std::to_string(names.size() - max_names_in_messages) + " more";
+    if (names.size() > max_names_in_messages)
+        out += " and " + std::to_string(names.size() - max_names_in_messages) + " more";
     return out;
 }
 
@@ -72,9 +73,9 @@ class SchemeReader {
     Result<uint32_t> dimension(const Tensor& tensor, size_t axis, std::string_view meaning) const {
         const uint64_t value = tensor.shape[axis];
         if (value == 0 || value > std::numeric_limits<uint32_t>::max())
-            return error(ErrorCode::io, "tensor " + quote_for_message(tensor.name) + " " + shape_to_string(tensor.shape) +
-                                            ": " + std::string(meaning) + " " + std::to_string(value) +
-                                            " is out of range (1 to 2^32-1)");
+            return error(ErrorCode::io, "tensor " + quote_for_message(tensor.name) + " " +
+                                            shape_to_string(tensor.shape) + ": " + std::string(meaning) + " " +
+                                            std::to_string(value) + " is out of range (1 to 2^32-1)");
         return static_cast<uint32_t>(value);
     }
 
@@ -155,7 +156,8 @@ Result<LoadedModel> map_torch_packed(const std::vector<Tensor>& tensors, uint32_
     return model;
 }
 
-Result<LoadedModel> map_torch_separate(const std::vector<Tensor>& tensors, uint32_t num_heads, const std::string& file) {
+Result<LoadedModel> map_torch_separate(const std::vector<Tensor>& tensors, uint32_t num_heads,
+                                       const std::string& file) {
     const SchemeReader reader(tensors, file, torch_separate_scheme);
     auto q = reader.require_rank("q_proj_weight", 2, "[E, E]");
     if (!q) return q.take_error();
@@ -299,7 +301,8 @@ Result<LoadedModel> map_weights(const std::vector<Tensor>& tensors, uint32_t num
     if (separate) return map_torch_separate(tensors, num_heads, file);
     return reader.error(ErrorCode::io, std::string(torch_packed_scheme) +
                                            " weights: missing 'in_proj_weight' [3E, E] (or q_proj_weight, "
-                                           "k_proj_weight and v_proj_weight); " + names_found(tensors));
+                                           "k_proj_weight and v_proj_weight); " +
+                                           names_found(tensors));
 }
 
 } // namespace
@@ -311,8 +314,8 @@ Result<LoadedModel> map_attention_weights(const std::vector<Tensor>& tensors, ui
     } catch (const std::bad_alloc&) {
         return make_error(ErrorCode::out_of_memory, printable_for_message(file, 1024) + ": out of host memory");
     } catch (const std::exception& e) {
-        return make_error(ErrorCode::internal, printable_for_message(file, 1024) + ": unexpected exception: " +
-                                                   printable_for_message(e.what(), 200));
+        return make_error(ErrorCode::internal, printable_for_message(file, 1024) +
+                                                   ": unexpected exception: " + printable_for_message(e.what(), 200));
     }
 }
 
