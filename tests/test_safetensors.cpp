@@ -206,11 +206,11 @@ TEST_CASE("half: float_to_half special values") {
     CHECK(float_to_half(std::numeric_limits<float>::infinity()) == 0x7c00);
     CHECK(float_to_half(-std::numeric_limits<float>::infinity()) == 0xfc00);
     CHECK(float_to_half(std::numeric_limits<float>::max()) == 0x7c00);
-    CHECK(float_to_half(std::ldexp(1.0f, -24)) == 0x0001);    // smallest subnormal
-    CHECK(float_to_half(std::ldexp(1.0f, -25)) == 0x0000);    // tie with zero goes to even
+    CHECK(float_to_half(std::ldexp(1.0f, -24)) == 0x0001); // smallest subnormal
+    CHECK(float_to_half(std::ldexp(1.0f, -25)) == 0x0000); // tie with zero goes to even
     CHECK(float_to_half(std::nextafter(std::ldexp(1.0f, -25), 1.0f)) == 0x0001);
-    CHECK(float_to_half(std::ldexp(3.0f, -25)) == 0x0002);    // 1.5 units ties to 2
-    CHECK(float_to_half(std::ldexp(1.0f, -14)) == 0x0400);    // smallest normal
+    CHECK(float_to_half(std::ldexp(3.0f, -25)) == 0x0002);                       // 1.5 units ties to 2
+    CHECK(float_to_half(std::ldexp(1.0f, -14)) == 0x0400);                       // smallest normal
     CHECK(float_to_half(std::nextafter(std::ldexp(1.0f, -14), 0.0f)) == 0x0400); // rounds up into the normals
     CHECK(float_to_half(std::numeric_limits<float>::denorm_min()) == 0x0000);
     CHECK(float_to_half(-std::numeric_limits<float>::denorm_min()) == 0x8000);
@@ -244,8 +244,8 @@ TEST_CASE("half: bfloat16 conversion") {
             REQUIRE(float_to_bf16(f) == b);
         }
     }
-    CHECK(float_to_bf16(1.0f + std::ldexp(1.0f, -8)) == 0x3f80);     // tie to even (down)
-    CHECK(float_to_bf16(1.0f + std::ldexp(3.0f, -8)) == 0x3f82);     // tie to even (up)
+    CHECK(float_to_bf16(1.0f + std::ldexp(1.0f, -8)) == 0x3f80);       // tie to even (down)
+    CHECK(float_to_bf16(1.0f + std::ldexp(3.0f, -8)) == 0x3f82);       // tie to even (up)
     CHECK(float_to_bf16(std::bit_cast<float>(0x7f7fffffu)) == 0x7f80); // max float rounds to inf
     CHECK(std::isnan(bf16_to_float(float_to_bf16(std::bit_cast<float>(0x7f800001u)))));
 }
@@ -295,7 +295,8 @@ TEST_CASE("safetensors: round trip of every dtype") {
 TEST_CASE("safetensors: mixed dtypes are laid out largest element first, each aligned") {
     std::vector<Tensor> tensors;
     uint32_t seed = 10;
-    for (const DType dtype : all_dtypes) tensors.push_back(make_tensor("t_" + std::string(dtype_name(dtype)), dtype, {3}, seed++));
+    for (const DType dtype : all_dtypes)
+        tensors.push_back(make_tensor("t_" + std::string(dtype_name(dtype)), dtype, {3}, seed++));
     auto bytes = serialize_safetensors(tensors);
     REQUIRE(bytes.ok());
     const uint64_t data_start = 8 + header_length(bytes.value());
@@ -314,11 +315,11 @@ TEST_CASE("safetensors: writer output matches the reference implementation byte 
     SUBCASE("no padding needed") {
         const std::vector<Tensor> tensors = {make_f32_tensor("attn.0", {1, 2, 3}, {0, 1, 2, 3, 4, 5})};
         const std::vector<uint8_t> expected = {
-            64,  0,   0,   0,   0,   0,   0,   0,   123, 34,  97,  116, 116, 110, 46,  48,  34,  58,  123, 34, 100,
-            116, 121, 112, 101, 34,  58,  34,  70,  51,  50,  34,  44,  34,  115, 104, 97,  112, 101, 34,  58, 91,
-            49,  44,  50,  44,  51,  93,  44,  34,  100, 97,  116, 97,  95,  111, 102, 102, 115, 101, 116, 115, 34,
-            58,  91,  48,  44,  50,  52,  93,  125, 125, 0,   0,   0,   0,   0,   0,   128, 63,  0,   0,   0,   64,
-            0,   0,   64,  64,  0,   0,   128, 64,  0,   0,   160, 64};
+            64,  0,   0,   0,   0,   0,  0,  0,  123, 34, 97,  116, 116, 110, 46,  48,  34,  58,  123, 34,
+            100, 116, 121, 112, 101, 34, 58, 34, 70,  51, 50,  34,  44,  34,  115, 104, 97,  112, 101, 34,
+            58,  91,  49,  44,  50,  44, 51, 93, 44,  34, 100, 97,  116, 97,  95,  111, 102, 102, 115, 101,
+            116, 115, 34,  58,  91,  48, 44, 50, 52,  93, 125, 125, 0,   0,   0,   0,   0,   0,   128, 63,
+            0,   0,   0,   64,  0,   0,  64, 64, 0,   0,  128, 64,  0,   0,   160, 64};
         auto bytes = serialize_safetensors(tensors);
         REQUIRE(bytes.ok());
         CHECK(bytes.value() == expected);
@@ -326,11 +327,11 @@ TEST_CASE("safetensors: writer output matches the reference implementation byte 
     SUBCASE("padded with spaces to a multiple of 8") {
         const std::vector<Tensor> tensors = {make_f32_tensor("attn0", {1, 1, 2, 3}, {0, 1, 2, 3, 4, 5})};
         const std::vector<uint8_t> expected = {
-            72,  0,   0,   0,   0,   0,   0,   0,   123, 34,  97,  116, 116, 110, 48,  34,  58,  123, 34,  100, 116,
-            121, 112, 101, 34,  58,  34,  70,  51,  50,  34,  44,  34,  115, 104, 97,  112, 101, 34,  58,  91,  49,
-            44,  49,  44,  50,  44,  51,  93,  44,  34,  100, 97,  116, 97,  95,  111, 102, 102, 115, 101, 116, 115,
-            34,  58,  91,  48,  44,  50,  52,  93,  125, 125, 32,  32,  32,  32,  32,  32,  32,  0,   0,   0,   0,
-            0,   0,   128, 63,  0,   0,   0,   64,  0,   0,   64,  64,  0,   0,   128, 64,  0,   0,   160, 64};
+            72,  0,   0,   0,  0,  0,  0,  0,  123, 34,  97, 116, 116, 110, 48,  34,  58,  123, 34,  100, 116,
+            121, 112, 101, 34, 58, 34, 70, 51, 50,  34,  44, 34,  115, 104, 97,  112, 101, 34,  58,  91,  49,
+            44,  49,  44,  50, 44, 51, 93, 44, 34,  100, 97, 116, 97,  95,  111, 102, 102, 115, 101, 116, 115,
+            34,  58,  91,  48, 44, 50, 52, 93, 125, 125, 32, 32,  32,  32,  32,  32,  32,  0,   0,   0,   0,
+            0,   0,   128, 63, 0,  0,  0,  64, 0,   0,   64, 64,  0,   0,   128, 64,  0,   0,   160, 64};
         auto bytes = serialize_safetensors(tensors);
         REQUIRE(bytes.ok());
         CHECK(bytes.value() == expected);
@@ -356,10 +357,11 @@ TEST_CASE("safetensors: writer output matches the reference implementation byte 
 
 TEST_CASE("safetensors: parses a hand-built file") {
     // Header order differs from data order; extra whitespace, an unknown key, metadata and escapes.
-    const std::string header = " { \"__metadata__\" : {\"format\":\"pt\", \"note\":\"\\u00e9\"},\n"
-                               "  \"second\\u00e9\\ud83d\\ude00\": {\"data_offsets\": [8, 12], \"dtype\": \"\\u0046\\u00316\","
-                               " \"shape\": [2], \"extra\": [1, -2.5e3, {\"x\": [true, false, null]}, \"s\"]},\n"
-                               "  \"first\": {\"dtype\": \"F32\", \"shape\": [2], \"data_offsets\": [0, 8]}\t}\r\n  ";
+    const std::string header =
+        " { \"__metadata__\" : {\"format\":\"pt\", \"note\":\"\\u00e9\"},\n"
+        "  \"second\\u00e9\\ud83d\\ude00\": {\"data_offsets\": [8, 12], \"dtype\": \"\\u0046\\u00316\","
+        " \"shape\": [2], \"extra\": [1, -2.5e3, {\"x\": [true, false, null]}, \"s\"]},\n"
+        "  \"first\": {\"dtype\": \"F32\", \"shape\": [2], \"data_offsets\": [0, 8]}\t}\r\n  ";
     std::vector<uint8_t> data(12);
     const float first[2] = {1.5f, -2.0f};
     std::memcpy(data.data(), first, 8);
@@ -475,7 +477,8 @@ TEST_CASE("safetensors: header length is checked against the file") {
         for (size_t i = 0; i < 8; ++i) file[i] = static_cast<uint8_t>(length >> (8 * i));
         CHECK(rejection(file) == origin + ": header length 104857601 exceeds the 100 MiB limit");
         for (size_t i = 0; i < 8; ++i) file[i] = 0xff;
-        CHECK(rejection(file).find("header length 18446744073709551615 exceeds the 100 MiB limit") != std::string::npos);
+        CHECK(rejection(file).find("header length 18446744073709551615 exceeds the 100 MiB limit") !=
+              std::string::npos);
     }
     SUBCASE("empty header") {
         CHECK(rejection("") == origin + ": header is empty");
@@ -580,7 +583,8 @@ TEST_CASE("safetensors: malformed headers are rejected") {
         {"NUL byte", std::string("{\0}", 3), "expected a string key"},
         {"NUL padding", std::string("{}\0\0", 4), "expected the end of the header"},
         {"tensor entry is a string", R"({"t":"x"})", "tensor 't': its entry must be an object"},
-        {"tensor entry is an array", R"({"t":[]})", "must be an object with dtype, shape and data_offsets, got an array"},
+        {"tensor entry is an array", R"({"t":[]})",
+         "must be an object with dtype, shape and data_offsets, got an array"},
         {"tensor entry is null", R"({"t":null})", "got null"},
         {"tensor entry is a bad literal", R"({"t":nul})", "expected a JSON value"},
         {"missing dtype", R"({"t":{"shape":[1],"data_offsets":[0,1]}})", "tensor 't': missing \"dtype\""},
@@ -588,7 +592,8 @@ TEST_CASE("safetensors: malformed headers are rejected") {
         {"missing data_offsets", R"({"t":{"dtype":"U8","shape":[1]}})", "tensor 't': missing \"data_offsets\""},
         {"dtype is a number", R"({"t":{"dtype":32,"shape":[1],"data_offsets":[0,1]}})",
          "tensor 't': dtype must be a string, got a number"},
-        {"dtype lowercase", R"({"t":{"dtype":"u8","shape":[1],"data_offsets":[0,1]}})", "tensor 't': unknown dtype 'u8'"},
+        {"dtype lowercase", R"({"t":{"dtype":"u8","shape":[1],"data_offsets":[0,1]}})",
+         "tensor 't': unknown dtype 'u8'"},
         {"dtype unknown", R"({"t":{"dtype":"F128","shape":[1],"data_offsets":[0,1]}})", "unknown dtype 'F128'"},
         {"dtype empty", R"({"t":{"dtype":"","shape":[1],"data_offsets":[0,1]}})", "unknown dtype ''"},
         {"dtype padded", R"({"t":{"dtype":"U8 ","shape":[1],"data_offsets":[0,1]}})", "unknown dtype 'U8 '"},
@@ -614,22 +619,25 @@ TEST_CASE("safetensors: malformed headers are rejected") {
         {"shape unterminated", R"({"t":{"dtype":"U8","shape":[1)", "expected ',' or ']'"},
         {"data_offsets with one value", R"({"t":{"dtype":"U8","shape":[1],"data_offsets":[0]}})",
          "tensor 't': data_offsets must be [begin, end], got 1 values"},
-        {"data_offsets with three values", R"({"t":{"dtype":"U8","shape":[1],"data_offsets":[0,1,2]}})", "got 3 values"},
+        {"data_offsets with three values", R"({"t":{"dtype":"U8","shape":[1],"data_offsets":[0,1,2]}})",
+         "got 3 values"},
         {"data_offsets is an object", R"({"t":{"dtype":"U8","shape":[1],"data_offsets":{}}})", "got an object"},
-        {"duplicate tensor names", R"({"t":)" + good_entry + R"(,"t":)" + good_entry + "}", "duplicate tensor name 't'"},
+        {"duplicate tensor names", R"({"t":)" + good_entry + R"(,"t":)" + good_entry + "}",
+         "duplicate tensor name 't'"},
         {"duplicate dtype key", R"({"t":{"dtype":"U8","dtype":"U8","shape":[1],"data_offsets":[0,1]}})",
          "tensor 't': duplicate key \"dtype\""},
         {"duplicate shape key", R"({"t":{"dtype":"U8","shape":[1],"shape":[1],"data_offsets":[0,1]}})",
          "duplicate key \"shape\""},
         {"metadata twice", R"({"__metadata__":{},"__metadata__":{}})", "\"__metadata__\" twice"},
-        {"metadata is an array", R"({"__metadata__":[]})", "\"__metadata__\" must be an object of strings, got an array"},
+        {"metadata is an array", R"({"__metadata__":[]})",
+         "\"__metadata__\" must be an object of strings, got an array"},
         {"metadata value is a number", R"({"__metadata__":{"a":1}})",
          "\"__metadata__\" entry 'a' must be a string, got a number"},
         {"metadata value is an object", R"({"__metadata__":{"a":{}}})", "got an object"},
         {"metadata duplicate key", R"({"__metadata__":{"a":"x","a":"y"}})", "has the key 'a' twice"},
         {"nesting too deep in an ignored key",
-         R"({"t":{"dtype":"U8","shape":[1],"data_offsets":[0,1],"x":)" + std::string(10000, '[') + std::string(10000, ']') +
-             "}}",
+         R"({"t":{"dtype":"U8","shape":[1],"data_offsets":[0,1],"x":)" + std::string(10000, '[') +
+             std::string(10000, ']') + "}}",
          "nests deeper than 64 levels"},
         {"bad literal in an ignored key", R"({"t":{"dtype":"U8","shape":[1],"data_offsets":[0,1],"x":tru}})",
          "expected a JSON value"},
@@ -648,8 +656,9 @@ TEST_CASE("safetensors: malformed headers are rejected") {
 }
 
 TEST_CASE("safetensors: tensor names with escapes and non-ASCII text round-trip") {
-    const std::vector<std::string> names = {"a\"b\\c", "line\nbreak\ttab", std::string("nul\0inside", 10), "\x01\x1f",
-                                            "caf\xc3\xa9",  "\xf0\x9f\x98\x80", "", "slash/and\x7f"};
+    const std::vector<std::string> names = {"a\"b\\c",  "line\nbreak\ttab", std::string("nul\0inside", 10),
+                                            "\x01\x1f", "caf\xc3\xa9",      "\xf0\x9f\x98\x80",
+                                            "",         "slash/and\x7f"};
     std::vector<Tensor> tensors;
     uint32_t seed = 100;
     for (const std::string& name : names) tensors.push_back(make_tensor(name, DType::u8, {2}, seed++));
@@ -661,7 +670,8 @@ TEST_CASE("safetensors: tensor names with escapes and non-ASCII text round-trip"
 }
 
 TEST_CASE("safetensors: messages quote names safely on one line") {
-    const std::string message = rejection("{\"bad\\nname\\u0000\":{\"dtype\":\"X\",\"shape\":[],\"data_offsets\":[0,1]}}", 1);
+    const std::string message =
+        rejection("{\"bad\\nname\\u0000\":{\"dtype\":\"X\",\"shape\":[],\"data_offsets\":[0,1]}}", 1);
     CHECK(message == origin + ": tensor 'bad\\x0aname\\x00': unknown dtype 'X'");
     const std::string long_name(500, 'n');
     const std::string long_message =
@@ -715,13 +725,14 @@ TEST_CASE("safetensors: writer rejects inconsistent tensors") {
         CHECK(bytes.error().message.find('\n') == std::string::npos);
         return bytes.error().message;
     };
-    CHECK(writer_error({make_f32_tensor("a", {2}, {1, 2}), make_f32_tensor("a", {1}, {3})}).find("duplicate tensor name 'a'") !=
-          std::string::npos);
-    CHECK(writer_error({make_f32_tensor("a", {2, 3}, {1, 2})}).find("tensor 'a': F32 [2, 3] needs 24 bytes, data has 8") !=
-          std::string::npos);
+    CHECK(writer_error({make_f32_tensor("a", {2}, {1, 2}), make_f32_tensor("a", {1}, {3})})
+              .find("duplicate tensor name 'a'") != std::string::npos);
+    CHECK(writer_error({make_f32_tensor("a", {2, 3}, {1, 2})})
+              .find("tensor 'a': F32 [2, 3] needs 24 bytes, data has 8") != std::string::npos);
     CHECK(writer_error({make_f32_tensor("__metadata__", {1}, {1})}).find("reserved") != std::string::npos);
     CHECK(writer_error({make_f32_tensor("bad\xff", {1}, {1})}).find("not valid UTF-8") != std::string::npos);
-    CHECK(writer_error({Tensor{"huge", DType::f64, {1ull << 62}, {}}}).find("more than 2^64 bytes") != std::string::npos);
+    CHECK(writer_error({Tensor{"huge", DType::f64, {1ull << 62}, {}}}).find("more than 2^64 bytes") !=
+          std::string::npos);
 
     const std::string path = "/nonexistent_vkmha_dir/x.safetensors";
     auto status = write_safetensors(path, {make_f32_tensor("a", {1}, {1})});
@@ -747,7 +758,8 @@ TEST_CASE("safetensors: to_float and to_bool_bytes convert and check dtypes") {
     auto not_float = to_float(Tensor{"i", DType::i32, {1}, {0, 0, 0, 0}}, origin);
     REQUIRE_FALSE(not_float.ok());
     CHECK(not_float.error().code == ErrorCode::io);
-    CHECK(not_float.error().message == origin + ": tensor 'i': dtype I32 is not a float type (expected F32, F16 or BF16)");
+    CHECK(not_float.error().message ==
+          origin + ": tensor 'i': dtype I32 is not a float type (expected F32, F16 or BF16)");
 
     auto inconsistent = to_float(Tensor{"f", DType::f32, {2}, {0, 0, 0, 0}}, origin);
     REQUIRE_FALSE(inconsistent.ok());
@@ -761,6 +773,30 @@ TEST_CASE("safetensors: to_float and to_bool_bytes convert and check dtypes") {
     CHECK(not_bool.error().message.find("dtype F32 is not a boolean type") != std::string::npos);
 }
 
+#ifdef VKMHA_FIXTURE_DIR
+TEST_CASE("safetensors: reads every fixture file (written by an independent Python writer) losslessly") {
+    int files = 0;
+    for (const auto& entry : std::filesystem::directory_iterator(VKMHA_FIXTURE_DIR)) {
+        if (entry.path().extension() != ".safetensors") continue;
+        const std::string path = entry.path().string();
+        CAPTURE(path);
+        auto read = read_safetensors(path);
+        REQUIRE(read.ok());
+        CHECK_FALSE(read->empty());
+        for (const Tensor& tensor : read.value())
+            if (tensor.dtype == DType::f32 || tensor.dtype == DType::f16 || tensor.dtype == DType::bf16)
+                CHECK(to_float(tensor, path).ok());
+        auto bytes = serialize_safetensors(read.value());
+        REQUIRE(bytes.ok());
+        auto again = parse(bytes.value());
+        REQUIRE(again.ok());
+        check_same(again.value(), read.value());
+        ++files;
+    }
+    CHECK(files > 0);
+}
+#endif
+
 TEST_CASE("safetensors: find_tensor and shape_to_string") {
     const std::vector<Tensor> tensors = {make_f32_tensor("a", {1}, {1}), make_f32_tensor("b", {1}, {2})};
     REQUIRE(find_tensor(tensors, "b") != nullptr);
@@ -771,4 +807,4 @@ TEST_CASE("safetensors: find_tensor and shape_to_string") {
     CHECK(shape_to_string(std::vector<uint64_t>(40, 1)).find("... (40 dims)") != std::string::npos);
 }
 
-} // TEST_SUITE
+} // TEST_SUITE("safetensors")

@@ -5,6 +5,9 @@
 
 #include <doctest/doctest.h>
 
+#include <filesystem>
+#include <fstream>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -269,8 +272,9 @@ TEST_CASE("weight_map: head counts must fit the weights") {
         CHECK(rejection(torch_packed(true), 2, 1, ErrorCode::invalid_argument) ==
               file + ": num_kv_heads 1 != num_heads 2: PyTorch nn.MultiheadAttention weights have no grouped-query "
                      "attention");
-        CHECK(rejection(torch_separate(true), 4, 2, ErrorCode::invalid_argument).find("num_kv_heads 2 != num_heads 4") !=
-              std::string::npos);
+        CHECK(
+            rejection(torch_separate(true), 4, 2, ErrorCode::invalid_argument).find("num_kv_heads 2 != num_heads 4") !=
+            std::string::npos);
     }
     SUBCASE("H % G != 0, given") {
         CHECK(rejection(llama(12, false), 4, 3, ErrorCode::invalid_argument) ==
@@ -282,7 +286,8 @@ TEST_CASE("weight_map: head counts must fit the weights") {
     }
     SUBCASE("inferred G: rows not a multiple of head_dim") {
         CHECK(rejection(llama(6, false), 4, 0, ErrorCode::io)
-                  .find("tensor 'k_proj.weight' has 6 rows, which is not num_kv_heads * head_dim 4") != std::string::npos);
+                  .find("tensor 'k_proj.weight' has 6 rows, which is not num_kv_heads * head_dim 4") !=
+              std::string::npos);
     }
     SUBCASE("inferred G does not divide H") {
         CHECK(rejection(llama(12, false), 4, 0, ErrorCode::io).find("has 12 rows") != std::string::npos);
@@ -325,8 +330,8 @@ TEST_CASE("weight_map: every shape is checked") {
     SUBCASE("out_proj.bias") {
         std::vector<Tensor> tensors = torch_packed(true);
         replace_tensor(tensors, counting_tensor("out_proj.bias", {8, 1}, 0));
-        CHECK(rejection(tensors, 2, 0, ErrorCode::io).find("tensor 'out_proj.bias': expected shape [8] [E], got [8, 1]") !=
-              std::string::npos);
+        CHECK(rejection(tensors, 2, 0, ErrorCode::io)
+                  .find("tensor 'out_proj.bias': expected shape [8] [E], got [8, 1]") != std::string::npos);
     }
     SUBCASE("separate q_proj_weight not square") {
         std::vector<Tensor> tensors = torch_separate(false);
@@ -415,8 +420,8 @@ TEST_CASE("weight_map: unsupported, unrecognised and ambiguous names") {
         std::vector<Tensor> tensors;
         for (int layer = 0; layer < 3; ++layer)
             for (const char* proj : {"q_proj", "k_proj", "v_proj", "o_proj"})
-                tensors.push_back(counting_tensor("model.layers." + std::to_string(layer) + ".self_attn." + proj + ".weight",
-                                                  {1}, 0));
+                tensors.push_back(counting_tensor(
+                    "model.layers." + std::to_string(layer) + ".self_attn." + proj + ".weight", {1}, 0));
         const std::string message = rejection(tensors, 4, 0, ErrorCode::io);
         CHECK(message.find("no attention weights recognised") != std::string::npos);
         CHECK(message.find("found 'model.layers.0.self_attn.k_proj.weight'") != std::string::npos);
@@ -428,8 +433,8 @@ TEST_CASE("weight_map: unsupported, unrecognised and ambiguous names") {
     SUBCASE("both schemes present") {
         std::vector<Tensor> tensors = torch_packed(true);
         tensors.push_back(counting_tensor("q_proj.weight", {8, 8}, 0));
-        CHECK(rejection(tensors, 2, 0, ErrorCode::io).find("both PyTorch ('in_proj_weight') and Llama ('q_proj.weight')") !=
-              std::string::npos);
+        CHECK(rejection(tensors, 2, 0, ErrorCode::io)
+                  .find("both PyTorch ('in_proj_weight') and Llama ('q_proj.weight')") != std::string::npos);
     }
     SUBCASE("packed and separate PyTorch projections present") {
         std::vector<Tensor> tensors = torch_packed(true);
@@ -440,4 +445,40 @@ TEST_CASE("weight_map: unsupported, unrecognised and ambiguous names") {
     }
 }
 
-} // TEST_SUITE
+#ifdef VKMHA_FIXTURE_DIR
+TEST_CASE("weight_map: maps every fixture weights file with the head counts of its case") {
+    std::ifstream cases(std::filesystem::path(VKMHA_FIXTURE_DIR) / "cases.txt");
+    REQUIRE(cases.good());
+    int mapped = 0;
+    for (std::string line; std::getline(cases, line);) {
+        std::istringstream fields(line);
+        std::string name, heads_field, kv_field;
+        if (!(fields >> name >> heads_field >> kv_field)) continue;
+        REQUIRE(heads_field.rfind("heads=", 0) == 0);
+        REQUIRE(kv_field.rfind("kv_heads=", 0) == 0);
+        const auto heads = static_cast<uint32_t>(std::stoul(heads_field.substr(6)));
+        const auto kv_heads = static_cast<uint32_t>(std::stoul(kv_field.substr(9)));
+        const std::string path = (std::filesystem::path(VKMHA_FIXTURE_DIR) / (name + ".weights.safetensors")).string();
+        CAPTURE(path);
+        auto tensors = read_safetensors(path);
+        REQUIRE(tensors.ok());
+        for (const uint32_t requested : {0u, kv_heads}) {
+            auto model = map_attention_weights(tensors.value(), heads, requested, path);
+            REQUIRE(model.ok());
+            const AttentionConfig& c = model->config;
+            CHECK(c.num_heads == heads);
+            CHECK(c.num_kv_heads == kv_heads);
+            CHECK(c.embed_dim % heads == 0);
+            const AttentionWeights& w = model->weights;
+            CHECK(w.wq.size() == uint64_t{c.embed_dim} * c.embed_dim);
+            CHECK(w.wk.size() == uint64_t{c.kv_width()} * c.kdim);
+            CHECK(w.wv.size() == uint64_t{c.kv_width()} * c.vdim);
+            CHECK(w.wo.size() == uint64_t{c.embed_dim} * c.embed_dim);
+        }
+        ++mapped;
+    }
+    CHECK(mapped > 0);
+}
+#endif
+
+} // TEST_SUITE("weight_map")
