@@ -43,6 +43,7 @@ struct AttentionShape {
     uint32_t batch = 0; // B
     uint32_t lq = 0;    // query length
     uint32_t lk = 0;    // key/value length
+    bool operator==(const AttentionShape&) const = default;
 };
 
 struct AttentionOptions {
@@ -52,6 +53,7 @@ struct AttentionOptions {
     MaskKind key_padding = MaskKind::none;  // boolean only
     MaskKind attn_mask = MaskKind::none;
     bool attn_mask_per_head = false; // true: [B*H, Lq, Lk]; false: [Lq, Lk] broadcast
+    bool operator==(const AttentionOptions&) const = default;
 };
 
 } // namespace vkmha

@@ -61,6 +61,7 @@ Result<ScratchSizes> attention_scratch(const AttentionConfig&, const AttentionSh
 // recorder binds at an offset rounded down to the device's alignment and passes the remainder here.
 struct ExternalOffsets {
     uint32_t query = 0, key = 0, value = 0, key_padding_mask = 0, attn_mask = 0, output = 0, weights = 0;
+    bool operator==(const ExternalOffsets&) const = default;
 };
 
 struct PlanInputs {

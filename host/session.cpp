@@ -161,6 +161,7 @@ Result<std::unique_ptr<Session>> Session::create(const Context& ctx, const Model
     s->m_slots.resize(l.frames_in_flight);
     for (uint32_t f = 0; f < l.frames_in_flight; ++f) {
         FrameSlot& slot = s->m_slots[f];
+        slot.pass_stages.reserve(s->m_max_passes);
         // One set per pass position; all kernels share one set layout, so any set serves any kernel.
         std::vector<VkDescriptorSetLayout> layouts(s->m_max_passes, ctx.shaders().set_layout());
         slot.sets.resize(s->m_max_passes);
@@ -323,11 +324,18 @@ Status Session::record(VkCommandBuffer cmd, const RecordArgs& a) {
     pin.offsets.weights = bound[size_t(Slot::weights)].remainder;
     pin.scores_capacity = m_scratch.scores_elems;
     pin.scores_budget_bytes = m_limits.scores_budget_bytes;
-    auto plan = plan_attention(pin, d.limits());
-    if (!plan) return plan.take_error();
-    if (plan->passes.size() > m_max_passes)
-        return make_error(ErrorCode::internal, "plan has " + std::to_string(plan->passes.size()) +
-                                                   " passes, over the session's " + std::to_string(m_max_passes));
+    if (!m_plan_valid || !(pin.shape == m_plan_inputs.shape && pin.options == m_plan_inputs.options &&
+                           pin.offsets == m_plan_inputs.offsets)) {
+        m_plan_valid = false;
+        auto plan = plan_attention(pin, d.limits());
+        if (!plan) return plan.take_error();
+        if (plan->passes.size() > m_max_passes)
+            return make_error(ErrorCode::internal, "plan has " + std::to_string(plan->passes.size()) +
+                                                       " passes, over the session's " + std::to_string(m_max_passes));
+        m_plan = std::move(plan.value());
+        m_plan_inputs = pin;
+        m_plan_valid = true;
+    }
 
     const auto& vk = d.vk();
     auto label_begin = [&](const char* text) {
@@ -343,7 +351,8 @@ Status Session::record(VkCommandBuffer cmd, const RecordArgs& a) {
 
     // Entry: wait for the caller's last use of each bound buffer, and for any earlier vkmha work on this slot's
     // scratch recorded into the same queue.
-    std::vector<VkBufferMemoryBarrier> entry;
+    std::array<VkBufferMemoryBarrier, 7> entry{};
+    uint32_t entry_count = 0;
     VkPipelineStageFlags src_stages = VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT;
     auto add_entry = [&](const ExternalBuffer& e, bool written) {
         if (e.buffer == VK_NULL_HANDLE || e.src_stage == 0) return;
@@ -355,7 +364,7 @@ Status Session::record(VkCommandBuffer cmd, const RecordArgs& a) {
         b.buffer = e.buffer;
         b.offset = e.offset;
         b.size = e.range;
-        entry.push_back(b);
+        entry[entry_count++] = b;
         src_stages |= e.src_stage;
     };
     add_entry(a.query, false);
@@ -369,7 +378,7 @@ Status Session::record(VkCommandBuffer cmd, const RecordArgs& a) {
     scratch_barrier.srcAccessMask = VK_ACCESS_SHADER_WRITE_BIT | VK_ACCESS_SHADER_READ_BIT;
     scratch_barrier.dstAccessMask = VK_ACCESS_SHADER_WRITE_BIT | VK_ACCESS_SHADER_READ_BIT;
     vk.vkCmdPipelineBarrier(cmd, src_stages, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT, 0, 1, &scratch_barrier,
-                            static_cast<uint32_t>(entry.size()), entry.data(), 0, nullptr);
+                            entry_count, entry.data(), 0, nullptr);
 
     const bool timed = static_cast<bool>(slot.queries);
     if (timed) vk.vkCmdResetQueryPool(cmd, slot.queries.get(), 0, 2 * m_max_passes);
@@ -378,7 +387,7 @@ Status Session::record(VkCommandBuffer cmd, const RecordArgs& a) {
     VkMemoryBarrier pass_barrier{VK_STRUCTURE_TYPE_MEMORY_BARRIER};
     pass_barrier.srcAccessMask = VK_ACCESS_SHADER_WRITE_BIT;
     pass_barrier.dstAccessMask = VK_ACCESS_SHADER_READ_BIT | VK_ACCESS_SHADER_WRITE_BIT;
-    const AttentionPlan& p = plan.value();
+    const AttentionPlan& p = m_plan;
     for (size_t i = 0; i < p.passes.size(); ++i) {
         const Pass& pass = p.passes[i];
         if (pass.barrier_before)

@@ -102,6 +102,10 @@ class Session {
     Handle<VkCommandPool> m_cmd_pool;
     Handle<VkSemaphore> m_timeline;
     std::vector<FrameSlot> m_slots;
+    // The last plan, reused while shape, options and binding offsets repeat: steady-state frames allocate nothing.
+    AttentionPlan m_plan;
+    PlanInputs m_plan_inputs;
+    bool m_plan_valid = false;
     uint64_t m_host_submits = 0;
 };
 

@@ -105,7 +105,14 @@ Result<ShaderLibrary> ShaderLibrary::create(const Device& d, const std::vector<u
         if (r != VK_SUCCESS) return d.vk_error((std::string("vkCreateShaderModule(") + k.name + ")").c_str(), r);
         Handle<VkShaderModule> module_owner(&d, module);
 
+        VkPipelineCreationFeedback feedback{};
+        VkPipelineCreationFeedback stage_feedback{};
+        VkPipelineCreationFeedbackCreateInfo feedback_info{VK_STRUCTURE_TYPE_PIPELINE_CREATION_FEEDBACK_CREATE_INFO};
+        feedback_info.pPipelineCreationFeedback = &feedback;
+        feedback_info.pipelineStageCreationFeedbackCount = 1;
+        feedback_info.pPipelineStageCreationFeedbacks = &stage_feedback;
         VkComputePipelineCreateInfo cpi{VK_STRUCTURE_TYPE_COMPUTE_PIPELINE_CREATE_INFO};
+        if (d.creation_feedback()) cpi.pNext = &feedback_info;
         cpi.stage.sType = VK_STRUCTURE_TYPE_PIPELINE_SHADER_STAGE_CREATE_INFO;
         cpi.stage.stage = VK_SHADER_STAGE_COMPUTE_BIT;
         cpi.stage.module = module;
@@ -115,6 +122,14 @@ Result<ShaderLibrary> ShaderLibrary::create(const Device& d, const std::vector<u
         r = vk.vkCreateComputePipelines(d.handle(), lib.m_cache_in_use, 1, &cpi, d.allocator(), &pipeline);
         if (r != VK_SUCCESS) return d.vk_error((std::string("vkCreateComputePipelines(") + k.name + ")").c_str(), r);
         lib.m_pipelines[i] = Handle<VkPipeline>(&d, pipeline);
+        if (d.creation_feedback() && (feedback.flags & VK_PIPELINE_CREATION_FEEDBACK_VALID_BIT)) {
+            if (i == 0) lib.m_from_cache = 0;
+            if (lib.m_from_cache >= 0 &&
+                (feedback.flags & VK_PIPELINE_CREATION_FEEDBACK_APPLICATION_PIPELINE_CACHE_HIT_BIT))
+                ++lib.m_from_cache;
+        } else {
+            lib.m_from_cache = -1;
+        }
         std::string label = std::string("vkmha ") + k.name;
         d.set_name(VK_OBJECT_TYPE_PIPELINE, reinterpret_cast<uint64_t>(pipeline), label.c_str());
     }

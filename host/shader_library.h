@@ -49,11 +49,15 @@ class ShaderLibrary {
     VkPipelineLayout layout() const { return m_layout.get(); }
     VkDescriptorSetLayout set_layout() const { return m_set_layout.get(); }
     Result<std::vector<uint8_t>> cache_data() const;
+    // Pipelines the driver reported as found in the pipeline cache at creation; -1 when the device cannot tell
+    // (no VK_EXT_pipeline_creation_feedback). Equal to kKernelCount on a warm start.
+    int32_t pipelines_from_cache() const { return m_from_cache; }
 
   private:
     const Device* m_device = nullptr;
     Handle<VkPipelineCache> m_own_cache;
     VkPipelineCache m_cache_in_use = VK_NULL_HANDLE;
+    int32_t m_from_cache = -1;
     Handle<VkDescriptorSetLayout> m_set_layout;
     Handle<VkPipelineLayout> m_layout;
     std::array<Handle<VkPipeline>, kKernelCount> m_pipelines;

@@ -217,6 +217,7 @@ Result<std::unique_ptr<Device>> Device::create_own(const OwnDeviceOptions& optio
     VkPhysicalDeviceFeatures2 features2{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FEATURES_2};
     bool timeline_ext = has_extension(exts, VK_KHR_TIMELINE_SEMAPHORE_EXTENSION_NAME);
     bool core12 = d->m_info.api_version >= VK_API_VERSION_1_2 && setup->api_version >= VK_API_VERSION_1_2;
+    auto core13 = [&] { return d->m_info.api_version >= VK_API_VERSION_1_3 && setup->api_version >= VK_API_VERSION_1_3; };
     if (core12 || timeline_ext) {
         features2.pNext = &timeline;
         d->m_vki.vkGetPhysicalDeviceFeatures2(d->m_physical, &features2);
@@ -228,6 +229,13 @@ Result<std::unique_ptr<Device>> Device::create_own(const OwnDeviceOptions& optio
         enable2.pNext = &enable_timeline;
         if (!core12) enabled.push_back(VK_KHR_TIMELINE_SEMAPHORE_EXTENSION_NAME);
         d->m_timeline = true;
+    }
+
+    if (core13()) {
+        d->m_creation_feedback = true;
+    } else if (has_extension(exts, VK_EXT_PIPELINE_CREATION_FEEDBACK_EXTENSION_NAME)) {
+        enabled.push_back(VK_EXT_PIPELINE_CREATION_FEEDBACK_EXTENSION_NAME);
+        d->m_creation_feedback = true;
     }
 
     float priority = 1.0f;
@@ -282,6 +290,10 @@ Result<std::unique_ptr<Device>> Device::adopt(const AdoptDeviceOptions& o, LogFu
         return make_error(ErrorCode::unsupported, std::string("adopt: device lacks ") + missing);
     d->m_info = describe(d->m_vki, o.physical_device);
     d->m_timeline = o.timeline_semaphore_enabled && d->m_vk.vkWaitSemaphores && d->m_vk.vkGetSemaphoreCounterValue;
+    d->m_creation_feedback = (o.api_version >= VK_API_VERSION_1_3 && d->m_info.api_version >= VK_API_VERSION_1_3) ||
+                             std::find(o.enabled_device_extensions.begin(), o.enabled_device_extensions.end(),
+                                       VK_EXT_PIPELINE_CREATION_FEEDBACK_EXTENSION_NAME) !=
+                                 o.enabled_device_extensions.end();
     if (o.queue_given) {
         if (o.queue == VK_NULL_HANDLE) return make_error(ErrorCode::invalid_argument, "adopt: queue is VK_NULL_HANDLE");
         d->m_queue = o.queue;

@@ -79,6 +79,8 @@ class Device {
     const PhysicalDeviceInfo& info() const { return m_info; }
     bool debug_utils() const { return m_vki.vkCmdBeginDebugUtilsLabelEXT != nullptr; }
     bool timeline_semaphores() const { return m_timeline; }
+    // VK_EXT_pipeline_creation_feedback (core in 1.3): tells whether a pipeline came from the cache.
+    bool creation_feedback() const { return m_creation_feedback; }
     bool owns_device() const { return m_owns; }
     VkPipelineCache external_pipeline_cache() const { return m_external_cache; }
     uint64_t validation_message_count() const { return m_validation_messages.load(); }
@@ -112,6 +114,7 @@ class Device {
     const VkAllocationCallbacks* m_allocator = nullptr;
     bool m_owns = false;
     bool m_timeline = false;
+    bool m_creation_feedback = false;
     DeviceLimits m_limits{};
     PhysicalDeviceInfo m_info{};
     LogFunction m_log;

@@ -176,6 +176,8 @@ VkmhaResult VKMHA_CALL get_context_properties(VkmhaContext context, VkmhaContext
         props->subgroupSize = d.limits().subgroup_size;
         props->maxStorageBufferRange = d.limits().max_storage_buffer_range;
         props->validationMessageCount = d.validation_message_count();
+        props->pipelineCount = kKernelCount;
+        props->pipelinesFromCache = context->context->shaders().pipelines_from_cache();
         return VKMHA_SUCCESS;
     });
 }
@@ -242,20 +244,51 @@ Result<io::LoadedModel> load_weights(const VkmhaModelCreateInfo& info) {
     return io::map_attention_weights(tensors, info.numHeads, info.numKvHeads, origin);
 }
 
+Status check_model_info(VkmhaContext context, const VkmhaModelCreateInfo* info) {
+    if (!context) return make_error(ErrorCode::invalid_argument, "context is NULL");
+    if (!info) return make_error(ErrorCode::invalid_argument, "pCreateInfo is NULL");
+    if (info->sType != VKMHA_STRUCTURE_TYPE_MODEL_CREATE_INFO)
+        return make_error(ErrorCode::invalid_argument,
+                          stype_message("pCreateInfo", info->sType, VKMHA_STRUCTURE_TYPE_MODEL_CREATE_INFO));
+    if (info->numHeads == 0) return make_error(ErrorCode::invalid_argument, "numHeads is 0");
+    if ((info->pSafetensorsPath != nullptr) == (info->tensorCount > 0))
+        return make_error(ErrorCode::invalid_argument, "give exactly one of pSafetensorsPath and tensorCount/pTensors");
+    if (info->tensorCount && !info->pTensors)
+        return make_error(ErrorCode::invalid_argument, "tensorCount is nonzero but pTensors is NULL");
+    return {};
+}
+
+VkmhaResult VKMHA_CALL get_model_memory_requirements(VkmhaContext context, const VkmhaModelCreateInfo* info,
+                                                     VkDeviceSize* bytes) {
+    return guarded([&] {
+        VKMHA_REQUIRE(bytes, "pBytes is NULL");
+        Status ok = check_model_info(context, info);
+        if (!ok) return fail(ok.error());
+        auto loaded = load_weights(*info);
+        if (!loaded) return fail(loaded.error());
+        auto need = Model::memory_required(*context->context, loaded->config);
+        if (!need) return fail(need.error());
+        *bytes = need.value();
+        return VKMHA_SUCCESS;
+    });
+}
+
 VkmhaResult VKMHA_CALL create_model(VkmhaContext context, const VkmhaModelCreateInfo* info, VkmhaModel* out) {
     return guarded([&] {
         VKMHA_REQUIRE(out, "pModel is NULL");
         *out = nullptr;
-        VKMHA_REQUIRE(context, "context is NULL");
-        VKMHA_REQUIRE(info, "pCreateInfo is NULL");
-        VKMHA_REQUIRE(info->sType == VKMHA_STRUCTURE_TYPE_MODEL_CREATE_INFO,
-                      stype_message("pCreateInfo", info->sType, VKMHA_STRUCTURE_TYPE_MODEL_CREATE_INFO));
-        VKMHA_REQUIRE(info->numHeads > 0, "numHeads is 0");
-        VKMHA_REQUIRE((info->pSafetensorsPath != nullptr) != (info->tensorCount > 0),
-                      "give exactly one of pSafetensorsPath and tensorCount/pTensors");
-        VKMHA_REQUIRE(info->tensorCount == 0 || info->pTensors, "tensorCount is nonzero but pTensors is NULL");
+        Status ok = check_model_info(context, info);
+        if (!ok) return fail(ok.error());
         auto loaded = load_weights(*info);
         if (!loaded) return fail(loaded.error());
+        if (info->memoryBudget) {
+            auto need = Model::memory_required(*context->context, loaded->config);
+            if (!need) return fail(need.error());
+            if (need.value() > info->memoryBudget)
+                return fail(ErrorCode::budget_exceeded, "model needs " + std::to_string(need.value()) +
+                                                            " bytes of device memory, over the budget of " +
+                                                            std::to_string(info->memoryBudget));
+        }
         auto model = Model::create(*context->context, loaded->config, loaded->weights);
         if (!model) return fail(model.error());
         auto handle = std::make_unique<VkmhaModel_T>();
@@ -482,6 +515,7 @@ extern "C" VKMHA_EXPORT VkmhaResult VKMHA_CALL vkmhaGetProcTable(uint32_t reques
         full.getPipelineCacheData = get_pipeline_cache_data;
         full.createModel = create_model;
         full.destroyModel = destroy_model;
+        full.getModelMemoryRequirements = get_model_memory_requirements;
         full.getModelProperties = get_model_properties;
         full.getSessionMemoryRequirements = get_session_memory_requirements;
         full.createSession = create_session;

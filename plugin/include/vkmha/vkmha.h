@@ -220,6 +220,10 @@ typedef struct VkmhaContextProperties {
     uint32_t subgroupSize;
     VkDeviceSize maxStorageBufferRange;
     uint64_t validationMessageCount;         /* OWN mode: validation messages seen so far (0 without the layer) */
+    uint32_t pipelineCount;                  /* compute pipelines created at context creation */
+    int32_t pipelinesFromCache;              /* of those, how many the driver found in the pipeline cache
+                                                (pPipelineCacheData or the adopted VkPipelineCache); -1 when the
+                                                device cannot tell (no VK_EXT_pipeline_creation_feedback) */
 } VkmhaContextProperties;
 
 /* One named tensor of weights in host memory (names as in safetensors files: see VkmhaModelCreateInfo). */
@@ -249,6 +253,8 @@ typedef struct VkmhaModelCreateInfo {
     const char* pSafetensorsPath; /* either this ... */
     uint32_t tensorCount;         /* ... or these tensors */
     const VkmhaTensor* pTensors;
+    VkDeviceSize memoryBudget;    /* bytes of device memory the model may take; 0 = unlimited. Over it: creation
+                                     fails with VKMHA_ERROR_BUDGET_EXCEEDED */
 } VkmhaModelCreateInfo;
 
 typedef struct VkmhaModelProperties {
@@ -332,6 +338,9 @@ typedef struct VkmhaProcTable {
     VkmhaResult(VKMHA_CALL* getPipelineCacheData)(VkmhaContext context, size_t* pSize, void* pData);
     VkmhaResult(VKMHA_CALL* createModel)(VkmhaContext context, const VkmhaModelCreateInfo* pCreateInfo, VkmhaModel* pModel);
     void(VKMHA_CALL* destroyModel)(VkmhaModel model);
+    /* Device memory createModel would take for this create-info (reads the weights to learn the shapes). */
+    VkmhaResult(VKMHA_CALL* getModelMemoryRequirements)(VkmhaContext context, const VkmhaModelCreateInfo* pCreateInfo,
+                                                        VkDeviceSize* pBytes);
     VkmhaResult(VKMHA_CALL* getModelProperties)(VkmhaModel model, VkmhaModelProperties* pProperties);
     VkmhaResult(VKMHA_CALL* getSessionMemoryRequirements)(VkmhaModel model, const VkmhaSessionCreateInfo* pCreateInfo,
                                                           VkDeviceSize* pBytes);
