@@ -44,11 +44,12 @@ const char* VKMHA_CALL get_last_error() { return last_error(); }
 VkmhaResult VKMHA_CALL get_device_requirements(VkmhaDeviceRequirements* req) {
     return guarded([&] {
         VKMHA_REQUIRE(req, "pRequirements is NULL");
-        static const char* const optional_device[] = {"VK_KHR_timeline_semaphore"};
+        // Every extension adopt mode looks for in ppEnabledDeviceExtensions (device.cpp), so engines can enable it.
+        static const char* const optional_device[] = {"VK_KHR_timeline_semaphore", "VK_EXT_pipeline_creation_feedback"};
         static const char* const optional_instance[] = {"VK_EXT_debug_utils"};
         *req = {};
         req->minApiVersion = VK_API_VERSION_1_1;
-        req->optionalDeviceExtensionCount = 1;
+        req->optionalDeviceExtensionCount = 2;
         req->ppOptionalDeviceExtensions = optional_device;
         req->optionalInstanceExtensionCount = 1;
         req->ppOptionalInstanceExtensions = optional_instance;

@@ -15,7 +15,9 @@
  *   a session before its model, and models before their context. vkmha never destroys a Vulkan object it did
  *   not create: in adopt mode the instance, device, queue, pipeline cache and all buffers bound to a record stay
  *   the caller's. Pointers passed in a create-info need only live for the duration of the call unless a field
- *   says otherwise.
+ *   says otherwise. destroy* does not wait for GPU work the caller submitted: wait for the frames that used a
+ *   session or model (fences, vkDeviceWaitIdle) before destroying it. (Work vkmha submitted itself, through
+ *   submit, is waited for.)
  *
  * Threading
  *   Functions on different sessions may be called from different threads concurrently. One session must not
@@ -338,9 +340,6 @@ typedef struct VkmhaProcTable {
     VkmhaResult(VKMHA_CALL* getPipelineCacheData)(VkmhaContext context, size_t* pSize, void* pData);
     VkmhaResult(VKMHA_CALL* createModel)(VkmhaContext context, const VkmhaModelCreateInfo* pCreateInfo, VkmhaModel* pModel);
     void(VKMHA_CALL* destroyModel)(VkmhaModel model);
-    /* Device memory createModel would take for this create-info (reads the weights to learn the shapes). */
-    VkmhaResult(VKMHA_CALL* getModelMemoryRequirements)(VkmhaContext context, const VkmhaModelCreateInfo* pCreateInfo,
-                                                        VkDeviceSize* pBytes);
     VkmhaResult(VKMHA_CALL* getModelProperties)(VkmhaModel model, VkmhaModelProperties* pProperties);
     VkmhaResult(VKMHA_CALL* getSessionMemoryRequirements)(VkmhaModel model, const VkmhaSessionCreateInfo* pCreateInfo,
                                                           VkDeviceSize* pBytes);
@@ -363,6 +362,9 @@ typedef struct VkmhaProcTable {
     VkmhaResult(VKMHA_CALL* readOutputs)(VkmhaSession session, uint64_t timelineValue, float* pOutput,
                                          size_t outputCount, float* pWeights, size_t weightsCount);
     const char*(VKMHA_CALL* stageName)(VkmhaStage stage);
+    /* Device memory createModel would take for this create-info (reads the weights to learn the shapes). */
+    VkmhaResult(VKMHA_CALL* getModelMemoryRequirements)(VkmhaContext context, const VkmhaModelCreateInfo* pCreateInfo,
+                                                        VkDeviceSize* pBytes);
 } VkmhaProcTable;
 
 /* The one exported function. requestedApiVersion: the header version the caller was built with
