@@ -58,7 +58,7 @@ Status Context::submit_and_wait(VkCommandBuffer cmd) const {
         si.pCommandBuffers = &cmd;
         VkFence fence = m_fence.get();
         d.vk().vkResetFences(d.handle(), 1, &fence);
-        r = d.vk().vkQueueSubmit(d.queue(), 1, &si, fence);
+        r = d.submit(1, &si, fence);
         if (r == VK_SUCCESS) r = d.vk().vkWaitForFences(d.handle(), 1, &fence, VK_TRUE, UINT64_MAX);
     }
     d.vk().vkFreeCommandBuffers(d.handle(), m_pool.get(), 1, &cmd);

@@ -528,7 +528,7 @@ Result<uint64_t> Session::submit_host(const AttentionShape& shape, const Attenti
     si.signalSemaphoreCount = 1;
     VkSemaphore sem = m_timeline.get();
     si.pSignalSemaphores = &sem;
-    r = vk.vkQueueSubmit(d.queue(), 1, &si, VK_NULL_HANDLE);
+    r = d.submit(1, &si, VK_NULL_HANDLE);
     if (r != VK_SUCCESS) return d.vk_error("vkQueueSubmit", r);
     slot.host_value = value;
     slot.host_shape = shape;

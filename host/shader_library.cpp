@@ -1,6 +1,7 @@
 // ShaderLibrary: builds one compute pipeline per embedded kernel.
 #include "shader_library.h"
 
+#include <cstring>
 #include <string>
 
 namespace vkmha::spirv {
@@ -40,6 +41,27 @@ const KernelInfo& info(Kernel k) {
     return table[static_cast<size_t>(k)];
 }
 
+// Why `data` cannot seed this device's pipeline cache, or empty when its VkPipelineCacheHeaderVersionOne matches.
+// Drivers silently ignore a foreign header (the spec allows it), so checking here is the only way to warn.
+std::string cache_header_mismatch(const Device& d, const std::vector<uint8_t>& data) {
+    constexpr size_t kHeaderBytes = 16 + VK_UUID_SIZE; // headerSize, headerVersion, vendorID, deviceID, UUID
+    if (data.size() < kHeaderBytes) return std::to_string(data.size()) + " bytes is shorter than a cache header";
+    uint32_t fields[4] = {};
+    std::memcpy(fields, data.data(), sizeof fields);
+    VkPhysicalDeviceProperties props{};
+    d.vki().vkGetPhysicalDeviceProperties(d.physical_device(), &props);
+    if (fields[0] < kHeaderBytes || fields[0] > data.size())
+        return "header size " + std::to_string(fields[0]) + " is invalid";
+    if (fields[1] != VK_PIPELINE_CACHE_HEADER_VERSION_ONE)
+        return "header version " + std::to_string(fields[1]) + " is unknown";
+    if (fields[2] != props.vendorID || fields[3] != props.deviceID)
+        return "it is for vendor " + std::to_string(fields[2]) + " device " + std::to_string(fields[3]) +
+               ", not vendor " + std::to_string(props.vendorID) + " device " + std::to_string(props.deviceID);
+    if (std::memcmp(data.data() + 16, props.pipelineCacheUUID, VK_UUID_SIZE) != 0)
+        return "its pipelineCacheUUID differs from the driver's";
+    return {};
+}
+
 } // namespace
 
 const char* kernel_name(Kernel k) { return info(k).name; }
@@ -53,11 +75,16 @@ Result<ShaderLibrary> ShaderLibrary::create(const Device& d, const std::vector<u
         lib.m_cache_in_use = d.external_pipeline_cache();
     } else {
         VkPipelineCacheCreateInfo ci{VK_STRUCTURE_TYPE_PIPELINE_CACHE_CREATE_INFO};
-        ci.initialDataSize = initial_cache.size();
-        ci.pInitialData = initial_cache.empty() ? nullptr : initial_cache.data();
+        const std::string mismatch = initial_cache.empty() ? std::string() : cache_header_mismatch(d, initial_cache);
+        if (mismatch.empty()) {
+            ci.initialDataSize = initial_cache.size();
+            ci.pInitialData = initial_cache.empty() ? nullptr : initial_cache.data();
+        } else {
+            d.log(LogLevel::warning, "pipeline cache data ignored (" + mismatch + "); starting with an empty cache");
+        }
         VkPipelineCache cache = VK_NULL_HANDLE;
         VkResult r = vk.vkCreatePipelineCache(d.handle(), &ci, d.allocator(), &cache);
-        if (r != VK_SUCCESS && !initial_cache.empty()) {
+        if (r != VK_SUCCESS && ci.initialDataSize) {
             // Corrupt or foreign cache data: start empty rather than fail the engine's start-up.
             d.log(LogLevel::warning, "pipeline cache data rejected by the driver; starting with an empty cache");
             ci.initialDataSize = 0;

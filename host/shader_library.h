@@ -40,7 +40,8 @@ struct AverageHeadsParams {
 
 class ShaderLibrary {
   public:
-    // initial_cache: bytes from a previous get_cache_data() (may be empty or stale: the driver validates them).
+    // initial_cache: bytes from a previous cache_data() (may be empty, stale or foreign: a header that does not match
+    // this device is dropped with a warning; the driver validates the rest).
     static Result<ShaderLibrary> create(const Device&, const std::vector<uint8_t>& initial_cache);
 
     VkPipeline pipeline(Kernel k) const { return m_pipelines[static_cast<size_t>(k)].get(); }

@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -74,6 +75,12 @@ class Device {
     const VkAllocationCallbacks* allocator() const { return m_allocator; }
     bool has_queue() const { return m_queue != VK_NULL_HANDLE; }
     VkQueue queue() const { return m_queue; }
+    // vkQueueSubmit on queue(), serialised: sessions on different threads share the one queue, which Vulkan
+    // requires to be externally synchronised.
+    VkResult submit(uint32_t count, const VkSubmitInfo* submits, VkFence fence) const {
+        std::lock_guard<std::mutex> lock(m_queue_mutex);
+        return m_vk.vkQueueSubmit(m_queue, count, submits, fence);
+    }
     uint32_t queue_family() const { return m_queue_family; }
     const DeviceLimits& limits() const { return m_limits; }
     const PhysicalDeviceInfo& info() const { return m_info; }
@@ -119,6 +126,7 @@ class Device {
     PhysicalDeviceInfo m_info{};
     LogFunction m_log;
     std::atomic<uint64_t> m_validation_messages{0};
+    mutable std::mutex m_queue_mutex;
 };
 
 } // namespace vkmha

@@ -82,6 +82,7 @@ class EngineDevice {
     static VKAPI_ATTR VkBool32 VKAPI_CALL on_message(VkDebugUtilsMessageSeverityFlagBitsEXT,
                                                      VkDebugUtilsMessageTypeFlagsEXT,
                                                      const VkDebugUtilsMessengerCallbackDataEXT*, void*);
+    void create();
     void fail(std::string message);
 
     VkInstance m_instance = VK_NULL_HANDLE;

@@ -204,7 +204,8 @@ typedef struct VkmhaContextCreateInfo {
                                                  context */
     void* pLogUserData;                       /* passed to pfnLogCallback */
     const void* pPipelineCacheData;           /* optional: bytes from getPipelineCacheData of an earlier run;
-                                                 stale or foreign data is ignored with a warning */
+                                                 stale or foreign data is ignored with a warning. Ignored in ADOPT
+                                                 mode when the engine passes its own pipelineCache */
     size_t pipelineCacheDataSize;
 } VkmhaContextCreateInfo;
 
@@ -336,7 +337,8 @@ typedef struct VkmhaProcTable {
     VkmhaResult(VKMHA_CALL* createContext)(const VkmhaContextCreateInfo* pCreateInfo, VkmhaContext* pContext);
     void(VKMHA_CALL* destroyContext)(VkmhaContext context);
     VkmhaResult(VKMHA_CALL* getContextProperties)(VkmhaContext context, VkmhaContextProperties* pProperties);
-    /* Two-call idiom: pData NULL returns the size in *pSize. */
+    /* Two-call idiom: pData NULL returns the size in *pSize; a smaller *pSize copies that much and returns
+       VKMHA_NOT_READY. */
     VkmhaResult(VKMHA_CALL* getPipelineCacheData)(VkmhaContext context, size_t* pSize, void* pData);
     VkmhaResult(VKMHA_CALL* createModel)(VkmhaContext context, const VkmhaModelCreateInfo* pCreateInfo, VkmhaModel* pModel);
     void(VKMHA_CALL* destroyModel)(VkmhaModel model);
@@ -349,7 +351,8 @@ typedef struct VkmhaProcTable {
     VkmhaResult(VKMHA_CALL* recordAttention)(VkmhaSession session, VkCommandBuffer commandBuffer,
                                              const VkmhaRecordInfo* pInfo);
     /* Per-stage GPU times of a recorded frame; VKMHA_NOT_READY until it has completed. *pCount in: capacity;
-       out: stages written. Never blocks. */
+       out: stages written. Never blocks. A submit's frame index is its timeline value - 1. Once the frame's slot
+       has been reused by a later frame, VKMHA_ERROR_OUT_OF_RANGE. */
     VkmhaResult(VKMHA_CALL* getStageTimings)(VkmhaSession session, uint64_t frameIndex, uint32_t* pCount,
                                              VkmhaStageTiming* pTimings);
     /* Standalone submission (hostIo sessions): uploads, records and submits to the context's queue, and returns
@@ -358,7 +361,8 @@ typedef struct VkmhaProcTable {
     VkmhaResult(VKMHA_CALL* submit)(VkmhaSession session, const VkmhaHostSubmitInfo* pInfo, uint64_t* pTimelineValue);
     /* VKMHA_SUCCESS once the value is reached; VKMHA_TIMEOUT otherwise. timeoutNs 0 polls. */
     VkmhaResult(VKMHA_CALL* wait)(VkmhaSession session, uint64_t timelineValue, uint64_t timeoutNs);
-    /* Copies a completed submission's outputs (either pointer may be NULL); VKMHA_NOT_READY while it runs. */
+    /* Copies a completed submission's outputs (either pointer may be NULL); VKMHA_NOT_READY while it runs;
+       VKMHA_ERROR_OUT_OF_RANGE once its frame slot was reused by a later submit (read within framesInFlight). */
     VkmhaResult(VKMHA_CALL* readOutputs)(VkmhaSession session, uint64_t timelineValue, float* pOutput,
                                          size_t outputCount, float* pWeights, size_t weightsCount);
     const char*(VKMHA_CALL* stageName)(VkmhaStage stage);
