@@ -113,7 +113,7 @@ ProcessResult run_process(const std::string& program, const std::vector<std::str
     pid_t pid = 0;
     const int spawned = posix_spawn(&pid, program.c_str(), &actions, nullptr, argv.data(), environ);
     posix_spawn_file_actions_destroy(&actions);
-    REQUIRE_MESSAGE(spawned == 0, "cannot start ", describe(program, args), ": ", std::strerror(spawned));
+    REQUIRE_MESSAGE(spawned == 0, "cannot start ", describe(program, args), ": ", std::string(std::strerror(spawned)));
 
     ProcessResult result;
     int status = 0;
