@@ -46,6 +46,11 @@ struct AttentionShape {
     bool operator==(const AttentionShape&) const = default;
 };
 
+enum class AttentionPath : uint32_t {
+    fused = 0,  // one kernel: online softmax over K/V tiles, no Lq x Lk buffer
+    unfused = 1 // scores -> softmax -> P·V through an Lq x Lk buffer: the readable baseline
+};
+
 struct AttentionOptions {
     bool causal = false;             // key j is masked for query i when j > i + (lk - lq) (aligned bottom-right)
     bool need_weights = false;       // also produce the softmax probabilities
@@ -53,6 +58,8 @@ struct AttentionOptions {
     MaskKind key_padding = MaskKind::none;  // boolean only
     MaskKind attn_mask = MaskKind::none;
     bool attn_mask_per_head = false; // true: [B*H, Lq, Lk]; false: [Lq, Lk] broadcast
+    AttentionPath path = AttentionPath::fused;
+    bool split_k = true; // fused path: split long key ranges across workgroups when the grid is small
     bool operator==(const AttentionOptions&) const = default;
 };
 

@@ -59,8 +59,8 @@ const char* slot_name(Slot s) {
 }
 
 const char* stage_name(Stage s) {
-    static const char* names[kStageCount] = {"q_proj", "k_proj", "v_proj", "scores",
-                                             "softmax", "apply", "average_weights", "out_proj"};
+    static const char* names[kStageCount] = {"q_proj", "k_proj",          "v_proj",   "scores",    "softmax",
+                                             "apply",  "average_weights", "out_proj", "attention", "combine"};
     return names[static_cast<uint32_t>(s)];
 }
 

@@ -26,7 +26,9 @@ constexpr uint32_t kSlotCount = static_cast<uint32_t>(Slot::count);
 const char* slot_name(Slot);
 
 // Passes are grouped into stages for timing and debug labels.
-enum class Stage : uint32_t { q_proj, k_proj, v_proj, scores, softmax, apply, average_weights, out_proj, count };
+enum class Stage : uint32_t {
+    q_proj, k_proj, v_proj, scores, softmax, apply, average_weights, out_proj, attention, combine, count
+};
 constexpr uint32_t kStageCount = static_cast<uint32_t>(Stage::count);
 const char* stage_name(Stage);
 

@@ -379,7 +379,8 @@ void VKMHA_CALL destroy_session(VkmhaSession session) {
 
 Result<AttentionOptions> attention_options(VkmhaAttentionFlags flags, VkmhaMaskType kpm, VkmhaMaskType mask) {
     constexpr VkmhaAttentionFlags known = VKMHA_ATTENTION_CAUSAL_BIT | VKMHA_ATTENTION_NEED_WEIGHTS_BIT |
-                                          VKMHA_ATTENTION_PER_HEAD_WEIGHTS_BIT | VKMHA_ATTENTION_PER_HEAD_MASK_BIT;
+                                          VKMHA_ATTENTION_PER_HEAD_WEIGHTS_BIT | VKMHA_ATTENTION_PER_HEAD_MASK_BIT |
+                                          VKMHA_ATTENTION_UNFUSED_BIT | VKMHA_ATTENTION_NO_SPLIT_K_BIT;
     if (flags & ~known) return make_error(ErrorCode::invalid_argument, "flags 0x" + [&] {
         char buf[16];
         std::snprintf(buf, sizeof buf, "%x", flags & ~known);
@@ -395,6 +396,8 @@ Result<AttentionOptions> attention_options(VkmhaAttentionFlags flags, VkmhaMaskT
     o.need_weights = flags & VKMHA_ATTENTION_NEED_WEIGHTS_BIT;
     o.average_weights = !(flags & VKMHA_ATTENTION_PER_HEAD_WEIGHTS_BIT);
     o.attn_mask_per_head = flags & VKMHA_ATTENTION_PER_HEAD_MASK_BIT;
+    o.path = flags & VKMHA_ATTENTION_UNFUSED_BIT ? AttentionPath::unfused : AttentionPath::fused;
+    o.split_k = !(flags & VKMHA_ATTENTION_NO_SPLIT_K_BIT);
     o.key_padding = static_cast<MaskKind>(kpm);
     o.attn_mask = static_cast<MaskKind>(mask);
     return o;

@@ -134,6 +134,11 @@ typedef enum VkmhaAttentionFlagBits {
     VKMHA_ATTENTION_NEED_WEIGHTS_BIT = 0x2,     /* also write the softmax probabilities to `weights` */
     VKMHA_ATTENTION_PER_HEAD_WEIGHTS_BIT = 0x4, /* with NEED_WEIGHTS: [B, H, Lq, Lk] instead of the head mean [B, Lq, Lk] */
     VKMHA_ATTENTION_PER_HEAD_MASK_BIT = 0x8,    /* attn_mask is [B*H, Lq, Lk] instead of [Lq, Lk] */
+    VKMHA_ATTENTION_UNFUSED_BIT = 0x10,         /* run the unfused stages (scores, softmax, P·V in separate passes
+                                                   through an Lq x Lk buffer) instead of the fused kernel: the
+                                                   readable baseline, for benchmarks and debugging */
+    VKMHA_ATTENTION_NO_SPLIT_K_BIT = 0x20,      /* fused path: never split the keys across workgroups (decode
+                                                   shapes normally do); for benchmarks */
     VKMHA_ATTENTION_FLAG_BITS_MAX_ENUM = 0x7FFFFFFF
 } VkmhaAttentionFlagBits;
 typedef uint32_t VkmhaAttentionFlags;
@@ -147,6 +152,8 @@ typedef enum VkmhaStage {
     VKMHA_STAGE_APPLY = 5,
     VKMHA_STAGE_AVERAGE_WEIGHTS = 6,
     VKMHA_STAGE_OUT_PROJ = 7,
+    VKMHA_STAGE_ATTENTION = 8, /* the fused kernel (scores, online softmax and P·V in one pass) */
+    VKMHA_STAGE_COMBINE = 9,   /* the exact merge of split-K partial results */
     VKMHA_STAGE_MAX_ENUM = 0x7FFFFFFF
 } VkmhaStage;
 
