@@ -52,7 +52,7 @@ std::vector<BufferRequest> session_requests(const Model& m, const SessionLimits&
     return reqs;
 }
 
-Status check_limits(const Model& m, const SessionLimits& l) {
+Status check_limits(const SessionLimits& l) {
     const AttentionShape& s = l.max_shape;
     if (s.batch == 0 || s.lq == 0 || s.lk == 0)
         return make_error(ErrorCode::invalid_argument, "session max shape has a zero (batch " + std::to_string(s.batch) +
@@ -61,7 +61,6 @@ Status check_limits(const Model& m, const SessionLimits& l) {
     if (l.frames_in_flight == 0 || l.frames_in_flight > 8)
         return make_error(ErrorCode::invalid_argument,
                           "framesInFlight " + std::to_string(l.frames_in_flight) + " is outside 1..8");
-    (void)m;
     return {};
 }
 
@@ -95,14 +94,14 @@ Bound bind_external(const ExternalBuffer& e, uint64_t needed_bytes, uint64_t ele
 } // namespace
 
 Result<VkDeviceSize> Session::memory_required(const Context& ctx, const Model& m, const SessionLimits& l) {
-    VKMHA_TRY(check_limits(m, l));
+    VKMHA_TRY(check_limits(l));
     auto scratch = attention_scratch(m.config(), l.max_shape, ctx.device().limits(), l.scores_budget_bytes);
     if (!scratch) return scratch.take_error();
     return Arena::measure(ctx.device(), session_requests(m, l, scratch.value()));
 }
 
 Result<std::unique_ptr<Session>> Session::create(const Context& ctx, const Model& m, const SessionLimits& l) {
-    VKMHA_TRY(check_limits(m, l));
+    VKMHA_TRY(check_limits(l));
     const Device& d = ctx.device();
     if (l.host_io && (!d.has_queue() || !d.timeline_semaphores()))
         return make_error(ErrorCode::unsupported,

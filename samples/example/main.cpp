@@ -1,5 +1,6 @@
 // vkmha-make-example: writes a random attention layer and input as safetensors, for the demo and the tests.
 // PyTorch names by default; Hugging Face Llama names with --kv-heads (grouped-query attention).
+#include "common/cli.h"
 #include "io/safetensors.h"
 
 #include <cerrno>
@@ -12,17 +13,10 @@
 
 namespace {
 
-[[noreturn]] void die(const std::string& message) {
-    std::fprintf(stderr, "vkmha-make-example: %s\n", message.c_str());
-    std::exit(1);
-}
+[[noreturn]] void die(const std::string& message) { vkmha::cli::die("vkmha-make-example", message); }
 
 uint32_t parse_count(const std::string& flag, const char* text) {
-    char* end = nullptr;
-    errno = 0;
-    unsigned long v = std::strtoul(text, &end, 10);
-    if (!*text || *end || errno || v == 0 || v > 65536 || text[0] == '-') die(flag + " '" + text + "' is not a count in 1..65536");
-    return static_cast<uint32_t>(v);
+    return vkmha::cli::parse_count("vkmha-make-example", flag, text);
 }
 
 } // namespace

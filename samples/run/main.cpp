@@ -2,6 +2,7 @@
 // C API or on the CPU reference, and writes the result as safetensors.
 #include "vkmha/vkmha.h"
 
+#include "common/cli.h"
 #include "cpu_reference.h"
 #include "io/safetensors.h"
 #include "io/weight_map.h"
@@ -29,20 +30,9 @@ struct Options {
     bool causal = false, need_weights = false, average = true;
 };
 
-// The one way this program fails: one line on stderr, exit code 1.
-[[noreturn]] void die(const std::string& message) {
-    std::fprintf(stderr, "vkmha-run: %s\n", message.c_str());
-    std::exit(1);
-}
+[[noreturn]] void die(const std::string& message) { vkmha::cli::die("vkmha-run", message); }
 
-uint32_t parse_count(const std::string& flag, const char* text) {
-    char* end = nullptr;
-    errno = 0;
-    unsigned long v = std::strtoul(text, &end, 10);
-    if (!*text || *end || errno || v == 0 || v > 65536 || text[0] == '-')
-        die(flag + " '" + text + "' is not a count in 1..65536");
-    return static_cast<uint32_t>(v);
-}
+uint32_t parse_count(const std::string& flag, const char* text) { return vkmha::cli::parse_count("vkmha-run", flag, text); }
 
 Options parse(int argc, char** argv) {
     Options o;
@@ -84,6 +74,12 @@ struct Inputs {
     std::vector<float> mask_floats;
     VkmhaMaskType mask_type = VKMHA_MASK_TYPE_NONE;
     bool mask_per_head = false;
+
+    const void* attn_mask() const {
+        if (mask_type == VKMHA_MASK_TYPE_BOOL) return mask_bytes.data();
+        if (mask_type == VKMHA_MASK_TYPE_ADDITIVE) return mask_floats.data();
+        return nullptr;
+    }
 };
 
 std::string shape_text(const std::vector<uint64_t>& s) { return vkmha::io::shape_to_string(s); }
@@ -182,9 +178,7 @@ Outputs run_cpu(const Options& o, const vkmha::io::LoadedModel& model, const Inp
     ri.key = in.has_key ? in.key.data() : nullptr;
     ri.value = in.has_value ? in.value.data() : nullptr;
     ri.key_padding_mask = in.key_padding_mask.empty() ? nullptr : in.key_padding_mask.data();
-    ri.attn_mask = in.mask_type == VKMHA_MASK_TYPE_BOOL ? static_cast<const void*>(in.mask_bytes.data())
-                   : in.mask_type == VKMHA_MASK_TYPE_ADDITIVE ? static_cast<const void*>(in.mask_floats.data())
-                                                                : nullptr;
+    ri.attn_mask = in.attn_mask();
     auto r = vkmha::reference_attention(model.config, model.weights, shape, opt, ri);
     if (!r) die(r.error().message);
     std::fprintf(stderr, "vkmha-run: device: CPU reference (double accumulation)\n");
@@ -227,7 +221,8 @@ Outputs run_gpu(const Options& o, const Api& api, VkmhaModel model, VkmhaContext
     hi.batch = in.batch;
     hi.queryLength = in.lq;
     hi.keyLength = in.lk;
-    hi.flags = (o.causal ? uint32_t(VKMHA_ATTENTION_CAUSAL_BIT) : 0u) | (o.need_weights ? uint32_t(VKMHA_ATTENTION_NEED_WEIGHTS_BIT) : 0u) |
+    hi.flags = (o.causal ? uint32_t(VKMHA_ATTENTION_CAUSAL_BIT) : 0u) |
+               (o.need_weights ? uint32_t(VKMHA_ATTENTION_NEED_WEIGHTS_BIT) : 0u) |
                (o.average ? 0u : uint32_t(VKMHA_ATTENTION_PER_HEAD_WEIGHTS_BIT)) |
                (in.mask_per_head ? uint32_t(VKMHA_ATTENTION_PER_HEAD_MASK_BIT) : 0u);
     hi.keyPaddingMaskType = in.key_padding_mask.empty() ? VKMHA_MASK_TYPE_NONE : VKMHA_MASK_TYPE_BOOL;
@@ -236,9 +231,7 @@ Outputs run_gpu(const Options& o, const Api& api, VkmhaModel model, VkmhaContext
     hi.pKey = in.has_key ? in.key.data() : nullptr;
     hi.pValue = in.has_value ? in.value.data() : nullptr;
     hi.pKeyPaddingMask = in.key_padding_mask.empty() ? nullptr : in.key_padding_mask.data();
-    hi.pAttnMask = in.mask_type == VKMHA_MASK_TYPE_BOOL ? static_cast<const void*>(in.mask_bytes.data())
-                   : in.mask_type == VKMHA_MASK_TYPE_ADDITIVE ? static_cast<const void*>(in.mask_floats.data())
-                                                                : nullptr;
+    hi.pAttnMask = in.attn_mask();
     uint64_t value = 0;
     api.check(api->submit(session, &hi, &value), "submit");
     api.check(api->wait(session, value, UINT64_MAX), "wait");
