@@ -10,9 +10,15 @@
 namespace vkmha {
 namespace {
 
-constexpr uint32_t kTile = 16;             // linear/scores/apply workgroups are 16x16 (shaders/README.md)
-constexpr uint32_t kSoftmaxGroups = 65535; // rows per grid row before the softmax grid goes 2D
-constexpr uint32_t kAverageGroup = 256;
+constexpr uint32_t kTile = 16;          // linear/scores/apply workgroups are 16x16 (shaders/README.md)
+constexpr uint32_t kMaxGroups = 65535;  // Vulkan's guaranteed minimum per grid dimension; larger grids go 2D
+constexpr uint32_t kAverageGroup = 256; // average_heads' workgroup size
+constexpr uint32_t kCombineGroup = 64;  // combine's workgroup size
+// Split-K: only for decode-like shapes, toward this many workgroups, at most this many key ranges.
+constexpr uint32_t kSplitMaxLq = 16;
+constexpr uint32_t kSplitTargetWorkgroups = 256;
+constexpr uint32_t kMaxSplits = 32;
+constexpr uint64_t kPartialsBudgetBytes = 16ull << 20;
 // The unfused path's score chunk is capped below the binding limit to bound scratch memory.
 constexpr uint64_t kScoresBudgetBytes = 64ull << 20;
 
@@ -54,7 +60,7 @@ Status check_groups(const DeviceLimits& limits, const Pass& pass) {
 const char* slot_name(Slot s) {
     static const char* names[kSlotCount] = {"query", "key", "value", "key_padding_mask", "attn_mask", "output",
                                             "weights", "wq", "wk", "wv", "bq", "bk", "bv", "wo", "bo",
-                                            "q", "k", "v", "scores", "concat", "dummy"};
+                                            "q", "k", "v", "scores", "concat", "lse", "partials", "sink", "dummy"};
     return names[static_cast<uint32_t>(s)];
 }
 
@@ -65,7 +71,7 @@ const char* stage_name(Stage s) {
 }
 
 Result<ScratchSizes> attention_scratch(const AttentionConfig& c, const AttentionShape& s, const DeviceLimits& limits,
-                                       uint64_t scores_budget_bytes) {
+                                       uint64_t scores_budget_bytes, bool fused_only) {
     const uint64_t cap = scores_cap_elems(limits, scores_budget_bytes);
     ScratchSizes sizes;
     const uint64_t D = c.head_dim();
@@ -73,37 +79,190 @@ Result<ScratchSizes> attention_scratch(const AttentionConfig& c, const Attention
     sizes.k_elems = uint64_t(s.batch) * c.num_kv_heads * s.lk * D;
     sizes.v_elems = sizes.k_elems;
     sizes.concat_elems = uint64_t(s.batch) * s.lq * c.embed_dim;
-    const uint64_t row_block = uint64_t(s.lq) * s.lk;
-    if (row_block > cap)
-        return make_error(ErrorCode::unsupported,
-                          "the unfused path needs Lq*Lk = " + std::to_string(s.lq) + "*" + std::to_string(s.lk) +
-                              " scores per head in one binding, over this device's " +
-                              std::to_string(cap * 4) + "-byte score chunk limit");
-    sizes.scores_elems = std::min<uint64_t>(uint64_t(s.batch) * c.num_heads, cap / row_block) *
-                         row_block;
+    sizes.lse_elems = uint64_t(s.batch) * c.num_heads * s.lq;
+    // Split-K serves decode shapes only (Lq <= kSplitMaxLq), so its partials never need more than this.
+    sizes.partials_elems = std::min<uint64_t>(kPartialsBudgetBytes / 4, uint64_t(kMaxSplits) * s.batch * c.num_heads *
+                                                                            std::min(s.lq, kSplitMaxLq) * (D + 2));
+    if (!fused_only) {
+        const uint64_t row_block = uint64_t(s.lq) * s.lk;
+        if (row_block > cap)
+            return make_error(ErrorCode::unsupported,
+                              "need_weights and the unfused path need Lq*Lk = " + std::to_string(s.lq) + "*" +
+                                  std::to_string(s.lk) + " scores per head in one binding, over this device's " +
+                                  std::to_string(cap * 4) + "-byte score chunk limit; create the session fused-only");
+        sizes.scores_elems = std::min<uint64_t>(uint64_t(s.batch) * c.num_heads, cap / row_block) * row_block;
+    }
     VKMHA_TRY(check_binding(limits, "query projections", sizes.q_elems, 4));
     VKMHA_TRY(check_binding(limits, "key projections", sizes.k_elems, 4));
     VKMHA_TRY(check_binding(limits, "concatenated heads", sizes.concat_elems, 4));
     return sizes;
 }
 
+namespace {
+
+// Shared by every pass builder below.
+struct Planner {
+    const PlanInputs& in;
+    AttentionPlan& plan;
+    uint32_t E, H, G, D, B, Lq, Lk;
+    uint64_t row_block;
+    float scale;
+
+    // `bindings` in binding order; unused ones are Slot::dummy here and become the sink where writable.
+    Pass& add(Kernel kernel, Stage stage, std::initializer_list<Slot> bindings) {
+        Pass p;
+        p.kernel = kernel;
+        p.stage = stage;
+        std::copy(bindings.begin(), bindings.end(), p.bindings.begin());
+        p.write_mask = kernel_write_mask(kernel);
+        for (uint32_t b = 0; b < kernel_binding_count(kernel); ++b)
+            if ((p.write_mask >> b) & 1u && p.bindings[b] == Slot::dummy) p.bindings[b] = Slot::sink;
+        plan.passes.push_back(p);
+        return plan.passes.back();
+    }
+    Slot mask_slot() const { return in.options.attn_mask != MaskKind::none ? Slot::attn_mask : Slot::dummy; }
+    Slot kpm_slot() const { return in.options.key_padding != MaskKind::none ? Slot::key_padding_mask : Slot::dummy; }
+    uint32_t mask_bh_stride() const { return in.options.attn_mask_per_head ? static_cast<uint32_t>(row_block) : 0; }
+    int32_t causal_offset() const { return static_cast<int32_t>(Lk) - static_cast<int32_t>(Lq); }
+
+    void linear(Stage stage, Slot x, Slot w, Slot b, Slot y, uint32_t M, uint32_t N, uint32_t K, uint32_t x_offset,
+                uint32_t y_offset, bool has_bias, bool head_major, uint32_t rows_per_batch) {
+        Pass& p = add(Kernel::linear, stage, {x, w, has_bias ? b : Slot::dummy, y});
+        set_push(p, LinearParams{M, N, K, x_offset, 0, 0, y_offset, has_bias ? 1u : 0u, head_major ? 1u : 0u,
+                                 rows_per_batch, D, N / D});
+        p.groups[0] = div_up(N, kTile);
+        p.groups[1] = div_up(M, kTile);
+    }
+
+    // Scores of (batch, head) pairs [bh0, bh0 + count) into the chunk-local scores scratch.
+    void scores(uint32_t bh0, uint32_t count) {
+        Pass& p = add(Kernel::scores, Stage::scores, {Slot::q, Slot::k, Slot::scores, mask_slot(), kpm_slot()});
+        const AttentionOptions& o = in.options;
+        set_push(p, ScoresParams{B, H, G, Lq, Lk, D, bh0, count, scale, static_cast<uint32_t>(o.attn_mask),
+                                 in.offsets.attn_mask, mask_bh_stride(), o.key_padding == MaskKind::none ? 0u : 1u,
+                                 in.offsets.key_padding_mask, o.causal ? 1u : 0u, causal_offset()});
+        p.groups[0] = div_up(Lk, kTile);
+        p.groups[1] = div_up(Lq, kTile);
+        p.groups[2] = count;
+    }
+
+    // Probabilities of a chunk: by softmax (unfused) or from the fused kernel's log-sum-exp; per-head weights are
+    // copied out on the way, averaged weights accumulated after.
+    void probabilities(uint32_t bh0, uint32_t count, bool from_lse) {
+        const AttentionOptions& o = in.options;
+        const bool copy_out = o.need_weights && !o.average_weights;
+        const uint32_t rows = count * Lq;
+        const uint32_t out_offset = static_cast<uint32_t>(uint64_t(bh0) * row_block + in.offsets.weights);
+        const Slot out = copy_out ? Slot::weights : Slot::dummy;
+        Pass* p = nullptr;
+        if (from_lse) {
+            p = &add(Kernel::probs_from_lse, Stage::softmax, {Slot::scores, out, Slot::lse});
+            set_push(*p, ProbsFromLseParams{rows, Lk, copy_out ? 1u : 0u, out_offset, bh0, Lq});
+        } else {
+            p = &add(Kernel::softmax, Stage::softmax, {Slot::scores, out});
+            set_push(*p, SoftmaxParams{rows, Lk, copy_out ? 1u : 0u, out_offset});
+        }
+        p->groups[0] = std::min(rows, kMaxGroups);
+        p->groups[1] = div_up(rows, kMaxGroups);
+        if (o.need_weights && o.average_weights) {
+            Pass& av = add(Kernel::average_heads, Stage::average_weights, {Slot::scores, Slot::weights});
+            set_push(av, AverageHeadsParams{H, Lq, Lk, bh0, count, in.offsets.weights});
+            av.groups[0] = std::min(div_up(row_block, kAverageGroup), kMaxGroups); // the kernel strides over the plane
+            av.groups[1] = (bh0 + count - 1) / H - bh0 / H + 1;
+        }
+    }
+
+    void unfused_attention() {
+        for (uint32_t bh0 = 0; bh0 < B * H; bh0 += plan.chunk_bh) {
+            const uint32_t count = std::min(plan.chunk_bh, B * H - bh0);
+            scores(bh0, count);
+            probabilities(bh0, count, false);
+            Pass& ap = add(Kernel::apply, Stage::apply, {Slot::scores, Slot::v, Slot::concat});
+            set_push(ap, ApplyParams{H, G, Lq, Lk, D, bh0, count});
+            ap.groups[0] = div_up(D, kTile);
+            ap.groups[1] = div_up(Lq, kTile);
+            ap.groups[2] = count;
+        }
+    }
+
+    // Key ranges per row for the fused kernel: decode shapes have too few (row tile, batch, group) workgroups to
+    // fill a device, so their keys are split across workgroups and merged exactly by the combine pass.
+    uint32_t split_count(uint32_t workgroups) const {
+        const AttentionTiling& t = in.tiling;
+        if (!in.options.split_k || Lq > kSplitMaxLq || workgroups >= kSplitTargetWorkgroups) return 1;
+        uint64_t split = div_up(kSplitTargetWorkgroups, workgroups);
+        split = std::min<uint64_t>(split, div_up(Lk, 2ull * t.keys)); // at least two key tiles per range
+        split = std::min<uint64_t>(split, kMaxSplits);
+        split = std::min<uint64_t>(split, in.partials_capacity / (uint64_t(B) * H * Lq * (D + 2)));
+        return static_cast<uint32_t>(std::max<uint64_t>(split, 1));
+    }
+
+    void fused_attention() {
+        const AttentionOptions& o = in.options;
+        const AttentionTiling& t = in.tiling;
+        const uint32_t row_tiles = div_up(uint64_t(Lq) * (H / G), t.rows);
+        uint32_t split = split_count(row_tiles * B * G);
+        uint32_t keys_per_split = Lk;
+        if (split > 1) {
+            keys_per_split = div_up(div_up(Lk, split), t.keys) * t.keys;
+            split = div_up(Lk, keys_per_split);
+        }
+        plan.split_count = split;
+        const bool lse = o.need_weights;
+        Pass& p = add(Kernel::attention, Stage::attention,
+                      {Slot::q, Slot::k, Slot::v, split > 1 ? Slot::dummy : Slot::concat, mask_slot(), kpm_slot(),
+                       lse && split == 1 ? Slot::lse : Slot::dummy, split > 1 ? Slot::partials : Slot::dummy});
+        set_push(p, AttentionParams{B, H, G, Lq, Lk, D, scale, static_cast<uint32_t>(o.attn_mask), in.offsets.attn_mask,
+                                    mask_bh_stride(), o.key_padding == MaskKind::none ? 0u : 1u,
+                                    in.offsets.key_padding_mask, o.causal ? 1u : 0u, causal_offset(), split,
+                                    keys_per_split, lse ? 1u : 0u, 0});
+        p.groups[0] = row_tiles;
+        p.groups[1] = B * G;
+        p.groups[2] = split;
+        if (split > 1) {
+            Pass& cb = add(Kernel::combine, Stage::combine, {Slot::partials, Slot::concat, lse ? Slot::lse : Slot::dummy});
+            set_push(cb, CombineParams{B, H, Lq, D, split, lse ? 1u : 0u, 0});
+            const uint32_t groups = div_up(uint64_t(B) * H * Lq * D, kCombineGroup);
+            cb.groups[0] = std::min(groups, kMaxGroups);
+            cb.groups[1] = div_up(groups, cb.groups[0]);
+        }
+        if (!o.need_weights) return;
+        // need_weights: recompute each chunk's scores and normalise them with the saved log-sum-exp.
+        for (uint32_t bh0 = 0; bh0 < B * H; bh0 += plan.chunk_bh) {
+            const uint32_t count = std::min(plan.chunk_bh, B * H - bh0);
+            scores(bh0, count);
+            probabilities(bh0, count, true);
+        }
+    }
+};
+
+} // namespace
+
 Result<AttentionPlan> plan_attention(const PlanInputs& in, const DeviceLimits& limits) {
     const AttentionConfig& c = in.config;
     const AttentionShape& s = in.shape;
     const AttentionOptions& o = in.options;
-    const uint32_t E = c.embed_dim, H = c.num_heads, G = c.num_kv_heads, D = c.head_dim();
+    const uint32_t E = c.embed_dim, H = c.num_heads, D = c.head_dim();
     const uint32_t B = s.batch, Lq = s.lq, Lk = s.lk;
     AttentionPlan plan;
-    auto sizes = attention_scratch(c, s, limits, in.scores_budget_bytes);
+    auto sizes = attention_scratch(c, s, limits, in.scores_budget_bytes, in.scores_capacity == 0);
     if (!sizes) return sizes.take_error();
     plan.q_elems = sizes->q_elems;
     plan.k_elems = sizes->k_elems;
     plan.v_elems = sizes->v_elems;
     plan.concat_elems = sizes->concat_elems;
     const uint64_t row_block = uint64_t(Lq) * Lk;
-    plan.chunk_bh = static_cast<uint32_t>(std::min<uint64_t>(uint64_t(B) * H, in.scores_capacity / row_block));
-    if (plan.chunk_bh == 0) return make_error(ErrorCode::internal, "scores scratch is smaller than one head's scores");
-    plan.scores_elems = uint64_t(plan.chunk_bh) * row_block;
+    plan.fused = o.path == AttentionPath::fused && D <= in.tiling.max_head_dim;
+    const bool needs_scores = !plan.fused || o.need_weights;
+    if (needs_scores) {
+        if (in.scores_capacity == 0)
+            return make_error(ErrorCode::invalid_argument,
+                              std::string(o.need_weights ? "need_weights" : "the unfused path") +
+                                  " needs score scratch, which this fused-only session does not have");
+        plan.chunk_bh = static_cast<uint32_t>(std::min<uint64_t>(uint64_t(B) * H, in.scores_capacity / row_block));
+        if (plan.chunk_bh == 0) return make_error(ErrorCode::internal, "scores scratch is smaller than one head's scores");
+        plan.scores_elems = uint64_t(plan.chunk_bh) * row_block;
+    }
     VKMHA_TRY(check_binding(limits, "query input", uint64_t(B) * Lq * E + in.offsets.query, 4));
     VKMHA_TRY(check_binding(limits, "output", uint64_t(B) * Lq * E + in.offsets.output, 4));
     if (o.need_weights)
@@ -113,115 +272,39 @@ Result<AttentionPlan> plan_attention(const PlanInputs& in, const DeviceLimits& l
         VKMHA_TRY(check_binding(limits, "attn_mask", (o.attn_mask_per_head ? uint64_t(B) * H : 1) * row_block,
                                 o.attn_mask == MaskKind::additive ? 4 : 1));
 
-    auto linear = [&](Stage stage, Slot x, Slot w, Slot b, Slot y, uint32_t M, uint32_t N, uint32_t K, uint32_t x_offset,
-                      uint32_t y_offset, bool has_bias, bool head_major, uint32_t rows_per_batch) {
-        Pass p;
-        p.kernel = Kernel::linear;
-        p.stage = stage;
-        p.bindings = {x, w, has_bias ? b : Slot::dummy, y, Slot::dummy};
-        p.write_mask = 1u << 3;
-        LinearParams lp{M, N, K, x_offset, 0, 0, y_offset, has_bias ? 1u : 0u, head_major ? 1u : 0u, rows_per_batch, D,
-                        N / D};
-        set_push(p, lp);
-        p.groups[0] = div_up(N, kTile);
-        p.groups[1] = div_up(M, kTile);
-        plan.passes.push_back(p);
-    };
-    linear(Stage::q_proj, Slot::query, Slot::wq, Slot::bq, Slot::q, B * Lq, E, E, in.offsets.query, 0, in.has_in_bias,
-           true, Lq);
-    linear(Stage::k_proj, Slot::key, Slot::wk, Slot::bk, Slot::k, B * Lk, G * D, c.kdim, in.offsets.key, 0,
-           in.has_in_bias, true, Lk);
-    linear(Stage::v_proj, Slot::value, Slot::wv, Slot::bv, Slot::v, B * Lk, G * D, c.vdim, in.offsets.value, 0,
-           in.has_in_bias, true, Lk);
-
-    const float scale = 1.0f / std::sqrt(static_cast<float>(D));
-    for (uint32_t bh0 = 0; bh0 < B * H; bh0 += plan.chunk_bh) {
-        const uint32_t count = std::min(plan.chunk_bh, B * H - bh0);
-        Pass sc;
-        sc.kernel = Kernel::scores;
-        sc.stage = Stage::scores;
-        sc.bindings = {Slot::q, Slot::k, Slot::scores,
-                       o.attn_mask != MaskKind::none ? Slot::attn_mask : Slot::dummy,
-                       o.key_padding != MaskKind::none ? Slot::key_padding_mask : Slot::dummy};
-        sc.write_mask = 1u << 2;
-        ScoresParams sp{};
-        sp.B = B, sp.H = H, sp.G = G, sp.Lq = Lq, sp.Lk = Lk, sp.D = D, sp.bh_begin = bh0, sp.bh_count = count;
-        sp.scale = scale;
-        sp.attn_mask_mode = static_cast<uint32_t>(o.attn_mask);
-        sp.attn_mask_offset = in.offsets.attn_mask;
-        sp.attn_mask_bh_stride = o.attn_mask_per_head ? static_cast<uint32_t>(row_block) : 0;
-        sp.kpm_mode = o.key_padding == MaskKind::none ? 0 : 1;
-        sp.kpm_offset = in.offsets.key_padding_mask;
-        sp.causal = o.causal ? 1 : 0;
-        sp.causal_offset = static_cast<int32_t>(Lk) - static_cast<int32_t>(Lq);
-        set_push(sc, sp);
-        sc.groups[0] = div_up(Lk, kTile);
-        sc.groups[1] = div_up(Lq, kTile);
-        sc.groups[2] = count;
-        plan.passes.push_back(sc);
-
-        Pass sm;
-        sm.kernel = Kernel::softmax;
-        sm.stage = Stage::softmax;
-        const bool copy_out = o.need_weights && !o.average_weights;
-        sm.bindings = {Slot::scores, copy_out ? Slot::weights : Slot::dummy, Slot::dummy, Slot::dummy, Slot::dummy};
-        sm.write_mask = copy_out ? 0b11u : 0b01u;
-        const uint32_t rows = count * Lq;
-        SoftmaxParams smp{rows, Lk, copy_out ? 1u : 0u,
-                          static_cast<uint32_t>(uint64_t(bh0) * row_block + in.offsets.weights)};
-        set_push(sm, smp);
-        sm.groups[0] = std::min(rows, kSoftmaxGroups);
-        sm.groups[1] = div_up(rows, kSoftmaxGroups);
-        plan.passes.push_back(sm);
-
-        if (o.need_weights && o.average_weights) {
-            Pass av;
-            av.kernel = Kernel::average_heads;
-            av.stage = Stage::average_weights;
-            av.bindings = {Slot::scores, Slot::weights, Slot::dummy, Slot::dummy, Slot::dummy};
-            av.write_mask = 1u << 1;
-            AverageHeadsParams ap{H, Lq, Lk, bh0, count, in.offsets.weights};
-            set_push(av, ap);
-            av.groups[0] = std::min(div_up(row_block, kAverageGroup), kSoftmaxGroups); // the kernel strides over the plane
-            av.groups[1] = (bh0 + count - 1) / H - bh0 / H + 1;
-            plan.passes.push_back(av);
-        }
-
-        Pass ap;
-        ap.kernel = Kernel::apply;
-        ap.stage = Stage::apply;
-        ap.bindings = {Slot::scores, Slot::v, Slot::concat, Slot::dummy, Slot::dummy};
-        ap.write_mask = 1u << 2;
-        ApplyParams app{H, G, Lq, Lk, D, bh0, count};
-        set_push(ap, app);
-        ap.groups[0] = div_up(D, kTile);
-        ap.groups[1] = div_up(Lq, kTile);
-        ap.groups[2] = count;
-        plan.passes.push_back(ap);
-    }
-    linear(Stage::out_proj, Slot::concat, Slot::wo, Slot::bo, Slot::output, B * Lq, E, E, 0, in.offsets.output,
-           in.has_out_bias, false, Lq);
+    Planner p{in, plan, E, H, c.num_kv_heads, D, B, Lq, Lk, row_block, 1.0f / std::sqrt(static_cast<float>(D))};
+    p.linear(Stage::q_proj, Slot::query, Slot::wq, Slot::bq, Slot::q, B * Lq, E, E, in.offsets.query, 0, in.has_in_bias,
+             true, Lq);
+    p.linear(Stage::k_proj, Slot::key, Slot::wk, Slot::bk, Slot::k, B * Lk, p.G * D, c.kdim, in.offsets.key, 0,
+             in.has_in_bias, true, Lk);
+    p.linear(Stage::v_proj, Slot::value, Slot::wv, Slot::bv, Slot::v, B * Lk, p.G * D, c.vdim, in.offsets.value, 0,
+             in.has_in_bias, true, Lk);
+    if (plan.fused) p.fused_attention();
+    else p.unfused_attention();
+    p.linear(Stage::out_proj, Slot::concat, Slot::wo, Slot::bo, Slot::output, B * Lq, E, E, 0, in.offsets.output,
+             in.has_out_bias, false, Lq);
 
     // Barriers: a pass needs one when it touches a slot written since the last barrier (RAW/WAW) or writes a slot
     // read since the last barrier (WAR). The dummy slot is never really accessed.
     uint64_t written = 0, read = 0;
-    for (Pass& p : plan.passes) {
+    for (Pass& pass : plan.passes) {
         uint64_t reads = 0, writes = 0;
-        for (uint32_t b = 0; b < kernel_binding_count(p.kernel); ++b) {
-            if (p.bindings[b] == Slot::dummy) continue;
-            uint64_t bit = 1ull << static_cast<uint32_t>(p.bindings[b]);
-            ((p.write_mask >> b) & 1u ? writes : reads) |= bit;
+        for (uint32_t b = 0; b < kernel_binding_count(pass.kernel); ++b) {
+            if (pass.bindings[b] == Slot::dummy) continue;
+            uint64_t bit = 1ull << static_cast<uint32_t>(pass.bindings[b]);
+            ((pass.write_mask >> b) & 1u ? writes : reads) |= bit;
         }
-        // Kernels that read-modify-write their output (softmax in place, averaged weights) read it too.
-        if (p.kernel == Kernel::softmax || p.kernel == Kernel::average_heads) reads |= writes;
+        // Read-modify-write bindings (softmax in place, averaged weights) are reads too.
+        for (uint32_t b = 0; b < kernel_binding_count(pass.kernel); ++b)
+            if ((kernel_read_write_mask(pass.kernel) >> b) & 1u) reads |= 1ull << static_cast<uint32_t>(pass.bindings[b]);
         if (((reads | writes) & written) || (writes & read)) {
-            p.barrier_before = true;
+            pass.barrier_before = true;
             written = 0;
             read = 0;
         }
         written |= writes;
         read |= reads;
-        VKMHA_TRY(check_groups(limits, p));
+        VKMHA_TRY(check_groups(limits, pass));
     }
     return plan;
 }

@@ -18,8 +18,9 @@ namespace vkmha {
 enum class Slot : uint32_t {
     query, key, value, key_padding_mask, attn_mask, output, weights,
     wq, wk, wv, bq, bk, bv, wo, bo,
-    q, k, v, scores, concat,
-    dummy, // a small buffer bound where a kernel's binding is unused
+    q, k, v, scores, concat, lse, partials,
+    sink,  // a small per-slot buffer bound where a kernel's writable binding is unused
+    dummy, // a small buffer bound where a kernel's read-only binding is unused; never written
     count
 };
 constexpr uint32_t kSlotCount = static_cast<uint32_t>(Slot::count);
@@ -35,29 +36,39 @@ const char* stage_name(Stage);
 struct Pass {
     Kernel kernel = Kernel::linear;
     Stage stage = Stage::q_proj;
-    std::array<Slot, kMaxBindings> bindings{};
-    uint32_t write_mask = 0;  // bit b set: binding b is written
+    std::array<Slot, kMaxBindings> bindings = all_dummy();
+    uint32_t write_mask = 0;  // bit b set: binding b is declared writable (kernel_write_mask)
     bool barrier_before = false; // a write earlier in the pass list is read or overwritten here
-    std::array<uint32_t, 16> push{};
+    std::array<uint32_t, kMaxPushBytes / 4> push{};
     uint32_t push_bytes = 0;
     uint32_t groups[3] = {1, 1, 1};
+
+    static std::array<Slot, kMaxBindings> all_dummy() {
+        std::array<Slot, kMaxBindings> b;
+        b.fill(Slot::dummy);
+        return b;
+    }
 };
 
 struct AttentionPlan {
     std::vector<Pass> passes;
     // Scratch sizes in floats, per frame slot.
     uint64_t q_elems = 0, k_elems = 0, v_elems = 0, concat_elems = 0, scores_elems = 0;
-    uint32_t chunk_bh = 0; // (batch, head) pairs per scores chunk
+    uint32_t chunk_bh = 0;    // (batch, head) pairs per scores chunk
+    bool fused = false;       // the fused kernel runs (else the unfused stages)
+    uint32_t split_count = 1; // fused: key ranges per row
 };
 
 // Scratch an upper-bound shape needs (for allocation at session creation).
 struct ScratchSizes {
     uint64_t q_elems = 0, k_elems = 0, v_elems = 0, concat_elems = 0, scores_elems = 0;
+    uint64_t lse_elems = 0, partials_elems = 0;
 };
 // scores_budget_bytes caps the unfused path's per-chunk score buffer (0: the default, 64 MiB); the device's
 // maxStorageBufferRange caps it too.
+// With fused_only, no score buffer is allocated: need_weights and the unfused path are then refused.
 Result<ScratchSizes> attention_scratch(const AttentionConfig&, const AttentionShape& max_shape, const DeviceLimits&,
-                                       uint64_t scores_budget_bytes = 0);
+                                       uint64_t scores_budget_bytes = 0, bool fused_only = false);
 
 // Where each caller-bound buffer's data starts inside its binding, in elements (floats; bytes for the masks): the
 // recorder binds at an offset rounded down to the device's alignment and passes the remainder here.
@@ -73,7 +84,9 @@ struct PlanInputs {
     bool has_in_bias = false;
     bool has_out_bias = false;
     ExternalOffsets offsets;
-    uint64_t scores_capacity = 0; // floats of scores scratch the session allocated
+    uint64_t scores_capacity = 0;   // floats of scores scratch the session allocated (0: fused only)
+    uint64_t partials_capacity = 0; // floats of split-K partials scratch
+    AttentionTiling tiling;          // the fused kernel's, from the shader library
     uint64_t scores_budget_bytes = 0; // as given to attention_scratch
 };
 

@@ -8,7 +8,7 @@ namespace vkmha {
 namespace {
 
 // Per frame slot, arena buffers in this order.
-enum SlotBuffer : size_t { sb_q, sb_k, sb_v, sb_scores, sb_concat,
+enum SlotBuffer : size_t { sb_q, sb_k, sb_v, sb_scores, sb_concat, sb_lse, sb_partials, sb_sink,
                            sb_in_query, sb_in_key, sb_in_value, sb_in_kpm, sb_in_mask, sb_out_output, sb_out_weights,
                            sb_count };
 
@@ -40,6 +40,9 @@ std::vector<BufferRequest> session_requests(const Model& m, const SessionLimits&
         reqs.push_back({"vkmha v" + n, s.v_elems * 4, scratch});
         reqs.push_back({"vkmha scores" + n, s.scores_elems * 4, scratch});
         reqs.push_back({"vkmha concat" + n, s.concat_elems * 4, scratch});
+        reqs.push_back({"vkmha lse" + n, s.lse_elems * 4, scratch});
+        reqs.push_back({"vkmha partials" + n, s.partials_elems * 4, scratch});
+        reqs.push_back({"vkmha sink" + n, 16, MemoryKind::device_local});
         const uint64_t k = l.host_io ? 1 : 0; // without host I/O these stay as 16-byte placeholders
         reqs.push_back({"vkmha host query" + n, k * io.query, MemoryKind::host_visible});
         reqs.push_back({"vkmha host key" + n, k * io.key, MemoryKind::host_visible});
@@ -65,10 +68,12 @@ Status check_limits(const SessionLimits& l) {
 }
 
 uint32_t max_pass_count(const AttentionConfig& c, const SessionLimits& l, const ScratchSizes& s) {
+    // Four projections and the fused kernel with its combine; per score chunk at most four passes more.
+    if (s.scores_elems == 0) return 6;
     const uint64_t bh = uint64_t(l.max_shape.batch) * c.num_heads;
     const uint64_t per_chunk = s.scores_elems / (uint64_t(l.max_shape.lq) * l.max_shape.lk);
     const uint64_t chunks = (bh + per_chunk - 1) / per_chunk;
-    return static_cast<uint32_t>(4 + 4 * chunks);
+    return static_cast<uint32_t>(6 + 4 * chunks);
 }
 
 std::string shape_text(const AttentionShape& s) {
@@ -95,7 +100,8 @@ Bound bind_external(const ExternalBuffer& e, uint64_t needed_bytes, uint64_t ele
 
 Result<VkDeviceSize> Session::memory_required(const Context& ctx, const Model& m, const SessionLimits& l) {
     VKMHA_TRY(check_limits(l));
-    auto scratch = attention_scratch(m.config(), l.max_shape, ctx.device().limits(), l.scores_budget_bytes);
+    auto scratch = attention_scratch(m.config(), l.max_shape, ctx.device().limits(), l.scores_budget_bytes,
+                                     l.fused_only);
     if (!scratch) return scratch.take_error();
     return Arena::measure(ctx.device(), session_requests(m, l, scratch.value()));
 }
@@ -106,7 +112,7 @@ Result<std::unique_ptr<Session>> Session::create(const Context& ctx, const Model
     if (l.host_io && (!d.has_queue() || !d.timeline_semaphores()))
         return make_error(ErrorCode::unsupported,
                           "host I/O sessions need a queue and timeline semaphores, which this context lacks");
-    auto scratch = attention_scratch(m.config(), l.max_shape, d.limits(), l.scores_budget_bytes);
+    auto scratch = attention_scratch(m.config(), l.max_shape, d.limits(), l.scores_budget_bytes, l.fused_only);
     if (!scratch) return scratch.take_error();
     auto requests = session_requests(m, l, scratch.value());
     if (l.memory_budget) {
@@ -203,6 +209,8 @@ const BufferView& Session::scratch(uint64_t frame, Slot slot) const {
     case Slot::k: return slot_buffer(index, sb_k);
     case Slot::v: return slot_buffer(index, sb_v);
     case Slot::scores: return slot_buffer(index, sb_scores);
+    case Slot::lse: return slot_buffer(index, sb_lse);
+    case Slot::partials: return slot_buffer(index, sb_partials);
     default: return slot_buffer(index, sb_concat);
     }
 }
@@ -301,9 +309,9 @@ Status Session::record(VkCommandBuffer cmd, const RecordArgs& a) {
         bound[size_t(Slot::wq) + i].info = {v.buffer, 0, std::max<VkDeviceSize>(v.size, 4)};
     }
     bound[size_t(Slot::dummy)].info = {m_model->buffer(8).buffer, 0, 16};
-    const size_t scratch_slots[] = {size_t(Slot::q), size_t(Slot::k), size_t(Slot::v), size_t(Slot::scores),
-                                    size_t(Slot::concat)};
-    for (size_t i = 0; i < 5; ++i) {
+    const size_t scratch_slots[] = {size_t(Slot::q),      size_t(Slot::k),   size_t(Slot::v),       size_t(Slot::scores),
+                                    size_t(Slot::concat), size_t(Slot::lse), size_t(Slot::partials), size_t(Slot::sink)};
+    for (size_t i = 0; i < 8; ++i) {
         const BufferView& v = slot_buffer(slot_index, i);
         bound[scratch_slots[i]].info = {v.buffer, 0, std::max<VkDeviceSize>(v.size, 4)};
     }
@@ -323,6 +331,8 @@ Status Session::record(VkCommandBuffer cmd, const RecordArgs& a) {
     pin.offsets.weights = bound[size_t(Slot::weights)].remainder;
     pin.scores_capacity = m_scratch.scores_elems;
     pin.scores_budget_bytes = m_limits.scores_budget_bytes;
+    pin.partials_capacity = m_scratch.partials_elems;
+    pin.tiling = m_ctx->shaders().attention_tiling();
     if (!m_plan_valid || !(pin.shape == m_plan_inputs.shape && pin.options == m_plan_inputs.options &&
                            pin.offsets == m_plan_inputs.offsets)) {
         m_plan_valid = false;

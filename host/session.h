@@ -16,6 +16,7 @@ struct SessionLimits {
     bool host_io = false;          // allocate host-visible input/output buffers for submit_host/read_outputs
     uint64_t memory_budget = 0;    // bytes; 0 = no limit
     uint64_t scores_budget_bytes = 0;  // caps the per-chunk score scratch (0: 64 MiB); smaller = more chunks
+    bool fused_only = false;           // no score scratch: need_weights and the unfused path are refused
     bool host_visible_scratch = false; // tests only: lets scratch() be read back to check each stage
 };
 

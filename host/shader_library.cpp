@@ -13,6 +13,9 @@ VKMHA_SPIRV(scores)
 VKMHA_SPIRV(softmax)
 VKMHA_SPIRV(apply)
 VKMHA_SPIRV(average_heads)
+VKMHA_SPIRV(attention)
+VKMHA_SPIRV(combine)
+VKMHA_SPIRV(probs_from_lse)
 #undef VKMHA_SPIRV
 } // namespace vkmha::spirv
 
@@ -24,19 +27,25 @@ struct KernelInfo {
     const uint32_t* code;
     const size_t* words;
     uint32_t bindings;
+    uint32_t write_mask;      // bindings not declared readonly in the GLSL
+    uint32_t read_write_mask; // of those, the ones the kernel reads too
 };
 
 static_assert(sizeof(LinearParams) <= kMaxPushBytes && sizeof(ScoresParams) <= kMaxPushBytes &&
               sizeof(SoftmaxParams) <= kMaxPushBytes && sizeof(ApplyParams) <= kMaxPushBytes &&
-              sizeof(AverageHeadsParams) <= kMaxPushBytes);
+              sizeof(AverageHeadsParams) <= kMaxPushBytes && sizeof(AttentionParams) <= kMaxPushBytes &&
+              sizeof(CombineParams) <= kMaxPushBytes && sizeof(ProbsFromLseParams) <= kMaxPushBytes);
 
 const KernelInfo& info(Kernel k) {
     static const KernelInfo table[kKernelCount] = {
-        {"linear", spirv::linear, &spirv::linear_words, 4},
-        {"scores", spirv::scores, &spirv::scores_words, 5},
-        {"softmax", spirv::softmax, &spirv::softmax_words, 2},
-        {"apply", spirv::apply, &spirv::apply_words, 3},
-        {"average_heads", spirv::average_heads, &spirv::average_heads_words, 2},
+        {"linear", spirv::linear, &spirv::linear_words, 4, 1u << 3, 0},
+        {"scores", spirv::scores, &spirv::scores_words, 5, 1u << 2, 0},
+        {"softmax", spirv::softmax, &spirv::softmax_words, 2, 0b11, 0b01},
+        {"apply", spirv::apply, &spirv::apply_words, 3, 1u << 2, 0},
+        {"average_heads", spirv::average_heads, &spirv::average_heads_words, 2, 1u << 1, 1u << 1},
+        {"attention", spirv::attention, &spirv::attention_words, 8, (1u << 3) | (1u << 6) | (1u << 7), 0},
+        {"combine", spirv::combine, &spirv::combine_words, 3, 0b110, 0},
+        {"probs_from_lse", spirv::probs_from_lse, &spirv::probs_from_lse_words, 3, 0b11, 0b01},
     };
     return table[static_cast<size_t>(k)];
 }
@@ -66,6 +75,8 @@ std::string cache_header_mismatch(const Device& d, const std::vector<uint8_t>& d
 
 const char* kernel_name(Kernel k) { return info(k).name; }
 uint32_t kernel_binding_count(Kernel k) { return info(k).bindings; }
+uint32_t kernel_write_mask(Kernel k) { return info(k).write_mask; }
+uint32_t kernel_read_write_mask(Kernel k) { return info(k).read_write_mask; }
 
 Result<ShaderLibrary> ShaderLibrary::create(const Device& d, const std::vector<uint8_t>& initial_cache) {
     ShaderLibrary lib;
@@ -144,6 +155,14 @@ Result<ShaderLibrary> ShaderLibrary::create(const Device& d, const std::vector<u
         cpi.stage.stage = VK_SHADER_STAGE_COMPUTE_BIT;
         cpi.stage.module = module;
         cpi.stage.pName = "main";
+        // The fused kernel's tiling is specialised per pipeline; its defaults fit Vulkan's minimum limits
+        // (128 invocations, 16 KiB of shared memory), so every device takes them.
+        const AttentionTiling& t = lib.m_tiling;
+        const uint32_t tiling[5] = {t.workgroup, t.rows, t.keys, t.dims, t.max_head_dim};
+        VkSpecializationMapEntry entries[5];
+        for (uint32_t e = 0; e < 5; ++e) entries[e] = {e, e * 4u, 4u};
+        VkSpecializationInfo spec{5, entries, sizeof tiling, tiling};
+        if (static_cast<Kernel>(i) == Kernel::attention) cpi.stage.pSpecializationInfo = &spec;
         cpi.layout = layout;
         VkPipeline pipeline = VK_NULL_HANDLE;
         r = vk.vkCreateComputePipelines(d.handle(), lib.m_cache_in_use, 1, &cpi, d.allocator(), &pipeline);

@@ -10,13 +10,17 @@
 
 namespace vkmha {
 
-enum class Kernel : uint32_t { linear, scores, softmax, apply, average_heads, count };
+enum class Kernel : uint32_t { linear, scores, softmax, apply, average_heads, attention, combine, probs_from_lse, count };
 constexpr uint32_t kKernelCount = static_cast<uint32_t>(Kernel::count);
-constexpr uint32_t kMaxBindings = 5;
-constexpr uint32_t kMaxPushBytes = 64;
+constexpr uint32_t kMaxBindings = 8;
+constexpr uint32_t kMaxPushBytes = 128; // Vulkan's guaranteed minimum of maxPushConstantsSize
 
 const char* kernel_name(Kernel);
 uint32_t kernel_binding_count(Kernel);
+// Bindings the kernel's GLSL declares writable (bit b = binding b), and those of them it also reads. Whatever
+// is bound there counts as written for synchronization, whether or not this dispatch writes it.
+uint32_t kernel_write_mask(Kernel);
+uint32_t kernel_read_write_mask(Kernel);
 
 // Push-constant blocks, field for field as in shaders/*.comp (4-byte members only).
 struct LinearParams {
@@ -37,6 +41,28 @@ struct ApplyParams {
 struct AverageHeadsParams {
     uint32_t H, Lq, Lk, bh_begin, bh_count, out_offset;
 };
+struct AttentionParams {
+    uint32_t B, H, G, Lq, Lk, D;
+    float scale;
+    uint32_t attn_mask_mode, attn_mask_offset, attn_mask_bh_stride, kpm_mode, kpm_offset, causal;
+    int32_t causal_offset;
+    uint32_t split_count, keys_per_split, write_lse, o_offset;
+};
+struct CombineParams {
+    uint32_t B, H, Lq, D, split_count, write_lse, o_offset;
+};
+struct ProbsFromLseParams {
+    uint32_t rows, Lk, copy_out, out_offset, bh_begin, Lq;
+};
+
+// attention.comp's tiling (its specialization constants 0..4); see shaders/attention.comp.
+struct AttentionTiling {
+    uint32_t workgroup = 64; // invocations
+    uint32_t rows = 16;      // query rows (position x head of the group) per workgroup
+    uint32_t keys = 64;      // BC: keys per K/V tile; split-K ranges are multiples of it
+    uint32_t dims = 32;      // DC: head-dim columns staged per step
+    uint32_t max_head_dim = 256;
+};
 
 class ShaderLibrary {
   public:
@@ -45,6 +71,7 @@ class ShaderLibrary {
     static Result<ShaderLibrary> create(const Device&, const std::vector<uint8_t>& initial_cache);
 
     VkPipeline pipeline(Kernel k) const { return m_pipelines[static_cast<size_t>(k)].get(); }
+    const AttentionTiling& attention_tiling() const { return m_tiling; }
     // Every kernel shares one layout (kMaxBindings storage buffers, kMaxPushBytes of push constants), so any
     // pre-allocated descriptor set serves any kernel.
     VkPipelineLayout layout() const { return m_layout.get(); }
@@ -59,6 +86,7 @@ class ShaderLibrary {
     Handle<VkPipelineCache> m_own_cache;
     VkPipelineCache m_cache_in_use = VK_NULL_HANDLE;
     int32_t m_from_cache = -1;
+    AttentionTiling m_tiling;
     Handle<VkDescriptorSetLayout> m_set_layout;
     Handle<VkPipelineLayout> m_layout;
     std::array<Handle<VkPipeline>, kKernelCount> m_pipelines;

@@ -116,11 +116,17 @@ std::vector<float> read(const BufferView& v, uint64_t n) {
     return out;
 }
 
-void run_case(const Case& c) {
-    INFO("case ", std::string(c.name), ": E=", c.E, " H=", c.H, " G=", c.G, " B=", c.B, " Lq=", c.Lq, " Lk=", c.Lk);
+// Runs one case through a session and checks it against the reference: every stage on the unfused path (its
+// scratch holds each intermediate), the projections and outputs on the fused path.
+void run_case(const Case& c, AttentionPath path, bool split_k = true) {
+    const char* path_name = path == AttentionPath::fused ? (split_k ? "fused" : "fused, no split-K") : "unfused";
+    INFO("case ", std::string(c.name), " (", std::string(path_name), "): E=", c.E, " H=", c.H, " G=", c.G, " B=", c.B,
+         " Lq=", c.Lq, " Lk=", c.Lk);
     vkmha::test::ValidationGuard guard;
     Context& ctx = vkmha::test::gpu_context();
     Problem p = make_problem(c, 1234u + c.E + c.Lq * 7u + c.Lk);
+    p.options.path = path;
+    p.options.split_k = split_k;
 
     auto ref = reference_attention_stages(p.config, p.weights, p.shape, p.options, p.inputs());
     REQUIRE_MESSAGE(ref.ok(), (ref.ok() ? "" : ref.error().message));
@@ -160,13 +166,15 @@ void run_case(const Case& c) {
     check("q projection", read(s.scratch(frame, Slot::q), ref->q.size()), ref->q);
     check("k projection", read(s.scratch(frame, Slot::k), ref->k.size()), ref->k);
     check("v projection", read(s.scratch(frame, Slot::v), ref->v.size()), ref->v);
-    // With one chunk the in-place softmax leaves every head's probabilities in the scores scratch.
+    // With one chunk the unfused path's in-place softmax leaves every head's probabilities in the scores scratch.
     const uint64_t all_probs = ref->probs.size();
-    if (s.scratch(frame, Slot::scores).size >= all_probs * sizeof(float))
+    if (path == AttentionPath::unfused && s.scratch(frame, Slot::scores).size >= all_probs * sizeof(float))
         check("scores+softmax", read(s.scratch(frame, Slot::scores), all_probs), ref->probs);
-    check("P·V concat", read(s.scratch(frame, Slot::concat), ref->concat.size()), ref->concat);
+    check(path == AttentionPath::fused ? "fused attention concat" : "P·V concat",
+          read(s.scratch(frame, Slot::concat), ref->concat.size()), ref->concat);
     auto out_cmp = check("output", output, ref->output);
-    MESSAGE(std::string(c.name), ": output max|d| ", out_cmp.max_abs, ", nmse ", out_cmp.nmse);
+    MESSAGE(std::string(c.name), " (", std::string(path_name), "): output max|d| ", out_cmp.max_abs, ", nmse ",
+            out_cmp.nmse);
     if (c.need_weights) check(c.average ? "weights (averaged)" : "weights (per head)", weights, ref_out->weights);
     if (c.key_padding && c.B > 1) {
         // Batch 0 has every key padded: each of its output rows is exactly the output bias.
@@ -207,18 +215,76 @@ const Case kChunked[] = {
      true, false, true, false, 17 * 9 * 4},
 };
 
+// Decode shapes (few query rows, many keys): the fused path splits the keys across workgroups and merges the
+// partial results exactly; each runs with and without split-K.
+const Case kDecode[] = {
+    {"decode Lq1 Lk1000 H8 D64 key padding", 512, 8, 8, 1, 1, 1000, true, 0, 0, true, true},
+    {"decode Lq3 Lk700 GQA H16 G2 causal weights", 256, 16, 2, 2, 3, 700, true, 0, 0, true, false, MaskKind::none,
+     false, true, true, true},
+    {"decode Lq1 Lk513 MQA additive mask per head", 128, 4, 1, 1, 1, 513, true, 0, 0, true, false, MaskKind::additive,
+     true},
+};
+
 } // namespace
 
 TEST_SUITE("attention") {
-    TEST_CASE("forward: every stage matches the CPU reference over the sweep") {
-        for (const Case& c : kCases) {
-                        run_case(c);
-        }
+    TEST_CASE("unfused: every stage matches the CPU reference over the sweep") {
+        for (const Case& c : kCases) run_case(c, AttentionPath::unfused);
     }
 
-    TEST_CASE("forward: chunked scores match the CPU reference") {
-        for (const Case& c : kChunked) {
-                        run_case(c);
+    TEST_CASE("unfused: chunked scores match the CPU reference") {
+        for (const Case& c : kChunked) run_case(c, AttentionPath::unfused);
+    }
+
+    TEST_CASE("fused: output and weights match the CPU reference over the sweep") {
+        for (const Case& c : kCases) run_case(c, AttentionPath::fused);
+        for (const Case& c : kChunked) run_case(c, AttentionPath::fused);
+    }
+
+    TEST_CASE("fused: split-K decode matches the CPU reference, with and without splitting") {
+        for (const Case& c : kDecode) {
+            run_case(c, AttentionPath::fused, true);
+            run_case(c, AttentionPath::fused, false);
         }
+    }
+}
+
+TEST_SUITE("attention_plan") {
+    TEST_CASE("plan: decode shapes split the keys and merge them; long queries and NO_SPLIT_K do not") {
+        vkmha::test::ValidationGuard guard;
+        const DeviceLimits& limits = vkmha::test::gpu_context().device().limits();
+        PlanInputs in;
+        in.config = {512, 8, 8, 512, 512};
+        in.shape = {1, 1, 4096};
+        in.scores_capacity = 0; // fused only
+        in.partials_capacity = 1u << 22;
+        in.tiling = vkmha::test::gpu_context().shaders().attention_tiling();
+        auto kernels = [](const AttentionPlan& p) {
+            std::string k;
+            for (const Pass& pass : p.passes) k += std::string(kernel_name(pass.kernel)) + " ";
+            return k;
+        };
+        auto split = plan_attention(in, limits);
+        REQUIRE(split.ok());
+        CHECK(split->fused);
+        CHECK(split->split_count > 1);
+        CHECK(kernels(split.value()) == "linear linear linear attention combine linear ");
+
+        in.options.split_k = false;
+        auto whole = plan_attention(in, limits);
+        REQUIRE(whole.ok());
+        CHECK(whole->split_count == 1);
+        CHECK(kernels(whole.value()) == "linear linear linear attention linear ");
+
+        in.options.split_k = true;
+        in.shape = {1, 512, 512};
+        auto prefill = plan_attention(in, limits);
+        REQUIRE(prefill.ok());
+        CHECK(prefill->split_count == 1);
+
+        in.options.need_weights = true; // a fused-only session has no score scratch for the weights
+        auto refused = plan_attention(in, limits);
+        REQUIRE_FALSE(refused.ok());
+        CHECK(refused.error().message.find("need_weights") != std::string::npos);
     }
 }

@@ -30,6 +30,12 @@ constexpr uint32_t kLibraryVersion = VKMHA_API_VERSION_1_0;
 
 VkmhaResult invalid(std::string message) { return fail(ErrorCode::invalid_argument, std::move(message)); }
 
+std::string hex(uint32_t v) {
+    char buf[16];
+    std::snprintf(buf, sizeof buf, "%x", v);
+    return buf;
+}
+
 std::string stype_message(const char* what, uint32_t got, uint32_t want) {
     return std::string(what) + "->sType is " + std::to_string(got) + ", expected " + std::to_string(want);
 }
@@ -336,6 +342,9 @@ Result<SessionLimits> session_limits(const VkmhaSessionCreateInfo* info) {
     l.frames_in_flight = info->framesInFlight ? info->framesInFlight : 2;
     l.host_io = info->hostIo == VK_TRUE;
     l.memory_budget = info->memoryBudget;
+    if (info->flags & ~uint32_t(VKMHA_SESSION_CREATE_FUSED_ONLY_BIT))
+        return make_error(ErrorCode::invalid_argument, "session flags 0x" + hex(info->flags) + " has unknown bits");
+    l.fused_only = info->flags & VKMHA_SESSION_CREATE_FUSED_ONLY_BIT;
     return l;
 }
 
@@ -381,11 +390,7 @@ Result<AttentionOptions> attention_options(VkmhaAttentionFlags flags, VkmhaMaskT
     constexpr VkmhaAttentionFlags known = VKMHA_ATTENTION_CAUSAL_BIT | VKMHA_ATTENTION_NEED_WEIGHTS_BIT |
                                           VKMHA_ATTENTION_PER_HEAD_WEIGHTS_BIT | VKMHA_ATTENTION_PER_HEAD_MASK_BIT |
                                           VKMHA_ATTENTION_UNFUSED_BIT | VKMHA_ATTENTION_NO_SPLIT_K_BIT;
-    if (flags & ~known) return make_error(ErrorCode::invalid_argument, "flags 0x" + [&] {
-        char buf[16];
-        std::snprintf(buf, sizeof buf, "%x", flags & ~known);
-        return std::string(buf);
-    }() + " are unknown");
+    if (flags & ~known) return make_error(ErrorCode::invalid_argument, "flags 0x" + hex(flags & ~known) + " are unknown");
     if (kpm != VKMHA_MASK_TYPE_NONE && kpm != VKMHA_MASK_TYPE_BOOL)
         return make_error(ErrorCode::invalid_argument,
                           "keyPaddingMaskType " + std::to_string(kpm) + " is not NONE or BOOL");

@@ -273,6 +273,13 @@ typedef struct VkmhaModelProperties {
     VkDeviceSize deviceMemoryBytes;
 } VkmhaModelProperties;
 
+typedef enum VkmhaSessionCreateFlagBits {
+    VKMHA_SESSION_CREATE_FUSED_ONLY_BIT = 0x1, /* allocate no Lq x Lk score scratch: the least device memory, and
+                                                  records that ask for NEED_WEIGHTS or UNFUSED are refused */
+    VKMHA_SESSION_CREATE_FLAG_BITS_MAX_ENUM = 0x7FFFFFFF
+} VkmhaSessionCreateFlagBits;
+typedef uint32_t VkmhaSessionCreateFlags;
+
 typedef struct VkmhaSessionCreateInfo {
     VkmhaStructureType sType; /* VKMHA_STRUCTURE_TYPE_SESSION_CREATE_INFO */
     const void* pNext;        /* NULL */
@@ -283,6 +290,7 @@ typedef struct VkmhaSessionCreateInfo {
     VkBool32 hostIo;          /* allocate host-visible I/O buffers for submit/readOutputs (tools); default off */
     VkDeviceSize memoryBudget; /* bytes of device memory the session may take; 0 = unlimited. Over it: creation
                                   fails with VKMHA_ERROR_BUDGET_EXCEEDED */
+    VkmhaSessionCreateFlags flags; /* default 0 */
 } VkmhaSessionCreateInfo;
 
 /* A caller-owned buffer bound for one record. */

@@ -1,0 +1,78 @@
+// Split-K merge for attention.comp (decode shapes): the exact log-sum-exp combination of the per-split
+// partial records into the normalized output (concatenated heads) and, optionally, the row's LSE.
+//
+// Specialization constants:
+//   constant_id 0  local_size_x  default 64  (1D, any size >= 1)
+// Dispatch: one invocation per output element, n = B * H * Lq * D, groups = ceil(n / local_size_x):
+//   (min(groups, 65535), ceil(groups / min(groups, 65535)), 1); element
+//   (gl_WorkGroupID.y * gl_NumWorkGroups.x + gl_WorkGroupID.x) * local_size_x + local id; extra ones do nothing.
+//   No grid-stride loop: lavapipe caps the loop iterations of one invocation (see shaders/README.md).
+// No shared memory.
+#version 450
+#extension GL_GOOGLE_include_directive : require
+#include "common/mask.glsl"
+
+layout(local_size_x = 64, local_size_y = 1, local_size_z = 1) in;
+layout(local_size_x_id = 0) in;
+
+const uint WG = gl_WorkGroupSize.x;
+
+// Record r = ((s * B + b) * H + h) * Lq + i at element r * (D + 2): acc[0..D-1], m, l.
+layout(std430, set = 0, binding = 0) readonly buffer Partials { float part_data[]; };
+layout(std430, set = 0, binding = 1) writeonly buffer OutputO { float o_data[]; };     // [B, Lq, H * D] from o_offset
+layout(std430, set = 0, binding = 2) writeonly buffer OutputLse { float lse_data[]; }; // [B, H, Lq]
+
+layout(push_constant) uniform Params {
+    uint B;
+    uint H;
+    uint Lq;
+    uint D;
+    uint split_count;
+    uint write_lse; // nonzero: LSE[(b * H + h) * Lq + i] = M + log(L)
+    uint o_offset;  // elements: O's first element inside binding 1
+} p;
+
+void main()
+{
+    const uint rows = p.B * p.H * p.Lq; // row = (b * H + h) * Lq + i, the LSE index too
+    const uint total = rows * p.D;
+    const uint record = p.D + 2u;
+    const uint split_stride = rows * record;
+    const uint idx = (gl_WorkGroupID.y * gl_NumWorkGroups.x + gl_WorkGroupID.x) * WG + gl_LocalInvocationID.x;
+    if (idx >= total) {
+        return; // no barriers in this kernel
+    }
+    const uint row = idx / p.D;
+    const uint d = idx % p.D;
+
+    // Each output re-derives its row's M and L: split_count is small for the shapes that split, and
+    // it saves a pass and a barrier.
+    float m_all = neg_inf();
+    for (uint s = 0u; s < p.split_count; ++s) {
+        m_all = max(m_all, part_data[s * split_stride + row * record + p.D]);
+    }
+    float out_value = 0.0;
+    float lse = neg_inf();
+    if (m_all != neg_inf()) { // every split fully masked: zeros and -inf, never NaN
+        float l_all = 0.0;
+        float acc = 0.0;
+        for (uint s = 0u; s < p.split_count; ++s) {
+            const uint base = s * split_stride + row * record;
+            const float m_s = part_data[base + p.D];
+            // A fully masked split has m = -inf, l = 0, acc = 0: weight it 0 without evaluating exp(-inf).
+            const float w = m_s == neg_inf() ? 0.0 : exp(m_s - m_all);
+            l_all += part_data[base + p.D + 1u] * w;
+            acc += part_data[base + d] * w;
+        }
+        out_value = acc / l_all;
+        lse = m_all + log(l_all);
+    }
+
+    const uint b = row / (p.H * p.Lq);
+    const uint h = (row / p.Lq) % p.H;
+    const uint i = row % p.Lq;
+    o_data[p.o_offset + (b * p.Lq + i) * (p.H * p.D) + h * p.D + d] = out_value;
+    if (p.write_lse != 0u && d == 0u) {
+        lse_data[row] = lse;
+    }
+}
