@@ -3,8 +3,8 @@
 # Sourced by demo.sh and test.sh; run it alone to just build.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-packages=(build-essential cmake ninja-build pkg-config libvulkan-dev glslang-tools libglm-dev doctest-dev
-          mesa-vulkan-drivers vulkan-validationlayers)
+packages=(build-essential cmake ninja-build pkg-config libvulkan-dev glslang-tools libglm-dev doctest-dev libpng-dev
+          mesa-vulkan-drivers vulkan-validationlayers libopenblas-dev)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
