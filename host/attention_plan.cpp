@@ -130,8 +130,8 @@ struct Planner {
         Pass& p = add(Kernel::linear, stage, {x, w, has_bias ? b : Slot::dummy, y});
         set_push(p, LinearParams{M, N, K, x_offset, 0, 0, y_offset, has_bias ? 1u : 0u, head_major ? 1u : 0u,
                                  rows_per_batch, D, N / D});
-        p.groups[0] = div_up(N, kTile);
-        p.groups[1] = div_up(M, kTile);
+        p.groups[0] = div_up(N, in.linear_tiling.block_n());
+        p.groups[1] = div_up(M, in.linear_tiling.block_m());
     }
 
     // Scores of (batch, head) pairs [bh0, bh0 + count) into the chunk-local scores scratch.

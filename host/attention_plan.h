@@ -87,6 +87,7 @@ struct PlanInputs {
     uint64_t scores_capacity = 0;   // floats of scores scratch the session allocated (0: fused only)
     uint64_t partials_capacity = 0; // floats of split-K partials scratch
     AttentionTiling tiling;          // the fused kernel's, from the shader library
+    LinearTiling linear_tiling;      // the projections'
     uint64_t scores_budget_bytes = 0; // as given to attention_scratch
 };
 

@@ -333,6 +333,7 @@ Status Session::record(VkCommandBuffer cmd, const RecordArgs& a) {
     pin.scores_budget_bytes = m_limits.scores_budget_bytes;
     pin.partials_capacity = m_scratch.partials_elems;
     pin.tiling = m_ctx->shaders().attention_tiling();
+    pin.linear_tiling = m_ctx->shaders().linear_tiling();
     if (!m_plan_valid || !(pin.shape == m_plan_inputs.shape && pin.options == m_plan_inputs.options &&
                            pin.offsets == m_plan_inputs.offsets)) {
         m_plan_valid = false;

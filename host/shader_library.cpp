@@ -133,6 +133,10 @@ Result<ShaderLibrary> ShaderLibrary::create(const Device& d, const std::vector<u
     if (r != VK_SUCCESS) return d.vk_error("vkCreatePipelineLayout", r);
     lib.m_layout = Handle<VkPipelineLayout>(&d, layout);
 
+    // Per-device tiling: the defaults need 256 invocations and ~8 KiB of shared memory for the projections; Vulkan
+    // guarantees only 128 invocations, so smaller devices get half-height workgroups.
+    if (d.limits().max_workgroup_invocations < lib.m_linear_tiling.x * lib.m_linear_tiling.y) lib.m_linear_tiling.y = 8;
+
     for (uint32_t i = 0; i < kKernelCount; ++i) {
         const KernelInfo& k = info(static_cast<Kernel>(i));
         VkShaderModuleCreateInfo smi{VK_STRUCTURE_TYPE_SHADER_MODULE_CREATE_INFO};
@@ -158,11 +162,15 @@ Result<ShaderLibrary> ShaderLibrary::create(const Device& d, const std::vector<u
         // The fused kernel's tiling is specialised per pipeline; its defaults fit Vulkan's minimum limits
         // (128 invocations, 16 KiB of shared memory), so every device takes them.
         const AttentionTiling& t = lib.m_tiling;
-        const uint32_t tiling[5] = {t.workgroup, t.rows, t.keys, t.dims, t.max_head_dim};
+        const LinearTiling& lt = lib.m_linear_tiling;
+        const uint32_t attention_tiling[5] = {t.workgroup, t.rows, t.keys, t.dims, t.max_head_dim};
+        const uint32_t linear_tiling[5] = {lt.x, lt.y, lt.k, lt.rows, lt.cols};
         VkSpecializationMapEntry entries[5];
         for (uint32_t e = 0; e < 5; ++e) entries[e] = {e, e * 4u, 4u};
-        VkSpecializationInfo spec{5, entries, sizeof tiling, tiling};
-        if (static_cast<Kernel>(i) == Kernel::attention) cpi.stage.pSpecializationInfo = &spec;
+        VkSpecializationInfo attention_spec{5, entries, sizeof attention_tiling, attention_tiling};
+        VkSpecializationInfo linear_spec{5, entries, sizeof linear_tiling, linear_tiling};
+        if (static_cast<Kernel>(i) == Kernel::attention) cpi.stage.pSpecializationInfo = &attention_spec;
+        if (static_cast<Kernel>(i) == Kernel::linear) cpi.stage.pSpecializationInfo = &linear_spec;
         cpi.layout = layout;
         VkPipeline pipeline = VK_NULL_HANDLE;
         r = vk.vkCreateComputePipelines(d.handle(), lib.m_cache_in_use, 1, &cpi, d.allocator(), &pipeline);

@@ -55,6 +55,15 @@ struct ProbsFromLseParams {
     uint32_t rows, Lk, copy_out, out_offset, bh_begin, Lq;
 };
 
+// linear.comp's tiling (its specialization constants 0..4): a workgroup computes a (y*rows) x (x*cols) block.
+struct LinearTiling {
+    uint32_t x = 16, y = 16; // invocations along N and M
+    uint32_t k = 16;         // K elements staged per step
+    uint32_t rows = 4, cols = 4; // register tile per invocation
+    uint32_t block_n() const { return x * cols; }
+    uint32_t block_m() const { return y * rows; }
+};
+
 // attention.comp's tiling (its specialization constants 0..4); see shaders/attention.comp.
 struct AttentionTiling {
     uint32_t workgroup = 64; // invocations
@@ -72,6 +81,7 @@ class ShaderLibrary {
 
     VkPipeline pipeline(Kernel k) const { return m_pipelines[static_cast<size_t>(k)].get(); }
     const AttentionTiling& attention_tiling() const { return m_tiling; }
+    const LinearTiling& linear_tiling() const { return m_linear_tiling; }
     // Every kernel shares one layout (kMaxBindings storage buffers, kMaxPushBytes of push constants), so any
     // pre-allocated descriptor set serves any kernel.
     VkPipelineLayout layout() const { return m_layout.get(); }
@@ -87,6 +97,7 @@ class ShaderLibrary {
     VkPipelineCache m_cache_in_use = VK_NULL_HANDLE;
     int32_t m_from_cache = -1;
     AttentionTiling m_tiling;
+    LinearTiling m_linear_tiling;
     Handle<VkDescriptorSetLayout> m_set_layout;
     Handle<VkPipelineLayout> m_layout;
     std::array<Handle<VkPipeline>, kKernelCount> m_pipelines;
