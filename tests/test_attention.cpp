@@ -9,6 +9,7 @@
 #include <doctest/doctest.h>
 
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <limits>
 #include <random>
@@ -286,5 +287,17 @@ TEST_SUITE("attention_plan") {
         auto refused = plan_attention(in, limits);
         REQUIRE_FALSE(refused.ok());
         CHECK(refused.error().message.find("need_weights") != std::string::npos);
+    }
+}
+
+TEST_SUITE("attention") {
+    // The subgroup-size runs (tests/CMakeLists.txt) set VKMHA_EXPECT_SUBGROUP_SIZE with lavapipe's
+    // LP_NATIVE_VECTOR_WIDTH; this fails if the driver ignored it, so those runs really cover sizes 4 and 16.
+    TEST_CASE("device: the subgroup size is the one this run asked for") {
+        const char* expected = std::getenv("VKMHA_EXPECT_SUBGROUP_SIZE");
+        const uint32_t size = vkmha::test::gpu_context().device().limits().subgroup_size;
+        MESSAGE("subgroup size ", size);
+        CHECK(size >= 1);
+        if (expected) CHECK(size == static_cast<uint32_t>(std::atoi(expected)));
     }
 }
