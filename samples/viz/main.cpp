@@ -1,0 +1,412 @@
+// vkmha-viz: runs one attention layer from safetensors files through vkmha's public C API with per-head weights
+// and draws one batch item's weights as a PNG: a heat map per head (rows = queries, columns = keys).
+#include "vkmha/vkmha.h"
+
+#include "common/cli.h"
+#include "io/safetensors.h"
+#include "render.h"
+
+#include <cerrno>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <exception>
+#include <filesystem>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace {
+
+using vkmha::io::DType;
+using vkmha::io::Tensor;
+
+constexpr const char* kProgram = "vkmha-viz";
+constexpr int kTargetWidth = 1200; // pixels, for --cell's automatic choice
+constexpr int kMaxSide = 16384;    // pixels: far past any useful picture, and libpng's rows stay small
+
+const char* kUsage =
+    "usage: vkmha-viz --weights W.safetensors --input IN.safetensors --heads H --output OUT.png\n"
+    "                 [--kv-heads G] [--causal] [--batch-index b] [--device N|NAME] [--cell PIXELS]\n"
+    "                 [--max-tokens N] [--scale linear|log]\n"
+    "Runs the layer on a Vulkan device (masks from the input file as in vkmha-run) and draws each head's\n"
+    "attention weights for batch item b (default 0). --cell: pixels per weight (default: about 1200 px wide).\n"
+    "--max-tokens: draw at most the first N queries and keys (default 256; the layer still sees them all).\n"
+    "--scale: colour by weight (linear, default) or by its logarithm over three decades below the maximum (log).\n";
+
+struct Options {
+    std::string weights, input, output, device;
+    uint32_t heads = 0, kv_heads = 0, batch_index = 0, cell = 0, max_tokens = 256;
+    bool causal = false;
+    vkmha::viz::Scale scale = vkmha::viz::Scale::linear;
+};
+
+// Failures are thrown so the owners of the API's handles destroy them on the way out (std::exit would skip that);
+// main reports each as one line and exit code 1.
+struct Failure : std::runtime_error {
+    using std::runtime_error::runtime_error;
+};
+
+[[noreturn]] void die(const std::string& message) { throw Failure(message); }
+
+uint32_t parse_count(const std::string& flag, const char* text, unsigned long max = 65536) {
+    return vkmha::cli::parse_count(kProgram, flag, text, max);
+}
+
+// 0..65535; cli::parse_count starts at 1.
+uint32_t parse_index(const std::string& flag, const char* text) {
+    char* end = nullptr;
+    errno = 0;
+    const unsigned long v = std::strtoul(text, &end, 10);
+    if (!*text || *end || errno || v > 65535 || text[0] == '-')
+        die(flag + " '" + text + "' is not an index in 0..65535");
+    return static_cast<uint32_t>(v);
+}
+
+Options parse(int argc, char** argv) {
+    Options o;
+    for (int i = 1; i < argc; ++i) {
+        std::string a = argv[i];
+        auto value = [&]() -> const char* {
+            if (i + 1 >= argc) die(a + " needs a value");
+            return argv[++i];
+        };
+        if (a == "--weights") o.weights = value();
+        else if (a == "--input") o.input = value();
+        else if (a == "--output") o.output = value();
+        else if (a == "--heads") o.heads = parse_count(a, value());
+        else if (a == "--kv-heads") o.kv_heads = parse_count(a, value());
+        else if (a == "--device") o.device = value();
+        else if (a == "--causal") o.causal = true;
+        else if (a == "--batch-index") o.batch_index = parse_index(a, value());
+        else if (a == "--cell") o.cell = parse_count(a, value(), 64);
+        else if (a == "--max-tokens") o.max_tokens = parse_count(a, value());
+        else if (a == "--scale") {
+            const std::string s = value();
+            if (s == "linear") o.scale = vkmha::viz::Scale::linear;
+            else if (s == "log") o.scale = vkmha::viz::Scale::log;
+            else die("--scale '" + s + "' is not linear or log");
+        } else if (a == "--help" || a == "-h") {
+            std::fputs(kUsage, stdout);
+            std::exit(0);
+        } else die("unknown argument '" + a + "' (see --help)");
+    }
+    if (o.weights.empty()) die("missing --weights");
+    if (o.input.empty()) die("missing --input");
+    if (o.output.empty()) die("missing --output");
+    if (o.heads == 0) die("missing --heads");
+    if (o.device == "cpu")
+        die("--device 'cpu': vkmha-viz runs on a Vulkan device only (vkmha-run has the CPU reference)");
+    return o;
+}
+
+// The input file's tensors, checked against the model's dimensions (as vkmha-run reads them).
+struct Inputs {
+    uint32_t batch = 0, lq = 0, lk = 0;
+    std::vector<float> query, key, value;
+    bool has_key = false, has_value = false;
+    std::vector<uint8_t> key_padding_mask;
+    std::vector<uint8_t> mask_bytes;
+    std::vector<float> mask_floats;
+    VkmhaMaskType mask_type = VKMHA_MASK_TYPE_NONE;
+    bool mask_per_head = false;
+};
+
+std::string shape_text(const std::vector<uint64_t>& s) { return vkmha::io::shape_to_string(s); }
+
+void require_rank3(const std::string& file, const Tensor& t) {
+    if (t.shape.size() != 3)
+        die(file + ": tensor '" + t.name + "' has shape " + shape_text(t.shape) + ", expected rank 3");
+    for (uint64_t d : t.shape)
+        if (d == 0 || d > (1u << 24))
+            die(file + ": tensor '" + t.name + "' has shape " + shape_text(t.shape) +
+                " with an empty or huge dimension");
+}
+
+std::vector<float> floats(const std::string& file, const Tensor& t) {
+    if (t.dtype != DType::f32 && t.dtype != DType::f16 && t.dtype != DType::bf16)
+        die(file + ": tensor '" + t.name + "' has dtype " + std::string(vkmha::io::dtype_name(t.dtype)) +
+            ", expected F32, F16 or BF16");
+    auto v = vkmha::io::to_float(t, file);
+    if (!v) die(v.error().message);
+    return std::move(v.value());
+}
+
+Inputs load_inputs(const std::string& file, uint32_t E, uint32_t kdim, uint32_t vdim, uint32_t H) {
+    auto read = vkmha::io::read_safetensors(file);
+    if (!read) die(read.error().message);
+    const std::vector<Tensor>& ts = read.value();
+    Inputs in;
+    const Tensor* q = vkmha::io::find_tensor(ts, "query");
+    if (!q) die(file + ": tensor 'query' is missing");
+    require_rank3(file, *q);
+    if (q->shape[2] != E)
+        die(file + ": tensor 'query' has shape " + shape_text(q->shape) + ", expected [B, Lq, " + std::to_string(E) +
+            "]");
+    in.batch = static_cast<uint32_t>(q->shape[0]);
+    in.lq = static_cast<uint32_t>(q->shape[1]);
+    in.lk = in.lq;
+    in.query = floats(file, *q);
+    const Tensor* k = vkmha::io::find_tensor(ts, "key");
+    const Tensor* v = vkmha::io::find_tensor(ts, "value");
+    if (v && !k) die(file + ": tensor 'value' is given without 'key'");
+    if (k) {
+        require_rank3(file, *k);
+        if (k->shape[0] != in.batch || k->shape[2] != kdim)
+            die(file + ": tensor 'key' has shape " + shape_text(k->shape) + ", expected [" + std::to_string(in.batch) +
+                ", Lk, " + std::to_string(kdim) + "]");
+        in.lk = static_cast<uint32_t>(k->shape[1]);
+        in.key = floats(file, *k);
+        in.has_key = true;
+        const Tensor& vt = v ? *v : *k;
+        if (v) require_rank3(file, *v);
+        if (vt.shape[0] != in.batch || vt.shape[1] != in.lk || vt.shape[2] != vdim)
+            die(file + ": tensor '" + vt.name + "' has shape " + shape_text(vt.shape) + ", expected [" +
+                std::to_string(in.batch) + ", " + std::to_string(in.lk) + ", " + std::to_string(vdim) + "]");
+        if (v) in.value = floats(file, *v), in.has_value = true;
+    } else if (kdim != E || vdim != E) {
+        die(file + ": tensor 'key' is missing (the weights have kdim " + std::to_string(kdim) + ", vdim " +
+            std::to_string(vdim) + ")");
+    }
+    if (const Tensor* m = vkmha::io::find_tensor(ts, "key_padding_mask")) {
+        if (m->dtype != DType::boolean && m->dtype != DType::u8)
+            die(file + ": tensor 'key_padding_mask' has dtype " + std::string(vkmha::io::dtype_name(m->dtype)) +
+                ", expected BOOL or U8");
+        if (m->shape != std::vector<uint64_t>{in.batch, in.lk})
+            die(file + ": tensor 'key_padding_mask' has shape " + shape_text(m->shape) + ", expected [" +
+                std::to_string(in.batch) + ", " + std::to_string(in.lk) + "]");
+        auto bytes = vkmha::io::to_bool_bytes(*m, file);
+        if (!bytes) die(bytes.error().message);
+        in.key_padding_mask = std::move(bytes.value());
+    }
+    if (const Tensor* m = vkmha::io::find_tensor(ts, "attn_mask")) {
+        const std::vector<uint64_t> two{in.lq, in.lk}, three{uint64_t(in.batch) * H, in.lq, in.lk};
+        if (m->shape == three) in.mask_per_head = true;
+        else if (m->shape != two)
+            die(file + ": tensor 'attn_mask' has shape " + shape_text(m->shape) + ", expected " + shape_text(two) +
+                " or " + shape_text(three));
+        if (m->dtype == DType::boolean || m->dtype == DType::u8) {
+            auto bytes = vkmha::io::to_bool_bytes(*m, file);
+            if (!bytes) die(bytes.error().message);
+            in.mask_bytes = std::move(bytes.value());
+            in.mask_type = VKMHA_MASK_TYPE_BOOL;
+        } else if (m->dtype == DType::f32) {
+            in.mask_floats = floats(file, *m);
+            in.mask_type = VKMHA_MASK_TYPE_ADDITIVE;
+        } else {
+            die(file + ": tensor 'attn_mask' has dtype " + std::string(vkmha::io::dtype_name(m->dtype)) +
+                ", expected BOOL, U8 or F32");
+        }
+    }
+    return in;
+}
+
+// Batch item b of the inputs as host pointers (a batch of one), so the GPU computes and returns only what is drawn.
+struct BatchItem {
+    const float* query = nullptr;
+    const float* key = nullptr;
+    const float* value = nullptr;
+    const uint8_t* key_padding_mask = nullptr;
+    const void* attn_mask = nullptr;
+};
+
+BatchItem select_batch_item(const Inputs& in, uint32_t b, const VkmhaModelProperties& mp) {
+    const size_t lq = in.lq, lk = in.lk, mask_plane = lq * lk * (in.mask_per_head ? mp.numHeads : 0);
+    BatchItem item;
+    item.query = in.query.data() + b * lq * mp.embedDim;
+    if (in.has_key) item.key = in.key.data() + b * lk * mp.kdim;
+    if (in.has_value) item.value = in.value.data() + b * lk * mp.vdim;
+    if (!in.key_padding_mask.empty()) item.key_padding_mask = in.key_padding_mask.data() + b * lk;
+    if (in.mask_type == VKMHA_MASK_TYPE_BOOL) item.attn_mask = in.mask_bytes.data() + b * mask_plane;
+    if (in.mask_type == VKMHA_MASK_TYPE_ADDITIVE) item.attn_mask = in.mask_floats.data() + b * mask_plane;
+    return item;
+}
+
+// Whether query i may not see key j in head h: what the drawing greys out, so "masked" reads apart from "near 0".
+// An additive mask masks only where it holds -inf; finite values are part of the scores.
+bool is_masked(const Inputs& in, const BatchItem& item, bool causal, uint32_t h, uint32_t i, uint32_t j) {
+    if (causal && int64_t(j) > int64_t(i) + int64_t(in.lk) - int64_t(in.lq)) return true;
+    if (item.key_padding_mask && item.key_padding_mask[j]) return true;
+    const size_t k = (in.mask_per_head ? size_t(h) * in.lq * in.lk : 0) + size_t(i) * in.lk + j;
+    if (in.mask_type == VKMHA_MASK_TYPE_BOOL) return static_cast<const uint8_t*>(item.attn_mask)[k] != 0;
+    if (in.mask_type == VKMHA_MASK_TYPE_ADDITIVE) {
+        const float v = static_cast<const float*>(item.attn_mask)[k];
+        return std::isinf(v) && v < 0;
+    }
+    return false;
+}
+
+class Api {
+  public:
+    Api() {
+        if (vkmhaGetProcTable(VKMHA_HEADER_VERSION, &m_t, sizeof m_t) != VKMHA_SUCCESS) die("vkmhaGetProcTable failed");
+    }
+    const VkmhaProcTable* operator->() const { return &m_t; }
+    void check(VkmhaResult r, const std::string& what) const {
+        if (r != VKMHA_SUCCESS) die(what + ": " + m_t.getLastError());
+    }
+
+  private:
+    VkmhaProcTable m_t{};
+};
+
+// Owners for the API's handles, destroyed in reverse order of creation (session, model, context).
+using ContextOwner = std::unique_ptr<VkmhaContext_T, void(VKMHA_CALL*)(VkmhaContext)>;
+using ModelOwner = std::unique_ptr<VkmhaModel_T, void(VKMHA_CALL*)(VkmhaModel)>;
+using SessionOwner = std::unique_ptr<VkmhaSession_T, void(VKMHA_CALL*)(VkmhaSession)>;
+
+ContextOwner create_context(const Api& api, const std::string& device) {
+    VkmhaOwnDeviceInfo own{};
+    own.sType = VKMHA_STRUCTURE_TYPE_OWN_DEVICE_INFO;
+    own.deviceIndex = -1;
+    if (!device.empty()) {
+        if (device.find_first_not_of("0123456789") == std::string::npos) {
+            errno = 0;
+            const unsigned long index = std::strtoul(device.c_str(), nullptr, 10);
+            if (errno || index > 1024) die("--device '" + device + "' is not a device index");
+            own.deviceIndex = static_cast<int32_t>(index);
+        } else {
+            own.pDeviceName = device.c_str();
+        }
+    }
+    VkmhaContextCreateInfo ci{};
+    ci.sType = VKMHA_STRUCTURE_TYPE_CONTEXT_CREATE_INFO;
+    ci.deviceMode = VKMHA_DEVICE_MODE_OWN;
+    ci.pOwnDevice = &own;
+    ci.pfnLogCallback = [](VkmhaLogLevel level, const char* message, void*) {
+        if (level >= VKMHA_LOG_LEVEL_WARNING) std::fprintf(stderr, "%s: %s\n", kProgram, message);
+    };
+    VkmhaContext ctx = nullptr;
+    api.check(api->createContext(&ci, &ctx), "--device '" + (device.empty() ? std::string("default") : device) + "'");
+    return {ctx, api->destroyContext};
+}
+
+ModelOwner create_model(const Api& api, VkmhaContext ctx, const Options& o) {
+    VkmhaModelCreateInfo mi{};
+    mi.sType = VKMHA_STRUCTURE_TYPE_MODEL_CREATE_INFO;
+    mi.numHeads = o.heads;
+    mi.numKvHeads = o.kv_heads;
+    mi.pSafetensorsPath = o.weights.c_str();
+    VkmhaModel model = nullptr;
+    api.check(api->createModel(ctx, &mi, &model), "model");
+    return {model, api->destroyModel};
+}
+
+// The per-head weights [H, Lq, Lk] of one batch item.
+std::vector<float> run_attention(const Api& api, VkmhaModel model, const Inputs& in, const BatchItem& item, bool causal,
+                                 uint32_t heads) {
+    VkmhaSessionCreateInfo si{};
+    si.sType = VKMHA_STRUCTURE_TYPE_SESSION_CREATE_INFO;
+    si.maxBatch = 1;
+    si.maxQueryLength = in.lq;
+    si.maxKeyLength = in.lk;
+    si.framesInFlight = 1;
+    si.hostIo = VK_TRUE;
+    VkmhaSession raw = nullptr;
+    api.check(api->createSession(model, &si, &raw),
+              "session for Lq " + std::to_string(in.lq) + ", Lk " + std::to_string(in.lk));
+    const SessionOwner session(raw, api->destroySession);
+    VkmhaHostSubmitInfo hi{};
+    hi.sType = VKMHA_STRUCTURE_TYPE_HOST_SUBMIT_INFO;
+    hi.batch = 1;
+    hi.queryLength = in.lq;
+    hi.keyLength = in.lk;
+    hi.flags = VKMHA_ATTENTION_NEED_WEIGHTS_BIT | VKMHA_ATTENTION_PER_HEAD_WEIGHTS_BIT |
+               (causal ? uint32_t(VKMHA_ATTENTION_CAUSAL_BIT) : 0u) |
+               (in.mask_per_head ? uint32_t(VKMHA_ATTENTION_PER_HEAD_MASK_BIT) : 0u);
+    hi.keyPaddingMaskType = item.key_padding_mask ? VKMHA_MASK_TYPE_BOOL : VKMHA_MASK_TYPE_NONE;
+    hi.attnMaskType = in.mask_type;
+    hi.pQuery = item.query;
+    hi.pKey = item.key;
+    hi.pValue = item.value;
+    hi.pKeyPaddingMask = item.key_padding_mask;
+    hi.pAttnMask = item.attn_mask;
+    uint64_t value = 0;
+    api.check(api->submit(session.get(), &hi, &value), "submit");
+    api.check(api->wait(session.get(), value, UINT64_MAX), "wait");
+    std::vector<float> weights(size_t(heads) * in.lq * in.lk);
+    api.check(api->readOutputs(session.get(), value, nullptr, 0, weights.data(), weights.size()), "read outputs");
+    return weights;
+}
+
+std::string file_name(const std::string& path) { return std::filesystem::path(path).filename().string(); }
+
+int run(int argc, char** argv) {
+    const Options o = parse(argc, argv);
+    const Api api;
+    const ContextOwner ctx = create_context(api, o.device);
+    VkmhaContextProperties cp{};
+    cp.sType = VKMHA_STRUCTURE_TYPE_CONTEXT_PROPERTIES;
+    api.check(api->getContextProperties(ctx.get(), &cp), "device properties");
+    const ModelOwner model = create_model(api, ctx.get(), o);
+    VkmhaModelProperties mp{};
+    api.check(api->getModelProperties(model.get(), &mp), "model properties");
+
+    const Inputs in = load_inputs(o.input, mp.embedDim, mp.kdim, mp.vdim, mp.numHeads);
+    if (o.batch_index >= in.batch)
+        die("--batch-index " + std::to_string(o.batch_index) + " is out of range: " + o.input + " has batch " +
+            std::to_string(in.batch));
+    const BatchItem item = select_batch_item(in, o.batch_index, mp);
+    const std::vector<float> weights = run_attention(api, model.get(), in, item, o.causal, mp.numHeads);
+
+    vkmha::viz::HeatmapSet set;
+    set.scale = o.scale;
+    set.heads = mp.numHeads;
+    set.kv_heads = mp.numKvHeads;
+    set.queries = std::min(in.lq, o.max_tokens);
+    set.keys = std::min(in.lk, o.max_tokens);
+    const size_t shown = size_t(set.heads) * set.queries * set.keys;
+    set.weights.reserve(shown);
+    set.masked.reserve(shown);
+    for (uint32_t h = 0; h < set.heads; ++h)
+        for (uint32_t i = 0; i < set.queries; ++i)
+            for (uint32_t j = 0; j < set.keys; ++j) {
+                set.weights.push_back(weights[(size_t(h) * in.lq + i) * in.lk + j]);
+                set.masked.push_back(is_masked(in, item, o.causal, h, i, j) ? 1 : 0);
+            }
+
+    std::string masks;
+    auto add_mask = [&masks](const std::string& name) { masks += (masks.empty() ? "" : ", ") + name; };
+    if (o.causal) add_mask("causal");
+    if (item.key_padding_mask) add_mask("key padding");
+    if (in.mask_type != VKMHA_MASK_TYPE_NONE)
+        add_mask(std::string(in.mask_type == VKMHA_MASK_TYPE_BOOL ? "bool" : "additive") +
+                 (in.mask_per_head ? " per-head" : "") + " attn_mask");
+    const auto count = [](uint32_t n) { return std::to_string(n); };
+    set.title_lines.push_back("input " + file_name(o.input) + "   weights " + file_name(o.weights));
+    set.title_lines.push_back("[B, H, Lq, Lk] = [" + count(in.batch) + ", " + count(mp.numHeads) + ", " + count(in.lq) +
+                              ", " + count(in.lk) + "], E " + count(mp.embedDim) +
+                              (mp.numKvHeads < mp.numHeads
+                                   ? ", " + count(mp.numKvHeads) + (mp.numKvHeads == 1 ? " kv group" : " kv groups")
+                                   : std::string()) +
+                              ": batch item " + count(o.batch_index));
+    if (set.queries < in.lq || set.keys < in.lk)
+        set.title_lines.push_back("showing the first " + count(set.queries) +
+                                  (set.queries == 1 ? " query" : " queries") + " and " + count(set.keys) +
+                                  (set.keys == 1 ? " key" : " keys") + " (--max-tokens)");
+    set.title_lines.push_back("masks " + (masks.empty() ? std::string("none") : masks) + "   device " + cp.deviceName);
+
+    const vkmha::viz::Layout layout = vkmha::viz::plan_layout(set, static_cast<int>(o.cell), kTargetWidth);
+    if (layout.width > kMaxSide || layout.height > kMaxSide)
+        die("the picture would be " + std::to_string(layout.width) + " x " + std::to_string(layout.height) +
+            " pixels (over " + std::to_string(kMaxSide) + "): lower --cell (" + std::to_string(layout.cell) +
+            ") or --max-tokens (" + std::to_string(o.max_tokens) + ")");
+    const std::string error = vkmha::viz::draw(set, layout).write_png(o.output);
+    if (!error.empty()) die(error);
+    std::fprintf(stderr, "%s: device: %s\n%s: wrote %s (%d x %d pixels, %d px per weight)\n", kProgram, cp.deviceName,
+                 kProgram, o.output.c_str(), layout.width, layout.height, layout.cell);
+    return 0;
+}
+
+} // namespace
+
+int main(int argc, char** argv) {
+    try {
+        return run(argc, argv);
+    } catch (const Failure& e) {
+        vkmha::cli::die(kProgram, e.what());
+    } catch (const std::exception& e) { // std::bad_alloc for an input too large to hold, and the like
+        vkmha::cli::die(kProgram, std::string("unexpected failure: ") + e.what());
+    }
+}
