@@ -18,7 +18,7 @@
 //   constant_id 0  local_size_x  default 64   WG invocations, 1D
 //   constant_id 1  ROWS          default 16   rows per workgroup; multiple of 4, WG % ROWS == 0
 //   constant_id 2  BC            default 64   keys per K/V tile; multiple of WG
-//   constant_id 3  DC            default 32   head-dim columns of Q/K staged per step; multiple of UNROLL
+//   constant_id 3  DC            default 32   head-dim columns of Q/K staged per step; multiple of 4
 //   constant_id 4  D_MAX         default 256  largest head dim D the pipeline accepts
 // Dispatch: (ceil(Lq * (H/G) / ROWS), B * G, split_count)
 // Shared: 4 * (DC*ROWS + DC*(BC+1) + BC*ROWS + WG) bytes (14720 by default).
@@ -265,10 +265,13 @@ void main()
         barrier();
 
         // ---- acc = alpha * acc + P V, l = alpha * l + sum P.
+        // "k * WG < p.D" is uniform: GPUs skip the columns a pipeline with D_MAX > D does not need.
         [[unroll]] for (uint r4 = 0u; r4 < R4; ++r4) {
             row_l[r4] *= alpha[r4];
             [[unroll]] for (uint k = 0u; k < COLS_PER_INVOCATION; ++k) {
-                acc[r4 * COLS_PER_INVOCATION + k] *= alpha[r4];
+                if (k * WG < p.D) {
+                    acc[r4 * COLS_PER_INVOCATION + k] *= alpha[r4];
+                }
             }
         }
         [[dont_unroll]] for (uint jj0 = 0u; jj0 < BC; jj0 += UNROLL) {
@@ -287,7 +290,9 @@ void main()
                     const vec4 prob = p_tile[jj * R4 + r4];
                     row_l[r4] += prob;
                     [[unroll]] for (uint k = 0u; k < COLS_PER_INVOCATION; ++k) {
-                        acc[r4 * COLS_PER_INVOCATION + k] += prob * v_val[k];
+                        if (k * WG < p.D) {
+                            acc[r4 * COLS_PER_INVOCATION + k] += prob * v_val[k];
+                        }
                     }
                 }
             }
