@@ -70,8 +70,18 @@ const char* stage_name(Stage s) {
     return names[static_cast<uint32_t>(s)];
 }
 
+uint32_t min_key_splits(const DeviceLimits& limits, const AttentionTiling& t, uint32_t head_dim, uint32_t lk) {
+    if (limits.max_invocation_loop_iterations == 0) return 1;
+    // Loop iterations attention.comp runs per key tile (its README derives this; conservative).
+    const uint64_t chunks = (head_dim + t.dims - 1) / t.dims;
+    const uint64_t per_tile = 8 + t.keys / 4 + t.keys / (4 * (t.workgroup / t.rows)) +
+                              chunks * (3 + (uint64_t(t.keys) * t.dims + 4 * t.workgroup - 1) / (4 * t.workgroup) + t.dims / 4);
+    const uint64_t max_keys = std::max<uint64_t>(1, limits.max_invocation_loop_iterations / per_tile) * t.keys;
+    return div_up(lk, max_keys);
+}
+
 Result<ScratchSizes> attention_scratch(const AttentionConfig& c, const AttentionShape& s, const DeviceLimits& limits,
-                                       uint64_t scores_budget_bytes, bool fused_only) {
+                                       const AttentionTiling& tiling, uint64_t scores_budget_bytes, bool fused_only) {
     const uint64_t cap = scores_cap_elems(limits, scores_budget_bytes);
     ScratchSizes sizes;
     const uint64_t D = c.head_dim();
@@ -80,9 +90,15 @@ Result<ScratchSizes> attention_scratch(const AttentionConfig& c, const Attention
     sizes.v_elems = sizes.k_elems;
     sizes.concat_elems = uint64_t(s.batch) * s.lq * c.embed_dim;
     sizes.lse_elems = uint64_t(s.batch) * c.num_heads * s.lq;
-    // Split-K serves decode shapes only (Lq <= kSplitMaxLq), so its partials never need more than this.
-    sizes.partials_elems = std::min<uint64_t>(kPartialsBudgetBytes / 4, uint64_t(kMaxSplits) * s.batch * c.num_heads *
-                                                                            std::min(s.lq, kSplitMaxLq) * (D + 2));
+    // Split-K serves decode shapes (Lq <= kSplitMaxLq), within a budget; and any shape whose keys this device
+    // cannot run in one invocation's loops (min_key_splits), whatever that takes.
+    const uint64_t record = uint64_t(s.batch) * c.num_heads * (D + 2);
+    sizes.partials_elems = std::max(
+        std::min<uint64_t>(kPartialsBudgetBytes / 4, uint64_t(kMaxSplits) * std::min(s.lq, kSplitMaxLq) * record),
+        min_key_splits(limits, tiling, c.head_dim(), s.lk) > 1 ? min_key_splits(limits, tiling, c.head_dim(), s.lk) *
+                                                                     uint64_t(s.lq) * record
+                                                               : 0);
+    VKMHA_TRY(check_binding(limits, "split-K partial results", sizes.partials_elems, 4));
     if (!fused_only) {
         const uint64_t row_block = uint64_t(s.lq) * s.lk;
         if (row_block > cap)
@@ -103,10 +119,12 @@ namespace {
 // Shared by every pass builder below.
 struct Planner {
     const PlanInputs& in;
+    const DeviceLimits& limits;
     AttentionPlan& plan;
     uint32_t E, H, G, D, B, Lq, Lk;
     uint64_t row_block;
     float scale;
+    Status status; // the first error a builder met
 
     // `bindings` in binding order; unused ones are Slot::dummy here and become the sink where writable.
     Pass& add(Kernel kernel, Stage stage, std::initializer_list<Slot> bindings) {
@@ -189,12 +207,13 @@ struct Planner {
     // fill a device, so their keys are split across workgroups and merged exactly by the combine pass.
     uint32_t split_count(uint32_t workgroups) const {
         const AttentionTiling& t = in.tiling;
-        if (!in.options.split_k || Lq > kSplitMaxLq || workgroups >= kSplitTargetWorkgroups) return 1;
+        const uint32_t required = min_key_splits(limits, t, D, Lk);
+        if (!in.options.split_k || Lq > kSplitMaxLq || workgroups >= kSplitTargetWorkgroups) return required;
         uint64_t split = div_up(kSplitTargetWorkgroups, workgroups);
         split = std::min<uint64_t>(split, div_up(Lk, 2ull * t.keys)); // at least two key tiles per range
         split = std::min<uint64_t>(split, kMaxSplits);
         split = std::min<uint64_t>(split, in.partials_capacity / (uint64_t(B) * H * Lq * (D + 2)));
-        return static_cast<uint32_t>(std::max<uint64_t>(split, 1));
+        return static_cast<uint32_t>(std::max<uint64_t>(split, required));
     }
 
     void fused_attention() {
@@ -207,6 +226,8 @@ struct Planner {
             keys_per_split = div_up(div_up(Lk, split), t.keys) * t.keys;
             split = div_up(Lk, keys_per_split);
         }
+        if (split > 1 && uint64_t(split) * B * H * Lq * (D + 2) > in.partials_capacity)
+            status = make_error(ErrorCode::internal, "split-K needs more partial-result scratch than the session has");
         plan.split_count = split;
         const bool lse = o.need_weights;
         Pass& p = add(Kernel::attention, Stage::attention,
@@ -245,7 +266,7 @@ Result<AttentionPlan> plan_attention(const PlanInputs& in, const DeviceLimits& l
     const uint32_t E = c.embed_dim, H = c.num_heads, D = c.head_dim();
     const uint32_t B = s.batch, Lq = s.lq, Lk = s.lk;
     AttentionPlan plan;
-    auto sizes = attention_scratch(c, s, limits, in.scores_budget_bytes, in.scores_capacity == 0);
+    auto sizes = attention_scratch(c, s, limits, in.tiling, in.scores_budget_bytes, in.scores_capacity == 0);
     if (!sizes) return sizes.take_error();
     plan.q_elems = sizes->q_elems;
     plan.k_elems = sizes->k_elems;
@@ -272,7 +293,7 @@ Result<AttentionPlan> plan_attention(const PlanInputs& in, const DeviceLimits& l
         VKMHA_TRY(check_binding(limits, "attn_mask", (o.attn_mask_per_head ? uint64_t(B) * H : 1) * row_block,
                                 o.attn_mask == MaskKind::additive ? 4 : 1));
 
-    Planner p{in, plan, E, H, c.num_kv_heads, D, B, Lq, Lk, row_block, 1.0f / std::sqrt(static_cast<float>(D))};
+    Planner p{in, limits, plan, E, H, c.num_kv_heads, D, B, Lq, Lk, row_block, 1.0f / std::sqrt(static_cast<float>(D))};
     p.linear(Stage::q_proj, Slot::query, Slot::wq, Slot::bq, Slot::q, B * Lq, E, E, in.offsets.query, 0, in.has_in_bias,
              true, Lq);
     p.linear(Stage::k_proj, Slot::key, Slot::wk, Slot::bk, Slot::k, B * Lk, p.G * D, c.kdim, in.offsets.key, 0,
@@ -281,6 +302,7 @@ Result<AttentionPlan> plan_attention(const PlanInputs& in, const DeviceLimits& l
              in.has_in_bias, true, Lk);
     if (plan.fused) p.fused_attention();
     else p.unfused_attention();
+    if (!p.status) return p.status.take_error();
     p.linear(Stage::out_proj, Slot::concat, Slot::wo, Slot::bo, Slot::output, B * Lq, E, E, 0, in.offsets.output,
              in.has_out_bias, false, Lq);
 

@@ -68,7 +68,12 @@ struct ScratchSizes {
 // maxStorageBufferRange caps it too.
 // With fused_only, no score buffer is allocated: need_weights and the unfused path are then refused.
 Result<ScratchSizes> attention_scratch(const AttentionConfig&, const AttentionShape& max_shape, const DeviceLimits&,
-                                       uint64_t scores_budget_bytes = 0, bool fused_only = false);
+                                       const AttentionTiling&, uint64_t scores_budget_bytes = 0,
+                                       bool fused_only = false);
+
+// The fewest key ranges the fused kernel must split Lk into on this device: more than 1 only where the driver
+// stops long-running invocations (llvmpipe), for very long key ranges.
+uint32_t min_key_splits(const DeviceLimits&, const AttentionTiling&, uint32_t head_dim, uint32_t lk);
 
 // Where each caller-bound buffer's data starts inside its binding, in elements (floats; bytes for the masks): the
 // recorder binds at an offset rounded down to the device's alignment and passes the remainder here.

@@ -73,6 +73,12 @@ Result<std::unique_ptr<Model>> Model::create(const Context& ctx, const Attention
     m->m_config = c;
     m->m_in_bias = !w.bq.empty();
     m->m_out_bias = !w.bo.empty();
+    m->m_tiling = ShaderLibrary::choose_attention_tiling(ctx.device().limits(), c.head_dim());
+    if (c.head_dim() <= m->m_tiling.max_head_dim) { // larger head dims take the unfused path
+        auto pipeline = ctx.shaders().attention_pipeline(m->m_tiling);
+        if (!pipeline) return pipeline.take_error();
+        m->m_attention = std::move(pipeline.value());
+    }
     auto arena = Arena::create(ctx.device(), model_requests(c, MemoryKind::device_local));
     if (!arena) return arena.take_error();
     m->m_arena = std::move(arena.value());

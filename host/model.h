@@ -18,12 +18,17 @@ class Model {
     // wq, wk, wv, bq, bk, bv, wo, bo, dummy: in attention_plan.h's Slot order starting at Slot::wq.
     const BufferView& buffer(uint32_t index) const { return m_arena[index]; }
     VkDeviceSize bytes() const { return m_arena.bytes(); }
+    // The fused kernel, specialised for this model's head dim on this device.
+    const AttentionTiling& attention_tiling() const { return m_tiling; }
+    VkPipeline attention_pipeline() const { return m_attention.get(); }
 
   private:
     AttentionConfig m_config;
     bool m_in_bias = false;
     bool m_out_bias = false;
     Arena m_arena;
+    AttentionTiling m_tiling;
+    Handle<VkPipeline> m_attention;
 };
 
 Status validate_config(const AttentionConfig&);

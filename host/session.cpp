@@ -100,7 +100,7 @@ Bound bind_external(const ExternalBuffer& e, uint64_t needed_bytes, uint64_t ele
 
 Result<VkDeviceSize> Session::memory_required(const Context& ctx, const Model& m, const SessionLimits& l) {
     VKMHA_TRY(check_limits(l));
-    auto scratch = attention_scratch(m.config(), l.max_shape, ctx.device().limits(), l.scores_budget_bytes,
+    auto scratch = attention_scratch(m.config(), l.max_shape, ctx.device().limits(), m.attention_tiling(), l.scores_budget_bytes,
                                      l.fused_only);
     if (!scratch) return scratch.take_error();
     return Arena::measure(ctx.device(), session_requests(m, l, scratch.value()));
@@ -112,7 +112,8 @@ Result<std::unique_ptr<Session>> Session::create(const Context& ctx, const Model
     if (l.host_io && (!d.has_queue() || !d.timeline_semaphores()))
         return make_error(ErrorCode::unsupported,
                           "host I/O sessions need a queue and timeline semaphores, which this context lacks");
-    auto scratch = attention_scratch(m.config(), l.max_shape, d.limits(), l.scores_budget_bytes, l.fused_only);
+    auto scratch = attention_scratch(m.config(), l.max_shape, d.limits(), m.attention_tiling(), l.scores_budget_bytes,
+                                     l.fused_only);
     if (!scratch) return scratch.take_error();
     auto requests = session_requests(m, l, scratch.value());
     if (l.memory_budget) {
@@ -332,7 +333,7 @@ Status Session::record(VkCommandBuffer cmd, const RecordArgs& a) {
     pin.scores_capacity = m_scratch.scores_elems;
     pin.scores_budget_bytes = m_limits.scores_budget_bytes;
     pin.partials_capacity = m_scratch.partials_elems;
-    pin.tiling = m_ctx->shaders().attention_tiling();
+    pin.tiling = m_model->attention_tiling();
     pin.linear_tiling = m_ctx->shaders().linear_tiling();
     if (!m_plan_valid || !(pin.shape == m_plan_inputs.shape && pin.options == m_plan_inputs.options &&
                            pin.offsets == m_plan_inputs.offsets)) {
@@ -419,7 +420,9 @@ Status Session::record(VkCommandBuffer cmd, const RecordArgs& a) {
         vk.vkUpdateDescriptorSets(d.handle(), kMaxBindings, writes, 0, nullptr);
         label_begin(stage_name(pass.stage));
         if (timed) vk.vkCmdWriteTimestamp(cmd, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT, slot.queries.get(), uint32_t(2 * i));
-        vk.vkCmdBindPipeline(cmd, VK_PIPELINE_BIND_POINT_COMPUTE, m_ctx->shaders().pipeline(pass.kernel));
+        vk.vkCmdBindPipeline(cmd, VK_PIPELINE_BIND_POINT_COMPUTE,
+                             pass.kernel == Kernel::attention ? m_model->attention_pipeline()
+                                                              : m_ctx->shaders().pipeline(pass.kernel));
         vk.vkCmdBindDescriptorSets(cmd, VK_PIPELINE_BIND_POINT_COMPUTE, m_ctx->shaders().layout(), 0, 1, &set,
                                    0, nullptr);
         vk.vkCmdPushConstants(cmd, m_ctx->shaders().layout(), VK_SHADER_STAGE_COMPUTE_BIT, 0, pass.push_bytes,

@@ -1,7 +1,9 @@
 // ShaderLibrary: builds one compute pipeline per embedded kernel.
 #include "shader_library.h"
 
+#include <algorithm>
 #include <cstring>
+#include <span>
 #include <string>
 
 namespace vkmha::spirv {
@@ -137,57 +139,86 @@ Result<ShaderLibrary> ShaderLibrary::create(const Device& d, const std::vector<u
     // guarantees only 128 invocations, so smaller devices get half-height workgroups.
     if (d.limits().max_workgroup_invocations < lib.m_linear_tiling.x * lib.m_linear_tiling.y) lib.m_linear_tiling.y = 8;
 
+    // Every kernel but the fused one, whose tiling is specialised per model (attention_pipeline).
+    lib.m_from_cache = d.creation_feedback() ? 0 : -1;
     for (uint32_t i = 0; i < kKernelCount; ++i) {
-        const KernelInfo& k = info(static_cast<Kernel>(i));
-        VkShaderModuleCreateInfo smi{VK_STRUCTURE_TYPE_SHADER_MODULE_CREATE_INFO};
-        smi.codeSize = *k.words * sizeof(uint32_t);
-        smi.pCode = k.code;
-        VkShaderModule module = VK_NULL_HANDLE;
-        r = vk.vkCreateShaderModule(d.handle(), &smi, d.allocator(), &module);
-        if (r != VK_SUCCESS) return d.vk_error((std::string("vkCreateShaderModule(") + k.name + ")").c_str(), r);
-        Handle<VkShaderModule> module_owner(&d, module);
-
-        VkPipelineCreationFeedback feedback{};
-        VkPipelineCreationFeedback stage_feedback{};
-        VkPipelineCreationFeedbackCreateInfo feedback_info{VK_STRUCTURE_TYPE_PIPELINE_CREATION_FEEDBACK_CREATE_INFO};
-        feedback_info.pPipelineCreationFeedback = &feedback;
-        feedback_info.pipelineStageCreationFeedbackCount = 1;
-        feedback_info.pPipelineStageCreationFeedbacks = &stage_feedback;
-        VkComputePipelineCreateInfo cpi{VK_STRUCTURE_TYPE_COMPUTE_PIPELINE_CREATE_INFO};
-        if (d.creation_feedback()) cpi.pNext = &feedback_info;
-        cpi.stage.sType = VK_STRUCTURE_TYPE_PIPELINE_SHADER_STAGE_CREATE_INFO;
-        cpi.stage.stage = VK_SHADER_STAGE_COMPUTE_BIT;
-        cpi.stage.module = module;
-        cpi.stage.pName = "main";
-        // The fused kernel's tiling is specialised per pipeline; its defaults fit Vulkan's minimum limits
-        // (128 invocations, 16 KiB of shared memory), so every device takes them.
-        const AttentionTiling& t = lib.m_tiling;
+        if (static_cast<Kernel>(i) == Kernel::attention) continue;
         const LinearTiling& lt = lib.m_linear_tiling;
-        const uint32_t attention_tiling[5] = {t.workgroup, t.rows, t.keys, t.dims, t.max_head_dim};
         const uint32_t linear_tiling[5] = {lt.x, lt.y, lt.k, lt.rows, lt.cols};
-        VkSpecializationMapEntry entries[5];
-        for (uint32_t e = 0; e < 5; ++e) entries[e] = {e, e * 4u, 4u};
-        VkSpecializationInfo attention_spec{5, entries, sizeof attention_tiling, attention_tiling};
-        VkSpecializationInfo linear_spec{5, entries, sizeof linear_tiling, linear_tiling};
-        if (static_cast<Kernel>(i) == Kernel::attention) cpi.stage.pSpecializationInfo = &attention_spec;
-        if (static_cast<Kernel>(i) == Kernel::linear) cpi.stage.pSpecializationInfo = &linear_spec;
-        cpi.layout = layout;
-        VkPipeline pipeline = VK_NULL_HANDLE;
-        r = vk.vkCreateComputePipelines(d.handle(), lib.m_cache_in_use, 1, &cpi, d.allocator(), &pipeline);
-        if (r != VK_SUCCESS) return d.vk_error((std::string("vkCreateComputePipelines(") + k.name + ")").c_str(), r);
-        lib.m_pipelines[i] = Handle<VkPipeline>(&d, pipeline);
-        if (d.creation_feedback() && (feedback.flags & VK_PIPELINE_CREATION_FEEDBACK_VALID_BIT)) {
-            if (i == 0) lib.m_from_cache = 0;
-            if (lib.m_from_cache >= 0 &&
-                (feedback.flags & VK_PIPELINE_CREATION_FEEDBACK_APPLICATION_PIPELINE_CACHE_HIT_BIT))
-                ++lib.m_from_cache;
-        } else {
-            lib.m_from_cache = -1;
-        }
-        std::string label = std::string("vkmha ") + k.name;
-        d.set_name(VK_OBJECT_TYPE_PIPELINE, reinterpret_cast<uint64_t>(pipeline), label.c_str());
+        int32_t hit = 0;
+        auto pipeline = lib.build_pipeline(static_cast<Kernel>(i),
+                                           static_cast<Kernel>(i) == Kernel::linear ? std::span<const uint32_t>(linear_tiling)
+                                                                                    : std::span<const uint32_t>(),
+                                           &hit);
+        if (!pipeline) return pipeline.take_error();
+        lib.m_from_cache = hit < 0 || lib.m_from_cache < 0 ? -1 : lib.m_from_cache + hit;
+        lib.m_pipelines[i] = std::move(pipeline.value());
+        ++lib.m_pipeline_count;
     }
     return lib;
+}
+
+Result<Handle<VkPipeline>> ShaderLibrary::build_pipeline(Kernel kernel, std::span<const uint32_t> spec_values,
+                                                         int32_t* cache_hit) const {
+    const Device& d = *m_device;
+    const auto& vk = d.vk();
+    const KernelInfo& k = info(kernel);
+    VkShaderModuleCreateInfo smi{VK_STRUCTURE_TYPE_SHADER_MODULE_CREATE_INFO};
+    smi.codeSize = *k.words * sizeof(uint32_t);
+    smi.pCode = k.code;
+    VkShaderModule module = VK_NULL_HANDLE;
+    VkResult r = vk.vkCreateShaderModule(d.handle(), &smi, d.allocator(), &module);
+    if (r != VK_SUCCESS) return d.vk_error((std::string("vkCreateShaderModule(") + k.name + ")").c_str(), r);
+    Handle<VkShaderModule> module_owner(&d, module);
+
+    VkPipelineCreationFeedback feedback{};
+    VkPipelineCreationFeedback stage_feedback{};
+    VkPipelineCreationFeedbackCreateInfo feedback_info{VK_STRUCTURE_TYPE_PIPELINE_CREATION_FEEDBACK_CREATE_INFO};
+    feedback_info.pPipelineCreationFeedback = &feedback;
+    feedback_info.pipelineStageCreationFeedbackCount = 1;
+    feedback_info.pPipelineStageCreationFeedbacks = &stage_feedback;
+    // Specialization constants 0..n-1, four bytes each, in order.
+    VkSpecializationMapEntry entries[8];
+    const uint32_t n = static_cast<uint32_t>(std::min<size_t>(spec_values.size(), 8));
+    for (uint32_t e = 0; e < n; ++e) entries[e] = {e, e * 4u, 4u};
+    VkSpecializationInfo spec{n, entries, n * 4u, spec_values.data()};
+    VkComputePipelineCreateInfo cpi{VK_STRUCTURE_TYPE_COMPUTE_PIPELINE_CREATE_INFO};
+    if (d.creation_feedback()) cpi.pNext = &feedback_info;
+    cpi.stage.sType = VK_STRUCTURE_TYPE_PIPELINE_SHADER_STAGE_CREATE_INFO;
+    cpi.stage.stage = VK_SHADER_STAGE_COMPUTE_BIT;
+    cpi.stage.module = module;
+    cpi.stage.pName = "main";
+    if (n) cpi.stage.pSpecializationInfo = &spec;
+    cpi.layout = m_layout.get();
+    VkPipeline pipeline = VK_NULL_HANDLE;
+    r = vk.vkCreateComputePipelines(d.handle(), m_cache_in_use, 1, &cpi, d.allocator(), &pipeline);
+    if (r != VK_SUCCESS) return d.vk_error((std::string("vkCreateComputePipelines(") + k.name + ")").c_str(), r);
+    if (cache_hit)
+        *cache_hit = !d.creation_feedback() || !(feedback.flags & VK_PIPELINE_CREATION_FEEDBACK_VALID_BIT) ? -1
+                     : feedback.flags & VK_PIPELINE_CREATION_FEEDBACK_APPLICATION_PIPELINE_CACHE_HIT_BIT ? 1
+                                                                                                        : 0;
+    const std::string label = std::string("vkmha ") + k.name;
+    d.set_name(VK_OBJECT_TYPE_PIPELINE, reinterpret_cast<uint64_t>(pipeline), label.c_str());
+    return Handle<VkPipeline>(&d, pipeline);
+}
+
+AttentionTiling ShaderLibrary::choose_attention_tiling(const DeviceLimits& limits, uint32_t head_dim) {
+    AttentionTiling t; // the defaults fit Vulkan's minimum limits (128 invocations, 16 KiB of shared memory)
+    if (limits.cpu) {
+        // CPU implementations run an invocation's loops serially and have no register file to spill: fewer, longer
+        // invocations with more rows each measured 1.6x faster on lavapipe (shaders/README.md).
+        t.workgroup = 32;
+        t.rows = 32;
+    }
+    // Only as many accumulator columns as the model's head dim (larger ones cost work on every device), up to 256;
+    // larger head dims take the unfused path.
+    t.max_head_dim = std::min<uint32_t>(256, std::max<uint32_t>(t.dims, (head_dim + t.dims - 1) / t.dims * t.dims));
+    return t;
+}
+
+Result<Handle<VkPipeline>> ShaderLibrary::attention_pipeline(const AttentionTiling& t) const {
+    const uint32_t values[5] = {t.workgroup, t.rows, t.keys, t.dims, t.max_head_dim};
+    return build_pipeline(Kernel::attention, values, nullptr);
 }
 
 Result<std::vector<uint8_t>> ShaderLibrary::cache_data() const {

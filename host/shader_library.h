@@ -5,6 +5,7 @@
 #include "vulkan/handle.h"
 
 #include <array>
+#include <span>
 #include <cstdint>
 #include <vector>
 
@@ -79,24 +80,31 @@ class ShaderLibrary {
     // this device is dropped with a warning; the driver validates the rest).
     static Result<ShaderLibrary> create(const Device&, const std::vector<uint8_t>& initial_cache);
 
+    // Every kernel's pipeline but Kernel::attention's, which models build with attention_pipeline().
     VkPipeline pipeline(Kernel k) const { return m_pipelines[static_cast<size_t>(k)].get(); }
-    const AttentionTiling& attention_tiling() const { return m_tiling; }
+    uint32_t pipeline_count() const { return m_pipeline_count; }
+    // The fused kernel's tiling for a model's head dim on this device, and its pipeline.
+    static AttentionTiling choose_attention_tiling(const DeviceLimits&, uint32_t head_dim);
+    Result<Handle<VkPipeline>> attention_pipeline(const AttentionTiling&) const;
     const LinearTiling& linear_tiling() const { return m_linear_tiling; }
     // Every kernel shares one layout (kMaxBindings storage buffers, kMaxPushBytes of push constants), so any
     // pre-allocated descriptor set serves any kernel.
     VkPipelineLayout layout() const { return m_layout.get(); }
     VkDescriptorSetLayout set_layout() const { return m_set_layout.get(); }
     Result<std::vector<uint8_t>> cache_data() const;
-    // Pipelines the driver reported as found in the pipeline cache at creation; -1 when the device cannot tell
-    // (no VK_EXT_pipeline_creation_feedback). Equal to kKernelCount on a warm start.
+    // Of the context's pipelines (pipeline_count), how many the driver found in the pipeline cache; -1 when the
+    // device cannot tell (no VK_EXT_pipeline_creation_feedback). Models' fused-kernel pipelines are not counted.
     int32_t pipelines_from_cache() const { return m_from_cache; }
 
   private:
+    // cache_hit (optional): 1 found in the pipeline cache, 0 compiled, -1 the driver cannot tell.
+    Result<Handle<VkPipeline>> build_pipeline(Kernel, std::span<const uint32_t> spec_values, int32_t* cache_hit) const;
+
     const Device* m_device = nullptr;
     Handle<VkPipelineCache> m_own_cache;
     VkPipelineCache m_cache_in_use = VK_NULL_HANDLE;
     int32_t m_from_cache = -1;
-    AttentionTiling m_tiling;
+    uint32_t m_pipeline_count = 0;
     LinearTiling m_linear_tiling;
     Handle<VkDescriptorSetLayout> m_set_layout;
     Handle<VkPipelineLayout> m_layout;

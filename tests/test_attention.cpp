@@ -259,7 +259,7 @@ TEST_SUITE("attention_plan") {
         in.shape = {1, 1, 4096};
         in.scores_capacity = 0; // fused only
         in.partials_capacity = 1u << 22;
-        in.tiling = vkmha::test::gpu_context().shaders().attention_tiling();
+        in.tiling = ShaderLibrary::choose_attention_tiling(limits, 64);
         auto kernels = [](const AttentionPlan& p) {
             std::string k;
             for (const Pass& pass : p.passes) k += std::string(kernel_name(pass.kernel)) + " ";
@@ -283,6 +283,28 @@ TEST_SUITE("attention_plan") {
         REQUIRE(prefill.ok());
         CHECK(prefill->split_count == 1);
 
+        // A driver that stops long-running invocations (llvmpipe) gets very long key ranges split even for prefill.
+        DeviceLimits capped = limits;
+        capped.max_invocation_loop_iterations = 65535;
+        in.config = {256, 1, 1, 256, 256}; // D = 256
+        in.tiling = ShaderLibrary::choose_attention_tiling(capped, 256);
+        in.shape = {1, 64, 40000};
+        in.partials_capacity = uint64_t(1) << 24;
+        const uint32_t required = min_key_splits(capped, in.tiling, 256, 40000);
+        CHECK(required > 1);
+        CHECK(min_key_splits(capped, in.tiling, 256, 1000) == 1);
+        DeviceLimits uncapped = limits;
+        uncapped.max_invocation_loop_iterations = 0;
+        CHECK(min_key_splits(uncapped, in.tiling, 256, 40000) == 1);
+        auto long_keys = plan_attention(in, capped);
+        REQUIRE_MESSAGE(long_keys.ok(), (long_keys.ok() ? "" : long_keys.error().message));
+        CHECK(long_keys->split_count >= required);
+        in.partials_capacity = 1; // and a session without room for them is refused, not run wrong
+        CHECK_FALSE(plan_attention(in, capped).ok());
+
+        in.config = {512, 8, 8, 512, 512};
+        in.tiling = ShaderLibrary::choose_attention_tiling(limits, 64);
+        in.shape = {1, 512, 512};
         in.options.need_weights = true; // a fused-only session has no score scratch for the weights
         auto refused = plan_attention(in, limits);
         REQUIRE_FALSE(refused.ok());

@@ -189,6 +189,7 @@ Result<std::unique_ptr<Device>> Device::create_own(const OwnDeviceOptions& optio
     }
     d->m_physical = devices[static_cast<size_t>(chosen)];
     d->m_info = describe(d->m_vki, d->m_physical);
+    d->m_api_version = std::min(d->m_info.api_version, setup->api_version);
     if (d->m_info.api_version < VK_API_VERSION_1_1)
         return make_error(ErrorCode::unsupported, "device '" + d->m_info.name + "' supports only Vulkan 1.0; vkmha needs 1.1");
 
@@ -289,6 +290,7 @@ Result<std::unique_ptr<Device>> Device::adopt(const AdoptDeviceOptions& o, LogFu
     if (!vk::load_device_table(d->m_vki, o.device, d->m_vk, missing))
         return make_error(ErrorCode::unsupported, std::string("adopt: device lacks ") + missing);
     d->m_info = describe(d->m_vki, o.physical_device);
+    d->m_api_version = std::min(d->m_info.api_version, o.api_version);
     d->m_timeline = o.timeline_semaphore_enabled && d->m_vk.vkWaitSemaphores && d->m_vk.vkGetSemaphoreCounterValue;
     d->m_creation_feedback = (o.api_version >= VK_API_VERSION_1_3 && d->m_info.api_version >= VK_API_VERSION_1_3) ||
                              std::find(o.enabled_device_extensions.begin(), o.enabled_device_extensions.end(),
@@ -315,8 +317,11 @@ Result<std::unique_ptr<Device>> Device::adopt(const AdoptDeviceOptions& o, LogFu
 
 Status Device::finish_setup() {
     VkPhysicalDeviceSubgroupProperties subgroup{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SUBGROUP_PROPERTIES};
+    VkPhysicalDeviceDriverProperties driver{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_DRIVER_PROPERTIES};
     VkPhysicalDeviceProperties2 props2{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_PROPERTIES_2};
     props2.pNext = &subgroup;
+    // Driver identity is core in 1.2 (VK_KHR_driver_properties before); chain it only where it is known.
+    if (m_api_version >= VK_API_VERSION_1_2) subgroup.pNext = &driver;
     m_vki.vkGetPhysicalDeviceProperties2(m_physical, &props2);
     const VkPhysicalDeviceLimits& l = props2.properties.limits;
     m_limits.max_storage_buffer_range = l.maxStorageBufferRange;
@@ -326,6 +331,8 @@ Status Device::finish_setup() {
     for (int i = 0; i < 3; ++i) m_limits.max_workgroup_count[i] = l.maxComputeWorkGroupCount[i];
     m_limits.subgroup_size = subgroup.subgroupSize;
     m_limits.timestamp_period_ns = l.timestampPeriod;
+    m_limits.cpu = props2.properties.deviceType == VK_PHYSICAL_DEVICE_TYPE_CPU;
+    if (driver.driverID == VK_DRIVER_ID_MESA_LLVMPIPE) m_limits.max_invocation_loop_iterations = 65535;
     uint32_t family_count = 0;
     m_vki.vkGetPhysicalDeviceQueueFamilyProperties(m_physical, &family_count, nullptr);
     std::vector<VkQueueFamilyProperties> families(family_count);

@@ -56,6 +56,10 @@ struct DeviceLimits {
     uint32_t subgroup_size = 0;
     float timestamp_period_ns = 0;
     bool timestamps = false; // the queue family has timestampValidBits > 0
+    // Loop iterations one invocation may run before the driver silently stops it; 0 = no such limit. llvmpipe
+    // (lavapipe) has one: 65535 over all loops of an invocation (see shaders/README.md).
+    uint32_t max_invocation_loop_iterations = 0;
+    bool cpu = false; // a CPU implementation (lavapipe, SwiftShader): tiling favours few, long invocations
 };
 
 class Device {
@@ -122,6 +126,7 @@ class Device {
     bool m_owns = false;
     bool m_timeline = false;
     bool m_creation_feedback = false;
+    uint32_t m_api_version = VK_API_VERSION_1_1; // effective: min(instance's, device's)
     DeviceLimits m_limits{};
     PhysicalDeviceInfo m_info{};
     LogFunction m_log;

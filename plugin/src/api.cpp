@@ -183,7 +183,7 @@ VkmhaResult VKMHA_CALL get_context_properties(VkmhaContext context, VkmhaContext
         props->subgroupSize = d.limits().subgroup_size;
         props->maxStorageBufferRange = d.limits().max_storage_buffer_range;
         props->validationMessageCount = d.validation_message_count();
-        props->pipelineCount = kKernelCount;
+        props->pipelineCount = context->context->shaders().pipeline_count();
         props->pipelinesFromCache = context->context->shaders().pipelines_from_cache();
         return VKMHA_SUCCESS;
     });
