@@ -4,39 +4,14 @@
 #include "fail.h"
 #include "metrics.h"
 
-#include <cerrno>
 #include <chrono>
-#include <cstdlib>
 #include <thread>
 
 namespace bench {
 
-GpuBench::GpuBench(const std::string& device) {
-    if (vkmhaGetProcTable(VKMHA_HEADER_VERSION, &m_api, sizeof m_api) != VKMHA_SUCCESS) die("vkmhaGetProcTable failed");
-    VkmhaOwnDeviceInfo own{};
-    own.sType = VKMHA_STRUCTURE_TYPE_OWN_DEVICE_INFO;
-    own.deviceIndex = -1;
-    if (!device.empty()) {
-        if (device.find_first_not_of("0123456789") == std::string::npos) {
-            errno = 0;
-            const unsigned long index = std::strtoul(device.c_str(), nullptr, 10);
-            if (errno || index > 1024) die("--device '" + device + "' is not a device index");
-            own.deviceIndex = static_cast<int32_t>(index);
-        } else {
-            own.pDeviceName = device.c_str();
-        }
-    }
-    VkmhaContextCreateInfo ci{};
-    ci.sType = VKMHA_STRUCTURE_TYPE_CONTEXT_CREATE_INFO;
-    ci.deviceMode = VKMHA_DEVICE_MODE_OWN;
-    ci.pOwnDevice = &own;
-    ci.pfnLogCallback = [](VkmhaLogLevel level, const char* message, void*) {
-        if (level >= VKMHA_LOG_LEVEL_WARNING) std::fprintf(stderr, "vkmha-bench: %s\n", message);
-    };
-    check(m_api.createContext(&ci, &m_context),
-          "--device '" + (device.empty() ? std::string("default") : device) + "'");
+GpuBench::GpuBench(const std::string& device) : m_api(die), m_context(m_api.create_own_context(device, "vkmha-bench")) {
     m_properties.sType = VKMHA_STRUCTURE_TYPE_CONTEXT_PROPERTIES;
-    check(m_api.getContextProperties(m_context, &m_properties), "context properties");
+    m_api.check(m_api->getContextProperties(m_context, &m_properties), "context properties");
     if (!m_properties.timestamps)
         die(std::string("device '") + m_properties.deviceName +
             "' has no GPU timestamps on its queue; vkmha-bench needs them");
@@ -45,12 +20,8 @@ GpuBench::GpuBench(const std::string& device) {
 }
 
 GpuBench::~GpuBench() {
-    for (const CachedModel& m : m_models) m_api.destroyModel(m.model);
-    if (m_context) m_api.destroyContext(m_context);
-}
-
-void GpuBench::check(VkmhaResult result, const std::string& what) const {
-    if (result != VKMHA_SUCCESS) die(what + ": " + m_api.getLastError());
+    for (const CachedModel& m : m_models) m_api->destroyModel(m.model);
+    if (m_context) m_api->destroyContext(m_context);
 }
 
 const GpuBench::CachedModel& GpuBench::model_for(const Config& c, const LayerWeights& layer) {
@@ -65,7 +36,7 @@ const GpuBench::CachedModel& GpuBench::model_for(const Config& c, const LayerWei
     mi.tensorCount = static_cast<uint32_t>(tensors.tensors.size());
     mi.pTensors = tensors.tensors.data();
     VkmhaModel model = nullptr;
-    check(m_api.createModel(m_context, &mi, &model), "model " + c.label());
+    m_api.check(m_api->createModel(m_context, &mi, &model), "model " + c.label());
     m_models.push_back({c.heads, c.kv_heads, c.head_dim, c.precision, model, tensors.bytes});
     return m_models.back();
 }
@@ -76,7 +47,7 @@ GpuMeasurement GpuBench::run(const Config& c, const LayerWeights& layer, uint32_
     GpuMeasurement m;
     m.weight_bytes = cached.weight_bytes;
     VkmhaModelProperties mp{};
-    check(m_api.getModelProperties(cached.model, &mp), "model properties");
+    m_api.check(m_api->getModelProperties(cached.model, &mp), "model properties");
     m.model_bytes = mp.deviceMemoryBytes;
 
     VkmhaSessionCreateInfo si{};
@@ -88,9 +59,9 @@ GpuMeasurement GpuBench::run(const Config& c, const LayerWeights& layer, uint32_
     si.hostIo = VK_TRUE;
     si.flags = path.session_flags;
     const std::string what = shape_text(c, lq, lk) + " " + path.name;
-    check(m_api.getSessionMemoryRequirements(cached.model, &si, &m.session_bytes), what + ": session memory");
+    m_api.check(m_api->getSessionMemoryRequirements(cached.model, &si, &m.session_bytes), what + ": session memory");
     VkmhaSession session = nullptr;
-    check(m_api.createSession(cached.model, &si, &session), what + ": session");
+    m_api.check(m_api->createSession(cached.model, &si, &session), what + ": session");
 
     VkmhaHostSubmitInfo hi{};
     hi.sType = VKMHA_STRUCTURE_TYPE_HOST_SUBMIT_INFO;
@@ -107,20 +78,20 @@ GpuMeasurement GpuBench::run(const Config& c, const LayerWeights& layer, uint32_
     uint64_t value = 0;
     for (uint32_t run = 0; run <= repeat; ++run) { // run 0 warms up caches, allocations and the driver's JIT
         const auto start = std::chrono::steady_clock::now();
-        check(m_api.submit(session, &hi, &value), what + ": submit");
-        check(m_api.wait(session, value, UINT64_MAX), what + ": wait");
+        m_api.check(m_api->submit(session, &hi, &value), what + ": submit");
+        m_api.check(m_api->wait(session, value, UINT64_MAX), what + ": wait");
         const auto end = std::chrono::steady_clock::now();
         if (run == 0) continue;
         VkmhaStageTiming timings[16];
         uint32_t count = 16;
         VkmhaResult r = VKMHA_NOT_READY;
-        for (int attempt = 0; attempt < 1000 && (r = m_api.getStageTimings(session, value - 1, &count, timings)) ==
-                                                    VKMHA_NOT_READY;
+        for (int attempt = 0;
+             attempt < 1000 && (r = m_api->getStageTimings(session, value - 1, &count, timings)) == VKMHA_NOT_READY;
              ++attempt) {
             count = 16;
             std::this_thread::sleep_for(std::chrono::milliseconds(1));
         }
-        check(r, what + ": stage timings");
+        m_api.check(r, what + ": stage timings");
         double total = 0, core = 0;
         for (uint32_t i = 0; i < count; ++i) {
             const double ms = timings[i].milliseconds;
@@ -141,9 +112,10 @@ GpuMeasurement GpuBench::run(const Config& c, const LayerWeights& layer, uint32_
     m.wall_ms = median(walls);
     if (keep_output) {
         m.output.resize(size_t(c.batch) * lq * c.embed_dim());
-        check(m_api.readOutputs(session, value, m.output.data(), m.output.size(), nullptr, 0), what + ": read outputs");
+        m_api.check(m_api->readOutputs(session, value, m.output.data(), m.output.size(), nullptr, 0),
+                    what + ": read outputs");
     }
-    m_api.destroySession(session);
+    m_api->destroySession(session);
     return m;
 }
 

@@ -5,6 +5,7 @@
 #include "sweep.h"
 #include "workload.h"
 
+#include "common/api.h"
 #include "vkmha/vkmha.h"
 
 #include <cstdint>
@@ -38,7 +39,7 @@ class GpuBench {
     GpuBench& operator=(const GpuBench&) = delete;
 
     const VkmhaContextProperties& properties() const { return m_properties; }
-    const char* stage_name(VkmhaStage stage) const { return m_api.stageName(stage); }
+    const char* stage_name(VkmhaStage stage) const { return m_api->stageName(stage); }
 
     // One warm-up run, then `repeat` timed runs in a session sized for exactly this row, destroyed afterwards.
     // The model is created on the first row of its (H, G, D, precision) and kept for later rows.
@@ -53,10 +54,9 @@ class GpuBench {
         uint64_t weight_bytes;
     };
 
-    void check(VkmhaResult result, const std::string& what) const;
     const CachedModel& model_for(const Config& config, const LayerWeights& layer);
 
-    VkmhaProcTable m_api{};
+    vkmha::samples::Api m_api;
     VkmhaContext m_context = nullptr;
     VkmhaContextProperties m_properties{};
     std::vector<CachedModel> m_models;

@@ -1,7 +1,7 @@
 // plot.cpp: layout, scales (log2 length, log10 time, linear GFLOP/s), ticks and legend of the benchmark chart.
 #include "plot.h"
 
-#include "png_writer.h"
+#include "common/png_writer.h"
 
 #include <algorithm>
 #include <cmath>
@@ -11,16 +11,21 @@
 namespace bench {
 namespace {
 
-constexpr Color kWhite{255, 255, 255}, kInk{34, 34, 34}, kAxis{90, 90, 90}, kGrid{225, 225, 225};
-constexpr Color kPalette[] = {{31, 119, 180}, {255, 127, 14}, {44, 160, 44},  {214, 39, 40},  {148, 103, 189},
-                              {140, 86, 75},  {227, 119, 194}, {127, 127, 127}, {188, 189, 34}, {23, 190, 207}};
+using vkmha::samples::Point;
+using vkmha::samples::Raster;
+using vkmha::samples::Rgb;
+
+
+constexpr Rgb kWhite{255, 255, 255}, kInk{34, 34, 34}, kAxis{90, 90, 90}, kGrid{225, 225, 225};
+constexpr Rgb kPalette[] = {{31, 119, 180}, {255, 127, 14}, {44, 160, 44},  {214, 39, 40},  {148, 103, 189},
+                            {140, 86, 75},  {227, 119, 194}, {127, 127, 127}, {188, 189, 34}, {23, 190, 207}};
 constexpr int kFont = 2;        // scale of the 5x7 font for labels
 constexpr int kTitleFont = 3;
 constexpr int kWidth = 1400;
 constexpr int kPlotHeight = 440;
 constexpr double kLineWidth = 2.5;
 
-Color palette(int i) { return i < 0 ? kInk : kPalette[static_cast<size_t>(i) % std::size(kPalette)]; }
+Rgb palette(int i) { return i < 0 ? kInk : kPalette[static_cast<size_t>(i) % std::size(kPalette)]; }
 
 std::string format_number(double v) {
     char text[32];
@@ -108,7 +113,7 @@ struct Rect {
     int x, y, w, h;
 };
 
-void draw_marker(Canvas& canvas, Point p, Marker marker, Color c) {
+void draw_marker(Raster& canvas, Point p, Marker marker, Rgb c) {
     switch (marker) {
     case Marker::disc: canvas.disc(p, 4.0, c); break;
     case Marker::ring:
@@ -122,20 +127,20 @@ void draw_marker(Canvas& canvas, Point p, Marker marker, Color c) {
 }
 
 // One panel: frame, grid, ticks and labels of both axes, then every series' line and markers.
-void draw_panel(Canvas& canvas, Rect r, const std::string& title, const std::string& x_title,
+void draw_panel(Raster& canvas, Rect r, const std::string& title, const std::string& x_title,
                 const std::string& y_title, const Scale& xs, const std::vector<Tick>& x_ticks, const Scale& ys,
                 const std::vector<Tick>& y_ticks, const std::vector<PlotSeries>& series,
                 const std::function<const std::vector<double>&(const PlotSeries&)>& values) {
-    const int th = Canvas::text_height(kFont);
+    const int th = Raster::cap_height(kFont);
     auto px = [&](double x) { return r.x + xs(x) * r.w; };
     auto py = [&](double y) { return r.y + r.h - ys(y) * r.h; };
-    canvas.text(r.x + (r.w - Canvas::text_width(title, kFont)) / 2, r.y - th - 12, title, kInk, kFont);
+    canvas.text(r.x + (r.w - Raster::text_width(title, kFont)) / 2, r.y - th - 12, title, kInk, kFont);
     int widest = 0;
     for (const Tick& t : y_ticks) {
         const int y = int(std::lround(py(t.value)));
         canvas.fill_rect(r.x, y, r.w, 1, kGrid);
         canvas.fill_rect(r.x - 5, y, 5, 1, kAxis);
-        const int w = Canvas::text_width(t.label, kFont);
+        const int w = Raster::text_width(t.label, kFont);
         widest = std::max(widest, w);
         canvas.text(r.x - 9 - w, y - th / 2, t.label, kInk, kFont);
     }
@@ -144,7 +149,7 @@ void draw_panel(Canvas& canvas, Rect r, const std::string& title, const std::str
         const int x = int(std::lround(px(t.value)));
         canvas.fill_rect(x, r.y, 1, r.h, kGrid);
         canvas.fill_rect(x, r.y + r.h, 1, 5, kAxis);
-        const int w = Canvas::text_width(t.label, kFont);
+        const int w = Raster::text_width(t.label, kFont);
         if (x - w / 2 <= last_right + 8) continue; // would overlap the previous label
         canvas.text(x - w / 2, r.y + r.h + 9, t.label, kInk, kFont);
         last_right = x - w / 2 + w;
@@ -153,8 +158,8 @@ void draw_panel(Canvas& canvas, Rect r, const std::string& title, const std::str
     canvas.fill_rect(r.x, r.y + r.h, r.w + 1, 1, kAxis);
     canvas.fill_rect(r.x, r.y, 1, r.h, kAxis);
     canvas.fill_rect(r.x + r.w, r.y, 1, r.h, kAxis);
-    canvas.text(r.x + (r.w - Canvas::text_width(x_title, kFont)) / 2, r.y + r.h + 9 + th + 12, x_title, kInk, kFont);
-    canvas.text_up(r.x - 9 - widest - 12 - th, r.y + (r.h + Canvas::text_width(y_title, kFont)) / 2, y_title, kInk,
+    canvas.text(r.x + (r.w - Raster::text_width(x_title, kFont)) / 2, r.y + r.h + 9 + th + 12, x_title, kInk, kFont);
+    canvas.text_up(r.x - 9 - widest - 12 - th, r.y + (r.h + Raster::text_width(y_title, kFont)) / 2, y_title, kInk,
                    kFont);
     for (const PlotSeries& s : series) {
         const std::vector<double>& v = values(s);
@@ -186,16 +191,16 @@ std::string write_plot(const std::string& path, const std::string& title, const 
     const Scale rate = rate_scale(max_rate, &rate_ticks);
 
     // Layout: title, two panels side by side, legend below them in as many columns as fit.
-    const int th = Canvas::text_height(kFont), margin = 24;
+    const int th = Raster::cap_height(kFont), margin = 24;
     int title_scale = kTitleFont;
-    if (Canvas::text_width(title, title_scale) > kWidth - 2 * margin) title_scale = kFont;
+    if (Raster::text_width(title, title_scale) > kWidth - 2 * margin) title_scale = kFont;
     auto tick_width = [](const std::vector<Tick>& ticks) {
         int w = 0;
-        for (const Tick& t : ticks) w = std::max(w, Canvas::text_width(t.label, kFont));
+        for (const Tick& t : ticks) w = std::max(w, Raster::text_width(t.label, kFont));
         return w;
     };
     const int panel_w = (kWidth - 2 * margin - 40) / 2;
-    const int top = margin + Canvas::text_height(title_scale) + 24 + th + 12;
+    const int top = margin + Raster::cap_height(title_scale) + 24 + th + 12;
     auto plot_rect = [&](int panel_x, const std::vector<Tick>& y_ticks) {
         const int left = th + 12 + tick_width(y_ticks) + 9;
         return Rect{panel_x + left, top, panel_w - left - 12, kPlotHeight};
@@ -213,10 +218,10 @@ std::string write_plot(const std::string& path, const std::string& title, const 
     int y = top + kPlotHeight + 9 + th + 12 + th + 28;
     for (const LegendSection& section : legend) {
         if (section.entries.empty()) continue;
-        const int heading_w = Canvas::text_width(section.heading, kFont) + 20;
+        const int heading_w = Raster::text_width(section.heading, kFont) + 20;
         headings.emplace_back(y, &section.heading);
         int label_w = 0;
-        for (const LegendEntry& e : section.entries) label_w = std::max(label_w, Canvas::text_width(e.label, kFont));
+        for (const LegendEntry& e : section.entries) label_w = std::max(label_w, Raster::text_width(e.label, kFont));
         const int column_w = sample_w + 10 + label_w + 32;
         const int columns =
             std::max(1, std::min<int>(int(section.entries.size()), (usable - heading_w) / column_w));
@@ -227,7 +232,7 @@ std::string write_plot(const std::string& path, const std::string& title, const 
     }
     const int height = y + margin;
 
-    Canvas canvas(kWidth, height, kWhite);
+    Raster canvas(kWidth, height, kWhite);
     canvas.text(margin, margin, title, kInk, title_scale);
     draw_panel(canvas, left, "GPU time per pass (all stages)", x_title, "ms (log scale)", x_scale, x_ticks, time,
                time_ticks, series, [](const PlotSeries& s) -> const std::vector<double>& { return s.time_ms; });
@@ -236,12 +241,12 @@ std::string write_plot(const std::string& path, const std::string& title, const 
     for (const auto& [heading_y, heading] : headings) canvas.text(margin, heading_y, *heading, kAxis, kFont);
     for (const Placed& p : placed) {
         const double cy = p.y + th / 2.0;
-        const Color c = palette(p.entry->color);
+        const Rgb c = palette(p.entry->color);
         canvas.polyline({{double(p.x), cy}, {double(p.x + sample_w), cy}}, kLineWidth, c, p.entry->dash);
         draw_marker(canvas, {p.x + sample_w / 2.0, cy}, p.entry->marker, c);
         canvas.text(p.x + sample_w + 10, p.y, p.entry->label, kInk, kFont);
     }
-    return write_png(path, canvas.width(), canvas.height(), canvas.rgb());
+    return vkmha::samples::write_png(path, canvas);
 }
 
 } // namespace bench

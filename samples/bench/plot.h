@@ -1,13 +1,15 @@
 // plot.h: the benchmark chart (GPU time and attention-core GFLOP/s against sequence length, one line per
-// configuration and path, with axes, tick labels and a legend), rendered with canvas.h and written as PNG.
+// configuration and path, with axes, tick labels and a legend), drawn on a common/raster.h Raster and written as PNG.
 #pragma once
 
-#include "canvas.h"
+#include "common/raster.h"
 
 #include <string>
 #include <vector>
 
 namespace bench {
+
+using vkmha::samples::Dash;
 
 enum class Marker { disc, ring, square };
 

@@ -2,23 +2,23 @@
 // C API or on the CPU reference, and writes the result as safetensors.
 #include "vkmha/vkmha.h"
 
+#include "common/api.h"
+#include "common/attention_inputs.h"
 #include "common/cli.h"
 #include "cpu_reference.h"
 #include "io/safetensors.h"
 #include "io/weight_map.h"
 
-#include <cerrno>
 #include <cstdio>
 #include <cstdlib>
-#include <cstring>
-#include <optional>
 #include <string>
 #include <vector>
 
 namespace {
 
-using vkmha::io::DType;
 using vkmha::io::Tensor;
+using vkmha::samples::Api;
+using vkmha::samples::InputTensors;
 
 const char* kUsage =
     "usage: vkmha-run --weights W.safetensors --input IN.safetensors --output OUT.safetensors --heads H\n"
@@ -33,6 +33,12 @@ struct Options {
 [[noreturn]] void die(const std::string& message) { vkmha::cli::die("vkmha-run", message); }
 
 uint32_t parse_count(const std::string& flag, const char* text) { return vkmha::cli::parse_count("vkmha-run", flag, text); }
+
+InputTensors load_inputs(const std::string& file, uint32_t E, uint32_t kdim, uint32_t vdim, uint32_t H) {
+    auto in = vkmha::samples::load_input_tensors(file, E, kdim, vdim, H);
+    if (!in) die(in.error().message);
+    return std::move(in).value();
+}
 
 Options parse(int argc, char** argv) {
     Options o;
@@ -64,107 +70,11 @@ Options parse(int argc, char** argv) {
     return o;
 }
 
-// The input file's tensors, checked against the model's dimensions, as the API wants them.
-struct Inputs {
-    uint32_t batch = 0, lq = 0, lk = 0;
-    std::vector<float> query, key, value;
-    bool has_key = false, has_value = false;
-    std::vector<uint8_t> key_padding_mask;
-    std::vector<uint8_t> mask_bytes;
-    std::vector<float> mask_floats;
-    VkmhaMaskType mask_type = VKMHA_MASK_TYPE_NONE;
-    bool mask_per_head = false;
-
-    const void* attn_mask() const {
-        if (mask_type == VKMHA_MASK_TYPE_BOOL) return mask_bytes.data();
-        if (mask_type == VKMHA_MASK_TYPE_ADDITIVE) return mask_floats.data();
-        return nullptr;
-    }
-};
-
-std::string shape_text(const std::vector<uint64_t>& s) { return vkmha::io::shape_to_string(s); }
-
-const Tensor& require_rank3(const std::string& file, const Tensor& t) {
-    if (t.shape.size() != 3) die(file + ": tensor '" + t.name + "' has shape " + shape_text(t.shape) + ", expected rank 3");
-    for (uint64_t d : t.shape)
-        if (d == 0 || d > (1u << 24)) die(file + ": tensor '" + t.name + "' has shape " + shape_text(t.shape) + " with an empty or huge dimension");
-    return t;
-}
-
-std::vector<float> floats(const std::string& file, const Tensor& t) {
-    if (t.dtype != DType::f32 && t.dtype != DType::f16 && t.dtype != DType::bf16)
-        die(file + ": tensor '" + t.name + "' has dtype " + std::string(vkmha::io::dtype_name(t.dtype)) +
-            ", expected F32, F16 or BF16");
-    auto v = vkmha::io::to_float(t, file);
-    if (!v) die(v.error().message);
-    return std::move(v.value());
-}
-
-Inputs load_inputs(const std::string& file, uint32_t E, uint32_t kdim, uint32_t vdim, uint32_t H) {
-    auto read = vkmha::io::read_safetensors(file);
-    if (!read) die(read.error().message);
-    const std::vector<Tensor>& ts = read.value();
-    Inputs in;
-    const Tensor* q = vkmha::io::find_tensor(ts, "query");
-    if (!q) die(file + ": tensor 'query' is missing");
-    require_rank3(file, *q);
-    if (q->shape[2] != E) die(file + ": tensor 'query' has shape " + shape_text(q->shape) + ", expected [B, Lq, " + std::to_string(E) + "]");
-    in.batch = static_cast<uint32_t>(q->shape[0]);
-    in.lq = static_cast<uint32_t>(q->shape[1]);
-    in.lk = in.lq;
-    in.query = floats(file, *q);
-    const Tensor* k = vkmha::io::find_tensor(ts, "key");
-    const Tensor* v = vkmha::io::find_tensor(ts, "value");
-    if (v && !k) die(file + ": tensor 'value' is given without 'key'");
-    if (k) {
-        require_rank3(file, *k);
-        if (k->shape[0] != in.batch || k->shape[2] != kdim)
-            die(file + ": tensor 'key' has shape " + shape_text(k->shape) + ", expected [" + std::to_string(in.batch) + ", Lk, " + std::to_string(kdim) + "]");
-        in.lk = static_cast<uint32_t>(k->shape[1]);
-        in.key = floats(file, *k);
-        in.has_key = true;
-        const Tensor& vt = v ? *v : *k;
-        if (v) require_rank3(file, *v);
-        if (vt.shape[0] != in.batch || vt.shape[1] != in.lk || vt.shape[2] != vdim)
-            die(file + ": tensor '" + vt.name + "' has shape " + shape_text(vt.shape) + ", expected [" + std::to_string(in.batch) + ", " + std::to_string(in.lk) + ", " + std::to_string(vdim) + "]");
-        if (v) in.value = floats(file, *v), in.has_value = true;
-    } else if (kdim != E || vdim != E) {
-        die(file + ": tensor 'key' is missing (the weights have kdim " + std::to_string(kdim) + ", vdim " + std::to_string(vdim) + ")");
-    }
-    if (const Tensor* m = vkmha::io::find_tensor(ts, "key_padding_mask")) {
-        if (m->dtype != DType::boolean && m->dtype != DType::u8)
-            die(file + ": tensor 'key_padding_mask' has dtype " + std::string(vkmha::io::dtype_name(m->dtype)) + ", expected BOOL or U8");
-        if (m->shape != std::vector<uint64_t>{in.batch, in.lk})
-            die(file + ": tensor 'key_padding_mask' has shape " + shape_text(m->shape) + ", expected [" + std::to_string(in.batch) + ", " + std::to_string(in.lk) + "]");
-        auto bytes = vkmha::io::to_bool_bytes(*m, file);
-        if (!bytes) die(bytes.error().message);
-        in.key_padding_mask = std::move(bytes.value());
-    }
-    if (const Tensor* m = vkmha::io::find_tensor(ts, "attn_mask")) {
-        const std::vector<uint64_t> two{in.lq, in.lk}, three{uint64_t(in.batch) * H, in.lq, in.lk};
-        if (m->shape == three) in.mask_per_head = true;
-        else if (m->shape != two)
-            die(file + ": tensor 'attn_mask' has shape " + shape_text(m->shape) + ", expected " + shape_text(two) + " or " + shape_text(three));
-        if (m->dtype == DType::boolean || m->dtype == DType::u8) {
-            auto bytes = vkmha::io::to_bool_bytes(*m, file);
-            if (!bytes) die(bytes.error().message);
-            in.mask_bytes = std::move(bytes.value());
-            in.mask_type = VKMHA_MASK_TYPE_BOOL;
-        } else if (m->dtype == DType::f32) {
-            in.mask_floats = floats(file, *m);
-            in.mask_type = VKMHA_MASK_TYPE_ADDITIVE;
-        } else {
-            die(file + ": tensor 'attn_mask' has dtype " + std::string(vkmha::io::dtype_name(m->dtype)) + ", expected BOOL, U8 or F32");
-        }
-    }
-    return in;
-}
-
 struct Outputs {
     std::vector<float> output, weights;
 };
 
-Outputs run_cpu(const Options& o, const vkmha::io::LoadedModel& model, const Inputs& in) {
+Outputs run_cpu(const Options& o, const vkmha::io::LoadedModel& model, const InputTensors& in) {
     vkmha::AttentionShape shape{in.batch, in.lq, in.lk};
     vkmha::AttentionOptions opt;
     opt.causal = o.causal;
@@ -185,22 +95,7 @@ Outputs run_cpu(const Options& o, const vkmha::io::LoadedModel& model, const Inp
     return {std::move(r->output), std::move(r->weights)};
 }
 
-class Api {
-  public:
-    Api() {
-        if (vkmhaGetProcTable(VKMHA_HEADER_VERSION, &m_t, sizeof m_t) != VKMHA_SUCCESS) die("vkmhaGetProcTable failed");
-    }
-    const VkmhaProcTable& operator*() const { return m_t; }
-    const VkmhaProcTable* operator->() const { return &m_t; }
-    void check(VkmhaResult r, const std::string& what) const {
-        if (r != VKMHA_SUCCESS) die(what + ": " + m_t.getLastError());
-    }
-
-  private:
-    VkmhaProcTable m_t{};
-};
-
-Outputs run_gpu(const Options& o, const Api& api, VkmhaModel model, VkmhaContext ctx, const Inputs& in,
+Outputs run_gpu(const Options& o, const Api& api, VkmhaModel model, VkmhaContext ctx, const InputTensors& in,
                 const VkmhaModelProperties& mp) {
     VkmhaContextProperties cp{};
     cp.sType = VKMHA_STRUCTURE_TYPE_CONTEXT_PROPERTIES;
@@ -269,33 +164,12 @@ int main(int argc, char** argv) {
         auto model = vkmha::io::map_attention_weights(tensors.value(), o.heads, o.kv_heads, o.weights);
         if (!model) die(model.error().message);
         const vkmha::AttentionConfig& c = model->config;
-        Inputs in = load_inputs(o.input, c.embed_dim, c.kdim, c.vdim, c.num_heads);
+        const InputTensors in = load_inputs(o.input, c.embed_dim, c.kdim, c.vdim, c.num_heads);
         out = run_cpu(o, model.value(), in);
         E = c.embed_dim, B = in.batch, Lq = in.lq, Lk = in.lk;
     } else {
-        Api api;
-        VkmhaOwnDeviceInfo own{};
-        own.sType = VKMHA_STRUCTURE_TYPE_OWN_DEVICE_INFO;
-        own.deviceIndex = -1;
-        if (!o.device.empty()) {
-            bool numeric = o.device.find_first_not_of("0123456789") == std::string::npos;
-            if (numeric) {
-                errno = 0;
-                unsigned long index = std::strtoul(o.device.c_str(), nullptr, 10);
-                if (errno || index > 1024) die("--device '" + o.device + "' is not a device index");
-                own.deviceIndex = static_cast<int32_t>(index);
-            }
-            else own.pDeviceName = o.device.c_str();
-        }
-        VkmhaContextCreateInfo ci{};
-        ci.sType = VKMHA_STRUCTURE_TYPE_CONTEXT_CREATE_INFO;
-        ci.deviceMode = VKMHA_DEVICE_MODE_OWN;
-        ci.pOwnDevice = &own;
-        ci.pfnLogCallback = [](VkmhaLogLevel level, const char* message, void*) {
-            if (level >= VKMHA_LOG_LEVEL_WARNING) std::fprintf(stderr, "vkmha-run: %s\n", message);
-        };
-        VkmhaContext ctx = nullptr;
-        api.check(api->createContext(&ci, &ctx), "--device '" + (o.device.empty() ? std::string("default") : o.device) + "'");
+        const Api api(die);
+        VkmhaContext ctx = api.create_own_context(o.device, "vkmha-run");
         VkmhaModelCreateInfo mi{};
         mi.sType = VKMHA_STRUCTURE_TYPE_MODEL_CREATE_INFO;
         mi.numHeads = o.heads;
@@ -310,7 +184,7 @@ int main(int argc, char** argv) {
         }
         VkmhaModelProperties mp{};
         api.check(api->getModelProperties(model, &mp), "model");
-        Inputs in = load_inputs(o.input, mp.embedDim, mp.kdim, mp.vdim, mp.numHeads);
+        const InputTensors in = load_inputs(o.input, mp.embedDim, mp.kdim, mp.vdim, mp.numHeads);
         out = run_gpu(o, api, model, ctx, in, mp);
         api->destroyModel(model);
         api->destroyContext(ctx);

@@ -2,14 +2,14 @@
 // like equal steps in colour and the picture survives greyscale printing and colour-vision deficiency.
 #pragma once
 
+#include "common/raster.h"
+
 #include <algorithm>
 #include <cstdint>
 
 namespace vkmha::viz {
 
-struct Rgb {
-    uint8_t r, g, b;
-};
+using samples::Rgb;
 
 // matplotlib's viridis (Smith, van der Walt and Firing; CC0), resampled at 33 evenly spaced points and rounded to
 // 8 bits. Linear interpolation between them stays within 2/255 of the 256-entry original in every channel.

@@ -2,8 +2,10 @@
 // and draws one batch item's weights as a PNG: a heat map per head (rows = queries, columns = keys).
 #include "vkmha/vkmha.h"
 
+#include "common/api.h"
+#include "common/attention_inputs.h"
 #include "common/cli.h"
-#include "io/safetensors.h"
+#include "common/png_writer.h"
 #include "render.h"
 
 #include <cerrno>
@@ -19,8 +21,8 @@
 
 namespace {
 
-using vkmha::io::DType;
-using vkmha::io::Tensor;
+using vkmha::samples::Api;
+using vkmha::samples::InputTensors;
 
 constexpr const char* kProgram = "vkmha-viz";
 constexpr int kTargetWidth = 1200; // pixels, for --cell's automatic choice
@@ -101,107 +103,6 @@ Options parse(int argc, char** argv) {
     return o;
 }
 
-// The input file's tensors, checked against the model's dimensions (as vkmha-run reads them).
-struct Inputs {
-    uint32_t batch = 0, lq = 0, lk = 0;
-    std::vector<float> query, key, value;
-    bool has_key = false, has_value = false;
-    std::vector<uint8_t> key_padding_mask;
-    std::vector<uint8_t> mask_bytes;
-    std::vector<float> mask_floats;
-    VkmhaMaskType mask_type = VKMHA_MASK_TYPE_NONE;
-    bool mask_per_head = false;
-};
-
-std::string shape_text(const std::vector<uint64_t>& s) { return vkmha::io::shape_to_string(s); }
-
-void require_rank3(const std::string& file, const Tensor& t) {
-    if (t.shape.size() != 3)
-        die(file + ": tensor '" + t.name + "' has shape " + shape_text(t.shape) + ", expected rank 3");
-    for (uint64_t d : t.shape)
-        if (d == 0 || d > (1u << 24))
-            die(file + ": tensor '" + t.name + "' has shape " + shape_text(t.shape) +
-                " with an empty or huge dimension");
-}
-
-std::vector<float> floats(const std::string& file, const Tensor& t) {
-    if (t.dtype != DType::f32 && t.dtype != DType::f16 && t.dtype != DType::bf16)
-        die(file + ": tensor '" + t.name + "' has dtype " + std::string(vkmha::io::dtype_name(t.dtype)) +
-            ", expected F32, F16 or BF16");
-    auto v = vkmha::io::to_float(t, file);
-    if (!v) die(v.error().message);
-    return std::move(v.value());
-}
-
-Inputs load_inputs(const std::string& file, uint32_t E, uint32_t kdim, uint32_t vdim, uint32_t H) {
-    auto read = vkmha::io::read_safetensors(file);
-    if (!read) die(read.error().message);
-    const std::vector<Tensor>& ts = read.value();
-    Inputs in;
-    const Tensor* q = vkmha::io::find_tensor(ts, "query");
-    if (!q) die(file + ": tensor 'query' is missing");
-    require_rank3(file, *q);
-    if (q->shape[2] != E)
-        die(file + ": tensor 'query' has shape " + shape_text(q->shape) + ", expected [B, Lq, " + std::to_string(E) +
-            "]");
-    in.batch = static_cast<uint32_t>(q->shape[0]);
-    in.lq = static_cast<uint32_t>(q->shape[1]);
-    in.lk = in.lq;
-    in.query = floats(file, *q);
-    const Tensor* k = vkmha::io::find_tensor(ts, "key");
-    const Tensor* v = vkmha::io::find_tensor(ts, "value");
-    if (v && !k) die(file + ": tensor 'value' is given without 'key'");
-    if (k) {
-        require_rank3(file, *k);
-        if (k->shape[0] != in.batch || k->shape[2] != kdim)
-            die(file + ": tensor 'key' has shape " + shape_text(k->shape) + ", expected [" + std::to_string(in.batch) +
-                ", Lk, " + std::to_string(kdim) + "]");
-        in.lk = static_cast<uint32_t>(k->shape[1]);
-        in.key = floats(file, *k);
-        in.has_key = true;
-        const Tensor& vt = v ? *v : *k;
-        if (v) require_rank3(file, *v);
-        if (vt.shape[0] != in.batch || vt.shape[1] != in.lk || vt.shape[2] != vdim)
-            die(file + ": tensor '" + vt.name + "' has shape " + shape_text(vt.shape) + ", expected [" +
-                std::to_string(in.batch) + ", " + std::to_string(in.lk) + ", " + std::to_string(vdim) + "]");
-        if (v) in.value = floats(file, *v), in.has_value = true;
-    } else if (kdim != E || vdim != E) {
-        die(file + ": tensor 'key' is missing (the weights have kdim " + std::to_string(kdim) + ", vdim " +
-            std::to_string(vdim) + ")");
-    }
-    if (const Tensor* m = vkmha::io::find_tensor(ts, "key_padding_mask")) {
-        if (m->dtype != DType::boolean && m->dtype != DType::u8)
-            die(file + ": tensor 'key_padding_mask' has dtype " + std::string(vkmha::io::dtype_name(m->dtype)) +
-                ", expected BOOL or U8");
-        if (m->shape != std::vector<uint64_t>{in.batch, in.lk})
-            die(file + ": tensor 'key_padding_mask' has shape " + shape_text(m->shape) + ", expected [" +
-                std::to_string(in.batch) + ", " + std::to_string(in.lk) + "]");
-        auto bytes = vkmha::io::to_bool_bytes(*m, file);
-        if (!bytes) die(bytes.error().message);
-        in.key_padding_mask = std::move(bytes.value());
-    }
-    if (const Tensor* m = vkmha::io::find_tensor(ts, "attn_mask")) {
-        const std::vector<uint64_t> two{in.lq, in.lk}, three{uint64_t(in.batch) * H, in.lq, in.lk};
-        if (m->shape == three) in.mask_per_head = true;
-        else if (m->shape != two)
-            die(file + ": tensor 'attn_mask' has shape " + shape_text(m->shape) + ", expected " + shape_text(two) +
-                " or " + shape_text(three));
-        if (m->dtype == DType::boolean || m->dtype == DType::u8) {
-            auto bytes = vkmha::io::to_bool_bytes(*m, file);
-            if (!bytes) die(bytes.error().message);
-            in.mask_bytes = std::move(bytes.value());
-            in.mask_type = VKMHA_MASK_TYPE_BOOL;
-        } else if (m->dtype == DType::f32) {
-            in.mask_floats = floats(file, *m);
-            in.mask_type = VKMHA_MASK_TYPE_ADDITIVE;
-        } else {
-            die(file + ": tensor 'attn_mask' has dtype " + std::string(vkmha::io::dtype_name(m->dtype)) +
-                ", expected BOOL, U8 or F32");
-        }
-    }
-    return in;
-}
-
 // Batch item b of the inputs as host pointers (a batch of one), so the GPU computes and returns only what is drawn.
 struct BatchItem {
     const float* query = nullptr;
@@ -211,7 +112,7 @@ struct BatchItem {
     const void* attn_mask = nullptr;
 };
 
-BatchItem select_batch_item(const Inputs& in, uint32_t b, const VkmhaModelProperties& mp) {
+BatchItem select_batch_item(const InputTensors& in, uint32_t b, const VkmhaModelProperties& mp) {
     const size_t lq = in.lq, lk = in.lk, mask_plane = lq * lk * (in.mask_per_head ? mp.numHeads : 0);
     BatchItem item;
     item.query = in.query.data() + b * lq * mp.embedDim;
@@ -225,7 +126,7 @@ BatchItem select_batch_item(const Inputs& in, uint32_t b, const VkmhaModelProper
 
 // Whether query i may not see key j in head h: what the drawing greys out, so "masked" reads apart from "near 0".
 // An additive mask masks only where it holds -inf; finite values are part of the scores.
-bool is_masked(const Inputs& in, const BatchItem& item, bool causal, uint32_t h, uint32_t i, uint32_t j) {
+bool is_masked(const InputTensors& in, const BatchItem& item, bool causal, uint32_t h, uint32_t i, uint32_t j) {
     if (causal && int64_t(j) > int64_t(i) + int64_t(in.lk) - int64_t(in.lq)) return true;
     if (item.key_padding_mask && item.key_padding_mask[j]) return true;
     const size_t k = (in.mask_per_head ? size_t(h) * in.lq * in.lk : 0) + size_t(i) * in.lk + j;
@@ -237,50 +138,10 @@ bool is_masked(const Inputs& in, const BatchItem& item, bool causal, uint32_t h,
     return false;
 }
 
-class Api {
-  public:
-    Api() {
-        if (vkmhaGetProcTable(VKMHA_HEADER_VERSION, &m_t, sizeof m_t) != VKMHA_SUCCESS) die("vkmhaGetProcTable failed");
-    }
-    const VkmhaProcTable* operator->() const { return &m_t; }
-    void check(VkmhaResult r, const std::string& what) const {
-        if (r != VKMHA_SUCCESS) die(what + ": " + m_t.getLastError());
-    }
-
-  private:
-    VkmhaProcTable m_t{};
-};
-
 // Owners for the API's handles, destroyed in reverse order of creation (session, model, context).
 using ContextOwner = std::unique_ptr<VkmhaContext_T, void(VKMHA_CALL*)(VkmhaContext)>;
 using ModelOwner = std::unique_ptr<VkmhaModel_T, void(VKMHA_CALL*)(VkmhaModel)>;
 using SessionOwner = std::unique_ptr<VkmhaSession_T, void(VKMHA_CALL*)(VkmhaSession)>;
-
-ContextOwner create_context(const Api& api, const std::string& device) {
-    VkmhaOwnDeviceInfo own{};
-    own.sType = VKMHA_STRUCTURE_TYPE_OWN_DEVICE_INFO;
-    own.deviceIndex = -1;
-    if (!device.empty()) {
-        if (device.find_first_not_of("0123456789") == std::string::npos) {
-            errno = 0;
-            const unsigned long index = std::strtoul(device.c_str(), nullptr, 10);
-            if (errno || index > 1024) die("--device '" + device + "' is not a device index");
-            own.deviceIndex = static_cast<int32_t>(index);
-        } else {
-            own.pDeviceName = device.c_str();
-        }
-    }
-    VkmhaContextCreateInfo ci{};
-    ci.sType = VKMHA_STRUCTURE_TYPE_CONTEXT_CREATE_INFO;
-    ci.deviceMode = VKMHA_DEVICE_MODE_OWN;
-    ci.pOwnDevice = &own;
-    ci.pfnLogCallback = [](VkmhaLogLevel level, const char* message, void*) {
-        if (level >= VKMHA_LOG_LEVEL_WARNING) std::fprintf(stderr, "%s: %s\n", kProgram, message);
-    };
-    VkmhaContext ctx = nullptr;
-    api.check(api->createContext(&ci, &ctx), "--device '" + (device.empty() ? std::string("default") : device) + "'");
-    return {ctx, api->destroyContext};
-}
 
 ModelOwner create_model(const Api& api, VkmhaContext ctx, const Options& o) {
     VkmhaModelCreateInfo mi{};
@@ -294,8 +155,8 @@ ModelOwner create_model(const Api& api, VkmhaContext ctx, const Options& o) {
 }
 
 // The per-head weights [H, Lq, Lk] of one batch item.
-std::vector<float> run_attention(const Api& api, VkmhaModel model, const Inputs& in, const BatchItem& item, bool causal,
-                                 uint32_t heads) {
+std::vector<float> run_attention(const Api& api, VkmhaModel model, const InputTensors& in, const BatchItem& item,
+                                 bool causal, uint32_t heads) {
     VkmhaSessionCreateInfo si{};
     si.sType = VKMHA_STRUCTURE_TYPE_SESSION_CREATE_INFO;
     si.maxBatch = 1;
@@ -334,8 +195,8 @@ std::string file_name(const std::string& path) { return std::filesystem::path(pa
 
 int run(int argc, char** argv) {
     const Options o = parse(argc, argv);
-    const Api api;
-    const ContextOwner ctx = create_context(api, o.device);
+    const Api api(die);
+    const ContextOwner ctx(api.create_own_context(o.device, kProgram), api->destroyContext);
     VkmhaContextProperties cp{};
     cp.sType = VKMHA_STRUCTURE_TYPE_CONTEXT_PROPERTIES;
     api.check(api->getContextProperties(ctx.get(), &cp), "device properties");
@@ -343,7 +204,9 @@ int run(int argc, char** argv) {
     VkmhaModelProperties mp{};
     api.check(api->getModelProperties(model.get(), &mp), "model properties");
 
-    const Inputs in = load_inputs(o.input, mp.embedDim, mp.kdim, mp.vdim, mp.numHeads);
+    auto loaded = vkmha::samples::load_input_tensors(o.input, mp.embedDim, mp.kdim, mp.vdim, mp.numHeads);
+    if (!loaded) die(loaded.error().message);
+    const InputTensors& in = loaded.value();
     if (o.batch_index >= in.batch)
         die("--batch-index " + std::to_string(o.batch_index) + " is out of range: " + o.input + " has batch " +
             std::to_string(in.batch));
@@ -392,7 +255,7 @@ int run(int argc, char** argv) {
         die("the picture would be " + std::to_string(layout.width) + " x " + std::to_string(layout.height) +
             " pixels (over " + std::to_string(kMaxSide) + "): lower --cell (" + std::to_string(layout.cell) +
             ") or --max-tokens (" + std::to_string(o.max_tokens) + ")");
-    const std::string error = vkmha::viz::draw(set, layout).write_png(o.output);
+    const std::string error = vkmha::samples::write_png(o.output, vkmha::viz::draw(set, layout));
     if (!error.empty()) die(error);
     std::fprintf(stderr, "%s: device: %s\n%s: wrote %s (%d x %d pixels, %d px per weight)\n", kProgram, cp.deviceName,
                  kProgram, o.output.c_str(), layout.width, layout.height, layout.cell);

@@ -1,12 +1,17 @@
 // render.cpp: the grid of heat maps (one per head), their titles, axes and ticks, and the shared colour bar.
 #include "render.h"
 
+#include "colormap.h"
+
 #include <algorithm>
 #include <array>
 #include <cmath>
 #include <cstdio>
 
 namespace vkmha::viz {
+
+using samples::Raster;
+
 namespace {
 
 constexpr int kScale = 2; // every label is the 5x7 font doubled: readable when GitHub shrinks a 1200 px picture
@@ -24,8 +29,8 @@ constexpr Rgb kQuietInk{120, 120, 120}; // secondary text, e.g. a head's kv grou
 constexpr Rgb kFrame{90, 90, 90};
 constexpr Rgb kMasked{214, 214, 214}; // outside viridis, which never reaches a neutral grey
 
-int text_w(const std::string& s) { return Image::text_width(s, kScale); }
-int line_h() { return Image::text_height(kScale) + kLineGap; }
+int text_w(const std::string& s) { return Raster::text_width(s, kScale); }
+int line_h() { return Raster::text_height(kScale) + kLineGap; }
 
 // Picks the column count: about sqrt(heads), nudged up to a divisor of heads when one is near so no slot is empty.
 int grid_columns(uint32_t heads) {
@@ -89,7 +94,7 @@ void value_ticks(double vmax, double* step, int* decimals) {
 
 int panel_content_width(const HeatmapSet& set, int cell, int* gutter) {
     const std::string widest_query = std::to_string(set.queries - 1);
-    *gutter = Image::text_height(kScale) + 8 + text_w(widest_query) + kLabelGap + kTick + 1;
+    *gutter = Raster::text_height(kScale) + 8 + text_w(widest_query) + kLabelGap + kTick + 1;
     int title = 0;
     for (uint32_t h = 0; h < set.heads; ++h) title = std::max(title, text_w(panel_title(set, h)));
     const int map_w = static_cast<int>(set.keys) * cell;
@@ -133,8 +138,8 @@ Layout layout_for_cell(const HeatmapSet& set, int cell) {
     l.cell = cell;
     l.columns = grid_columns(set.heads);
     l.rows = static_cast<int>((set.heads + static_cast<uint32_t>(l.columns) - 1) / static_cast<uint32_t>(l.columns));
-    l.panel_title_height = Image::text_height(kScale) + 8;
-    const int below_map = 1 + kTick + kLabelGap + Image::cap_height(kScale) + 10 + Image::text_height(kScale);
+    l.panel_title_height = Raster::text_height(kScale) + 8;
+    const int below_map = 1 + kTick + kLabelGap + Raster::cap_height(kScale) + 10 + Raster::text_height(kScale);
     l.panel_width = panel_content_width(set, cell, &l.gutter);
     l.panel_height = l.panel_title_height + static_cast<int>(set.queries) * cell + below_map;
     l.title_height = static_cast<int>(set.title_lines.size()) * line_h() + 22;
@@ -162,15 +167,15 @@ Layout plan_layout(const HeatmapSet& set, int cell, int target_width) {
     return layout_for_cell(set, 1);
 }
 
-Image draw(const HeatmapSet& set, const Layout& l) {
-    Image image(l.width, l.height, kBackground);
+Raster draw(const HeatmapSet& set, const Layout& l) {
+    Raster image(l.width, l.height, kBackground);
     int y = kMargin;
     for (const std::string& line : set.title_lines) {
         image.text(kMargin, y, line, kInk, kScale);
         y += line_h();
     }
     const double vmax = shared_max(set);
-    const int cap = Image::cap_height(kScale);
+    const int cap = Raster::cap_height(kScale);
     const int map_w = static_cast<int>(set.keys) * l.cell, map_h = static_cast<int>(set.queries) * l.cell;
     const uint32_t key_step = index_tick_step(set.keys, l.cell, text_w(std::to_string(set.keys - 1)) + 14);
     const uint32_t query_step = index_tick_step(set.queries, l.cell, cap + 12);

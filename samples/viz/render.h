@@ -3,7 +3,7 @@
 // before any pixel is allocated.
 #pragma once
 
-#include "image.h"
+#include "common/raster.h"
 
 #include <cstdint>
 #include <string>
@@ -39,6 +39,6 @@ struct Layout {
 // `cell` 0 picks the largest size that keeps the picture about `target_width` pixels wide (at least 1).
 Layout plan_layout(const HeatmapSet& set, int cell, int target_width);
 
-Image draw(const HeatmapSet& set, const Layout& layout);
+samples::Raster draw(const HeatmapSet& set, const Layout& layout);
 
 } // namespace vkmha::viz

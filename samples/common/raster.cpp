@@ -1,35 +1,51 @@
-// canvas.cpp: coverage-based rasterisation (distance to segment, clamped to a one-pixel ramp) for lines and discs;
+// raster.cpp: coverage-based rasterisation (distance to segment, clamped to a one-pixel ramp) for lines and discs;
 // the bitmap font for text.
-#include "canvas.h"
+#include "raster.h"
 
 #include "font.h"
 
 #include <algorithm>
 #include <cmath>
+#include <cstddef>
 
-namespace bench {
+namespace vkmha::samples {
 
-Canvas::Canvas(int width, int height, Color background)
-    : m_width(width), m_height(height), m_rgb(size_t(width) * size_t(height) * 3),
-      m_coverage(size_t(width) * size_t(height)) {
+Raster::Raster(int width, int height, Rgb background)
+    : m_width(width), m_height(height), m_rgb(static_cast<size_t>(width) * static_cast<size_t>(height) * 3) {
     fill_rect(0, 0, width, height, background);
 }
 
-void Canvas::fill_rect(int x, int y, int w, int h, Color c) {
-    for (int py = std::max(y, 0); py < std::min(y + h, m_height); ++py)
-        for (int px = std::max(x, 0); px < std::min(x + w, m_width); ++px) blend(px, py, c, 1.0);
+void Raster::put(int x, int y, Rgb c) {
+    if (x < 0 || y < 0 || x >= m_width || y >= m_height) return;
+    uint8_t* p = &m_rgb[(static_cast<size_t>(y) * static_cast<size_t>(m_width) + static_cast<size_t>(x)) * 3];
+    p[0] = c.r, p[1] = c.g, p[2] = c.b;
 }
 
-void Canvas::blend(int x, int y, Color c, double alpha) {
+void Raster::blend(int x, int y, Rgb c, double alpha) {
     if (x < 0 || y < 0 || x >= m_width || y >= m_height || alpha <= 0) return;
     alpha = std::min(alpha, 1.0);
-    uint8_t* p = &m_rgb[(size_t(y) * size_t(m_width) + size_t(x)) * 3];
+    uint8_t* p = &m_rgb[(static_cast<size_t>(y) * static_cast<size_t>(m_width) + static_cast<size_t>(x)) * 3];
     const uint8_t src[3] = {c.r, c.g, c.b};
     for (int i = 0; i < 3; ++i) p[i] = static_cast<uint8_t>(std::lround(p[i] + (src[i] - p[i]) * alpha));
 }
 
-void Canvas::polyline(const std::vector<Point>& points, double width, Color c, Dash dash) {
+void Raster::fill_rect(int x, int y, int w, int h, Rgb c) {
+    const int x0 = std::max(x, 0), y0 = std::max(y, 0);
+    const int x1 = std::min(x + w, m_width), y1 = std::min(y + h, m_height);
+    for (int py = y0; py < y1; ++py)
+        for (int px = x0; px < x1; ++px) put(px, py, c);
+}
+
+void Raster::frame_rect(int x, int y, int w, int h, Rgb c) {
+    fill_rect(x - 1, y - 1, w + 2, 1, c);
+    fill_rect(x - 1, y + h, w + 2, 1, c);
+    fill_rect(x - 1, y, 1, h, c);
+    fill_rect(x + w, y, 1, h, c);
+}
+
+void Raster::polyline(const std::vector<Point>& points, double width, Rgb c, Dash dash) {
     if (points.size() < 2) return;
+    if (m_coverage.empty()) m_coverage.assign(static_cast<size_t>(m_width) * static_cast<size_t>(m_height), 0.0f);
     // on/off lengths in multiples of the line width, so the pattern scales with it
     const double on = dash == Dash::dashed ? 4.0 * width : 1.0 * width;
     const double period = dash == Dash::dashed ? 6.5 * width : 2.6 * width;
@@ -64,7 +80,7 @@ void Canvas::polyline(const std::vector<Point>& points, double width, Color c, D
         }
 }
 
-void Canvas::disc(Point centre, double radius, Color c) {
+void Raster::disc(Point centre, double radius, Rgb c) {
     for (int y = int(std::floor(centre.y - radius - 1)); y <= int(std::ceil(centre.y + radius + 1)); ++y)
         for (int x = int(std::floor(centre.x - radius - 1)); x <= int(std::ceil(centre.x + radius + 1)); ++x) {
             const double dx = x + 0.5 - centre.x, dy = y + 0.5 - centre.y;
@@ -72,31 +88,33 @@ void Canvas::disc(Point centre, double radius, Color c) {
         }
 }
 
-void Canvas::text(int x, int y, const std::string& s, Color c, int scale) {
-    for (size_t i = 0; i < s.size(); ++i) {
-        const uint16_t* columns = glyph(s[i]);
-        const int gx = x + int(i) * kGlyphAdvance * scale;
-        for (int col = 0; col < kGlyphWidth; ++col)
-            for (int row = 0; row < kGlyphHeight + kGlyphDescent; ++row)
-                if (columns[col] >> row & 1) fill_rect(gx + col * scale, y + row * scale, scale, scale, c);
+void Raster::text(int x, int y, const std::string& s, Rgb c, int scale) {
+    for (char ch : s) {
+        const uint8_t* rows = glyph_rows(ch);
+        for (int row = 0; row < kGlyphRows; ++row)
+            for (int col = 0; col < kGlyphWidth; ++col)
+                if (rows[row] & (0x10 >> col)) fill_rect(x + col * scale, y + row * scale, scale, scale, c);
+        x += kGlyphAdvance * scale;
     }
 }
 
-void Canvas::text_up(int x, int y, const std::string& s, Color c, int scale) {
-    // A quarter turn counter-clockwise: the glyph's columns run upwards, its rows run rightwards.
-    for (size_t i = 0; i < s.size(); ++i) {
-        const uint16_t* columns = glyph(s[i]);
-        const int gy = y - int(i) * kGlyphAdvance * scale;
-        for (int col = 0; col < kGlyphWidth; ++col)
-            for (int row = 0; row < kGlyphHeight + kGlyphDescent; ++row)
-                if (columns[col] >> row & 1) fill_rect(x + row * scale, gy - (col + 1) * scale, scale, scale, c);
+void Raster::text_up(int x, int y, const std::string& s, Rgb c, int scale) {
+    // Glyph column `col` runs upwards from y; glyph row `row` lies at x + row (the cap's top row leftmost).
+    for (char ch : s) {
+        const uint8_t* rows = glyph_rows(ch);
+        for (int row = 0; row < kGlyphRows; ++row)
+            for (int col = 0; col < kGlyphWidth; ++col)
+                if (rows[row] & (0x10 >> col)) fill_rect(x + row * scale, y - (col + 1) * scale, scale, scale, c);
+        y -= kGlyphAdvance * scale;
     }
 }
 
-int Canvas::text_width(const std::string& s, int scale) {
-    return s.empty() ? 0 : (int(s.size()) * kGlyphAdvance - 1) * scale;
+int Raster::text_width(const std::string& s, int scale) {
+    return s.empty() ? 0 : (static_cast<int>(s.size()) * kGlyphAdvance - 1) * scale;
 }
 
-int Canvas::text_height(int scale) { return kGlyphHeight * scale; }
+int Raster::cap_height(int scale) { return kGlyphCapHeight * scale; }
 
-} // namespace bench
+int Raster::text_height(int scale) { return kGlyphRows * scale; }
+
+} // namespace vkmha::samples

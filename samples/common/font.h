@@ -1,10 +1,10 @@
-// font.h: the 5x7 bitmap font (with a two-row descender) that vkmha-viz draws its labels in, so the tool needs no
-// font files. Printable ASCII only; anything else is drawn as '?'.
+// font.h: the 5x7 bitmap font (with a two-row descender) that vkmha-viz and vkmha-bench draw their labels in, so
+// neither needs font files. Printable ASCII only; anything else is drawn as '?'.
 #pragma once
 
 #include <cstdint>
 
-namespace vkmha::viz {
+namespace vkmha::samples {
 
 inline constexpr int kGlyphWidth = 5;
 inline constexpr int kGlyphCapHeight = 7; // rows 0..6: capitals and digits sit on row 6
@@ -116,4 +116,4 @@ inline const uint8_t* glyph_rows(char c) {
     return kGlyphs[(code >= 32 && code <= 126 ? code : '?') - 32];
 }
 
-} // namespace vkmha::viz
+} // namespace vkmha::samples

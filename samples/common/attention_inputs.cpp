@@ -1,0 +1,115 @@
+// attention_inputs.cpp: reads and checks the input tensors; the messages are part of vkmha-run's interface
+// (tests/test_cli.cpp holds them).
+#include "attention_inputs.h"
+
+#include "io/safetensors.h"
+
+#include <utility>
+
+namespace vkmha::samples {
+namespace {
+
+using io::DType;
+using io::Tensor;
+
+Error invalid(std::string message) { return make_error(ErrorCode::invalid_argument, std::move(message)); }
+
+std::string shape_text(const std::vector<uint64_t>& s) { return io::shape_to_string(s); }
+
+// Moves `r`'s value to `out`, or passes its error on (for VKMHA_TRY).
+template <typename T> Status take(Result<T> r, T* out) {
+    if (!r) return r.take_error();
+    *out = std::move(r).value();
+    return {};
+}
+
+Status require_rank3(const std::string& file, const Tensor& t) {
+    if (t.shape.size() != 3)
+        return invalid(file + ": tensor '" + t.name + "' has shape " + shape_text(t.shape) + ", expected rank 3");
+    for (uint64_t d : t.shape)
+        if (d == 0 || d > (1u << 24))
+            return invalid(file + ": tensor '" + t.name + "' has shape " + shape_text(t.shape) +
+                           " with an empty or huge dimension");
+    return {};
+}
+
+Result<std::vector<float>> floats(const std::string& file, const Tensor& t) {
+    if (t.dtype != DType::f32 && t.dtype != DType::f16 && t.dtype != DType::bf16)
+        return invalid(file + ": tensor '" + t.name + "' has dtype " + std::string(io::dtype_name(t.dtype)) +
+                       ", expected F32, F16 or BF16");
+    return io::to_float(t, file);
+}
+
+} // namespace
+
+Result<InputTensors> load_input_tensors(const std::string& file, uint32_t embed_dim, uint32_t kdim, uint32_t vdim,
+                                        uint32_t heads) {
+    auto read = io::read_safetensors(file);
+    if (!read) return read.take_error();
+    const std::vector<Tensor>& ts = read.value();
+    InputTensors in;
+    const Tensor* q = io::find_tensor(ts, "query");
+    if (!q) return invalid(file + ": tensor 'query' is missing");
+    VKMHA_TRY(require_rank3(file, *q));
+    if (q->shape[2] != embed_dim)
+        return invalid(file + ": tensor 'query' has shape " + shape_text(q->shape) + ", expected [B, Lq, " +
+                       std::to_string(embed_dim) + "]");
+    in.batch = static_cast<uint32_t>(q->shape[0]);
+    in.lq = static_cast<uint32_t>(q->shape[1]);
+    in.lk = in.lq;
+    VKMHA_TRY(take(floats(file, *q), &in.query));
+    const Tensor* k = io::find_tensor(ts, "key");
+    const Tensor* v = io::find_tensor(ts, "value");
+    if (v && !k) return invalid(file + ": tensor 'value' is given without 'key'");
+    if (k) {
+        VKMHA_TRY(require_rank3(file, *k));
+        if (k->shape[0] != in.batch || k->shape[2] != kdim)
+            return invalid(file + ": tensor 'key' has shape " + shape_text(k->shape) + ", expected [" +
+                           std::to_string(in.batch) + ", Lk, " + std::to_string(kdim) + "]");
+        in.lk = static_cast<uint32_t>(k->shape[1]);
+        VKMHA_TRY(take(floats(file, *k), &in.key));
+        in.has_key = true;
+        const Tensor& vt = v ? *v : *k;
+        if (v) VKMHA_TRY(require_rank3(file, *v));
+        if (vt.shape[0] != in.batch || vt.shape[1] != in.lk || vt.shape[2] != vdim)
+            return invalid(file + ": tensor '" + vt.name + "' has shape " + shape_text(vt.shape) + ", expected [" +
+                           std::to_string(in.batch) + ", " + std::to_string(in.lk) + ", " + std::to_string(vdim) + "]");
+        if (v) {
+            VKMHA_TRY(take(floats(file, *v), &in.value));
+            in.has_value = true;
+        }
+    } else if (kdim != embed_dim || vdim != embed_dim) {
+        return invalid(file + ": tensor 'key' is missing (the weights have kdim " + std::to_string(kdim) + ", vdim " +
+                       std::to_string(vdim) + ")");
+    }
+    if (const Tensor* m = io::find_tensor(ts, "key_padding_mask")) {
+        if (m->dtype != DType::boolean && m->dtype != DType::u8)
+            return invalid(file + ": tensor 'key_padding_mask' has dtype " + std::string(io::dtype_name(m->dtype)) +
+                           ", expected BOOL or U8");
+        if (m->shape != std::vector<uint64_t>{in.batch, in.lk})
+            return invalid(file + ": tensor 'key_padding_mask' has shape " + shape_text(m->shape) + ", expected [" +
+                           std::to_string(in.batch) + ", " + std::to_string(in.lk) + "]");
+        VKMHA_TRY(take(io::to_bool_bytes(*m, file), &in.key_padding_mask));
+    }
+    if (const Tensor* m = io::find_tensor(ts, "attn_mask")) {
+        const std::vector<uint64_t> two{in.lq, in.lk}, three{uint64_t(in.batch) * heads, in.lq, in.lk};
+        if (m->shape == three)
+            in.mask_per_head = true;
+        else if (m->shape != two)
+            return invalid(file + ": tensor 'attn_mask' has shape " + shape_text(m->shape) + ", expected " +
+                           shape_text(two) + " or " + shape_text(three));
+        if (m->dtype == DType::boolean || m->dtype == DType::u8) {
+            VKMHA_TRY(take(io::to_bool_bytes(*m, file), &in.mask_bytes));
+            in.mask_type = VKMHA_MASK_TYPE_BOOL;
+        } else if (m->dtype == DType::f32) {
+            VKMHA_TRY(take(floats(file, *m), &in.mask_floats));
+            in.mask_type = VKMHA_MASK_TYPE_ADDITIVE;
+        } else {
+            return invalid(file + ": tensor 'attn_mask' has dtype " + std::string(io::dtype_name(m->dtype)) +
+                           ", expected BOOL, U8 or F32");
+        }
+    }
+    return in;
+}
+
+} // namespace vkmha::samples
