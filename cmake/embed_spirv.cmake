@@ -1,5 +1,5 @@
 # Turns one .spv file into a C++ source holding it as a uint32_t array (run at build time by CMake -P).
-# Inputs: SPV (path), OUT (path), NAME (identifier).
+# Inputs: SPV (path), OUT (path), NAME (identifier), FROM (the source and defines, for the header comment).
 file(READ "${SPV}" hex HEX)
 string(LENGTH "${hex}" hex_len)
 math(EXPR words "${hex_len} / 8")
@@ -19,4 +19,4 @@ while(pos LESS hex_len)
         string(APPEND body "\n")
     endif()
 endwhile()
-file(WRITE "${OUT}" "// Generated from ${NAME}.comp by cmake/embed_spirv.cmake; do not edit.\n#include <cstddef>\n#include <cstdint>\nnamespace vkmha::spirv {\nextern const uint32_t ${NAME}[] = {\n${body}};\nextern const size_t ${NAME}_words = ${words};\n}\n")
+file(WRITE "${OUT}" "// Generated from ${FROM} by cmake/embed_spirv.cmake; do not edit.\n#include <cstddef>\n#include <cstdint>\nnamespace vkmha::spirv {\nextern const uint32_t ${NAME}[] = {\n${body}};\nextern const size_t ${NAME}_words = ${words};\n}\n")

@@ -22,6 +22,15 @@ struct AttentionConfig {
     uint32_t group_size() const { return num_kv_heads ? num_heads / num_kv_heads : 0; }
 };
 
+// How a model stores its weights and a session its Q/K/V/concat scratch on the GPU. Arithmetic is fp32 either way
+// (DESIGN.md, "Numerics"); caller inputs and outputs, scores, LSE and split-K partials are always fp32.
+enum class Precision : uint32_t {
+    fp32 = 0,
+    fp16 = 1 // needs the storageBuffer16BitAccess feature (Device::storage16())
+};
+constexpr uint32_t precision_bytes(Precision p) { return p == Precision::fp16 ? 2 : 4; }
+constexpr const char* precision_name(Precision p) { return p == Precision::fp16 ? "fp16" : "fp32"; }
+
 // Projection weights in PyTorch's layout: a Linear's weight is [out_features, in_features], row-major.
 // Biases are empty when absent (treated as zero).
 struct AttentionWeights {

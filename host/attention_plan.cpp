@@ -80,10 +80,12 @@ uint32_t min_key_splits(const DeviceLimits& limits, const AttentionTiling& t, ui
     return div_up(lk, max_keys);
 }
 
-Result<ScratchSizes> attention_scratch(const AttentionConfig& c, const AttentionShape& s, const DeviceLimits& limits,
-                                       const AttentionTiling& tiling, uint64_t scores_budget_bytes, bool fused_only) {
+Result<ScratchSizes> attention_scratch(const AttentionConfig& c, Precision precision, const AttentionShape& s,
+                                       const DeviceLimits& limits, const AttentionTiling& tiling,
+                                       uint64_t scores_budget_bytes, bool fused_only) {
     const uint64_t cap = scores_cap_elems(limits, scores_budget_bytes);
     ScratchSizes sizes;
+    sizes.activation_bytes = precision_bytes(precision);
     const uint64_t D = c.head_dim();
     sizes.q_elems = uint64_t(s.batch) * c.num_heads * s.lq * D;
     sizes.k_elems = uint64_t(s.batch) * c.num_kv_heads * s.lk * D;
@@ -108,9 +110,9 @@ Result<ScratchSizes> attention_scratch(const AttentionConfig& c, const Attention
                                   std::to_string(cap * 4) + "-byte score chunk limit; create the session fused-only");
         sizes.scores_elems = std::min<uint64_t>(uint64_t(s.batch) * c.num_heads, cap / row_block) * row_block;
     }
-    VKMHA_TRY(check_binding(limits, "query projections", sizes.q_elems, 4));
-    VKMHA_TRY(check_binding(limits, "key projections", sizes.k_elems, 4));
-    VKMHA_TRY(check_binding(limits, "concatenated heads", sizes.concat_elems, 4));
+    VKMHA_TRY(check_binding(limits, "query projections", sizes.q_elems, sizes.activation_bytes));
+    VKMHA_TRY(check_binding(limits, "key projections", sizes.k_elems, sizes.activation_bytes));
+    VKMHA_TRY(check_binding(limits, "concatenated heads", sizes.concat_elems, sizes.activation_bytes));
     return sizes;
 }
 
@@ -126,10 +128,12 @@ struct Planner {
     float scale;
     Status status; // the first error a builder met
 
-    // `bindings` in binding order; unused ones are Slot::dummy here and become the sink where writable.
+    // `bindings` in binding order; unused ones are Slot::dummy here and become the sink where writable. fp16 models
+    // run each kernel's fp16 storage variant where it has one (the kernels that touch weights or Q/K/V/concat).
     Pass& add(Kernel kernel, Stage stage, std::initializer_list<Slot> bindings) {
         Pass p;
         p.kernel = kernel;
+        p.variant = in.precision == Precision::fp16 && has_variant(kernel, Variant::f16) ? Variant::f16 : Variant::f32;
         p.stage = stage;
         std::copy(bindings.begin(), bindings.end(), p.bindings.begin());
         p.write_mask = kernel_write_mask(kernel);
@@ -146,6 +150,7 @@ struct Planner {
     void linear(Stage stage, Slot x, Slot w, Slot b, Slot y, uint32_t M, uint32_t N, uint32_t K, uint32_t x_offset,
                 uint32_t y_offset, bool has_bias, bool head_major, uint32_t rows_per_batch) {
         Pass& p = add(Kernel::linear, stage, {x, w, has_bias ? b : Slot::dummy, y});
+        if (p.variant == Variant::f16 && x == Slot::concat) p.variant = Variant::f16_in; // fp16 in, fp32 out
         set_push(p, LinearParams{M, N, K, x_offset, 0, 0, y_offset, has_bias ? 1u : 0u, head_major ? 1u : 0u,
                                  rows_per_batch, D, N / D});
         p.groups[0] = div_up(N, in.linear_tiling.block_n());
@@ -266,7 +271,8 @@ Result<AttentionPlan> plan_attention(const PlanInputs& in, const DeviceLimits& l
     const uint32_t E = c.embed_dim, H = c.num_heads, D = c.head_dim();
     const uint32_t B = s.batch, Lq = s.lq, Lk = s.lk;
     AttentionPlan plan;
-    auto sizes = attention_scratch(c, s, limits, in.tiling, in.scores_budget_bytes, in.scores_capacity == 0);
+    auto sizes =
+        attention_scratch(c, in.precision, s, limits, in.tiling, in.scores_budget_bytes, in.scores_capacity == 0);
     if (!sizes) return sizes.take_error();
     plan.q_elems = sizes->q_elems;
     plan.k_elems = sizes->k_elems;

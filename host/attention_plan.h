@@ -35,6 +35,7 @@ const char* stage_name(Stage);
 
 struct Pass {
     Kernel kernel = Kernel::linear;
+    Variant variant = Variant::f32; // the kernel's SPIR-V variant: fp16 storage for fp16 models
     Stage stage = Stage::q_proj;
     std::array<Slot, kMaxBindings> bindings = all_dummy();
     uint32_t write_mask = 0;  // bit b set: binding b is declared writable (kernel_write_mask)
@@ -52,23 +53,24 @@ struct Pass {
 
 struct AttentionPlan {
     std::vector<Pass> passes;
-    // Scratch sizes in floats, per frame slot.
+    // Scratch sizes in elements (q/k/v/concat: of the model's precision; scores: floats), per frame slot.
     uint64_t q_elems = 0, k_elems = 0, v_elems = 0, concat_elems = 0, scores_elems = 0;
     uint32_t chunk_bh = 0;    // (batch, head) pairs per scores chunk
     bool fused = false;       // the fused kernel runs (else the unfused stages)
     uint32_t split_count = 1; // fused: key ranges per row
 };
 
-// Scratch an upper-bound shape needs (for allocation at session creation).
+// Scratch an upper-bound shape needs (for allocation at session creation), in elements.
 struct ScratchSizes {
     uint64_t q_elems = 0, k_elems = 0, v_elems = 0, concat_elems = 0, scores_elems = 0;
     uint64_t lse_elems = 0, partials_elems = 0;
+    uint32_t activation_bytes = 4; // per element of q, k, v and concat (the model's precision); the rest are floats
 };
 // scores_budget_bytes caps the unfused path's per-chunk score buffer (0: the default, 64 MiB); the device's
 // maxStorageBufferRange caps it too.
 // With fused_only, no score buffer is allocated: need_weights and the unfused path are then refused.
-Result<ScratchSizes> attention_scratch(const AttentionConfig&, const AttentionShape& max_shape, const DeviceLimits&,
-                                       const AttentionTiling&, uint64_t scores_budget_bytes = 0,
+Result<ScratchSizes> attention_scratch(const AttentionConfig&, Precision, const AttentionShape& max_shape,
+                                       const DeviceLimits&, const AttentionTiling&, uint64_t scores_budget_bytes = 0,
                                        bool fused_only = false);
 
 // The fewest key ranges the fused kernel must split Lk into on this device: more than 1 only where the driver
@@ -84,6 +86,7 @@ struct ExternalOffsets {
 
 struct PlanInputs {
     AttentionConfig config;
+    Precision precision = Precision::fp32; // the model's: picks the kernels' storage variants
     AttentionShape shape;
     AttentionOptions options;
     bool has_in_bias = false;

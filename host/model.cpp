@@ -1,17 +1,32 @@
 // Model: validates a layer's weights and uploads them through a staging arena.
 #include "model.h"
 
+#include "io/half.h"
+
+#include <cmath>
 #include <cstring>
 
 namespace vkmha {
 namespace {
 
-std::vector<BufferRequest> model_requests(const AttentionConfig& c, MemoryKind kind) {
-    const uint64_t E = c.embed_dim, KV = c.kv_width();
-    auto req = [&](const char* name, uint64_t floats) { return BufferRequest{name, floats * sizeof(float), kind}; };
+// In Model::buffer order; each weight takes precision_bytes per element (rounded up to whole 4-byte words).
+std::vector<BufferRequest> model_requests(const AttentionConfig& c, Precision precision, MemoryKind kind) {
+    const uint64_t E = c.embed_dim, KV = c.kv_width(), bytes = precision_bytes(precision);
+    auto req = [&](const char* name, uint64_t elems) { return BufferRequest{name, (elems * bytes + 3) / 4 * 4, kind}; };
     return {req("vkmha wq", E * E),  req("vkmha wk", KV * c.kdim), req("vkmha wv", KV * c.vdim),
             req("vkmha bq", E),      req("vkmha bk", KV),          req("vkmha bv", KV),
-            req("vkmha wo", E * E),  req("vkmha bo", E),           req("vkmha dummy", 4)};
+            req("vkmha wo", E * E),  req("vkmha bo", E),           BufferRequest{"vkmha dummy", 16, kind}};
+}
+
+Status check_precision(const Context& ctx, Precision precision) {
+    if (precision != Precision::fp32 && precision != Precision::fp16)
+        return make_error(ErrorCode::invalid_argument,
+                          "precision " + std::to_string(static_cast<uint32_t>(precision)) + " is unknown");
+    if (precision == Precision::fp16 && !ctx.device().storage16())
+        return make_error(ErrorCode::unsupported, "fp16 precision needs the storageBuffer16BitAccess feature "
+                                                  "(VkPhysicalDevice16BitStorageFeatures), which device '" +
+                                                      ctx.device().info().name + "' does not have enabled");
+    return {};
 }
 
 Status check_size(const char* name, const std::vector<float>& v, uint64_t expected, bool optional) {
@@ -62,33 +77,53 @@ Status validate_weights(const AttentionConfig& c, const AttentionWeights& w) {
     return {};
 }
 
-Result<VkDeviceSize> Model::memory_required(const Context& ctx, const AttentionConfig& c) {
+Result<VkDeviceSize> Model::memory_required(const Context& ctx, const AttentionConfig& c, Precision precision) {
     VKMHA_TRY(validate_config(c));
-    return Arena::measure(ctx.device(), model_requests(c, MemoryKind::device_local));
+    VKMHA_TRY(check_precision(ctx, precision));
+    return Arena::measure(ctx.device(), model_requests(c, precision, MemoryKind::device_local));
 }
 
-Result<std::unique_ptr<Model>> Model::create(const Context& ctx, const AttentionConfig& c, const AttentionWeights& w) {
+Result<std::unique_ptr<Model>> Model::create(const Context& ctx, const AttentionConfig& c, const AttentionWeights& w,
+                                             Precision precision) {
     VKMHA_TRY(validate_weights(c, w));
+    VKMHA_TRY(check_precision(ctx, precision));
     std::unique_ptr<Model> m(new Model());
     m->m_config = c;
+    m->m_precision = precision;
     m->m_in_bias = !w.bq.empty();
     m->m_out_bias = !w.bo.empty();
     m->m_tiling = ShaderLibrary::choose_attention_tiling(ctx.device().limits(), c.head_dim());
     if (c.head_dim() <= m->m_tiling.max_head_dim) { // larger head dims take the unfused path
-        auto pipeline = ctx.shaders().attention_pipeline(m->m_tiling);
+        auto pipeline = ctx.shaders().attention_pipeline(m->m_tiling, precision);
         if (!pipeline) return pipeline.take_error();
         m->m_attention = std::move(pipeline.value());
     }
-    auto arena = Arena::create(ctx.device(), model_requests(c, MemoryKind::device_local));
+    auto arena = Arena::create(ctx.device(), model_requests(c, precision, MemoryKind::device_local));
     if (!arena) return arena.take_error();
     m->m_arena = std::move(arena.value());
-    auto staging = Arena::create(ctx.device(), model_requests(c, MemoryKind::host_visible));
+    auto staging = Arena::create(ctx.device(), model_requests(c, precision, MemoryKind::host_visible));
     if (!staging) return staging.take_error();
     const std::vector<float>* sources[] = {&w.wq, &w.wk, &w.wv, &w.bq, &w.bk, &w.bv, &w.wo, &w.bo};
+    const char* names[] = {"wq", "wk", "wv", "bq", "bk", "bv", "wo", "bo"};
     for (size_t i = 0; i < 9; ++i) {
         const BufferView& s = (*staging)[i];
         std::memset(s.mapped, 0, s.size);
-        if (i < 8 && !sources[i]->empty()) std::memcpy(s.mapped, sources[i]->data(), sources[i]->size() * sizeof(float));
+        if (i == 8 || sources[i]->empty()) continue;
+        const std::vector<float>& src = *sources[i];
+        if (precision == Precision::fp16) {
+            auto* dst = static_cast<uint16_t*>(s.mapped);
+            for (size_t e = 0; e < src.size(); ++e) {
+                dst[e] = io::float_to_half(src[e]);
+                // A finite weight that fp16 cannot hold would silently become +-inf.
+                if ((dst[e] & 0x7c00u) == 0x7c00u && std::isfinite(src[e]))
+                    return make_error(ErrorCode::invalid_argument,
+                                      std::string("weight '") + names[i] + "' element " + std::to_string(e) + " (" +
+                                          std::to_string(src[e]) +
+                                          ") is outside fp16's range (65504); use fp32 precision");
+            }
+        } else {
+            std::memcpy(s.mapped, src.data(), src.size() * sizeof(float));
+        }
     }
     const Device& d = ctx.device();
     Arena& dst = m->m_arena;

@@ -9,21 +9,27 @@ namespace vkmha {
 
 class Model {
   public:
-    static Result<VkDeviceSize> memory_required(const Context&, const AttentionConfig&);
-    static Result<std::unique_ptr<Model>> create(const Context&, const AttentionConfig&, const AttentionWeights&);
+    // Precision::fp16 stores the weights as fp16 (converted here, round to nearest even) and runs the kernels' fp16
+    // storage variants; it needs Device::storage16() (else ErrorCode::unsupported).
+    static Result<VkDeviceSize> memory_required(const Context&, const AttentionConfig&,
+                                                Precision = Precision::fp32);
+    static Result<std::unique_ptr<Model>> create(const Context&, const AttentionConfig&, const AttentionWeights&,
+                                                 Precision = Precision::fp32);
 
     const AttentionConfig& config() const { return m_config; }
+    Precision precision() const { return m_precision; }
     bool has_in_bias() const { return m_in_bias; }
     bool has_out_bias() const { return m_out_bias; }
     // wq, wk, wv, bq, bk, bv, wo, bo, dummy: in attention_plan.h's Slot order starting at Slot::wq.
     const BufferView& buffer(uint32_t index) const { return m_arena[index]; }
     VkDeviceSize bytes() const { return m_arena.bytes(); }
-    // The fused kernel, specialised for this model's head dim on this device.
+    // The fused kernel, specialised for this model's head dim and precision on this device.
     const AttentionTiling& attention_tiling() const { return m_tiling; }
     VkPipeline attention_pipeline() const { return m_attention.get(); }
 
   private:
     AttentionConfig m_config;
+    Precision m_precision = Precision::fp32;
     bool m_in_bias = false;
     bool m_out_bias = false;
     Arena m_arena;

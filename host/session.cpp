@@ -33,13 +33,15 @@ std::vector<BufferRequest> session_requests(const Model& m, const SessionLimits&
     std::vector<BufferRequest> reqs;
     const MemoryKind scratch = l.host_visible_scratch ? MemoryKind::host_visible : MemoryKind::device_local;
     ShapeBytes io = shape_bytes(m.config(), l.max_shape, {}, true);
+    // Q/K/V/concat in the model's precision, rounded up to whole 4-byte words.
+    auto activation_bytes = [&](uint64_t elems) { return (elems * s.activation_bytes + 3) / 4 * 4; };
     for (uint32_t f = 0; f < l.frames_in_flight; ++f) {
         const std::string n = " [frame slot " + std::to_string(f) + "]";
-        reqs.push_back({"vkmha q" + n, s.q_elems * 4, scratch});
-        reqs.push_back({"vkmha k" + n, s.k_elems * 4, scratch});
-        reqs.push_back({"vkmha v" + n, s.v_elems * 4, scratch});
+        reqs.push_back({"vkmha q" + n, activation_bytes(s.q_elems), scratch});
+        reqs.push_back({"vkmha k" + n, activation_bytes(s.k_elems), scratch});
+        reqs.push_back({"vkmha v" + n, activation_bytes(s.v_elems), scratch});
         reqs.push_back({"vkmha scores" + n, s.scores_elems * 4, scratch});
-        reqs.push_back({"vkmha concat" + n, s.concat_elems * 4, scratch});
+        reqs.push_back({"vkmha concat" + n, activation_bytes(s.concat_elems), scratch});
         reqs.push_back({"vkmha lse" + n, s.lse_elems * 4, scratch});
         reqs.push_back({"vkmha partials" + n, s.partials_elems * 4, scratch});
         reqs.push_back({"vkmha sink" + n, 16, MemoryKind::device_local});
@@ -100,8 +102,8 @@ Bound bind_external(const ExternalBuffer& e, uint64_t needed_bytes, uint64_t ele
 
 Result<VkDeviceSize> Session::memory_required(const Context& ctx, const Model& m, const SessionLimits& l) {
     VKMHA_TRY(check_limits(l));
-    auto scratch = attention_scratch(m.config(), l.max_shape, ctx.device().limits(), m.attention_tiling(), l.scores_budget_bytes,
-                                     l.fused_only);
+    auto scratch = attention_scratch(m.config(), m.precision(), l.max_shape, ctx.device().limits(),
+                                     m.attention_tiling(), l.scores_budget_bytes, l.fused_only);
     if (!scratch) return scratch.take_error();
     return Arena::measure(ctx.device(), session_requests(m, l, scratch.value()));
 }
@@ -112,8 +114,8 @@ Result<std::unique_ptr<Session>> Session::create(const Context& ctx, const Model
     if (l.host_io && (!d.has_queue() || !d.timeline_semaphores()))
         return make_error(ErrorCode::unsupported,
                           "host I/O sessions need a queue and timeline semaphores, which this context lacks");
-    auto scratch = attention_scratch(m.config(), l.max_shape, d.limits(), m.attention_tiling(), l.scores_budget_bytes,
-                                     l.fused_only);
+    auto scratch = attention_scratch(m.config(), m.precision(), l.max_shape, d.limits(), m.attention_tiling(),
+                                     l.scores_budget_bytes, l.fused_only);
     if (!scratch) return scratch.take_error();
     auto requests = session_requests(m, l, scratch.value());
     if (l.memory_budget) {
@@ -319,6 +321,7 @@ Status Session::record(VkCommandBuffer cmd, const RecordArgs& a) {
 
     PlanInputs pin;
     pin.config = c;
+    pin.precision = m_model->precision();
     pin.shape = a.shape;
     pin.options = a.options;
     pin.has_in_bias = m_model->has_in_bias();
@@ -422,7 +425,7 @@ Status Session::record(VkCommandBuffer cmd, const RecordArgs& a) {
         if (timed) vk.vkCmdWriteTimestamp(cmd, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT, slot.queries.get(), uint32_t(2 * i));
         vk.vkCmdBindPipeline(cmd, VK_PIPELINE_BIND_POINT_COMPUTE,
                              pass.kernel == Kernel::attention ? m_model->attention_pipeline()
-                                                              : m_ctx->shaders().pipeline(pass.kernel));
+                                                              : m_ctx->shaders().pipeline(pass.kernel, pass.variant));
         vk.vkCmdBindDescriptorSets(cmd, VK_PIPELINE_BIND_POINT_COMPUTE, m_ctx->shaders().layout(), 0, 1, &set,
                                    0, nullptr);
         vk.vkCmdPushConstants(cmd, m_ctx->shaders().layout(), VK_SHADER_STAGE_COMPUTE_BIT, 0, pass.push_bytes,

@@ -71,7 +71,8 @@ class Session {
     // Copies a completed submission's outputs; not_ready while it runs.
     Status read_outputs(uint64_t value, float* output, size_t output_count, float* weights, size_t weights_count) const;
 
-    // A frame slot's scratch buffer (q, k, v, scores, concat); mapped only with host_visible_scratch.
+    // A frame slot's scratch buffer (q, k, v, scores, concat); mapped only with host_visible_scratch. q, k, v and
+    // concat hold the model's precision (fp16 models: IEEE binary16), the rest floats.
     const BufferView& scratch(uint64_t frame, Slot slot) const;
 
     const Model& model() const { return *m_model; }

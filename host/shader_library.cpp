@@ -11,12 +11,18 @@ namespace vkmha::spirv {
     extern const uint32_t name[];                                                                                      \
     extern const size_t name##_words;
 VKMHA_SPIRV(linear)
+VKMHA_SPIRV(linear_f16)
+VKMHA_SPIRV(linear_f16_in)
 VKMHA_SPIRV(scores)
+VKMHA_SPIRV(scores_f16)
 VKMHA_SPIRV(softmax)
 VKMHA_SPIRV(apply)
+VKMHA_SPIRV(apply_f16)
 VKMHA_SPIRV(average_heads)
 VKMHA_SPIRV(attention)
+VKMHA_SPIRV(attention_f16)
 VKMHA_SPIRV(combine)
+VKMHA_SPIRV(combine_f16)
 VKMHA_SPIRV(probs_from_lse)
 #undef VKMHA_SPIRV
 } // namespace vkmha::spirv
@@ -26,11 +32,18 @@ namespace {
 
 struct KernelInfo {
     const char* name;
-    const uint32_t* code;
-    const size_t* words;
     uint32_t bindings;
     uint32_t write_mask;      // bindings not declared readonly in the GLSL
     uint32_t read_write_mask; // of those, the ones the kernel reads too
+};
+
+// One row of shaders/CMakeLists.txt's table: a variant's SPIR-V.
+struct VariantInfo {
+    Kernel kernel;
+    Variant variant;
+    const char* name;
+    const uint32_t* code;
+    const size_t* words;
 };
 
 static_assert(sizeof(LinearParams) <= kMaxPushBytes && sizeof(ScoresParams) <= kMaxPushBytes &&
@@ -40,16 +53,42 @@ static_assert(sizeof(LinearParams) <= kMaxPushBytes && sizeof(ScoresParams) <= k
 
 const KernelInfo& info(Kernel k) {
     static const KernelInfo table[kKernelCount] = {
-        {"linear", spirv::linear, &spirv::linear_words, 4, 1u << 3, 0},
-        {"scores", spirv::scores, &spirv::scores_words, 5, 1u << 2, 0},
-        {"softmax", spirv::softmax, &spirv::softmax_words, 2, 0b11, 0b01},
-        {"apply", spirv::apply, &spirv::apply_words, 3, 1u << 2, 0},
-        {"average_heads", spirv::average_heads, &spirv::average_heads_words, 2, 1u << 1, 1u << 1},
-        {"attention", spirv::attention, &spirv::attention_words, 8, (1u << 3) | (1u << 6) | (1u << 7), 0},
-        {"combine", spirv::combine, &spirv::combine_words, 3, 0b110, 0},
-        {"probs_from_lse", spirv::probs_from_lse, &spirv::probs_from_lse_words, 3, 0b11, 0b01},
+        {"linear", 4, 1u << 3, 0},
+        {"scores", 5, 1u << 2, 0},
+        {"softmax", 2, 0b11, 0b01},
+        {"apply", 3, 1u << 2, 0},
+        {"average_heads", 2, 1u << 1, 1u << 1},
+        {"attention", 8, (1u << 3) | (1u << 6) | (1u << 7), 0},
+        {"combine", 3, 0b110, 0},
+        {"probs_from_lse", 3, 0b11, 0b01},
     };
     return table[static_cast<size_t>(k)];
+}
+
+#define VKMHA_VARIANT(kernel, variant, name)                                                                           \
+    { Kernel::kernel, Variant::variant, #name, spirv::name, &spirv::name##_words }
+constexpr VariantInfo kVariants[] = {
+    VKMHA_VARIANT(linear, f32, linear),
+    VKMHA_VARIANT(linear, f16, linear_f16),
+    VKMHA_VARIANT(linear, f16_in, linear_f16_in),
+    VKMHA_VARIANT(scores, f32, scores),
+    VKMHA_VARIANT(scores, f16, scores_f16),
+    VKMHA_VARIANT(softmax, f32, softmax),
+    VKMHA_VARIANT(apply, f32, apply),
+    VKMHA_VARIANT(apply, f16, apply_f16),
+    VKMHA_VARIANT(average_heads, f32, average_heads),
+    VKMHA_VARIANT(attention, f32, attention),
+    VKMHA_VARIANT(attention, f16, attention_f16),
+    VKMHA_VARIANT(combine, f32, combine),
+    VKMHA_VARIANT(combine, f16, combine_f16),
+    VKMHA_VARIANT(probs_from_lse, f32, probs_from_lse),
+};
+#undef VKMHA_VARIANT
+
+const VariantInfo* find_variant(Kernel k, Variant v) {
+    for (const VariantInfo& info : kVariants)
+        if (info.kernel == k && info.variant == v) return &info;
+    return nullptr;
 }
 
 // Why `data` cannot seed this device's pipeline cache, or empty when its VkPipelineCacheHeaderVersionOne matches.
@@ -76,6 +115,7 @@ std::string cache_header_mismatch(const Device& d, const std::vector<uint8_t>& d
 } // namespace
 
 const char* kernel_name(Kernel k) { return info(k).name; }
+bool has_variant(Kernel k, Variant v) { return find_variant(k, v) != nullptr; }
 uint32_t kernel_binding_count(Kernel k) { return info(k).bindings; }
 uint32_t kernel_write_mask(Kernel k) { return info(k).write_mask; }
 uint32_t kernel_read_write_mask(Kernel k) { return info(k).read_write_mask; }
@@ -139,30 +179,41 @@ Result<ShaderLibrary> ShaderLibrary::create(const Device& d, const std::vector<u
     // guarantees only 128 invocations, so smaller devices get half-height workgroups.
     if (d.limits().max_workgroup_invocations < lib.m_linear_tiling.x * lib.m_linear_tiling.y) lib.m_linear_tiling.y = 8;
 
-    // Every kernel but the fused one, whose tiling is specialised per model (attention_pipeline).
+    // Every variant of every kernel but the fused one, whose tiling is specialised per model (attention_pipeline); the
+    // fp16 variants only where the device has 16-bit storage (their SPIR-V declares StorageBuffer16BitAccess).
     lib.m_from_cache = d.creation_feedback() ? 0 : -1;
-    for (uint32_t i = 0; i < kKernelCount; ++i) {
-        if (static_cast<Kernel>(i) == Kernel::attention) continue;
+    for (const VariantInfo& v : kVariants) {
+        if (v.kernel == Kernel::attention || (v.variant != Variant::f32 && !d.storage16())) continue;
         const LinearTiling& lt = lib.m_linear_tiling;
         const uint32_t linear_tiling[5] = {lt.x, lt.y, lt.k, lt.rows, lt.cols};
         int32_t hit = 0;
-        auto pipeline = lib.build_pipeline(static_cast<Kernel>(i),
-                                           static_cast<Kernel>(i) == Kernel::linear ? std::span<const uint32_t>(linear_tiling)
-                                                                                    : std::span<const uint32_t>(),
+        auto pipeline = lib.build_pipeline(v.kernel, v.variant,
+                                           v.kernel == Kernel::linear ? std::span<const uint32_t>(linear_tiling)
+                                                                      : std::span<const uint32_t>(),
                                            &hit);
         if (!pipeline) return pipeline.take_error();
         lib.m_from_cache = hit < 0 || lib.m_from_cache < 0 ? -1 : lib.m_from_cache + hit;
-        lib.m_pipelines[i] = std::move(pipeline.value());
+        lib.m_pipelines[static_cast<size_t>(v.kernel) * kVariantCount + static_cast<size_t>(v.variant)] =
+            std::move(pipeline.value());
         ++lib.m_pipeline_count;
     }
     return lib;
 }
 
-Result<Handle<VkPipeline>> ShaderLibrary::build_pipeline(Kernel kernel, std::span<const uint32_t> spec_values,
+Result<Handle<VkPipeline>> ShaderLibrary::build_pipeline(Kernel kernel, Variant variant,
+                                                         std::span<const uint32_t> spec_values,
                                                          int32_t* cache_hit) const {
     const Device& d = *m_device;
     const auto& vk = d.vk();
-    const KernelInfo& k = info(kernel);
+    const VariantInfo* found = find_variant(kernel, variant);
+    if (!found)
+        return make_error(ErrorCode::internal, std::string("kernel ") + kernel_name(kernel) + " has no variant " +
+                                                   std::to_string(static_cast<uint32_t>(variant)));
+    if (variant != Variant::f32 && !d.storage16())
+        return make_error(ErrorCode::unsupported, std::string(found->name) +
+                                                      " needs the storageBuffer16BitAccess feature, which this "
+                                                      "device does not have enabled");
+    const VariantInfo& k = *found;
     VkShaderModuleCreateInfo smi{VK_STRUCTURE_TYPE_SHADER_MODULE_CREATE_INFO};
     smi.codeSize = *k.words * sizeof(uint32_t);
     smi.pCode = k.code;
@@ -216,9 +267,10 @@ AttentionTiling ShaderLibrary::choose_attention_tiling(const DeviceLimits& limit
     return t;
 }
 
-Result<Handle<VkPipeline>> ShaderLibrary::attention_pipeline(const AttentionTiling& t) const {
+Result<Handle<VkPipeline>> ShaderLibrary::attention_pipeline(const AttentionTiling& t, Precision precision) const {
     const uint32_t values[5] = {t.workgroup, t.rows, t.keys, t.dims, t.max_head_dim};
-    return build_pipeline(Kernel::attention, values, nullptr);
+    return build_pipeline(Kernel::attention, precision == Precision::fp16 ? Variant::f16 : Variant::f32, values,
+                          nullptr);
 }
 
 Result<std::vector<uint8_t>> ShaderLibrary::cache_data() const {

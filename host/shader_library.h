@@ -2,6 +2,7 @@
 // engine can persist), plus the C++ mirrors of each kernel's push-constant block.
 #pragma once
 
+#include "attention_config.h"
 #include "vulkan/handle.h"
 
 #include <array>
@@ -13,10 +14,20 @@ namespace vkmha {
 
 enum class Kernel : uint32_t { linear, scores, softmax, apply, average_heads, attention, combine, probs_from_lse, count };
 constexpr uint32_t kKernelCount = static_cast<uint32_t>(Kernel::count);
+// A kernel's SPIR-V variants (rows of shaders/CMakeLists.txt's table), by which of its bindings are stored as fp16.
+// Arithmetic is fp32 in every variant.
+enum class Variant : uint32_t {
+    f32,    // every binding fp32; the only variant of softmax, average_heads and probs_from_lse
+    f16,    // fp16 weights and Q/K/V/concat; linear: fp32 X in, fp16 Y out (the Q/K/V projections)
+    f16_in, // linear only: fp16 X in (the concatenated heads), fp16 weights, fp32 Y out (the output projection)
+    count
+};
+constexpr uint32_t kVariantCount = static_cast<uint32_t>(Variant::count);
 constexpr uint32_t kMaxBindings = 8;
 constexpr uint32_t kMaxPushBytes = 128; // Vulkan's guaranteed minimum of maxPushConstantsSize
 
 const char* kernel_name(Kernel);
+bool has_variant(Kernel, Variant);
 uint32_t kernel_binding_count(Kernel);
 // Bindings the kernel's GLSL declares writable (bit b = binding b), and those of them it also reads. Whatever
 // is bound there counts as written for synchronization, whether or not this dispatch writes it.
@@ -80,12 +91,15 @@ class ShaderLibrary {
     // this device is dropped with a warning; the driver validates the rest).
     static Result<ShaderLibrary> create(const Device&, const std::vector<uint8_t>& initial_cache);
 
-    // Every kernel's pipeline but Kernel::attention's, which models build with attention_pipeline().
-    VkPipeline pipeline(Kernel k) const { return m_pipelines[static_cast<size_t>(k)].get(); }
+    // Every kernel's pipeline but Kernel::attention's, which models build with attention_pipeline(). The fp16
+    // variants exist only on devices with 16-bit storage (Device::storage16()); VK_NULL_HANDLE where none exists.
+    VkPipeline pipeline(Kernel k, Variant v = Variant::f32) const {
+        return m_pipelines[static_cast<size_t>(k) * kVariantCount + static_cast<size_t>(v)].get();
+    }
     uint32_t pipeline_count() const { return m_pipeline_count; }
-    // The fused kernel's tiling for a model's head dim on this device, and its pipeline.
+    // The fused kernel's tiling for a model's head dim on this device, and its pipeline for the model's precision.
     static AttentionTiling choose_attention_tiling(const DeviceLimits&, uint32_t head_dim);
-    Result<Handle<VkPipeline>> attention_pipeline(const AttentionTiling&) const;
+    Result<Handle<VkPipeline>> attention_pipeline(const AttentionTiling&, Precision) const;
     const LinearTiling& linear_tiling() const { return m_linear_tiling; }
     // Every kernel shares one layout (kMaxBindings storage buffers, kMaxPushBytes of push constants), so any
     // pre-allocated descriptor set serves any kernel.
@@ -98,7 +112,8 @@ class ShaderLibrary {
 
   private:
     // cache_hit (optional): 1 found in the pipeline cache, 0 compiled, -1 the driver cannot tell.
-    Result<Handle<VkPipeline>> build_pipeline(Kernel, std::span<const uint32_t> spec_values, int32_t* cache_hit) const;
+    Result<Handle<VkPipeline>> build_pipeline(Kernel, Variant, std::span<const uint32_t> spec_values,
+                                              int32_t* cache_hit) const;
 
     const Device* m_device = nullptr;
     Handle<VkPipelineCache> m_own_cache;
@@ -108,7 +123,7 @@ class ShaderLibrary {
     LinearTiling m_linear_tiling;
     Handle<VkDescriptorSetLayout> m_set_layout;
     Handle<VkPipelineLayout> m_layout;
-    std::array<Handle<VkPipeline>, kKernelCount> m_pipelines;
+    std::array<Handle<VkPipeline>, kKernelCount * kVariantCount> m_pipelines; // [kernel][variant]
 };
 
 } // namespace vkmha

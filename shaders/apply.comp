@@ -6,7 +6,16 @@
 //   constant_id 1  local_size_y  default 16  invocations along queries (i)
 //   constant_id 2  TILE_J        default 16  keys staged in shared memory per step
 // Dispatch: (ceil(D / local_size_x), ceil(Lq / local_size_y), bh_count)
+//
+// Storage variant (shaders/CMakeLists.txt): ACT_F16 stores V and O as fp16 (GL_EXT_shader_16bit_storage); P stays
+// fp32. Values are converted to float on load and O is rounded once on store; all arithmetic is fp32.
 #version 450
+#ifdef ACT_F16
+#extension GL_EXT_shader_16bit_storage : require
+#define ACT_T float16_t
+#else
+#define ACT_T float
+#endif
 
 layout(local_size_x = 16, local_size_y = 16, local_size_z = 1) in;
 layout(local_size_x_id = 0, local_size_y_id = 1) in;
@@ -17,8 +26,8 @@ const uint WG_X = gl_WorkGroupSize.x;
 const uint WG_Y = gl_WorkGroupSize.y;
 
 layout(std430, set = 0, binding = 0) readonly buffer InputP { float p_data[]; };  // [bh_count, Lq, Lk]
-layout(std430, set = 0, binding = 1) readonly buffer InputV { float v_data[]; };  // [B, G, Lk, D]
-layout(std430, set = 0, binding = 2) writeonly buffer OutputO { float o_data[]; }; // [B, Lq, H * D]
+layout(std430, set = 0, binding = 1) readonly buffer InputV { ACT_T v_data[]; };  // [B, G, Lk, D]
+layout(std430, set = 0, binding = 2) writeonly buffer OutputO { ACT_T o_data[]; }; // [B, Lq, H * D]
 
 layout(push_constant) uniform Params {
     uint H;
@@ -76,7 +85,7 @@ void main()
             const uint col = d0 + c;
             float v = 0.0;
             if (bh_valid && key < p.Lk && col < p.D) {
-                v = v_data[v_base + key * p.D + col];
+                v = float(v_data[v_base + key * p.D + col]);
             }
             v_tile[r][c] = v;
         }
@@ -92,5 +101,5 @@ void main()
     if (!bh_valid || i >= p.Lq || d >= p.D) {
         return;
     }
-    o_data[(b * p.Lq + i) * (p.H * p.D) + h * p.D + d] = acc;
+    o_data[(b * p.Lq + i) * (p.H * p.D) + h * p.D + d] = ACT_T(acc);
 }

@@ -22,9 +22,19 @@
 //   constant_id 4  D_MAX         default 256  largest head dim D the pipeline accepts
 // Dispatch: (ceil(Lq * (H/G) / ROWS), B * G, split_count)
 // Shared: 4 * (DC*ROWS + DC*(BC+1) + BC*ROWS + WG) bytes (14720 by default).
+//
+// Storage variant (shaders/CMakeLists.txt): ACT_F16 stores Q, K, V and O as fp16 (GL_EXT_shader_16bit_storage); LSE
+// and partials stay fp32. Values are converted to float on load (Q before scaling) and O is rounded once on store;
+// scores, softmax statistics and accumulators are fp32.
 #version 450
 #extension GL_GOOGLE_include_directive : require
 #extension GL_EXT_control_flow_attributes : require
+#ifdef ACT_F16
+#extension GL_EXT_shader_16bit_storage : require
+#define ACT_T float16_t
+#else
+#define ACT_T float
+#endif
 #include "common/mask.glsl"
 
 layout(local_size_x = 64, local_size_y = 1, local_size_z = 1) in;
@@ -54,10 +64,10 @@ shared float kt_tile[DC * KT_STRIDE]; // K chunk transposed, [DC][BC + 1]
 shared vec4 p_tile[BC * R4];          // the tile's scores, masked scores, then probabilities: [BC][ROWS]
 shared float max_part[WG];            // partial row maxima, [ROWS][PARTS]
 
-layout(std430, set = 0, binding = 0) readonly buffer InputQ { float q_data[]; };   // [B, H, Lq, D]
-layout(std430, set = 0, binding = 1) readonly buffer InputK { float k_data[]; };   // [B, G, Lk, D]
-layout(std430, set = 0, binding = 2) readonly buffer InputV { float v_data[]; };   // [B, G, Lk, D]
-layout(std430, set = 0, binding = 3) writeonly buffer OutputO { float o_data[]; }; // [B, Lq, H * D] from o_offset
+layout(std430, set = 0, binding = 0) readonly buffer InputQ { ACT_T q_data[]; };   // [B, H, Lq, D]
+layout(std430, set = 0, binding = 1) readonly buffer InputK { ACT_T k_data[]; };   // [B, G, Lk, D]
+layout(std430, set = 0, binding = 2) readonly buffer InputV { ACT_T v_data[]; };   // [B, G, Lk, D]
+layout(std430, set = 0, binding = 3) writeonly buffer OutputO { ACT_T o_data[]; }; // [B, Lq, H * D] from o_offset
 // One binding, two views: the mask is bytes or floats depending on attn_mask_mode.
 layout(std430, set = 0, binding = 4) readonly buffer MaskU { uint mask_u[]; };
 layout(std430, set = 0, binding = 4) readonly buffer MaskF { float mask_f[]; };
@@ -161,7 +171,7 @@ void main()
                     float v = 0.0; // zero padding: rows/columns outside the problem add nothing
                     if (wg_valid && row < row_count && d < p.D) {
                         const uint h = g * group + row % group;
-                        v = q_data[((b * p.H + h) * p.Lq + row / group) * p.D + d] * p.scale;
+                        v = float(q_data[((b * p.H + h) * p.Lq + row / group) * p.D + d]) * p.scale;
                     }
                     q_tile[c * R4 + r / 4u][r % 4u] = v;
                 }
@@ -176,7 +186,7 @@ void main()
                         const uint d = d0 + c;
                         float v = 0.0;
                         if (j < key_end && d < p.D) {
-                            v = k_data[kv_base + j * p.D + d];
+                            v = float(k_data[kv_base + j * p.D + d]);
                         }
                         kt_tile[c * KT_STRIDE + k] = v;
                     }
@@ -283,7 +293,7 @@ void main()
                     const uint d = k * WG + tid;
                     v_val[k] = 0.0; // keys past the range must be zero, not garbage: 0 * NaN is NaN
                     if (j < key_end && d < p.D) {
-                        v_val[k] = v_data[kv_base + j * p.D + d];
+                        v_val[k] = float(v_data[kv_base + j * p.D + d]);
                     }
                 }
                 [[unroll]] for (uint r4 = 0u; r4 < R4; ++r4) {
@@ -318,7 +328,7 @@ void main()
             [[unroll]] for (uint k = 0u; k < COLS_PER_INVOCATION; ++k) {
                 const uint d = k * WG + tid;
                 if (d < p.D) {
-                    o_data[o_base + d] = acc[(r / 4u) * COLS_PER_INVOCATION + k][r % 4u] * inv_l;
+                    o_data[o_base + d] = ACT_T(acc[(r / 4u) * COLS_PER_INVOCATION + k][r % 4u] * inv_l);
                 }
             }
             if (p.write_lse != 0u && tid == r) {

@@ -8,8 +8,17 @@
 //   (gl_WorkGroupID.y * gl_NumWorkGroups.x + gl_WorkGroupID.x) * local_size_x + local id; extra ones do nothing.
 //   No grid-stride loop: lavapipe caps the loop iterations of one invocation (see shaders/README.md).
 // No shared memory.
+//
+// Storage variant (shaders/CMakeLists.txt): ACT_F16 stores O as fp16 (GL_EXT_shader_16bit_storage), rounded once on
+// store; partials and LSE stay fp32, as does all arithmetic.
 #version 450
 #extension GL_GOOGLE_include_directive : require
+#ifdef ACT_F16
+#extension GL_EXT_shader_16bit_storage : require
+#define ACT_T float16_t
+#else
+#define ACT_T float
+#endif
 #include "common/mask.glsl"
 
 layout(local_size_x = 64, local_size_y = 1, local_size_z = 1) in;
@@ -19,7 +28,7 @@ const uint WG = gl_WorkGroupSize.x;
 
 // Record r = ((s * B + b) * H + h) * Lq + i at element r * (D + 2): acc[0..D-1], m, l.
 layout(std430, set = 0, binding = 0) readonly buffer Partials { float part_data[]; };
-layout(std430, set = 0, binding = 1) writeonly buffer OutputO { float o_data[]; };     // [B, Lq, H * D] from o_offset
+layout(std430, set = 0, binding = 1) writeonly buffer OutputO { ACT_T o_data[]; };     // [B, Lq, H * D] from o_offset
 layout(std430, set = 0, binding = 2) writeonly buffer OutputLse { float lse_data[]; }; // [B, H, Lq]
 
 layout(push_constant) uniform Params {
@@ -71,7 +80,7 @@ void main()
     const uint b = row / (p.H * p.Lq);
     const uint h = (row / p.Lq) % p.H;
     const uint i = row % p.Lq;
-    o_data[p.o_offset + (b * p.Lq + i) * (p.H * p.D) + h * p.D + d] = out_value;
+    o_data[p.o_offset + (b * p.Lq + i) * (p.H * p.D) + h * p.D + d] = ACT_T(out_value);
     if (p.write_lse != 0u && d == 0u) {
         lse_data[row] = lse;
     }

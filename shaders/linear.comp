@@ -10,8 +10,29 @@
 //   constant_id 4  COLS_PER_INVOCATION  default 1   register tile along N
 // Dispatch: (ceil(N / (local_size_x * COLS_PER_INVOCATION)),
 //            ceil(M / (local_size_y * ROWS_PER_INVOCATION)), 1)
+//
+// Storage variants (shaders/CMakeLists.txt): X_F16, W_F16 (weights and bias), Y_F16 make that binding fp16
+// (GL_EXT_shader_16bit_storage); each value is converted to float on load and the sum is always fp32.
 #version 450
 #extension GL_GOOGLE_include_directive : require
+#if defined(X_F16) || defined(W_F16) || defined(Y_F16)
+#extension GL_EXT_shader_16bit_storage : require
+#endif
+#ifdef X_F16
+#define X_T float16_t
+#else
+#define X_T float
+#endif
+#ifdef W_F16
+#define W_T float16_t
+#else
+#define W_T float
+#endif
+#ifdef Y_F16
+#define Y_T float16_t
+#else
+#define Y_T float
+#endif
 
 layout(local_size_x = 16, local_size_y = 16, local_size_z = 1) in;
 layout(local_size_x_id = 0, local_size_y_id = 1) in;
@@ -25,10 +46,10 @@ const uint WG_Y = gl_WorkGroupSize.y;
 const uint BLOCK_M = WG_Y * ROWS_PER_INVOCATION;
 const uint BLOCK_N = WG_X * COLS_PER_INVOCATION;
 
-layout(std430, set = 0, binding = 0) readonly buffer InputX { float x_data[]; };
-layout(std430, set = 0, binding = 1) readonly buffer InputW { float w_data[]; };
-layout(std430, set = 0, binding = 2) readonly buffer InputBias { float bias_data[]; };
-layout(std430, set = 0, binding = 3) writeonly buffer OutputY { float y_data[]; };
+layout(std430, set = 0, binding = 0) readonly buffer InputX { X_T x_data[]; };
+layout(std430, set = 0, binding = 1) readonly buffer InputW { W_T w_data[]; };
+layout(std430, set = 0, binding = 2) readonly buffer InputBias { W_T bias_data[]; };
+layout(std430, set = 0, binding = 3) writeonly buffer OutputY { Y_T y_data[]; };
 
 layout(push_constant) uniform Params {
     uint M;
@@ -76,7 +97,7 @@ void main()
             const uint k = k0 + c;
             float v = 0.0; // zero padding makes the partial tile contribute nothing
             if (m < p.M && k < p.K) {
-                v = x_data[p.x_offset + m * p.K + k];
+                v = float(x_data[p.x_offset + m * p.K + k]);
             }
             x_tile[r][c] = v;
         }
@@ -87,7 +108,7 @@ void main()
             const uint k = k0 + c;
             float v = 0.0;
             if (n < p.N && k < p.K) {
-                v = w_data[p.w_offset + n * p.K + k];
+                v = float(w_data[p.w_offset + n * p.K + k]);
             }
             w_tile[c][r] = v;
         }
@@ -113,7 +134,7 @@ void main()
             }
             float v = acc[r][c];
             if (p.has_bias != 0u) {
-                v += bias_data[p.b_offset + n];
+                v += float(bias_data[p.b_offset + n]);
             }
             uint dst;
             if (p.out_mode == 1u) {
@@ -125,7 +146,7 @@ void main()
             } else {
                 dst = m * p.N + n;
             }
-            y_data[p.y_offset + dst] = v;
+            y_data[p.y_offset + dst] = Y_T(v);
         }
     }
 }

@@ -5,8 +5,17 @@
 //   constant_id 1  local_size_y  default 16  invocations along queries (i)
 //   constant_id 2  TILE_D        default 16  head-dim elements staged in shared memory per step
 // Dispatch: (ceil(Lk / local_size_x), ceil(Lq / local_size_y), bh_count)
+//
+// Storage variant (shaders/CMakeLists.txt): ACT_F16 reads Q and K as fp16 (GL_EXT_shader_16bit_storage), converted
+// to float on load (Q before scaling); S and all arithmetic stay fp32.
 #version 450
 #extension GL_GOOGLE_include_directive : require
+#ifdef ACT_F16
+#extension GL_EXT_shader_16bit_storage : require
+#define ACT_T float16_t
+#else
+#define ACT_T float
+#endif
 #include "common/mask.glsl"
 
 layout(local_size_x = 16, local_size_y = 16, local_size_z = 1) in;
@@ -17,8 +26,8 @@ layout(constant_id = 2) const uint TILE_D = 16u;
 const uint WG_X = gl_WorkGroupSize.x;
 const uint WG_Y = gl_WorkGroupSize.y;
 
-layout(std430, set = 0, binding = 0) readonly buffer InputQ { float q_data[]; };  // [B, H, Lq, D]
-layout(std430, set = 0, binding = 1) readonly buffer InputK { float k_data[]; };  // [B, G, Lk, D]
+layout(std430, set = 0, binding = 0) readonly buffer InputQ { ACT_T q_data[]; };  // [B, H, Lq, D]
+layout(std430, set = 0, binding = 1) readonly buffer InputK { ACT_T k_data[]; };  // [B, G, Lk, D]
 layout(std430, set = 0, binding = 2) writeonly buffer OutputS { float s_data[]; }; // [bh_count, Lq, Lk]
 // One binding, two views: the mask is bytes or floats depending on attn_mask_mode.
 layout(std430, set = 0, binding = 3) readonly buffer MaskU { uint mask_u[]; };
@@ -79,7 +88,7 @@ void main()
             const uint d = d0 + c;
             float v = 0.0; // zero padding: partial tiles add nothing
             if (bh_valid && row < p.Lq && d < p.D) {
-                v = q_data[q_base + row * p.D + d] * p.scale;
+                v = float(q_data[q_base + row * p.D + d]) * p.scale;
             }
             q_tile[r][c] = v;
         }
@@ -90,7 +99,7 @@ void main()
             const uint d = d0 + c;
             float v = 0.0;
             if (bh_valid && key < p.Lk && d < p.D) {
-                v = k_data[k_base + key * p.D + d];
+                v = float(k_data[k_base + key * p.D + d]);
             }
             k_tile[c][r] = v;
         }

@@ -2,16 +2,19 @@
 // concatenation, output projection, attention weights) against the CPU reference, over a sweep of awkward shapes,
 // mask kinds and GQA ratios, with the validation layer on.
 #include "cpu_reference.h"
+#include "io/half.h"
 #include "session.h"
 #include "support/compare.h"
 #include "support/gpu_context.h"
 
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
 #include <limits>
+#include <map>
 #include <random>
 #include <string>
 
@@ -37,6 +40,27 @@ struct Case {
 
 // fp32 GPU vs double reference. Projections accumulate up to 1024 fp32 products of O(1) values.
 const Tolerance kTol{1e-4, 1e-3, 1e-9};
+// fp16 storage GPU vs the same double reference, which keeps the weights unrounded. Each weight, bias and Q/K/V/concat
+// element is rounded to fp16 once (relative error <= u = 2^-11 ~ 4.9e-4; accumulation stays fp32), so a stored value
+// v is off by up to u*|v| from its own rounding plus the propagated rounding of its inputs: ~u*sqrt(sum of squared
+// products), independent of |v| (for these O(1) inputs and 1/sqrt(fan-in) weights, ~1e-4 rms). Measured over both
+// sweeps on lavapipe: max|d| 7.3e-4 (projections, |v| up to ~1.5), 5.5e-4 concat, 2.9e-4 output; nmse <= 2.1e-7
+// (about u^2 per rounding, a few roundings deep). This tolerance takes at most ~25% of its per-element bound and
+// of its nmse bound, a 4-5x margin, while a missing bias (~0.2), a wrong head or an fp16 accumulator (~sqrt(K)*u*|v|,
+// ~1e-2 at K = 512) is far outside it.
+const Tolerance kTolF16{1.5e-3, 1.5e-3, 1e-6};
+
+// The worst comparison of each stage over one test case's runs (for the report, and to keep the tolerances honest).
+struct Worst {
+    double max_abs = 0, nmse = 0, used = 0;
+};
+using WorstByStage = std::map<std::string, Worst>;
+
+void report(const WorstByStage& worst, const char* label) {
+    for (const auto& [stage, w] : worst)
+        MESSAGE(std::string(label), " worst ", stage, ": max|d| ", w.max_abs, ", nmse ", w.nmse, ", tolerance used ",
+                w.used);
+}
 
 struct Problem {
     AttentionConfig config;
@@ -110,21 +134,31 @@ Problem make_problem(const Case& c, uint32_t seed) {
     return p;
 }
 
-// Reads n floats from a host-visible scratch buffer.
-std::vector<float> read(const BufferView& v, uint64_t n) {
+// Reads n elements of a host-visible scratch buffer as floats: binary16 for the q/k/v/concat scratch of an fp16
+// model, else fp32.
+std::vector<float> read(const BufferView& v, uint64_t n, Precision precision = Precision::fp32) {
     std::vector<float> out(n);
-    std::memcpy(out.data(), v.mapped, n * sizeof(float));
+    if (precision == Precision::fp16) {
+        std::vector<uint16_t> bits(n);
+        std::memcpy(bits.data(), v.mapped, n * sizeof(uint16_t));
+        std::transform(bits.begin(), bits.end(), out.begin(), vkmha::io::half_to_float);
+    } else {
+        std::memcpy(out.data(), v.mapped, n * sizeof(float));
+    }
     return out;
 }
 
 // Runs one case through a session and checks it against the reference: every stage on the unfused path (its
-// scratch holds each intermediate), the projections and outputs on the fused path.
-void run_case(const Case& c, AttentionPath path, bool split_k = true) {
+// scratch holds each intermediate), the projections and outputs on the fused path. With `worst`, records each
+// stage's worst error there.
+void run_case(const Case& c, AttentionPath path, bool split_k = true, Precision precision = Precision::fp32,
+              WorstByStage* worst = nullptr) {
     const char* path_name = path == AttentionPath::fused ? (split_k ? "fused" : "fused, no split-K") : "unfused";
-    INFO("case ", std::string(c.name), " (", std::string(path_name), "): E=", c.E, " H=", c.H, " G=", c.G, " B=", c.B,
-         " Lq=", c.Lq, " Lk=", c.Lk);
+    INFO("case ", std::string(c.name), " (", std::string(path_name), ", ", precision_name(precision), "): E=", c.E,
+         " H=", c.H, " G=", c.G, " B=", c.B, " Lq=", c.Lq, " Lk=", c.Lk);
     vkmha::test::ValidationGuard guard;
     Context& ctx = vkmha::test::gpu_context();
+    const Tolerance& tol = precision == Precision::fp16 ? kTolF16 : kTol;
     Problem p = make_problem(c, 1234u + c.E + c.Lq * 7u + c.Lk);
     p.options.path = path;
     p.options.split_k = split_k;
@@ -134,7 +168,7 @@ void run_case(const Case& c, AttentionPath path, bool split_k = true) {
     auto ref_out = reference_attention(p.config, p.weights, p.shape, p.options, p.inputs());
     REQUIRE(ref_out.ok());
 
-    auto model = Model::create(ctx, p.config, p.weights);
+    auto model = Model::create(ctx, p.config, p.weights, precision);
     REQUIRE_MESSAGE(model.ok(), (model.ok() ? "" : model.error().message));
     SessionLimits limits;
     limits.max_shape = p.shape;
@@ -159,29 +193,38 @@ void run_case(const Case& c, AttentionPath path, bool split_k = true) {
 
     const uint64_t frame = value.value() - 1;
     auto check = [&](const std::string& what, const std::vector<float>& got, const std::vector<float>& want) {
-        auto cmp = vkmha::test::compare(got, want, kTol);
+        auto cmp = vkmha::test::compare(got, want, tol);
         INFO(cmp.describe(what));
         CHECK_MESSAGE(cmp.ok, cmp.describe(what));
+        if (worst) {
+            Worst& w = (*worst)[what];
+            w.max_abs = std::max(w.max_abs, cmp.max_abs);
+            w.nmse = std::max(w.nmse, cmp.nmse);
+            w.used = std::max(w.used, cmp.used);
+        }
         return cmp;
     };
-    check("q projection", read(s.scratch(frame, Slot::q), ref->q.size()), ref->q);
-    check("k projection", read(s.scratch(frame, Slot::k), ref->k.size()), ref->k);
-    check("v projection", read(s.scratch(frame, Slot::v), ref->v.size()), ref->v);
+    check("q projection", read(s.scratch(frame, Slot::q), ref->q.size(), precision), ref->q);
+    check("k projection", read(s.scratch(frame, Slot::k), ref->k.size(), precision), ref->k);
+    check("v projection", read(s.scratch(frame, Slot::v), ref->v.size(), precision), ref->v);
     // With one chunk the unfused path's in-place softmax leaves every head's probabilities in the scores scratch.
     const uint64_t all_probs = ref->probs.size();
     if (path == AttentionPath::unfused && s.scratch(frame, Slot::scores).size >= all_probs * sizeof(float))
         check("scores+softmax", read(s.scratch(frame, Slot::scores), all_probs), ref->probs);
     check(path == AttentionPath::fused ? "fused attention concat" : "P·V concat",
-          read(s.scratch(frame, Slot::concat), ref->concat.size()), ref->concat);
+          read(s.scratch(frame, Slot::concat), ref->concat.size(), precision), ref->concat);
     auto out_cmp = check("output", output, ref->output);
-    MESSAGE(std::string(c.name), " (", std::string(path_name), "): output max|d| ", out_cmp.max_abs, ", nmse ",
-            out_cmp.nmse);
+    MESSAGE(std::string(c.name), " (", std::string(path_name), ", ", precision_name(precision), "): output max|d| ",
+            out_cmp.max_abs, ", nmse ", out_cmp.nmse);
     if (c.need_weights) check(c.average ? "weights (averaged)" : "weights (per head)", weights, ref_out->weights);
     if (c.key_padding && c.B > 1) {
-        // Batch 0 has every key padded: each of its output rows is exactly the output bias.
+        // Batch 0 has every key padded: each of its output rows is exactly the output bias (as the model stores it).
         for (uint32_t i = 0; i < c.Lq; ++i)
-            for (uint32_t e = 0; e < c.E; ++e)
-                REQUIRE(output[size_t(i) * c.E + e] == (c.bias ? p.weights.bo[e] : 0.0f));
+            for (uint32_t e = 0; e < c.E; ++e) {
+                const float bo = c.bias ? p.weights.bo[e] : 0.0f;
+                REQUIRE(output[size_t(i) * c.E + e] ==
+                        (precision == Precision::fp16 ? vkmha::io::half_to_float(vkmha::io::float_to_half(bo)) : bo));
+            }
     }
 }
 
@@ -248,6 +291,33 @@ TEST_SUITE("attention") {
             run_case(c, AttentionPath::fused, false);
         }
     }
+
+    // fp16 storage: the same sweeps through the kernels' fp16 variants, within kTolF16.
+    TEST_CASE("unfused fp16: every stage matches the CPU reference over the sweep") {
+        if (!vkmha::test::gpu_context().device().storage16()) {
+            MESSAGE("skipped: the device has no storageBuffer16BitAccess");
+            return;
+        }
+        WorstByStage worst;
+        for (const Case& c : kCases) run_case(c, AttentionPath::unfused, true, Precision::fp16, &worst);
+        for (const Case& c : kChunked) run_case(c, AttentionPath::unfused, true, Precision::fp16, &worst);
+        report(worst, "unfused fp16");
+    }
+
+    TEST_CASE("fused fp16: output, weights and split-K decode match the CPU reference over the sweep") {
+        if (!vkmha::test::gpu_context().device().storage16()) {
+            MESSAGE("skipped: the device has no storageBuffer16BitAccess");
+            return;
+        }
+        WorstByStage worst;
+        for (const Case& c : kCases) run_case(c, AttentionPath::fused, true, Precision::fp16, &worst);
+        for (const Case& c : kChunked) run_case(c, AttentionPath::fused, true, Precision::fp16, &worst);
+        for (const Case& c : kDecode) {
+            run_case(c, AttentionPath::fused, true, Precision::fp16, &worst);
+            run_case(c, AttentionPath::fused, false, Precision::fp16, &worst);
+        }
+        report(worst, "fused fp16");
+    }
 }
 
 TEST_SUITE("attention_plan") {
@@ -276,6 +346,33 @@ TEST_SUITE("attention_plan") {
         REQUIRE(whole.ok());
         CHECK(whole->split_count == 1);
         CHECK(kernels(whole.value()) == "linear linear linear attention linear ");
+
+        // An fp16 model's plan runs the fp16 storage variants: fp32 input -> fp16 Q/K/V, fp16 attention and combine,
+        // fp16 concat -> fp32 output. fp32 plans run only the fp32 variants.
+        auto variants = [](const AttentionPlan& p) {
+            std::string v;
+            for (const Pass& pass : p.passes)
+                v += pass.variant == Variant::f16      ? "f16 "
+                     : pass.variant == Variant::f16_in ? "f16_in "
+                                                       : "f32 ";
+            return v;
+        };
+        CHECK(variants(whole.value()) == "f32 f32 f32 f32 f32 ");
+        in.precision = Precision::fp16;
+        in.options.split_k = true;
+        auto split16 = plan_attention(in, limits);
+        REQUIRE(split16.ok());
+        CHECK(kernels(split16.value()) == "linear linear linear attention combine linear ");
+        CHECK(variants(split16.value()) == "f16 f16 f16 f16 f16 f16_in ");
+        in.options.path = AttentionPath::unfused;
+        in.scores_capacity = 1u << 20;
+        auto unfused16 = plan_attention(in, limits);
+        REQUIRE(unfused16.ok());
+        CHECK(kernels(unfused16.value()) == "linear linear linear scores softmax apply linear ");
+        CHECK(variants(unfused16.value()) == "f16 f16 f16 f16 f32 f16 f16_in ");
+        in.precision = Precision::fp32;
+        in.options.path = AttentionPath::fused;
+        in.scores_capacity = 0;
 
         in.options.split_k = true;
         in.shape = {1, 512, 512};

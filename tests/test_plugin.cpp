@@ -410,6 +410,7 @@ void check_model_properties(VkmhaModel model, const HostModel& m) {
     CHECK(p.hasInputBias == (m.weights.bq.empty() ? VK_FALSE : VK_TRUE));
     CHECK(p.hasOutputBias == (m.weights.bo.empty() ? VK_FALSE : VK_TRUE));
     CHECK(p.deviceMemoryBytes > 0);
+    CHECK(p.precision == VKMHA_PRECISION_FP32); // the default
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -490,13 +491,22 @@ size_t weights_count(const AttentionConfig& c, const RunInputs& in) {
     return size_t(in.shape.batch) * (in.options.average_weights ? 1 : c.num_heads) * in.shape.lq * in.shape.lk;
 }
 
-// |got - ref| <= 1e-4 + 1e-3 |ref| everywhere (a NaN in `got` never passes); reports the max abs error.
-void check_matches(const float* got, const std::vector<float>& ref, const std::string& what) {
+// |got - ref| <= atol + rtol |ref| everywhere (a NaN in `got` never passes); reports the max abs error.
+struct Tolerance {
+    double atol, rtol;
+};
+constexpr Tolerance kFp32Tolerance{1e-4, 1e-3};
+// VKMHA_PRECISION_FP16 models: weights and Q/K/V/concat rounded to fp16 (relative 2^-11 each); tests/test_attention.cpp
+// derives this bound and measures 25% of it used at worst over its sweep.
+constexpr Tolerance kFp16Tolerance{1.5e-3, 1.5e-3};
+
+void check_matches(const float* got, const std::vector<float>& ref, const std::string& what,
+                   Tolerance tol = kFp32Tolerance) {
     double max_abs = 0;
     size_t bad = 0, first = 0;
     for (size_t i = 0; i < ref.size(); ++i) {
         const double diff = std::fabs(double(got[i]) - double(ref[i]));
-        const bool ok = diff <= 1e-4 + 1e-3 * std::fabs(double(ref[i]));
+        const bool ok = diff <= tol.atol + tol.rtol * std::fabs(double(ref[i]));
         if (!ok && bad++ == 0) first = i;
         if (!std::isnan(diff)) max_abs = std::max(max_abs, diff);
     }
@@ -540,7 +550,8 @@ VkmhaSessionCreateInfo session_info(uint32_t batch, uint32_t lq, uint32_t lk, bo
 }
 
 // submit, wait, readOutputs, compared with the CPU reference.
-void run_and_check(VkmhaSession session, const HostModel& m, const RunInputs& in, const std::string& what) {
+void run_and_check(VkmhaSession session, const HostModel& m, const RunInputs& in, const std::string& what,
+                   Tolerance tol = kFp32Tolerance) {
     const VkmhaHostSubmitInfo hi = host_submit_info(in);
     uint64_t value = 0;
     REQUIRE_VKMHA(api().submit(session, &hi, &value));
@@ -551,10 +562,10 @@ void run_and_check(VkmhaSession session, const HostModel& m, const RunInputs& in
     REQUIRE_VKMHA(api().readOutputs(session, value, output.data(), output.size(),
                                     weights.empty() ? nullptr : weights.data(), weights.size()));
     const vkmha::AttentionOutputs ref = reference(m, in);
-    check_matches(output.data(), ref.output, what + " output");
+    check_matches(output.data(), ref.output, what + " output", tol);
     if (in.options.need_weights) {
         REQUIRE(ref.weights.size() == weights.size());
-        check_matches(weights.data(), ref.weights, what + " weights");
+        check_matches(weights.data(), ref.weights, what + " weights", tol);
     }
 }
 
@@ -918,6 +929,7 @@ TEST_CASE("getDeviceRequirements: names what an engine must enable") {
     CHECK(req.minApiVersion >= VK_API_VERSION_1_1);
     CHECK(req.minApiVersion <= VK_API_VERSION_1_3);
     CHECK(req.wantsTimelineSemaphore == VK_TRUE);
+    CHECK(req.wantsStorageBuffer16BitAccess == VK_TRUE);
     auto check_names = [](uint32_t count, const char* const* names) {
         if (count) REQUIRE(names != nullptr);
         for (uint32_t i = 0; i < count; ++i) {
@@ -1832,6 +1844,153 @@ TEST_CASE("memory: session requirements are queryable, grow with the budget shap
     check_no_validation_messages(context.get(), log);
 }
 
+TEST_CASE("precision: FP16 models take half the memory, report it, and match the CPU reference within the fp16 "
+          "tolerance") {
+    const VkmhaProcTable& t = api();
+    LogCapture log;
+    ContextHandle context;
+    const VkmhaContextCreateInfo ci = own_context_info(&log);
+    REQUIRE_VKMHA(t.createContext(&ci, context.out()));
+    ModelSpec spec;
+    spec.embed = 64;
+    spec.heads = 4;
+    spec.naming = Naming::llama;
+    spec.kv_heads = 2;
+    const HostModel host = make_model(spec);
+    const std::vector<VkmhaTensor> views = tensor_views(host.tensors);
+    VkmhaModelCreateInfo mi = model_info(spec.heads, views);
+    VkDeviceSize fp32_bytes = 0, fp16_bytes = 0;
+    REQUIRE_VKMHA(t.getModelMemoryRequirements(context.get(), &mi, &fp32_bytes));
+    mi.precision = VKMHA_PRECISION_FP16;
+    const VkmhaResult queried = t.getModelMemoryRequirements(context.get(), &mi, &fp16_bytes);
+    if (queried == VKMHA_ERROR_UNSUPPORTED) {
+        MESSAGE("skipped: the default device has no storageBuffer16BitAccess (", last_error(), ")");
+        return;
+    }
+    REQUIRE_VKMHA(queried);
+    // 4 weight matrices (64x64, 64x32 twice) and 4 biases, each buffer 256-byte aligned: ~half, not exactly.
+    MESSAGE("model bytes: fp32 ", fp32_bytes, ", fp16 ", fp16_bytes);
+    CHECK(double(fp16_bytes) >= 0.45 * double(fp32_bytes));
+    CHECK(double(fp16_bytes) <= 0.55 * double(fp32_bytes));
+
+    ModelHandle model16, model32;
+    REQUIRE_VKMHA(t.createModel(context.get(), &mi, model16.out()));
+    VkmhaModelProperties p{};
+    REQUIRE_VKMHA(t.getModelProperties(model16.get(), &p));
+    CHECK(p.precision == VKMHA_PRECISION_FP16);
+    CHECK(p.deviceMemoryBytes == fp16_bytes);
+    CHECK(p.numKvHeads == 2);
+    mi.precision = VKMHA_PRECISION_FP32;
+    REQUIRE_VKMHA(t.createModel(context.get(), &mi, model32.out()));
+    REQUIRE_VKMHA(t.getModelProperties(model32.get(), &p));
+    CHECK(p.precision == VKMHA_PRECISION_FP32);
+    CHECK(p.deviceMemoryBytes == fp32_bytes);
+
+    {
+        // A weight fp16 cannot hold is refused (it would silently become inf), naming it; FP32 takes it.
+        std::vector<io::Tensor> big = host.tensors; // llama names: q_proj.weight first
+        const float huge = 1e5f;
+        std::memcpy(big[0].data.data() + 4 * 5, &huge, 4);
+        const std::vector<VkmhaTensor> big_views = tensor_views(big);
+        VkmhaModelCreateInfo big_info = model_info(spec.heads, big_views);
+        big_info.precision = VKMHA_PRECISION_FP16;
+        ModelHandle refused;
+        EXPECT_FAILURE(VKMHA_ERROR_INVALID_ARGUMENT, t.createModel(context.get(), &big_info, refused.out()), "wq",
+                       "element 5", "100000", "fp16");
+        CHECK(refused.get() == nullptr);
+    }
+
+    // Sessions: Q, K, V and the concatenated heads take 2 bytes per element instead of 4; scores stay fp32.
+    const VkmhaSessionCreateInfo si = session_info(2, 64, 64, false, 1);
+    VkDeviceSize session16 = 0, session32 = 0;
+    REQUIRE_VKMHA(t.getSessionMemoryRequirements(model16.get(), &si, &session16));
+    REQUIRE_VKMHA(t.getSessionMemoryRequirements(model32.get(), &si, &session32));
+    const double halved = 2.0 * 64 * (64 + 32 + 32 + 64) * 2; // B*L*(E + 2*G*D + E) elements, 2 bytes each saved
+    MESSAGE("session bytes: fp32 ", session32, ", fp16 ", session16, " (", halved, " bytes of Q/K/V/concat saved)");
+    CHECK(session16 < session32);
+    CHECK(double(session32 - session16) >= halved - 4 * 256);
+    CHECK(double(session32 - session16) <= halved + 4 * 256);
+
+    const VkmhaSessionCreateInfo run_si = session_info(3, 7, 129, true);
+    SessionHandle session;
+    REQUIRE_VKMHA(t.createSession(model16.get(), &run_si, session.out()));
+    AttentionOptions o;
+    o.need_weights = true;
+    o.causal = true;
+    run_and_check(session.get(), host, make_inputs(host.config, {3, 7, 129}, o, true, true, 21), "fp16 gqa",
+                  kFp16Tolerance);
+    o.need_weights = false;
+    o.key_padding = MaskKind::boolean;
+    run_and_check(session.get(), host, make_inputs(host.config, {3, 7, 129}, o, true, true, 22), "fp16 gqa padded",
+                  kFp16Tolerance);
+    check_no_validation_messages(context.get(), log);
+}
+
+TEST_CASE("precision: FP16 in adopt mode follows storageBuffer16BitAccessEnabled") {
+    const VkmhaProcTable& t = api();
+    EngineDevice engine;
+    require_engine(engine);
+    ModelSpec spec;
+    spec.embed = 32;
+    spec.heads = 2;
+    const HostModel host = make_model(spec);
+    const std::vector<VkmhaTensor> views = tensor_views(host.tensors);
+    VkmhaModelCreateInfo mi = model_info(spec.heads, views);
+    mi.precision = VKMHA_PRECISION_FP16;
+    {
+        // The engine did not enable (or does not report) the feature: FP16 models are refused, naming it; FP32 works.
+        VkmhaAdoptDeviceInfo adopt = adopt_info(engine, VK_NULL_HANDLE);
+        adopt.storageBuffer16BitAccessEnabled = VK_FALSE;
+        VkmhaContextCreateInfo ci{};
+        ci.sType = VKMHA_STRUCTURE_TYPE_CONTEXT_CREATE_INFO;
+        ci.deviceMode = VKMHA_DEVICE_MODE_ADOPT;
+        ci.pAdoptDevice = &adopt;
+        ContextHandle context;
+        REQUIRE_VKMHA(t.createContext(&ci, context.out()));
+        ModelHandle model;
+        EXPECT_FAILURE(VKMHA_ERROR_UNSUPPORTED, t.createModel(context.get(), &mi, model.out()),
+                       "storageBuffer16BitAccess", "fp16");
+        CHECK(model.get() == nullptr);
+        VkDeviceSize bytes = 0;
+        EXPECT_FAILURE(VKMHA_ERROR_UNSUPPORTED, t.getModelMemoryRequirements(context.get(), &mi, &bytes),
+                       "storageBuffer16BitAccess");
+        VkmhaModelCreateInfo fp32 = mi;
+        fp32.precision = VKMHA_PRECISION_FP32;
+        REQUIRE_VKMHA(t.createModel(context.get(), &fp32, model.out()));
+        SessionHandle session;
+        const VkmhaSessionCreateInfo si = session_info(1, 5, 5, true);
+        REQUIRE_VKMHA(t.createSession(model.get(), &si, session.out()));
+        run_and_check(session.get(), host, make_inputs(host.config, {1, 5, 5}, {}, false, false, 3), "adopt fp32");
+    }
+    if (engine.storage16()) {
+        // The engine enabled it and says so: FP16 models run on its device.
+        VkmhaAdoptDeviceInfo adopt = adopt_info(engine, VK_NULL_HANDLE);
+        adopt.storageBuffer16BitAccessEnabled = VK_TRUE;
+        VkmhaContextCreateInfo ci{};
+        ci.sType = VKMHA_STRUCTURE_TYPE_CONTEXT_CREATE_INFO;
+        ci.deviceMode = VKMHA_DEVICE_MODE_ADOPT;
+        ci.pAdoptDevice = &adopt;
+        ContextHandle context;
+        REQUIRE_VKMHA(t.createContext(&ci, context.out()));
+        ModelHandle model;
+        REQUIRE_VKMHA(t.createModel(context.get(), &mi, model.out()));
+        VkmhaModelProperties p{};
+        REQUIRE_VKMHA(t.getModelProperties(model.get(), &p));
+        CHECK(p.precision == VKMHA_PRECISION_FP16);
+        SessionHandle session;
+        const VkmhaSessionCreateInfo si = session_info(2, 9, 9, true);
+        REQUIRE_VKMHA(t.createSession(model.get(), &si, session.out()));
+        AttentionOptions o;
+        o.need_weights = true;
+        run_and_check(session.get(), host, make_inputs(host.config, {2, 9, 9}, o, false, false, 4), "adopt fp16",
+                      kFp16Tolerance);
+    } else {
+        MESSAGE("the engine device has no storageBuffer16BitAccess: only the refusal was checked");
+    }
+    engine.destroy();
+    check_engine_quiet(engine);
+}
+
 TEST_CASE("bad arguments: context entry points fail with a message and leave nothing broken") {
     const VkmhaProcTable& t = api();
     LogCapture log;
@@ -1996,6 +2155,12 @@ TEST_CASE("bad arguments: createModel and getModelProperties name what is wrong"
         bad.numHeads = 5;
         EXPECT_FAILURE(VKMHA_ERROR_INVALID_ARGUMENT, t.getModelMemoryRequirements(context.get(), &bad, &bytes), "16",
                        "5");
+        bad = good;
+        bad.precision = static_cast<VkmhaPrecision>(7);
+        EXPECT_FAILURE(VKMHA_ERROR_INVALID_ARGUMENT, t.getModelMemoryRequirements(context.get(), &bad, &bytes),
+                       "precision", "7");
+        EXPECT_FAILURE(VKMHA_ERROR_INVALID_ARGUMENT, t.createModel(context.get(), &bad, model.out()), "precision",
+                       "7");
         bad = good;
         bad.tensorCount = 0;
         bad.pTensors = nullptr;

@@ -213,21 +213,28 @@ Result<std::unique_ptr<Device>> Device::create_own(const OwnDeviceOptions& optio
     std::vector<const char*> enabled;
     if (has_extension(exts, "VK_KHR_portability_subset")) enabled.push_back("VK_KHR_portability_subset");
 
-    // Timeline semaphores back standalone submit/wait: core feature in 1.2, an extension before.
+    // Timeline semaphores back standalone submit/wait: core feature in 1.2, an extension before. 16-bit storage
+    // (core in 1.1) backs fp16 models.
     VkPhysicalDeviceTimelineSemaphoreFeatures timeline{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_TIMELINE_SEMAPHORE_FEATURES};
+    VkPhysicalDevice16BitStorageFeatures storage16{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_16BIT_STORAGE_FEATURES};
     VkPhysicalDeviceFeatures2 features2{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FEATURES_2};
     bool timeline_ext = has_extension(exts, VK_KHR_TIMELINE_SEMAPHORE_EXTENSION_NAME);
     bool core12 = d->m_info.api_version >= VK_API_VERSION_1_2 && setup->api_version >= VK_API_VERSION_1_2;
     auto core13 = [&] { return d->m_info.api_version >= VK_API_VERSION_1_3 && setup->api_version >= VK_API_VERSION_1_3; };
-    if (core12 || timeline_ext) {
-        features2.pNext = &timeline;
-        d->m_vki.vkGetPhysicalDeviceFeatures2(d->m_physical, &features2);
-    }
+    features2.pNext = &storage16;
+    if (core12 || timeline_ext) storage16.pNext = &timeline;
+    d->m_vki.vkGetPhysicalDeviceFeatures2(d->m_physical, &features2);
     VkPhysicalDeviceFeatures2 enable2{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FEATURES_2};
     VkPhysicalDeviceTimelineSemaphoreFeatures enable_timeline{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_TIMELINE_SEMAPHORE_FEATURES};
+    VkPhysicalDevice16BitStorageFeatures enable_storage16{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_16BIT_STORAGE_FEATURES};
+    enable2.pNext = &enable_storage16;
+    if (storage16.storageBuffer16BitAccess) {
+        enable_storage16.storageBuffer16BitAccess = VK_TRUE;
+        d->m_storage16 = true;
+    }
     if (timeline.timelineSemaphore) {
         enable_timeline.timelineSemaphore = VK_TRUE;
-        enable2.pNext = &enable_timeline;
+        enable_storage16.pNext = &enable_timeline;
         if (!core12) enabled.push_back(VK_KHR_TIMELINE_SEMAPHORE_EXTENSION_NAME);
         d->m_timeline = true;
     }
@@ -292,6 +299,7 @@ Result<std::unique_ptr<Device>> Device::adopt(const AdoptDeviceOptions& o, LogFu
     d->m_info = describe(d->m_vki, o.physical_device);
     d->m_api_version = std::min(d->m_info.api_version, o.api_version);
     d->m_timeline = o.timeline_semaphore_enabled && d->m_vk.vkWaitSemaphores && d->m_vk.vkGetSemaphoreCounterValue;
+    d->m_storage16 = o.storage_buffer_16bit_access_enabled;
     d->m_creation_feedback = (o.api_version >= VK_API_VERSION_1_3 && d->m_info.api_version >= VK_API_VERSION_1_3) ||
                              std::find(o.enabled_device_extensions.begin(), o.enabled_device_extensions.end(),
                                        VK_EXT_PIPELINE_CREATION_FEEDBACK_EXTENSION_NAME) !=

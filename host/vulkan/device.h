@@ -40,6 +40,7 @@ struct AdoptDeviceOptions {
     std::vector<std::string> enabled_device_extensions;
     std::vector<std::string> enabled_instance_extensions;
     bool timeline_semaphore_enabled = false;          // feature the engine enabled
+    bool storage_buffer_16bit_access_enabled = false; // feature the engine enabled (fp16 models need it)
     bool queue_given = false;
     VkQueue queue = VK_NULL_HANDLE;                   // optional: for standalone submit
     uint32_t queue_family_index = 0;
@@ -90,6 +91,9 @@ class Device {
     const PhysicalDeviceInfo& info() const { return m_info; }
     bool debug_utils() const { return m_vki.vkCmdBeginDebugUtilsLabelEXT != nullptr; }
     bool timeline_semaphores() const { return m_timeline; }
+    // storageBuffer16BitAccess (VkPhysicalDevice16BitStorageFeatures, core 1.1) is enabled: fp16 storage variants of
+    // the kernels may run, so fp16 models are possible.
+    bool storage16() const { return m_storage16; }
     // VK_EXT_pipeline_creation_feedback (core in 1.3): tells whether a pipeline came from the cache.
     bool creation_feedback() const { return m_creation_feedback; }
     bool owns_device() const { return m_owns; }
@@ -125,6 +129,7 @@ class Device {
     const VkAllocationCallbacks* m_allocator = nullptr;
     bool m_owns = false;
     bool m_timeline = false;
+    bool m_storage16 = false;
     bool m_creation_feedback = false;
     uint32_t m_api_version = VK_API_VERSION_1_1; // effective: min(instance's, device's)
     DeviceLimits m_limits{};

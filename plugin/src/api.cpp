@@ -60,6 +60,7 @@ VkmhaResult VKMHA_CALL get_device_requirements(VkmhaDeviceRequirements* req) {
         req->optionalInstanceExtensionCount = 1;
         req->ppOptionalInstanceExtensions = optional_instance;
         req->wantsTimelineSemaphore = VK_TRUE;
+        req->wantsStorageBuffer16BitAccess = VK_TRUE;
         return VKMHA_SUCCESS;
     });
 }
@@ -131,6 +132,7 @@ VkmhaResult VKMHA_CALL create_context(const VkmhaContextCreateInfo* info, VkmhaC
             for (uint32_t i = 0; i < a->enabledDeviceExtensionCount; ++i)
                 if (a->ppEnabledDeviceExtensions[i]) o.enabled_device_extensions.push_back(a->ppEnabledDeviceExtensions[i]);
             o.timeline_semaphore_enabled = a->timelineSemaphoreEnabled == VK_TRUE;
+            o.storage_buffer_16bit_access_enabled = a->storageBuffer16BitAccessEnabled == VK_TRUE;
             o.queue_given = a->queue != VK_NULL_HANDLE;
             o.queue = a->queue;
             o.queue_family_index = a->queueFamilyIndex;
@@ -262,7 +264,13 @@ Status check_model_info(VkmhaContext context, const VkmhaModelCreateInfo* info) 
         return make_error(ErrorCode::invalid_argument, "give exactly one of pSafetensorsPath and tensorCount/pTensors");
     if (info->tensorCount && !info->pTensors)
         return make_error(ErrorCode::invalid_argument, "tensorCount is nonzero but pTensors is NULL");
+    if (info->precision != VKMHA_PRECISION_FP32 && info->precision != VKMHA_PRECISION_FP16)
+        return make_error(ErrorCode::invalid_argument, "precision " + std::to_string(info->precision) + " is unknown");
     return {};
+}
+
+Precision precision_of(const VkmhaModelCreateInfo& info) {
+    return info.precision == VKMHA_PRECISION_FP16 ? Precision::fp16 : Precision::fp32;
 }
 
 VkmhaResult VKMHA_CALL get_model_memory_requirements(VkmhaContext context, const VkmhaModelCreateInfo* info,
@@ -273,7 +281,7 @@ VkmhaResult VKMHA_CALL get_model_memory_requirements(VkmhaContext context, const
         if (!ok) return fail(ok.error());
         auto loaded = load_weights(*info);
         if (!loaded) return fail(loaded.error());
-        auto need = Model::memory_required(*context->context, loaded->config);
+        auto need = Model::memory_required(*context->context, loaded->config, precision_of(*info));
         if (!need) return fail(need.error());
         *bytes = need.value();
         return VKMHA_SUCCESS;
@@ -289,14 +297,14 @@ VkmhaResult VKMHA_CALL create_model(VkmhaContext context, const VkmhaModelCreate
         auto loaded = load_weights(*info);
         if (!loaded) return fail(loaded.error());
         if (info->memoryBudget) {
-            auto need = Model::memory_required(*context->context, loaded->config);
+            auto need = Model::memory_required(*context->context, loaded->config, precision_of(*info));
             if (!need) return fail(need.error());
             if (need.value() > info->memoryBudget)
                 return fail(ErrorCode::budget_exceeded, "model needs " + std::to_string(need.value()) +
                                                             " bytes of device memory, over the budget of " +
                                                             std::to_string(info->memoryBudget));
         }
-        auto model = Model::create(*context->context, loaded->config, loaded->weights);
+        auto model = Model::create(*context->context, loaded->config, loaded->weights, precision_of(*info));
         if (!model) return fail(model.error());
         auto handle = std::make_unique<VkmhaModel_T>();
         handle->context = context;
@@ -328,6 +336,7 @@ VkmhaResult VKMHA_CALL get_model_properties(VkmhaModel model, VkmhaModelProperti
         props->hasInputBias = model->model->has_in_bias();
         props->hasOutputBias = model->model->has_out_bias();
         props->deviceMemoryBytes = model->model->bytes();
+        props->precision = model->model->precision() == Precision::fp16 ? VKMHA_PRECISION_FP16 : VKMHA_PRECISION_FP32;
         return VKMHA_SUCCESS;
     });
 }

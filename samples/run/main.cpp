@@ -22,12 +22,14 @@ using vkmha::samples::InputTensors;
 
 const char* kUsage =
     "usage: vkmha-run --weights W.safetensors --input IN.safetensors --output OUT.safetensors --heads H\n"
-    "                 [--kv-heads G] [--causal] [--need-weights] [--no-average-weights] [--device N|NAME|cpu]\n";
+    "                 [--kv-heads G] [--causal] [--need-weights] [--no-average-weights] [--device N|NAME|cpu]\n"
+    "                 [--precision fp32|fp16]   (fp16: weights and Q/K/V stored as fp16, fp32 arithmetic)\n";
 
 struct Options {
     std::string weights, input, output, device;
     uint32_t heads = 0, kv_heads = 0;
     bool causal = false, need_weights = false, average = true;
+    VkmhaPrecision precision = VKMHA_PRECISION_FP32;
 };
 
 [[noreturn]] void die(const std::string& message) { vkmha::cli::die("vkmha-run", message); }
@@ -54,6 +56,12 @@ Options parse(int argc, char** argv) {
         else if (a == "--heads") o.heads = parse_count(a, value());
         else if (a == "--kv-heads") o.kv_heads = parse_count(a, value());
         else if (a == "--device") o.device = value();
+        else if (a == "--precision") {
+            const std::string p = value();
+            if (p == "fp32") o.precision = VKMHA_PRECISION_FP32;
+            else if (p == "fp16") o.precision = VKMHA_PRECISION_FP16;
+            else die("--precision '" + p + "' is not fp32 or fp16");
+        }
         else if (a == "--causal") o.causal = true;
         else if (a == "--need-weights") o.need_weights = true;
         else if (a == "--no-average-weights") o.average = false;
@@ -67,6 +75,8 @@ Options parse(int argc, char** argv) {
     if (o.output.empty()) die("missing --output");
     if (o.heads == 0) die("missing --heads");
     if (!o.average && !o.need_weights) die("--no-average-weights needs --need-weights");
+    if (o.device == "cpu" && o.precision == VKMHA_PRECISION_FP16)
+        die("--precision fp16 needs a Vulkan device; --device cpu is the CPU reference (fp32, double accumulation)");
     return o;
 }
 
@@ -175,6 +185,7 @@ int main(int argc, char** argv) {
         mi.numHeads = o.heads;
         mi.numKvHeads = o.kv_heads;
         mi.pSafetensorsPath = o.weights.c_str();
+        mi.precision = o.precision;
         VkmhaModel model = nullptr;
         VkmhaResult r = api->createModel(ctx, &mi, &model);
         if (r != VKMHA_SUCCESS) {

@@ -1,6 +1,7 @@
 // Tolerance checks for GPU-vs-reference comparisons.
 #include "support/compare.h"
 
+#include <algorithm>
 #include <cstdio>
 
 namespace vkmha::test {
@@ -19,6 +20,7 @@ Comparison compare(const float* got, const float* ref, size_t n, const Tolerance
             c.worst = i, c.got_at_worst = g, c.ref_at_worst = r;
         }
         if (std::isnan(d)) continue;
+        c.used = std::max(c.used, d / (tol.atol + tol.rtol * std::fabs(r)));
         if (d > c.max_abs) {
             c.max_abs = d;
             if (!marked) c.worst = i, c.got_at_worst = g, c.ref_at_worst = r;

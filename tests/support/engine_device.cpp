@@ -77,13 +77,19 @@ void EngineDevice::create() {
 
     VkPhysicalDeviceTimelineSemaphoreFeatures timeline_supported{
         VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_TIMELINE_SEMAPHORE_FEATURES};
+    VkPhysicalDevice16BitStorageFeatures storage16_supported{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_16BIT_STORAGE_FEATURES};
     VkPhysicalDeviceFeatures2 features2{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FEATURES_2};
     features2.pNext = &timeline_supported;
+    timeline_supported.pNext = &storage16_supported;
     vkGetPhysicalDeviceFeatures2(m_physical, &features2);
     if (!timeline_supported.timelineSemaphore) return fail("the device has no timelineSemaphore feature");
 
+    VkPhysicalDevice16BitStorageFeatures storage16{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_16BIT_STORAGE_FEATURES};
+    storage16.storageBuffer16BitAccess = storage16_supported.storageBuffer16BitAccess;
+    m_storage16 = storage16.storageBuffer16BitAccess == VK_TRUE;
     VkPhysicalDeviceTimelineSemaphoreFeatures timeline{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_TIMELINE_SEMAPHORE_FEATURES};
     timeline.timelineSemaphore = VK_TRUE;
+    timeline.pNext = &storage16;
     const float priority = 1.0f;
     VkDeviceQueueCreateInfo qci{VK_STRUCTURE_TYPE_DEVICE_QUEUE_CREATE_INFO};
     qci.queueFamilyIndex = m_queue_family;

@@ -1,6 +1,7 @@
 // A minimal stand-in for a game engine's Vulkan setup, for the adopt-mode tests of the C ABI: its own instance
 // (VK_EXT_debug_utils, with a messenger that counts validation warnings and errors), the first physical device, a
-// device with one compute queue and timelineSemaphore enabled, and the few helpers an engine uses around a record.
+// device with one compute queue, timelineSemaphore and (where supported) storageBuffer16BitAccess enabled, and the
+// few helpers an engine uses around a record.
 // Callers include this after `#undef VK_NO_PROTOTYPES`: it calls the Vulkan loader directly, as an engine would.
 #pragma once
 
@@ -63,6 +64,7 @@ class EngineDevice {
     VkDevice device() const { return m_device; }
     VkQueue queue() const { return m_queue; }
     uint32_t queue_family() const { return m_queue_family; }
+    bool storage16() const { return m_storage16; } // storageBuffer16BitAccess is enabled
     static const char* const* enabled_instance_extensions() { return kInstanceExtensions; }
     static uint32_t enabled_instance_extension_count() { return 1; }
 
@@ -91,6 +93,7 @@ class EngineDevice {
     VkDevice m_device = VK_NULL_HANDLE;
     VkQueue m_queue = VK_NULL_HANDLE;
     uint32_t m_queue_family = 0;
+    bool m_storage16 = false;
     std::string m_error;
     std::atomic<uint64_t> m_messages{0};
     mutable std::mutex m_mutex;

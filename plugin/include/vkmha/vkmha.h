@@ -170,6 +170,8 @@ typedef struct VkmhaDeviceRequirements {
     uint32_t optionalInstanceExtensionCount;    /* VK_EXT_debug_utils: labels and object names */
     const char* const* ppOptionalInstanceExtensions;
     VkBool32 wantsTimelineSemaphore;            /* feature timelineSemaphore: needed only for submit/wait */
+    VkBool32 wantsStorageBuffer16BitAccess;     /* feature storageBuffer16BitAccess (VkPhysicalDevice16BitStorage-
+                                                   Features, core 1.1): needed only for VKMHA_PRECISION_FP16 models */
 } VkmhaDeviceRequirements;
 
 /* Own mode: which physical device to use. */
@@ -198,6 +200,8 @@ typedef struct VkmhaAdoptDeviceInfo {
     uint32_t queueFamilyIndex;                   /* the family of `queue`; also used for timestamp support */
     VkPipelineCache pipelineCache;               /* optional: used for vkmha's pipelines, never destroyed */
     const VkAllocationCallbacks* pAllocator;     /* optional: must outlive the context */
+    VkBool32 storageBuffer16BitAccessEnabled;    /* whether the engine enabled the storageBuffer16BitAccess feature
+                                                    (default VK_FALSE); VKMHA_PRECISION_FP16 models need it */
 } VkmhaAdoptDeviceInfo;
 
 typedef struct VkmhaContextCreateInfo {
@@ -252,6 +256,18 @@ typedef struct VkmhaTensor {
     const void* pData;      /* required: product(shape) elements; read during the call only */
 } VkmhaTensor;
 
+/* How a model stores its weights, and its sessions their Q/K/V and concatenated-heads scratch, on the GPU.
+ * Arithmetic is fp32 either way (fp16 is a storage format, never an accumulator); inputs, outputs and weights
+ * passed through this API are fp32 either way. FP16 halves the model's device memory and the sessions' Q/K/V/concat
+ * scratch and moves less data; it rounds the weights and those activations to fp16 (relative error up to 2^-11
+ * each), so results differ from FP32 by about 1e-3 relative. */
+typedef enum VkmhaPrecision {
+    VKMHA_PRECISION_FP32 = 0,
+    VKMHA_PRECISION_FP16 = 1, /* needs storageBuffer16BitAccess (see VkmhaDeviceRequirements); without it createModel
+                                 fails with VKMHA_ERROR_UNSUPPORTED */
+    VKMHA_PRECISION_MAX_ENUM = 0x7FFFFFFF
+} VkmhaPrecision;
+
 /* Weights use PyTorch nn.MultiheadAttention state_dict names (in_proj_weight/in_proj_bias, or q_proj_weight,
  * k_proj_weight, v_proj_weight; out_proj.weight, out_proj.bias) or Hugging Face Llama names (q_proj.weight,
  * k_proj.weight, v_proj.weight, o_proj.weight, each with an optional .bias). Give a safetensors path or tensors. */
@@ -265,12 +281,16 @@ typedef struct VkmhaModelCreateInfo {
     const VkmhaTensor* pTensors;
     VkDeviceSize memoryBudget;    /* bytes of device memory the model may take; 0 = unlimited. Over it: creation
                                      fails with VKMHA_ERROR_BUDGET_EXCEEDED */
+    VkmhaPrecision precision;     /* default VKMHA_PRECISION_FP32 (0). FP16: the weights are converted at creation
+                                     (round to nearest even), whatever the tensors' data type; a finite weight over
+                                     fp16's range (65504) fails with VKMHA_ERROR_INVALID_ARGUMENT */
 } VkmhaModelCreateInfo;
 
 typedef struct VkmhaModelProperties {
     uint32_t embedDim, numHeads, numKvHeads, headDim, kdim, vdim;
     VkBool32 hasInputBias, hasOutputBias;
     VkDeviceSize deviceMemoryBytes;
+    VkmhaPrecision precision; /* as created */
 } VkmhaModelProperties;
 
 typedef enum VkmhaSessionCreateFlagBits {
