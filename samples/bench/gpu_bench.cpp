@@ -35,6 +35,7 @@ const GpuBench::CachedModel& GpuBench::model_for(const Config& c, const LayerWei
     mi.numKvHeads = c.kv_heads;
     mi.tensorCount = static_cast<uint32_t>(tensors.tensors.size());
     mi.pTensors = tensors.tensors.data();
+    mi.precision = c.precision->precision;
     VkmhaModel model = nullptr;
     m_api.check(m_api->createModel(m_context, &mi, &model), "model " + c.label());
     m_models.push_back({c.heads, c.kv_heads, c.head_dim, c.precision, model, tensors.bytes});

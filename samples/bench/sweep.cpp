@@ -54,7 +54,7 @@ std::string path_names() {
 std::string precision_names() {
     std::string s;
     for (const Precision& p : kPrecisions)
-        if (p.implemented) s += (s.empty() ? "" : ", ") + std::string(p.name);
+        s += (s.empty() ? "" : ", ") + std::string(p.name);
     return s;
 }
 

@@ -13,15 +13,14 @@ namespace bench {
 
 struct Precision {
     const char* name;
-    bool implemented;          // false: named by --precision, refused with "not implemented in vkmha yet"
+    VkmhaPrecision precision;  // the model's storage precision (createModel)
     VkmhaDataType weight_type; // how the weight tensors are handed to createModel
     uint32_t weight_bytes;     // bytes per stored weight element (for GB/s)
 };
 
-// Adding a precision once vkmha implements it is a one-line change: its entry's `implemented`.
 inline constexpr Precision kPrecisions[] = {
-    {"fp32", true, VKMHA_DATA_TYPE_F32, 4},
-    {"fp16", false, VKMHA_DATA_TYPE_F16, 2},
+    {"fp32", VKMHA_PRECISION_FP32, VKMHA_DATA_TYPE_F32, 4},
+    {"fp16", VKMHA_PRECISION_FP16, VKMHA_DATA_TYPE_F16, 2},
 };
 
 struct Path {
@@ -71,6 +70,6 @@ void add_config(Sweep& sweep, const Config& config, const std::vector<uint32_t>&
 const Path* find_path(const std::string& name);
 const Precision* find_precision(const std::string& name);
 std::string path_names();      // "fused, unfused, fused-nosplit"
-std::string precision_names(); // implemented ones only
+std::string precision_names();
 
 } // namespace bench
