@@ -50,9 +50,11 @@ std::vector<BufferRequest> session_requests(const Model& m, const SessionLimits&
         reqs.push_back({"vkmha host key" + n, k * io.key, MemoryKind::host_visible});
         reqs.push_back({"vkmha host value" + n, k * io.value, MemoryKind::host_visible});
         reqs.push_back({"vkmha host key_padding_mask" + n, k * ((io.kpm + 3) / 4 * 4), MemoryKind::host_visible});
-        reqs.push_back({"vkmha host attn_mask" + n, k * io.mask_elems * 4, MemoryKind::host_visible});
+        // Worst-case masks and weights grow with B*H*Lq*Lk: staged only when the session was asked for them.
+        const uint64_t mask_elems = l.host_per_head_mask ? io.mask_elems : uint64_t(l.max_shape.lq) * l.max_shape.lk;
+        reqs.push_back({"vkmha host attn_mask" + n, k * mask_elems * 4, MemoryKind::host_visible});
         reqs.push_back({"vkmha host output" + n, k * io.output, MemoryKind::host_visible});
-        reqs.push_back({"vkmha host weights" + n, k * io.weights, MemoryKind::host_visible});
+        reqs.push_back({"vkmha host weights" + n, k * (l.host_weights ? io.weights : 0), MemoryKind::host_visible});
     }
     return reqs;
 }
@@ -472,6 +474,12 @@ Result<uint64_t> Session::submit_host(const AttentionShape& shape, const Attenti
     if (!m_limits.host_io)
         return make_error(ErrorCode::invalid_argument, "session was created without host I/O buffers");
     if (!in.query) return make_error(ErrorCode::invalid_argument, "query pointer is NULL");
+    if (options.need_weights && !m_limits.host_weights)
+        return make_error(ErrorCode::invalid_argument, "NEED_WEIGHTS in a submit needs a session created with "
+                                                       "VKMHA_SESSION_CREATE_HOST_WEIGHTS_BIT");
+    if (options.attn_mask != MaskKind::none && options.attn_mask_per_head && !m_limits.host_per_head_mask)
+        return make_error(ErrorCode::invalid_argument, "a per-head attn_mask in a submit needs a session created with "
+                                                       "VKMHA_SESSION_CREATE_HOST_PER_HEAD_MASK_BIT");
     if (options.key_padding != MaskKind::none && !in.key_padding_mask)
         return make_error(ErrorCode::invalid_argument, "key_padding_mask pointer is NULL but a key padding mask was requested");
     if (options.attn_mask != MaskKind::none && !in.attn_mask)

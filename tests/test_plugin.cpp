@@ -546,6 +546,8 @@ VkmhaSessionCreateInfo session_info(uint32_t batch, uint32_t lq, uint32_t lk, bo
     si.maxKeyLength = lk;
     si.framesInFlight = frames;
     si.hostIo = host_io ? VK_TRUE : VK_FALSE;
+    // These tests submit weights and per-head masks through host I/O: stage both.
+    if (host_io) si.flags = VKMHA_SESSION_CREATE_HOST_WEIGHTS_BIT | VKMHA_SESSION_CREATE_HOST_PER_HEAD_MASK_BIT;
     return si;
 }
 
@@ -2533,3 +2535,39 @@ TEST_CASE("bad arguments: recordAttention checks every binding before recording 
 }
 
 } // TEST_SUITE("plugin")
+
+TEST_CASE("memory: host I/O stages weights and per-head masks only when the session asks for them") {
+    // Without the flags the staging is sized for [Lq, Lk] masks and no weights, and a submit that needs more is
+    // refused by name rather than overrunning a buffer.
+    VkmhaSessionCreateInfo lean = session_info(2, 33, 65, true);
+    lean.flags = 0;
+    OwnSetup setup(ModelSpec{}, lean);
+    const VkmhaSessionCreateInfo full = session_info(2, 33, 65, true);
+    VkDeviceSize lean_bytes = 0, full_bytes = 0;
+    REQUIRE_VKMHA(api().getSessionMemoryRequirements(setup.model.get(), &lean, &lean_bytes));
+    REQUIRE_VKMHA(api().getSessionMemoryRequirements(setup.model.get(), &full, &full_bytes));
+    const uint32_t H = setup.host.config.num_heads;
+    // Per frame slot: [B, H, Lq, Lk] weights plus (B*H - 1) more [Lq, Lk] mask planes, in floats.
+    CHECK(full_bytes - lean_bytes >= uint64_t(2) * H * 33 * 65 * 4 + (uint64_t(2) * H - 1) * 33 * 65 * 4);
+
+    AttentionOptions weights;
+    weights.need_weights = true;
+    RunInputs in = make_inputs(setup.host.config, {2, 33, 65}, weights, true, true, 7);
+    VkmhaHostSubmitInfo hi = host_submit_info(in);
+    uint64_t value = 0;
+    EXPECT_FAILURE(VKMHA_ERROR_INVALID_ARGUMENT, api().submit(setup.session.get(), &hi, &value),
+                   "VKMHA_SESSION_CREATE_HOST_WEIGHTS_BIT");
+    AttentionOptions per_head_mask;
+    per_head_mask.attn_mask = MaskKind::additive;
+    per_head_mask.attn_mask_per_head = true;
+    in = make_inputs(setup.host.config, {2, 33, 65}, per_head_mask, true, true, 8);
+    hi = host_submit_info(in);
+    EXPECT_FAILURE(VKMHA_ERROR_INVALID_ARGUMENT, api().submit(setup.session.get(), &hi, &value),
+                   "VKMHA_SESSION_CREATE_HOST_PER_HEAD_MASK_BIT");
+    // A two-dimensional mask fits the lean staging.
+    AttentionOptions mask_2d;
+    mask_2d.attn_mask = MaskKind::boolean;
+    run_and_check(setup.session.get(), setup.host, make_inputs(setup.host.config, {2, 33, 65}, mask_2d, true, true, 9),
+                  "lean host I/O, [Lq, Lk] mask");
+    setup.check_still_works("after refused submits");
+}

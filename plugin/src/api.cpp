@@ -351,9 +351,13 @@ Result<SessionLimits> session_limits(const VkmhaSessionCreateInfo* info) {
     l.frames_in_flight = info->framesInFlight ? info->framesInFlight : 2;
     l.host_io = info->hostIo == VK_TRUE;
     l.memory_budget = info->memoryBudget;
-    if (info->flags & ~uint32_t(VKMHA_SESSION_CREATE_FUSED_ONLY_BIT))
+    constexpr uint32_t known = VKMHA_SESSION_CREATE_FUSED_ONLY_BIT | VKMHA_SESSION_CREATE_HOST_WEIGHTS_BIT |
+                               VKMHA_SESSION_CREATE_HOST_PER_HEAD_MASK_BIT;
+    if (info->flags & ~known)
         return make_error(ErrorCode::invalid_argument, "session flags 0x" + hex(info->flags) + " has unknown bits");
     l.fused_only = info->flags & VKMHA_SESSION_CREATE_FUSED_ONLY_BIT;
+    l.host_weights = info->flags & VKMHA_SESSION_CREATE_HOST_WEIGHTS_BIT;
+    l.host_per_head_mask = info->flags & VKMHA_SESSION_CREATE_HOST_PER_HEAD_MASK_BIT;
     return l;
 }
 

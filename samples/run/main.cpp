@@ -119,6 +119,8 @@ Outputs run_gpu(const Options& o, const Api& api, VkmhaModel model, VkmhaContext
     si.maxKeyLength = in.lk;
     si.framesInFlight = 1;
     si.hostIo = VK_TRUE;
+    si.flags = (o.need_weights ? uint32_t(VKMHA_SESSION_CREATE_HOST_WEIGHTS_BIT) : 0u) |
+               (in.mask_per_head ? uint32_t(VKMHA_SESSION_CREATE_HOST_PER_HEAD_MASK_BIT) : 0u);
     VkmhaSession session = nullptr;
     api.check(api->createSession(model, &si, &session), "session");
     VkmhaHostSubmitInfo hi{};

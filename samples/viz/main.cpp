@@ -164,6 +164,7 @@ std::vector<float> run_attention(const Api& api, VkmhaModel model, const InputTe
     si.maxKeyLength = in.lk;
     si.framesInFlight = 1;
     si.hostIo = VK_TRUE;
+    si.flags = VKMHA_SESSION_CREATE_HOST_WEIGHTS_BIT | (in.mask_per_head ? uint32_t(VKMHA_SESSION_CREATE_HOST_PER_HEAD_MASK_BIT) : 0u);
     VkmhaSession raw = nullptr;
     api.check(api->createSession(model, &si, &raw),
               "session for Lq " + std::to_string(in.lq) + ", Lk " + std::to_string(in.lk));

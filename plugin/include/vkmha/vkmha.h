@@ -296,6 +296,11 @@ typedef struct VkmhaModelProperties {
 typedef enum VkmhaSessionCreateFlagBits {
     VKMHA_SESSION_CREATE_FUSED_ONLY_BIT = 0x1, /* allocate no Lq x Lk score scratch: the least device memory, and
                                                   records that ask for NEED_WEIGHTS or UNFUSED are refused */
+    VKMHA_SESSION_CREATE_HOST_WEIGHTS_BIT = 0x2, /* hostIo: also stage NEED_WEIGHTS results for readOutputs
+                                                    ([B, H, Lq, Lk] floats per frame slot); without it, a submit
+                                                    with NEED_WEIGHTS is refused */
+    VKMHA_SESSION_CREATE_HOST_PER_HEAD_MASK_BIT = 0x4, /* hostIo: stage [B*H, Lq, Lk] masks (PER_HEAD_MASK);
+                                                          without it, host masks are [Lq, Lk] */
     VKMHA_SESSION_CREATE_FLAG_BITS_MAX_ENUM = 0x7FFFFFFF
 } VkmhaSessionCreateFlagBits;
 typedef uint32_t VkmhaSessionCreateFlags;
