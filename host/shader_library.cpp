@@ -16,6 +16,7 @@ VKMHA_SPIRV(linear_f16_in)
 VKMHA_SPIRV(scores)
 VKMHA_SPIRV(scores_f16)
 VKMHA_SPIRV(softmax)
+VKMHA_SPIRV(softmax_subgroup)
 VKMHA_SPIRV(apply)
 VKMHA_SPIRV(apply_f16)
 VKMHA_SPIRV(average_heads)
@@ -44,6 +45,7 @@ struct VariantInfo {
     const char* name;
     const uint32_t* code;
     const size_t* words;
+    bool needs_subgroup_arithmetic = false; // preferred over the next row of the same variant where available
 };
 
 static_assert(sizeof(LinearParams) <= kMaxPushBytes && sizeof(ScoresParams) <= kMaxPushBytes &&
@@ -73,6 +75,7 @@ constexpr VariantInfo kVariants[] = {
     VKMHA_VARIANT(linear, f16_in, linear_f16_in),
     VKMHA_VARIANT(scores, f32, scores),
     VKMHA_VARIANT(scores, f16, scores_f16),
+    {Kernel::softmax, Variant::f32, "softmax_subgroup", spirv::softmax_subgroup, &spirv::softmax_subgroup_words, true},
     VKMHA_VARIANT(softmax, f32, softmax),
     VKMHA_VARIANT(apply, f32, apply),
     VKMHA_VARIANT(apply, f16, apply_f16),
@@ -85,9 +88,11 @@ constexpr VariantInfo kVariants[] = {
 };
 #undef VKMHA_VARIANT
 
-const VariantInfo* find_variant(Kernel k, Variant v) {
+// The first row for (k, v) this device can run: subgroup rows come first and need subgroup arithmetic.
+const VariantInfo* find_variant(Kernel k, Variant v, bool subgroup_arithmetic) {
     for (const VariantInfo& info : kVariants)
-        if (info.kernel == k && info.variant == v) return &info;
+        if (info.kernel == k && info.variant == v && (subgroup_arithmetic || !info.needs_subgroup_arithmetic))
+            return &info;
     return nullptr;
 }
 
@@ -115,7 +120,7 @@ std::string cache_header_mismatch(const Device& d, const std::vector<uint8_t>& d
 } // namespace
 
 const char* kernel_name(Kernel k) { return info(k).name; }
-bool has_variant(Kernel k, Variant v) { return find_variant(k, v) != nullptr; }
+bool has_variant(Kernel k, Variant v) { return find_variant(k, v, false) != nullptr; }
 uint32_t kernel_binding_count(Kernel k) { return info(k).bindings; }
 uint32_t kernel_write_mask(Kernel k) { return info(k).write_mask; }
 uint32_t kernel_read_write_mask(Kernel k) { return info(k).read_write_mask; }
@@ -205,7 +210,7 @@ Result<Handle<VkPipeline>> ShaderLibrary::build_pipeline(Kernel kernel, Variant 
                                                          int32_t* cache_hit) const {
     const Device& d = *m_device;
     const auto& vk = d.vk();
-    const VariantInfo* found = find_variant(kernel, variant);
+    const VariantInfo* found = find_variant(kernel, variant, m_device->limits().subgroup_arithmetic);
     if (!found)
         return make_error(ErrorCode::internal, std::string("kernel ") + kernel_name(kernel) + " has no variant " +
                                                    std::to_string(static_cast<uint32_t>(variant)));

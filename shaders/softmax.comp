@@ -1,6 +1,11 @@
 // In-place row softmax over rows of length Lk (max-subtracted, fp32); a fully masked row becomes zeros.
 // Optionally also copies the probabilities out (need_weights without averaging) in the same pass.
 //
+// Variants: the default reduces through shared memory only (core Vulkan 1.1, any subgroup size); with
+// -DUSE_SUBGROUPS (softmax_subgroup, used where the device reports subgroup arithmetic in compute shaders) each
+// subgroup reduces with subgroupMax/subgroupAdd first and one value per subgroup goes through shared memory.
+// Neither assumes a subgroup size: the subgroup variant reads gl_NumSubgroups at run time (4 to 128 all work).
+//
 // Specialization constants:
 //   constant_id 0  local_size_x  default 128  invocations per row (any size, need not be a power of two)
 // Dispatch: one workgroup per row: (min(rows, 65535), ceil(rows / min(rows, 65535)), 1);
@@ -8,6 +13,10 @@
 #version 450
 #extension GL_GOOGLE_include_directive : require
 #include "common/mask.glsl"
+#ifdef USE_SUBGROUPS
+#extension GL_KHR_shader_subgroup_basic : require
+#extension GL_KHR_shader_subgroup_arithmetic : require
+#endif
 
 layout(local_size_x = 128, local_size_y = 1, local_size_z = 1) in;
 layout(local_size_x_id = 0) in;
@@ -27,6 +36,32 @@ layout(push_constant) uniform Params {
 
 shared float partial[WG];
 
+#ifdef USE_SUBGROUPS
+// One value per subgroup through shared memory, then every invocation folds those few values itself (at most
+// WG / 4 with the smallest subgroups), so the result is uniform without a second pass. Callers must reach these
+// uniformly (they contain barriers).
+float reduce_max(float v)
+{
+    const float sub = subgroupMax(v);
+    if (subgroupElect()) partial[gl_SubgroupID] = sub;
+    barrier();
+    float result = partial[0];
+    for (uint s = 1u; s < gl_NumSubgroups; ++s) result = max(result, partial[s]);
+    barrier(); // partial is reused by the next reduction
+    return result;
+}
+
+float reduce_sum(float v)
+{
+    const float sub = subgroupAdd(v);
+    if (subgroupElect()) partial[gl_SubgroupID] = sub;
+    barrier();
+    float result = partial[0];
+    for (uint s = 1u; s < gl_NumSubgroups; ++s) result += partial[s];
+    barrier();
+    return result;
+}
+#else
 // Tree reductions in shared memory rather than subgroup operations: core Vulkan 1.1 GLSL, and no
 // assumption about the subgroup size. Halving with a rounded-up half handles any workgroup size.
 // Callers must reach this uniformly (it contains barriers).
@@ -65,6 +100,7 @@ float reduce_sum(float v)
     barrier();
     return result;
 }
+#endif
 
 void main()
 {

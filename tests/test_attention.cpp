@@ -152,12 +152,12 @@ std::vector<float> read(const BufferView& v, uint64_t n, Precision precision = P
 // scratch holds each intermediate), the projections and outputs on the fused path. With `worst`, records each
 // stage's worst error there.
 void run_case(const Case& c, AttentionPath path, bool split_k = true, Precision precision = Precision::fp32,
-              WorstByStage* worst = nullptr) {
+              WorstByStage* worst = nullptr, Context* context = nullptr) {
     const char* path_name = path == AttentionPath::fused ? (split_k ? "fused" : "fused, no split-K") : "unfused";
     INFO("case ", std::string(c.name), " (", std::string(path_name), ", ", precision_name(precision), "): E=", c.E,
          " H=", c.H, " G=", c.G, " B=", c.B, " Lq=", c.Lq, " Lk=", c.Lk);
     vkmha::test::ValidationGuard guard;
-    Context& ctx = vkmha::test::gpu_context();
+    Context& ctx = context ? *context : vkmha::test::gpu_context();
     const Tolerance& tol = precision == Precision::fp16 ? kTolF16 : kTol;
     Problem p = make_problem(c, 1234u + c.E + c.Lq * 7u + c.Lk);
     p.options.path = path;
@@ -276,6 +276,15 @@ const Case kDecode[] = {
 TEST_SUITE("attention") {
     TEST_CASE("unfused: every stage matches the CPU reference over the sweep") {
         for (const Case& c : kCases) run_case(c, AttentionPath::unfused);
+    }
+
+    TEST_CASE("unfused: the subgroup-free softmax matches the CPU reference too") {
+        // The default context uses softmax_subgroup where the device supports subgroup arithmetic; this one does not.
+        Context& plain = vkmha::test::gpu_context_without_subgroup_ops();
+        MESSAGE("default context uses subgroup arithmetic: ",
+                vkmha::test::gpu_context().device().limits().subgroup_arithmetic);
+        CHECK_FALSE(plain.device().limits().subgroup_arithmetic);
+        for (const Case& c : kCases) run_case(c, AttentionPath::unfused, true, Precision::fp32, nullptr, &plain);
     }
 
     TEST_CASE("unfused: chunked scores match the CPU reference") {

@@ -264,6 +264,7 @@ Result<std::unique_ptr<Device>> Device::create_own(const OwnDeviceOptions& optio
         return make_error(ErrorCode::unsupported, std::string("Vulkan device lacks ") + missing);
     d->m_vk.vkGetDeviceQueue(d->m_device, d->m_queue_family, 0, &d->m_queue);
     VKMHA_TRY(d->finish_setup());
+    if (!options.subgroup_operations) d->m_limits.subgroup_arithmetic = false;
     return d;
 }
 
@@ -338,6 +339,9 @@ Status Device::finish_setup() {
     m_limits.max_workgroup_invocations = l.maxComputeWorkGroupInvocations;
     for (int i = 0; i < 3; ++i) m_limits.max_workgroup_count[i] = l.maxComputeWorkGroupCount[i];
     m_limits.subgroup_size = subgroup.subgroupSize;
+    m_limits.subgroup_arithmetic = (subgroup.supportedStages & VK_SHADER_STAGE_COMPUTE_BIT) &&
+                                   (subgroup.supportedOperations & VK_SUBGROUP_FEATURE_BASIC_BIT) &&
+                                   (subgroup.supportedOperations & VK_SUBGROUP_FEATURE_ARITHMETIC_BIT);
     m_limits.timestamp_period_ns = l.timestampPeriod;
     m_limits.cpu = props2.properties.deviceType == VK_PHYSICAL_DEVICE_TYPE_CPU;
     if (driver.driverID == VK_DRIVER_ID_MESA_LLVMPIPE) m_limits.max_invocation_loop_iterations = 65535;

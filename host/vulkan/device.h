@@ -29,6 +29,7 @@ struct OwnDeviceOptions {
     int32_t device_index = -1;     // -1: best by type (discrete > integrated > virtual > cpu)
     std::string device_name;       // non-empty: first device whose name contains this (case-insensitive)
     bool enable_debug_utils = true; // labels, object names, and validation messages routed to the log
+    bool subgroup_operations = true; // false: use the subgroup-free kernels even where subgroups are supported
 };
 
 struct AdoptDeviceOptions {
@@ -60,6 +61,7 @@ struct DeviceLimits {
     // Loop iterations one invocation may run before the driver silently stops it; 0 = no such limit. llvmpipe
     // (lavapipe) has one: 65535 over all loops of an invocation (see shaders/README.md).
     uint32_t max_invocation_loop_iterations = 0;
+    bool subgroup_arithmetic = false; // subgroup arithmetic operations are supported in compute shaders
     bool cpu = false; // a CPU implementation (lavapipe, SwiftShader): tiling favours few, long invocations
 };
 

@@ -16,26 +16,37 @@ std::mutex g_mutex;
 std::string g_last;
 } // namespace
 
+std::unique_ptr<Context> make_context(const OwnDeviceOptions& options) {
+    auto device = Device::create_own(options, [](LogLevel level, const std::string& message) {
+        if (message.rfind("validation: ", 0) == 0) {
+            g_messages.fetch_add(1);
+            std::lock_guard<std::mutex> lock(g_mutex);
+            g_last = message;
+        }
+        if (level >= LogLevel::warning) std::fprintf(stderr, "[vkmha] %s\n", message.c_str());
+    });
+    if (!device) {
+        std::fprintf(stderr, "cannot create the test device: %s\n", device.error().message.c_str());
+        std::abort(); // the test binary, not the library: nothing can run without a device
+    }
+    auto context = Context::create(std::move(device.value()), {});
+    if (!context) {
+        std::fprintf(stderr, "cannot create the test context: %s\n", context.error().message.c_str());
+        std::abort();
+    }
+    return std::move(context.value());
+}
+
 Context& gpu_context() {
+    static std::unique_ptr<Context> ctx = make_context({});
+    return *ctx;
+}
+
+Context& gpu_context_without_subgroup_ops() {
     static std::unique_ptr<Context> ctx = [] {
-        auto device = Device::create_own({}, [](LogLevel level, const std::string& message) {
-            if (message.rfind("validation: ", 0) == 0) {
-                g_messages.fetch_add(1);
-                std::lock_guard<std::mutex> lock(g_mutex);
-                g_last = message;
-            }
-            if (level >= LogLevel::warning) std::fprintf(stderr, "[vkmha] %s\n", message.c_str());
-        });
-        if (!device) {
-            std::fprintf(stderr, "cannot create the test device: %s\n", device.error().message.c_str());
-            std::abort(); // the test binary, not the library: nothing can run without a device
-        }
-        auto context = Context::create(std::move(device.value()), {});
-        if (!context) {
-            std::fprintf(stderr, "cannot create the test context: %s\n", context.error().message.c_str());
-            std::abort();
-        }
-        return std::move(context.value());
+        OwnDeviceOptions options;
+        options.subgroup_operations = false;
+        return make_context(options);
     }();
     return *ctx;
 }

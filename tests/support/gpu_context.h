@@ -9,6 +9,8 @@
 namespace vkmha::test {
 
 Context& gpu_context();
+// A second context on the same device that uses the subgroup-free kernels, so both variants stay tested.
+Context& gpu_context_without_subgroup_ops();
 uint64_t validation_messages();
 std::string last_validation_message();
 
