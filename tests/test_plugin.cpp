@@ -615,6 +615,16 @@ VkmhaAdoptDeviceInfo adopt_info(const EngineDevice& e, VkPipelineCache cache) {
     return a;
 }
 
+// A context adopting the engine's device with the defaults adopt_info gives.
+void adopt_context(const EngineDevice& engine, ContextHandle& context) {
+    VkmhaContextCreateInfo ci{};
+    ci.sType = VKMHA_STRUCTURE_TYPE_CONTEXT_CREATE_INFO;
+    ci.deviceMode = VKMHA_DEVICE_MODE_ADOPT;
+    const VkmhaAdoptDeviceInfo adopt = adopt_info(engine, VK_NULL_HANDLE);
+    ci.pAdoptDevice = &adopt;
+    REQUIRE_VKMHA(api().createContext(&ci, context.out()));
+}
+
 // An engine-owned buffer with `bytes` of payload at `offset`, the rest (before and `tail` after) guard bytes.
 struct EngineBuffer {
     HostBuffer buffer;
@@ -1489,12 +1499,7 @@ TEST_CASE("adopt mode: every binding packed into one engine buffer at unaligned 
         ContextHandle context;
         ModelHandle model;
         SessionHandle session;
-        VkmhaContextCreateInfo ci{};
-        ci.sType = VKMHA_STRUCTURE_TYPE_CONTEXT_CREATE_INFO;
-        ci.deviceMode = VKMHA_DEVICE_MODE_ADOPT;
-        const VkmhaAdoptDeviceInfo adopt = adopt_info(engine, VK_NULL_HANDLE);
-        ci.pAdoptDevice = &adopt;
-        REQUIRE_VKMHA(api().createContext(&ci, context.out()));
+        adopt_context(engine, context);
         ModelSpec spec;
         spec.naming = Naming::llama;
         spec.embed = 24;
@@ -1582,12 +1587,7 @@ TEST_CASE("adopt mode: frames in flight are refused until completed, then each f
         ContextHandle context;
         ModelHandle model;
         SessionHandle session;
-        VkmhaContextCreateInfo ci{};
-        ci.sType = VKMHA_STRUCTURE_TYPE_CONTEXT_CREATE_INFO;
-        ci.deviceMode = VKMHA_DEVICE_MODE_ADOPT;
-        const VkmhaAdoptDeviceInfo adopt = adopt_info(engine, VK_NULL_HANDLE);
-        ci.pAdoptDevice = &adopt;
-        REQUIRE_VKMHA(api().createContext(&ci, context.out()));
+        adopt_context(engine, context);
         const bool timestamps = context_properties(context.get()).timestamps == VK_TRUE;
         const HostModel host = make_model(ModelSpec{});
         create_model(context.get(), host, model);
