@@ -61,10 +61,10 @@ enum class AttentionPath : uint32_t {
 };
 
 struct AttentionOptions {
-    bool causal = false;             // key j is masked for query i when j > i + (lk - lq) (aligned bottom-right)
-    bool need_weights = false;       // also produce the softmax probabilities
-    bool average_weights = true;     // with need_weights: [B, Lq, Lk] mean over heads, else [B, H, Lq, Lk]
-    MaskKind key_padding = MaskKind::none;  // boolean only
+    bool causal = false;                   // key j is masked for query i when j > i + (lk - lq) (aligned bottom-right)
+    bool need_weights = false;             // also produce the softmax probabilities
+    bool average_weights = true;           // with need_weights: [B, Lq, Lk] mean over heads, else [B, H, Lq, Lk]
+    MaskKind key_padding = MaskKind::none; // boolean only
     MaskKind attn_mask = MaskKind::none;
     bool attn_mask_per_head = false; // true: [B*H, Lq, Lk]; false: [Lq, Lk] broadcast
     AttentionPath path = AttentionPath::fused;

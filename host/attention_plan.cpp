@@ -48,19 +48,22 @@ Status check_binding(const DeviceLimits& limits, const char* what, uint64_t elem
 Status check_groups(const DeviceLimits& limits, const Pass& pass) {
     for (int i = 0; i < 3; ++i)
         if (pass.groups[i] > limits.max_workgroup_count[i] || pass.groups[i] == 0)
-            return make_error(ErrorCode::unsupported,
-                              std::string(kernel_name(pass.kernel)) + " needs " + std::to_string(pass.groups[i]) +
-                                  " workgroups in dimension " + std::to_string(i) + "; the device allows " +
-                                  std::to_string(limits.max_workgroup_count[i]));
+            return make_error(ErrorCode::unsupported, std::string(kernel_name(pass.kernel)) + " needs " +
+                                                          std::to_string(pass.groups[i]) + " workgroups in dimension " +
+                                                          std::to_string(i) + "; the device allows " +
+                                                          std::to_string(limits.max_workgroup_count[i]));
     return {};
 }
 
 } // namespace
 
 const char* slot_name(Slot s) {
-    static const char* names[kSlotCount] = {"query", "key", "value", "key_padding_mask", "attn_mask", "output",
-                                            "weights", "wq", "wk", "wv", "bq", "bk", "bv", "wo", "bo",
-                                            "q", "k", "v", "scores", "concat", "lse", "partials", "sink", "dummy"};
+    static const char* names[kSlotCount] = {"query",     "key",      "value",   "key_padding_mask",
+                                            "attn_mask", "output",   "weights", "wq",
+                                            "wk",        "wv",       "bq",      "bk",
+                                            "bv",        "wo",       "bo",      "q",
+                                            "k",         "v",        "scores",  "concat",
+                                            "lse",       "partials", "sink",    "dummy"};
     return names[static_cast<uint32_t>(s)];
 }
 
@@ -74,8 +77,9 @@ uint32_t min_key_splits(const DeviceLimits& limits, const AttentionTiling& t, ui
     if (limits.max_invocation_loop_iterations == 0) return 1;
     // Loop iterations attention.comp runs per key tile (its README derives this; conservative).
     const uint64_t chunks = (head_dim + t.dims - 1) / t.dims;
-    const uint64_t per_tile = 8 + t.keys / 4 + t.keys / (4 * (t.workgroup / t.rows)) +
-                              chunks * (3 + (uint64_t(t.keys) * t.dims + 4 * t.workgroup - 1) / (4 * t.workgroup) + t.dims / 4);
+    const uint64_t per_tile =
+        8 + t.keys / 4 + t.keys / (4 * (t.workgroup / t.rows)) +
+        chunks * (3 + (uint64_t(t.keys) * t.dims + 4 * t.workgroup - 1) / (4 * t.workgroup) + t.dims / 4);
     const uint64_t max_keys = std::max<uint64_t>(1, limits.max_invocation_loop_iterations / per_tile) * t.keys;
     return div_up(lk, max_keys);
 }
@@ -97,9 +101,9 @@ Result<ScratchSizes> attention_scratch(const AttentionConfig& c, Precision preci
     const uint64_t record = uint64_t(s.batch) * c.num_heads * (D + 2);
     sizes.partials_elems = std::max(
         std::min<uint64_t>(kPartialsBudgetBytes / 4, uint64_t(kMaxSplits) * std::min(s.lq, kSplitMaxLq) * record),
-        min_key_splits(limits, tiling, c.head_dim(), s.lk) > 1 ? min_key_splits(limits, tiling, c.head_dim(), s.lk) *
-                                                                     uint64_t(s.lq) * record
-                                                               : 0);
+        min_key_splits(limits, tiling, c.head_dim(), s.lk) > 1
+            ? min_key_splits(limits, tiling, c.head_dim(), s.lk) * uint64_t(s.lq) * record
+            : 0);
     VKMHA_TRY(check_binding(limits, "split-K partial results", sizes.partials_elems, 4));
     if (!fused_only) {
         const uint64_t row_block = uint64_t(s.lq) * s.lk;
@@ -246,7 +250,8 @@ struct Planner {
         p.groups[1] = B * G;
         p.groups[2] = split;
         if (split > 1) {
-            Pass& cb = add(Kernel::combine, Stage::combine, {Slot::partials, Slot::concat, lse ? Slot::lse : Slot::dummy});
+            Pass& cb =
+                add(Kernel::combine, Stage::combine, {Slot::partials, Slot::concat, lse ? Slot::lse : Slot::dummy});
             set_push(cb, CombineParams{B, H, Lq, D, split, lse ? 1u : 0u, 0});
             const uint32_t groups = div_up(uint64_t(B) * H * Lq * D, kCombineGroup);
             cb.groups[0] = std::min(groups, kMaxGroups);
@@ -287,14 +292,16 @@ Result<AttentionPlan> plan_attention(const PlanInputs& in, const DeviceLimits& l
                               std::string(o.need_weights ? "need_weights" : "the unfused path") +
                                   " needs score scratch, which this fused-only session does not have");
         plan.chunk_bh = static_cast<uint32_t>(std::min<uint64_t>(uint64_t(B) * H, in.scores_capacity / row_block));
-        if (plan.chunk_bh == 0) return make_error(ErrorCode::internal, "scores scratch is smaller than one head's scores");
+        if (plan.chunk_bh == 0)
+            return make_error(ErrorCode::internal, "scores scratch is smaller than one head's scores");
         plan.scores_elems = uint64_t(plan.chunk_bh) * row_block;
     }
     VKMHA_TRY(check_binding(limits, "query input", uint64_t(B) * Lq * E + in.offsets.query, 4));
     VKMHA_TRY(check_binding(limits, "output", uint64_t(B) * Lq * E + in.offsets.output, 4));
     if (o.need_weights)
         VKMHA_TRY(check_binding(limits, "attention weights output",
-                                (o.average_weights ? uint64_t(B) : uint64_t(B) * H) * row_block + in.offsets.weights, 4));
+                                (o.average_weights ? uint64_t(B) : uint64_t(B) * H) * row_block + in.offsets.weights,
+                                4));
     if (o.attn_mask != MaskKind::none)
         VKMHA_TRY(check_binding(limits, "attn_mask", (o.attn_mask_per_head ? uint64_t(B) * H : 1) * row_block,
                                 o.attn_mask == MaskKind::additive ? 4 : 1));
@@ -306,8 +313,10 @@ Result<AttentionPlan> plan_attention(const PlanInputs& in, const DeviceLimits& l
              in.has_in_bias, true, Lk);
     p.linear(Stage::v_proj, Slot::value, Slot::wv, Slot::bv, Slot::v, B * Lk, p.G * D, c.vdim, in.offsets.value, 0,
              in.has_in_bias, true, Lk);
-    if (plan.fused) p.fused_attention();
-    else p.unfused_attention();
+    if (plan.fused)
+        p.fused_attention();
+    else
+        p.unfused_attention();
     if (!p.status) return p.status.take_error();
     p.linear(Stage::out_proj, Slot::concat, Slot::wo, Slot::bo, Slot::output, B * Lq, E, E, 0, in.offsets.output,
              in.has_out_bias, false, Lq);
@@ -324,7 +333,8 @@ Result<AttentionPlan> plan_attention(const PlanInputs& in, const DeviceLimits& l
         }
         // Read-modify-write bindings (softmax in place, averaged weights) are reads too.
         for (uint32_t b = 0; b < kernel_binding_count(pass.kernel); ++b)
-            if ((kernel_read_write_mask(pass.kernel) >> b) & 1u) reads |= 1ull << static_cast<uint32_t>(pass.bindings[b]);
+            if ((kernel_read_write_mask(pass.kernel) >> b) & 1u)
+                reads |= 1ull << static_cast<uint32_t>(pass.bindings[b]);
         if (((reads | writes) & written) || (writes & read)) {
             pass.barrier_before = true;
             written = 0;

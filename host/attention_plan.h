@@ -16,9 +16,28 @@ namespace vkmha {
 // Every buffer a pass can read or write. The first group is bound by the caller each frame, the second belongs
 // to the model, the third to the session's frame slot.
 enum class Slot : uint32_t {
-    query, key, value, key_padding_mask, attn_mask, output, weights,
-    wq, wk, wv, bq, bk, bv, wo, bo,
-    q, k, v, scores, concat, lse, partials,
+    query,
+    key,
+    value,
+    key_padding_mask,
+    attn_mask,
+    output,
+    weights,
+    wq,
+    wk,
+    wv,
+    bq,
+    bk,
+    bv,
+    wo,
+    bo,
+    q,
+    k,
+    v,
+    scores,
+    concat,
+    lse,
+    partials,
     sink,  // a small per-slot buffer bound where a kernel's writable binding is unused
     dummy, // a small buffer bound where a kernel's read-only binding is unused; never written
     count
@@ -28,7 +47,17 @@ const char* slot_name(Slot);
 
 // Passes are grouped into stages for timing and debug labels.
 enum class Stage : uint32_t {
-    q_proj, k_proj, v_proj, scores, softmax, apply, average_weights, out_proj, attention, combine, count
+    q_proj,
+    k_proj,
+    v_proj,
+    scores,
+    softmax,
+    apply,
+    average_weights,
+    out_proj,
+    attention,
+    combine,
+    count
 };
 constexpr uint32_t kStageCount = static_cast<uint32_t>(Stage::count);
 const char* stage_name(Stage);
@@ -38,7 +67,7 @@ struct Pass {
     Variant variant = Variant::f32; // the kernel's SPIR-V variant: fp16 storage for fp16 models
     Stage stage = Stage::q_proj;
     std::array<Slot, kMaxBindings> bindings = all_dummy();
-    uint32_t write_mask = 0;  // bit b set: binding b is declared writable (kernel_write_mask)
+    uint32_t write_mask = 0;     // bit b set: binding b is declared writable (kernel_write_mask)
     bool barrier_before = false; // a write earlier in the pass list is read or overwritten here
     std::array<uint32_t, kMaxPushBytes / 4> push{};
     uint32_t push_bytes = 0;
@@ -92,10 +121,10 @@ struct PlanInputs {
     bool has_in_bias = false;
     bool has_out_bias = false;
     ExternalOffsets offsets;
-    uint64_t scores_capacity = 0;   // floats of scores scratch the session allocated (0: fused only)
-    uint64_t partials_capacity = 0; // floats of split-K partials scratch
-    AttentionTiling tiling;          // the fused kernel's, from the shader library
-    LinearTiling linear_tiling;      // the projections'
+    uint64_t scores_capacity = 0;     // floats of scores scratch the session allocated (0: fused only)
+    uint64_t partials_capacity = 0;   // floats of split-K partials scratch
+    AttentionTiling tiling;           // the fused kernel's, from the shader library
+    LinearTiling linear_tiling;       // the projections'
     uint64_t scores_budget_bytes = 0; // as given to attention_scratch
 };
 

@@ -142,14 +142,14 @@ Dims dims_of(const AttentionConfig& config, const AttentionShape& shape) {
 // What the caller wants kept beyond q/k/v/concat/output.
 struct Sinks {
     std::vector<float>* scores = nullptr;  // [B, H, Lq, Lk] or null
-    std::vector<float>* probs = nullptr;  // [B, H, Lq, Lk] or null
+    std::vector<float>* probs = nullptr;   // [B, H, Lq, Lk] or null
     std::vector<float>* weights = nullptr; // per options.need_weights / average_weights, or null
 };
 
 // The whole forward pass. Scores, softmax and P V for one (batch, head) stay in double in `block`; only the
 // stage vectors are rounded to fp32, because that is what a GPU pass stores.
-void run_attention(const Dims& n, const AttentionWeights& w, const AttentionOptions& options,
-                   const AttentionInputs& in, AttentionStages& st, const Sinks& sinks) {
+void run_attention(const Dims& n, const AttentionWeights& w, const AttentionOptions& options, const AttentionInputs& in,
+                   AttentionStages& st, const Sinks& sinks) {
     const float* key = in.key ? in.key : in.query;
     const float* value = in.value ? in.value : key;
     project_head_major(in.query, n.batch, n.lq, n.embed, w.wq, w.bq, n.heads, n.head_dim, st.q);

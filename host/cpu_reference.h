@@ -11,14 +11,14 @@ namespace vkmha {
 
 // Host pointers for one forward call; fp32 unless stated, sizes per AttentionShape. Only read during the call.
 struct AttentionInputs {
-    const float* query = nullptr;               // [B, Lq, E]; required
-    const float* key = nullptr;                 // [B, Lk, kdim]; nullptr: self-attention, reads query (Lk == Lq,
-                                                // kdim == E)
-    const float* value = nullptr;               // [B, Lk, vdim]; nullptr: reads key (or query), so vdim must match it
-    const uint8_t* key_padding_mask = nullptr;  // [B, Lk] bytes, nonzero = ignore that key; read only when
-                                                // options.key_padding == MaskKind::boolean
-    const void* attn_mask = nullptr;            // uint8_t (MaskKind::boolean) or float (MaskKind::additive);
-                                                // [Lq, Lk] or [B*H, Lq, Lk] (options.attn_mask_per_head)
+    const float* query = nullptr;              // [B, Lq, E]; required
+    const float* key = nullptr;                // [B, Lk, kdim]; nullptr: self-attention, reads query (Lk == Lq,
+                                               // kdim == E)
+    const float* value = nullptr;              // [B, Lk, vdim]; nullptr: reads key (or query), so vdim must match it
+    const uint8_t* key_padding_mask = nullptr; // [B, Lk] bytes, nonzero = ignore that key; read only when
+                                               // options.key_padding == MaskKind::boolean
+    const void* attn_mask = nullptr;           // uint8_t (MaskKind::boolean) or float (MaskKind::additive);
+                                               // [Lq, Lk] or [B*H, Lq, Lk] (options.attn_mask_per_head)
 };
 
 struct AttentionOutputs {

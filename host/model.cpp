@@ -13,9 +13,9 @@ namespace {
 std::vector<BufferRequest> model_requests(const AttentionConfig& c, Precision precision, MemoryKind kind) {
     const uint64_t E = c.embed_dim, KV = c.kv_width(), bytes = precision_bytes(precision);
     auto req = [&](const char* name, uint64_t elems) { return BufferRequest{name, (elems * bytes + 3) / 4 * 4, kind}; };
-    return {req("vkmha wq", E * E),  req("vkmha wk", KV * c.kdim), req("vkmha wv", KV * c.vdim),
-            req("vkmha bq", E),      req("vkmha bk", KV),          req("vkmha bv", KV),
-            req("vkmha wo", E * E),  req("vkmha bo", E),           BufferRequest{"vkmha dummy", 16, kind}};
+    return {req("vkmha wq", E * E), req("vkmha wk", KV * c.kdim), req("vkmha wv", KV * c.vdim),
+            req("vkmha bq", E),     req("vkmha bk", KV),          req("vkmha bv", KV),
+            req("vkmha wo", E * E), req("vkmha bo", E),           BufferRequest{"vkmha dummy", 16, kind}};
 }
 
 Status check_precision(const Context& ctx, Precision precision) {
@@ -45,11 +45,12 @@ Status validate_config(const AttentionConfig& c) {
     if (c.num_heads == 0) return make_error(ErrorCode::invalid_argument, "num_heads is 0");
     if (c.num_kv_heads == 0) return make_error(ErrorCode::invalid_argument, "num_kv_heads is 0");
     if (c.kdim == 0 || c.vdim == 0)
-        return make_error(ErrorCode::invalid_argument, "kdim " + std::to_string(c.kdim) + " / vdim " +
-                                                           std::to_string(c.vdim) + " must be nonzero");
+        return make_error(ErrorCode::invalid_argument,
+                          "kdim " + std::to_string(c.kdim) + " / vdim " + std::to_string(c.vdim) + " must be nonzero");
     if (c.embed_dim % c.num_heads != 0)
         return make_error(ErrorCode::invalid_argument, "embed_dim " + std::to_string(c.embed_dim) +
-                                                           " is not divisible by num_heads " + std::to_string(c.num_heads));
+                                                           " is not divisible by num_heads " +
+                                                           std::to_string(c.num_heads));
     if (c.num_heads % c.num_kv_heads != 0)
         return make_error(ErrorCode::invalid_argument, "num_heads " + std::to_string(c.num_heads) +
                                                            " is not divisible by num_kv_heads " +

@@ -11,8 +11,7 @@ class Model {
   public:
     // Precision::fp16 stores the weights as fp16 (converted here, round to nearest even) and runs the kernels' fp16
     // storage variants; it needs Device::storage16() (else ErrorCode::unsupported).
-    static Result<VkDeviceSize> memory_required(const Context&, const AttentionConfig&,
-                                                Precision = Precision::fp32);
+    static Result<VkDeviceSize> memory_required(const Context&, const AttentionConfig&, Precision = Precision::fp32);
     static Result<std::unique_ptr<Model>> create(const Context&, const AttentionConfig&, const AttentionWeights&,
                                                  Precision = Precision::fp32);
 

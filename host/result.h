@@ -9,17 +9,17 @@
 namespace vkmha {
 
 enum class ErrorCode {
-    invalid_argument,  // a caller-given value is wrong (shape, name, dtype, flag)
-    io,                // a file could not be read/written or is malformed
-    unsupported,       // the device or build cannot do what was asked
-    out_of_memory,     // a device/host allocation failed
-    budget_exceeded,   // a caller-given memory budget would be exceeded
-    out_of_range,      // a shape over a declared capacity
-    frame_in_flight,   // a frame slot is still used by a frame the caller has not reported complete
-    vulkan,            // a Vulkan call failed
-    not_ready,         // results not available yet (poll again)
-    timeout,           // a wait ran out of time
-    internal           // a bug in vkmha
+    invalid_argument, // a caller-given value is wrong (shape, name, dtype, flag)
+    io,               // a file could not be read/written or is malformed
+    unsupported,      // the device or build cannot do what was asked
+    out_of_memory,    // a device/host allocation failed
+    budget_exceeded,  // a caller-given memory budget would be exceeded
+    out_of_range,     // a shape over a declared capacity
+    frame_in_flight,  // a frame slot is still used by a frame the caller has not reported complete
+    vulkan,           // a Vulkan call failed
+    not_ready,        // results not available yet (poll again)
+    timeout,          // a wait ran out of time
+    internal          // a bug in vkmha
 };
 
 struct Error {
@@ -70,7 +70,7 @@ using Status = Result<void>;
 #define VKMHA_TRY(expr)                                                                                                \
     do {                                                                                                               \
         auto vkmha_try_result_ = (expr);                                                                               \
-        if (!vkmha_try_result_.ok()) return vkmha_try_result_.take_error();                                           \
+        if (!vkmha_try_result_.ok()) return vkmha_try_result_.take_error();                                            \
     } while (0)
 
 } // namespace vkmha

@@ -8,9 +8,24 @@ namespace vkmha {
 namespace {
 
 // Per frame slot, arena buffers in this order.
-enum SlotBuffer : size_t { sb_q, sb_k, sb_v, sb_scores, sb_concat, sb_lse, sb_partials, sb_sink,
-                           sb_in_query, sb_in_key, sb_in_value, sb_in_kpm, sb_in_mask, sb_out_output, sb_out_weights,
-                           sb_count };
+enum SlotBuffer : size_t {
+    sb_q,
+    sb_k,
+    sb_v,
+    sb_scores,
+    sb_concat,
+    sb_lse,
+    sb_partials,
+    sb_sink,
+    sb_in_query,
+    sb_in_key,
+    sb_in_value,
+    sb_in_kpm,
+    sb_in_mask,
+    sb_out_output,
+    sb_out_weights,
+    sb_count
+};
 
 struct ShapeBytes {
     uint64_t query, key, value, kpm, mask_elems, output, weights;
@@ -62,9 +77,9 @@ std::vector<BufferRequest> session_requests(const Model& m, const SessionLimits&
 Status check_limits(const SessionLimits& l) {
     const AttentionShape& s = l.max_shape;
     if (s.batch == 0 || s.lq == 0 || s.lk == 0)
-        return make_error(ErrorCode::invalid_argument, "session max shape has a zero (batch " + std::to_string(s.batch) +
-                                                           ", lq " + std::to_string(s.lq) + ", lk " +
-                                                           std::to_string(s.lk) + ")");
+        return make_error(ErrorCode::invalid_argument, "session max shape has a zero (batch " +
+                                                           std::to_string(s.batch) + ", lq " + std::to_string(s.lq) +
+                                                           ", lk " + std::to_string(s.lk) + ")");
     if (l.frames_in_flight == 0 || l.frames_in_flight > 8)
         return make_error(ErrorCode::invalid_argument,
                           "framesInFlight " + std::to_string(l.frames_in_flight) + " is outside 1..8");
@@ -242,12 +257,13 @@ Status Session::check_args(const RecordArgs& a) const {
     ShapeBytes need = shape_bytes(c, s, o, false);
     const bool self_key = a.key.buffer == VK_NULL_HANDLE;
     if (self_key && (s.lk != s.lq || c.kdim != c.embed_dim || c.vdim != c.embed_dim))
-        return make_error(ErrorCode::invalid_argument,
-                          "no key buffer bound (self-attention) but lk " + std::to_string(s.lk) + " != lq " +
-                              std::to_string(s.lq) + " or kdim/vdim differ from embed_dim");
+        return make_error(ErrorCode::invalid_argument, "no key buffer bound (self-attention) but lk " +
+                                                           std::to_string(s.lk) + " != lq " + std::to_string(s.lq) +
+                                                           " or kdim/vdim differ from embed_dim");
     auto check = [](const char* name, const ExternalBuffer& e, uint64_t bytes, bool required) -> Status {
         if (e.buffer == VK_NULL_HANDLE) {
-            if (required) return make_error(ErrorCode::invalid_argument, std::string(name) + " buffer is VK_NULL_HANDLE");
+            if (required)
+                return make_error(ErrorCode::invalid_argument, std::string(name) + " buffer is VK_NULL_HANDLE");
             return {};
         }
         if (e.range == VK_WHOLE_SIZE)
@@ -284,12 +300,11 @@ Status Session::record(VkCommandBuffer cmd, const RecordArgs& a) {
     const uint32_t slot_index = static_cast<uint32_t>(a.frame % m_limits.frames_in_flight);
     FrameSlot& slot = m_slots[slot_index];
     if (slot.recorded_frame != kNoFrame && (a.completed_frame == kNoFrame || a.completed_frame < slot.recorded_frame))
-        return make_error(ErrorCode::frame_in_flight,
-                          "frame " + std::to_string(a.frame) + " needs frame slot " + std::to_string(slot_index) +
-                              ", still in flight with frame " + std::to_string(slot.recorded_frame) +
-                              " (completed frame: " +
-                              (a.completed_frame == kNoFrame ? std::string("none") : std::to_string(a.completed_frame)) +
-                              ")");
+        return make_error(
+            ErrorCode::frame_in_flight,
+            "frame " + std::to_string(a.frame) + " needs frame slot " + std::to_string(slot_index) +
+                ", still in flight with frame " + std::to_string(slot.recorded_frame) + " (completed frame: " +
+                (a.completed_frame == kNoFrame ? std::string("none") : std::to_string(a.completed_frame)) + ")");
     const Device& d = m_ctx->device();
     const VkDeviceSize align = d.limits().min_storage_buffer_offset_alignment;
     const AttentionConfig& c = m_model->config();
@@ -300,7 +315,8 @@ Status Session::record(VkCommandBuffer cmd, const RecordArgs& a) {
     std::array<Bound, kSlotCount> bound{};
     bound[size_t(Slot::query)] = bind_external(a.query, need.query, 4, align);
     bound[size_t(Slot::key)] = bind_external(key, a.key.buffer ? need.key : need.query, 4, align);
-    bound[size_t(Slot::value)] = bind_external(value, a.value.buffer ? need.value : (a.key.buffer ? need.key : need.query), 4, align);
+    bound[size_t(Slot::value)] =
+        bind_external(value, a.value.buffer ? need.value : (a.key.buffer ? need.key : need.query), 4, align);
     bound[size_t(Slot::output)] = bind_external(a.output, need.output, 4, align);
     if (a.options.key_padding != MaskKind::none)
         bound[size_t(Slot::key_padding_mask)] = bind_external(a.key_padding_mask, need.kpm, 1, align);
@@ -314,8 +330,9 @@ Status Session::record(VkCommandBuffer cmd, const RecordArgs& a) {
         bound[size_t(Slot::wq) + i].info = {v.buffer, 0, std::max<VkDeviceSize>(v.size, 4)};
     }
     bound[size_t(Slot::dummy)].info = {m_model->buffer(8).buffer, 0, 16};
-    const size_t scratch_slots[] = {size_t(Slot::q),      size_t(Slot::k),   size_t(Slot::v),       size_t(Slot::scores),
-                                    size_t(Slot::concat), size_t(Slot::lse), size_t(Slot::partials), size_t(Slot::sink)};
+    const size_t scratch_slots[] = {size_t(Slot::q),        size_t(Slot::k),      size_t(Slot::v),
+                                    size_t(Slot::scores),   size_t(Slot::concat), size_t(Slot::lse),
+                                    size_t(Slot::partials), size_t(Slot::sink)};
     for (size_t i = 0; i < 8; ++i) {
         const BufferView& v = slot_buffer(slot_index, i);
         bound[scratch_slots[i]].info = {v.buffer, 0, std::max<VkDeviceSize>(v.size, 4)};
@@ -393,8 +410,8 @@ Status Session::record(VkCommandBuffer cmd, const RecordArgs& a) {
     VkMemoryBarrier scratch_barrier{VK_STRUCTURE_TYPE_MEMORY_BARRIER};
     scratch_barrier.srcAccessMask = VK_ACCESS_SHADER_WRITE_BIT | VK_ACCESS_SHADER_READ_BIT;
     scratch_barrier.dstAccessMask = VK_ACCESS_SHADER_WRITE_BIT | VK_ACCESS_SHADER_READ_BIT;
-    vk.vkCmdPipelineBarrier(cmd, src_stages, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT, 0, 1, &scratch_barrier,
-                            entry_count, entry.data(), 0, nullptr);
+    vk.vkCmdPipelineBarrier(cmd, src_stages, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT, 0, 1, &scratch_barrier, entry_count,
+                            entry.data(), 0, nullptr);
 
     const bool timed = static_cast<bool>(slot.queries);
     if (timed) vk.vkCmdResetQueryPool(cmd, slot.queries.get(), 0, 2 * m_max_passes);
@@ -407,8 +424,8 @@ Status Session::record(VkCommandBuffer cmd, const RecordArgs& a) {
     for (size_t i = 0; i < p.passes.size(); ++i) {
         const Pass& pass = p.passes[i];
         if (pass.barrier_before)
-            vk.vkCmdPipelineBarrier(cmd, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT, 0, 1,
-                                    &pass_barrier, 0, nullptr, 0, nullptr);
+            vk.vkCmdPipelineBarrier(cmd, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT, 0,
+                                    1, &pass_barrier, 0, nullptr, 0, nullptr);
         VkDescriptorSet set = slot.sets[i];
         const uint32_t n = kernel_binding_count(pass.kernel);
         VkWriteDescriptorSet writes[kMaxBindings]{};
@@ -424,12 +441,13 @@ Status Session::record(VkCommandBuffer cmd, const RecordArgs& a) {
         }
         vk.vkUpdateDescriptorSets(d.handle(), kMaxBindings, writes, 0, nullptr);
         label_begin(stage_name(pass.stage));
-        if (timed) vk.vkCmdWriteTimestamp(cmd, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT, slot.queries.get(), uint32_t(2 * i));
+        if (timed)
+            vk.vkCmdWriteTimestamp(cmd, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT, slot.queries.get(), uint32_t(2 * i));
         vk.vkCmdBindPipeline(cmd, VK_PIPELINE_BIND_POINT_COMPUTE,
                              pass.kernel == Kernel::attention ? m_model->attention_pipeline()
                                                               : m_ctx->shaders().pipeline(pass.kernel, pass.variant));
-        vk.vkCmdBindDescriptorSets(cmd, VK_PIPELINE_BIND_POINT_COMPUTE, m_ctx->shaders().layout(), 0, 1, &set,
-                                   0, nullptr);
+        vk.vkCmdBindDescriptorSets(cmd, VK_PIPELINE_BIND_POINT_COMPUTE, m_ctx->shaders().layout(), 0, 1, &set, 0,
+                                   nullptr);
         vk.vkCmdPushConstants(cmd, m_ctx->shaders().layout(), VK_SHADER_STAGE_COMPUTE_BIT, 0, pass.push_bytes,
                               pass.push.data());
         vk.vkCmdDispatch(cmd, pass.groups[0], pass.groups[1], pass.groups[2]);
@@ -446,20 +464,23 @@ Status Session::record(VkCommandBuffer cmd, const RecordArgs& a) {
 Result<std::vector<StageTiming>> Session::timings(uint64_t frame) const {
     const FrameSlot& slot = m_slots[frame % m_limits.frames_in_flight];
     if (slot.recorded_frame != frame)
-        return make_error(ErrorCode::out_of_range, "frame " + std::to_string(frame) +
-                                                       " is not the last frame recorded in its slot");
+        return make_error(ErrorCode::out_of_range,
+                          "frame " + std::to_string(frame) + " is not the last frame recorded in its slot");
     if (!slot.queries) return make_error(ErrorCode::unsupported, "this device's queue has no timestamps");
     const Device& d = m_ctx->device();
     const uint32_t count = static_cast<uint32_t>(2 * slot.pass_stages.size());
     std::vector<uint64_t> values(2 * size_t(count));
-    VkResult r = d.vk().vkGetQueryPoolResults(d.handle(), slot.queries.get(), 0, count, values.size() * 8, values.data(),
-                                              16, VK_QUERY_RESULT_64_BIT | VK_QUERY_RESULT_WITH_AVAILABILITY_BIT);
+    VkResult r =
+        d.vk().vkGetQueryPoolResults(d.handle(), slot.queries.get(), 0, count, values.size() * 8, values.data(), 16,
+                                     VK_QUERY_RESULT_64_BIT | VK_QUERY_RESULT_WITH_AVAILABILITY_BIT);
     if (r != VK_SUCCESS && r != VK_NOT_READY) return d.vk_error("vkGetQueryPoolResults", r);
     std::array<double, kStageCount> ms{};
     std::array<bool, kStageCount> seen{};
     for (size_t i = 0; i < slot.pass_stages.size(); ++i) {
         const uint64_t t0 = values[4 * i], a0 = values[4 * i + 1], t1 = values[4 * i + 2], a1 = values[4 * i + 3];
-        if (!a0 || !a1) return make_error(ErrorCode::not_ready, "timestamps of frame " + std::to_string(frame) + " are not available yet");
+        if (!a0 || !a1)
+            return make_error(ErrorCode::not_ready,
+                              "timestamps of frame " + std::to_string(frame) + " are not available yet");
         const size_t st = static_cast<size_t>(slot.pass_stages[i]);
         ms[st] += t1 > t0 ? double(t1 - t0) * d.limits().timestamp_period_ns * 1e-6 : 0.0;
         seen[st] = true;
@@ -470,7 +491,8 @@ Result<std::vector<StageTiming>> Session::timings(uint64_t frame) const {
     return out;
 }
 
-Result<uint64_t> Session::submit_host(const AttentionShape& shape, const AttentionOptions& options, const HostInputs& in) {
+Result<uint64_t> Session::submit_host(const AttentionShape& shape, const AttentionOptions& options,
+                                      const HostInputs& in) {
     if (!m_limits.host_io)
         return make_error(ErrorCode::invalid_argument, "session was created without host I/O buffers");
     if (!in.query) return make_error(ErrorCode::invalid_argument, "query pointer is NULL");
@@ -481,7 +503,8 @@ Result<uint64_t> Session::submit_host(const AttentionShape& shape, const Attenti
         return make_error(ErrorCode::invalid_argument, "a per-head attn_mask in a submit needs a session created with "
                                                        "VKMHA_SESSION_CREATE_HOST_PER_HEAD_MASK_BIT");
     if (options.key_padding != MaskKind::none && !in.key_padding_mask)
-        return make_error(ErrorCode::invalid_argument, "key_padding_mask pointer is NULL but a key padding mask was requested");
+        return make_error(ErrorCode::invalid_argument,
+                          "key_padding_mask pointer is NULL but a key padding mask was requested");
     if (options.attn_mask != MaskKind::none && !in.attn_mask)
         return make_error(ErrorCode::invalid_argument, "attn_mask pointer is NULL but an attention mask was requested");
     const uint64_t value = m_host_submits + 1;
@@ -504,8 +527,10 @@ Result<uint64_t> Session::submit_host(const AttentionShape& shape, const Attenti
     a.options = options;
     a.query = ext(sb_in_query, need.query);
     if (in.key) a.key = ext(sb_in_key, need.key);
-    if (in.value) a.value = ext(sb_in_value, need.value);
-    else if (in.key) a.value = a.key;
+    if (in.value)
+        a.value = ext(sb_in_value, need.value);
+    else if (in.key)
+        a.value = a.key;
     if (options.key_padding != MaskKind::none) a.key_padding_mask = ext(sb_in_kpm, need.kpm);
     const uint64_t mask_bytes = need.mask_elems * (options.attn_mask == MaskKind::additive ? 4 : 1);
     if (options.attn_mask != MaskKind::none) a.attn_mask = ext(sb_in_mask, mask_bytes);
@@ -515,7 +540,8 @@ Result<uint64_t> Session::submit_host(const AttentionShape& shape, const Attenti
         return make_error(ErrorCode::invalid_argument, "value pointer is NULL but vdim differs from kdim");
     if (!in.key && (shape.lk != shape.lq))
         return make_error(ErrorCode::invalid_argument, "key pointer is NULL (self-attention) but lk " +
-                                                           std::to_string(shape.lk) + " != lq " + std::to_string(shape.lq));
+                                                           std::to_string(shape.lk) + " != lq " +
+                                                           std::to_string(shape.lq));
     VKMHA_TRY(check_args(a));
     std::memcpy(host(sb_in_query).mapped, in.query, need.query);
     if (in.key) std::memcpy(host(sb_in_key).mapped, in.key, need.key);
@@ -564,9 +590,9 @@ Result<uint64_t> Session::submit_host(const AttentionShape& shape, const Attenti
 Status Session::wait(uint64_t value, uint64_t timeout_ns) const {
     if (!m_timeline) return make_error(ErrorCode::invalid_argument, "session was created without host I/O");
     if (value == 0 || value > m_host_submits)
-        return make_error(ErrorCode::invalid_argument, "timeline value " + std::to_string(value) +
-                                                           " was never returned by submit (last: " +
-                                                           std::to_string(m_host_submits) + ")");
+        return make_error(ErrorCode::invalid_argument,
+                          "timeline value " + std::to_string(value) +
+                              " was never returned by submit (last: " + std::to_string(m_host_submits) + ")");
     const Device& d = m_ctx->device();
     VkSemaphore sem = m_timeline.get();
     VkSemaphoreWaitInfo wi{VK_STRUCTURE_TYPE_SEMAPHORE_WAIT_INFO};
@@ -574,7 +600,8 @@ Status Session::wait(uint64_t value, uint64_t timeout_ns) const {
     wi.pSemaphores = &sem;
     wi.pValues = &value;
     VkResult r = d.vk().vkWaitSemaphores(d.handle(), &wi, timeout_ns);
-    if (r == VK_TIMEOUT) return make_error(ErrorCode::timeout, "timeline value " + std::to_string(value) + " not reached yet");
+    if (r == VK_TIMEOUT)
+        return make_error(ErrorCode::timeout, "timeline value " + std::to_string(value) + " not reached yet");
     if (r != VK_SUCCESS) return d.vk_error("vkWaitSemaphores", r);
     return {};
 }
@@ -602,7 +629,8 @@ Status Session::read_outputs(uint64_t value, float* output, size_t output_count,
     }
     if (weights) {
         if (!slot.host_options.need_weights)
-            return make_error(ErrorCode::invalid_argument, "submission " + std::to_string(value) + " did not ask for weights");
+            return make_error(ErrorCode::invalid_argument,
+                              "submission " + std::to_string(value) + " did not ask for weights");
         if (weights_count * 4 < need.weights)
             return make_error(ErrorCode::invalid_argument, "weights holds " + std::to_string(weights_count) +
                                                                " floats, needs " + std::to_string(need.weights / 4));

@@ -11,12 +11,12 @@
 namespace vkmha {
 
 struct SessionLimits {
-    AttentionShape max_shape;      // every recorded shape must fit inside
-    uint32_t frames_in_flight = 2; // 1..8
-    bool host_io = false;          // allocate host-visible input/output buffers for submit_host/read_outputs
-    bool host_weights = false;     // host_io: also staging for need_weights results ([B, H, Lq, Lk] floats)
-    bool host_per_head_mask = false; // host_io: mask staging for [B*H, Lq, Lk] instead of [Lq, Lk]
-    uint64_t memory_budget = 0;    // bytes; 0 = no limit
+    AttentionShape max_shape;          // every recorded shape must fit inside
+    uint32_t frames_in_flight = 2;     // 1..8
+    bool host_io = false;              // allocate host-visible input/output buffers for submit_host/read_outputs
+    bool host_weights = false;         // host_io: also staging for need_weights results ([B, H, Lq, Lk] floats)
+    bool host_per_head_mask = false;   // host_io: mask staging for [B*H, Lq, Lk] instead of [Lq, Lk]
+    uint64_t memory_budget = 0;        // bytes; 0 = no limit
     uint64_t scores_budget_bytes = 0;  // caps the per-chunk score scratch (0: 64 MiB); smaller = more chunks
     bool fused_only = false;           // no score scratch: need_weights and the unfused path are refused
     bool host_visible_scratch = false; // tests only: lets scratch() be read back to check each stage
@@ -88,7 +88,7 @@ class Session {
         VkCommandBuffer host_cmd = VK_NULL_HANDLE;
         uint64_t recorded_frame = kNoFrame;
         std::vector<Stage> pass_stages; // stage of each timed pass of the recorded frame
-        uint64_t host_value = 0;          // timeline value of the last submit_host in this slot
+        uint64_t host_value = 0;        // timeline value of the last submit_host in this slot
         AttentionShape host_shape;
         AttentionOptions host_options;
     };

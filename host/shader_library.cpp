@@ -192,10 +192,9 @@ Result<ShaderLibrary> ShaderLibrary::create(const Device& d, const std::vector<u
         const LinearTiling& lt = lib.m_linear_tiling;
         const uint32_t linear_tiling[5] = {lt.x, lt.y, lt.k, lt.rows, lt.cols};
         int32_t hit = 0;
-        auto pipeline = lib.build_pipeline(v.kernel, v.variant,
-                                           v.kernel == Kernel::linear ? std::span<const uint32_t>(linear_tiling)
-                                                                      : std::span<const uint32_t>(),
-                                           &hit);
+        auto pipeline = lib.build_pipeline(
+            v.kernel, v.variant,
+            v.kernel == Kernel::linear ? std::span<const uint32_t>(linear_tiling) : std::span<const uint32_t>(), &hit);
         if (!pipeline) return pipeline.take_error();
         lib.m_from_cache = hit < 0 || lib.m_from_cache < 0 ? -1 : lib.m_from_cache + hit;
         lib.m_pipelines[static_cast<size_t>(v.kernel) * kVariantCount + static_cast<size_t>(v.variant)] =
@@ -251,8 +250,8 @@ Result<Handle<VkPipeline>> ShaderLibrary::build_pipeline(Kernel kernel, Variant 
     if (r != VK_SUCCESS) return d.vk_error((std::string("vkCreateComputePipelines(") + k.name + ")").c_str(), r);
     if (cache_hit)
         *cache_hit = !d.creation_feedback() || !(feedback.flags & VK_PIPELINE_CREATION_FEEDBACK_VALID_BIT) ? -1
-                     : feedback.flags & VK_PIPELINE_CREATION_FEEDBACK_APPLICATION_PIPELINE_CACHE_HIT_BIT ? 1
-                                                                                                        : 0;
+                     : feedback.flags & VK_PIPELINE_CREATION_FEEDBACK_APPLICATION_PIPELINE_CACHE_HIT_BIT   ? 1
+                                                                                                           : 0;
     const std::string label = std::string("vkmha ") + k.name;
     d.set_name(VK_OBJECT_TYPE_PIPELINE, reinterpret_cast<uint64_t>(pipeline), label.c_str());
     return Handle<VkPipeline>(&d, pipeline);

@@ -6,13 +6,23 @@
 #include "vulkan/handle.h"
 
 #include <array>
-#include <span>
 #include <cstdint>
+#include <span>
 #include <vector>
 
 namespace vkmha {
 
-enum class Kernel : uint32_t { linear, scores, softmax, apply, average_heads, attention, combine, probs_from_lse, count };
+enum class Kernel : uint32_t {
+    linear,
+    scores,
+    softmax,
+    apply,
+    average_heads,
+    attention,
+    combine,
+    probs_from_lse,
+    count
+};
 constexpr uint32_t kKernelCount = static_cast<uint32_t>(Kernel::count);
 // A kernel's SPIR-V variants (rows of shaders/CMakeLists.txt's table), by which of its bindings are stored as fp16.
 // Arithmetic is fp32 in every variant.
@@ -36,7 +46,8 @@ uint32_t kernel_read_write_mask(Kernel);
 
 // Push-constant blocks, field for field as in shaders/*.comp (4-byte members only).
 struct LinearParams {
-    uint32_t M, N, K, x_offset, w_offset, b_offset, y_offset, has_bias, out_mode, rows_per_batch, head_dim, num_out_heads;
+    uint32_t M, N, K, x_offset, w_offset, b_offset, y_offset, has_bias, out_mode, rows_per_batch, head_dim,
+        num_out_heads;
 };
 struct ScoresParams {
     uint32_t B, H, G, Lq, Lk, D, bh_begin, bh_count;
@@ -69,8 +80,8 @@ struct ProbsFromLseParams {
 
 // linear.comp's tiling (its specialization constants 0..4): a workgroup computes a (y*rows) x (x*cols) block.
 struct LinearTiling {
-    uint32_t x = 16, y = 16; // invocations along N and M
-    uint32_t k = 16;         // K elements staged per step
+    uint32_t x = 16, y = 16;     // invocations along N and M
+    uint32_t k = 16;             // K elements staged per step
     uint32_t rows = 4, cols = 4; // register tile per invocation
     uint32_t block_n() const { return x * cols; }
     uint32_t block_m() const { return y * rows; }

@@ -26,7 +26,7 @@ using vkmha::test::Tolerance;
 struct Case {
     const char* name;
     uint32_t E, H, G, B, Lq, Lk;
-    bool cross = false;       // separate key/value inputs (Lk may differ from Lq)
+    bool cross = false;          // separate key/value inputs (Lk may differ from Lq)
     uint32_t kdim = 0, vdim = 0; // cross only: 0 = E
     bool bias = true;
     bool key_padding = false;
@@ -248,8 +248,8 @@ const Case kCases[] = {
     {"E1024 H8 D128 L512 causal", 1024, 8, 8, 1, 512, 512, false, 0, 0, true, false, MaskKind::none, false, true},
     {"E64 H8 G2 D8 Lq1 Lk512 key padding B3", 64, 8, 2, 3, 1, 512, true, 0, 0, true, true},
     {"E96 H16 D6 bool per-head mask", 96, 16, 4, 3, 7, 64, true, 0, 0, true, false, MaskKind::boolean, true},
-    {"E48 H3 D16 additive 2D mask weights", 48, 3, 3, 3, 129, 7, true, 0, 0, true, false,
-     MaskKind::additive, false, false, true, true},
+    {"E48 H3 D16 additive 2D mask weights", 48, 3, 3, 3, 129, 7, true, 0, 0, true, false, MaskKind::additive, false,
+     false, true, true},
 };
 
 // Chunked scores: a small score budget forces several (batch, head) chunks, chunks that end mid-batch, and the
@@ -257,8 +257,8 @@ const Case kCases[] = {
 const Case kChunked[] = {
     {"chunked: 3 bh per chunk, B3 H4, weights averaged", 64, 4, 2, 3, 33, 40, true, 0, 0, true, true, MaskKind::boolean,
      false, true, true, true, 3 * 33 * 40 * 4},
-    {"chunked: 1 bh per chunk, per-head weights", 32, 2, 2, 3, 17, 9, true, 0, 0, true, false, MaskKind::additive,
-     true, false, true, false, 17 * 9 * 4},
+    {"chunked: 1 bh per chunk, per-head weights", 32, 2, 2, 3, 17, 9, true, 0, 0, true, false, MaskKind::additive, true,
+     false, true, false, 17 * 9 * 4},
 };
 
 // Decode shapes (few query rows, many keys): the fused path splits the keys across workgroups and merges the
@@ -363,9 +363,7 @@ TEST_SUITE("attention_plan") {
         auto variants = [](const AttentionPlan& p) {
             std::string v;
             for (const Pass& pass : p.passes)
-                v += pass.variant == Variant::f16      ? "f16 "
-                     : pass.variant == Variant::f16_in ? "f16_in "
-                                                       : "f32 ";
+                v += pass.variant == Variant::f16 ? "f16 " : pass.variant == Variant::f16_in ? "f16_in " : "f32 ";
             return v;
         };
         CHECK(variants(whole.value()) == "f32 f32 f32 f32 f32 ");

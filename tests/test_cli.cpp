@@ -86,11 +86,11 @@ class TempDir {
 };
 
 struct ProcessResult {
-    bool exited = false;  // normal exit (then exit_code is valid)
+    bool exited = false; // normal exit (then exit_code is valid)
     int exit_code = -1;
-    int signal = 0;       // the terminating signal when !exited
+    int signal = 0; // the terminating signal when !exited
     bool timed_out = false;
-    std::string err;      // everything it wrote to stderr
+    std::string err; // everything it wrote to stderr
 };
 
 std::string read_text(const std::string& path) {
@@ -222,8 +222,8 @@ Comparison compare(const std::vector<float>& got, const std::vector<float>& ref,
         const double g = got[i], r = ref[i], d = std::fabs(g - r);
         if (!(d <= tol.abs + tol.rel * std::fabs(r))) {
             if (c.bad++ == 0)
-                c.first_bad = "element " + std::to_string(i) + ": got " + std::to_string(g) + ", expected " +
-                              std::to_string(r);
+                c.first_bad =
+                    "element " + std::to_string(i) + ": got " + std::to_string(g) + ", expected " + std::to_string(r);
         }
         if (!(d <= c.max_abs)) c.max_abs = std::isnan(d) ? std::numeric_limits<double>::infinity() : d;
         c.used = std::max(c.used, std::isnan(d) ? std::numeric_limits<double>::infinity()
@@ -279,17 +279,24 @@ std::vector<FixtureCase> read_cases() {
             const size_t eq = field.find('=');
             REQUIRE_MESSAGE(eq != std::string::npos, path, ": field '", field, "' is not key=value");
             const std::string key = field.substr(0, eq), value = field.substr(eq + 1);
-            if (key == "heads") c.heads = value;
-            else if (key == "kv_heads") c.kv_heads = value;
+            if (key == "heads")
+                c.heads = value;
+            else if (key == "kv_heads")
+                c.kv_heads = value;
             else if (key == "flags") {
                 std::istringstream list(value);
                 for (std::string flag; std::getline(list, flag, ',');) {
-                    if (flag == "causal") c.flags.push_back("--causal");
-                    else if (flag == "need_weights") c.flags.push_back("--need-weights"), c.need_weights = true;
-                    else if (flag == "no_average") c.flags.push_back("--no-average-weights");
-                    else if (!flag.empty()) FAIL(path, ": unknown flag '", flag, "' in case ", c.name);
+                    if (flag == "causal")
+                        c.flags.push_back("--causal");
+                    else if (flag == "need_weights")
+                        c.flags.push_back("--need-weights"), c.need_weights = true;
+                    else if (flag == "no_average")
+                        c.flags.push_back("--no-average-weights");
+                    else if (!flag.empty())
+                        FAIL(path, ": unknown flag '", flag, "' in case ", c.name);
                 }
-            } else FAIL(path, ": unknown field '", key, "' in case ", c.name);
+            } else
+                FAIL(path, ": unknown field '", key, "' in case ", c.name);
         }
         REQUIRE_MESSAGE(!c.heads.empty(), path, ": case ", c.name, " has no heads=");
         cases.push_back(std::move(c));
@@ -343,313 +350,334 @@ void expect_failure(const TempDir& dir, const std::vector<std::string>& args, co
 
 TEST_SUITE("cli") {
 
-TEST_CASE("vkmha-run: matches PyTorch on every fixture case, on the default device and on --device cpu") {
-    const TempDir dir;
-    const std::string output = dir.file("out.safetensors");
-    double worst[2][2] = {}; // [device][output, weights]
-    for (const FixtureCase& c : read_cases()) {
-        for (size_t d = 0; d < all_devices.size(); ++d) {
-            const std::string& device = all_devices[d];
-            const std::string label = c.name + " [" + device_label(device) + "]";
+    TEST_CASE("vkmha-run: matches PyTorch on every fixture case, on the default device and on --device cpu") {
+        const TempDir dir;
+        const std::string output = dir.file("out.safetensors");
+        double worst[2][2] = {}; // [device][output, weights]
+        for (const FixtureCase& c : read_cases()) {
+            for (size_t d = 0; d < all_devices.size(); ++d) {
+                const std::string& device = all_devices[d];
+                const std::string label = c.name + " [" + device_label(device) + "]";
+                CAPTURE(label);
+                std::vector<std::string> args = {"--weights", fixture(c.name, "weights"),
+                                                 "--input",   fixture(c.name, "input"),
+                                                 "--output",  output,
+                                                 "--heads",   c.heads};
+                if (!c.kv_heads.empty()) args.insert(args.end(), {"--kv-heads", c.kv_heads});
+                args.insert(args.end(), c.flags.begin(), c.flags.end());
+                fs::remove(output);
+                run_ok(dir, with_device(args, device));
+                const std::string expected = fixture(c.name, "expected");
+                worst[d][0] = std::max(worst[d][0], compare_tensor(output, expected, "attn_output", label));
+                const std::vector<io::Tensor> ref = read_tensors(expected);
+                const bool expects_weights = io::find_tensor(ref, "attn_output_weights") != nullptr;
+                CHECK_MESSAGE(expects_weights == c.need_weights,
+                              "cases.txt flags and the expected file disagree on weights");
+                if (expects_weights)
+                    worst[d][1] = std::max(worst[d][1], compare_tensor(output, expected, "attn_output_weights", label));
+            }
+        }
+        for (size_t d = 0; d < all_devices.size(); ++d)
+            MESSAGE("worst vs PyTorch on ", device_label(all_devices[d]), ": attn_output ", format_error(worst[d][0]),
+                    ", attn_output_weights ", format_error(worst[d][1]));
+    }
+
+    TEST_CASE("vkmha-run: --precision fp16 matches PyTorch on every fixture case within the fp16 tolerance") {
+        const TempDir dir;
+        const std::string output = dir.file("out.safetensors");
+        double worst[2] = {}; // output, weights
+        for (const FixtureCase& c : read_cases()) {
+            const std::string label = c.name + " [--precision fp16]";
             CAPTURE(label);
-            std::vector<std::string> args = {"--weights", fixture(c.name, "weights"), "--input",
-                                             fixture(c.name, "input"), "--output", output, "--heads", c.heads};
+            std::vector<std::string> args = {"--weights",   fixture(c.name, "weights"),
+                                             "--input",     fixture(c.name, "input"),
+                                             "--output",    output,
+                                             "--heads",     c.heads,
+                                             "--precision", "fp16"};
             if (!c.kv_heads.empty()) args.insert(args.end(), {"--kv-heads", c.kv_heads});
             args.insert(args.end(), c.flags.begin(), c.flags.end());
             fs::remove(output);
-            run_ok(dir, with_device(args, device));
+            const ProcessResult r = run_cli(dir, args);
+            if (r.exited && r.exit_code == 1 && r.err.find("storageBuffer16BitAccess") != std::string::npos) {
+                MESSAGE("skipped: the default device has no 16-bit storage: ", r.err);
+                return;
+            }
+            run_ok(dir, args);
             const std::string expected = fixture(c.name, "expected");
-            worst[d][0] = std::max(worst[d][0], compare_tensor(output, expected, "attn_output", label));
-            const std::vector<io::Tensor> ref = read_tensors(expected);
-            const bool expects_weights = io::find_tensor(ref, "attn_output_weights") != nullptr;
-            CHECK_MESSAGE(expects_weights == c.need_weights,
-                          "cases.txt flags and the expected file disagree on weights");
-            if (expects_weights)
-                worst[d][1] = std::max(worst[d][1], compare_tensor(output, expected, "attn_output_weights", label));
+            worst[0] = std::max(worst[0], compare_tensor(output, expected, "attn_output", label, fp16_tolerance));
+            if (c.need_weights)
+                worst[1] =
+                    std::max(worst[1], compare_tensor(output, expected, "attn_output_weights", label, fp16_tolerance));
+        }
+        MESSAGE("worst vs PyTorch with --precision fp16: attn_output ", format_error(worst[0]),
+                ", attn_output_weights ", format_error(worst[1]));
+    }
+
+    TEST_CASE("vkmha-run: --device cpu and the default device agree on random examples") {
+        const TempDir dir;
+        struct Example {
+            std::string name;
+            std::vector<std::string> make_args, run_args;
+        };
+        const Example examples[] = {
+            {"cross, key padding, odd lengths",
+             {"--embed", "96", "--heads", "3", "--batch", "3", "--lq", "7", "--lk", "129", "--key-padding"},
+             {"--heads", "3", "--need-weights"}},
+            {"grouped-query (Llama names), causal decode",
+             {"--embed", "64", "--heads", "8", "--kv-heads", "2", "--batch", "2", "--lq", "5", "--lk", "67", "--seed",
+              "7"},
+             {"--heads", "8", "--kv-heads", "2", "--causal", "--need-weights", "--no-average-weights"}},
+        };
+        for (const Example& example : examples) {
+            CAPTURE(example.name);
+            const std::string prefix = dir.file("example");
+            std::vector<std::string> make_args = {"--prefix", prefix};
+            make_args.insert(make_args.end(), example.make_args.begin(), example.make_args.end());
+            const ProcessResult made = run_process(make_example_path(), make_args, dir.file("make-stderr.txt"));
+            REQUIRE_MESSAGE((made.exited && made.exit_code == 0), "vkmha-make-example failed: ", made.err);
+
+            std::string outputs[2];
+            for (size_t d = 0; d < all_devices.size(); ++d) {
+                outputs[d] = dir.file("out" + std::to_string(d) + ".safetensors");
+                std::vector<std::string> args = {"--weights", prefix + ".weights.safetensors",
+                                                 "--input",   prefix + ".input.safetensors",
+                                                 "--output",  outputs[d]};
+                args.insert(args.end(), example.run_args.begin(), example.run_args.end());
+                run_ok(dir, with_device(args, all_devices[d]));
+            }
+            const std::string label = example.name + " [default device vs --device cpu]";
+            compare_tensor(outputs[0], outputs[1], "attn_output", label);
+            compare_tensor(outputs[0], outputs[1], "attn_output_weights", label);
         }
     }
-    for (size_t d = 0; d < all_devices.size(); ++d)
-        MESSAGE("worst vs PyTorch on ", device_label(all_devices[d]), ": attn_output ", format_error(worst[d][0]),
-                ", attn_output_weights ", format_error(worst[d][1]));
-}
 
-TEST_CASE("vkmha-run: --precision fp16 matches PyTorch on every fixture case within the fp16 tolerance") {
-    const TempDir dir;
-    const std::string output = dir.file("out.safetensors");
-    double worst[2] = {}; // output, weights
-    for (const FixtureCase& c : read_cases()) {
-        const std::string label = c.name + " [--precision fp16]";
-        CAPTURE(label);
-        std::vector<std::string> args = {"--weights", fixture(c.name, "weights"), "--input", fixture(c.name, "input"),
-                                         "--output", output, "--heads", c.heads, "--precision", "fp16"};
-        if (!c.kv_heads.empty()) args.insert(args.end(), {"--kv-heads", c.kv_heads});
-        args.insert(args.end(), c.flags.begin(), c.flags.end());
-        fs::remove(output);
-        const ProcessResult r = run_cli(dir, args);
-        if (r.exited && r.exit_code == 1 && r.err.find("storageBuffer16BitAccess") != std::string::npos) {
-            MESSAGE("skipped: the default device has no 16-bit storage: ", r.err);
-            return;
+    TEST_CASE("vkmha-run: rejects bad arguments with exit code 1 and one line naming the argument") {
+        const TempDir dir;
+        const std::string weights = fixture("self_basic", "weights"), input = fixture("self_basic", "input");
+        const std::string output = dir.file("out.safetensors");
+        const std::vector<std::string> good = {"--weights", weights, "--input", input,
+                                               "--output",  output,  "--heads", "2"};
+        // `good` without the flag at `index` and its value.
+        auto without = [&](size_t index) {
+            std::vector<std::string> args = good;
+            const auto first = args.begin() + static_cast<std::ptrdiff_t>(index);
+            args.erase(first, first + 2);
+            return args;
+        };
+        auto plus = [&](std::vector<std::string> extra) {
+            std::vector<std::string> args = good;
+            args.insert(args.end(), extra.begin(), extra.end());
+            return args;
+        };
+        auto with_heads = [&](const std::string& heads) {
+            std::vector<std::string> args = good;
+            args[7] = heads;
+            return args;
+        };
+
+        SUBCASE("unknown flag") { expect_failure(dir, plus({"--bogus-flag"}), {"--bogus-flag"}); }
+        SUBCASE("missing --weights") { expect_failure(dir, without(0), {"--weights"}); }
+        SUBCASE("missing --input") { expect_failure(dir, without(2), {"--input"}); }
+        SUBCASE("missing --output") { expect_failure(dir, without(4), {"--output"}); }
+        SUBCASE("missing --heads") { expect_failure(dir, without(6), {"--heads"}); }
+        SUBCASE("flag without its value") {
+            expect_failure(dir, {"--weights", weights, "--input", input, "--output", output, "--heads"}, {"--heads"});
         }
-        run_ok(dir, args);
-        const std::string expected = fixture(c.name, "expected");
-        worst[0] = std::max(worst[0], compare_tensor(output, expected, "attn_output", label, fp16_tolerance));
-        if (c.need_weights)
-            worst[1] = std::max(worst[1],
-                                compare_tensor(output, expected, "attn_output_weights", label, fp16_tolerance));
-    }
-    MESSAGE("worst vs PyTorch with --precision fp16: attn_output ", format_error(worst[0]), ", attn_output_weights ",
-            format_error(worst[1]));
-}
-
-TEST_CASE("vkmha-run: --device cpu and the default device agree on random examples") {
-    const TempDir dir;
-    struct Example {
-        std::string name;
-        std::vector<std::string> make_args, run_args;
-    };
-    const Example examples[] = {
-        {"cross, key padding, odd lengths",
-         {"--embed", "96", "--heads", "3", "--batch", "3", "--lq", "7", "--lk", "129", "--key-padding"},
-         {"--heads", "3", "--need-weights"}},
-        {"grouped-query (Llama names), causal decode",
-         {"--embed", "64", "--heads", "8", "--kv-heads", "2", "--batch", "2", "--lq", "5", "--lk", "67", "--seed", "7"},
-         {"--heads", "8", "--kv-heads", "2", "--causal", "--need-weights", "--no-average-weights"}},
-    };
-    for (const Example& example : examples) {
-        CAPTURE(example.name);
-        const std::string prefix = dir.file("example");
-        std::vector<std::string> make_args = {"--prefix", prefix};
-        make_args.insert(make_args.end(), example.make_args.begin(), example.make_args.end());
-        const ProcessResult made = run_process(make_example_path(), make_args, dir.file("make-stderr.txt"));
-        REQUIRE_MESSAGE((made.exited && made.exit_code == 0), "vkmha-make-example failed: ", made.err);
-
-        std::string outputs[2];
-        for (size_t d = 0; d < all_devices.size(); ++d) {
-            outputs[d] = dir.file("out" + std::to_string(d) + ".safetensors");
-            std::vector<std::string> args = {"--weights", prefix + ".weights.safetensors", "--input",
-                                             prefix + ".input.safetensors", "--output", outputs[d]};
-            args.insert(args.end(), example.run_args.begin(), example.run_args.end());
-            run_ok(dir, with_device(args, all_devices[d]));
+        SUBCASE("--heads 0") { expect_failure(dir, with_heads("0"), {"--heads", "0"}); }
+        SUBCASE("--heads abc") { expect_failure(dir, with_heads("abc"), {"--heads", "abc"}); }
+        SUBCASE("--heads -2") { expect_failure(dir, with_heads("-2"), {"--heads", "-2"}); }
+        SUBCASE("--kv-heads 0") { expect_failure(dir, plus({"--kv-heads", "0"}), {"--kv-heads", "0"}); }
+        SUBCASE("--no-average-weights without --need-weights") {
+            expect_failure(dir, plus({"--no-average-weights"}), {"--no-average-weights", "--need-weights"});
         }
-        const std::string label = example.name + " [default device vs --device cpu]";
-        compare_tensor(outputs[0], outputs[1], "attn_output", label);
-        compare_tensor(outputs[0], outputs[1], "attn_output_weights", label);
-    }
-}
-
-TEST_CASE("vkmha-run: rejects bad arguments with exit code 1 and one line naming the argument") {
-    const TempDir dir;
-    const std::string weights = fixture("self_basic", "weights"), input = fixture("self_basic", "input");
-    const std::string output = dir.file("out.safetensors");
-    const std::vector<std::string> good = {"--weights", weights, "--input", input, "--output", output, "--heads", "2"};
-    // `good` without the flag at `index` and its value.
-    auto without = [&](size_t index) {
-        std::vector<std::string> args = good;
-        const auto first = args.begin() + static_cast<std::ptrdiff_t>(index);
-        args.erase(first, first + 2);
-        return args;
-    };
-    auto plus = [&](std::vector<std::string> extra) {
-        std::vector<std::string> args = good;
-        args.insert(args.end(), extra.begin(), extra.end());
-        return args;
-    };
-    auto with_heads = [&](const std::string& heads) {
-        std::vector<std::string> args = good;
-        args[7] = heads;
-        return args;
-    };
-
-    SUBCASE("unknown flag") { expect_failure(dir, plus({"--bogus-flag"}), {"--bogus-flag"}); }
-    SUBCASE("missing --weights") { expect_failure(dir, without(0), {"--weights"}); }
-    SUBCASE("missing --input") { expect_failure(dir, without(2), {"--input"}); }
-    SUBCASE("missing --output") { expect_failure(dir, without(4), {"--output"}); }
-    SUBCASE("missing --heads") { expect_failure(dir, without(6), {"--heads"}); }
-    SUBCASE("flag without its value") {
-        expect_failure(dir, {"--weights", weights, "--input", input, "--output", output, "--heads"}, {"--heads"});
-    }
-    SUBCASE("--heads 0") { expect_failure(dir, with_heads("0"), {"--heads", "0"}); }
-    SUBCASE("--heads abc") { expect_failure(dir, with_heads("abc"), {"--heads", "abc"}); }
-    SUBCASE("--heads -2") { expect_failure(dir, with_heads("-2"), {"--heads", "-2"}); }
-    SUBCASE("--kv-heads 0") { expect_failure(dir, plus({"--kv-heads", "0"}), {"--kv-heads", "0"}); }
-    SUBCASE("--no-average-weights without --need-weights") {
-        expect_failure(dir, plus({"--no-average-weights"}), {"--no-average-weights", "--need-weights"});
-    }
-    SUBCASE("embed_dim not divisible by --heads") {
-        // cross_kdim_vdim_padding has E = 12.
-        const std::string w = fixture("cross_kdim_vdim_padding", "weights");
-        for (const std::string& device : all_devices) {
-            CAPTURE(device_label(device));
-            expect_failure(dir, with_device({"--weights", w, "--input", fixture("cross_kdim_vdim_padding", "input"),
-                                             "--output", output, "--heads", "5"}, device),
-                           {w, "12", "5"});
+        SUBCASE("embed_dim not divisible by --heads") {
+            // cross_kdim_vdim_padding has E = 12.
+            const std::string w = fixture("cross_kdim_vdim_padding", "weights");
+            for (const std::string& device : all_devices) {
+                CAPTURE(device_label(device));
+                expect_failure(dir,
+                               with_device({"--weights", w, "--input", fixture("cross_kdim_vdim_padding", "input"),
+                                            "--output", output, "--heads", "5"},
+                                           device),
+                               {w, "12", "5"});
+            }
         }
-    }
-    SUBCASE("--heads not divisible by --kv-heads") {
-        const std::string prefix = dir.file("gqa");
-        const ProcessResult made = run_process(make_example_path(),
-                                               {"--prefix", prefix, "--embed", "24", "--heads", "6", "--kv-heads", "2",
-                                                "--batch", "1", "--lq", "3"},
-                                               dir.file("make-stderr.txt"));
-        REQUIRE_MESSAGE((made.exited && made.exit_code == 0), "vkmha-make-example failed: ", made.err);
-        const std::string w = prefix + ".weights.safetensors";
-        for (const std::string& device : all_devices) {
-            CAPTURE(device_label(device));
-            expect_failure(dir, with_device({"--weights", w, "--input", prefix + ".input.safetensors", "--output",
-                                             output, "--heads", "6", "--kv-heads", "4"}, device),
-                           {"6", "4"});
+        SUBCASE("--heads not divisible by --kv-heads") {
+            const std::string prefix = dir.file("gqa");
+            const ProcessResult made = run_process(
+                make_example_path(),
+                {"--prefix", prefix, "--embed", "24", "--heads", "6", "--kv-heads", "2", "--batch", "1", "--lq", "3"},
+                dir.file("make-stderr.txt"));
+            REQUIRE_MESSAGE((made.exited && made.exit_code == 0), "vkmha-make-example failed: ", made.err);
+            const std::string w = prefix + ".weights.safetensors";
+            for (const std::string& device : all_devices) {
+                CAPTURE(device_label(device));
+                expect_failure(dir,
+                               with_device({"--weights", w, "--input", prefix + ".input.safetensors", "--output",
+                                            output, "--heads", "6", "--kv-heads", "4"},
+                                           device),
+                               {"6", "4"});
+            }
         }
+        SUBCASE("--precision fp8") { expect_failure(dir, plus({"--precision", "fp8"}), {"--precision", "fp8"}); }
+        SUBCASE("--precision fp16 with --device cpu") {
+            expect_failure(dir, plus({"--precision", "fp16", "--device", "cpu"}), {"--precision", "--device cpu"});
+        }
+        SUBCASE("--device 99 (index out of range)") { expect_failure(dir, plus({"--device", "99"}), {"99"}); }
+        SUBCASE("--device no-such-gpu") { expect_failure(dir, plus({"--device", "no-such-gpu"}), {"no-such-gpu"}); }
     }
-    SUBCASE("--precision fp8") { expect_failure(dir, plus({"--precision", "fp8"}), {"--precision", "fp8"}); }
-    SUBCASE("--precision fp16 with --device cpu") {
-        expect_failure(dir, plus({"--precision", "fp16", "--device", "cpu"}), {"--precision", "--device cpu"});
-    }
-    SUBCASE("--device 99 (index out of range)") { expect_failure(dir, plus({"--device", "99"}), {"99"}); }
-    SUBCASE("--device no-such-gpu") { expect_failure(dir, plus({"--device", "no-such-gpu"}), {"no-such-gpu"}); }
-}
 
-TEST_CASE("vkmha-run: rejects malformed weights files with exit code 1 and one line naming the file") {
-    const TempDir dir;
-    const std::string valid = fixture("self_basic", "weights"), input = fixture("self_basic", "input");
-    const std::string output = dir.file("out.safetensors");
-    const std::string bad = dir.file("bad.weights.safetensors");
-    auto args = [&](const std::string& weights, const std::string& device) {
-        return with_device({"--weights", weights, "--input", input, "--output", output, "--heads", "2"}, device);
-    };
-    // The loaders differ by device (the plugin's for Vulkan, vkmha-run's own for the CPU), so both are checked.
-    auto expect_failure_on_all_devices = [&](const std::vector<std::string>& needles) {
-        for (const std::string& device : all_devices) {
-            CAPTURE(device_label(device));
-            expect_failure(dir, args(bad, device), needles);
-        }
-    };
-    const std::vector<uint8_t> bytes = read_bytes(valid);
-    REQUIRE(bytes.size() > 16);
-    uint64_t header_length = 0;
-    for (size_t i = 0; i < 8; ++i) header_length |= uint64_t{bytes[i]} << (8 * i);
-    REQUIRE(8 + header_length < bytes.size());
+    TEST_CASE("vkmha-run: rejects malformed weights files with exit code 1 and one line naming the file") {
+        const TempDir dir;
+        const std::string valid = fixture("self_basic", "weights"), input = fixture("self_basic", "input");
+        const std::string output = dir.file("out.safetensors");
+        const std::string bad = dir.file("bad.weights.safetensors");
+        auto args = [&](const std::string& weights, const std::string& device) {
+            return with_device({"--weights", weights, "--input", input, "--output", output, "--heads", "2"}, device);
+        };
+        // The loaders differ by device (the plugin's for Vulkan, vkmha-run's own for the CPU), so both are checked.
+        auto expect_failure_on_all_devices = [&](const std::vector<std::string>& needles) {
+            for (const std::string& device : all_devices) {
+                CAPTURE(device_label(device));
+                expect_failure(dir, args(bad, device), needles);
+            }
+        };
+        const std::vector<uint8_t> bytes = read_bytes(valid);
+        REQUIRE(bytes.size() > 16);
+        uint64_t header_length = 0;
+        for (size_t i = 0; i < 8; ++i) header_length |= uint64_t{bytes[i]} << (8 * i);
+        REQUIRE(8 + header_length < bytes.size());
 
-    SUBCASE("non-existent file") {
-        const std::string missing = dir.file("no-such.weights.safetensors");
-        for (const std::string& device : all_devices) {
-            CAPTURE(device_label(device));
-            expect_failure(dir, args(missing, device), {missing});
+        SUBCASE("non-existent file") {
+            const std::string missing = dir.file("no-such.weights.safetensors");
+            for (const std::string& device : all_devices) {
+                CAPTURE(device_label(device));
+                expect_failure(dir, args(missing, device), {missing});
+            }
         }
-    }
-    SUBCASE("empty file") {
-        write_bytes(bad, {});
-        expect_failure_on_all_devices({bad});
-    }
-    SUBCASE("truncated file") {
-        const size_t data_start = static_cast<size_t>(8 + header_length);
-        const size_t cuts[] = {3, 8, 8 + 1, 8 + static_cast<size_t>(header_length) / 2, data_start - 1, data_start,
-                               data_start + 5, (data_start + bytes.size()) / 2, bytes.size() - 1};
-        for (const size_t cut : cuts) {
-            CAPTURE(cut);
-            write_bytes(bad, std::vector<uint8_t>(bytes.begin(), bytes.begin() + static_cast<std::ptrdiff_t>(cut)));
+        SUBCASE("empty file") {
+            write_bytes(bad, {});
             expect_failure_on_all_devices({bad});
         }
-    }
-    SUBCASE("header length past the end of the file") {
-        for (const uint64_t claimed : {uint64_t{bytes.size()}, uint64_t{1} << 40}) {
-            CAPTURE(claimed);
-            std::vector<uint8_t> patched = bytes;
-            for (size_t i = 0; i < 8; ++i) patched[i] = static_cast<uint8_t>(claimed >> (8 * i));
+        SUBCASE("truncated file") {
+            const size_t data_start = static_cast<size_t>(8 + header_length);
+            const size_t cuts[] = {3,
+                                   8,
+                                   8 + 1,
+                                   8 + static_cast<size_t>(header_length) / 2,
+                                   data_start - 1,
+                                   data_start,
+                                   data_start + 5,
+                                   (data_start + bytes.size()) / 2,
+                                   bytes.size() - 1};
+            for (const size_t cut : cuts) {
+                CAPTURE(cut);
+                write_bytes(bad, std::vector<uint8_t>(bytes.begin(), bytes.begin() + static_cast<std::ptrdiff_t>(cut)));
+                expect_failure_on_all_devices({bad});
+            }
+        }
+        SUBCASE("header length past the end of the file") {
+            for (const uint64_t claimed : {uint64_t{bytes.size()}, uint64_t{1} << 40}) {
+                CAPTURE(claimed);
+                std::vector<uint8_t> patched = bytes;
+                for (size_t i = 0; i < 8; ++i) patched[i] = static_cast<uint8_t>(claimed >> (8 * i));
+                write_bytes(bad, patched);
+                expect_failure_on_all_devices({bad, std::to_string(claimed)});
+            }
+        }
+        SUBCASE("header that is not JSON") {
+            const std::string text = "this is not JSON at all!";
+            std::vector<uint8_t> patched(8);
+            for (size_t i = 0; i < 8; ++i) patched[i] = static_cast<uint8_t>(uint64_t{text.size()} >> (8 * i));
+            patched.insert(patched.end(), text.begin(), text.end());
             write_bytes(bad, patched);
-            expect_failure_on_all_devices({bad, std::to_string(claimed)});
+            expect_failure_on_all_devices({bad, "JSON"});
+        }
+        SUBCASE("weights without out_proj.weight") {
+            std::vector<io::Tensor> tensors = read_tensors(valid);
+            std::erase_if(tensors, [](const io::Tensor& t) { return t.name == "out_proj.weight"; });
+            write_tensors(bad, tensors);
+            expect_failure_on_all_devices({bad, "out_proj.weight"});
         }
     }
-    SUBCASE("header that is not JSON") {
-        const std::string text = "this is not JSON at all!";
-        std::vector<uint8_t> patched(8);
-        for (size_t i = 0; i < 8; ++i) patched[i] = static_cast<uint8_t>(uint64_t{text.size()} >> (8 * i));
-        patched.insert(patched.end(), text.begin(), text.end());
-        write_bytes(bad, patched);
-        expect_failure_on_all_devices({bad, "JSON"});
-    }
-    SUBCASE("weights without out_proj.weight") {
-        std::vector<io::Tensor> tensors = read_tensors(valid);
-        std::erase_if(tensors, [](const io::Tensor& t) { return t.name == "out_proj.weight"; });
-        write_tensors(bad, tensors);
-        expect_failure_on_all_devices({bad, "out_proj.weight"});
-    }
-}
 
-TEST_CASE("vkmha-run: rejects bad input tensors with exit code 1 and one line naming the tensor") {
-    const TempDir dir;
-    const std::string output = dir.file("out.safetensors");
-    const std::string bad = dir.file("bad.input.safetensors");
-    // Writes `tensors` as the input of fixture case `name` and expects both devices to reject it.
-    auto expect_rejected = [&](const std::string& name, const std::string& heads,
-                               const std::vector<io::Tensor>& tensors, const std::vector<std::string>& needles) {
-        write_tensors(bad, tensors);
-        std::vector<std::string> all_needles = {bad};
-        all_needles.insert(all_needles.end(), needles.begin(), needles.end());
-        for (const std::string& device : all_devices) {
-            CAPTURE(device_label(device));
-            expect_failure(dir, with_device({"--weights", fixture(name, "weights"), "--input", bad, "--output", output,
-                                             "--heads", heads}, device),
-                           all_needles);
+    TEST_CASE("vkmha-run: rejects bad input tensors with exit code 1 and one line naming the tensor") {
+        const TempDir dir;
+        const std::string output = dir.file("out.safetensors");
+        const std::string bad = dir.file("bad.input.safetensors");
+        // Writes `tensors` as the input of fixture case `name` and expects both devices to reject it.
+        auto expect_rejected = [&](const std::string& name, const std::string& heads,
+                                   const std::vector<io::Tensor>& tensors, const std::vector<std::string>& needles) {
+            write_tensors(bad, tensors);
+            std::vector<std::string> all_needles = {bad};
+            all_needles.insert(all_needles.end(), needles.begin(), needles.end());
+            for (const std::string& device : all_devices) {
+                CAPTURE(device_label(device));
+                expect_failure(dir,
+                               with_device({"--weights", fixture(name, "weights"), "--input", bad, "--output", output,
+                                            "--heads", heads},
+                                           device),
+                               all_needles);
+            }
+        };
+        // self_basic: query [1, 5, 8]. cross_kdim_vdim_padding: query [2, 4, 12], key [2, 6, 5], value [2, 6, 7],
+        // key_padding_mask [2, 6]. bool_attn_mask: query [2, 4, 8], key/value [2, 6, 8], attn_mask [4, 6].
+        std::vector<io::Tensor> self = read_tensors(fixture("self_basic", "input"));
+        std::vector<io::Tensor> cross = read_tensors(fixture("cross_kdim_vdim_padding", "input"));
+        std::vector<io::Tensor> masked = read_tensors(fixture("bool_attn_mask", "input"));
+        REQUIRE(tensor_named(self, "query").shape == std::vector<uint64_t>{1, 5, 8});
+        REQUIRE(tensor_named(cross, "key").shape == std::vector<uint64_t>{2, 6, 5});
+        REQUIRE(tensor_named(cross, "key_padding_mask").shape == std::vector<uint64_t>{2, 6});
+        REQUIRE(tensor_named(masked, "attn_mask").shape == std::vector<uint64_t>{4, 6});
+
+        SUBCASE("query of dtype I32") {
+            tensor_named(self, "query").dtype = io::DType::i32; // same element size, so the file stays consistent
+            expect_rejected("self_basic", "2", self, {"query", "I32"});
         }
-    };
-    // self_basic: query [1, 5, 8]. cross_kdim_vdim_padding: query [2, 4, 12], key [2, 6, 5], value [2, 6, 7],
-    // key_padding_mask [2, 6]. bool_attn_mask: query [2, 4, 8], key/value [2, 6, 8], attn_mask [4, 6].
-    std::vector<io::Tensor> self = read_tensors(fixture("self_basic", "input"));
-    std::vector<io::Tensor> cross = read_tensors(fixture("cross_kdim_vdim_padding", "input"));
-    std::vector<io::Tensor> masked = read_tensors(fixture("bool_attn_mask", "input"));
-    REQUIRE(tensor_named(self, "query").shape == std::vector<uint64_t>{1, 5, 8});
-    REQUIRE(tensor_named(cross, "key").shape == std::vector<uint64_t>{2, 6, 5});
-    REQUIRE(tensor_named(cross, "key_padding_mask").shape == std::vector<uint64_t>{2, 6});
-    REQUIRE(tensor_named(masked, "attn_mask").shape == std::vector<uint64_t>{4, 6});
-
-    SUBCASE("query of dtype I32") {
-        tensor_named(self, "query").dtype = io::DType::i32; // same element size, so the file stays consistent
-        expect_rejected("self_basic", "2", self, {"query", "I32"});
+        SUBCASE("query of dtype BOOL") {
+            io::Tensor& q = tensor_named(self, "query");
+            q.dtype = io::DType::boolean;
+            q.data.assign(5 * 8, 1);
+            expect_rejected("self_basic", "2", self, {"query", "BOOL"});
+        }
+        SUBCASE("query whose last dimension is not embed_dim") {
+            io::Tensor& q = tensor_named(self, "query");
+            q.shape = {1, 5, 9};
+            q.data.resize(5 * 9 * 4);
+            expect_rejected("self_basic", "2", self, {"query", "[1, 5, 9]"});
+        }
+        SUBCASE("query of rank 2") {
+            tensor_named(self, "query").shape = {5, 8};
+            expect_rejected("self_basic", "2", self, {"query", "[5, 8]"});
+        }
+        SUBCASE("missing query") {
+            tensor_named(self, "query").name = "queries";
+            expect_rejected("self_basic", "2", self, {"'query'"});
+        }
+        SUBCASE("key with the wrong batch") {
+            io::Tensor& k = tensor_named(cross, "key");
+            k.shape = {3, 6, 5};
+            k.data.resize(3 * 6 * 5 * 4);
+            expect_rejected("cross_kdim_vdim_padding", "3", cross, {"key", "[3, 6, 5]"});
+        }
+        SUBCASE("key_padding_mask with the wrong shape") {
+            io::Tensor& m = tensor_named(cross, "key_padding_mask");
+            m.shape = {2, 7};
+            m.data.resize(2 * 7);
+            expect_rejected("cross_kdim_vdim_padding", "3", cross, {"key_padding_mask", "[2, 7]"});
+        }
+        SUBCASE("key_padding_mask of dtype F32") {
+            io::Tensor& m = tensor_named(cross, "key_padding_mask");
+            m.dtype = io::DType::f32;
+            m.data.assign(2 * 6 * 4, 0);
+            expect_rejected("cross_kdim_vdim_padding", "3", cross, {"key_padding_mask", "F32"});
+        }
+        SUBCASE("attn_mask with the wrong shape") {
+            io::Tensor& m = tensor_named(masked, "attn_mask");
+            m.shape = {4, 5};
+            m.data.resize(4 * 5);
+            expect_rejected("bool_attn_mask", "2", masked, {"attn_mask", "[4, 5]"});
+        }
     }
-    SUBCASE("query of dtype BOOL") {
-        io::Tensor& q = tensor_named(self, "query");
-        q.dtype = io::DType::boolean;
-        q.data.assign(5 * 8, 1);
-        expect_rejected("self_basic", "2", self, {"query", "BOOL"});
-    }
-    SUBCASE("query whose last dimension is not embed_dim") {
-        io::Tensor& q = tensor_named(self, "query");
-        q.shape = {1, 5, 9};
-        q.data.resize(5 * 9 * 4);
-        expect_rejected("self_basic", "2", self, {"query", "[1, 5, 9]"});
-    }
-    SUBCASE("query of rank 2") {
-        tensor_named(self, "query").shape = {5, 8};
-        expect_rejected("self_basic", "2", self, {"query", "[5, 8]"});
-    }
-    SUBCASE("missing query") {
-        tensor_named(self, "query").name = "queries";
-        expect_rejected("self_basic", "2", self, {"'query'"});
-    }
-    SUBCASE("key with the wrong batch") {
-        io::Tensor& k = tensor_named(cross, "key");
-        k.shape = {3, 6, 5};
-        k.data.resize(3 * 6 * 5 * 4);
-        expect_rejected("cross_kdim_vdim_padding", "3", cross, {"key", "[3, 6, 5]"});
-    }
-    SUBCASE("key_padding_mask with the wrong shape") {
-        io::Tensor& m = tensor_named(cross, "key_padding_mask");
-        m.shape = {2, 7};
-        m.data.resize(2 * 7);
-        expect_rejected("cross_kdim_vdim_padding", "3", cross, {"key_padding_mask", "[2, 7]"});
-    }
-    SUBCASE("key_padding_mask of dtype F32") {
-        io::Tensor& m = tensor_named(cross, "key_padding_mask");
-        m.dtype = io::DType::f32;
-        m.data.assign(2 * 6 * 4, 0);
-        expect_rejected("cross_kdim_vdim_padding", "3", cross, {"key_padding_mask", "F32"});
-    }
-    SUBCASE("attn_mask with the wrong shape") {
-        io::Tensor& m = tensor_named(masked, "attn_mask");
-        m.shape = {4, 5};
-        m.data.resize(4 * 5);
-        expect_rejected("bool_attn_mask", "2", masked, {"attn_mask", "[4, 5]"});
-    }
-}
 
 } // TEST_SUITE("cli")

@@ -316,428 +316,427 @@ AttentionConfig make_config(uint32_t embed, uint32_t heads, uint32_t kv_heads, u
     return c;
 }
 
-bool is_single_line(const std::string& message) {
-    return !message.empty() && message.find('\n') == std::string::npos;
-}
+bool is_single_line(const std::string& message) { return !message.empty() && message.find('\n') == std::string::npos; }
 
 } // namespace
 
 TEST_SUITE("cpu_reference") {
 
-TEST_CASE("reference: matches PyTorch nn.MultiheadAttention fixtures") {
-    const std::string dir = VKMHA_FIXTURE_DIR;
-    const std::vector<FixtureCase> cases = read_cases(dir + "/cases.txt");
-    REQUIRE(cases.size() >= 10); // every case make_torch_fixtures.py writes; a missing dir must not pass silently
+    TEST_CASE("reference: matches PyTorch nn.MultiheadAttention fixtures") {
+        const std::string dir = VKMHA_FIXTURE_DIR;
+        const std::vector<FixtureCase> cases = read_cases(dir + "/cases.txt");
+        REQUIRE(cases.size() >= 10); // every case make_torch_fixtures.py writes; a missing dir must not pass silently
 
-    for (const FixtureCase& fc : cases) {
-        CAPTURE(fc.name);
-        const TensorMap weights_file = read_safetensors(dir + "/" + fc.name + ".weights.safetensors");
-        const TensorMap input = read_safetensors(dir + "/" + fc.name + ".input.safetensors");
-        const TensorMap expected = read_safetensors(dir + "/" + fc.name + ".expected.safetensors");
+        for (const FixtureCase& fc : cases) {
+            CAPTURE(fc.name);
+            const TensorMap weights_file = read_safetensors(dir + "/" + fc.name + ".weights.safetensors");
+            const TensorMap input = read_safetensors(dir + "/" + fc.name + ".input.safetensors");
+            const TensorMap expected = read_safetensors(dir + "/" + fc.name + ".expected.safetensors");
 
-        AttentionConfig config;
-        AttentionWeights weights;
-        load_weights(weights_file, config, weights);
-        config.num_heads = fc.heads;
-        config.num_kv_heads = fc.kv_heads;
+            AttentionConfig config;
+            AttentionWeights weights;
+            load_weights(weights_file, config, weights);
+            config.num_heads = fc.heads;
+            config.num_kv_heads = fc.kv_heads;
 
-        const Tensor& query = get(input, "query");
-        REQUIRE(query.shape.size() == 3);
-        AttentionShape shape;
-        shape.batch = static_cast<uint32_t>(query.shape[0]);
-        shape.lq = static_cast<uint32_t>(query.shape[1]);
-        shape.lk = input.count("key") ? static_cast<uint32_t>(get(input, "key").shape[1]) : shape.lq;
+            const Tensor& query = get(input, "query");
+            REQUIRE(query.shape.size() == 3);
+            AttentionShape shape;
+            shape.batch = static_cast<uint32_t>(query.shape[0]);
+            shape.lq = static_cast<uint32_t>(query.shape[1]);
+            shape.lk = input.count("key") ? static_cast<uint32_t>(get(input, "key").shape[1]) : shape.lq;
 
-        AttentionOptions options;
-        options.causal = fc.causal;
-        options.need_weights = fc.need_weights;
-        options.average_weights = !fc.no_average;
+            AttentionOptions options;
+            options.causal = fc.causal;
+            options.need_weights = fc.need_weights;
+            options.average_weights = !fc.no_average;
 
-        const std::vector<float> query_data = query.floats();
-        const std::vector<float> key_data = get_optional(input, "key");
-        const std::vector<float> value_data = get_optional(input, "value");
-        AttentionInputs inputs;
-        inputs.query = query_data.data();
-        inputs.key = key_data.empty() ? nullptr : key_data.data();
-        inputs.value = value_data.empty() ? nullptr : value_data.data();
-        std::vector<float> mask_floats;
-        if (input.count("key_padding_mask")) {
-            const Tensor& kpm = get(input, "key_padding_mask");
-            REQUIRE(kpm.dtype == "BOOL");
-            options.key_padding = MaskKind::boolean;
-            inputs.key_padding_mask = kpm.bytes.data();
-        }
-        if (input.count("attn_mask")) {
-            const Tensor& mask = get(input, "attn_mask");
-            options.attn_mask_per_head = mask.shape.size() == 3;
-            if (mask.dtype == "BOOL") {
-                options.attn_mask = MaskKind::boolean;
-                inputs.attn_mask = mask.bytes.data();
+            const std::vector<float> query_data = query.floats();
+            const std::vector<float> key_data = get_optional(input, "key");
+            const std::vector<float> value_data = get_optional(input, "value");
+            AttentionInputs inputs;
+            inputs.query = query_data.data();
+            inputs.key = key_data.empty() ? nullptr : key_data.data();
+            inputs.value = value_data.empty() ? nullptr : value_data.data();
+            std::vector<float> mask_floats;
+            if (input.count("key_padding_mask")) {
+                const Tensor& kpm = get(input, "key_padding_mask");
+                REQUIRE(kpm.dtype == "BOOL");
+                options.key_padding = MaskKind::boolean;
+                inputs.key_padding_mask = kpm.bytes.data();
+            }
+            if (input.count("attn_mask")) {
+                const Tensor& mask = get(input, "attn_mask");
+                options.attn_mask_per_head = mask.shape.size() == 3;
+                if (mask.dtype == "BOOL") {
+                    options.attn_mask = MaskKind::boolean;
+                    inputs.attn_mask = mask.bytes.data();
+                } else {
+                    options.attn_mask = MaskKind::additive;
+                    mask_floats = mask.floats();
+                    inputs.attn_mask = mask_floats.data();
+                }
+            }
+
+            auto result = reference_attention(config, weights, shape, options, inputs);
+            REQUIRE_MESSAGE(result.ok(), (result.ok() ? std::string() : result.error().message));
+
+            const std::vector<float> ref_output = get(expected, "attn_output").floats();
+            REQUIRE(result->output.size() == ref_output.size());
+            const Comparison out = compare(result->output, ref_output);
+            MESSAGE(fc.name, ": output max abs error ", out.max_abs_error);
+            CHECK_MESSAGE(out.failures == 0, out.failures, " output elements out of tolerance, first at ",
+                          out.first_failure, ", max abs error ", out.max_abs_error);
+
+            CHECK(fc.need_weights == (expected.count("attn_output_weights") == 1));
+            if (fc.need_weights && expected.count("attn_output_weights")) {
+                const std::vector<float> ref_weights = get(expected, "attn_output_weights").floats();
+                REQUIRE(result->weights.size() == ref_weights.size());
+                const Comparison w = compare(result->weights, ref_weights);
+                MESSAGE(fc.name, ": weights max abs error ", w.max_abs_error);
+                CHECK_MESSAGE(w.failures == 0, w.failures, " weights out of tolerance, first at ", w.first_failure);
             } else {
-                options.attn_mask = MaskKind::additive;
-                mask_floats = mask.floats();
-                inputs.attn_mask = mask_floats.data();
+                CHECK(result->weights.empty());
             }
+
+            // The stages entry point must give the same output (it is what GPU stage tests compare against).
+            auto stages = reference_attention_stages(config, weights, shape, options, inputs);
+            REQUIRE(stages.ok());
+            CHECK(stages->output == result->output);
         }
-
-        auto result = reference_attention(config, weights, shape, options, inputs);
-        REQUIRE_MESSAGE(result.ok(), (result.ok() ? std::string() : result.error().message));
-
-        const std::vector<float> ref_output = get(expected, "attn_output").floats();
-        REQUIRE(result->output.size() == ref_output.size());
-        const Comparison out = compare(result->output, ref_output);
-        MESSAGE(fc.name, ": output max abs error ", out.max_abs_error);
-        CHECK_MESSAGE(out.failures == 0, out.failures, " output elements out of tolerance, first at ",
-                      out.first_failure, ", max abs error ", out.max_abs_error);
-
-        CHECK(fc.need_weights == (expected.count("attn_output_weights") == 1));
-        if (fc.need_weights && expected.count("attn_output_weights")) {
-            const std::vector<float> ref_weights = get(expected, "attn_output_weights").floats();
-            REQUIRE(result->weights.size() == ref_weights.size());
-            const Comparison w = compare(result->weights, ref_weights);
-            MESSAGE(fc.name, ": weights max abs error ", w.max_abs_error);
-            CHECK_MESSAGE(w.failures == 0, w.failures, " weights out of tolerance, first at ", w.first_failure);
-        } else {
-            CHECK(result->weights.empty());
-        }
-
-        // The stages entry point must give the same output (it is what GPU stage tests compare against).
-        auto stages = reference_attention_stages(config, weights, shape, options, inputs);
-        REQUIRE(stages.ok());
-        CHECK(stages->output == result->output);
-    }
-}
-
-TEST_CASE("reference: a hand-computed one-dimensional case") {
-    // E = H = D = 1 and identity projections: scores are q * k = {0, ln 3}, so softmax is {1/4, 3/4} and the
-    // output is 3/4 * ln 3 + bo.
-    const AttentionConfig config = make_config(1, 1, 1);
-    AttentionWeights w;
-    w.wq = w.wk = w.wv = w.wo = {1.0f};
-    w.bo = {0.5f};
-    const float ln3 = std::log(3.0f);
-    const std::vector<float> query = {1.0f}, key = {0.0f, ln3};
-    AttentionInputs in;
-    in.query = query.data();
-    in.key = key.data();
-    AttentionShape shape{1, 1, 2};
-    AttentionOptions options;
-    auto st = reference_attention_stages(config, w, shape, options, in);
-    REQUIRE(st.ok());
-    CHECK(st->scores[1] == doctest::Approx(ln3).epsilon(1e-7));
-    CHECK(st->probs[0] == doctest::Approx(0.25).epsilon(1e-6));
-    CHECK(st->probs[1] == doctest::Approx(0.75).epsilon(1e-6));
-    CHECK(st->output[0] == doctest::Approx(0.75 * static_cast<double>(ln3) + 0.5).epsilon(1e-6));
-}
-
-TEST_CASE("reference: stages have the documented layouts and agree with each other") {
-    std::mt19937 rng(7);
-    const AttentionConfig config = make_config(12, 3, 3, 5, 7);
-    const AttentionWeights w = random_weights(config, rng);
-    const AttentionShape shape{2, 4, 6};
-    const size_t e = 12, h_count = 3, d_count = 4;
-    const std::vector<float> query = random_vector(2 * 4 * 12, rng), key = random_vector(2 * 6 * 5, rng),
-                             value = random_vector(2 * 6 * 7, rng);
-    std::vector<float> mask = random_vector(2 * 3 * 4 * 6, rng);
-    mask[5] = -std::numeric_limits<float>::infinity();
-    std::vector<uint8_t> padding(2 * 6, 0);
-    padding[1 * 6 + 2] = 1;
-    AttentionInputs in{query.data(), key.data(), value.data(), padding.data(), mask.data()};
-    AttentionOptions options;
-    options.key_padding = MaskKind::boolean;
-    options.attn_mask = MaskKind::additive;
-    options.attn_mask_per_head = true;
-    options.need_weights = true;
-
-    auto st = reference_attention_stages(config, w, shape, options, in);
-    REQUIRE(st.ok());
-    auto out = reference_attention(config, w, shape, options, in);
-    REQUIRE(out.ok());
-    CHECK(st->output == out->output);
-    REQUIRE(st->q.size() == 2u * 3 * 4 * 4);
-    REQUIRE(st->k.size() == 2u * 3 * 6 * 4);
-    REQUIRE(st->scores.size() == 2u * 3 * 4 * 6);
-    REQUIRE(st->concat.size() == 2u * 4 * 12);
-
-    // q[b, h, l, d] = X[b, l, :] . wq[h*D + d, :] + bq[h*D + d] (head-major, unscaled).
-    const size_t b = 1, h = 2, l = 3, d = 1;
-    double q_ref = w.bq[h * d_count + d];
-    for (size_t i = 0; i < e; ++i) q_ref += double(query[(b * 4 + l) * e + i]) * w.wq[(h * d_count + d) * e + i];
-    CHECK(st->q[((b * h_count + h) * 4 + l) * d_count + d] == doctest::Approx(q_ref).epsilon(1e-6));
-
-    // scores[b, h, i, j] = q . k / sqrt(D) + mask[b*H + h, i, j]; padded and -inf entries stay -inf.
-    const size_t i = 2, j = 4;
-    double s_ref = 0.0;
-    for (size_t x = 0; x < d_count; ++x)
-        s_ref += double(st->q[((b * h_count + h) * 4 + i) * d_count + x]) * st->k[((b * 3 + h) * 6 + j) * d_count + x];
-    s_ref = s_ref / 2.0 + mask[((b * h_count + h) * 4 + i) * 6 + j];
-    CHECK(st->scores[((b * h_count + h) * 4 + i) * 6 + j] == doctest::Approx(s_ref).epsilon(1e-6));
-    CHECK(std::isinf(st->scores[5]));
-    CHECK(st->probs[5] == 0.0f);
-    for (size_t hh = 0; hh < h_count; ++hh)
-        for (size_t ii = 0; ii < 4; ++ii) {
-            CHECK(st->scores[((1 * h_count + hh) * 4 + ii) * 6 + 2] == -std::numeric_limits<float>::infinity());
-            CHECK(st->probs[((1 * h_count + hh) * 4 + ii) * 6 + 2] == 0.0f);
-        }
-
-    // Every row of probs sums to 1 and the averaged weights are the mean over heads.
-    for (size_t row = 0; row < 2 * 3 * 4; ++row) {
-        double sum = 0.0;
-        for (size_t jj = 0; jj < 6; ++jj) sum += st->probs[row * 6 + jj];
-        CHECK(sum == doctest::Approx(1.0).epsilon(1e-6));
-    }
-    REQUIRE(out->weights.size() == 2u * 4 * 6);
-    for (size_t x = 0; x < out->weights.size(); ++x) {
-        const size_t bb = x / 24, rest = x % 24;
-        double mean = 0.0;
-        for (size_t hh = 0; hh < h_count; ++hh) mean += st->probs[(bb * h_count + hh) * 24 + rest];
-        CHECK(out->weights[x] == doctest::Approx(mean / 3.0).epsilon(1e-6));
     }
 
-    // concat[b, i, h*D + d] = sum_j probs[b, h, i, j] v[b, h, j, d].
-    double c_ref = 0.0;
-    for (size_t jj = 0; jj < 6; ++jj)
-        c_ref += double(st->probs[((b * h_count + h) * 4 + i) * 6 + jj]) * st->v[((b * 3 + h) * 6 + jj) * d_count + d];
-    CHECK(st->concat[(b * 4 + i) * e + h * d_count + d] == doctest::Approx(c_ref).epsilon(1e-6));
-}
-
-TEST_CASE("gqa: equals multi-head attention with each key/value head repeated for its query group") {
-    for (uint32_t kv_heads : {1u, 2u, 4u}) {
-        CAPTURE(kv_heads);
-        std::mt19937 rng(11 + kv_heads);
-        const uint32_t e = 16, heads = 4, group = heads / kv_heads;
-        const size_t d = 4;
-        const AttentionConfig gqa = make_config(e, heads, kv_heads);
-        const AttentionConfig mha = make_config(e, heads, heads);
-        const AttentionWeights w = random_weights(gqa, rng);
-        AttentionWeights expanded = w;
-        expanded.wk.clear();
-        expanded.wv.clear();
-        expanded.bk.clear();
-        expanded.bv.clear();
-        for (uint32_t h = 0; h < heads; ++h) { // query head h reads key/value head h / group (repeat_interleave)
-            const size_t g = h / group;
-            auto rows = [&](const std::vector<float>& src, size_t width) {
-                return std::vector<float>(src.begin() + static_cast<std::ptrdiff_t>(g * d * width),
-                                          src.begin() + static_cast<std::ptrdiff_t>((g + 1) * d * width));
-            };
-            for (auto [dst, src, width] : {std::tuple{&expanded.wk, &w.wk, size_t{e}},
-                                           std::tuple{&expanded.wv, &w.wv, size_t{e}},
-                                           std::tuple{&expanded.bk, &w.bk, size_t{1}},
-                                           std::tuple{&expanded.bv, &w.bv, size_t{1}}}) {
-                const std::vector<float> part = rows(*src, width);
-                dst->insert(dst->end(), part.begin(), part.end());
-            }
-        }
-        const AttentionShape shape{2, 5, 7};
-        const std::vector<float> query = random_vector(size_t{2} * 5 * e, rng),
-                                 key = random_vector(size_t{2} * 7 * e, rng);
+    TEST_CASE("reference: a hand-computed one-dimensional case") {
+        // E = H = D = 1 and identity projections: scores are q * k = {0, ln 3}, so softmax is {1/4, 3/4} and the
+        // output is 3/4 * ln 3 + bo.
+        const AttentionConfig config = make_config(1, 1, 1);
+        AttentionWeights w;
+        w.wq = w.wk = w.wv = w.wo = {1.0f};
+        w.bo = {0.5f};
+        const float ln3 = std::log(3.0f);
+        const std::vector<float> query = {1.0f}, key = {0.0f, ln3};
         AttentionInputs in;
         in.query = query.data();
         in.key = key.data();
+        AttentionShape shape{1, 1, 2};
         AttentionOptions options;
-        options.causal = true;
-        options.need_weights = true;
-        options.average_weights = false;
-        auto a = reference_attention(gqa, w, shape, options, in);
-        auto b = reference_attention(mha, expanded, shape, options, in);
-        REQUIRE(a.ok());
-        REQUIRE(b.ok());
-        const Comparison out = compare(a->output, b->output, 1e-6, 0.0);
-        CHECK_MESSAGE(out.failures == 0, "max abs error ", out.max_abs_error);
-        CHECK(compare(a->weights, b->weights, 1e-7, 0.0).failures == 0);
+        auto st = reference_attention_stages(config, w, shape, options, in);
+        REQUIRE(st.ok());
+        CHECK(st->scores[1] == doctest::Approx(ln3).epsilon(1e-7));
+        CHECK(st->probs[0] == doctest::Approx(0.25).epsilon(1e-6));
+        CHECK(st->probs[1] == doctest::Approx(0.75).epsilon(1e-6));
+        CHECK(st->output[0] == doctest::Approx(0.75 * static_cast<double>(ln3) + 0.5).epsilon(1e-6));
     }
-}
 
-TEST_CASE("masks: a row whose keys are all masked gives bo and zero weights") {
-    std::mt19937 rng(3);
-    const AttentionConfig config = make_config(8, 2, 2);
-    const AttentionWeights w = random_weights(config, rng);
-    const AttentionShape shape{2, 4, 5};
-    const std::vector<float> query = random_vector(2 * 4 * 8, rng), key = random_vector(2 * 5 * 8, rng);
-    std::vector<uint8_t> padding(2 * 5, 0);
-    std::fill(padding.begin() + 5, padding.end(), uint8_t{1}); // batch 1: every key padded
-    std::vector<uint8_t> mask(4 * 5, 0);
-    std::fill(mask.begin() + 2 * 5, mask.begin() + 3 * 5, uint8_t{1}); // query row 2: every key masked
-    mask[0] = 1;                                                       // a partial mask elsewhere
-    AttentionInputs in{query.data(), key.data(), nullptr, padding.data(), mask.data()};
-    AttentionOptions options;
-    options.key_padding = MaskKind::boolean;
-    options.attn_mask = MaskKind::boolean;
-    options.need_weights = true;
-
-    auto result = reference_attention(config, w, shape, options, in);
-    REQUIRE(result.ok());
-    for (size_t b = 0; b < 2; ++b)
-        for (size_t i = 0; i < 4; ++i) {
-            CAPTURE(b);
-            CAPTURE(i);
-            const bool all_masked = b == 1 || i == 2;
-            bool equals_bo = true;
-            double weight_sum = 0.0;
-            for (size_t x = 0; x < 8; ++x) {
-                CHECK(std::isfinite(result->output[(b * 4 + i) * 8 + x]));
-                equals_bo = equals_bo && result->output[(b * 4 + i) * 8 + x] == w.bo[x];
-            }
-            for (size_t j = 0; j < 5; ++j) weight_sum += result->weights[(b * 4 + i) * 5 + j];
-            CHECK(equals_bo == all_masked);
-            CHECK(weight_sum == doctest::Approx(all_masked ? 0.0 : 1.0).epsilon(1e-6));
-        }
-    CHECK(result->weights[0] == 0.0f); // masked entry of a partly masked row
-
-    auto st = reference_attention_stages(config, w, shape, options, in);
-    REQUIRE(st.ok());
-    for (size_t j = 0; j < 5; ++j) {
-        CHECK(st->scores[(0 * 4 + 2) * 5 + j] == -std::numeric_limits<float>::infinity());
-        CHECK(st->probs[(0 * 4 + 2) * 5 + j] == 0.0f);
-    }
-}
-
-TEST_CASE("causal: the flag equals an explicit bottom-right-aligned boolean mask") {
-    struct Lengths {
-        uint32_t lq, lk;
-    };
-    for (Lengths len : {Lengths{3, 7}, Lengths{6, 6}, Lengths{5, 3}, Lengths{1, 9}}) {
-        CAPTURE(len.lq);
-        CAPTURE(len.lk);
-        std::mt19937 rng(5 + len.lq * 31 + len.lk);
-        const AttentionConfig config = make_config(8, 2, 1);
+    TEST_CASE("reference: stages have the documented layouts and agree with each other") {
+        std::mt19937 rng(7);
+        const AttentionConfig config = make_config(12, 3, 3, 5, 7);
         const AttentionWeights w = random_weights(config, rng);
-        const AttentionShape shape{2, len.lq, len.lk};
-        const std::vector<float> query = random_vector(size_t{2} * len.lq * 8, rng),
-                                 key = random_vector(size_t{2} * len.lk * 8, rng);
-        std::vector<uint8_t> mask(size_t{len.lq} * len.lk);
-        const int64_t offset = int64_t{len.lk} - int64_t{len.lq};
-        for (uint32_t i = 0; i < len.lq; ++i)
-            for (uint32_t j = 0; j < len.lk; ++j) mask[i * len.lk + j] = int64_t{j} > int64_t{i} + offset ? 1 : 0;
+        const AttentionShape shape{2, 4, 6};
+        const size_t e = 12, h_count = 3, d_count = 4;
+        const std::vector<float> query = random_vector(2 * 4 * 12, rng), key = random_vector(2 * 6 * 5, rng),
+                                 value = random_vector(2 * 6 * 7, rng);
+        std::vector<float> mask = random_vector(2 * 3 * 4 * 6, rng);
+        mask[5] = -std::numeric_limits<float>::infinity();
+        std::vector<uint8_t> padding(2 * 6, 0);
+        padding[1 * 6 + 2] = 1;
+        AttentionInputs in{query.data(), key.data(), value.data(), padding.data(), mask.data()};
+        AttentionOptions options;
+        options.key_padding = MaskKind::boolean;
+        options.attn_mask = MaskKind::additive;
+        options.attn_mask_per_head = true;
+        options.need_weights = true;
 
-        AttentionOptions flag;
-        flag.causal = true;
-        flag.need_weights = true;
-        flag.average_weights = false;
-        AttentionOptions explicit_mask = flag;
-        explicit_mask.causal = false;
-        explicit_mask.attn_mask = MaskKind::boolean;
-        AttentionInputs in{query.data(), key.data(), nullptr, nullptr, nullptr};
-        auto a = reference_attention(config, w, shape, flag, in);
-        in.attn_mask = mask.data();
-        auto b = reference_attention(config, w, shape, explicit_mask, in);
-        REQUIRE(a.ok());
-        REQUIRE(b.ok());
-        CHECK(a->output == b->output);
-        CHECK(a->weights == b->weights);
+        auto st = reference_attention_stages(config, w, shape, options, in);
+        REQUIRE(st.ok());
+        auto out = reference_attention(config, w, shape, options, in);
+        REQUIRE(out.ok());
+        CHECK(st->output == out->output);
+        REQUIRE(st->q.size() == 2u * 3 * 4 * 4);
+        REQUIRE(st->k.size() == 2u * 3 * 6 * 4);
+        REQUIRE(st->scores.size() == 2u * 3 * 4 * 6);
+        REQUIRE(st->concat.size() == 2u * 4 * 12);
 
-        // The mask really bites: weights are zero exactly where it says, and the last query sees every key.
-        for (size_t bh = 0; bh < 2 * 2; ++bh)
-            for (size_t i = 0; i < len.lq; ++i)
-                for (size_t j = 0; j < len.lk; ++j) {
-                    const float p = a->weights[(bh * len.lq + i) * len.lk + j];
-                    const bool row_has_key = int64_t(i) + offset >= 0;
-                    CHECK((mask[i * len.lk + j] || !row_has_key) == (p == 0.0f));
+        // q[b, h, l, d] = X[b, l, :] . wq[h*D + d, :] + bq[h*D + d] (head-major, unscaled).
+        const size_t b = 1, h = 2, l = 3, d = 1;
+        double q_ref = w.bq[h * d_count + d];
+        for (size_t i = 0; i < e; ++i) q_ref += double(query[(b * 4 + l) * e + i]) * w.wq[(h * d_count + d) * e + i];
+        CHECK(st->q[((b * h_count + h) * 4 + l) * d_count + d] == doctest::Approx(q_ref).epsilon(1e-6));
+
+        // scores[b, h, i, j] = q . k / sqrt(D) + mask[b*H + h, i, j]; padded and -inf entries stay -inf.
+        const size_t i = 2, j = 4;
+        double s_ref = 0.0;
+        for (size_t x = 0; x < d_count; ++x)
+            s_ref +=
+                double(st->q[((b * h_count + h) * 4 + i) * d_count + x]) * st->k[((b * 3 + h) * 6 + j) * d_count + x];
+        s_ref = s_ref / 2.0 + mask[((b * h_count + h) * 4 + i) * 6 + j];
+        CHECK(st->scores[((b * h_count + h) * 4 + i) * 6 + j] == doctest::Approx(s_ref).epsilon(1e-6));
+        CHECK(std::isinf(st->scores[5]));
+        CHECK(st->probs[5] == 0.0f);
+        for (size_t hh = 0; hh < h_count; ++hh)
+            for (size_t ii = 0; ii < 4; ++ii) {
+                CHECK(st->scores[((1 * h_count + hh) * 4 + ii) * 6 + 2] == -std::numeric_limits<float>::infinity());
+                CHECK(st->probs[((1 * h_count + hh) * 4 + ii) * 6 + 2] == 0.0f);
+            }
+
+        // Every row of probs sums to 1 and the averaged weights are the mean over heads.
+        for (size_t row = 0; row < 2 * 3 * 4; ++row) {
+            double sum = 0.0;
+            for (size_t jj = 0; jj < 6; ++jj) sum += st->probs[row * 6 + jj];
+            CHECK(sum == doctest::Approx(1.0).epsilon(1e-6));
+        }
+        REQUIRE(out->weights.size() == 2u * 4 * 6);
+        for (size_t x = 0; x < out->weights.size(); ++x) {
+            const size_t bb = x / 24, rest = x % 24;
+            double mean = 0.0;
+            for (size_t hh = 0; hh < h_count; ++hh) mean += st->probs[(bb * h_count + hh) * 24 + rest];
+            CHECK(out->weights[x] == doctest::Approx(mean / 3.0).epsilon(1e-6));
+        }
+
+        // concat[b, i, h*D + d] = sum_j probs[b, h, i, j] v[b, h, j, d].
+        double c_ref = 0.0;
+        for (size_t jj = 0; jj < 6; ++jj)
+            c_ref +=
+                double(st->probs[((b * h_count + h) * 4 + i) * 6 + jj]) * st->v[((b * 3 + h) * 6 + jj) * d_count + d];
+        CHECK(st->concat[(b * 4 + i) * e + h * d_count + d] == doctest::Approx(c_ref).epsilon(1e-6));
+    }
+
+    TEST_CASE("gqa: equals multi-head attention with each key/value head repeated for its query group") {
+        for (uint32_t kv_heads : {1u, 2u, 4u}) {
+            CAPTURE(kv_heads);
+            std::mt19937 rng(11 + kv_heads);
+            const uint32_t e = 16, heads = 4, group = heads / kv_heads;
+            const size_t d = 4;
+            const AttentionConfig gqa = make_config(e, heads, kv_heads);
+            const AttentionConfig mha = make_config(e, heads, heads);
+            const AttentionWeights w = random_weights(gqa, rng);
+            AttentionWeights expanded = w;
+            expanded.wk.clear();
+            expanded.wv.clear();
+            expanded.bk.clear();
+            expanded.bv.clear();
+            for (uint32_t h = 0; h < heads; ++h) { // query head h reads key/value head h / group (repeat_interleave)
+                const size_t g = h / group;
+                auto rows = [&](const std::vector<float>& src, size_t width) {
+                    return std::vector<float>(src.begin() + static_cast<std::ptrdiff_t>(g * d * width),
+                                              src.begin() + static_cast<std::ptrdiff_t>((g + 1) * d * width));
+                };
+                for (auto [dst, src, width] :
+                     {std::tuple{&expanded.wk, &w.wk, size_t{e}}, std::tuple{&expanded.wv, &w.wv, size_t{e}},
+                      std::tuple{&expanded.bk, &w.bk, size_t{1}}, std::tuple{&expanded.bv, &w.bv, size_t{1}}}) {
+                    const std::vector<float> part = rows(*src, width);
+                    dst->insert(dst->end(), part.begin(), part.end());
                 }
-        // lq > lk: query rows before lq - lk see no key at all and give bo.
-        for (size_t i = 0; i < len.lq; ++i)
-            if (int64_t(i) + offset < 0)
-                for (size_t x = 0; x < 8; ++x) CHECK(a->output[i * 8 + x] == w.bo[x]);
+            }
+            const AttentionShape shape{2, 5, 7};
+            const std::vector<float> query = random_vector(size_t{2} * 5 * e, rng),
+                                     key = random_vector(size_t{2} * 7 * e, rng);
+            AttentionInputs in;
+            in.query = query.data();
+            in.key = key.data();
+            AttentionOptions options;
+            options.causal = true;
+            options.need_weights = true;
+            options.average_weights = false;
+            auto a = reference_attention(gqa, w, shape, options, in);
+            auto b = reference_attention(mha, expanded, shape, options, in);
+            REQUIRE(a.ok());
+            REQUIRE(b.ok());
+            const Comparison out = compare(a->output, b->output, 1e-6, 0.0);
+            CHECK_MESSAGE(out.failures == 0, "max abs error ", out.max_abs_error);
+            CHECK(compare(a->weights, b->weights, 1e-7, 0.0).failures == 0);
+        }
     }
-}
 
-TEST_CASE("validate: bad configs, weights, shapes and options get one-line invalid_argument errors") {
-    std::mt19937 rng(1);
-    const AttentionConfig good = make_config(8, 4, 2, 6, 5);
-    const AttentionWeights good_weights = random_weights(good, rng);
-    const AttentionShape good_shape{2, 3, 4};
-    const AttentionOptions good_options;
-    REQUIRE(validate_attention(good, good_weights, good_shape, good_options).ok());
+    TEST_CASE("masks: a row whose keys are all masked gives bo and zero weights") {
+        std::mt19937 rng(3);
+        const AttentionConfig config = make_config(8, 2, 2);
+        const AttentionWeights w = random_weights(config, rng);
+        const AttentionShape shape{2, 4, 5};
+        const std::vector<float> query = random_vector(2 * 4 * 8, rng), key = random_vector(2 * 5 * 8, rng);
+        std::vector<uint8_t> padding(2 * 5, 0);
+        std::fill(padding.begin() + 5, padding.end(), uint8_t{1}); // batch 1: every key padded
+        std::vector<uint8_t> mask(4 * 5, 0);
+        std::fill(mask.begin() + 2 * 5, mask.begin() + 3 * 5, uint8_t{1}); // query row 2: every key masked
+        mask[0] = 1;                                                       // a partial mask elsewhere
+        AttentionInputs in{query.data(), key.data(), nullptr, padding.data(), mask.data()};
+        AttentionOptions options;
+        options.key_padding = MaskKind::boolean;
+        options.attn_mask = MaskKind::boolean;
+        options.need_weights = true;
 
-    auto expect_error = [](const Status& status, std::initializer_list<const char*> mentions) {
-        REQUIRE_FALSE(status.ok());
-        CHECK(status.error().code == ErrorCode::invalid_argument);
-        CHECK(is_single_line(status.error().message));
-        for (const char* m : mentions)
-            CHECK_MESSAGE(status.error().message.find(m) != std::string::npos, "'", status.error().message,
-                          "' should mention '", std::string(m), "'");
-    };
+        auto result = reference_attention(config, w, shape, options, in);
+        REQUIRE(result.ok());
+        for (size_t b = 0; b < 2; ++b)
+            for (size_t i = 0; i < 4; ++i) {
+                CAPTURE(b);
+                CAPTURE(i);
+                const bool all_masked = b == 1 || i == 2;
+                bool equals_bo = true;
+                double weight_sum = 0.0;
+                for (size_t x = 0; x < 8; ++x) {
+                    CHECK(std::isfinite(result->output[(b * 4 + i) * 8 + x]));
+                    equals_bo = equals_bo && result->output[(b * 4 + i) * 8 + x] == w.bo[x];
+                }
+                for (size_t j = 0; j < 5; ++j) weight_sum += result->weights[(b * 4 + i) * 5 + j];
+                CHECK(equals_bo == all_masked);
+                CHECK(weight_sum == doctest::Approx(all_masked ? 0.0 : 1.0).epsilon(1e-6));
+            }
+        CHECK(result->weights[0] == 0.0f); // masked entry of a partly masked row
 
-    SUBCASE("embed_dim not divisible by num_heads") {
-        AttentionConfig c = make_config(10, 3, 3);
-        expect_error(validate_attention(c, random_weights(make_config(10, 1, 1), rng), good_shape, good_options),
-                     {"embed_dim 10", "num_heads 3"});
+        auto st = reference_attention_stages(config, w, shape, options, in);
+        REQUIRE(st.ok());
+        for (size_t j = 0; j < 5; ++j) {
+            CHECK(st->scores[(0 * 4 + 2) * 5 + j] == -std::numeric_limits<float>::infinity());
+            CHECK(st->probs[(0 * 4 + 2) * 5 + j] == 0.0f);
+        }
     }
-    SUBCASE("num_heads not divisible by num_kv_heads") {
-        AttentionConfig c = make_config(12, 4, 3);
-        expect_error(validate_attention(c, random_weights(make_config(12, 4, 4), rng), good_shape, good_options),
-                     {"num_heads 4", "num_kv_heads 3"});
-    }
-    SUBCASE("zero sizes") {
-        AttentionConfig c = good;
-        c.num_kv_heads = 0;
-        expect_error(validate_attention(c, good_weights, good_shape, good_options), {"num_kv_heads"});
-        c = good;
-        c.embed_dim = 0;
-        expect_error(validate_attention(c, good_weights, good_shape, good_options), {"embed_dim"});
-        expect_error(validate_attention(good, good_weights, AttentionShape{0, 3, 4}, good_options), {"batch"});
-        expect_error(validate_attention(good, good_weights, AttentionShape{2, 0, 4}, good_options), {"lq"});
-        expect_error(validate_attention(good, good_weights, AttentionShape{2, 3, 0}, good_options), {"lk"});
-    }
-    SUBCASE("wrong weight sizes") {
-        AttentionWeights w = good_weights;
-        w.wq.pop_back();
-        expect_error(validate_attention(good, w, good_shape, good_options), {"wq", "63", "64"});
-        w = good_weights;
-        w.wk.resize(8 * 6); // [E, kdim] instead of [G*D, kdim] = [4, 6]
-        expect_error(validate_attention(good, w, good_shape, good_options), {"wk", "48", "24"});
-        w = good_weights;
-        w.wv.resize(4 * 6); // vdim 6 instead of 5
-        expect_error(validate_attention(good, w, good_shape, good_options), {"wv", "24", "20"});
-        w = good_weights;
-        w.bv.resize(8);
-        expect_error(validate_attention(good, w, good_shape, good_options), {"bv", "8", "4"});
-        w = good_weights;
-        w.wo.clear();
-        expect_error(validate_attention(good, w, good_shape, good_options), {"wo", "0", "64"});
-        w = good_weights;
-        w.bq.clear();
-        w.bk.clear();
-        w.bv.clear();
-        w.bo.clear();
-        CHECK(validate_attention(good, w, good_shape, good_options).ok()); // biases are optional
-    }
-    SUBCASE("mask kinds") {
-        AttentionOptions o;
-        o.key_padding = MaskKind::additive;
-        expect_error(validate_attention(good, good_weights, good_shape, o), {"key_padding", "additive"});
-        o = AttentionOptions{};
-        o.attn_mask = static_cast<MaskKind>(7);
-        expect_error(validate_attention(good, good_weights, good_shape, o), {"attn_mask", "7"});
-    }
-    SUBCASE("sizes that overflow") {
-        expect_error(validate_attention(good, good_weights, AttentionShape{0xFFFFFFFFu, 0xFFFFFFFFu, 0xFFFFFFFFu},
-                                        good_options),
-                     {"overflows"});
-    }
-    SUBCASE("inputs") {
-        const std::vector<float> x(2 * 4 * 8, 0.5f), y(2 * 4 * 6, 0.5f);
-        AttentionInputs in;
-        auto status_of = [&](const AttentionConfig& c, const AttentionWeights& w, const AttentionShape& s,
-                             const AttentionOptions& o) {
-            auto r = reference_attention(c, w, s, o, in);
-            return r.ok() ? Status{} : Status{r.error()};
+
+    TEST_CASE("causal: the flag equals an explicit bottom-right-aligned boolean mask") {
+        struct Lengths {
+            uint32_t lq, lk;
         };
-        expect_error(status_of(good, good_weights, good_shape, good_options), {"query"});
-        in.query = x.data();
-        expect_error(status_of(good, good_weights, good_shape, good_options), {"lk 4", "lq 3"}); // self, lk != lq
-        const AttentionConfig self = make_config(8, 2, 2);
-        const AttentionWeights self_weights = random_weights(self, rng);
-        AttentionOptions o;
-        o.attn_mask = MaskKind::additive;
-        expect_error(status_of(self, self_weights, AttentionShape{2, 4, 4}, o), {"attn_mask"});
-        o = AttentionOptions{};
-        o.key_padding = MaskKind::boolean;
-        expect_error(status_of(self, self_weights, AttentionShape{2, 4, 4}, o), {"key_padding_mask"});
-        in.key = y.data(); // key given with kdim 6, value null: vdim 5 must equal it
-        expect_error(status_of(good, good_weights, AttentionShape{2, 4, 4}, good_options), {"vdim 5", "6"});
+        for (Lengths len : {Lengths{3, 7}, Lengths{6, 6}, Lengths{5, 3}, Lengths{1, 9}}) {
+            CAPTURE(len.lq);
+            CAPTURE(len.lk);
+            std::mt19937 rng(5 + len.lq * 31 + len.lk);
+            const AttentionConfig config = make_config(8, 2, 1);
+            const AttentionWeights w = random_weights(config, rng);
+            const AttentionShape shape{2, len.lq, len.lk};
+            const std::vector<float> query = random_vector(size_t{2} * len.lq * 8, rng),
+                                     key = random_vector(size_t{2} * len.lk * 8, rng);
+            std::vector<uint8_t> mask(size_t{len.lq} * len.lk);
+            const int64_t offset = int64_t{len.lk} - int64_t{len.lq};
+            for (uint32_t i = 0; i < len.lq; ++i)
+                for (uint32_t j = 0; j < len.lk; ++j) mask[i * len.lk + j] = int64_t{j} > int64_t{i} + offset ? 1 : 0;
+
+            AttentionOptions flag;
+            flag.causal = true;
+            flag.need_weights = true;
+            flag.average_weights = false;
+            AttentionOptions explicit_mask = flag;
+            explicit_mask.causal = false;
+            explicit_mask.attn_mask = MaskKind::boolean;
+            AttentionInputs in{query.data(), key.data(), nullptr, nullptr, nullptr};
+            auto a = reference_attention(config, w, shape, flag, in);
+            in.attn_mask = mask.data();
+            auto b = reference_attention(config, w, shape, explicit_mask, in);
+            REQUIRE(a.ok());
+            REQUIRE(b.ok());
+            CHECK(a->output == b->output);
+            CHECK(a->weights == b->weights);
+
+            // The mask really bites: weights are zero exactly where it says, and the last query sees every key.
+            for (size_t bh = 0; bh < 2 * 2; ++bh)
+                for (size_t i = 0; i < len.lq; ++i)
+                    for (size_t j = 0; j < len.lk; ++j) {
+                        const float p = a->weights[(bh * len.lq + i) * len.lk + j];
+                        const bool row_has_key = int64_t(i) + offset >= 0;
+                        CHECK((mask[i * len.lk + j] || !row_has_key) == (p == 0.0f));
+                    }
+            // lq > lk: query rows before lq - lk see no key at all and give bo.
+            for (size_t i = 0; i < len.lq; ++i)
+                if (int64_t(i) + offset < 0)
+                    for (size_t x = 0; x < 8; ++x) CHECK(a->output[i * 8 + x] == w.bo[x]);
+        }
     }
-}
+
+    TEST_CASE("validate: bad configs, weights, shapes and options get one-line invalid_argument errors") {
+        std::mt19937 rng(1);
+        const AttentionConfig good = make_config(8, 4, 2, 6, 5);
+        const AttentionWeights good_weights = random_weights(good, rng);
+        const AttentionShape good_shape{2, 3, 4};
+        const AttentionOptions good_options;
+        REQUIRE(validate_attention(good, good_weights, good_shape, good_options).ok());
+
+        auto expect_error = [](const Status& status, std::initializer_list<const char*> mentions) {
+            REQUIRE_FALSE(status.ok());
+            CHECK(status.error().code == ErrorCode::invalid_argument);
+            CHECK(is_single_line(status.error().message));
+            for (const char* m : mentions)
+                CHECK_MESSAGE(status.error().message.find(m) != std::string::npos, "'", status.error().message,
+                              "' should mention '", std::string(m), "'");
+        };
+
+        SUBCASE("embed_dim not divisible by num_heads") {
+            AttentionConfig c = make_config(10, 3, 3);
+            expect_error(validate_attention(c, random_weights(make_config(10, 1, 1), rng), good_shape, good_options),
+                         {"embed_dim 10", "num_heads 3"});
+        }
+        SUBCASE("num_heads not divisible by num_kv_heads") {
+            AttentionConfig c = make_config(12, 4, 3);
+            expect_error(validate_attention(c, random_weights(make_config(12, 4, 4), rng), good_shape, good_options),
+                         {"num_heads 4", "num_kv_heads 3"});
+        }
+        SUBCASE("zero sizes") {
+            AttentionConfig c = good;
+            c.num_kv_heads = 0;
+            expect_error(validate_attention(c, good_weights, good_shape, good_options), {"num_kv_heads"});
+            c = good;
+            c.embed_dim = 0;
+            expect_error(validate_attention(c, good_weights, good_shape, good_options), {"embed_dim"});
+            expect_error(validate_attention(good, good_weights, AttentionShape{0, 3, 4}, good_options), {"batch"});
+            expect_error(validate_attention(good, good_weights, AttentionShape{2, 0, 4}, good_options), {"lq"});
+            expect_error(validate_attention(good, good_weights, AttentionShape{2, 3, 0}, good_options), {"lk"});
+        }
+        SUBCASE("wrong weight sizes") {
+            AttentionWeights w = good_weights;
+            w.wq.pop_back();
+            expect_error(validate_attention(good, w, good_shape, good_options), {"wq", "63", "64"});
+            w = good_weights;
+            w.wk.resize(8 * 6); // [E, kdim] instead of [G*D, kdim] = [4, 6]
+            expect_error(validate_attention(good, w, good_shape, good_options), {"wk", "48", "24"});
+            w = good_weights;
+            w.wv.resize(4 * 6); // vdim 6 instead of 5
+            expect_error(validate_attention(good, w, good_shape, good_options), {"wv", "24", "20"});
+            w = good_weights;
+            w.bv.resize(8);
+            expect_error(validate_attention(good, w, good_shape, good_options), {"bv", "8", "4"});
+            w = good_weights;
+            w.wo.clear();
+            expect_error(validate_attention(good, w, good_shape, good_options), {"wo", "0", "64"});
+            w = good_weights;
+            w.bq.clear();
+            w.bk.clear();
+            w.bv.clear();
+            w.bo.clear();
+            CHECK(validate_attention(good, w, good_shape, good_options).ok()); // biases are optional
+        }
+        SUBCASE("mask kinds") {
+            AttentionOptions o;
+            o.key_padding = MaskKind::additive;
+            expect_error(validate_attention(good, good_weights, good_shape, o), {"key_padding", "additive"});
+            o = AttentionOptions{};
+            o.attn_mask = static_cast<MaskKind>(7);
+            expect_error(validate_attention(good, good_weights, good_shape, o), {"attn_mask", "7"});
+        }
+        SUBCASE("sizes that overflow") {
+            expect_error(validate_attention(good, good_weights, AttentionShape{0xFFFFFFFFu, 0xFFFFFFFFu, 0xFFFFFFFFu},
+                                            good_options),
+                         {"overflows"});
+        }
+        SUBCASE("inputs") {
+            const std::vector<float> x(2 * 4 * 8, 0.5f), y(2 * 4 * 6, 0.5f);
+            AttentionInputs in;
+            auto status_of = [&](const AttentionConfig& c, const AttentionWeights& w, const AttentionShape& s,
+                                 const AttentionOptions& o) {
+                auto r = reference_attention(c, w, s, o, in);
+                return r.ok() ? Status{} : Status{r.error()};
+            };
+            expect_error(status_of(good, good_weights, good_shape, good_options), {"query"});
+            in.query = x.data();
+            expect_error(status_of(good, good_weights, good_shape, good_options), {"lk 4", "lq 3"}); // self, lk != lq
+            const AttentionConfig self = make_config(8, 2, 2);
+            const AttentionWeights self_weights = random_weights(self, rng);
+            AttentionOptions o;
+            o.attn_mask = MaskKind::additive;
+            expect_error(status_of(self, self_weights, AttentionShape{2, 4, 4}, o), {"attn_mask"});
+            o = AttentionOptions{};
+            o.key_padding = MaskKind::boolean;
+            expect_error(status_of(self, self_weights, AttentionShape{2, 4, 4}, o), {"key_padding_mask"});
+            in.key = y.data(); // key given with kdim 6, value null: vdim 5 must equal it
+            expect_error(status_of(good, good_weights, AttentionShape{2, 4, 4}, good_options), {"vdim 5", "6"});
+        }
+    }
 
 } // TEST_SUITE

@@ -22,7 +22,8 @@ int main(int argc, char** argv) {
     std::vector<VkLayerProperties> props(count);
     vkEnumerateInstanceLayerProperties(&count, props.data());
     bool found = false;
-    for (const VkLayerProperties& p : props) found = found || std::strcmp(p.layerName, "VK_LAYER_KHRONOS_validation") == 0;
+    for (const VkLayerProperties& p : props)
+        found = found || std::strcmp(p.layerName, "VK_LAYER_KHRONOS_validation") == 0;
     if (!found) {
         std::fprintf(stderr, "vkmha-tests: the Khronos validation layer is not installed (vulkan-validationlayers)\n");
         return 1;

@@ -248,19 +248,13 @@ class HeaderParser {
     std::string describe_here() const {
         if (at_end()) return "the end of the header";
         switch (peek()) {
-        case '"':
-            return "a string";
-        case '{':
-            return "an object";
-        case '[':
-            return "an array";
+        case '"': return "a string";
+        case '{': return "an object";
+        case '[': return "an array";
         case 't':
-        case 'f':
-            return "a boolean";
-        case 'n':
-            return "null";
-        default:
-            return (peek() == '-' || is_digit(peek())) ? "a number" : describe_char_here();
+        case 'f': return "a boolean";
+        case 'n': return "null";
+        default: return (peek() == '-' || is_digit(peek())) ? "a number" : describe_char_here();
         }
     }
 
@@ -356,30 +350,14 @@ class HeaderParser {
             const char escape = peek();
             ++m_pos;
             switch (escape) {
-            case '"':
-                out += '"';
-                break;
-            case '\\':
-                out += '\\';
-                break;
-            case '/':
-                out += '/';
-                break;
-            case 'b':
-                out += '\b';
-                break;
-            case 'f':
-                out += '\f';
-                break;
-            case 'n':
-                out += '\n';
-                break;
-            case 'r':
-                out += '\r';
-                break;
-            case 't':
-                out += '\t';
-                break;
+            case '"': out += '"'; break;
+            case '\\': out += '\\'; break;
+            case '/': out += '/'; break;
+            case 'b': out += '\b'; break;
+            case 'f': out += '\f'; break;
+            case 'n': out += '\n'; break;
+            case 'r': out += '\r'; break;
+            case 't': out += '\t'; break;
             case 'u': {
                 auto unit = parse_hex4();
                 if (!unit) return unit.take_error();
@@ -403,9 +381,7 @@ class HeaderParser {
                 append_utf8(out, code_point);
                 break;
             }
-            default:
-                m_pos -= 1;
-                return syntax_error("a valid escape character");
+            default: m_pos -= 1; return syntax_error("a valid escape character");
             }
         }
     }
@@ -448,16 +424,11 @@ class HeaderParser {
             if (!text) return text.take_error();
             return {};
         }
-        case '{':
-            return parse_object(depth, [&](std::string) { return skip_value(depth + 1); });
-        case '[':
-            return parse_array(depth, [&](size_t) { return skip_value(depth + 1); });
-        case 't':
-            return skip_literal("true");
-        case 'f':
-            return skip_literal("false");
-        case 'n':
-            return skip_literal("null");
+        case '{': return parse_object(depth, [&](std::string) { return skip_value(depth + 1); });
+        case '[': return parse_array(depth, [&](size_t) { return skip_value(depth + 1); });
+        case 't': return skip_literal("true");
+        case 'f': return skip_literal("false");
+        case 'n': return skip_literal("null");
         default: {
             if (peek() != '-' && !is_digit(peek())) return syntax_error("a JSON value");
             auto number = parse_number_token();
@@ -726,27 +697,13 @@ void append_json_string(std::string& out, std::string_view text) {
     for (const char ch : text) {
         const auto c = static_cast<unsigned char>(ch);
         switch (c) {
-        case '"':
-            out += "\\\"";
-            break;
-        case '\\':
-            out += "\\\\";
-            break;
-        case '\b':
-            out += "\\b";
-            break;
-        case '\f':
-            out += "\\f";
-            break;
-        case '\n':
-            out += "\\n";
-            break;
-        case '\r':
-            out += "\\r";
-            break;
-        case '\t':
-            out += "\\t";
-            break;
+        case '"': out += "\\\""; break;
+        case '\\': out += "\\\\"; break;
+        case '\b': out += "\\b"; break;
+        case '\f': out += "\\f"; break;
+        case '\n': out += "\\n"; break;
+        case '\r': out += "\\r"; break;
+        case '\t': out += "\\t"; break;
         default:
             if (c < 0x20u) {
                 out += "\\u00";

@@ -57,8 +57,9 @@ Result<Arena> Arena::create(const Device& d, const std::vector<BufferRequest>& r
     void* base[2] = {nullptr, nullptr};
     for (int k = 0; k < 2; ++k) {
         if (layout->total[k] == 0) continue;
-        VkMemoryPropertyFlags required = k == 1 ? VK_MEMORY_PROPERTY_HOST_VISIBLE_BIT | VK_MEMORY_PROPERTY_HOST_COHERENT_BIT
-                                                : VK_MEMORY_PROPERTY_DEVICE_LOCAL_BIT;
+        VkMemoryPropertyFlags required =
+            k == 1 ? VK_MEMORY_PROPERTY_HOST_VISIBLE_BIT | VK_MEMORY_PROPERTY_HOST_COHERENT_BIT
+                   : VK_MEMORY_PROPERTY_DEVICE_LOCAL_BIT;
         VkMemoryPropertyFlags preferred = k == 1 ? VK_MEMORY_PROPERTY_HOST_CACHED_BIT : 0;
         int32_t type = d.find_memory_type(layout->type_bits[k], required, preferred);
         if (type < 0 && k == 0) type = d.find_memory_type(layout->type_bits[k], 0, 0);
@@ -69,10 +70,10 @@ Result<Arena> Arena::create(const Device& d, const std::vector<BufferRequest>& r
         VkDeviceMemory memory = VK_NULL_HANDLE;
         VkResult r = d.vk().vkAllocateMemory(d.handle(), &ai, d.allocator(), &memory);
         if (r != VK_SUCCESS)
-            return make_error(r == VK_ERROR_OUT_OF_DEVICE_MEMORY || r == VK_ERROR_OUT_OF_HOST_MEMORY ? ErrorCode::out_of_memory
-                                                                                                    : ErrorCode::vulkan,
-                              "vkAllocateMemory(" + std::to_string(layout->total[k]) + " bytes) failed: " +
-                                  vk::result_name(r));
+            return make_error(
+                r == VK_ERROR_OUT_OF_DEVICE_MEMORY || r == VK_ERROR_OUT_OF_HOST_MEMORY ? ErrorCode::out_of_memory
+                                                                                       : ErrorCode::vulkan,
+                "vkAllocateMemory(" + std::to_string(layout->total[k]) + " bytes) failed: " + vk::result_name(r));
         arena.m_blocks[static_cast<size_t>(k)].memory = Handle<VkDeviceMemory>(&d, memory);
         if (k == 1) {
             r = d.vk().vkMapMemory(d.handle(), memory, 0, VK_WHOLE_SIZE, 0, &base[1]);

@@ -22,7 +22,8 @@ Result<LoaderLibrary> open_loader() {
         if (lib.handle) break;
     }
     if (!lib.handle)
-        return make_error(ErrorCode::unsupported, "cannot load the Vulkan loader libvulkan.so.1 (is libvulkan1 installed?)");
+        return make_error(ErrorCode::unsupported,
+                          "cannot load the Vulkan loader libvulkan.so.1 (is libvulkan1 installed?)");
     lib.gipa = reinterpret_cast<PFN_vkGetInstanceProcAddr>(dlsym(lib.handle, "vkGetInstanceProcAddr"));
     if (!lib.gipa) {
         dlclose(lib.handle);
@@ -158,8 +159,10 @@ Result<std::unique_ptr<Device>> Device::create_own(const OwnDeviceOptions& optio
     }
     if (d->m_vki.vkCreateDebugUtilsMessengerEXT) {
         VkDebugUtilsMessengerCreateInfoEXT mi{VK_STRUCTURE_TYPE_DEBUG_UTILS_MESSENGER_CREATE_INFO_EXT};
-        mi.messageSeverity = VK_DEBUG_UTILS_MESSAGE_SEVERITY_WARNING_BIT_EXT | VK_DEBUG_UTILS_MESSAGE_SEVERITY_ERROR_BIT_EXT;
-        mi.messageType = VK_DEBUG_UTILS_MESSAGE_TYPE_VALIDATION_BIT_EXT | VK_DEBUG_UTILS_MESSAGE_TYPE_PERFORMANCE_BIT_EXT;
+        mi.messageSeverity =
+            VK_DEBUG_UTILS_MESSAGE_SEVERITY_WARNING_BIT_EXT | VK_DEBUG_UTILS_MESSAGE_SEVERITY_ERROR_BIT_EXT;
+        mi.messageType =
+            VK_DEBUG_UTILS_MESSAGE_TYPE_VALIDATION_BIT_EXT | VK_DEBUG_UTILS_MESSAGE_TYPE_PERFORMANCE_BIT_EXT;
         mi.pfnUserCallback = &Device::debug_callback;
         mi.pUserData = d.get();
         d->m_vki.vkCreateDebugUtilsMessengerEXT(d->m_instance, &mi, nullptr, &d->m_messenger);
@@ -178,7 +181,9 @@ Result<std::unique_ptr<Device>> Device::create_own(const OwnDeviceOptions& optio
         for (size_t i = 0; i < devices.size() && chosen < 0; ++i)
             if (lower(describe(d->m_vki, devices[i]).name).find(lower(options.device_name)) != std::string::npos)
                 chosen = static_cast<int>(i);
-        if (chosen < 0) return make_error(ErrorCode::invalid_argument, "no Vulkan device name contains '" + options.device_name + "'");
+        if (chosen < 0)
+            return make_error(ErrorCode::invalid_argument,
+                              "no Vulkan device name contains '" + options.device_name + "'");
     } else {
         int best_rank = 99;
         for (size_t i = 0; i < devices.size(); ++i) {
@@ -191,7 +196,8 @@ Result<std::unique_ptr<Device>> Device::create_own(const OwnDeviceOptions& optio
     d->m_info = describe(d->m_vki, d->m_physical);
     d->m_api_version = std::min(d->m_info.api_version, setup->api_version);
     if (d->m_info.api_version < VK_API_VERSION_1_1)
-        return make_error(ErrorCode::unsupported, "device '" + d->m_info.name + "' supports only Vulkan 1.0; vkmha needs 1.1");
+        return make_error(ErrorCode::unsupported,
+                          "device '" + d->m_info.name + "' supports only Vulkan 1.0; vkmha needs 1.1");
 
     uint32_t family_count = 0;
     d->m_vki.vkGetPhysicalDeviceQueueFamilyProperties(d->m_physical, &family_count, nullptr);
@@ -200,7 +206,8 @@ Result<std::unique_ptr<Device>> Device::create_own(const OwnDeviceOptions& optio
     int family = -1;
     for (uint32_t i = 0; i < family_count; ++i) {
         if (!(families[i].queueFlags & VK_QUEUE_COMPUTE_BIT)) continue;
-        if (family < 0 || (families[static_cast<size_t>(family)].timestampValidBits == 0 && families[i].timestampValidBits > 0))
+        if (family < 0 ||
+            (families[static_cast<size_t>(family)].timestampValidBits == 0 && families[i].timestampValidBits > 0))
             family = static_cast<int>(i);
     }
     if (family < 0) return make_error(ErrorCode::unsupported, "device '" + d->m_info.name + "' has no compute queue");
@@ -220,12 +227,15 @@ Result<std::unique_ptr<Device>> Device::create_own(const OwnDeviceOptions& optio
     VkPhysicalDeviceFeatures2 features2{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FEATURES_2};
     bool timeline_ext = has_extension(exts, VK_KHR_TIMELINE_SEMAPHORE_EXTENSION_NAME);
     bool core12 = d->m_info.api_version >= VK_API_VERSION_1_2 && setup->api_version >= VK_API_VERSION_1_2;
-    auto core13 = [&] { return d->m_info.api_version >= VK_API_VERSION_1_3 && setup->api_version >= VK_API_VERSION_1_3; };
+    auto core13 = [&] {
+        return d->m_info.api_version >= VK_API_VERSION_1_3 && setup->api_version >= VK_API_VERSION_1_3;
+    };
     features2.pNext = &storage16;
     if (core12 || timeline_ext) storage16.pNext = &timeline;
     d->m_vki.vkGetPhysicalDeviceFeatures2(d->m_physical, &features2);
     VkPhysicalDeviceFeatures2 enable2{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FEATURES_2};
-    VkPhysicalDeviceTimelineSemaphoreFeatures enable_timeline{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_TIMELINE_SEMAPHORE_FEATURES};
+    VkPhysicalDeviceTimelineSemaphoreFeatures enable_timeline{
+        VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_TIMELINE_SEMAPHORE_FEATURES};
     VkPhysicalDevice16BitStorageFeatures enable_storage16{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_16BIT_STORAGE_FEATURES};
     enable2.pNext = &enable_storage16;
     if (storage16.storageBuffer16BitAccess) {
@@ -269,14 +279,17 @@ Result<std::unique_ptr<Device>> Device::create_own(const OwnDeviceOptions& optio
 }
 
 Result<std::unique_ptr<Device>> Device::adopt(const AdoptDeviceOptions& o, LogFunction log) {
-    if (!o.get_instance_proc_addr) return make_error(ErrorCode::invalid_argument, "adopt: pfnGetInstanceProcAddr is NULL");
-    if (o.instance == VK_NULL_HANDLE) return make_error(ErrorCode::invalid_argument, "adopt: instance is VK_NULL_HANDLE");
+    if (!o.get_instance_proc_addr)
+        return make_error(ErrorCode::invalid_argument, "adopt: pfnGetInstanceProcAddr is NULL");
+    if (o.instance == VK_NULL_HANDLE)
+        return make_error(ErrorCode::invalid_argument, "adopt: instance is VK_NULL_HANDLE");
     if (o.physical_device == VK_NULL_HANDLE)
         return make_error(ErrorCode::invalid_argument, "adopt: physicalDevice is VK_NULL_HANDLE");
     if (o.device == VK_NULL_HANDLE) return make_error(ErrorCode::invalid_argument, "adopt: device is VK_NULL_HANDLE");
     if (o.api_version < VK_API_VERSION_1_1)
-        return make_error(ErrorCode::unsupported, "adopt: apiVersion " + std::to_string(VK_API_VERSION_MAJOR(o.api_version)) +
-                                                      "." + std::to_string(VK_API_VERSION_MINOR(o.api_version)) +
+        return make_error(ErrorCode::unsupported, "adopt: apiVersion " +
+                                                      std::to_string(VK_API_VERSION_MAJOR(o.api_version)) + "." +
+                                                      std::to_string(VK_API_VERSION_MINOR(o.api_version)) +
                                                       " is below the Vulkan 1.1 vkmha needs");
     std::unique_ptr<Device> d(new Device());
     d->m_log = std::move(log);
@@ -301,10 +314,10 @@ Result<std::unique_ptr<Device>> Device::adopt(const AdoptDeviceOptions& o, LogFu
     d->m_api_version = std::min(d->m_info.api_version, o.api_version);
     d->m_timeline = o.timeline_semaphore_enabled && d->m_vk.vkWaitSemaphores && d->m_vk.vkGetSemaphoreCounterValue;
     d->m_storage16 = o.storage_buffer_16bit_access_enabled;
-    d->m_creation_feedback = (o.api_version >= VK_API_VERSION_1_3 && d->m_info.api_version >= VK_API_VERSION_1_3) ||
-                             std::find(o.enabled_device_extensions.begin(), o.enabled_device_extensions.end(),
-                                       VK_EXT_PIPELINE_CREATION_FEEDBACK_EXTENSION_NAME) !=
-                                 o.enabled_device_extensions.end();
+    d->m_creation_feedback =
+        (o.api_version >= VK_API_VERSION_1_3 && d->m_info.api_version >= VK_API_VERSION_1_3) ||
+        std::find(o.enabled_device_extensions.begin(), o.enabled_device_extensions.end(),
+                  VK_EXT_PIPELINE_CREATION_FEEDBACK_EXTENSION_NAME) != o.enabled_device_extensions.end();
     if (o.queue_given) {
         if (o.queue == VK_NULL_HANDLE) return make_error(ErrorCode::invalid_argument, "adopt: queue is VK_NULL_HANDLE");
         d->m_queue = o.queue;
@@ -349,8 +362,8 @@ Status Device::finish_setup() {
     m_vki.vkGetPhysicalDeviceQueueFamilyProperties(m_physical, &family_count, nullptr);
     std::vector<VkQueueFamilyProperties> families(family_count);
     m_vki.vkGetPhysicalDeviceQueueFamilyProperties(m_physical, &family_count, families.data());
-    m_limits.timestamps = m_queue_family < family_count && families[m_queue_family].timestampValidBits > 0 &&
-                          l.timestampPeriod > 0;
+    m_limits.timestamps =
+        m_queue_family < family_count && families[m_queue_family].timestampValidBits > 0 && l.timestampPeriod > 0;
     return {};
 }
 
@@ -391,7 +404,8 @@ void Device::set_name(VkObjectType type, uint64_t handle, const char* name) cons
 
 Error Device::vk_error(const char* what, VkResult result) const {
     ErrorCode code = ErrorCode::vulkan;
-    if (result == VK_ERROR_OUT_OF_DEVICE_MEMORY || result == VK_ERROR_OUT_OF_HOST_MEMORY) code = ErrorCode::out_of_memory;
+    if (result == VK_ERROR_OUT_OF_DEVICE_MEMORY || result == VK_ERROR_OUT_OF_HOST_MEMORY)
+        code = ErrorCode::out_of_memory;
     return make_error(code, std::string(what) + " failed: " + vk::result_name(result));
 }
 

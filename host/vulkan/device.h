@@ -26,9 +26,9 @@ struct PhysicalDeviceInfo {
 };
 
 struct OwnDeviceOptions {
-    int32_t device_index = -1;     // -1: best by type (discrete > integrated > virtual > cpu)
-    std::string device_name;       // non-empty: first device whose name contains this (case-insensitive)
-    bool enable_debug_utils = true; // labels, object names, and validation messages routed to the log
+    int32_t device_index = -1;       // -1: best by type (discrete > integrated > virtual > cpu)
+    std::string device_name;         // non-empty: first device whose name contains this (case-insensitive)
+    bool enable_debug_utils = true;  // labels, object names, and validation messages routed to the log
     bool subgroup_operations = true; // false: use the subgroup-free kernels even where subgroups are supported
 };
 
@@ -37,15 +37,15 @@ struct AdoptDeviceOptions {
     VkPhysicalDevice physical_device = VK_NULL_HANDLE;
     VkDevice device = VK_NULL_HANDLE;
     PFN_vkGetInstanceProcAddr get_instance_proc_addr = nullptr;
-    uint32_t api_version = VK_API_VERSION_1_1;       // the version the engine created its instance/device with
+    uint32_t api_version = VK_API_VERSION_1_1; // the version the engine created its instance/device with
     std::vector<std::string> enabled_device_extensions;
     std::vector<std::string> enabled_instance_extensions;
     bool timeline_semaphore_enabled = false;          // feature the engine enabled
     bool storage_buffer_16bit_access_enabled = false; // feature the engine enabled (fp16 models need it)
     bool queue_given = false;
-    VkQueue queue = VK_NULL_HANDLE;                   // optional: for standalone submit
+    VkQueue queue = VK_NULL_HANDLE; // optional: for standalone submit
     uint32_t queue_family_index = 0;
-    VkPipelineCache pipeline_cache = VK_NULL_HANDLE; // optional; used, never destroyed
+    VkPipelineCache pipeline_cache = VK_NULL_HANDLE;  // optional; used, never destroyed
     const VkAllocationCallbacks* allocator = nullptr; // optional
 };
 
@@ -115,8 +115,8 @@ class Device {
     Device() = default;
     Status finish_setup();
     static VKAPI_ATTR VkBool32 VKAPI_CALL debug_callback(VkDebugUtilsMessageSeverityFlagBitsEXT,
-                                                          VkDebugUtilsMessageTypeFlagsEXT,
-                                                          const VkDebugUtilsMessengerCallbackDataEXT*, void*);
+                                                         VkDebugUtilsMessageTypeFlagsEXT,
+                                                         const VkDebugUtilsMessengerCallbackDataEXT*, void*);
 
     void* m_loader_library = nullptr; // dlopen handle (own mode only)
     vk::InstanceTable m_vki{};

@@ -12,10 +12,14 @@ bool load_loader_table(PFN_vkGetInstanceProcAddr gipa, LoaderTable& out, const c
         gipa(VK_NULL_HANDLE, "vkEnumerateInstanceExtensionProperties"));
     out.vkEnumerateInstanceLayerProperties = reinterpret_cast<PFN_vkEnumerateInstanceLayerProperties>(
         gipa(VK_NULL_HANDLE, "vkEnumerateInstanceLayerProperties"));
-    if (!out.vkCreateInstance) missing = "vkCreateInstance";
-    else if (!out.vkEnumerateInstanceExtensionProperties) missing = "vkEnumerateInstanceExtensionProperties";
-    else if (!out.vkEnumerateInstanceLayerProperties) missing = "vkEnumerateInstanceLayerProperties";
-    else return true;
+    if (!out.vkCreateInstance)
+        missing = "vkCreateInstance";
+    else if (!out.vkEnumerateInstanceExtensionProperties)
+        missing = "vkEnumerateInstanceExtensionProperties";
+    else if (!out.vkEnumerateInstanceLayerProperties)
+        missing = "vkEnumerateInstanceLayerProperties";
+    else
+        return true;
     return false;
 }
 
@@ -28,11 +32,11 @@ bool load_instance_table(PFN_vkGetInstanceProcAddr gipa, VkInstance instance, In
 #undef VKMHA_LOAD
     // 1.0 instances only have the KHR aliases of the *2 queries.
     if (!out.vkGetPhysicalDeviceProperties2)
-        out.vkGetPhysicalDeviceProperties2 = reinterpret_cast<PFN_vkGetPhysicalDeviceProperties2>(
-            gipa(instance, "vkGetPhysicalDeviceProperties2KHR"));
+        out.vkGetPhysicalDeviceProperties2 =
+            reinterpret_cast<PFN_vkGetPhysicalDeviceProperties2>(gipa(instance, "vkGetPhysicalDeviceProperties2KHR"));
     if (!out.vkGetPhysicalDeviceFeatures2)
-        out.vkGetPhysicalDeviceFeatures2 = reinterpret_cast<PFN_vkGetPhysicalDeviceFeatures2>(
-            gipa(instance, "vkGetPhysicalDeviceFeatures2KHR"));
+        out.vkGetPhysicalDeviceFeatures2 =
+            reinterpret_cast<PFN_vkGetPhysicalDeviceFeatures2>(gipa(instance, "vkGetPhysicalDeviceFeatures2KHR"));
 #define VKMHA_CHECK(name)                                                                                              \
     if (!out.name) {                                                                                                   \
         missing = #name;                                                                                               \
@@ -61,8 +65,7 @@ bool load_device_table(const InstanceTable& instance, VkDevice device, DeviceTab
 const char* result_name(VkResult result) {
     switch (result) {
 #define VKMHA_CASE(r)                                                                                                  \
-    case r:                                                                                                            \
-        return #r;
+    case r: return #r;
         VKMHA_CASE(VK_SUCCESS)
         VKMHA_CASE(VK_NOT_READY)
         VKMHA_CASE(VK_TIMEOUT)
@@ -82,8 +85,7 @@ const char* result_name(VkResult result) {
         VKMHA_CASE(VK_ERROR_OUT_OF_POOL_MEMORY)
         VKMHA_CASE(VK_ERROR_UNKNOWN)
 #undef VKMHA_CASE
-    default:
-        return "VkResult(unknown)";
+    default: return "VkResult(unknown)";
     }
 }
 

@@ -114,8 +114,7 @@ struct LoaderTable {
 
 // Returns false (and names the first missing function in `missing`) when a required function is absent.
 bool load_loader_table(PFN_vkGetInstanceProcAddr gipa, LoaderTable& out, const char*& missing);
-bool load_instance_table(PFN_vkGetInstanceProcAddr gipa, VkInstance instance, InstanceTable& out,
-                         const char*& missing);
+bool load_instance_table(PFN_vkGetInstanceProcAddr gipa, VkInstance instance, InstanceTable& out, const char*& missing);
 bool load_device_table(const InstanceTable& instance, VkDevice device, DeviceTable& out, const char*& missing);
 
 const char* result_name(VkResult result);

@@ -128,9 +128,11 @@ VkmhaResult VKMHA_CALL create_context(const VkmhaContextCreateInfo* info, VkmhaC
             o.get_instance_proc_addr = a->pfnGetInstanceProcAddr;
             o.api_version = a->apiVersion;
             for (uint32_t i = 0; i < a->enabledInstanceExtensionCount; ++i)
-                if (a->ppEnabledInstanceExtensions[i]) o.enabled_instance_extensions.push_back(a->ppEnabledInstanceExtensions[i]);
+                if (a->ppEnabledInstanceExtensions[i])
+                    o.enabled_instance_extensions.push_back(a->ppEnabledInstanceExtensions[i]);
             for (uint32_t i = 0; i < a->enabledDeviceExtensionCount; ++i)
-                if (a->ppEnabledDeviceExtensions[i]) o.enabled_device_extensions.push_back(a->ppEnabledDeviceExtensions[i]);
+                if (a->ppEnabledDeviceExtensions[i])
+                    o.enabled_device_extensions.push_back(a->ppEnabledDeviceExtensions[i]);
             o.timeline_semaphore_enabled = a->timelineSemaphoreEnabled == VK_TRUE;
             o.storage_buffer_16bit_access_enabled = a->storageBuffer16BitAccessEnabled == VK_TRUE;
             o.queue_given = a->queue != VK_NULL_HANDLE;
@@ -224,7 +226,8 @@ Result<io::LoadedModel> load_weights(const VkmhaModelCreateInfo& info) {
             if (!t.pName) return make_error(ErrorCode::invalid_argument, at + ".pName is NULL");
             if (!t.pData) return make_error(ErrorCode::invalid_argument, at + " ('" + t.pName + "') pData is NULL");
             if (t.rank == 0 || t.rank > 4)
-                return make_error(ErrorCode::invalid_argument, at + " ('" + t.pName + "') rank " + std::to_string(t.rank) + " is outside 1..4");
+                return make_error(ErrorCode::invalid_argument,
+                                  at + " ('" + t.pName + "') rank " + std::to_string(t.rank) + " is outside 1..4");
             io::Tensor tensor;
             tensor.name = t.pName;
             size_t elem = 0;
@@ -239,9 +242,9 @@ Result<io::LoadedModel> load_weights(const VkmhaModelCreateInfo& info) {
             uint64_t count = 1;
             for (uint32_t r = 0; r < t.rank; ++r) {
                 if (t.shape[r] == 0 || t.shape[r] > (1ull << 32) || count > (1ull << 34) / t.shape[r])
-                    return make_error(ErrorCode::invalid_argument, at + " ('" + t.pName + "') shape[" +
-                                                                       std::to_string(r) + "] = " +
-                                                                       std::to_string(t.shape[r]) + " is out of range");
+                    return make_error(ErrorCode::invalid_argument,
+                                      at + " ('" + t.pName + "') shape[" + std::to_string(r) +
+                                          "] = " + std::to_string(t.shape[r]) + " is out of range");
                 count *= t.shape[r];
                 tensor.shape.push_back(t.shape[r]);
             }
@@ -403,7 +406,8 @@ Result<AttentionOptions> attention_options(VkmhaAttentionFlags flags, VkmhaMaskT
     constexpr VkmhaAttentionFlags known = VKMHA_ATTENTION_CAUSAL_BIT | VKMHA_ATTENTION_NEED_WEIGHTS_BIT |
                                           VKMHA_ATTENTION_PER_HEAD_WEIGHTS_BIT | VKMHA_ATTENTION_PER_HEAD_MASK_BIT |
                                           VKMHA_ATTENTION_UNFUSED_BIT | VKMHA_ATTENTION_NO_SPLIT_K_BIT;
-    if (flags & ~known) return make_error(ErrorCode::invalid_argument, "flags 0x" + hex(flags & ~known) + " are unknown");
+    if (flags & ~known)
+        return make_error(ErrorCode::invalid_argument, "flags 0x" + hex(flags & ~known) + " are unknown");
     if (kpm != VKMHA_MASK_TYPE_NONE && kpm != VKMHA_MASK_TYPE_BOOL)
         return make_error(ErrorCode::invalid_argument,
                           "keyPaddingMaskType " + std::to_string(kpm) + " is not NONE or BOOL");
@@ -525,7 +529,8 @@ extern "C" VKMHA_EXPORT VkmhaResult VKMHA_CALL vkmhaGetProcTable(uint32_t reques
             return VKMHA_ERROR_VERSION_NOT_SUPPORTED;
         }
         if (table_size < offsetof(VkmhaProcTable, getLastError) + sizeof(table->getLastError))
-            return fail(vkmha::ErrorCode::invalid_argument, "tableSize " + std::to_string(table_size) + " is too small");
+            return fail(vkmha::ErrorCode::invalid_argument,
+                        "tableSize " + std::to_string(table_size) + " is too small");
         VkmhaProcTable full{};
         full.apiVersion = kLibraryVersion;
         full.getLastError = get_last_error;

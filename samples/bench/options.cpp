@@ -105,20 +105,34 @@ Options parse_options(int argc, char** argv) {
         if (a == "--help" || a == "-h") {
             std::fputs(kUsage, stdout);
             std::exit(0);
-        } else if (a == "--quick") o.quick = true;
-        else if (a == "--compare-cpu") o.compare_cpu = true;
-        else if (a == "--sgemm") o.sgemm = true;
-        else if (a == "--causal") o.causal = o.custom = true;
-        else if (a == "--json") o.json_path = value();
-        else if (a == "--png") o.png_path = value();
-        else if (a == "--device") o.device = value();
-        else if (a == "--repeat") o.repeat = parse_count(a, value(), 1000);
-        else if (a == "--sizes") o.sizes = parse_counts(a, value(), 1u << 20), o.custom = true;
-        else if (a == "--batch") o.batches = parse_counts(a, value(), 4096), o.custom = true;
-        else if (a == "--heads") o.heads = parse_counts(a, value(), 1024), o.custom = true;
-        else if (a == "--kv-heads") o.kv_heads = parse_counts(a, value(), 1024), o.custom = true;
-        else if (a == "--head-dim") o.head_dims = parse_counts(a, value(), 4096), o.custom = true;
-        else if (a == "--lq") o.query_length = parse_count(a, value(), 1u << 20), o.custom = true;
+        } else if (a == "--quick")
+            o.quick = true;
+        else if (a == "--compare-cpu")
+            o.compare_cpu = true;
+        else if (a == "--sgemm")
+            o.sgemm = true;
+        else if (a == "--causal")
+            o.causal = o.custom = true;
+        else if (a == "--json")
+            o.json_path = value();
+        else if (a == "--png")
+            o.png_path = value();
+        else if (a == "--device")
+            o.device = value();
+        else if (a == "--repeat")
+            o.repeat = parse_count(a, value(), 1000);
+        else if (a == "--sizes")
+            o.sizes = parse_counts(a, value(), 1u << 20), o.custom = true;
+        else if (a == "--batch")
+            o.batches = parse_counts(a, value(), 4096), o.custom = true;
+        else if (a == "--heads")
+            o.heads = parse_counts(a, value(), 1024), o.custom = true;
+        else if (a == "--kv-heads")
+            o.kv_heads = parse_counts(a, value(), 1024), o.custom = true;
+        else if (a == "--head-dim")
+            o.head_dims = parse_counts(a, value(), 4096), o.custom = true;
+        else if (a == "--lq")
+            o.query_length = parse_count(a, value(), 1u << 20), o.custom = true;
         else if (a == "--paths") {
             const std::string text = value();
             o.paths.clear();
@@ -135,7 +149,8 @@ Options parse_options(int argc, char** argv) {
                 if (!p) die("--precision '" + name + "' is not a precision (available: " + precision_names() + ")");
                 o.precisions.push_back(p);
             }
-        } else die("unknown argument '" + a + "' (see --help)");
+        } else
+            die("unknown argument '" + a + "' (see --help)");
     }
     if (o.precisions.empty()) o.precisions.push_back(&kPrecisions[0]);
     if (o.json_path.empty()) o.json_path = default_output("build/bench.json", "vkmha-bench.json");
@@ -155,18 +170,17 @@ Sweep make_sweep(const Options& o, bool cpu_device) {
                          const std::vector<uint32_t>& fallback) -> std::vector<uint32_t> {
         return given.empty() ? fallback : given;
     };
-    const std::vector<uint32_t> sizes =
-        pick(o.sizes, o.quick ? std::vector<uint32_t>{64, 128}
-                      : o.query_length ? std::vector<uint32_t>{512, 1024, 2048}
-                                       : std::vector<uint32_t>{128, 256, 512});
+    const std::vector<uint32_t> sizes = pick(o.sizes, o.quick          ? std::vector<uint32_t>{64, 128}
+                                                      : o.query_length ? std::vector<uint32_t>{512, 1024, 2048}
+                                                                       : std::vector<uint32_t>{128, 256, 512});
     for (const Precision* p : o.precisions)
         for (uint32_t b : pick(o.batches, {1}))
             for (uint32_t h : pick(o.heads, {o.quick ? 4u : 8u}))
                 for (uint32_t g : pick(o.kv_heads, {h}))
                     for (uint32_t d : pick(o.head_dims, {o.quick ? 32u : 64u})) {
                         if (g > h || h % g != 0)
-                            die("--kv-heads '" + std::to_string(g) + "' does not divide --heads '" +
-                                std::to_string(h) + "'");
+                            die("--kv-heads '" + std::to_string(g) + "' does not divide --heads '" + std::to_string(h) +
+                                "'");
                         if (uint64_t(h) * d > 65536)
                             die("--heads '" + std::to_string(h) + "' x --head-dim '" + std::to_string(d) +
                                 "' is an embedding width over 65536");

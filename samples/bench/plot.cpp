@@ -15,11 +15,10 @@ using vkmha::samples::Point;
 using vkmha::samples::Raster;
 using vkmha::samples::Rgb;
 
-
 constexpr Rgb kWhite{255, 255, 255}, kInk{34, 34, 34}, kAxis{90, 90, 90}, kGrid{225, 225, 225};
-constexpr Rgb kPalette[] = {{31, 119, 180}, {255, 127, 14}, {44, 160, 44},  {214, 39, 40},  {148, 103, 189},
+constexpr Rgb kPalette[] = {{31, 119, 180}, {255, 127, 14},  {44, 160, 44},   {214, 39, 40},  {148, 103, 189},
                             {140, 86, 75},  {227, 119, 194}, {127, 127, 127}, {188, 189, 34}, {23, 190, 207}};
-constexpr int kFont = 2;        // scale of the 5x7 font for labels
+constexpr int kFont = 2; // scale of the 5x7 font for labels
 constexpr int kTitleFont = 3;
 constexpr int kWidth = 1400;
 constexpr int kPlotHeight = 440;
@@ -29,8 +28,10 @@ Rgb palette(int i) { return i < 0 ? kInk : kPalette[static_cast<size_t>(i) % std
 
 std::string format_number(double v) {
     char text[32];
-    if (std::fabs(v) >= 100 || v == std::floor(v)) std::snprintf(text, sizeof text, "%.0f", v);
-    else std::snprintf(text, sizeof text, "%.3g", v);
+    if (std::fabs(v) >= 100 || v == std::floor(v))
+        std::snprintf(text, sizeof text, "%.0f", v);
+    else
+        std::snprintf(text, sizeof text, "%.3g", v);
     return text;
 }
 
@@ -120,9 +121,7 @@ void draw_marker(Raster& canvas, Point p, Marker marker, Rgb c) {
         canvas.disc(p, 4.5, c);
         canvas.disc(p, 2.2, kWhite);
         break;
-    case Marker::square:
-        canvas.fill_rect(int(std::lround(p.x - 4)), int(std::lround(p.y - 4)), 8, 8, c);
-        break;
+    case Marker::square: canvas.fill_rect(int(std::lround(p.x - 4)), int(std::lround(p.y - 4)), 8, 8, c); break;
     }
 }
 
@@ -223,11 +222,10 @@ std::string write_plot(const std::string& path, const std::string& title, const 
         int label_w = 0;
         for (const LegendEntry& e : section.entries) label_w = std::max(label_w, Raster::text_width(e.label, kFont));
         const int column_w = sample_w + 10 + label_w + 32;
-        const int columns =
-            std::max(1, std::min<int>(int(section.entries.size()), (usable - heading_w) / column_w));
+        const int columns = std::max(1, std::min<int>(int(section.entries.size()), (usable - heading_w) / column_w));
         for (size_t i = 0; i < section.entries.size(); ++i)
-            placed.push_back({margin + heading_w + int(i) % columns * column_w, y + int(i) / columns * row_h,
-                              &section.entries[i]});
+            placed.push_back(
+                {margin + heading_w + int(i) % columns * column_w, y + int(i) / columns * row_h, &section.entries[i]});
         y += (int(section.entries.size()) + columns - 1) / columns * row_h + 8;
     }
     const int height = y + margin;

@@ -52,20 +52,24 @@ class Json {
         m_out << text;
     }
     void value(const char* key, const std::optional<double>& v) {
-        if (v) value(key, *v);
-        else prefix(key), m_out << "null";
+        if (v)
+            value(key, *v);
+        else
+            prefix(key), m_out << "null";
     }
 
   private:
     static std::string quoted(const std::string& s) {
         std::string q = "\"";
         for (const char c : s) {
-            if (c == '"' || c == '\\') q += '\\', q += c;
+            if (c == '"' || c == '\\')
+                q += '\\', q += c;
             else if (static_cast<unsigned char>(c) < 0x20) {
                 char esc[8];
                 std::snprintf(esc, sizeof esc, "\\u%04x", static_cast<unsigned>(static_cast<unsigned char>(c)));
                 q += esc;
-            } else q += c;
+            } else
+                q += c;
         }
         return q + "\"";
     }
@@ -119,8 +123,7 @@ void derive_metrics(Report& report) {
 void print_table(const Report& report, bool with_cpu) {
     int shape_width = 24;
     for (const RowResult& r : report.rows)
-        shape_width =
-            std::max(shape_width, int(shape_text(report.configs[r.row.config], r.row.lq, r.row.lk).size()));
+        shape_width = std::max(shape_width, int(shape_text(report.configs[r.row.config], r.row.lq, r.row.lk).size()));
     std::printf("%-*s %-13s %9s %9s %9s %9s %8s %8s %8s", shape_width, "shape", "path", "GPU ms", "core ms",
                 "core GF/s", "all GF/s", "GB/s", "mem MiB", "vs unf");
     if (with_cpu) std::printf(" %10s %8s %9s", "CPU ms", "GPU/CPU", "max|err|");
@@ -147,8 +150,8 @@ void print_table(const Report& report, bool with_cpu) {
 
 void print_sgemm(const Report& report) {
     const SgemmComparison& s = *report.sgemm;
-    std::printf("sgemm %u^3 (OpenBLAS, %u threads): %.1f GFLOP/s (%.1f ms, median of %u)\n", s.sgemm.n,
-                s.sgemm.threads, s.sgemm.gflops, s.sgemm.ms, s.sgemm.runs);
+    std::printf("sgemm %u^3 (OpenBLAS, %u threads): %.1f GFLOP/s (%.1f ms, median of %u)\n", s.sgemm.n, s.sgemm.threads,
+                s.sgemm.gflops, s.sgemm.ms, s.sgemm.runs);
     if (!s.fused) {
         std::printf("no fused row in this sweep to compare with sgemm\n");
         return;

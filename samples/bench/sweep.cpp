@@ -53,8 +53,7 @@ std::string path_names() {
 
 std::string precision_names() {
     std::string s;
-    for (const Precision& p : kPrecisions)
-        s += (s.empty() ? "" : ", ") + std::string(p.name);
+    for (const Precision& p : kPrecisions) s += (s.empty() ? "" : ", ") + std::string(p.name);
     return s;
 }
 

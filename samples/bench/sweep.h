@@ -69,7 +69,7 @@ void add_config(Sweep& sweep, const Config& config, const std::vector<uint32_t>&
 
 const Path* find_path(const std::string& name);
 const Precision* find_precision(const std::string& name);
-std::string path_names();      // "fused, unfused, fused-nosplit"
+std::string path_names(); // "fused, unfused, fused-nosplit"
 std::string precision_names();
 
 } // namespace bench

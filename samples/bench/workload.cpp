@@ -35,8 +35,8 @@ std::vector<uint8_t> encode(const std::vector<float>& values, VkmhaDataType type
     if (type == VKMHA_DATA_TYPE_F16 || type == VKMHA_DATA_TYPE_BF16) {
         bytes.resize(values.size() * 2);
         for (size_t i = 0; i < values.size(); ++i) {
-            const uint16_t h = type == VKMHA_DATA_TYPE_F16 ? vkmha::io::float_to_half(values[i])
-                                                           : vkmha::io::float_to_bf16(values[i]);
+            const uint16_t h =
+                type == VKMHA_DATA_TYPE_F16 ? vkmha::io::float_to_half(values[i]) : vkmha::io::float_to_bf16(values[i]);
             std::memcpy(bytes.data() + 2 * i, &h, 2);
         }
     } else {

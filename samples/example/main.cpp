@@ -31,16 +31,27 @@ int main(int argc, char** argv) {
             if (i + 1 >= argc) die(a + " needs a value");
             return argv[++i];
         };
-        if (a == "--prefix") prefix = value();
-        else if (a == "--embed") E = parse_count(a, value());
-        else if (a == "--heads") H = parse_count(a, value());
-        else if (a == "--kv-heads") G = parse_count(a, value());
-        else if (a == "--batch") B = parse_count(a, value());
-        else if (a == "--lq") Lq = parse_count(a, value());
-        else if (a == "--lk") Lk = parse_count(a, value()), cross = true;
-        else if (a == "--seed") seed = parse_count(a, value());
-        else if (a == "--key-padding") padding = true;
-        else die("unknown argument '" + a + "' (known: --prefix --embed --heads --kv-heads --batch --lq --lk --seed --key-padding)");
+        if (a == "--prefix")
+            prefix = value();
+        else if (a == "--embed")
+            E = parse_count(a, value());
+        else if (a == "--heads")
+            H = parse_count(a, value());
+        else if (a == "--kv-heads")
+            G = parse_count(a, value());
+        else if (a == "--batch")
+            B = parse_count(a, value());
+        else if (a == "--lq")
+            Lq = parse_count(a, value());
+        else if (a == "--lk")
+            Lk = parse_count(a, value()), cross = true;
+        else if (a == "--seed")
+            seed = parse_count(a, value());
+        else if (a == "--key-padding")
+            padding = true;
+        else
+            die("unknown argument '" + a +
+                "' (known: --prefix --embed --heads --kv-heads --batch --lq --lk --seed --key-padding)");
     }
     if (E % H) die("--embed " + std::to_string(E) + " is not divisible by --heads " + std::to_string(H));
     if (G && H % G) die("--heads " + std::to_string(H) + " is not divisible by --kv-heads " + std::to_string(G));
@@ -83,7 +94,8 @@ int main(int argc, char** argv) {
             for (uint32_t j = 0; j < Lk; ++j) m.data[size_t(b) * Lk + j] = j >= Lk - b % Lk ? 1 : 0; // pad b keys
         input.push_back(std::move(m));
     }
-    for (auto& [file, tensors] : {std::pair{prefix + ".weights.safetensors", weights}, std::pair{prefix + ".input.safetensors", input}}) {
+    for (auto& [file, tensors] :
+         {std::pair{prefix + ".weights.safetensors", weights}, std::pair{prefix + ".input.safetensors", input}}) {
         auto r = vkmha::io::write_safetensors(file, tensors);
         if (!r) die(r.error().message);
         std::fprintf(stderr, "vkmha-make-example: wrote %s\n", file.c_str());

@@ -87,7 +87,8 @@ VKAPI_ATTR VkBool32 VKAPI_CALL on_debug_message(VkDebugUtilsMessageSeverityFlagB
 
 VkDebugUtilsMessengerCreateInfoEXT messenger_info() {
     VkDebugUtilsMessengerCreateInfoEXT mi{VK_STRUCTURE_TYPE_DEBUG_UTILS_MESSENGER_CREATE_INFO_EXT};
-    mi.messageSeverity = VK_DEBUG_UTILS_MESSAGE_SEVERITY_WARNING_BIT_EXT | VK_DEBUG_UTILS_MESSAGE_SEVERITY_ERROR_BIT_EXT;
+    mi.messageSeverity =
+        VK_DEBUG_UTILS_MESSAGE_SEVERITY_WARNING_BIT_EXT | VK_DEBUG_UTILS_MESSAGE_SEVERITY_ERROR_BIT_EXT;
     mi.messageType = VK_DEBUG_UTILS_MESSAGE_TYPE_VALIDATION_BIT_EXT | VK_DEBUG_UTILS_MESSAGE_TYPE_PERFORMANCE_BIT_EXT;
     mi.pfnUserCallback = &on_debug_message;
     return mi;
@@ -200,8 +201,8 @@ void pick_physical_device(Engine& e) {
     int chosen = -1, chosen_score = -1;
     for (uint32_t i = 0; i < family_count; ++i) {
         if (!(families[i].queueFlags & VK_QUEUE_COMPUTE_BIT)) continue;
-        const int score = ((families[i].queueFlags & VK_QUEUE_GRAPHICS_BIT) ? 2 : 0) +
-                          (families[i].timestampValidBits > 0 ? 1 : 0);
+        const int score =
+            ((families[i].queueFlags & VK_QUEUE_GRAPHICS_BIT) ? 2 : 0) + (families[i].timestampValidBits > 0 ? 1 : 0);
         if (score > chosen_score) chosen = static_cast<int>(i), chosen_score = score;
     }
     if (chosen < 0) die(std::string("device '") + e.properties.deviceName + "' has no compute queue");
@@ -282,7 +283,8 @@ Buffer create_buffer(const Engine& e, VkDeviceSize size, VkBufferUsageFlags usag
     vkGetBufferMemoryRequirements(e.device, b.buffer, &mr);
     int32_t type = -1;
     for (uint32_t i = 0; i < e.memory.memoryTypeCount && type < 0; ++i)
-        if ((mr.memoryTypeBits & (1u << i)) && (e.memory.memoryTypes[i].propertyFlags & (required | preferred)) == (required | preferred))
+        if ((mr.memoryTypeBits & (1u << i)) &&
+            (e.memory.memoryTypes[i].propertyFlags & (required | preferred)) == (required | preferred))
             type = static_cast<int32_t>(i);
     for (uint32_t i = 0; i < e.memory.memoryTypeCount && type < 0; ++i)
         if ((mr.memoryTypeBits & (1u << i)) && (e.memory.memoryTypes[i].propertyFlags & required) == required)
@@ -293,7 +295,8 @@ Buffer create_buffer(const Engine& e, VkDeviceSize size, VkBufferUsageFlags usag
     ai.memoryTypeIndex = static_cast<uint32_t>(type);
     VK_CHECK(vkAllocateMemory(e.device, &ai, nullptr, &b.memory));
     VK_CHECK(vkBindBufferMemory(e.device, b.buffer, b.memory, 0));
-    if (required & VK_MEMORY_PROPERTY_HOST_VISIBLE_BIT) VK_CHECK(vkMapMemory(e.device, b.memory, 0, VK_WHOLE_SIZE, 0, &b.mapped));
+    if (required & VK_MEMORY_PROPERTY_HOST_VISIBLE_BIT)
+        VK_CHECK(vkMapMemory(e.device, b.memory, 0, VK_WHOLE_SIZE, 0, &b.mapped));
     return b;
 }
 
@@ -353,7 +356,8 @@ Plugin load_plugin() {
     // The header version we were built with; a newer 1.x library fills the same (append-only) table.
     const VkmhaResult r = get_table(VKMHA_HEADER_VERSION, &p.api, sizeof p.api);
     if (r != VKMHA_SUCCESS)
-        die("vkmhaGetProcTable failed (" + std::to_string(r) + ")" + (p.api.getLastError ? std::string(": ") + p.api.getLastError() : ""));
+        die("vkmhaGetProcTable failed (" + std::to_string(r) + ")" +
+            (p.api.getLastError ? std::string(": ") + p.api.getLastError() : ""));
     return p;
 }
 
@@ -421,11 +425,11 @@ std::vector<float> reference_output(const Weights& m, const std::vector<float>& 
 struct FrameSlot {
     VkCommandPool pool = VK_NULL_HANDLE; // one pool per slot: reset as a whole once the slot's frame is done
     VkCommandBuffer cmd = VK_NULL_HANDLE;
-    VkFence fence = VK_NULL_HANDLE;      // signalled when the slot's frame has finished on the GPU
-    Buffer staging;                      // host-visible: the CPU writes this frame's query here
-    Buffer query;                        // device-local: the engine's GPU work copies staging here; vkmha reads it
-    Buffer output;                       // host-visible: vkmha writes the attention output, the CPU reads it back
-    std::vector<float> query_data;       // host copy of this frame's query, for the final CPU check
+    VkFence fence = VK_NULL_HANDLE; // signalled when the slot's frame has finished on the GPU
+    Buffer staging;                 // host-visible: the CPU writes this frame's query here
+    Buffer query;                   // device-local: the engine's GPU work copies staging here; vkmha reads it
+    Buffer output;                  // host-visible: vkmha writes the attention output, the CPU reads it back
+    std::vector<float> query_data;  // host copy of this frame's query, for the final CPU check
 };
 
 struct Options {
@@ -467,12 +471,16 @@ int main(int argc, char** argv) {
     // Ask vkmha what it needs before creating the device, as an engine must: features cannot be added later.
     VkmhaDeviceRequirements req{};
     plugin.check(api.getDeviceRequirements(&req), "getDeviceRequirements");
-    std::printf("frame-loop: vkmha needs Vulkan %s; required device extensions:", version_text(req.minApiVersion).c_str());
-    for (uint32_t i = 0; i < req.requiredDeviceExtensionCount; ++i) std::printf(" %s", req.ppRequiredDeviceExtensions[i]);
+    std::printf("frame-loop: vkmha needs Vulkan %s; required device extensions:",
+                version_text(req.minApiVersion).c_str());
+    for (uint32_t i = 0; i < req.requiredDeviceExtensionCount; ++i)
+        std::printf(" %s", req.ppRequiredDeviceExtensions[i]);
     std::printf("%s; optional device:", req.requiredDeviceExtensionCount ? "" : " none");
-    for (uint32_t i = 0; i < req.optionalDeviceExtensionCount; ++i) std::printf(" %s", req.ppOptionalDeviceExtensions[i]);
+    for (uint32_t i = 0; i < req.optionalDeviceExtensionCount; ++i)
+        std::printf(" %s", req.ppOptionalDeviceExtensions[i]);
     std::printf("; optional instance:");
-    for (uint32_t i = 0; i < req.optionalInstanceExtensionCount; ++i) std::printf(" %s", req.ppOptionalInstanceExtensions[i]);
+    for (uint32_t i = 0; i < req.optionalInstanceExtensionCount; ++i)
+        std::printf(" %s", req.ppOptionalInstanceExtensions[i]);
     std::printf("; timelineSemaphore: %s\n", req.wantsTimelineSemaphore ? "wanted (submit/wait only)" : "not used");
 
     Engine engine;
@@ -554,7 +562,8 @@ int main(int argc, char** argv) {
 
     // The engine's per-frame resources.
     const VkDeviceSize io_bytes = VkDeviceSize(kBatch) * kLength * kEmbedDim * sizeof(float);
-    const VkMemoryPropertyFlags host_memory = VK_MEMORY_PROPERTY_HOST_VISIBLE_BIT | VK_MEMORY_PROPERTY_HOST_COHERENT_BIT;
+    const VkMemoryPropertyFlags host_memory =
+        VK_MEMORY_PROPERTY_HOST_VISIBLE_BIT | VK_MEMORY_PROPERTY_HOST_COHERENT_BIT;
     FrameSlot slots[kFramesInFlight];
     for (FrameSlot& s : slots) {
         VkCommandPoolCreateInfo pi{VK_STRUCTURE_TYPE_COMMAND_POOL_CREATE_INFO};
@@ -572,8 +581,9 @@ int main(int argc, char** argv) {
         // vkmha binds its inputs and outputs as storage buffers: they need STORAGE_BUFFER usage.
         s.query = create_buffer(engine, io_bytes, VK_BUFFER_USAGE_TRANSFER_DST_BIT | VK_BUFFER_USAGE_STORAGE_BUFFER_BIT,
                                 VK_MEMORY_PROPERTY_DEVICE_LOCAL_BIT, 0);
-        s.output = create_buffer(engine, io_bytes, VK_BUFFER_USAGE_TRANSFER_DST_BIT | VK_BUFFER_USAGE_STORAGE_BUFFER_BIT,
-                                 host_memory, VK_MEMORY_PROPERTY_HOST_CACHED_BIT);
+        s.output =
+            create_buffer(engine, io_bytes, VK_BUFFER_USAGE_TRANSFER_DST_BIT | VK_BUFFER_USAGE_STORAGE_BUFFER_BIT,
+                          host_memory, VK_MEMORY_PROPERTY_HOST_CACHED_BIT);
     }
 
     // completed_frame: the newest frame whose fence we have seen signalled, with every older frame seen too.
@@ -600,7 +610,8 @@ int main(int argc, char** argv) {
         float total = 0;
         for (uint32_t i = 0; i < count; ++i) {
             char part[64];
-            std::snprintf(part, sizeof part, "  %s %.3f", api.stageName(timings[i].stage), double(timings[i].milliseconds));
+            std::snprintf(part, sizeof part, "  %s %.3f", api.stageName(timings[i].stage),
+                          double(timings[i].milliseconds));
             line += part;
             total += timings[i].milliseconds;
         }
@@ -615,7 +626,8 @@ int main(int argc, char** argv) {
         while (oldest_in_flight < frame) {
             const bool slot_needed = frame - oldest_in_flight >= kFramesInFlight;
             if (!slot_needed) {
-                const VkResult status = vkGetFenceStatus(engine.device, slots[oldest_in_flight % kFramesInFlight].fence);
+                const VkResult status =
+                    vkGetFenceStatus(engine.device, slots[oldest_in_flight % kFramesInFlight].fence);
                 if (status == VK_NOT_READY) break;
                 VK_CHECK(status);
             }

@@ -34,7 +34,9 @@ struct Options {
 
 [[noreturn]] void die(const std::string& message) { vkmha::cli::die("vkmha-run", message); }
 
-uint32_t parse_count(const std::string& flag, const char* text) { return vkmha::cli::parse_count("vkmha-run", flag, text); }
+uint32_t parse_count(const std::string& flag, const char* text) {
+    return vkmha::cli::parse_count("vkmha-run", flag, text);
+}
 
 InputTensors load_inputs(const std::string& file, uint32_t E, uint32_t kdim, uint32_t vdim, uint32_t H) {
     auto in = vkmha::samples::load_input_tensors(file, E, kdim, vdim, H);
@@ -50,25 +52,37 @@ Options parse(int argc, char** argv) {
             if (i + 1 >= argc) die(a + " needs a value");
             return argv[++i];
         };
-        if (a == "--weights") o.weights = value();
-        else if (a == "--input") o.input = value();
-        else if (a == "--output") o.output = value();
-        else if (a == "--heads") o.heads = parse_count(a, value());
-        else if (a == "--kv-heads") o.kv_heads = parse_count(a, value());
-        else if (a == "--device") o.device = value();
+        if (a == "--weights")
+            o.weights = value();
+        else if (a == "--input")
+            o.input = value();
+        else if (a == "--output")
+            o.output = value();
+        else if (a == "--heads")
+            o.heads = parse_count(a, value());
+        else if (a == "--kv-heads")
+            o.kv_heads = parse_count(a, value());
+        else if (a == "--device")
+            o.device = value();
         else if (a == "--precision") {
             const std::string p = value();
-            if (p == "fp32") o.precision = VKMHA_PRECISION_FP32;
-            else if (p == "fp16") o.precision = VKMHA_PRECISION_FP16;
-            else die("--precision '" + p + "' is not fp32 or fp16");
-        }
-        else if (a == "--causal") o.causal = true;
-        else if (a == "--need-weights") o.need_weights = true;
-        else if (a == "--no-average-weights") o.average = false;
+            if (p == "fp32")
+                o.precision = VKMHA_PRECISION_FP32;
+            else if (p == "fp16")
+                o.precision = VKMHA_PRECISION_FP16;
+            else
+                die("--precision '" + p + "' is not fp32 or fp16");
+        } else if (a == "--causal")
+            o.causal = true;
+        else if (a == "--need-weights")
+            o.need_weights = true;
+        else if (a == "--no-average-weights")
+            o.average = false;
         else if (a == "--help" || a == "-h") {
             std::fputs(kUsage, stdout);
             std::exit(0);
-        } else die("unknown argument '" + a + "' (see --help)");
+        } else
+            die("unknown argument '" + a + "' (see --help)");
     }
     if (o.weights.empty()) die("missing --weights");
     if (o.input.empty()) die("missing --input");
@@ -153,7 +167,8 @@ Outputs run_gpu(const Options& o, const Api& api, VkmhaModel model, VkmhaContext
     if (api->getStageTimings(session, value - 1, &count, timings) == VKMHA_SUCCESS) {
         float total = 0;
         for (uint32_t i = 0; i < count; ++i) {
-            std::fprintf(stderr, "vkmha-run: gpu %-16s %9.3f ms\n", api->stageName(timings[i].stage), timings[i].milliseconds);
+            std::fprintf(stderr, "vkmha-run: gpu %-16s %9.3f ms\n", api->stageName(timings[i].stage),
+                         timings[i].milliseconds);
             total += timings[i].milliseconds;
         }
         std::fprintf(stderr, "vkmha-run: gpu %-16s %9.3f ms\n", "total", total);
@@ -206,7 +221,8 @@ int main(int argc, char** argv) {
     std::vector<Tensor> tensors;
     tensors.push_back(vkmha::io::make_f32_tensor("attn_output", {B, Lq, E}, out.output));
     if (o.need_weights) {
-        std::vector<uint64_t> shape = o.average ? std::vector<uint64_t>{B, Lq, Lk} : std::vector<uint64_t>{B, H, Lq, Lk};
+        std::vector<uint64_t> shape =
+            o.average ? std::vector<uint64_t>{B, Lq, Lk} : std::vector<uint64_t>{B, H, Lq, Lk};
         tensors.push_back(vkmha::io::make_f32_tensor("attn_output_weights", shape, out.weights));
     }
     auto written = vkmha::io::write_safetensors(o.output, tensors);

@@ -74,25 +74,39 @@ Options parse(int argc, char** argv) {
             if (i + 1 >= argc) die(a + " needs a value");
             return argv[++i];
         };
-        if (a == "--weights") o.weights = value();
-        else if (a == "--input") o.input = value();
-        else if (a == "--output") o.output = value();
-        else if (a == "--heads") o.heads = parse_count(a, value());
-        else if (a == "--kv-heads") o.kv_heads = parse_count(a, value());
-        else if (a == "--device") o.device = value();
-        else if (a == "--causal") o.causal = true;
-        else if (a == "--batch-index") o.batch_index = parse_index(a, value());
-        else if (a == "--cell") o.cell = parse_count(a, value(), 64);
-        else if (a == "--max-tokens") o.max_tokens = parse_count(a, value());
+        if (a == "--weights")
+            o.weights = value();
+        else if (a == "--input")
+            o.input = value();
+        else if (a == "--output")
+            o.output = value();
+        else if (a == "--heads")
+            o.heads = parse_count(a, value());
+        else if (a == "--kv-heads")
+            o.kv_heads = parse_count(a, value());
+        else if (a == "--device")
+            o.device = value();
+        else if (a == "--causal")
+            o.causal = true;
+        else if (a == "--batch-index")
+            o.batch_index = parse_index(a, value());
+        else if (a == "--cell")
+            o.cell = parse_count(a, value(), 64);
+        else if (a == "--max-tokens")
+            o.max_tokens = parse_count(a, value());
         else if (a == "--scale") {
             const std::string s = value();
-            if (s == "linear") o.scale = vkmha::viz::Scale::linear;
-            else if (s == "log") o.scale = vkmha::viz::Scale::log;
-            else die("--scale '" + s + "' is not linear or log");
+            if (s == "linear")
+                o.scale = vkmha::viz::Scale::linear;
+            else if (s == "log")
+                o.scale = vkmha::viz::Scale::log;
+            else
+                die("--scale '" + s + "' is not linear or log");
         } else if (a == "--help" || a == "-h") {
             std::fputs(kUsage, stdout);
             std::exit(0);
-        } else die("unknown argument '" + a + "' (see --help)");
+        } else
+            die("unknown argument '" + a + "' (see --help)");
     }
     if (o.weights.empty()) die("missing --weights");
     if (o.input.empty()) die("missing --input");
@@ -164,7 +178,8 @@ std::vector<float> run_attention(const Api& api, VkmhaModel model, const InputTe
     si.maxKeyLength = in.lk;
     si.framesInFlight = 1;
     si.hostIo = VK_TRUE;
-    si.flags = VKMHA_SESSION_CREATE_HOST_WEIGHTS_BIT | (in.mask_per_head ? uint32_t(VKMHA_SESSION_CREATE_HOST_PER_HEAD_MASK_BIT) : 0u);
+    si.flags = VKMHA_SESSION_CREATE_HOST_WEIGHTS_BIT |
+               (in.mask_per_head ? uint32_t(VKMHA_SESSION_CREATE_HOST_PER_HEAD_MASK_BIT) : 0u);
     VkmhaSession raw = nullptr;
     api.check(api->createSession(model, &si, &raw),
               "session for Lq " + std::to_string(in.lq) + ", Lk " + std::to_string(in.lk));

@@ -19,8 +19,8 @@ struct Comparison {
     bool ok = true;
     double max_abs = 0;
     double nmse = 0;
-    size_t worst = 0;     // index of the first element out of tolerance (or of the max error)
-    double used = 0;      // max over elements of |got-ref| / (atol + rtol*|ref|): the share of the tolerance used
+    size_t worst = 0; // index of the first element out of tolerance (or of the max error)
+    double used = 0;  // max over elements of |got-ref| / (atol + rtol*|ref|): the share of the tolerance used
     double got_at_worst = 0, ref_at_worst = 0;
     std::string describe(const std::string& what) const;
 };

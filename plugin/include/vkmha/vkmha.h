@@ -64,7 +64,7 @@ extern "C" {
 #define VKMHA_EXPORT __attribute__((visibility("default")))
 #endif
 
-#define VKMHA_MAKE_API_VERSION(major, minor, patch) \
+#define VKMHA_MAKE_API_VERSION(major, minor, patch)                                                                    \
     ((((uint32_t)(major)) << 22U) | (((uint32_t)(minor)) << 12U) | ((uint32_t)(patch)))
 #define VKMHA_API_VERSION_MAJOR(version) ((uint32_t)(version) >> 22U)
 #define VKMHA_API_VERSION_MINOR(version) (((uint32_t)(version) >> 12U) & 0x3FFU)
@@ -85,13 +85,13 @@ typedef enum VkmhaResult {
     VKMHA_TIMEOUT = 2,   /* a wait's timeout passed */
     VKMHA_ERROR_INVALID_ARGUMENT = -1,
     VKMHA_ERROR_VERSION_NOT_SUPPORTED = -2,
-    VKMHA_ERROR_UNSUPPORTED = -3,        /* the device or driver cannot do this */
+    VKMHA_ERROR_UNSUPPORTED = -3, /* the device or driver cannot do this */
     VKMHA_ERROR_OUT_OF_MEMORY = -4,
-    VKMHA_ERROR_BUDGET_EXCEEDED = -5,    /* a caller-given memory budget would be exceeded */
-    VKMHA_ERROR_OUT_OF_RANGE = -6,       /* a shape over the session's declared budget */
-    VKMHA_ERROR_FRAME_IN_FLIGHT = -7,    /* the frame slot is still in use by an uncompleted frame */
-    VKMHA_ERROR_IO = -8,                 /* a file could not be read or is malformed */
-    VKMHA_ERROR_VULKAN = -9,             /* a Vulkan call failed (the message names it) */
+    VKMHA_ERROR_BUDGET_EXCEEDED = -5, /* a caller-given memory budget would be exceeded */
+    VKMHA_ERROR_OUT_OF_RANGE = -6,    /* a shape over the session's declared budget */
+    VKMHA_ERROR_FRAME_IN_FLIGHT = -7, /* the frame slot is still in use by an uncompleted frame */
+    VKMHA_ERROR_IO = -8,              /* a file could not be read or is malformed */
+    VKMHA_ERROR_VULKAN = -9,          /* a Vulkan call failed (the message names it) */
     VKMHA_ERROR_INTERNAL = -10,
     VKMHA_RESULT_MAX_ENUM = 0x7FFFFFFF
 } VkmhaResult;
@@ -130,15 +130,16 @@ typedef enum VkmhaMaskType {
 } VkmhaMaskType;
 
 typedef enum VkmhaAttentionFlagBits {
-    VKMHA_ATTENTION_CAUSAL_BIT = 0x1,           /* key j masked for query i when j > i + (lk - lq) */
-    VKMHA_ATTENTION_NEED_WEIGHTS_BIT = 0x2,     /* also write the softmax probabilities to `weights` */
-    VKMHA_ATTENTION_PER_HEAD_WEIGHTS_BIT = 0x4, /* with NEED_WEIGHTS: [B, H, Lq, Lk] instead of the head mean [B, Lq, Lk] */
-    VKMHA_ATTENTION_PER_HEAD_MASK_BIT = 0x8,    /* attn_mask is [B*H, Lq, Lk] instead of [Lq, Lk] */
-    VKMHA_ATTENTION_UNFUSED_BIT = 0x10,         /* run the unfused stages (scores, softmax, P·V in separate passes
-                                                   through an Lq x Lk buffer) instead of the fused kernel: the
-                                                   readable baseline, for benchmarks and debugging */
-    VKMHA_ATTENTION_NO_SPLIT_K_BIT = 0x20,      /* fused path: never split the keys across workgroups (decode
-                                                   shapes normally do); for benchmarks */
+    VKMHA_ATTENTION_CAUSAL_BIT = 0x1,       /* key j masked for query i when j > i + (lk - lq) */
+    VKMHA_ATTENTION_NEED_WEIGHTS_BIT = 0x2, /* also write the softmax probabilities to `weights` */
+    VKMHA_ATTENTION_PER_HEAD_WEIGHTS_BIT =
+        0x4, /* with NEED_WEIGHTS: [B, H, Lq, Lk] instead of the head mean [B, Lq, Lk] */
+    VKMHA_ATTENTION_PER_HEAD_MASK_BIT = 0x8, /* attn_mask is [B*H, Lq, Lk] instead of [Lq, Lk] */
+    VKMHA_ATTENTION_UNFUSED_BIT = 0x10,      /* run the unfused stages (scores, softmax, P·V in separate passes
+                                                through an Lq x Lk buffer) instead of the fused kernel: the
+                                                readable baseline, for benchmarks and debugging */
+    VKMHA_ATTENTION_NO_SPLIT_K_BIT = 0x20,   /* fused path: never split the keys across workgroups (decode
+                                                shapes normally do); for benchmarks */
     VKMHA_ATTENTION_FLAG_BITS_MAX_ENUM = 0x7FFFFFFF
 } VkmhaAttentionFlagBits;
 typedef uint32_t VkmhaAttentionFlags;
@@ -161,17 +162,17 @@ typedef void(VKMHA_CALL* PFN_vkmhaLogCallback)(VkmhaLogLevel level, const char* 
 
 /* Which device capabilities vkmha uses; ask before creating an engine device to adopt. */
 typedef struct VkmhaDeviceRequirements {
-    uint32_t minApiVersion;                     /* Vulkan version the device must support (1.1) */
-    uint32_t requiredDeviceExtensionCount;      /* extensions vkmha cannot work without */
+    uint32_t minApiVersion;                /* Vulkan version the device must support (1.1) */
+    uint32_t requiredDeviceExtensionCount; /* extensions vkmha cannot work without */
     const char* const* ppRequiredDeviceExtensions;
-    uint32_t optionalDeviceExtensionCount;      /* extensions vkmha uses when enabled (see each name's comment in
-                                                   docs/ENGINE_INTEGRATION.md) */
+    uint32_t optionalDeviceExtensionCount; /* extensions vkmha uses when enabled (see each name's comment in
+                                              docs/ENGINE_INTEGRATION.md) */
     const char* const* ppOptionalDeviceExtensions;
-    uint32_t optionalInstanceExtensionCount;    /* VK_EXT_debug_utils: labels and object names */
+    uint32_t optionalInstanceExtensionCount; /* VK_EXT_debug_utils: labels and object names */
     const char* const* ppOptionalInstanceExtensions;
-    VkBool32 wantsTimelineSemaphore;            /* feature timelineSemaphore: needed only for submit/wait */
-    VkBool32 wantsStorageBuffer16BitAccess;     /* feature storageBuffer16BitAccess (VkPhysicalDevice16BitStorage-
-                                                   Features, core 1.1): needed only for VKMHA_PRECISION_FP16 models */
+    VkBool32 wantsTimelineSemaphore;        /* feature timelineSemaphore: needed only for submit/wait */
+    VkBool32 wantsStorageBuffer16BitAccess; /* feature storageBuffer16BitAccess (VkPhysicalDevice16BitStorage-
+                                               Features, core 1.1): needed only for VKMHA_PRECISION_FP16 models */
 } VkmhaDeviceRequirements;
 
 /* Own mode: which physical device to use. */
@@ -184,24 +185,24 @@ typedef struct VkmhaOwnDeviceInfo {
 
 /* Adopt mode: the engine's Vulkan objects. All handles must outlive the context. */
 typedef struct VkmhaAdoptDeviceInfo {
-    VkmhaStructureType sType;                    /* VKMHA_STRUCTURE_TYPE_ADOPT_DEVICE_INFO */
-    const void* pNext;                           /* NULL */
-    VkInstance instance;                         /* required */
-    VkPhysicalDevice physicalDevice;             /* required */
-    VkDevice device;                             /* required */
+    VkmhaStructureType sType;                         /* VKMHA_STRUCTURE_TYPE_ADOPT_DEVICE_INFO */
+    const void* pNext;                                /* NULL */
+    VkInstance instance;                              /* required */
+    VkPhysicalDevice physicalDevice;                  /* required */
+    VkDevice device;                                  /* required */
     PFN_vkGetInstanceProcAddr pfnGetInstanceProcAddr; /* required: every Vulkan call goes through it */
-    uint32_t apiVersion;                         /* required: the version the engine's instance/device use; >= 1.1 */
-    uint32_t enabledInstanceExtensionCount;      /* optional: e.g. VK_EXT_debug_utils turns labels on */
+    uint32_t apiVersion;                    /* required: the version the engine's instance/device use; >= 1.1 */
+    uint32_t enabledInstanceExtensionCount; /* optional: e.g. VK_EXT_debug_utils turns labels on */
     const char* const* ppEnabledInstanceExtensions;
-    uint32_t enabledDeviceExtensionCount;        /* optional */
+    uint32_t enabledDeviceExtensionCount; /* optional */
     const char* const* ppEnabledDeviceExtensions;
-    VkBool32 timelineSemaphoreEnabled;           /* whether the engine enabled the timelineSemaphore feature */
-    VkQueue queue;                               /* optional (VK_NULL_HANDLE): needed by createModel and submit */
-    uint32_t queueFamilyIndex;                   /* the family of `queue`; also used for timestamp support */
-    VkPipelineCache pipelineCache;               /* optional: used for vkmha's pipelines, never destroyed */
-    const VkAllocationCallbacks* pAllocator;     /* optional: must outlive the context */
-    VkBool32 storageBuffer16BitAccessEnabled;    /* whether the engine enabled the storageBuffer16BitAccess feature
-                                                    (default VK_FALSE); VKMHA_PRECISION_FP16 models need it */
+    VkBool32 timelineSemaphoreEnabled;        /* whether the engine enabled the timelineSemaphore feature */
+    VkQueue queue;                            /* optional (VK_NULL_HANDLE): needed by createModel and submit */
+    uint32_t queueFamilyIndex;                /* the family of `queue`; also used for timestamp support */
+    VkPipelineCache pipelineCache;            /* optional: used for vkmha's pipelines, never destroyed */
+    const VkAllocationCallbacks* pAllocator;  /* optional: must outlive the context */
+    VkBool32 storageBuffer16BitAccessEnabled; /* whether the engine enabled the storageBuffer16BitAccess feature
+                                                 (default VK_FALSE); VKMHA_PRECISION_FP16 models need it */
 } VkmhaAdoptDeviceInfo;
 
 typedef struct VkmhaContextCreateInfo {
@@ -221,23 +222,23 @@ typedef struct VkmhaContextCreateInfo {
 } VkmhaContextCreateInfo;
 
 typedef struct VkmhaContextProperties {
-    VkmhaStructureType sType;                /* VKMHA_STRUCTURE_TYPE_CONTEXT_PROPERTIES */
-    void* pNext;                             /* NULL */
+    VkmhaStructureType sType; /* VKMHA_STRUCTURE_TYPE_CONTEXT_PROPERTIES */
+    void* pNext;              /* NULL */
     char deviceName[256];
     VkPhysicalDeviceType deviceType;
     uint32_t vendorId;
     uint32_t deviceApiVersion;
-    VkBool32 ownsDevice;                     /* VK_TRUE in OWN mode */
-    VkBool32 canSubmit;                      /* a queue and timeline semaphores are available */
-    VkBool32 timestamps;                     /* per-pass GPU timings available */
-    VkBool32 debugUtils;                     /* labels and object names are emitted */
+    VkBool32 ownsDevice; /* VK_TRUE in OWN mode */
+    VkBool32 canSubmit;  /* a queue and timeline semaphores are available */
+    VkBool32 timestamps; /* per-pass GPU timings available */
+    VkBool32 debugUtils; /* labels and object names are emitted */
     uint32_t subgroupSize;
     VkDeviceSize maxStorageBufferRange;
-    uint64_t validationMessageCount;         /* OWN mode: validation messages seen so far (0 without the layer) */
-    uint32_t pipelineCount;                  /* compute pipelines created at context creation */
-    int32_t pipelinesFromCache;              /* of those, how many the driver found in the pipeline cache
-                                                (pPipelineCacheData or the adopted VkPipelineCache); -1 when the
-                                                device cannot tell (no VK_EXT_pipeline_creation_feedback) */
+    uint64_t validationMessageCount; /* OWN mode: validation messages seen so far (0 without the layer) */
+    uint32_t pipelineCount;          /* compute pipelines created at context creation */
+    int32_t pipelinesFromCache;      /* of those, how many the driver found in the pipeline cache
+                                        (pPipelineCacheData or the adopted VkPipelineCache); -1 when the
+                                        device cannot tell (no VK_EXT_pipeline_creation_feedback) */
 } VkmhaContextProperties;
 
 /* One named tensor of weights in host memory (names as in safetensors files: see VkmhaModelCreateInfo). */
@@ -249,11 +250,11 @@ typedef enum VkmhaDataType {
 } VkmhaDataType;
 
 typedef struct VkmhaTensor {
-    const char* pName;      /* required */
+    const char* pName; /* required */
     VkmhaDataType dataType;
-    uint32_t rank;          /* 1 or 2 */
+    uint32_t rank; /* 1 or 2 */
     uint64_t shape[4];
-    const void* pData;      /* required: product(shape) elements; read during the call only */
+    const void* pData; /* required: product(shape) elements; read during the call only */
 } VkmhaTensor;
 
 /* How a model stores its weights, and its sessions their Q/K/V and concatenated-heads scratch, on the GPU.
@@ -272,18 +273,18 @@ typedef enum VkmhaPrecision {
  * k_proj_weight, v_proj_weight; out_proj.weight, out_proj.bias) or Hugging Face Llama names (q_proj.weight,
  * k_proj.weight, v_proj.weight, o_proj.weight, each with an optional .bias). Give a safetensors path or tensors. */
 typedef struct VkmhaModelCreateInfo {
-    VkmhaStructureType sType;   /* VKMHA_STRUCTURE_TYPE_MODEL_CREATE_INFO */
-    const void* pNext;          /* NULL */
-    uint32_t numHeads;          /* required: H */
-    uint32_t numKvHeads;        /* 0 (default) = numHeads, or inferred from k_proj.weight with Llama names */
+    VkmhaStructureType sType;     /* VKMHA_STRUCTURE_TYPE_MODEL_CREATE_INFO */
+    const void* pNext;            /* NULL */
+    uint32_t numHeads;            /* required: H */
+    uint32_t numKvHeads;          /* 0 (default) = numHeads, or inferred from k_proj.weight with Llama names */
     const char* pSafetensorsPath; /* either this ... */
     uint32_t tensorCount;         /* ... or these tensors */
     const VkmhaTensor* pTensors;
-    VkDeviceSize memoryBudget;    /* bytes of device memory the model may take; 0 = unlimited. Over it: creation
-                                     fails with VKMHA_ERROR_BUDGET_EXCEEDED */
-    VkmhaPrecision precision;     /* default VKMHA_PRECISION_FP32 (0). FP16: the weights are converted at creation
-                                     (round to nearest even), whatever the tensors' data type; a finite weight over
-                                     fp16's range (65504) fails with VKMHA_ERROR_INVALID_ARGUMENT */
+    VkDeviceSize memoryBudget; /* bytes of device memory the model may take; 0 = unlimited. Over it: creation
+                                  fails with VKMHA_ERROR_BUDGET_EXCEEDED */
+    VkmhaPrecision precision;  /* default VKMHA_PRECISION_FP32 (0). FP16: the weights are converted at creation
+                                  (round to nearest even), whatever the tensors' data type; a finite weight over
+                                  fp16's range (65504) fails with VKMHA_ERROR_INVALID_ARGUMENT */
 } VkmhaModelCreateInfo;
 
 typedef struct VkmhaModelProperties {
@@ -294,8 +295,8 @@ typedef struct VkmhaModelProperties {
 } VkmhaModelProperties;
 
 typedef enum VkmhaSessionCreateFlagBits {
-    VKMHA_SESSION_CREATE_FUSED_ONLY_BIT = 0x1, /* allocate no Lq x Lk score scratch: the least device memory, and
-                                                  records that ask for NEED_WEIGHTS or UNFUSED are refused */
+    VKMHA_SESSION_CREATE_FUSED_ONLY_BIT = 0x1,   /* allocate no Lq x Lk score scratch: the least device memory, and
+                                                    records that ask for NEED_WEIGHTS or UNFUSED are refused */
     VKMHA_SESSION_CREATE_HOST_WEIGHTS_BIT = 0x2, /* hostIo: also stage NEED_WEIGHTS results for readOutputs
                                                     ([B, H, Lq, Lk] floats per frame slot); without it, a submit
                                                     with NEED_WEIGHTS is refused */
@@ -306,34 +307,34 @@ typedef enum VkmhaSessionCreateFlagBits {
 typedef uint32_t VkmhaSessionCreateFlags;
 
 typedef struct VkmhaSessionCreateInfo {
-    VkmhaStructureType sType; /* VKMHA_STRUCTURE_TYPE_SESSION_CREATE_INFO */
-    const void* pNext;        /* NULL */
-    uint32_t maxBatch;        /* required, >= 1: every record's batch must be <= */
-    uint32_t maxQueryLength;  /* required, >= 1 */
-    uint32_t maxKeyLength;    /* required, >= 1 */
-    uint32_t framesInFlight;  /* 1..8; 0 = 2 */
-    VkBool32 hostIo;          /* allocate host-visible I/O buffers for submit/readOutputs (tools); default off */
-    VkDeviceSize memoryBudget; /* bytes of device memory the session may take; 0 = unlimited. Over it: creation
-                                  fails with VKMHA_ERROR_BUDGET_EXCEEDED */
+    VkmhaStructureType sType;      /* VKMHA_STRUCTURE_TYPE_SESSION_CREATE_INFO */
+    const void* pNext;             /* NULL */
+    uint32_t maxBatch;             /* required, >= 1: every record's batch must be <= */
+    uint32_t maxQueryLength;       /* required, >= 1 */
+    uint32_t maxKeyLength;         /* required, >= 1 */
+    uint32_t framesInFlight;       /* 1..8; 0 = 2 */
+    VkBool32 hostIo;               /* allocate host-visible I/O buffers for submit/readOutputs (tools); default off */
+    VkDeviceSize memoryBudget;     /* bytes of device memory the session may take; 0 = unlimited. Over it: creation
+                                      fails with VKMHA_ERROR_BUDGET_EXCEEDED */
     VkmhaSessionCreateFlags flags; /* default 0 */
 } VkmhaSessionCreateInfo;
 
 /* A caller-owned buffer bound for one record. */
 typedef struct VkmhaBufferBinding {
-    VkBuffer buffer;                  /* VK_NULL_HANDLE = not bound */
-    VkDeviceSize offset;              /* bytes; a multiple of 4 for float data */
-    VkDeviceSize range;               /* bytes; at least what the shape needs (VK_WHOLE_SIZE is refused). Byte
-                                         masks are read as 32-bit words: offset + range rounded up to a multiple
-                                         of 4 must stay inside the buffer */
+    VkBuffer buffer;                   /* VK_NULL_HANDLE = not bound */
+    VkDeviceSize offset;               /* bytes; a multiple of 4 for float data */
+    VkDeviceSize range;                /* bytes; at least what the shape needs (VK_WHOLE_SIZE is refused). Byte
+                                          masks are read as 32-bit words: offset + range rounded up to a multiple
+                                          of 4 must stay inside the buffer */
     VkPipelineStageFlags srcStageMask; /* how the caller last used the buffer (0: nothing to wait for) */
     VkAccessFlags srcAccessMask;
 } VkmhaBufferBinding;
 
 typedef struct VkmhaRecordInfo {
-    VkmhaStructureType sType;   /* VKMHA_STRUCTURE_TYPE_RECORD_INFO */
-    const void* pNext;          /* NULL */
-    uint64_t frameIndex;        /* the caller's frame counter (not UINT64_MAX) */
-    uint64_t completedFrame;    /* every frame <= this has finished on the GPU; VKMHA_NO_FRAME if none */
+    VkmhaStructureType sType; /* VKMHA_STRUCTURE_TYPE_RECORD_INFO */
+    const void* pNext;        /* NULL */
+    uint64_t frameIndex;      /* the caller's frame counter (not UINT64_MAX) */
+    uint64_t completedFrame;  /* every frame <= this has finished on the GPU; VKMHA_NO_FRAME if none */
     uint32_t batch, queryLength, keyLength;
     VkmhaAttentionFlags flags;
     VkmhaMaskType keyPaddingMaskType; /* NONE or BOOL */
@@ -355,9 +356,9 @@ typedef struct VkmhaHostSubmitInfo {
     VkmhaAttentionFlags flags;
     VkmhaMaskType keyPaddingMaskType;
     VkmhaMaskType attnMaskType;
-    const float* pQuery;         /* required */
-    const float* pKey;           /* NULL = query (self-attention) */
-    const float* pValue;         /* NULL = key */
+    const float* pQuery; /* required */
+    const float* pKey;   /* NULL = query (self-attention) */
+    const float* pValue; /* NULL = key */
     const uint8_t* pKeyPaddingMask;
     const void* pAttnMask;
 } VkmhaHostSubmitInfo;
@@ -380,7 +381,8 @@ typedef struct VkmhaProcTable {
     /* Two-call idiom: pData NULL returns the size in *pSize; a smaller *pSize copies that much and returns
        VKMHA_NOT_READY. */
     VkmhaResult(VKMHA_CALL* getPipelineCacheData)(VkmhaContext context, size_t* pSize, void* pData);
-    VkmhaResult(VKMHA_CALL* createModel)(VkmhaContext context, const VkmhaModelCreateInfo* pCreateInfo, VkmhaModel* pModel);
+    VkmhaResult(VKMHA_CALL* createModel)(VkmhaContext context, const VkmhaModelCreateInfo* pCreateInfo,
+                                         VkmhaModel* pModel);
     void(VKMHA_CALL* destroyModel)(VkmhaModel model);
     VkmhaResult(VKMHA_CALL* getModelProperties)(VkmhaModel model, VkmhaModelProperties* pProperties);
     VkmhaResult(VKMHA_CALL* getSessionMemoryRequirements)(VkmhaModel model, const VkmhaSessionCreateInfo* pCreateInfo,
