@@ -63,7 +63,8 @@ const char* slot_name(Slot s) {
                                             "wk",        "wv",       "bq",      "bk",
                                             "bv",        "wo",       "bo",      "q",
                                             "k",         "v",        "scores",  "concat",
-                                            "lse",       "partials", "sink",    "dummy"};
+                                            "lse",       "partials", "cache_k", "cache_v",
+                                            "records",   "sink",     "dummy"};
     return names[static_cast<uint32_t>(s)];
 }
 
@@ -122,6 +123,49 @@ Result<ScratchSizes> attention_scratch(const AttentionConfig& c, Precision preci
 
 namespace {
 
+// `bindings` in binding order; unused ones are Slot::dummy here and become the sink where writable. fp16 models run
+// each kernel's fp16 storage variant where it has one (the kernels that touch weights or Q/K/V/concat).
+Pass& add_pass(AttentionPlan& plan, Precision precision, Kernel kernel, Stage stage,
+               std::initializer_list<Slot> bindings) {
+    Pass p;
+    p.kernel = kernel;
+    p.variant = precision == Precision::fp16 && has_variant(kernel, Variant::f16) ? Variant::f16 : Variant::f32;
+    p.stage = stage;
+    std::copy(bindings.begin(), bindings.end(), p.bindings.begin());
+    p.write_mask = kernel_write_mask(kernel);
+    for (uint32_t b = 0; b < kernel_binding_count(kernel); ++b)
+        if ((p.write_mask >> b) & 1u && p.bindings[b] == Slot::dummy) p.bindings[b] = Slot::sink;
+    plan.passes.push_back(p);
+    return plan.passes.back();
+}
+
+// Barriers: a pass needs one when it touches a slot written since the last barrier (RAW/WAW) or writes a slot read
+// since the last barrier (WAR). The dummy slot is never really accessed. Also checks every grid.
+Status place_barriers(AttentionPlan& plan, const DeviceLimits& limits) {
+    uint64_t written = 0, read = 0;
+    for (Pass& pass : plan.passes) {
+        uint64_t reads = 0, writes = 0;
+        for (uint32_t b = 0; b < kernel_binding_count(pass.kernel); ++b) {
+            if (pass.bindings[b] == Slot::dummy) continue;
+            uint64_t bit = 1ull << static_cast<uint32_t>(pass.bindings[b]);
+            ((pass.write_mask >> b) & 1u ? writes : reads) |= bit;
+        }
+        // Read-modify-write bindings (softmax in place, averaged weights, resumed state) are reads too.
+        for (uint32_t b = 0; b < kernel_binding_count(pass.kernel); ++b)
+            if ((kernel_read_write_mask(pass.kernel) >> b) & 1u)
+                reads |= 1ull << static_cast<uint32_t>(pass.bindings[b]);
+        if (((reads | writes) & written) || (writes & read)) {
+            pass.barrier_before = true;
+            written = 0;
+            read = 0;
+        }
+        written |= writes;
+        read |= reads;
+        VKMHA_TRY(check_groups(limits, pass));
+    }
+    return {};
+}
+
 // Shared by every pass builder below.
 struct Planner {
     const PlanInputs& in;
@@ -135,16 +179,7 @@ struct Planner {
     // `bindings` in binding order; unused ones are Slot::dummy here and become the sink where writable. fp16 models
     // run each kernel's fp16 storage variant where it has one (the kernels that touch weights or Q/K/V/concat).
     Pass& add(Kernel kernel, Stage stage, std::initializer_list<Slot> bindings) {
-        Pass p;
-        p.kernel = kernel;
-        p.variant = in.precision == Precision::fp16 && has_variant(kernel, Variant::f16) ? Variant::f16 : Variant::f32;
-        p.stage = stage;
-        std::copy(bindings.begin(), bindings.end(), p.bindings.begin());
-        p.write_mask = kernel_write_mask(kernel);
-        for (uint32_t b = 0; b < kernel_binding_count(kernel); ++b)
-            if ((p.write_mask >> b) & 1u && p.bindings[b] == Slot::dummy) p.bindings[b] = Slot::sink;
-        plan.passes.push_back(p);
-        return plan.passes.back();
+        return add_pass(plan, in.precision, kernel, stage, bindings);
     }
     Slot mask_slot() const { return in.options.attn_mask != MaskKind::none ? Slot::attn_mask : Slot::dummy; }
     Slot kpm_slot() const { return in.options.key_padding != MaskKind::none ? Slot::key_padding_mask : Slot::dummy; }
@@ -156,7 +191,7 @@ struct Planner {
         Pass& p = add(Kernel::linear, stage, {x, w, has_bias ? b : Slot::dummy, y});
         if (p.variant == Variant::f16 && x == Slot::concat) p.variant = Variant::f16_in; // fp16 in, fp32 out
         set_push(p, LinearParams{M, N, K, x_offset, 0, 0, y_offset, has_bias ? 1u : 0u, head_major ? 1u : 0u,
-                                 rows_per_batch, D, N / D});
+                                 rows_per_batch, D, N / D, 0});
         p.groups[0] = div_up(N, in.linear_tiling.block_n());
         p.groups[1] = div_up(M, in.linear_tiling.block_m());
     }
@@ -242,10 +277,31 @@ struct Planner {
         Pass& p = add(Kernel::attention, Stage::attention,
                       {Slot::q, Slot::k, Slot::v, split > 1 ? Slot::dummy : Slot::concat, mask_slot(), kpm_slot(),
                        lse && split == 1 ? Slot::lse : Slot::dummy, split > 1 ? Slot::partials : Slot::dummy});
-        set_push(p, AttentionParams{B, H, G, Lq, Lk, D, scale, static_cast<uint32_t>(o.attn_mask), in.offsets.attn_mask,
-                                    mask_bh_stride(), o.key_padding == MaskKind::none ? 0u : 1u,
-                                    in.offsets.key_padding_mask, o.causal ? 1u : 0u, causal_offset(), split,
-                                    keys_per_split, lse ? 1u : 0u, 0});
+        set_push(p, AttentionParams{B,
+                                    H,
+                                    G,
+                                    Lq,
+                                    Lk,
+                                    D,
+                                    scale,
+                                    static_cast<uint32_t>(o.attn_mask),
+                                    in.offsets.attn_mask,
+                                    mask_bh_stride(),
+                                    o.key_padding == MaskKind::none ? 0u : 1u,
+                                    in.offsets.key_padding_mask,
+                                    Lk,
+                                    o.causal ? 1u : 0u,
+                                    causal_offset(),
+                                    split,
+                                    keys_per_split,
+                                    lse ? 1u : 0u,
+                                    0,
+                                    0,
+                                    0,
+                                    0,
+                                    0,
+                                    UINT32_MAX,
+                                    0});
         p.groups[0] = row_tiles;
         p.groups[1] = B * G;
         p.groups[2] = split;
@@ -321,29 +377,194 @@ Result<AttentionPlan> plan_attention(const PlanInputs& in, const DeviceLimits& l
     p.linear(Stage::out_proj, Slot::concat, Slot::wo, Slot::bo, Slot::output, B * Lq, E, E, 0, in.offsets.output,
              in.has_out_bias, false, Lq);
 
-    // Barriers: a pass needs one when it touches a slot written since the last barrier (RAW/WAW) or writes a slot
-    // read since the last barrier (WAR). The dummy slot is never really accessed.
-    uint64_t written = 0, read = 0;
-    for (Pass& pass : plan.passes) {
-        uint64_t reads = 0, writes = 0;
-        for (uint32_t b = 0; b < kernel_binding_count(pass.kernel); ++b) {
-            if (pass.bindings[b] == Slot::dummy) continue;
-            uint64_t bit = 1ull << static_cast<uint32_t>(pass.bindings[b]);
-            ((pass.write_mask >> b) & 1u ? writes : reads) |= bit;
-        }
-        // Read-modify-write bindings (softmax in place, averaged weights) are reads too.
-        for (uint32_t b = 0; b < kernel_binding_count(pass.kernel); ++b)
-            if ((kernel_read_write_mask(pass.kernel) >> b) & 1u)
-                reads |= 1ull << static_cast<uint32_t>(pass.bindings[b]);
-        if (((reads | writes) & written) || (writes & read)) {
-            pass.barrier_before = true;
-            written = 0;
-            read = 0;
-        }
-        written |= writes;
-        read |= reads;
-        VKMHA_TRY(check_groups(limits, pass));
+    VKMHA_TRY(place_barriers(plan, limits));
+    return plan;
+}
+
+} // namespace vkmha
+
+namespace vkmha {
+namespace {
+
+// The passes of plans over a KV cache.
+struct CachePlanner {
+    const CachePlanBase& base;
+    AttentionPlan& plan;
+    uint32_t E = base.config.embed_dim, H = base.config.num_heads, G = base.config.num_kv_heads,
+             D = base.config.head_dim();
+
+    Pass& add(Kernel kernel, Stage stage, std::initializer_list<Slot> bindings) {
+        return add_pass(plan, base.precision, kernel, stage, bindings);
     }
+
+    // Rows [row0, row0 + rows) of x -> y; out_mode 0 row-major, 1 head-major with `rows_per_batch` rows, 2 head-major
+    // at the rows the map in Slot::records names from word map_offset.
+    void linear(Stage stage, Slot x, Slot w, Slot b, Slot y, uint32_t rows, uint32_t N, uint32_t K, uint32_t x_offset,
+                uint32_t y_offset, bool has_bias, uint32_t out_mode, uint32_t rows_per_batch, uint32_t map_offset) {
+        Pass& p = add(Kernel::linear, stage,
+                      {x, w, has_bias ? b : Slot::dummy, y, out_mode == 2 ? Slot::records : Slot::dummy});
+        if (p.variant == Variant::f16 && x == Slot::concat) p.variant = Variant::f16_in;
+        set_push(p, LinearParams{rows, N, K, x_offset, 0, 0, y_offset, has_bias ? 1u : 0u, out_mode, rows_per_batch, D,
+                                 N / D, map_offset});
+        p.groups[0] = div_up(N, base.linear_tiling.block_n());
+        p.groups[1] = div_up(rows, base.linear_tiling.block_m());
+    }
+
+    // The fused kernel in cache mode over `records` records whose Q/O/state rows are packed in [H, tokens]:
+    // split > 1 writes split-K partials, state_mode 1/2 the running state, else O.
+    Pass& attention(uint32_t tokens, uint32_t records, uint32_t max_new_tokens, uint32_t split, uint32_t keys_per_split,
+                    uint32_t key_lo, uint32_t key_hi, uint32_t state_mode) {
+        const bool partial = split > 1 || state_mode != 0;
+        Pass& p = add(Kernel::attention, Stage::attention,
+                      {Slot::q, Slot::cache_k, Slot::cache_v, partial ? Slot::dummy : Slot::concat, Slot::records,
+                       base.key_padding ? Slot::key_padding_mask : Slot::dummy, Slot::dummy,
+                       partial ? Slot::partials : Slot::dummy});
+        set_push(p, AttentionParams{records,
+                                    H,
+                                    G,
+                                    tokens,
+                                    0,
+                                    D,
+                                    1.0f / std::sqrt(static_cast<float>(D)),
+                                    0,
+                                    0,
+                                    0,
+                                    base.key_padding ? 1u : 0u,
+                                    base.offsets.key_padding_mask,
+                                    base.capacity,
+                                    1u,
+                                    0,
+                                    split,
+                                    keys_per_split,
+                                    0,
+                                    0,
+                                    1u,
+                                    base.capacity,
+                                    base.window,
+                                    key_lo,
+                                    key_hi,
+                                    state_mode});
+        p.groups[0] = div_up(uint64_t(max_new_tokens) * (H / G), base.tiling.rows);
+        p.groups[1] = records * G;
+        p.groups[2] = split;
+        return p;
+    }
+
+    void combine(uint32_t tokens, uint32_t split) {
+        Pass& cb = add(Kernel::combine, Stage::combine, {Slot::partials, Slot::concat, Slot::dummy});
+        set_push(cb, CombineParams{1, H, tokens, D, split, 0, 0});
+        const uint32_t groups = div_up(uint64_t(H) * tokens * D, kCombineGroup);
+        cb.groups[0] = std::min(groups, kMaxGroups);
+        cb.groups[1] = div_up(groups, cb.groups[0]);
+    }
+};
+
+Status check_cache_base(const CachePlanBase& b, const DeviceLimits& limits) {
+    if (b.config.head_dim() > b.tiling.max_head_dim)
+        return make_error(ErrorCode::unsupported, "KV-cache attention needs the fused kernel, which takes head dims up "
+                                                  "to " +
+                                                      std::to_string(b.tiling.max_head_dim) + ", not " +
+                                                      std::to_string(b.config.head_dim()));
+    (void)limits;
+    return {};
+}
+
+} // namespace
+
+uint32_t max_keys_per_dispatch(const DeviceLimits& limits, const AttentionTiling& t, uint32_t head_dim) {
+    if (limits.max_invocation_loop_iterations == 0) return UINT32_MAX;
+    // min_key_splits is monotone in Lk: the largest Lk that needs one split, in whole tiles.
+    uint32_t keys = t.keys;
+    while (keys < (1u << 30) && min_key_splits(limits, t, head_dim, keys * 2) == 1) keys *= 2;
+    uint32_t step = keys / 2;
+    while (step >= t.keys) {
+        if (min_key_splits(limits, t, head_dim, keys + step) == 1) keys += step;
+        step /= 2;
+    }
+    return keys;
+}
+
+Result<AttentionPlan> plan_cached_step(const CachedStepInputs& in, const DeviceLimits& limits) {
+    const CachePlanBase& b = in.base;
+    VKMHA_TRY(check_cache_base(b, limits));
+    if (in.tokens == 0 || in.records == 0)
+        return make_error(ErrorCode::invalid_argument, "a cached step needs at least one new token");
+    AttentionPlan plan;
+    CachePlanner p{b, plan};
+    const AttentionConfig& c = b.config;
+    const uint32_t T = in.tokens, H = p.H, D = p.D;
+    VKMHA_TRY(check_binding(limits, "query input", uint64_t(T) * c.embed_dim + b.offsets.query, 4));
+    VKMHA_TRY(check_binding(limits, "output", uint64_t(T) * c.embed_dim + b.offsets.output, 4));
+    plan.q_elems = uint64_t(T) * c.embed_dim;
+    plan.concat_elems = plan.q_elems;
+    plan.fused = true;
+
+    // Split-K as plan_attention's: decode steps have few row tiles; llvmpipe needs it for very long ranges.
+    const uint32_t row_tiles = div_up(uint64_t(in.max_new_tokens) * (H / p.G), b.tiling.rows);
+    const uint32_t workgroups = row_tiles * in.records * p.G;
+    const uint32_t required = min_key_splits(limits, b.tiling, D, in.max_keys);
+    uint64_t split = required;
+    if (in.split_k && in.max_new_tokens <= kSplitMaxLq && workgroups < kSplitTargetWorkgroups) {
+        split = div_up(kSplitTargetWorkgroups, workgroups);
+        split = std::min<uint64_t>(split, div_up(in.max_keys, 2ull * b.tiling.keys));
+        split = std::min<uint64_t>(split, kMaxSplits);
+        split = std::min<uint64_t>(split, in.partials_capacity / (uint64_t(H) * T * (D + 2)));
+        split = std::max<uint64_t>({split, required, 1});
+    }
+    uint32_t keys_per_split = UINT32_MAX;
+    if (split > 1) {
+        keys_per_split = div_up(div_up(in.max_keys, split), b.tiling.keys) * b.tiling.keys;
+        split = div_up(in.max_keys, keys_per_split);
+    }
+    if (split > 1 && split * H * T * (D + 2) > in.partials_capacity)
+        return make_error(ErrorCode::unsupported,
+                          "this step needs " + std::to_string(split) + " key splits of " + std::to_string(T) +
+                              " tokens, more partial-result scratch than the session has; record fewer tokens");
+    plan.split_count = static_cast<uint32_t>(split);
+
+    p.linear(Stage::q_proj, Slot::query, Slot::wq, Slot::bq, Slot::q, T, c.embed_dim, c.embed_dim, b.offsets.query, 0,
+             b.has_in_bias, 1, T, 0);
+    p.linear(Stage::k_proj, Slot::key, Slot::wk, Slot::bk, Slot::cache_k, T, c.kv_width(), c.kdim, b.offsets.key, 0,
+             b.has_in_bias, 2, b.capacity, in.kv_map_offset);
+    p.linear(Stage::v_proj, Slot::value, Slot::wv, Slot::bv, Slot::cache_v, T, c.kv_width(), c.vdim, b.offsets.value, 0,
+             b.has_in_bias, 2, b.capacity, in.kv_map_offset);
+    p.attention(T, in.records, in.max_new_tokens, plan.split_count, keys_per_split, 0, UINT32_MAX, 0);
+    if (plan.split_count > 1) p.combine(T, plan.split_count);
+    p.linear(Stage::out_proj, Slot::concat, Slot::wo, Slot::bo, Slot::output, T, c.embed_dim, c.embed_dim, 0,
+             b.offsets.output, b.has_out_bias, 0, T, 0);
+    VKMHA_TRY(place_barriers(plan, limits));
+    return plan;
+}
+
+Result<AttentionPlan> plan_prefill_item(const PrefillItemInputs& in, const DeviceLimits& limits) {
+    const CachePlanBase& b = in.base;
+    VKMHA_TRY(check_cache_base(b, limits));
+    if (in.begin >= in.end)
+        return make_error(ErrorCode::invalid_argument,
+                          "empty prefill item [" + std::to_string(in.begin) + ", " + std::to_string(in.end) + ")");
+    AttentionPlan plan;
+    CachePlanner p{b, plan};
+    const AttentionConfig& c = b.config;
+    const uint32_t n = in.end - in.begin, T = in.tokens;
+    plan.fused = true;
+    switch (in.phase) {
+    case PrefillPhase::project:
+        // The Q row map (words 4..4+T) and the K/V row map (after it) are indexed by row.
+        p.linear(Stage::q_proj, Slot::query, Slot::wq, Slot::bq, Slot::q, n, c.embed_dim, c.embed_dim,
+                 b.offsets.query + in.begin * c.embed_dim, 0, b.has_in_bias, 2, T, 4 + in.begin);
+        p.linear(Stage::k_proj, Slot::key, Slot::wk, Slot::bk, Slot::cache_k, n, c.kv_width(), c.kdim,
+                 b.offsets.key + in.begin * c.kdim, 0, b.has_in_bias, 2, b.capacity, 4 + T + in.begin);
+        p.linear(Stage::v_proj, Slot::value, Slot::wv, Slot::bv, Slot::cache_v, n, c.kv_width(), c.vdim,
+                 b.offsets.value + in.begin * c.vdim, 0, b.has_in_bias, 2, b.capacity, 4 + T + in.begin);
+        break;
+    case PrefillPhase::attend: p.attention(T, 1, T, 1, UINT32_MAX, in.begin, in.end, in.first_slice ? 1u : 2u); break;
+    case PrefillPhase::finish: p.combine(T, 1); break;
+    case PrefillPhase::out_proj:
+        p.linear(Stage::out_proj, Slot::concat, Slot::wo, Slot::bo, Slot::output, n, c.embed_dim, c.embed_dim,
+                 in.begin * c.embed_dim, b.offsets.output + in.begin * c.embed_dim, b.has_out_bias, 0, T, 0);
+        break;
+    }
+    VKMHA_TRY(place_barriers(plan, limits));
     return plan;
 }
 

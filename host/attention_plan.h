@@ -38,8 +38,11 @@ enum class Slot : uint32_t {
     concat,
     lse,
     partials,
-    sink,  // a small per-slot buffer bound where a kernel's writable binding is unused
-    dummy, // a small buffer bound where a kernel's read-only binding is unused; never written
+    cache_k, // a KvCache's keys [sequences, G, capacity, D]
+    cache_v, // and values
+    records, // cached steps: sequence records (4 words each) and K/V row maps, written by the host
+    sink,    // a small per-slot buffer bound where a kernel's writable binding is unused
+    dummy,   // a small buffer bound where a kernel's read-only binding is unused; never written
     count
 };
 constexpr uint32_t kSlotCount = static_cast<uint32_t>(Slot::count);
@@ -130,5 +133,57 @@ struct PlanInputs {
 
 // Checks the shape against the device's limits (binding ranges, group counts) and lays out the passes.
 Result<AttentionPlan> plan_attention(const PlanInputs&, const DeviceLimits&);
+
+// What every plan over a KV cache shares (kv_cache.h): the model, the cache's shape, the device's tilings.
+struct CachePlanBase {
+    AttentionConfig config;
+    Precision precision = Precision::fp32;
+    bool has_in_bias = false;
+    bool has_out_bias = false;
+    uint32_t capacity = 0; // the cache's slots per sequence
+    uint32_t window = 0;
+    bool key_padding = false; // a [sequences, capacity] byte mask by slot is bound
+    ExternalOffsets offsets;  // query, key, value, key_padding_mask, output
+    AttentionTiling tiling;
+    LinearTiling linear_tiling;
+};
+
+// One step of a ragged batch over a KV cache: `tokens` new tokens packed sequence after sequence (query, key,
+// value and output are [tokens, width]), `records` sequence records then the K/V row map (one cache row per
+// token, from word kv_map_offset) in Slot::records. Projects Q, writes the new K/V into the cache, attends
+// causally over each sequence's cached positions (split-K for decode), projects the output.
+struct CachedStepInputs {
+    CachePlanBase base;
+    uint32_t tokens = 0;
+    uint32_t records = 0;
+    uint32_t max_new_tokens = 0; // the largest q_len of the records
+    uint32_t max_keys = 0;       // the largest key range (positions attended) of the records
+    uint32_t kv_map_offset = 0;
+    uint64_t partials_capacity = 0;
+    bool split_k = true;
+};
+Result<AttentionPlan> plan_cached_step(const CachedStepInputs&, const DeviceLimits&);
+
+// One bounded piece of a sliced prefill (prefill_job.h) of `tokens` tokens of one cached sequence. Its buffers:
+// Slot::q (the prompt's Q, [H, tokens, D]), Slot::partials (per-row running state), Slot::concat ([tokens, E]),
+// Slot::records (one record, then the Q row map and the K/V row map, tokens words each).
+enum class PrefillPhase : uint32_t {
+    project,  // Q/K/V projections of rows [begin, end): Q into the job, K/V into the cache
+    attend,   // the attention of every row over key positions [begin, end), resumed from the running state
+    finish,   // normalize the running state into the concatenated heads
+    out_proj, // the output projection of rows [begin, end)
+};
+struct PrefillItemInputs {
+    CachePlanBase base;
+    uint32_t tokens = 0;
+    PrefillPhase phase = PrefillPhase::project;
+    uint32_t begin = 0, end = 0;
+    bool first_slice = false; // attend: start the running state instead of resuming it
+};
+Result<AttentionPlan> plan_prefill_item(const PrefillItemInputs&, const DeviceLimits&);
+
+// The most keys one dispatch of the fused kernel may cover on this device (UINT32_MAX: no limit): llvmpipe stops
+// invocations that loop too long.
+uint32_t max_keys_per_dispatch(const DeviceLimits&, const AttentionTiling&, uint32_t head_dim);
 
 } // namespace vkmha

@@ -7,26 +7,6 @@
 namespace vkmha {
 namespace {
 
-// Per frame slot, arena buffers in this order.
-enum SlotBuffer : size_t {
-    sb_q,
-    sb_k,
-    sb_v,
-    sb_scores,
-    sb_concat,
-    sb_lse,
-    sb_partials,
-    sb_sink,
-    sb_in_query,
-    sb_in_key,
-    sb_in_value,
-    sb_in_kpm,
-    sb_in_mask,
-    sb_out_output,
-    sb_out_weights,
-    sb_count
-};
-
 struct ShapeBytes {
     uint64_t query, key, value, kpm, mask_elems, output, weights;
 };
@@ -59,6 +39,8 @@ std::vector<BufferRequest> session_requests(const Model& m, const SessionLimits&
         reqs.push_back({"vkmha concat" + n, activation_bytes(s.concat_elems), scratch});
         reqs.push_back({"vkmha lse" + n, s.lse_elems * 4, scratch});
         reqs.push_back({"vkmha partials" + n, s.partials_elems * 4, scratch});
+        // KV-cache steps: one 4-word record per sequence and one K/V row per token, at most 5 words per token.
+        reqs.push_back({"vkmha records" + n, 20ull * l.max_shape.batch * l.max_shape.lq, MemoryKind::host_visible});
         reqs.push_back({"vkmha sink" + n, 16, MemoryKind::device_local});
         const uint64_t k = l.host_io ? 1 : 0; // without host I/O these stay as 16-byte placeholders
         reqs.push_back({"vkmha host query" + n, k * io.query, MemoryKind::host_visible});
@@ -99,13 +81,10 @@ std::string shape_text(const AttentionShape& s) {
     return "batch " + std::to_string(s.batch) + ", lq " + std::to_string(s.lq) + ", lk " + std::to_string(s.lk);
 }
 
-// Splits a caller offset into a binding offset the device accepts and an element remainder for the shader.
-struct Bound {
-    VkDescriptorBufferInfo info{};
-    uint32_t remainder = 0;
-};
+} // namespace
 
-Bound bind_external(const ExternalBuffer& e, uint64_t needed_bytes, uint64_t elem_bytes, VkDeviceSize align) {
+Session::Bound Session::bind_external(const ExternalBuffer& e, uint64_t needed_bytes, uint64_t elem_bytes) const {
+    const VkDeviceSize align = m_ctx->device().limits().min_storage_buffer_offset_alignment;
     Bound b;
     VkDeviceSize aligned = e.offset / align * align;
     b.info.buffer = e.buffer;
@@ -115,7 +94,43 @@ Bound bind_external(const ExternalBuffer& e, uint64_t needed_bytes, uint64_t ele
     return b;
 }
 
-} // namespace
+Result<uint32_t> Session::claim_slot(uint64_t frame, uint64_t completed_frame) const {
+    if (frame == kNoFrame) return make_error(ErrorCode::invalid_argument, "frame index UINT64_MAX is reserved");
+    const uint32_t slot_index = static_cast<uint32_t>(frame % m_limits.frames_in_flight);
+    const FrameSlot& slot = m_slots[slot_index];
+    if (slot.recorded_frame != kNoFrame && (completed_frame == kNoFrame || completed_frame < slot.recorded_frame))
+        return make_error(
+            ErrorCode::frame_in_flight,
+            "frame " + std::to_string(frame) + " needs frame slot " + std::to_string(slot_index) +
+                ", still in flight with frame " + std::to_string(slot.recorded_frame) + " (completed frame: " +
+                (completed_frame == kNoFrame ? std::string("none") : std::to_string(completed_frame)) + ")");
+    return slot_index;
+}
+
+void Session::bind_owned(Bindings& bound, uint32_t slot_index) const {
+    for (uint32_t i = 0; i < 8; ++i) { // wq .. bo; the model's ninth buffer is the dummy
+        const BufferView& v = m_model->buffer(i);
+        bound[size_t(Slot::wq) + i].info = {v.buffer, 0, std::max<VkDeviceSize>(v.size, 4)};
+    }
+    bound[size_t(Slot::dummy)].info = {m_model->buffer(8).buffer, 0, 16};
+    const std::pair<Slot, size_t> scratch[] = {{Slot::q, sb_q},
+                                               {Slot::k, sb_k},
+                                               {Slot::v, sb_v},
+                                               {Slot::scores, sb_scores},
+                                               {Slot::concat, sb_concat},
+                                               {Slot::lse, sb_lse},
+                                               {Slot::partials, sb_partials},
+                                               {Slot::records, sb_records},
+                                               {Slot::sink, sb_sink}};
+    for (const auto& [slot, which] : scratch) {
+        if (bound[size_t(slot)].info.buffer != VK_NULL_HANDLE) continue; // bound by the caller (a prefill job's)
+        const BufferView& v = slot_buffer(slot_index, which);
+        bound[size_t(slot)].info = {v.buffer, 0, std::max<VkDeviceSize>(v.size, 4)};
+    }
+    // Slots no plan of this record uses still need a valid buffer for the descriptor writes.
+    for (Bound& b : bound)
+        if (b.info.buffer == VK_NULL_HANDLE) b.info = bound[size_t(Slot::dummy)].info;
+}
 
 Result<VkDeviceSize> Session::memory_required(const Context& ctx, const Model& m, const SessionLimits& l) {
     VKMHA_TRY(check_limits(l));
@@ -297,46 +312,29 @@ Status Session::check_args(const RecordArgs& a) const {
 Status Session::record(VkCommandBuffer cmd, const RecordArgs& a) {
     if (cmd == VK_NULL_HANDLE) return make_error(ErrorCode::invalid_argument, "command buffer is VK_NULL_HANDLE");
     VKMHA_TRY(check_args(a));
-    const uint32_t slot_index = static_cast<uint32_t>(a.frame % m_limits.frames_in_flight);
-    FrameSlot& slot = m_slots[slot_index];
-    if (slot.recorded_frame != kNoFrame && (a.completed_frame == kNoFrame || a.completed_frame < slot.recorded_frame))
-        return make_error(
-            ErrorCode::frame_in_flight,
-            "frame " + std::to_string(a.frame) + " needs frame slot " + std::to_string(slot_index) +
-                ", still in flight with frame " + std::to_string(slot.recorded_frame) + " (completed frame: " +
-                (a.completed_frame == kNoFrame ? std::string("none") : std::to_string(a.completed_frame)) + ")");
+    auto claimed = claim_slot(a.frame, a.completed_frame);
+    if (!claimed) return claimed.take_error();
+    const uint32_t slot_index = claimed.value();
     const Device& d = m_ctx->device();
-    const VkDeviceSize align = d.limits().min_storage_buffer_offset_alignment;
     const AttentionConfig& c = m_model->config();
     ShapeBytes need = shape_bytes(c, a.shape, a.options, false);
 
     const ExternalBuffer& key = a.key.buffer ? a.key : a.query;
     const ExternalBuffer& value = a.value.buffer ? a.value : key;
-    std::array<Bound, kSlotCount> bound{};
-    bound[size_t(Slot::query)] = bind_external(a.query, need.query, 4, align);
-    bound[size_t(Slot::key)] = bind_external(key, a.key.buffer ? need.key : need.query, 4, align);
+    Bindings bound{};
+    bound[size_t(Slot::query)] = bind_external(a.query, need.query, 4);
+    bound[size_t(Slot::key)] = bind_external(key, a.key.buffer ? need.key : need.query, 4);
     bound[size_t(Slot::value)] =
-        bind_external(value, a.value.buffer ? need.value : (a.key.buffer ? need.key : need.query), 4, align);
-    bound[size_t(Slot::output)] = bind_external(a.output, need.output, 4, align);
+        bind_external(value, a.value.buffer ? need.value : (a.key.buffer ? need.key : need.query), 4);
+    bound[size_t(Slot::output)] = bind_external(a.output, need.output, 4);
     if (a.options.key_padding != MaskKind::none)
-        bound[size_t(Slot::key_padding_mask)] = bind_external(a.key_padding_mask, need.kpm, 1, align);
+        bound[size_t(Slot::key_padding_mask)] = bind_external(a.key_padding_mask, need.kpm, 1);
     if (a.options.attn_mask != MaskKind::none) {
         uint64_t eb = a.options.attn_mask == MaskKind::additive ? 4 : 1;
-        bound[size_t(Slot::attn_mask)] = bind_external(a.attn_mask, need.mask_elems * eb, eb, align);
+        bound[size_t(Slot::attn_mask)] = bind_external(a.attn_mask, need.mask_elems * eb, eb);
     }
-    if (a.options.need_weights) bound[size_t(Slot::weights)] = bind_external(a.weights, need.weights, 4, align);
-    for (uint32_t i = 0; i < 9; ++i) {
-        const BufferView& v = m_model->buffer(i);
-        bound[size_t(Slot::wq) + i].info = {v.buffer, 0, std::max<VkDeviceSize>(v.size, 4)};
-    }
-    bound[size_t(Slot::dummy)].info = {m_model->buffer(8).buffer, 0, 16};
-    const size_t scratch_slots[] = {size_t(Slot::q),        size_t(Slot::k),      size_t(Slot::v),
-                                    size_t(Slot::scores),   size_t(Slot::concat), size_t(Slot::lse),
-                                    size_t(Slot::partials), size_t(Slot::sink)};
-    for (size_t i = 0; i < 8; ++i) {
-        const BufferView& v = slot_buffer(slot_index, i);
-        bound[scratch_slots[i]].info = {v.buffer, 0, std::max<VkDeviceSize>(v.size, 4)};
-    }
+    if (a.options.need_weights) bound[size_t(Slot::weights)] = bind_external(a.weights, need.weights, 4);
+    bind_owned(bound, slot_index);
 
     PlanInputs pin;
     pin.config = c;
@@ -370,24 +368,40 @@ Status Session::record(VkCommandBuffer cmd, const RecordArgs& a) {
         m_plan_valid = true;
     }
 
+    const ExternalBuffer* reads[] = {&a.query, &a.key, &a.value,
+                                     a.options.key_padding != MaskKind::none ? &a.key_padding_mask : nullptr,
+                                     a.options.attn_mask != MaskKind::none ? &a.attn_mask : nullptr};
+    const ExternalBuffer* writes[] = {&a.output, a.options.need_weights ? &a.weights : nullptr};
+    record_plan(cmd, slot_index, m_plan, bound, reads, writes, "vkmha attention");
+    m_slots[slot_index].recorded_frame = a.frame;
+    return {};
+}
+
+void Session::record_plan(VkCommandBuffer cmd, uint32_t slot_index, const AttentionPlan& p, const Bindings& bound,
+                          std::span<const ExternalBuffer* const> reads, std::span<const ExternalBuffer* const> writes,
+                          const char* label) {
+    const Device& d = m_ctx->device();
+    FrameSlot& slot = m_slots[slot_index];
     const auto& vk = d.vk();
     auto label_begin = [&](const char* text) {
         if (!d.debug_utils()) return;
-        VkDebugUtilsLabelEXT label{VK_STRUCTURE_TYPE_DEBUG_UTILS_LABEL_EXT};
-        label.pLabelName = text;
-        d.vki().vkCmdBeginDebugUtilsLabelEXT(cmd, &label);
+        VkDebugUtilsLabelEXT info{VK_STRUCTURE_TYPE_DEBUG_UTILS_LABEL_EXT};
+        info.pLabelName = text;
+        d.vki().vkCmdBeginDebugUtilsLabelEXT(cmd, &info);
     };
     auto label_end = [&] {
         if (d.debug_utils()) d.vki().vkCmdEndDebugUtilsLabelEXT(cmd);
     };
-    label_begin("vkmha attention");
+    label_begin(label);
 
     // Entry: wait for the caller's last use of each bound buffer, and for any earlier vkmha work on this slot's
-    // scratch recorded into the same queue.
-    std::array<VkBufferMemoryBarrier, 7> entry{};
+    // scratch and on KV caches recorded into the same queue.
+    std::array<VkBufferMemoryBarrier, 8> entry{};
     uint32_t entry_count = 0;
     VkPipelineStageFlags src_stages = VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT;
-    auto add_entry = [&](const ExternalBuffer& e, bool written) {
+    auto add_entry = [&](const ExternalBuffer* e_ptr, bool written) {
+        if (e_ptr == nullptr || entry_count == entry.size()) return;
+        const ExternalBuffer& e = *e_ptr;
         if (e.buffer == VK_NULL_HANDLE || e.src_stage == 0) return;
         VkBufferMemoryBarrier b{VK_STRUCTURE_TYPE_BUFFER_MEMORY_BARRIER};
         b.srcAccessMask = e.src_access;
@@ -400,13 +414,8 @@ Status Session::record(VkCommandBuffer cmd, const RecordArgs& a) {
         entry[entry_count++] = b;
         src_stages |= e.src_stage;
     };
-    add_entry(a.query, false);
-    add_entry(a.key, false);
-    add_entry(a.value, false);
-    if (a.options.key_padding != MaskKind::none) add_entry(a.key_padding_mask, false);
-    if (a.options.attn_mask != MaskKind::none) add_entry(a.attn_mask, false);
-    add_entry(a.output, true);
-    if (a.options.need_weights) add_entry(a.weights, true);
+    for (const ExternalBuffer* e : reads) add_entry(e, false);
+    for (const ExternalBuffer* e : writes) add_entry(e, true);
     VkMemoryBarrier scratch_barrier{VK_STRUCTURE_TYPE_MEMORY_BARRIER};
     scratch_barrier.srcAccessMask = VK_ACCESS_SHADER_WRITE_BIT | VK_ACCESS_SHADER_READ_BIT;
     scratch_barrier.dstAccessMask = VK_ACCESS_SHADER_WRITE_BIT | VK_ACCESS_SHADER_READ_BIT;
@@ -420,7 +429,6 @@ Status Session::record(VkCommandBuffer cmd, const RecordArgs& a) {
     VkMemoryBarrier pass_barrier{VK_STRUCTURE_TYPE_MEMORY_BARRIER};
     pass_barrier.srcAccessMask = VK_ACCESS_SHADER_WRITE_BIT;
     pass_barrier.dstAccessMask = VK_ACCESS_SHADER_READ_BIT | VK_ACCESS_SHADER_WRITE_BIT;
-    const AttentionPlan& p = m_plan;
     for (size_t i = 0; i < p.passes.size(); ++i) {
         const Pass& pass = p.passes[i];
         if (pass.barrier_before)
@@ -428,18 +436,18 @@ Status Session::record(VkCommandBuffer cmd, const RecordArgs& a) {
                                     1, &pass_barrier, 0, nullptr, 0, nullptr);
         VkDescriptorSet set = slot.sets[i];
         const uint32_t n = kernel_binding_count(pass.kernel);
-        VkWriteDescriptorSet writes[kMaxBindings]{};
+        VkWriteDescriptorSet set_writes[kMaxBindings]{};
         for (uint32_t b = 0; b < kMaxBindings; ++b) {
             // Every set has the 5-binding layout; bindings a kernel does not declare still get the dummy.
             const Slot s = b < n ? pass.bindings[b] : Slot::dummy;
-            writes[b].sType = VK_STRUCTURE_TYPE_WRITE_DESCRIPTOR_SET;
-            writes[b].dstSet = set;
-            writes[b].dstBinding = b;
-            writes[b].descriptorCount = 1;
-            writes[b].descriptorType = VK_DESCRIPTOR_TYPE_STORAGE_BUFFER;
-            writes[b].pBufferInfo = &bound[size_t(s)].info;
+            set_writes[b].sType = VK_STRUCTURE_TYPE_WRITE_DESCRIPTOR_SET;
+            set_writes[b].dstSet = set;
+            set_writes[b].dstBinding = b;
+            set_writes[b].descriptorCount = 1;
+            set_writes[b].descriptorType = VK_DESCRIPTOR_TYPE_STORAGE_BUFFER;
+            set_writes[b].pBufferInfo = &bound[size_t(s)].info;
         }
-        vk.vkUpdateDescriptorSets(d.handle(), kMaxBindings, writes, 0, nullptr);
+        vk.vkUpdateDescriptorSets(d.handle(), kMaxBindings, set_writes, 0, nullptr);
         label_begin(stage_name(pass.stage));
         if (timed)
             vk.vkCmdWriteTimestamp(cmd, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT, slot.queries.get(), uint32_t(2 * i));
@@ -457,8 +465,6 @@ Status Session::record(VkCommandBuffer cmd, const RecordArgs& a) {
         slot.pass_stages.push_back(pass.stage);
     }
     label_end();
-    slot.recorded_frame = a.frame;
-    return {};
 }
 
 Result<std::vector<StageTiming>> Session::timings(uint64_t frame) const {
@@ -507,7 +513,6 @@ Result<uint64_t> Session::submit_host(const AttentionShape& shape, const Attenti
                           "key_padding_mask pointer is NULL but a key padding mask was requested");
     if (options.attn_mask != MaskKind::none && !in.attn_mask)
         return make_error(ErrorCode::invalid_argument, "attn_mask pointer is NULL but an attention mask was requested");
-    const uint64_t value = m_host_submits + 1;
     const uint32_t slot_index = static_cast<uint32_t>(m_host_submits % m_limits.frames_in_flight);
     FrameSlot& slot = m_slots[slot_index];
     if (slot.host_value) VKMHA_TRY(wait(slot.host_value, UINT64_MAX)); // the slot's previous run must finish
@@ -549,6 +554,17 @@ Result<uint64_t> Session::submit_host(const AttentionShape& shape, const Attenti
     if (options.key_padding != MaskKind::none) std::memcpy(host(sb_in_kpm).mapped, in.key_padding_mask, need.kpm);
     if (options.attn_mask != MaskKind::none) std::memcpy(host(sb_in_mask).mapped, in.attn_mask, mask_bytes);
 
+    auto begun = begin_host_submit();
+    if (!begun) return begun.take_error();
+    slot.host_shape = shape;
+    slot.host_options = options;
+    return end_host_submit(slot_index, record(slot.host_cmd, a));
+}
+
+Result<uint32_t> Session::begin_host_submit() {
+    const uint32_t slot_index = static_cast<uint32_t>(m_host_submits % m_limits.frames_in_flight);
+    FrameSlot& slot = m_slots[slot_index];
+    if (slot.host_value) VKMHA_TRY(wait(slot.host_value, UINT64_MAX)); // the slot's previous run must finish
     const Device& d = m_ctx->device();
     const auto& vk = d.vk();
     VkResult r = vk.vkResetCommandBuffer(slot.host_cmd, 0);
@@ -557,14 +573,21 @@ Result<uint64_t> Session::submit_host(const AttentionShape& shape, const Attenti
     if (r == VK_SUCCESS) r = vk.vkBeginCommandBuffer(slot.host_cmd, &bi);
     if (r != VK_SUCCESS) return d.vk_error("vkBeginCommandBuffer", r);
     slot.recorded_frame = kNoFrame; // this slot's previous host frame finished (waited above)
-    Status recorded = record(slot.host_cmd, a);
+    return slot_index;
+}
+
+Result<uint64_t> Session::end_host_submit(uint32_t slot_index, Status recorded) {
+    FrameSlot& slot = m_slots[slot_index];
+    const Device& d = m_ctx->device();
+    const auto& vk = d.vk();
+    const uint64_t value = m_host_submits + 1;
     // Outputs are read by the host after the timeline wait.
     VkMemoryBarrier to_host{VK_STRUCTURE_TYPE_MEMORY_BARRIER};
     to_host.srcAccessMask = VK_ACCESS_SHADER_WRITE_BIT;
     to_host.dstAccessMask = VK_ACCESS_HOST_READ_BIT;
     vk.vkCmdPipelineBarrier(slot.host_cmd, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT, VK_PIPELINE_STAGE_HOST_BIT, 0, 1,
                             &to_host, 0, nullptr, 0, nullptr);
-    r = vk.vkEndCommandBuffer(slot.host_cmd);
+    VkResult r = vk.vkEndCommandBuffer(slot.host_cmd);
     if (!recorded) return recorded.take_error();
     if (r != VK_SUCCESS) return d.vk_error("vkEndCommandBuffer", r);
 
@@ -581,8 +604,6 @@ Result<uint64_t> Session::submit_host(const AttentionShape& shape, const Attenti
     r = d.submit(1, &si, VK_NULL_HANDLE);
     if (r != VK_SUCCESS) return d.vk_error("vkQueueSubmit", r);
     slot.host_value = value;
-    slot.host_shape = shape;
-    slot.host_options = options;
     m_host_submits = value;
     return value;
 }

@@ -4,9 +4,12 @@
 #pragma once
 
 #include "attention_plan.h"
+#include "kv_cache.h"
 #include "model.h"
+#include "prefill_job.h"
 
 #include <array>
+#include <span>
 
 namespace vkmha {
 
@@ -42,6 +45,38 @@ struct RecordArgs {
     ExternalBuffer query, key, value, key_padding_mask, attn_mask, output, weights; // key/value: null = query/key
 };
 
+// One sequence's share of a cached step: its new tokens, packed after the previous sequence's.
+struct SequenceStep {
+    uint32_t sequence = 0;   // index in the KV cache
+    uint32_t new_tokens = 0; // >= 1
+};
+
+// A ragged batch over a KV cache: every listed sequence appends its new tokens' K/V and attends causally over its
+// cached positions, all in one pass. query/key/value/output are [T, width] with T = sum of new_tokens (the session's
+// token budget, max batch x max query length, bounds T); key/value null = the query (self-attention).
+// key_padding_mask (optional): [cache sequences, capacity] bytes by slot, nonzero = never attend to that key.
+struct CachedRecordArgs {
+    uint64_t frame = 0;
+    uint64_t completed_frame = kNoFrame;
+    KvCache* cache = nullptr;
+    std::span<const SequenceStep> steps;
+    ExternalBuffer query, key, value, key_padding_mask, output;
+};
+
+// One frame's share of a sliced prefill. The buffers are the whole prompt's ([tokens, width]; key/value null = the
+// query) and must hold the same data on every step of the job; output is written by the last steps.
+// budget_ms > 0 sizes the piece from the job's measured costs (the first piece of each phase is small); max_rows /
+// max_keys (0: none) cap it; with neither, one step does a whole phase.
+struct PrefillRecordArgs {
+    uint64_t frame = 0;
+    uint64_t completed_frame = kNoFrame;
+    PrefillJob* job = nullptr;
+    double budget_ms = 0;
+    uint32_t max_rows = 0;
+    uint32_t max_keys = 0;
+    ExternalBuffer query, key, value, output;
+};
+
 struct HostInputs {
     const float* query = nullptr;
     const float* key = nullptr;   // null: self-attention
@@ -70,6 +105,17 @@ class Session {
     // submission signals. Blocks only when the frame slot it needs is still in flight.
     Result<uint64_t> submit_host(const AttentionShape&, const AttentionOptions&, const HostInputs&);
     Status wait(uint64_t value, uint64_t timeout_ns) const;
+    // The cached-step counterpart of submit_host: query [T, E] (key/value null: the query), key_padding_mask
+    // [cache sequences, capacity] bytes or null. read_outputs then returns [T, E].
+    Result<uint64_t> submit_host_cached(KvCache&, std::span<const SequenceStep>, const HostInputs&);
+
+    // Records a cached step (see CachedRecordArgs). Advances the cache's lengths: record in submission order.
+    Status record_cached(VkCommandBuffer cmd, const CachedRecordArgs&);
+
+    // Records the job's next piece (nothing once it is done) and returns it. Reads the GPU time of the job's
+    // completed earlier pieces first (timestamps), which sizes this one.
+    Result<PrefillItem> record_prefill(VkCommandBuffer cmd, const PrefillRecordArgs&);
+
     // Copies a completed submission's outputs; not_ready while it runs.
     Status read_outputs(uint64_t value, float* output, size_t output_count, float* weights, size_t weights_count) const;
 
@@ -82,6 +128,32 @@ class Session {
     VkDeviceSize bytes() const { return m_arena.bytes(); }
 
   private:
+    // Per frame slot, arena buffers in this order.
+    enum SlotBuffer : size_t {
+        sb_q,
+        sb_k,
+        sb_v,
+        sb_scores,
+        sb_concat,
+        sb_lse,
+        sb_partials,
+        sb_records,
+        sb_sink,
+        sb_in_query,
+        sb_in_key,
+        sb_in_value,
+        sb_in_kpm,
+        sb_in_mask,
+        sb_out_output,
+        sb_out_weights,
+        sb_count
+    };
+    // Splits a caller offset into a binding offset the device accepts and an element remainder for the shader.
+    struct Bound {
+        VkDescriptorBufferInfo info{};
+        uint32_t remainder = 0;
+    };
+    using Bindings = std::array<Bound, kSlotCount>;
     struct FrameSlot {
         std::vector<VkDescriptorSet> sets;
         Handle<VkQueryPool> queries;
@@ -89,12 +161,24 @@ class Session {
         uint64_t recorded_frame = kNoFrame;
         std::vector<Stage> pass_stages; // stage of each timed pass of the recorded frame
         uint64_t host_value = 0;        // timeline value of the last submit_host in this slot
-        AttentionShape host_shape;
+        AttentionShape host_shape;      // cached steps: batch 1, lq = tokens
         AttentionOptions host_options;
     };
     Session() = default;
     Status check_args(const RecordArgs&) const;
     const BufferView& slot_buffer(uint32_t slot_index, size_t which) const;
+    Bound bind_external(const ExternalBuffer&, uint64_t needed_bytes, uint64_t elem_bytes) const;
+    // The frame slot a frame records into, once the caller's completed frame shows its last use finished.
+    Result<uint32_t> claim_slot(uint64_t frame, uint64_t completed_frame) const;
+    // Binds the model's weights, the slot's scratch, and the dummy wherever nothing else is bound.
+    void bind_owned(Bindings&, uint32_t slot_index) const;
+    // Entry barrier (the caller's last use of `reads`/`writes`, earlier vkmha work), then every pass, timed.
+    void record_plan(VkCommandBuffer, uint32_t slot_index, const AttentionPlan&, const Bindings&,
+                     std::span<const ExternalBuffer* const> reads, std::span<const ExternalBuffer* const> writes,
+                     const char* label);
+    // Begins a slot's host command buffer (its previous submission waited for).
+    Result<uint32_t> begin_host_submit();
+    Result<uint64_t> end_host_submit(uint32_t slot_index, Status recorded);
 
     const Context* m_ctx = nullptr;
     const Model* m_model = nullptr;

@@ -55,12 +55,12 @@ static_assert(sizeof(LinearParams) <= kMaxPushBytes && sizeof(ScoresParams) <= k
 
 const KernelInfo& info(Kernel k) {
     static const KernelInfo table[kKernelCount] = {
-        {"linear", 4, 1u << 3, 0},
+        {"linear", 5, 1u << 3, 0},
         {"scores", 5, 1u << 2, 0},
         {"softmax", 2, 0b11, 0b01},
         {"apply", 3, 1u << 2, 0},
         {"average_heads", 2, 1u << 1, 1u << 1},
-        {"attention", 8, (1u << 3) | (1u << 6) | (1u << 7), 0},
+        {"attention", 8, (1u << 3) | (1u << 6) | (1u << 7), 1u << 7},
         {"combine", 3, 0b110, 0},
         {"probs_from_lse", 3, 0b11, 0b01},
     };

@@ -47,7 +47,7 @@ uint32_t kernel_read_write_mask(Kernel);
 // Push-constant blocks, field for field as in shaders/*.comp (4-byte members only).
 struct LinearParams {
     uint32_t M, N, K, x_offset, w_offset, b_offset, y_offset, has_bias, out_mode, rows_per_batch, head_dim,
-        num_out_heads;
+        num_out_heads, map_offset;
 };
 struct ScoresParams {
     uint32_t B, H, G, Lq, Lk, D, bh_begin, bh_count;
@@ -67,9 +67,10 @@ struct AverageHeadsParams {
 struct AttentionParams {
     uint32_t B, H, G, Lq, Lk, D;
     float scale;
-    uint32_t attn_mask_mode, attn_mask_offset, attn_mask_bh_stride, kpm_mode, kpm_offset, causal;
+    uint32_t attn_mask_mode, attn_mask_offset, attn_mask_bh_stride, kpm_mode, kpm_offset, kpm_stride, causal;
     int32_t causal_offset;
     uint32_t split_count, keys_per_split, write_lse, o_offset;
+    uint32_t cache_mode, capacity, window, key_lo, key_hi, state_mode;
 };
 struct CombineParams {
     uint32_t B, H, Lq, D, split_count, write_lse, o_offset;

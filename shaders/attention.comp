@@ -3,6 +3,14 @@
 // Split-K (decode shapes): workgroup z = s handles one key range and writes unnormalized partial records
 // that combine.comp merges.
 //
+// KV-cache mode (cache_mode 1): workgroup y = r * G + g serves sequence record r of a ragged batch (binding 4 holds
+// the records: q_offset, q_len, k_len, cache_seq). Q and O are packed over the batch's tokens (B = 1 layout, Lq =
+// tokens), K and V are the cache [sequences, G, capacity, D], key position j lives in slot j % capacity (a ring in
+// sliding-window mode), the pass is causal with offset k_len - q_len per sequence, and the key padding mask is
+// [sequences, capacity] bytes by slot.
+// State mode (frame-budget slicing): each dispatch runs one key range [key_lo, key_hi) of every row and keeps
+// (acc, m, l) in binding 7 between dispatches, records laid out as split 0's; combine.comp normalizes at the end.
+//
 // Rows: a workgroup owns ROWS consecutive rows of one (batch b, key/value head g), where the rows of g are
 // its query positions times its H/G query heads, position-major: row = i * (H/G) + (h - g * (H/G)). So each
 // K/V element the workgroup reads serves every query head of the group (GQA/MQA) and ROWS rows in all.
@@ -20,7 +28,8 @@
 //   constant_id 2  BC            default 64   keys per K/V tile; multiple of WG
 //   constant_id 3  DC            default 32   head-dim columns of Q/K staged per step; multiple of 4
 //   constant_id 4  D_MAX         default 256  largest head dim D the pipeline accepts
-// Dispatch: (ceil(Lq * (H/G) / ROWS), B * G, split_count)
+// Dispatch: (ceil(Lq * (H/G) / ROWS), B * G, split_count); cache mode: (ceil(max q_len * (H/G) / ROWS), records * G,
+// split_count)
 // Shared: 4 * (DC*ROWS + DC*(BC+1) + BC*ROWS + WG) bytes (14720 by default).
 //
 // Storage variant (shaders/CMakeLists.txt): ACT_F16 stores Q, K, V and O as fp16 (GL_EXT_shader_16bit_storage); LSE
@@ -71,10 +80,12 @@ layout(std430, set = 0, binding = 3) writeonly buffer OutputO { ACT_T o_data[]; 
 // One binding, two views: the mask is bytes or floats depending on attn_mask_mode.
 layout(std430, set = 0, binding = 4) readonly buffer MaskU { uint mask_u[]; };
 layout(std430, set = 0, binding = 4) readonly buffer MaskF { float mask_f[]; };
-layout(std430, set = 0, binding = 5) readonly buffer KeyPadding { uint kpm_u[]; };    // bytes [B, Lk]
+// cache_mode 1: per sequence record r, four words: q_offset, q_len, k_len, cache_seq.
+layout(std430, set = 0, binding = 4) readonly buffer Records { uint seq_records[]; };
+layout(std430, set = 0, binding = 5) readonly buffer KeyPadding { uint kpm_u[]; };    // bytes [B, kpm_stride]
 layout(std430, set = 0, binding = 6) writeonly buffer OutputLse { float lse_data[]; }; // [B, H, Lq]
-// Record r = ((s * B + b) * H + h) * Lq + i at element r * (D + 2): acc[0..D-1], m, l.
-layout(std430, set = 0, binding = 7) writeonly buffer Partials { float part_data[]; };
+// Record r = ((s * B + b) * H + h) * Lq + i at element r * (D + 2): acc[0..D-1], m, l. Read back in state mode 2.
+layout(std430, set = 0, binding = 7) buffer Partials { float part_data[]; };
 
 layout(push_constant) uniform Params {
     uint B;
@@ -89,13 +100,27 @@ layout(push_constant) uniform Params {
     uint attn_mask_bh_stride;  // elements between (b, h) planes; 0 broadcasts one [Lq, Lk] mask
     uint kpm_mode;             // 0 none, 1 bytes [B, Lk] (nonzero = masked)
     uint kpm_offset;           // bytes
+    uint kpm_stride;           // bytes between batch (cache mode: cache sequence) rows: Lk, or the cache capacity
     uint causal;               // nonzero: mask j > i + causal_offset
     int causal_offset;         // Lk - Lq (bottom-right aligned)
     uint split_count;          // >= 1; 1 writes O (and LSE), > 1 writes partial records
     uint keys_per_split;       // split s: keys [s * keys_per_split, (s + 1) * keys_per_split); unused for 1 split
     uint write_lse;            // nonzero (single split only): LSE = m + log(l) per row
     uint o_offset;             // elements: O's first element inside binding 3
+    uint cache_mode;           // 0: B batches of Lq x Lk; 1: ragged sequence records over a KV cache (B records)
+    uint capacity;             // cache_mode 1: slots per cached sequence
+    uint window;               // cache_mode 1: > 0 masks keys j <= i_pos - window (sliding window)
+    uint key_lo;               // keys [key_lo, key_hi) only (frame-budget slices); 0 and ~0 for all
+    uint key_hi;
+    uint state_mode;           // 0 none; 1 start (acc, m, l) fresh and write it to binding 7; 2 resume from it
 } p;
+
+// Key position j's K/V row: j % rows, for j in [ring_base, ring_base + 2 * rows).
+uint kv_row(uint j, uint ring_base, uint rows)
+{
+    const uint t = j - ring_base;
+    return t >= rows ? t - rows : t;
+}
 
 void main()
 {
@@ -107,27 +132,60 @@ void main()
     const uint b = gl_WorkGroupID.y / p.G;
     const uint g = gl_WorkGroupID.y % p.G;
     const uint split = gl_WorkGroupID.z;
-    const uint row_count = p.Lq * group;
     const uint row0 = gl_WorkGroupID.x * ROWS;
-    const bool wg_valid = b < p.B && split < p.split_count && row0 < row_count;
-    const uint kv_base = (b * p.G + g) * p.Lk * p.D;
+    const bool cached = p.cache_mode != 0u;
 
-    uint key_begin = 0u;
-    uint key_end = p.Lk;
+    // Where this workgroup's batch (cache mode: sequence record) lives. Q, O, LSE and partial records are indexed
+    // by (qb, h, q_off + i) in a [QB, H, Lq] layout; keys by position j in [k_lo, k_len), K/V row slot(j).
+    uint q_len = p.Lq;
+    uint k_len = p.Lk;
+    uint q_off = 0u;
+    uint qb = b;
+    uint kv_seq = b;     // the K/V (and key padding) batch row
+    uint kv_rows = p.Lk; // K/V rows per (batch, head); the cache capacity
+    int causal_offset = p.causal_offset;
+    if (cached && b < p.B) {
+        q_off = seq_records[4u * b];
+        q_len = seq_records[4u * b + 1u];
+        k_len = seq_records[4u * b + 2u];
+        kv_seq = seq_records[4u * b + 3u];
+        kv_rows = p.capacity;
+        qb = 0u;
+        causal_offset = int(k_len) - int(q_len);
+    }
+    const uint QB = cached ? 1u : p.B;
+    const uint row_count = q_len * group;
+    const bool wg_valid = b < p.B && split < p.split_count && row0 < row_count;
+    const uint kv_base = (kv_seq * p.G + g) * kv_rows * p.D;
+
+    // The oldest position a ring still holds, then the slice's range, the window, the split, causality.
+    uint range_begin = max(k_len > kv_rows ? k_len - kv_rows : 0u, p.key_lo);
+    const uint range_end = min(k_len, p.key_hi);
+    if (p.window != 0u && wg_valid) {
+        // The workgroup's first query position bounds the oldest key any of its rows may see.
+        const int first_needed = int(row0 / group) + causal_offset - int(p.window) + 1;
+        range_begin = max(range_begin, uint(max(first_needed, 0)));
+    }
+    range_begin = min(range_begin, range_end);
+    uint key_begin = range_begin;
+    uint key_end = range_end;
     if (p.split_count > 1u) {
-        key_begin = min(split * p.keys_per_split, p.Lk);
-        key_end = p.Lk - key_begin > p.keys_per_split ? key_begin + p.keys_per_split : p.Lk;
+        key_begin = range_end - range_begin > split * p.keys_per_split ? range_begin + split * p.keys_per_split
+                                                                          : range_end;
+        key_end = range_end - key_begin > p.keys_per_split ? key_begin + p.keys_per_split : range_end;
     }
     if (p.causal != 0u && wg_valid) {
         // Causality is monotone in j, so the workgroup's last query position bounds every key it needs:
         // tiles past it are fully masked for all its rows and are never loaded.
         const uint last_position = (min(row0 + ROWS, row_count) - 1u) / group;
-        const int causal_end = int(last_position) + p.causal_offset + 1;
+        const int causal_end = int(last_position) + causal_offset + 1;
         key_end = causal_end <= int(key_begin) ? key_begin : min(key_end, uint(causal_end));
     }
     if (!wg_valid) {
         key_end = key_begin;
     }
+    // Key position -> K/V row: j % kv_rows, with one division per workgroup (the range spans < 2 * kv_rows).
+    const uint ring_base = range_begin - range_begin % kv_rows;
 
     // The row this invocation masks in the mask pass (PARTS invocations per row, interleaved keys).
     const uint part = tid % PARTS;
@@ -137,6 +195,7 @@ void main()
     const uint mask_i = mask_row / group;
     const uint mask_bh = b * p.H + g * group + mask_row % group;
     const uint mask_row_base = p.attn_mask_offset + mask_bh * p.attn_mask_bh_stride + mask_i * p.Lk;
+    const int mask_position = int(mask_i) + causal_offset; // the row's query position among the keys
 
     // Running max m, running sum l and the accumulators, 4 rows per vec4; m and l are computed
     // identically by every invocation.
@@ -148,6 +207,24 @@ void main()
         row_l[r4] = vec4(0.0);
         [[unroll]] for (uint k = 0u; k < COLS_PER_INVOCATION; ++k) {
             acc[r4 * COLS_PER_INVOCATION + k] = vec4(0.0);
+        }
+    }
+    if (p.state_mode == 2u && wg_valid) {
+        // Resume: the previous slices' running max, sum and accumulators of every row.
+        [[unroll]] for (uint r = 0u; r < ROWS; ++r) {
+            const uint row = row0 + r;
+            if (row < row_count) {
+                const uint h = g * group + row % group;
+                const uint rec = ((qb * p.H + h) * p.Lq + q_off + row / group) * (p.D + 2u);
+                row_m[r / 4u][r % 4u] = part_data[rec + p.D];
+                row_l[r / 4u][r % 4u] = part_data[rec + p.D + 1u];
+                [[unroll]] for (uint k = 0u; k < COLS_PER_INVOCATION; ++k) {
+                    const uint d = k * WG + tid;
+                    if (d < p.D) {
+                        acc[(r / 4u) * COLS_PER_INVOCATION + k][r % 4u] = part_data[rec + d];
+                    }
+                }
+            }
         }
     }
 
@@ -171,7 +248,7 @@ void main()
                     float v = 0.0; // zero padding: rows/columns outside the problem add nothing
                     if (wg_valid && row < row_count && d < p.D) {
                         const uint h = g * group + row % group;
-                        v = float(q_data[((b * p.H + h) * p.Lq + row / group) * p.D + d]) * p.scale;
+                        v = float(q_data[((qb * p.H + h) * p.Lq + q_off + row / group) * p.D + d]) * p.scale;
                     }
                     q_tile[c * R4 + r / 4u][r % 4u] = v;
                 }
@@ -186,7 +263,7 @@ void main()
                         const uint d = d0 + c;
                         float v = 0.0;
                         if (j < key_end && d < p.D) {
-                            v = float(k_data[kv_base + j * p.D + d]);
+                            v = float(k_data[kv_base + kv_row(j, ring_base, kv_rows) * p.D + d]);
                         }
                         kt_tile[c * KT_STRIDE + k] = v;
                     }
@@ -236,10 +313,13 @@ void main()
                             sc += mask_f[mask_e];
                         }
                         if (p.kpm_mode == 1u) {
-                            const uint kpm_e = p.kpm_offset + b * p.Lk + j;
+                            const uint kpm_e = p.kpm_offset + kv_seq * p.kpm_stride + kv_row(j, ring_base, kv_rows);
                             masked = masked || mask_byte(kpm_u[kpm_e >> 2u], kpm_e) != 0u;
                         }
-                        if (p.causal != 0u && int(j) > int(mask_i) + p.causal_offset) {
+                        if (p.causal != 0u && int(j) > mask_position) {
+                            masked = true;
+                        }
+                        if (p.window != 0u && int(j + p.window) <= mask_position) {
                             masked = true;
                         }
                     }
@@ -293,7 +373,7 @@ void main()
                     const uint d = k * WG + tid;
                     v_val[k] = 0.0; // keys past the range must be zero, not garbage: 0 * NaN is NaN
                     if (j < key_end && d < p.D) {
-                        v_val[k] = float(v_data[kv_base + j * p.D + d]);
+                        v_val[k] = float(v_data[kv_base + kv_row(j, ring_base, kv_rows) * p.D + d]);
                     }
                 }
                 [[unroll]] for (uint r4 = 0u; r4 < R4; ++r4) {
@@ -317,14 +397,14 @@ void main()
         if (!wg_valid || row >= row_count) {
             continue;
         }
-        const uint i = row / group;
+        const uint i = q_off + row / group; // the packed row in the [QB, H, Lq] layouts
         const uint h = g * group + row % group;
         const float m = row_m[r / 4u][r % 4u];
         const float l = row_l[r / 4u][r % 4u];
-        if (p.split_count == 1u) {
+        if (p.split_count == 1u && p.state_mode == 0u) {
             // A row with no allowed key has l == 0: zeros and lse = -inf, never NaN.
             const float inv_l = l > 0.0 ? 1.0 / l : 0.0;
-            const uint o_base = p.o_offset + (b * p.Lq + i) * (p.H * p.D) + h * p.D;
+            const uint o_base = p.o_offset + (qb * p.Lq + i) * (p.H * p.D) + h * p.D;
             [[unroll]] for (uint k = 0u; k < COLS_PER_INVOCATION; ++k) {
                 const uint d = k * WG + tid;
                 if (d < p.D) {
@@ -332,10 +412,10 @@ void main()
                 }
             }
             if (p.write_lse != 0u && tid == r) {
-                lse_data[(b * p.H + h) * p.Lq + i] = l > 0.0 ? m + log(l) : neg_inf();
+                lse_data[(qb * p.H + h) * p.Lq + i] = l > 0.0 ? m + log(l) : neg_inf();
             }
         } else {
-            const uint rec = (((split * p.B + b) * p.H + h) * p.Lq + i) * (p.D + 2u);
+            const uint rec = (((split * QB + qb) * p.H + h) * p.Lq + i) * (p.D + 2u);
             [[unroll]] for (uint k = 0u; k < COLS_PER_INVOCATION; ++k) {
                 const uint d = k * WG + tid;
                 if (d < p.D) {

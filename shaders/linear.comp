@@ -1,6 +1,7 @@
 // Linear layer Y = X * W^T + b (torch.nn.Linear; W is [N, K] row-major): the Q/K/V/output projections.
 // Writes Y row-major, or head-major [B, N / head_dim, rows_per_batch, head_dim] so Q/K/V come out ready
-// for the attention kernels without a transpose pass.
+// for the attention kernels without a transpose pass, or head-major at the rows a row map names (out_mode 2: the
+// KV cache's slots, where each packed token row lands in its own sequence's slot).
 //
 // Specialization constants:
 //   constant_id 0  local_size_x         default 16  invocations along N
@@ -50,6 +51,8 @@ layout(std430, set = 0, binding = 0) readonly buffer InputX { X_T x_data[]; };
 layout(std430, set = 0, binding = 1) readonly buffer InputW { W_T w_data[]; };
 layout(std430, set = 0, binding = 2) readonly buffer InputBias { W_T bias_data[]; };
 layout(std430, set = 0, binding = 3) writeonly buffer OutputY { Y_T y_data[]; };
+// out_mode 2: row m goes to head-major row row_map[map_offset + m] = batch * rows_per_batch + row.
+layout(std430, set = 0, binding = 4) readonly buffer RowMap { uint row_map[]; };
 
 layout(push_constant) uniform Params {
     uint M;
@@ -60,10 +63,11 @@ layout(push_constant) uniform Params {
     uint b_offset;
     uint y_offset;
     uint has_bias;
-    uint out_mode;       // 0 row-major [M, N]; 1 head-major
-    uint rows_per_batch; // out_mode 1: rows of one batch (L)
-    uint head_dim;       // out_mode 1: D
-    uint num_out_heads;  // out_mode 1: N / D
+    uint out_mode;       // 0 row-major [M, N]; 1 head-major, row m = batch * rows_per_batch + l; 2 head-major, mapped
+    uint rows_per_batch; // out_mode 1, 2: rows of one batch (L; the cache capacity for mode 2)
+    uint head_dim;       // out_mode 1, 2: D
+    uint num_out_heads;  // out_mode 1, 2: N / D
+    uint map_offset;     // out_mode 2: row m's entry in row_map
 } p;
 
 // An invocation reads x_tile rows as a broadcast and w_tile along a row with consecutive
@@ -137,9 +141,10 @@ void main()
                 v += float(bias_data[p.b_offset + n]);
             }
             uint dst;
-            if (p.out_mode == 1u) {
-                const uint b = m / p.rows_per_batch;
-                const uint l = m % p.rows_per_batch;
+            if (p.out_mode != 0u) {
+                const uint row = p.out_mode == 2u ? row_map[p.map_offset + m] : m;
+                const uint b = row / p.rows_per_batch;
+                const uint l = row % p.rows_per_batch;
                 const uint h = n / p.head_dim;
                 const uint d = n % p.head_dim;
                 dst = ((b * p.num_out_heads + h) * p.rows_per_batch + l) * p.head_dim + d;

@@ -1,0 +1,183 @@
+// PrefillJob: buffers, the sequence reservation, and the slice-size choice from measured costs.
+#include "prefill_job.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <string>
+
+namespace vkmha {
+namespace {
+
+constexpr uint32_t kFirstRows = 32;  // the first item of a phase whose cost is not measured yet
+constexpr double kBudgetShare = 0.9; // aim below the budget: costs vary between slices
+
+std::vector<BufferRequest> requests(const KvCache& cache, uint32_t tokens) {
+    const AttentionConfig& c = cache.model().config();
+    const uint64_t act = precision_bytes(cache.model().precision());
+    const uint64_t rows = uint64_t(tokens) * c.num_heads;
+    return {{"vkmha prefill q", (uint64_t(tokens) * c.embed_dim * act + 3) / 4 * 4, MemoryKind::device_local},
+            {"vkmha prefill state", rows * (c.head_dim() + 2) * 4, MemoryKind::device_local},
+            {"vkmha prefill concat", (uint64_t(tokens) * c.embed_dim * act + 3) / 4 * 4, MemoryKind::device_local},
+            {"vkmha prefill records", (4 + 2ull * tokens) * 4, MemoryKind::host_visible}};
+}
+
+} // namespace
+
+Result<VkDeviceSize> PrefillJob::memory_required(const Context& ctx, const KvCache& cache, uint32_t tokens) {
+    if (tokens == 0) return make_error(ErrorCode::invalid_argument, "prefill of 0 tokens");
+    return Arena::measure(ctx.device(), requests(cache, tokens));
+}
+
+Result<std::unique_ptr<PrefillJob>> PrefillJob::create(const Context& ctx, KvCache& cache, const PrefillJobInfo& info) {
+    if (info.tokens == 0) return make_error(ErrorCode::invalid_argument, "prefill of 0 tokens");
+    VKMHA_TRY(cache.check_append(info.sequence, info.tokens));
+    const AttentionConfig& c = cache.model().config();
+    const uint64_t state_bytes = uint64_t(info.tokens) * c.num_heads * (c.head_dim() + 2) * 4;
+    if (state_bytes > ctx.device().limits().max_storage_buffer_range)
+        return make_error(ErrorCode::unsupported, "a prefill of " + std::to_string(info.tokens) + " tokens needs " +
+                                                      std::to_string(state_bytes) +
+                                                      " bytes of running state in one binding; split the prompt");
+    auto arena = Arena::create(ctx.device(), requests(cache, info.tokens));
+    if (!arena) return arena.take_error();
+    std::unique_ptr<PrefillJob> job(new PrefillJob());
+    job->m_cache = &cache;
+    job->m_info = info;
+    job->m_arena = std::move(arena.value());
+    job->m_first_position = cache.append(info.sequence, info.tokens);
+    cache.set_busy(info.sequence, true);
+    const uint32_t W = cache.limits().window, C = cache.limits().capacity, T = info.tokens;
+    const uint32_t k_len = job->m_first_position + T;
+    job->m_key_first = k_len > C ? k_len - C : 0;
+    if (W && job->m_first_position + 1 > W)
+        job->m_key_first = std::max(job->m_key_first, job->m_first_position + 1 - W);
+
+    // One record (q_offset, q_len, k_len, cache sequence), the Q row map (row r of the job's [H, T, D] Q), and the
+    // K/V row map (the cache rows of the prompt's positions).
+    auto* words = static_cast<uint32_t*>(job->records().mapped);
+    words[0] = 0;
+    words[1] = T;
+    words[2] = k_len;
+    words[3] = info.sequence;
+    for (uint32_t r = 0; r < T; ++r) {
+        words[4 + r] = r;
+        words[4 + T + r] = info.sequence * C + cache.slot(job->m_first_position + r);
+    }
+    job->m_flops_total = job->flops(PrefillPhase::project, T) +
+                         job->flops(PrefillPhase::attend, job->pairs(job->m_key_first, k_len)) +
+                         job->flops(PrefillPhase::finish, T) + job->flops(PrefillPhase::out_proj, T);
+    return job;
+}
+
+PrefillJob::~PrefillJob() {
+    if (m_cache == nullptr) return;
+    m_cache->set_busy(m_info.sequence, false);
+    if (!done()) (void)m_cache->truncate(m_info.sequence, m_first_position);
+}
+
+double PrefillJob::pairs(uint32_t key_begin, uint32_t key_end) const {
+    // Row r (position P + r) sees keys max(key_first, P + r - W + 1) ..= P + r.
+    const uint32_t W = m_cache->limits().window;
+    double total = 0;
+    for (uint32_t r = 0; r < m_info.tokens; ++r) {
+        const uint64_t pos = uint64_t(m_first_position) + r;
+        uint64_t lo = std::max<uint64_t>(key_begin, W && pos + 1 > W ? pos + 1 - W : 0);
+        uint64_t hi = std::min<uint64_t>(key_end, pos + 1);
+        if (hi > lo) total += double(hi - lo);
+    }
+    return total * m_cache->model().config().num_heads;
+}
+
+double PrefillJob::flops(PrefillPhase phase, double units) const {
+    const AttentionConfig& c = m_cache->model().config();
+    const double E = c.embed_dim, D = c.head_dim();
+    switch (phase) {
+    case PrefillPhase::project: return 2 * units * (E * E + double(c.kv_width()) * (c.kdim + c.vdim));
+    case PrefillPhase::attend: return 4 * units * D;
+    case PrefillPhase::finish: return units * E;
+    case PrefillPhase::out_proj: return 2 * units * E * E;
+    }
+    return 0;
+}
+
+double PrefillJob::progress() const { return m_flops_total > 0 ? std::min(1.0, m_flops_done / m_flops_total) : 1.0; }
+
+PrefillItem PrefillJob::next(double budget_ms, uint32_t max_rows, uint32_t max_keys, uint32_t key_tile,
+                             uint32_t max_dispatch_keys) const {
+    PrefillItem item;
+    item.phase = static_cast<PrefillPhase>(m_phase);
+    const double per_unit = m_ms_per_unit[m_phase];
+    const uint32_t T = m_info.tokens;
+    switch (item.phase) {
+    case PrefillPhase::project:
+    case PrefillPhase::out_proj: {
+        uint32_t rows = T - m_next;
+        if (budget_ms > 0)
+            rows = per_unit > 0 ? static_cast<uint32_t>(
+                                      std::clamp(std::floor(budget_ms * kBudgetShare / per_unit), 1.0, double(rows)))
+                                : std::min(rows, kFirstRows);
+        if (max_rows) rows = std::min(rows, max_rows);
+        item.begin = m_next;
+        item.end = m_next + rows;
+        item.units = rows;
+        break;
+    }
+    case PrefillPhase::attend: {
+        const uint32_t k_len = m_first_position + T;
+        // Whole key tiles (the last may be short), one at the least.
+        uint32_t limit = std::min(max_keys ? max_keys : UINT32_MAX, max_dispatch_keys);
+        limit = std::max(limit / key_tile, 1u) * key_tile;
+        uint32_t end = k_len - m_next > limit ? m_next + limit : k_len;
+        if (budget_ms > 0) {
+            uint32_t tiles = 1;
+            if (per_unit > 0) {
+                // The most tiles whose pairs fit the budget: pairs grow with the range, so bisect.
+                const double units = budget_ms * kBudgetShare / per_unit;
+                uint32_t lo = 1, hi = (end - m_next + key_tile - 1) / key_tile;
+                while (lo < hi) {
+                    const uint32_t mid = (lo + hi + 1) / 2;
+                    if (pairs(m_next, std::min(end, m_next + mid * key_tile)) <= units)
+                        lo = mid;
+                    else
+                        hi = mid - 1;
+                }
+                tiles = lo;
+            }
+            end = std::min(end, m_next + tiles * key_tile);
+        }
+        item.begin = m_next;
+        item.end = end;
+        item.first_slice = m_next == m_key_first;
+        item.units = pairs(item.begin, item.end);
+        break;
+    }
+    case PrefillPhase::finish:
+        item.begin = 0;
+        item.end = T;
+        item.units = T;
+        break;
+    }
+    return item;
+}
+
+void PrefillJob::advance(const PrefillItem& item) {
+    m_flops_done += flops(item.phase, item.units);
+    const uint32_t T = m_info.tokens;
+    m_next = item.end;
+    const bool phase_done = item.phase == PrefillPhase::attend ? m_next >= m_first_position + T
+                                                               : item.phase == PrefillPhase::finish || m_next >= T;
+    if (!phase_done) return;
+    ++m_phase;
+    m_next = m_phase == static_cast<uint32_t>(PrefillPhase::attend) ? m_key_first : 0;
+    if (m_phase == kDone) m_cache->set_busy(m_info.sequence, false);
+}
+
+void PrefillJob::observe(PrefillPhase phase, double units, double ms) {
+    if (units <= 0 || ms <= 0) return;
+    double& slot = m_ms_per_unit[static_cast<uint32_t>(phase)];
+    const double measured = ms / units;
+    // The latest slice weighs most: costs drift (clocks, other work in the frame), but one outlier is damped.
+    slot = slot > 0 ? 0.5 * slot + 0.5 * measured : measured;
+}
+
+} // namespace vkmha

@@ -1,0 +1,83 @@
+// PrefillJob: a long prompt digested into a KV cache across frames, each frame's share bounded by a GPU-time budget.
+// The job projects the prompt's rows in chunks (Q into the job, K/V into the cache), then runs the attention of all
+// its rows over one key range per slice, keeping each row's running max, sum and accumulator in device memory
+// between slices (so the merge is exact: the result equals the one-shot pass), normalizes, and projects the output
+// in row chunks. Slice sizes come from the GPU timestamps of the job's earlier slices (Session::record_prefill).
+#pragma once
+
+#include "attention_plan.h"
+#include "kv_cache.h"
+
+#include <deque>
+
+namespace vkmha {
+
+struct ExternalBuffer;
+
+struct PrefillJobInfo {
+    uint32_t sequence = 0; // in the cache; the prompt continues whatever the sequence already holds
+    uint32_t tokens = 0;   // >= 1
+};
+
+// A piece of the job's work, as record_prefill records it.
+struct PrefillItem {
+    PrefillPhase phase = PrefillPhase::project;
+    uint32_t begin = 0, end = 0; // rows (project, out_proj) or key positions (attend)
+    bool first_slice = false;
+    double units = 0; // rows, or (row, key) pairs for attend: what the cost model scales by
+};
+
+class PrefillJob {
+  public:
+    static Result<VkDeviceSize> memory_required(const Context&, const KvCache&, uint32_t tokens);
+    // Reserves the prompt's positions in the cache; the sequence is busy (no steps, no rollback) until done.
+    static Result<std::unique_ptr<PrefillJob>> create(const Context&, KvCache&, const PrefillJobInfo&);
+    // An unfinished job gives its positions back: the sequence returns to where the job started.
+    ~PrefillJob();
+    PrefillJob(const PrefillJob&) = delete;
+    PrefillJob& operator=(const PrefillJob&) = delete;
+
+    bool done() const { return m_phase == kDone; }
+    double progress() const; // 0..1, by estimated arithmetic
+    uint32_t tokens() const { return m_info.tokens; }
+    uint32_t first_position() const { return m_first_position; }
+    KvCache& cache() const { return *m_cache; }
+    // The GPU milliseconds per unit measured so far for a phase (0: not measured yet).
+    double ms_per_unit(PrefillPhase phase) const { return m_ms_per_unit[static_cast<uint32_t>(phase)]; }
+
+    // For Session::record_prefill. The next item: as much as budget_ms allows by the costs measured so far (one
+    // small item while unmeasured), capped by max_rows/max_keys (0: no cap) and max_dispatch_keys.
+    PrefillItem next(double budget_ms, uint32_t max_rows, uint32_t max_keys, uint32_t key_tile,
+                     uint32_t max_dispatch_keys) const;
+    void advance(const PrefillItem&);
+    void observe(PrefillPhase, double units, double ms);
+    struct Pending {
+        uint64_t frame;
+        PrefillPhase phase;
+        double units;
+    };
+    std::deque<Pending>& pending() { return m_pending; }
+    const BufferView& q() const { return m_arena[0]; }
+    const BufferView& state() const { return m_arena[1]; }
+    const BufferView& concat() const { return m_arena[2]; }
+    const BufferView& records() const { return m_arena[3]; }
+
+  private:
+    static constexpr uint32_t kDone = 4;
+    PrefillJob() = default;
+    double pairs(uint32_t key_begin, uint32_t key_end) const; // (row, key) pairs the attention allows in a range
+    double flops(PrefillPhase, double units) const;
+
+    KvCache* m_cache = nullptr;
+    PrefillJobInfo m_info;
+    Arena m_arena;
+    uint32_t m_first_position = 0; // the prompt's first position
+    uint32_t m_key_first = 0;      // the first key position any row sees
+    uint32_t m_phase = 0;          // PrefillPhase, or kDone
+    uint32_t m_next = 0;           // the next row or key position of the phase
+    double m_ms_per_unit[4] = {};
+    double m_flops_done = 0, m_flops_total = 0;
+    std::deque<Pending> m_pending;
+};
+
+} // namespace vkmha

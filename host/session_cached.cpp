@@ -1,0 +1,280 @@
+// Session: the recorders over a KV cache — ragged cached steps and the pieces of a sliced prefill.
+#include "session.h"
+
+#include <algorithm>
+#include <cstring>
+#include <string>
+
+namespace vkmha {
+namespace {
+
+Status check_buffer(const char* name, const ExternalBuffer& e, uint64_t bytes, bool required, uint64_t elem_bytes = 4) {
+    if (e.buffer == VK_NULL_HANDLE) {
+        if (required) return make_error(ErrorCode::invalid_argument, std::string(name) + " buffer is VK_NULL_HANDLE");
+        return {};
+    }
+    if (e.range == VK_WHOLE_SIZE)
+        return make_error(ErrorCode::invalid_argument,
+                          std::string(name) + " range is VK_WHOLE_SIZE; give the exact range so it can be checked");
+    if (e.range < bytes)
+        return make_error(ErrorCode::invalid_argument, std::string(name) + " range " + std::to_string(e.range) +
+                                                           " bytes is too small (needs " + std::to_string(bytes) + ")");
+    if (e.offset % elem_bytes != 0)
+        return make_error(ErrorCode::invalid_argument,
+                          std::string(name) + " offset " + std::to_string(e.offset) + " is not a multiple of 4");
+    return {};
+}
+
+Status check_io(const AttentionConfig& c, const ExternalBuffer& query, const ExternalBuffer& key,
+                const ExternalBuffer& value, const ExternalBuffer& output, uint64_t tokens) {
+    VKMHA_TRY(check_buffer("query", query, tokens * c.embed_dim * 4, true));
+    VKMHA_TRY(check_buffer("key", key, tokens * c.kdim * 4, false));
+    VKMHA_TRY(check_buffer("value", value, tokens * c.vdim * 4, false));
+    VKMHA_TRY(check_buffer("output", output, tokens * c.embed_dim * 4, true));
+    if (key.buffer == VK_NULL_HANDLE && (c.kdim != c.embed_dim || c.vdim != c.embed_dim))
+        return make_error(ErrorCode::invalid_argument, "no key buffer bound (self-attention) but kdim/vdim differ "
+                                                       "from embed_dim");
+    if (value.buffer == VK_NULL_HANDLE && key.buffer != VK_NULL_HANDLE && c.vdim != c.kdim)
+        return make_error(ErrorCode::invalid_argument, "no value buffer bound but vdim " + std::to_string(c.vdim) +
+                                                           " != kdim " + std::to_string(c.kdim));
+    return {};
+}
+
+} // namespace
+
+Status Session::record_cached(VkCommandBuffer cmd, const CachedRecordArgs& a) {
+    if (cmd == VK_NULL_HANDLE) return make_error(ErrorCode::invalid_argument, "command buffer is VK_NULL_HANDLE");
+    if (a.cache == nullptr) return make_error(ErrorCode::invalid_argument, "KV cache is NULL");
+    KvCache& cache = *a.cache;
+    if (&cache.model() != m_model)
+        return make_error(ErrorCode::invalid_argument, "the KV cache was created for another model");
+    if (a.steps.empty()) return make_error(ErrorCode::invalid_argument, "a cached step lists no sequences");
+    const AttentionConfig& c = m_model->config();
+    const KvCacheLimits& cl = cache.limits();
+    const uint64_t max_tokens = uint64_t(m_limits.max_shape.batch) * m_limits.max_shape.lq;
+    uint64_t T = 0;
+    uint32_t max_new = 0, max_keys = 0;
+    for (size_t i = 0; i < a.steps.size(); ++i) {
+        const SequenceStep& st = a.steps[i];
+        if (st.new_tokens == 0)
+            return make_error(ErrorCode::invalid_argument,
+                              "sequence " + std::to_string(st.sequence) + " is listed with 0 new tokens");
+        for (size_t k = 0; k < i; ++k)
+            if (a.steps[k].sequence == st.sequence)
+                return make_error(ErrorCode::invalid_argument,
+                                  "sequence " + std::to_string(st.sequence) + " is listed twice in one step");
+        VKMHA_TRY(cache.check_append(st.sequence, st.new_tokens));
+        T += st.new_tokens;
+        max_new = std::max(max_new, st.new_tokens);
+        const uint32_t k_len = cache.length(st.sequence).value() + st.new_tokens;
+        uint32_t keys = std::min(k_len, cl.capacity);
+        if (cl.window) keys = std::min(keys, cl.window + st.new_tokens - 1);
+        max_keys = std::max(max_keys, keys);
+    }
+    if (T > max_tokens)
+        return make_error(ErrorCode::out_of_range, "a cached step of " + std::to_string(T) +
+                                                       " tokens is over the session's budget of " +
+                                                       std::to_string(max_tokens) + " (max batch x max query length)");
+    VKMHA_TRY(check_io(c, a.query, a.key, a.value, a.output, T));
+    const uint64_t kpm_bytes = uint64_t(cl.sequences) * cl.capacity;
+    VKMHA_TRY(check_buffer("key_padding_mask", a.key_padding_mask, kpm_bytes, false, 1));
+    auto claimed = claim_slot(a.frame, a.completed_frame);
+    if (!claimed) return claimed.take_error();
+    const uint32_t slot_index = claimed.value();
+    const uint32_t R = static_cast<uint32_t>(a.steps.size());
+
+    Bindings bound{};
+    const ExternalBuffer& key = a.key.buffer ? a.key : a.query;
+    const ExternalBuffer& value = a.value.buffer ? a.value : key;
+    bound[size_t(Slot::query)] = bind_external(a.query, T * c.embed_dim * 4, 4);
+    bound[size_t(Slot::key)] = bind_external(key, T * (a.key.buffer ? c.kdim : c.embed_dim) * 4, 4);
+    bound[size_t(Slot::value)] = bind_external(value,
+                                               T *
+                                                   (a.value.buffer ? c.vdim
+                                                    : a.key.buffer ? c.kdim
+                                                                   : c.embed_dim) *
+                                                   4,
+                                               4);
+    bound[size_t(Slot::output)] = bind_external(a.output, T * c.embed_dim * 4, 4);
+    const bool kpm = a.key_padding_mask.buffer != VK_NULL_HANDLE;
+    if (kpm) bound[size_t(Slot::key_padding_mask)] = bind_external(a.key_padding_mask, kpm_bytes, 1);
+    bound[size_t(Slot::cache_k)].info = {cache.keys().buffer, 0, cache.keys().size};
+    bound[size_t(Slot::cache_v)].info = {cache.values().buffer, 0, cache.values().size};
+    bind_owned(bound, slot_index);
+
+    CachedStepInputs in;
+    in.base.config = c;
+    in.base.precision = m_model->precision();
+    in.base.has_in_bias = m_model->has_in_bias();
+    in.base.has_out_bias = m_model->has_out_bias();
+    in.base.capacity = cl.capacity;
+    in.base.window = cl.window;
+    in.base.key_padding = kpm;
+    in.base.offsets.query = bound[size_t(Slot::query)].remainder;
+    in.base.offsets.key = bound[size_t(Slot::key)].remainder;
+    in.base.offsets.value = bound[size_t(Slot::value)].remainder;
+    in.base.offsets.output = bound[size_t(Slot::output)].remainder;
+    in.base.offsets.key_padding_mask = bound[size_t(Slot::key_padding_mask)].remainder;
+    in.base.tiling = m_model->attention_tiling();
+    in.base.linear_tiling = m_ctx->shaders().linear_tiling();
+    in.tokens = static_cast<uint32_t>(T);
+    in.records = R;
+    in.max_new_tokens = max_new;
+    in.max_keys = max_keys;
+    in.kv_map_offset = 4 * R;
+    in.partials_capacity = m_scratch.partials_elems;
+    auto plan = plan_cached_step(in, m_ctx->device().limits());
+    if (!plan) return plan.take_error();
+
+    // Everything is checked: claim the positions and write the records and the K/V row map.
+    auto* words = static_cast<uint32_t*>(slot_buffer(slot_index, sb_records).mapped);
+    uint32_t q_offset = 0;
+    for (uint32_t r = 0; r < R; ++r) {
+        const SequenceStep& st = a.steps[r];
+        const uint32_t first = cache.append(st.sequence, st.new_tokens);
+        words[4 * r + 0] = q_offset;
+        words[4 * r + 1] = st.new_tokens;
+        words[4 * r + 2] = first + st.new_tokens;
+        words[4 * r + 3] = st.sequence;
+        for (uint32_t t = 0; t < st.new_tokens; ++t)
+            words[4 * R + q_offset + t] = st.sequence * cl.capacity + cache.slot(first + t);
+        q_offset += st.new_tokens;
+    }
+    const ExternalBuffer* reads[] = {&a.query, &a.key, &a.value, kpm ? &a.key_padding_mask : nullptr};
+    const ExternalBuffer* writes[] = {&a.output};
+    record_plan(cmd, slot_index, plan.value(), bound, reads, writes, "vkmha cached attention");
+    m_slots[slot_index].recorded_frame = a.frame;
+    return {};
+}
+
+Result<uint64_t> Session::submit_host_cached(KvCache& cache, std::span<const SequenceStep> steps,
+                                             const HostInputs& in) {
+    if (!m_limits.host_io)
+        return make_error(ErrorCode::invalid_argument, "session was created without host I/O buffers");
+    if (!in.query) return make_error(ErrorCode::invalid_argument, "query pointer is NULL");
+    const AttentionConfig& c = m_model->config();
+    uint64_t T = 0;
+    for (const SequenceStep& st : steps) T += st.new_tokens;
+    auto begun = begin_host_submit();
+    if (!begun) return begun.take_error();
+    const uint32_t slot_index = begun.value();
+    auto host = [&](size_t which) -> const BufferView& { return slot_buffer(slot_index, which); };
+    auto stage = [&](const char* name, size_t which, const void* data, uint64_t bytes, ExternalBuffer& e) -> Status {
+        if (data == nullptr) return {};
+        if (bytes > host(which).size)
+            return make_error(ErrorCode::out_of_range, std::string(name) + " needs " + std::to_string(bytes) +
+                                                           " bytes of host staging; the session has " +
+                                                           std::to_string(host(which).size));
+        std::memcpy(host(which).mapped, data, bytes);
+        e.buffer = host(which).buffer;
+        e.range = bytes;
+        return {};
+    };
+    CachedRecordArgs a;
+    a.frame = m_host_submits;
+    a.completed_frame = m_host_submits; // begin_host_submit waited for this slot's previous run
+    a.cache = &cache;
+    a.steps = steps;
+    Status staged = stage("query", sb_in_query, in.query, T * c.embed_dim * 4, a.query);
+    if (staged) staged = stage("key", sb_in_key, in.key, T * c.kdim * 4, a.key);
+    if (staged) staged = stage("value", sb_in_value, in.value, T * c.vdim * 4, a.value);
+    if (staged)
+        staged = stage("key_padding_mask", sb_in_kpm, in.key_padding_mask,
+                       uint64_t(cache.limits().sequences) * cache.limits().capacity, a.key_padding_mask);
+    if (!in.value && in.key) a.value = a.key;
+    const uint64_t out_bytes = T * c.embed_dim * 4;
+    if (staged && out_bytes > host(sb_out_output).size)
+        staged = make_error(ErrorCode::out_of_range, "output needs " + std::to_string(out_bytes) +
+                                                         " bytes of host staging; the session has " +
+                                                         std::to_string(host(sb_out_output).size));
+    a.output = {host(sb_out_output).buffer, 0, out_bytes};
+    Status recorded = staged ? record_cached(m_slots[slot_index].host_cmd, a) : staged;
+    m_slots[slot_index].host_shape = {1, static_cast<uint32_t>(T), static_cast<uint32_t>(T)};
+    m_slots[slot_index].host_options = {};
+    return end_host_submit(slot_index, std::move(recorded));
+}
+
+Result<PrefillItem> Session::record_prefill(VkCommandBuffer cmd, const PrefillRecordArgs& a) {
+    if (cmd == VK_NULL_HANDLE) return make_error(ErrorCode::invalid_argument, "command buffer is VK_NULL_HANDLE");
+    if (a.job == nullptr) return make_error(ErrorCode::invalid_argument, "prefill job is NULL");
+    PrefillJob& job = *a.job;
+    KvCache& cache = job.cache();
+    if (&cache.model() != m_model)
+        return make_error(ErrorCode::invalid_argument, "the prefill job's KV cache was created for another model");
+    if (a.budget_ms < 0 || a.budget_ms != a.budget_ms)
+        return make_error(ErrorCode::invalid_argument,
+                          "frame budget " + std::to_string(a.budget_ms) + " ms is negative");
+    const AttentionConfig& c = m_model->config();
+    const uint32_t T = job.tokens();
+    VKMHA_TRY(check_io(c, a.query, a.key, a.value, a.output, T));
+    auto claimed = claim_slot(a.frame, a.completed_frame);
+    if (!claimed) return claimed.take_error();
+    const uint32_t slot_index = claimed.value();
+
+    // The measured GPU time of earlier pieces, while their frame slots still hold it.
+    auto& pending = job.pending();
+    while (!pending.empty() && a.completed_frame != kNoFrame && pending.front().frame <= a.completed_frame) {
+        const PrefillJob::Pending p = pending.front();
+        pending.pop_front();
+        auto t = timings(p.frame);
+        if (!t) continue;
+        double ms = 0;
+        for (const StageTiming& st : t.value()) ms += st.ms;
+        job.observe(p.phase, p.units, ms);
+    }
+    if (job.done()) return PrefillItem{};
+
+    const AttentionTiling& tiling = m_model->attention_tiling();
+    const PrefillItem item = job.next(a.budget_ms, a.max_rows, a.max_keys, tiling.keys,
+                                      max_keys_per_dispatch(m_ctx->device().limits(), tiling, c.head_dim()));
+    PrefillItemInputs in;
+    in.base.config = c;
+    in.base.precision = m_model->precision();
+    in.base.has_in_bias = m_model->has_in_bias();
+    in.base.has_out_bias = m_model->has_out_bias();
+    in.base.capacity = cache.limits().capacity;
+    in.base.window = cache.limits().window;
+    in.base.tiling = tiling;
+    in.base.linear_tiling = m_ctx->shaders().linear_tiling();
+    Bindings bound{};
+    const ExternalBuffer& key = a.key.buffer ? a.key : a.query;
+    const ExternalBuffer& value = a.value.buffer ? a.value : key;
+    bound[size_t(Slot::query)] = bind_external(a.query, uint64_t(T) * c.embed_dim * 4, 4);
+    bound[size_t(Slot::key)] = bind_external(key, uint64_t(T) * (a.key.buffer ? c.kdim : c.embed_dim) * 4, 4);
+    bound[size_t(Slot::value)] = bind_external(value,
+                                               uint64_t(T) *
+                                                   (a.value.buffer ? c.vdim
+                                                    : a.key.buffer ? c.kdim
+                                                                   : c.embed_dim) *
+                                                   4,
+                                               4);
+    bound[size_t(Slot::output)] = bind_external(a.output, uint64_t(T) * c.embed_dim * 4, 4);
+    in.base.offsets.query = bound[size_t(Slot::query)].remainder;
+    in.base.offsets.key = bound[size_t(Slot::key)].remainder;
+    in.base.offsets.value = bound[size_t(Slot::value)].remainder;
+    in.base.offsets.output = bound[size_t(Slot::output)].remainder;
+    in.tokens = T;
+    in.phase = item.phase;
+    in.begin = item.begin;
+    in.end = item.end;
+    in.first_slice = item.first_slice;
+    auto plan = plan_prefill_item(in, m_ctx->device().limits());
+    if (!plan) return plan.take_error();
+
+    bound[size_t(Slot::cache_k)].info = {cache.keys().buffer, 0, cache.keys().size};
+    bound[size_t(Slot::cache_v)].info = {cache.values().buffer, 0, cache.values().size};
+    bound[size_t(Slot::q)].info = {job.q().buffer, 0, job.q().size};
+    bound[size_t(Slot::partials)].info = {job.state().buffer, 0, job.state().size};
+    bound[size_t(Slot::concat)].info = {job.concat().buffer, 0, job.concat().size};
+    bound[size_t(Slot::records)].info = {job.records().buffer, 0, job.records().size};
+    bind_owned(bound, slot_index);
+    const ExternalBuffer* reads[] = {&a.query, &a.key, &a.value};
+    const ExternalBuffer* writes[] = {&a.output};
+    record_plan(cmd, slot_index, plan.value(), bound, reads, writes, "vkmha prefill slice");
+    m_slots[slot_index].recorded_frame = a.frame;
+    job.advance(item);
+    pending.push_back({a.frame, item.phase, item.units});
+    return item;
+}
+
+} // namespace vkmha
