@@ -69,8 +69,9 @@ extern "C" {
 #define VKMHA_API_VERSION_MAJOR(version) ((uint32_t)(version) >> 22U)
 #define VKMHA_API_VERSION_MINOR(version) (((uint32_t)(version) >> 12U) & 0x3FFU)
 #define VKMHA_API_VERSION_1_0 VKMHA_MAKE_API_VERSION(1, 0, 0)
+#define VKMHA_API_VERSION_1_1 VKMHA_MAKE_API_VERSION(1, 1, 0) /* KV caches, cached steps, sliced prefill */
 /* The version this header describes. */
-#define VKMHA_HEADER_VERSION VKMHA_API_VERSION_1_0
+#define VKMHA_HEADER_VERSION VKMHA_API_VERSION_1_1
 
 /* No frame has completed yet (for VkmhaRecordInfo::completedFrame). */
 #define VKMHA_NO_FRAME UINT64_MAX
@@ -78,6 +79,11 @@ extern "C" {
 typedef struct VkmhaContext_T* VkmhaContext;
 typedef struct VkmhaModel_T* VkmhaModel;
 typedef struct VkmhaSession_T* VkmhaSession;
+typedef struct VkmhaKvCache_T* VkmhaKvCache;       /* 1.1 */
+typedef struct VkmhaPrefillJob_T* VkmhaPrefillJob; /* 1.1 */
+
+/* resetKvCache: every sequence. */
+#define VKMHA_ALL_SEQUENCES UINT32_MAX
 
 typedef enum VkmhaResult {
     VKMHA_SUCCESS = 0,
@@ -105,6 +111,11 @@ typedef enum VkmhaStructureType {
     VKMHA_STRUCTURE_TYPE_RECORD_INFO = 6,
     VKMHA_STRUCTURE_TYPE_HOST_SUBMIT_INFO = 7,
     VKMHA_STRUCTURE_TYPE_CONTEXT_PROPERTIES = 8,
+    VKMHA_STRUCTURE_TYPE_KV_CACHE_CREATE_INFO = 9,
+    VKMHA_STRUCTURE_TYPE_CACHED_RECORD_INFO = 10,
+    VKMHA_STRUCTURE_TYPE_HOST_CACHED_SUBMIT_INFO = 11,
+    VKMHA_STRUCTURE_TYPE_PREFILL_JOB_CREATE_INFO = 12,
+    VKMHA_STRUCTURE_TYPE_PREFILL_RECORD_INFO = 13,
     VKMHA_STRUCTURE_TYPE_MAX_ENUM = 0x7FFFFFFF
 } VkmhaStructureType;
 
@@ -363,6 +374,107 @@ typedef struct VkmhaHostSubmitInfo {
     const void* pAttnMask;
 } VkmhaHostSubmitInfo;
 
+/* ---- 1.1: KV caches --------------------------------------------------------------------------------------------
+ * A KV cache holds the projected keys and values of many independent causal sequences (one per NPC, say) in device
+ * memory: [sequences, numKvHeads, capacity, headDim] each, in the model's precision (GQA/MQA store only the KV
+ * heads). Each frame, a cached step appends the new tokens of any number of its sequences and attends each new
+ * token causally over its sequence's cached positions, in one recorded pass for the whole ragged batch.
+ * Positions are absolute (0, 1, 2, ... per sequence). Without a window a sequence holds at most `capacity`
+ * positions (more is VKMHA_ERROR_OUT_OF_RANGE, "KV cache overflow"); with a window W, a token at position t attends
+ * to keys t - W < j <= t and position p lives in slot p % capacity, a ring: a step may append at most
+ * capacity - W + 1 tokens to a sequence. Lengths are tracked on the host when a step is recorded: record (and
+ * submit) steps in the order they will execute. A cache may be shared by sessions of its model (a chat session and
+ * a background prefill session, say) on one queue; calls that touch one cache must not run concurrently. */
+typedef struct VkmhaKvCacheCreateInfo {
+    VkmhaStructureType sType; /* VKMHA_STRUCTURE_TYPE_KV_CACHE_CREATE_INFO */
+    const void* pNext;        /* NULL */
+    uint32_t sequences;       /* required, >= 1 */
+    uint32_t capacity;        /* required, >= 1: slots per sequence */
+    uint32_t window;          /* 0: no window; else 1..capacity (sliding window, ring) */
+} VkmhaKvCacheCreateInfo;
+
+/* One sequence's share of a cached step: its new tokens, packed after the previous entry's. */
+typedef struct VkmhaSequenceStep {
+    uint32_t sequence;  /* < sequences; listed at most once per step */
+    uint32_t newTokens; /* >= 1 */
+} VkmhaSequenceStep;
+
+/* T = the sum of newTokens (at most the session's maxBatch * maxQueryLength). */
+typedef struct VkmhaCachedRecordInfo {
+    VkmhaStructureType sType; /* VKMHA_STRUCTURE_TYPE_CACHED_RECORD_INFO */
+    const void* pNext;        /* NULL */
+    uint64_t frameIndex;
+    uint64_t completedFrame;
+    VkmhaKvCache cache; /* required: created for the session's model */
+    uint32_t stepCount; /* >= 1 */
+    const VkmhaSequenceStep* pSteps;
+    VkmhaBufferBinding query;          /* required: fp32 [T, embedDim] */
+    VkmhaBufferBinding key;            /* fp32 [T, kdim]; unbound = query (the usual self-attention decode) */
+    VkmhaBufferBinding value;          /* fp32 [T, vdim]; unbound = key */
+    VkmhaBufferBinding keyPaddingMask; /* optional bytes [sequences, capacity] by slot: nonzero = never attend to
+                                          the key in that slot (slot = position % capacity) */
+    VkmhaBufferBinding output;         /* required: fp32 [T, embedDim] */
+} VkmhaCachedRecordInfo;
+
+/* Host-pointer cached step (hostIo sessions); readOutputs then returns [T, embedDim]. */
+typedef struct VkmhaHostCachedSubmitInfo {
+    VkmhaStructureType sType; /* VKMHA_STRUCTURE_TYPE_HOST_CACHED_SUBMIT_INFO */
+    const void* pNext;        /* NULL */
+    VkmhaKvCache cache;
+    uint32_t stepCount;
+    const VkmhaSequenceStep* pSteps;
+    const float* pQuery;            /* required: [T, embedDim] */
+    const float* pKey;              /* NULL = query */
+    const float* pValue;            /* NULL = key */
+    const uint8_t* pKeyPaddingMask; /* NULL or [sequences, capacity] bytes by slot */
+} VkmhaHostCachedSubmitInfo;
+
+/* ---- 1.1: sliced prefill ----------------------------------------------------------------------------------------
+ * A long prompt digested into one cached sequence across frames, each frame's piece bounded by a GPU-time budget:
+ * projections in row chunks, the attention of all the prompt's rows over one key range per frame (each row's
+ * running max, sum and accumulator stay in device memory between frames and merge exactly, so the result equals
+ * the one-shot pass), then the output projection in row chunks. Pieces are sized from the GPU timestamps of the
+ * job's earlier pieces. The sequence is busy (steps, reset and truncation refused) until the job is done;
+ * destroying an unfinished job gives its positions back. */
+typedef struct VkmhaPrefillJobCreateInfo {
+    VkmhaStructureType sType; /* VKMHA_STRUCTURE_TYPE_PREFILL_JOB_CREATE_INFO */
+    const void* pNext;        /* NULL */
+    VkmhaKvCache cache;       /* required; outlives the job */
+    uint32_t sequence;        /* the prompt continues what the sequence holds */
+    uint32_t tokenCount;      /* >= 1 */
+} VkmhaPrefillJobCreateInfo;
+
+typedef struct VkmhaPrefillRecordInfo {
+    VkmhaStructureType sType; /* VKMHA_STRUCTURE_TYPE_PREFILL_RECORD_INFO */
+    const void* pNext;        /* NULL */
+    uint64_t frameIndex;
+    uint64_t completedFrame;
+    VkmhaPrefillJob job;      /* required */
+    float budgetMilliseconds; /* > 0: size the piece to about this much GPU time; 0: a whole phase per call */
+    uint32_t maxRows;         /* 0 or a cap on the rows of a projection piece */
+    uint32_t maxKeys;         /* 0 or a cap on the keys of an attention piece (rounded to whole key tiles) */
+    VkmhaBufferBinding query; /* required: fp32 [tokenCount, embedDim], the same data on every call of the job */
+    VkmhaBufferBinding key;   /* fp32 [tokenCount, kdim]; unbound = query */
+    VkmhaBufferBinding value; /* fp32 [tokenCount, vdim]; unbound = key */
+    VkmhaBufferBinding output; /* required: fp32 [tokenCount, embedDim], complete once the job is done */
+} VkmhaPrefillRecordInfo;
+
+typedef enum VkmhaPrefillPhase {
+    VKMHA_PREFILL_PHASE_PROJECT = 0,  /* Q/K/V projections of rows [begin, end) */
+    VKMHA_PREFILL_PHASE_ATTEND = 1,   /* attention over key positions [begin, end) */
+    VKMHA_PREFILL_PHASE_FINISH = 2,   /* normalization */
+    VKMHA_PREFILL_PHASE_OUT_PROJ = 3, /* output projection of rows [begin, end) */
+    VKMHA_PREFILL_PHASE_NONE = 4,     /* nothing was recorded: the job was already done */
+    VKMHA_PREFILL_PHASE_MAX_ENUM = 0x7FFFFFFF
+} VkmhaPrefillPhase;
+
+typedef struct VkmhaPrefillStatus {
+    VkBool32 done;           /* every piece has been recorded */
+    float progress;          /* 0..1, by arithmetic recorded */
+    VkmhaPrefillPhase phase; /* of the piece the call recorded */
+    uint32_t begin, end;
+} VkmhaPrefillStatus;
+
 typedef struct VkmhaStageTiming {
     VkmhaStage stage;
     float milliseconds; /* GPU time summed over the stage's dispatches */
@@ -411,6 +523,33 @@ typedef struct VkmhaProcTable {
     /* Device memory createModel would take for this create-info (reads the weights to learn the shapes). */
     VkmhaResult(VKMHA_CALL* getModelMemoryRequirements)(VkmhaContext context, const VkmhaModelCreateInfo* pCreateInfo,
                                                         VkDeviceSize* pBytes);
+    /* 1.1 */
+    VkmhaResult(VKMHA_CALL* getKvCacheMemoryRequirements)(VkmhaModel model, const VkmhaKvCacheCreateInfo* pCreateInfo,
+                                                          VkDeviceSize* pBytes);
+    VkmhaResult(VKMHA_CALL* createKvCache)(VkmhaModel model, const VkmhaKvCacheCreateInfo* pCreateInfo,
+                                           VkmhaKvCache* pCache);
+    /* Destroy prefill jobs on the cache first; the GPU must be done with every step that used it. */
+    void(VKMHA_CALL* destroyKvCache)(VkmhaKvCache cache);
+    /* Positions appended to a sequence so far (its next token's position). */
+    VkmhaResult(VKMHA_CALL* getKvCacheLength)(VkmhaKvCache cache, uint32_t sequence, uint32_t* pLength);
+    /* Forgets a sequence (VKMHA_ALL_SEQUENCES: every one); its next token is position 0. */
+    VkmhaResult(VKMHA_CALL* resetKvCache)(VkmhaKvCache cache, uint32_t sequence);
+    /* Rolls a sequence back so its next token is position `length` (<= its length). With a window, the positions
+       that token sees must still be in the ring (else VKMHA_ERROR_OUT_OF_RANGE, the cache unchanged). */
+    VkmhaResult(VKMHA_CALL* truncateKvCache)(VkmhaKvCache cache, uint32_t sequence, uint32_t length);
+    /* Records a cached step of a ragged batch (see VkmhaCachedRecordInfo). On error nothing is recorded and no
+       length changes. */
+    VkmhaResult(VKMHA_CALL* recordCachedAttention)(VkmhaSession session, VkCommandBuffer commandBuffer,
+                                                   const VkmhaCachedRecordInfo* pInfo);
+    /* The host-pointer counterpart (hostIo sessions), as submit. */
+    VkmhaResult(VKMHA_CALL* submitCached)(VkmhaSession session, const VkmhaHostCachedSubmitInfo* pInfo,
+                                          uint64_t* pTimelineValue);
+    VkmhaResult(VKMHA_CALL* createPrefillJob)(VkmhaModel model, const VkmhaPrefillJobCreateInfo* pCreateInfo,
+                                              VkmhaPrefillJob* pJob);
+    void(VKMHA_CALL* destroyPrefillJob)(VkmhaPrefillJob job);
+    /* Records the job's next piece into commandBuffer (nothing once done); pStatus (optional) says what. */
+    VkmhaResult(VKMHA_CALL* recordPrefill)(VkmhaSession session, VkCommandBuffer commandBuffer,
+                                           const VkmhaPrefillRecordInfo* pInfo, VkmhaPrefillStatus* pStatus);
 } VkmhaProcTable;
 
 /* The one exported function. requestedApiVersion: the header version the caller was built with
