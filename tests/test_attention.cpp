@@ -416,6 +416,70 @@ TEST_SUITE("attention_plan") {
         REQUIRE_FALSE(refused.ok());
         CHECK(refused.error().message.find("need_weights") != std::string::npos);
     }
+
+    TEST_CASE("plan: cached steps write the cache before attending; decode splits keys; prefill pieces resume") {
+        vkmha::test::ValidationGuard guard;
+        const DeviceLimits& limits = vkmha::test::gpu_context().device().limits();
+        auto kernels = [](const AttentionPlan& p) {
+            std::string k;
+            for (const Pass& pass : p.passes)
+                k += std::string(pass.barrier_before ? "| " : "") + kernel_name(pass.kernel) + " ";
+            return k;
+        };
+        CachedStepInputs in;
+        in.base.config = {512, 8, 2, 512, 512};
+        in.base.capacity = 4096;
+        in.base.tiling = ShaderLibrary::choose_attention_tiling(limits, 64);
+        in.tokens = 3;
+        in.records = 3;
+        in.max_new_tokens = 1;
+        in.max_keys = 4096;
+        in.kv_map_offset = 12;
+        in.partials_capacity = 1u << 22;
+        // Decode: three sequences, one token each, long caches: the keys are split and merged.
+        auto decode = plan_cached_step(in, limits);
+        REQUIRE_MESSAGE(decode.ok(), (decode.ok() ? "" : decode.error().message));
+        CHECK(decode->split_count > 1);
+        CHECK(kernels(decode.value()) == "linear linear linear | attention | combine | linear ");
+        // The K/V projections write the cache through the row map, and the attention reads the cache.
+        const Pass& k_proj = decode->passes[1];
+        CHECK(k_proj.bindings[3] == Slot::cache_k);
+        CHECK(k_proj.bindings[4] == Slot::records);
+        const Pass& attention = decode->passes[3];
+        CHECK(attention.bindings[1] == Slot::cache_k);
+        CHECK(attention.bindings[2] == Slot::cache_v);
+        CHECK(attention.groups[1] == 3 * 2); // records x KV heads
+
+        in.split_k = false;
+        auto whole = plan_cached_step(in, limits);
+        REQUIRE(whole.ok());
+        CHECK(whole->split_count == 1);
+        in.split_k = true;
+        in.max_new_tokens = 300; // a long step: enough workgroups without splitting
+        in.tokens = 600;
+        auto long_step = plan_cached_step(in, limits);
+        REQUIRE(long_step.ok());
+        CHECK(long_step->split_count == 1);
+
+        PrefillItemInputs item;
+        item.base = in.base;
+        item.tokens = 200;
+        item.phase = PrefillPhase::project;
+        item.begin = 10;
+        item.end = 20;
+        auto project = plan_prefill_item(item, limits);
+        REQUIRE(project.ok());
+        CHECK(kernels(project.value()) == "linear linear linear ");
+        item.phase = PrefillPhase::attend;
+        item.begin = 64;
+        item.end = 128;
+        auto attend = plan_prefill_item(item, limits);
+        REQUIRE(attend.ok());
+        REQUIRE(attend->passes.size() == 1);
+        CHECK(attend->passes[0].bindings[7] == Slot::partials); // the running state
+        item.begin = item.end;
+        CHECK_FALSE(plan_prefill_item(item, limits).ok()); // an empty piece is refused
+    }
 }
 
 TEST_SUITE("attention") {

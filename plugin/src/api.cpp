@@ -4,9 +4,12 @@
 #include "context.h"
 #include "io/safetensors.h"
 #include "io/weight_map.h"
+#include "kv_cache.h"
 #include "model.h"
+#include "prefill_job.h"
 #include "session.h"
 
+#include <cmath>
 #include <cstring>
 
 struct VkmhaContext_T {
@@ -22,11 +25,19 @@ struct VkmhaSession_T {
     VkmhaModel_T* model = nullptr;
     std::unique_ptr<vkmha::Session> session;
 };
+struct VkmhaKvCache_T {
+    VkmhaModel_T* model = nullptr;
+    std::unique_ptr<vkmha::KvCache> cache;
+};
+struct VkmhaPrefillJob_T {
+    VkmhaKvCache_T* cache = nullptr;
+    std::unique_ptr<vkmha::PrefillJob> job;
+};
 
 namespace vkmha::plugin {
 namespace {
 
-constexpr uint32_t kLibraryVersion = VKMHA_API_VERSION_1_0;
+constexpr uint32_t kLibraryVersion = VKMHA_API_VERSION_1_1;
 
 VkmhaResult invalid(std::string message) { return fail(ErrorCode::invalid_argument, std::move(message)); }
 
@@ -507,6 +518,205 @@ VkmhaResult VKMHA_CALL read_outputs(VkmhaSession session, uint64_t value, float*
     });
 }
 
+// ---- 1.1: KV caches, cached steps, sliced prefill -------------------------------------------------------------
+
+Result<KvCacheLimits> kv_cache_limits(const VkmhaKvCacheCreateInfo* info) {
+    if (!info) return make_error(ErrorCode::invalid_argument, "pCreateInfo is NULL");
+    if (info->sType != VKMHA_STRUCTURE_TYPE_KV_CACHE_CREATE_INFO)
+        return make_error(ErrorCode::invalid_argument,
+                          stype_message("pCreateInfo", info->sType, VKMHA_STRUCTURE_TYPE_KV_CACHE_CREATE_INFO));
+    return KvCacheLimits{info->sequences, info->capacity, info->window};
+}
+
+VkmhaResult VKMHA_CALL get_kv_cache_memory_requirements(VkmhaModel model, const VkmhaKvCacheCreateInfo* info,
+                                                        VkDeviceSize* bytes) {
+    return guarded([&] {
+        VKMHA_REQUIRE(model, "model is NULL");
+        VKMHA_REQUIRE(bytes, "pBytes is NULL");
+        auto limits = kv_cache_limits(info);
+        if (!limits) return fail(limits.error());
+        auto need = KvCache::memory_required(*model->context->context, *model->model, limits.value());
+        if (!need) return fail(need.error());
+        *bytes = need.value();
+        return VKMHA_SUCCESS;
+    });
+}
+
+VkmhaResult VKMHA_CALL create_kv_cache(VkmhaModel model, const VkmhaKvCacheCreateInfo* info, VkmhaKvCache* out) {
+    return guarded([&] {
+        VKMHA_REQUIRE(out, "pCache is NULL");
+        *out = nullptr;
+        VKMHA_REQUIRE(model, "model is NULL");
+        auto limits = kv_cache_limits(info);
+        if (!limits) return fail(limits.error());
+        auto cache = KvCache::create(*model->context->context, *model->model, limits.value());
+        if (!cache) return fail(cache.error());
+        auto handle = std::make_unique<VkmhaKvCache_T>();
+        handle->model = model;
+        handle->cache = std::move(cache.value());
+        *out = handle.release();
+        return VKMHA_SUCCESS;
+    });
+}
+
+void VKMHA_CALL destroy_kv_cache(VkmhaKvCache cache) {
+    (void)guarded([&] {
+        delete cache;
+        return VKMHA_SUCCESS;
+    });
+}
+
+VkmhaResult VKMHA_CALL get_kv_cache_length(VkmhaKvCache cache, uint32_t sequence, uint32_t* length) {
+    return guarded([&] {
+        VKMHA_REQUIRE(cache, "cache is NULL");
+        VKMHA_REQUIRE(length, "pLength is NULL");
+        auto n = cache->cache->length(sequence);
+        if (!n) return fail(n.error());
+        *length = n.value();
+        return VKMHA_SUCCESS;
+    });
+}
+
+VkmhaResult VKMHA_CALL reset_kv_cache(VkmhaKvCache cache, uint32_t sequence) {
+    return guarded([&] {
+        VKMHA_REQUIRE(cache, "cache is NULL");
+        if (sequence == VKMHA_ALL_SEQUENCES) {
+            cache->cache->reset_all();
+            return VKMHA_SUCCESS;
+        }
+        Status s = cache->cache->reset(sequence);
+        return s ? VKMHA_SUCCESS : fail(s.error());
+    });
+}
+
+VkmhaResult VKMHA_CALL truncate_kv_cache(VkmhaKvCache cache, uint32_t sequence, uint32_t length) {
+    return guarded([&] {
+        VKMHA_REQUIRE(cache, "cache is NULL");
+        Status s = cache->cache->truncate(sequence, length);
+        return s ? VKMHA_SUCCESS : fail(s.error());
+    });
+}
+
+// The C steps as the host's (checked for NULL here; ranges, duplicates and capacity are the host's to check).
+Result<std::vector<SequenceStep>> sequence_steps(uint32_t count, const VkmhaSequenceStep* steps) {
+    if (count == 0) return make_error(ErrorCode::invalid_argument, "stepCount is 0");
+    if (!steps) return make_error(ErrorCode::invalid_argument, "stepCount is nonzero but pSteps is NULL");
+    std::vector<SequenceStep> out(count);
+    for (uint32_t i = 0; i < count; ++i) out[i] = {steps[i].sequence, steps[i].newTokens};
+    return out;
+}
+
+VkmhaResult VKMHA_CALL record_cached_attention(VkmhaSession session, VkCommandBuffer cmd,
+                                               const VkmhaCachedRecordInfo* info) {
+    return guarded([&] {
+        VKMHA_REQUIRE(session, "session is NULL");
+        VKMHA_REQUIRE(info, "pInfo is NULL");
+        VKMHA_REQUIRE(info->sType == VKMHA_STRUCTURE_TYPE_CACHED_RECORD_INFO,
+                      stype_message("pInfo", info->sType, VKMHA_STRUCTURE_TYPE_CACHED_RECORD_INFO));
+        VKMHA_REQUIRE(info->cache, "pInfo->cache is NULL");
+        auto steps = sequence_steps(info->stepCount, info->pSteps);
+        if (!steps) return fail(steps.error());
+        CachedRecordArgs a;
+        a.frame = info->frameIndex;
+        a.completed_frame = info->completedFrame;
+        a.cache = info->cache->cache.get();
+        a.steps = steps.value();
+        a.query = external(info->query);
+        a.key = external(info->key);
+        a.value = external(info->value);
+        a.key_padding_mask = external(info->keyPaddingMask);
+        a.output = external(info->output);
+        Status s = session->session->record_cached(cmd, a);
+        return s ? VKMHA_SUCCESS : fail(s.error());
+    });
+}
+
+VkmhaResult VKMHA_CALL submit_cached(VkmhaSession session, const VkmhaHostCachedSubmitInfo* info, uint64_t* value) {
+    return guarded([&] {
+        VKMHA_REQUIRE(value, "pTimelineValue is NULL");
+        VKMHA_REQUIRE(session, "session is NULL");
+        VKMHA_REQUIRE(info, "pInfo is NULL");
+        VKMHA_REQUIRE(info->sType == VKMHA_STRUCTURE_TYPE_HOST_CACHED_SUBMIT_INFO,
+                      stype_message("pInfo", info->sType, VKMHA_STRUCTURE_TYPE_HOST_CACHED_SUBMIT_INFO));
+        VKMHA_REQUIRE(info->cache, "pInfo->cache is NULL");
+        VKMHA_REQUIRE(info->pQuery, "pInfo->pQuery is NULL");
+        auto steps = sequence_steps(info->stepCount, info->pSteps);
+        if (!steps) return fail(steps.error());
+        HostInputs in{info->pQuery, info->pKey, info->pValue, info->pKeyPaddingMask, nullptr};
+        auto v = session->session->submit_host_cached(*info->cache->cache, steps.value(), in);
+        if (!v) return fail(v.error());
+        *value = v.value();
+        return VKMHA_SUCCESS;
+    });
+}
+
+VkmhaResult VKMHA_CALL create_prefill_job(VkmhaModel model, const VkmhaPrefillJobCreateInfo* info,
+                                          VkmhaPrefillJob* out) {
+    return guarded([&] {
+        VKMHA_REQUIRE(out, "pJob is NULL");
+        *out = nullptr;
+        VKMHA_REQUIRE(model, "model is NULL");
+        VKMHA_REQUIRE(info, "pCreateInfo is NULL");
+        VKMHA_REQUIRE(info->sType == VKMHA_STRUCTURE_TYPE_PREFILL_JOB_CREATE_INFO,
+                      stype_message("pCreateInfo", info->sType, VKMHA_STRUCTURE_TYPE_PREFILL_JOB_CREATE_INFO));
+        VKMHA_REQUIRE(info->cache, "pCreateInfo->cache is NULL");
+        VKMHA_REQUIRE(info->cache->model == model, "pCreateInfo->cache was created for another model");
+        auto job = PrefillJob::create(*model->context->context, *info->cache->cache,
+                                      PrefillJobInfo{info->sequence, info->tokenCount});
+        if (!job) return fail(job.error());
+        auto handle = std::make_unique<VkmhaPrefillJob_T>();
+        handle->cache = info->cache;
+        handle->job = std::move(job.value());
+        *out = handle.release();
+        return VKMHA_SUCCESS;
+    });
+}
+
+void VKMHA_CALL destroy_prefill_job(VkmhaPrefillJob job) {
+    (void)guarded([&] {
+        delete job;
+        return VKMHA_SUCCESS;
+    });
+}
+
+VkmhaResult VKMHA_CALL record_prefill(VkmhaSession session, VkCommandBuffer cmd, const VkmhaPrefillRecordInfo* info,
+                                      VkmhaPrefillStatus* status) {
+    return guarded([&] {
+        VKMHA_REQUIRE(session, "session is NULL");
+        VKMHA_REQUIRE(info, "pInfo is NULL");
+        VKMHA_REQUIRE(info->sType == VKMHA_STRUCTURE_TYPE_PREFILL_RECORD_INFO,
+                      stype_message("pInfo", info->sType, VKMHA_STRUCTURE_TYPE_PREFILL_RECORD_INFO));
+        VKMHA_REQUIRE(info->job, "pInfo->job is NULL");
+        VKMHA_REQUIRE(std::isfinite(info->budgetMilliseconds) && info->budgetMilliseconds >= 0,
+                      "budgetMilliseconds is " + std::to_string(info->budgetMilliseconds) +
+                          "; expected 0 or a positive number");
+        PrefillRecordArgs a;
+        a.frame = info->frameIndex;
+        a.completed_frame = info->completedFrame;
+        a.job = info->job->job.get();
+        a.budget_ms = info->budgetMilliseconds;
+        a.max_rows = info->maxRows;
+        a.max_keys = info->maxKeys;
+        a.query = external(info->query);
+        a.key = external(info->key);
+        a.value = external(info->value);
+        a.output = external(info->output);
+        const bool was_done = a.job->done();
+        auto item = session->session->record_prefill(cmd, a);
+        if (!item) return fail(item.error());
+        if (status) {
+            *status = {};
+            status->done = a.job->done() ? VK_TRUE : VK_FALSE;
+            status->progress = static_cast<float>(a.job->progress());
+            const bool nothing = was_done || item->begin == item->end; // a default item: nothing was recorded
+            status->phase = nothing ? VKMHA_PREFILL_PHASE_NONE : static_cast<VkmhaPrefillPhase>(item->phase);
+            status->begin = nothing ? 0 : item->begin;
+            status->end = nothing ? 0 : item->end;
+        }
+        return VKMHA_SUCCESS;
+    });
+}
+
 const char* VKMHA_CALL stage_name_c(VkmhaStage stage) {
     if (static_cast<uint32_t>(stage) >= kStageCount) return "unknown";
     return stage_name(static_cast<Stage>(stage));
@@ -553,6 +763,17 @@ extern "C" VKMHA_EXPORT VkmhaResult VKMHA_CALL vkmhaGetProcTable(uint32_t reques
         full.wait = wait;
         full.readOutputs = read_outputs;
         full.stageName = stage_name_c;
+        full.getKvCacheMemoryRequirements = get_kv_cache_memory_requirements;
+        full.createKvCache = create_kv_cache;
+        full.destroyKvCache = destroy_kv_cache;
+        full.getKvCacheLength = get_kv_cache_length;
+        full.resetKvCache = reset_kv_cache;
+        full.truncateKvCache = truncate_kv_cache;
+        full.recordCachedAttention = record_cached_attention;
+        full.submitCached = submit_cached;
+        full.createPrefillJob = create_prefill_job;
+        full.destroyPrefillJob = destroy_prefill_job;
+        full.recordPrefill = record_prefill;
         std::memcpy(table, &full, std::min(table_size, sizeof(full)));
         return VKMHA_SUCCESS;
     });

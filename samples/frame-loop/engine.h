@@ -1,0 +1,121 @@
+// The engine side of frame-loop, shared by its modes: the program's own Vulkan instance and device (which vkmha
+// adopts), buffers, loading libvkmha with dlopen, and the attention layer's weights and CPU reference.
+#pragma once
+
+#include "vkmha/vkmha.h"
+
+#include "cpu_reference.h" // vkmha's CPU reference (double accumulation), for the final checks only
+
+#include <atomic>
+#include <cstdint>
+#include <random>
+#include <string>
+#include <vector>
+
+namespace frame_loop {
+
+// The attention layer. E and H as in torch.nn.MultiheadAttention(64, 8).
+constexpr uint32_t kEmbedDim = 64;
+constexpr uint32_t kHeads = 8;
+// The engine's ring: up to this many frames recorded and submitted but not yet seen complete. vkmha's sessions
+// get the same number, so their per-frame slot N % kFramesInFlight is free exactly when ours is.
+constexpr uint32_t kFramesInFlight = 3;
+
+// Validation messages seen by the debug messenger; any at all fails the run.
+extern std::atomic<uint32_t> g_validation_messages;
+
+// The one way this program fails: one line on stderr, exit code 1.
+[[noreturn]] void die(const std::string& message);
+// Every Vulkan call that returns a VkResult goes through here: a failure prints the call's name and exits.
+void vk_check(VkResult result, const char* call);
+#define VK_CHECK(call) ::frame_loop::vk_check((call), #call)
+std::string version_text(uint32_t v);
+
+// ---------------------------------------------------------------------------------------------------------------
+// 1. The engine's Vulkan objects. Nothing here is vkmha-specific except that the device requirements vkmha
+//    reported are honoured when choosing extensions and features.
+
+struct Engine {
+    uint32_t instance_version = 0; // apiVersion the instance was created with
+    std::vector<const char*> instance_extensions;
+    VkInstance instance = VK_NULL_HANDLE;
+    VkDebugUtilsMessengerEXT messenger = VK_NULL_HANDLE;
+    PFN_vkDestroyDebugUtilsMessengerEXT destroy_messenger = nullptr;
+
+    VkPhysicalDevice physical = VK_NULL_HANDLE;
+    VkPhysicalDeviceProperties properties{};
+    VkPhysicalDeviceMemoryProperties memory{};
+    uint32_t api_version = 0; // what instance and device both support: the version vkmha is told
+    uint32_t queue_family = 0;
+    std::vector<const char*> device_extensions;
+    bool timeline_semaphore = false;
+    VkDevice device = VK_NULL_HANDLE;
+    VkQueue queue = VK_NULL_HANDLE;
+};
+
+void create_instance(Engine& e);
+void pick_physical_device(Engine& e);
+void create_device(Engine& e, const VkmhaDeviceRequirements& req);
+
+// A buffer with its own allocation (an engine would use its allocator, e.g. VMA; vkmha does not care).
+struct Buffer {
+    VkBuffer buffer = VK_NULL_HANDLE;
+    VkDeviceMemory memory = VK_NULL_HANDLE;
+    VkDeviceSize size = 0;
+    void* mapped = nullptr; // set for host-visible buffers
+};
+
+Buffer create_buffer(const Engine& e, VkDeviceSize size, VkBufferUsageFlags usage, VkMemoryPropertyFlags required,
+                     VkMemoryPropertyFlags preferred);
+void destroy_buffer(const Engine& e, Buffer& b);
+
+// ---------------------------------------------------------------------------------------------------------------
+// 2. Loading the plugin. The engine does not link libvkmha: it looks next to its executable (../lib, as in the
+//    build tree and in an install), or where VKMHA_LIBRARY points.
+
+struct Plugin {
+    void* library = nullptr;
+    VkmhaProcTable api{};
+
+    // Every vkmha call returns a VkmhaResult; on failure getLastError() names the bad value.
+    void check(VkmhaResult r, const char* what) const {
+        if (r != VKMHA_SUCCESS) die(std::string(what) + " failed (" + std::to_string(r) + "): " + api.getLastError());
+    }
+};
+
+Plugin load_plugin();
+
+// ---------------------------------------------------------------------------------------------------------------
+// 3. Weights: random, in memory, with PyTorch nn.MultiheadAttention state_dict names.
+
+struct Weights {
+    std::vector<float> in_proj_weight, in_proj_bias, out_proj_weight, out_proj_bias;
+};
+
+Weights random_weights(std::mt19937& rng);
+
+// The CPU reference from the same weights (in_proj_weight rows are [Wq; Wk; Wv]): self-attention over `query`
+// ([batch, length, E]), causal or not.
+std::vector<float> reference_output(const Weights& m, const std::vector<float>& query, uint32_t batch,
+                                    uint32_t length, bool causal);
+
+// ---------------------------------------------------------------------------------------------------------------
+// 4. Everything a mode needs before its frame loop: the plugin, the engine's device, vkmha's context adopting it
+//    and a model with random weights. stop() tears it down in order (vkmha's objects first); the caller destroys
+//    its own vkmha objects (sessions, caches) and waits for the device to be idle before.
+
+struct Runtime {
+    Plugin plugin;
+    Engine engine;
+    VkmhaContext context = nullptr;
+    VkmhaModel model = nullptr;
+    Weights weights;
+
+    const VkmhaProcTable& api() const { return plugin.api; }
+    void check(VkmhaResult r, const char* what) const { plugin.check(r, what); }
+};
+
+void start_runtime(Runtime& rt, std::mt19937& rng);
+void stop_runtime(Runtime& rt);
+
+} // namespace frame_loop
