@@ -484,12 +484,32 @@ uint32_t max_keys_per_dispatch(const DeviceLimits& limits, const AttentionTiling
     return keys;
 }
 
+// Empties a plan but keeps its pass storage, so per-frame plans allocate nothing in steady state.
+void reset_plan(AttentionPlan& plan) {
+    std::vector<Pass> passes = std::move(plan.passes);
+    passes.clear();
+    plan = AttentionPlan{};
+    plan.passes = std::move(passes);
+}
+
 Result<AttentionPlan> plan_cached_step(const CachedStepInputs& in, const DeviceLimits& limits) {
+    AttentionPlan plan;
+    VKMHA_TRY(plan_cached_step(in, limits, plan));
+    return plan;
+}
+
+Result<AttentionPlan> plan_prefill_item(const PrefillItemInputs& in, const DeviceLimits& limits) {
+    AttentionPlan plan;
+    VKMHA_TRY(plan_prefill_item(in, limits, plan));
+    return plan;
+}
+
+Status plan_cached_step(const CachedStepInputs& in, const DeviceLimits& limits, AttentionPlan& plan) {
+    reset_plan(plan);
     const CachePlanBase& b = in.base;
     VKMHA_TRY(check_cache_base(b, limits));
     if (in.tokens == 0 || in.records == 0)
         return make_error(ErrorCode::invalid_argument, "a cached step needs at least one new token");
-    AttentionPlan plan;
     CachePlanner p{b, plan};
     const AttentionConfig& c = b.config;
     const uint32_t T = in.tokens, H = p.H, D = p.D;
@@ -532,17 +552,16 @@ Result<AttentionPlan> plan_cached_step(const CachedStepInputs& in, const DeviceL
     if (plan.split_count > 1) p.combine(T, plan.split_count);
     p.linear(Stage::out_proj, Slot::concat, Slot::wo, Slot::bo, Slot::output, T, c.embed_dim, c.embed_dim, 0,
              b.offsets.output, b.has_out_bias, 0, T, 0);
-    VKMHA_TRY(place_barriers(plan, limits));
-    return plan;
+    return place_barriers(plan, limits);
 }
 
-Result<AttentionPlan> plan_prefill_item(const PrefillItemInputs& in, const DeviceLimits& limits) {
+Status plan_prefill_item(const PrefillItemInputs& in, const DeviceLimits& limits, AttentionPlan& plan) {
+    reset_plan(plan);
     const CachePlanBase& b = in.base;
     VKMHA_TRY(check_cache_base(b, limits));
     if (in.begin >= in.end)
         return make_error(ErrorCode::invalid_argument,
                           "empty prefill item [" + std::to_string(in.begin) + ", " + std::to_string(in.end) + ")");
-    AttentionPlan plan;
     CachePlanner p{b, plan};
     const AttentionConfig& c = b.config;
     const uint32_t n = in.end - in.begin, T = in.tokens;
@@ -564,8 +583,7 @@ Result<AttentionPlan> plan_prefill_item(const PrefillItemInputs& in, const Devic
                  in.begin * c.embed_dim, b.offsets.output + in.begin * c.embed_dim, b.has_out_bias, 0, T, 0);
         break;
     }
-    VKMHA_TRY(place_barriers(plan, limits));
-    return plan;
+    return place_barriers(plan, limits);
 }
 
 } // namespace vkmha

@@ -163,6 +163,8 @@ struct CachedStepInputs {
     bool split_k = true;
 };
 Result<AttentionPlan> plan_cached_step(const CachedStepInputs&, const DeviceLimits&);
+// The same into `plan`, reusing its storage (the recorder's per-frame path).
+Status plan_cached_step(const CachedStepInputs&, const DeviceLimits&, AttentionPlan& plan);
 
 // One bounded piece of a sliced prefill (prefill_job.h) of `tokens` tokens of one cached sequence. Its buffers:
 // Slot::q (the prompt's Q, [H, tokens, D]), Slot::partials (per-row running state), Slot::concat ([tokens, E]),
@@ -181,6 +183,7 @@ struct PrefillItemInputs {
     bool first_slice = false; // attend: start the running state instead of resuming it
 };
 Result<AttentionPlan> plan_prefill_item(const PrefillItemInputs&, const DeviceLimits&);
+Status plan_prefill_item(const PrefillItemInputs&, const DeviceLimits&, AttentionPlan& plan);
 
 // The most keys one dispatch of the fused kernel may cover on this device (UINT32_MAX: no limit): llvmpipe stops
 // invocations that loop too long.

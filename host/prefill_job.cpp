@@ -172,6 +172,17 @@ void PrefillJob::advance(const PrefillItem& item) {
     if (m_phase == kDone) m_cache->set_busy(m_info.sequence, false);
 }
 
+void PrefillJob::pop_pending() {
+    m_pending_first = (m_pending_first + 1) % kPendingCapacity;
+    --m_pending_count;
+}
+
+void PrefillJob::push_pending(const Pending& p) {
+    if (m_pending_count == kPendingCapacity) pop_pending();
+    m_pending[(m_pending_first + m_pending_count) % kPendingCapacity] = p;
+    ++m_pending_count;
+}
+
 void PrefillJob::observe(PrefillPhase phase, double units, double ms) {
     if (units <= 0 || ms <= 0) return;
     double& slot = m_ms_per_unit[static_cast<uint32_t>(phase)];

@@ -8,7 +8,7 @@
 #include "attention_plan.h"
 #include "kv_cache.h"
 
-#include <deque>
+#include <array>
 
 namespace vkmha {
 
@@ -51,12 +51,16 @@ class PrefillJob {
                      uint32_t max_dispatch_keys) const;
     void advance(const PrefillItem&);
     void observe(PrefillPhase, double units, double ms);
+    // Pieces recorded but not yet measured, oldest first (a fixed ring: recording allocates nothing).
     struct Pending {
-        uint64_t frame;
-        PrefillPhase phase;
-        double units;
+        uint64_t frame = 0;
+        PrefillPhase phase = PrefillPhase::project;
+        double units = 0;
     };
-    std::deque<Pending>& pending() { return m_pending; }
+    bool has_pending() const { return m_pending_count > 0; }
+    const Pending& oldest_pending() const { return m_pending[m_pending_first]; }
+    void pop_pending();
+    void push_pending(const Pending&); // drops the oldest when full
     const BufferView& q() const { return m_arena[0]; }
     const BufferView& state() const { return m_arena[1]; }
     const BufferView& concat() const { return m_arena[2]; }
@@ -77,7 +81,9 @@ class PrefillJob {
     uint32_t m_next = 0;           // the next row or key position of the phase
     double m_ms_per_unit[4] = {};
     double m_flops_done = 0, m_flops_total = 0;
-    std::deque<Pending> m_pending;
+    static constexpr uint32_t kPendingCapacity = 8;
+    std::array<Pending, kPendingCapacity> m_pending{};
+    uint32_t m_pending_first = 0, m_pending_count = 0;
 };
 
 } // namespace vkmha

@@ -194,6 +194,7 @@ class Session {
     AttentionPlan m_plan;
     PlanInputs m_plan_inputs;
     bool m_plan_valid = false;
+    AttentionPlan m_cached_plan; // rebuilt by every cached step and prefill piece, in place
     uint64_t m_host_submits = 0;
 };
 

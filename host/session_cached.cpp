@@ -123,8 +123,7 @@ Status Session::record_cached(VkCommandBuffer cmd, const CachedRecordArgs& a) {
     in.max_keys = max_keys;
     in.kv_map_offset = 4 * R;
     in.partials_capacity = m_scratch.partials_elems;
-    auto plan = plan_cached_step(in, m_ctx->device().limits());
-    if (!plan) return plan.take_error();
+    VKMHA_TRY(plan_cached_step(in, m_ctx->device().limits(), m_cached_plan));
 
     // Everything is checked: claim the positions and write the records and the K/V row map.
     auto* words = static_cast<uint32_t*>(slot_buffer(slot_index, sb_records).mapped);
@@ -142,7 +141,7 @@ Status Session::record_cached(VkCommandBuffer cmd, const CachedRecordArgs& a) {
     }
     const ExternalBuffer* reads[] = {&a.query, &a.key, &a.value, kpm ? &a.key_padding_mask : nullptr};
     const ExternalBuffer* writes[] = {&a.output};
-    record_plan(cmd, slot_index, plan.value(), bound, reads, writes, "vkmha cached attention");
+    record_plan(cmd, slot_index, m_cached_plan, bound, reads, writes, "vkmha cached attention");
     m_slots[slot_index].recorded_frame = a.frame;
     return {};
 }
@@ -212,10 +211,9 @@ Result<PrefillItem> Session::record_prefill(VkCommandBuffer cmd, const PrefillRe
     const uint32_t slot_index = claimed.value();
 
     // The measured GPU time of earlier pieces, while their frame slots still hold it.
-    auto& pending = job.pending();
-    while (!pending.empty() && a.completed_frame != kNoFrame && pending.front().frame <= a.completed_frame) {
-        const PrefillJob::Pending p = pending.front();
-        pending.pop_front();
+    while (job.has_pending() && a.completed_frame != kNoFrame && job.oldest_pending().frame <= a.completed_frame) {
+        const PrefillJob::Pending p = job.oldest_pending();
+        job.pop_pending();
         auto t = timings(p.frame);
         if (!t) continue;
         double ms = 0;
@@ -258,8 +256,7 @@ Result<PrefillItem> Session::record_prefill(VkCommandBuffer cmd, const PrefillRe
     in.begin = item.begin;
     in.end = item.end;
     in.first_slice = item.first_slice;
-    auto plan = plan_prefill_item(in, m_ctx->device().limits());
-    if (!plan) return plan.take_error();
+    VKMHA_TRY(plan_prefill_item(in, m_ctx->device().limits(), m_cached_plan));
 
     bound[size_t(Slot::cache_k)].info = {cache.keys().buffer, 0, cache.keys().size};
     bound[size_t(Slot::cache_v)].info = {cache.values().buffer, 0, cache.values().size};
@@ -270,10 +267,10 @@ Result<PrefillItem> Session::record_prefill(VkCommandBuffer cmd, const PrefillRe
     bind_owned(bound, slot_index);
     const ExternalBuffer* reads[] = {&a.query, &a.key, &a.value};
     const ExternalBuffer* writes[] = {&a.output};
-    record_plan(cmd, slot_index, plan.value(), bound, reads, writes, "vkmha prefill slice");
+    record_plan(cmd, slot_index, m_cached_plan, bound, reads, writes, "vkmha prefill slice");
     m_slots[slot_index].recorded_frame = a.frame;
     job.advance(item);
-    pending.push_back({a.frame, item.phase, item.units});
+    job.push_pending({a.frame, item.phase, item.units});
     return item;
 }
 
