@@ -97,6 +97,12 @@ Result<ScratchSizes> attention_scratch(const AttentionConfig& c, Precision preci
     sizes.v_elems = sizes.k_elems;
     sizes.concat_elems = uint64_t(s.batch) * s.lq * c.embed_dim;
     sizes.lse_elems = uint64_t(s.batch) * c.num_heads * s.lq;
+    if (fused_only) {
+        // The fused path without weights projects Q into the concat buffer and attends in place (q_row_major), and
+        // only need_weights, refused here, reads the LSE.
+        sizes.q_elems = 0;
+        sizes.lse_elems = 0;
+    }
     // Split-K serves decode shapes (Lq <= kSplitMaxLq), within a budget; and any shape whose keys this device
     // cannot run in one invocation's loops (min_key_splits), whatever that takes.
     const uint64_t record = uint64_t(s.batch) * c.num_heads * (D + 2);
@@ -181,6 +187,9 @@ struct Planner {
     Pass& add(Kernel kernel, Stage stage, std::initializer_list<Slot> bindings) {
         return add_pass(plan, in.precision, kernel, stage, bindings);
     }
+    // The fused path without weights projects Q row-major into the concat buffer and attends in place (see
+    // attention.comp's q_row_major): no Q scratch. need_weights recomputes scores from head-major Q afterwards.
+    bool q_in_place() const { return plan.fused && !in.options.need_weights; }
     Slot mask_slot() const { return in.options.attn_mask != MaskKind::none ? Slot::attn_mask : Slot::dummy; }
     Slot kpm_slot() const { return in.options.key_padding != MaskKind::none ? Slot::key_padding_mask : Slot::dummy; }
     uint32_t mask_bh_stride() const { return in.options.attn_mask_per_head ? static_cast<uint32_t>(row_block) : 0; }
@@ -275,8 +284,9 @@ struct Planner {
         plan.split_count = split;
         const bool lse = o.need_weights;
         Pass& p = add(Kernel::attention, Stage::attention,
-                      {Slot::q, Slot::k, Slot::v, split > 1 ? Slot::dummy : Slot::concat, mask_slot(), kpm_slot(),
-                       lse && split == 1 ? Slot::lse : Slot::dummy, split > 1 ? Slot::partials : Slot::dummy});
+                      {q_in_place() ? Slot::concat : Slot::q, Slot::k, Slot::v, split > 1 ? Slot::dummy : Slot::concat,
+                       mask_slot(), kpm_slot(), lse && split == 1 ? Slot::lse : Slot::dummy,
+                       split > 1 ? Slot::partials : Slot::dummy});
         set_push(p, AttentionParams{B,
                                     H,
                                     G,
@@ -301,7 +311,8 @@ struct Planner {
                                     0,
                                     0,
                                     UINT32_MAX,
-                                    0});
+                                    0,
+                                    q_in_place() ? 1u : 0u});
         p.groups[0] = row_tiles;
         p.groups[1] = B * G;
         p.groups[2] = split;
@@ -363,8 +374,8 @@ Result<AttentionPlan> plan_attention(const PlanInputs& in, const DeviceLimits& l
                                 o.attn_mask == MaskKind::additive ? 4 : 1));
 
     Planner p{in, limits, plan, E, H, c.num_kv_heads, D, B, Lq, Lk, row_block, 1.0f / std::sqrt(static_cast<float>(D))};
-    p.linear(Stage::q_proj, Slot::query, Slot::wq, Slot::bq, Slot::q, B * Lq, E, E, in.offsets.query, 0, in.has_in_bias,
-             true, Lq);
+    p.linear(Stage::q_proj, Slot::query, Slot::wq, Slot::bq, p.q_in_place() ? Slot::concat : Slot::q, B * Lq, E, E,
+             in.offsets.query, 0, in.has_in_bias, !p.q_in_place(), Lq);
     p.linear(Stage::k_proj, Slot::key, Slot::wk, Slot::bk, Slot::k, B * Lk, p.G * D, c.kdim, in.offsets.key, 0,
              in.has_in_bias, true, Lk);
     p.linear(Stage::v_proj, Slot::value, Slot::wv, Slot::bv, Slot::v, B * Lk, p.G * D, c.vdim, in.offsets.value, 0,
@@ -412,11 +423,13 @@ struct CachePlanner {
 
     // The fused kernel in cache mode over `records` records whose Q/O/state rows are packed in [H, tokens]:
     // split > 1 writes split-K partials, state_mode 1/2 the running state, else O.
+    // q_in_concat: Q is row-major in the concat buffer (attended in place), else head-major in Slot::q.
     Pass& attention(uint32_t tokens, uint32_t records, uint32_t max_new_tokens, uint32_t split, uint32_t keys_per_split,
-                    uint32_t key_lo, uint32_t key_hi, uint32_t state_mode) {
+                    uint32_t key_lo, uint32_t key_hi, uint32_t state_mode, bool q_in_concat) {
         const bool partial = split > 1 || state_mode != 0;
         Pass& p = add(Kernel::attention, Stage::attention,
-                      {Slot::q, Slot::cache_k, Slot::cache_v, partial ? Slot::dummy : Slot::concat, Slot::records,
+                      {q_in_concat ? Slot::concat : Slot::q, Slot::cache_k, Slot::cache_v,
+                       partial ? Slot::dummy : Slot::concat, Slot::records,
                        base.key_padding ? Slot::key_padding_mask : Slot::dummy, Slot::dummy,
                        partial ? Slot::partials : Slot::dummy});
         set_push(p, AttentionParams{records,
@@ -443,7 +456,8 @@ struct CachePlanner {
                                     base.window,
                                     key_lo,
                                     key_hi,
-                                    state_mode});
+                                    state_mode,
+                                    q_in_concat ? 1u : 0u});
         p.groups[0] = div_up(uint64_t(max_new_tokens) * (H / G), base.tiling.rows);
         p.groups[1] = records * G;
         p.groups[2] = split;
@@ -515,8 +529,7 @@ Status plan_cached_step(const CachedStepInputs& in, const DeviceLimits& limits, 
     const uint32_t T = in.tokens, H = p.H, D = p.D;
     VKMHA_TRY(check_binding(limits, "query input", uint64_t(T) * c.embed_dim + b.offsets.query, 4));
     VKMHA_TRY(check_binding(limits, "output", uint64_t(T) * c.embed_dim + b.offsets.output, 4));
-    plan.q_elems = uint64_t(T) * c.embed_dim;
-    plan.concat_elems = plan.q_elems;
+    plan.concat_elems = uint64_t(T) * c.embed_dim;
     plan.fused = true;
 
     // Split-K as plan_attention's: decode steps have few row tiles; llvmpipe needs it for very long ranges.
@@ -542,13 +555,14 @@ Status plan_cached_step(const CachedStepInputs& in, const DeviceLimits& limits, 
                               " tokens, more partial-result scratch than the session has; record fewer tokens");
     plan.split_count = static_cast<uint32_t>(split);
 
-    p.linear(Stage::q_proj, Slot::query, Slot::wq, Slot::bq, Slot::q, T, c.embed_dim, c.embed_dim, b.offsets.query, 0,
-             b.has_in_bias, 1, T, 0);
+    // Q row-major into the concat buffer, attended in place (attention.comp's q_row_major): no Q scratch.
+    p.linear(Stage::q_proj, Slot::query, Slot::wq, Slot::bq, Slot::concat, T, c.embed_dim, c.embed_dim, b.offsets.query,
+             0, b.has_in_bias, 0, T, 0);
     p.linear(Stage::k_proj, Slot::key, Slot::wk, Slot::bk, Slot::cache_k, T, c.kv_width(), c.kdim, b.offsets.key, 0,
              b.has_in_bias, 2, b.capacity, in.kv_map_offset);
     p.linear(Stage::v_proj, Slot::value, Slot::wv, Slot::bv, Slot::cache_v, T, c.kv_width(), c.vdim, b.offsets.value, 0,
              b.has_in_bias, 2, b.capacity, in.kv_map_offset);
-    p.attention(T, in.records, in.max_new_tokens, plan.split_count, keys_per_split, 0, UINT32_MAX, 0);
+    p.attention(T, in.records, in.max_new_tokens, plan.split_count, keys_per_split, 0, UINT32_MAX, 0, true);
     if (plan.split_count > 1) p.combine(T, plan.split_count);
     p.linear(Stage::out_proj, Slot::concat, Slot::wo, Slot::bo, Slot::output, T, c.embed_dim, c.embed_dim, 0,
              b.offsets.output, b.has_out_bias, 0, T, 0);
@@ -576,7 +590,9 @@ Status plan_prefill_item(const PrefillItemInputs& in, const DeviceLimits& limits
         p.linear(Stage::v_proj, Slot::value, Slot::wv, Slot::bv, Slot::cache_v, n, c.kv_width(), c.vdim,
                  b.offsets.value + in.begin * c.vdim, 0, b.has_in_bias, 2, b.capacity, 4 + T + in.begin);
         break;
-    case PrefillPhase::attend: p.attention(T, 1, T, 1, UINT32_MAX, in.begin, in.end, in.first_slice ? 1u : 2u); break;
+    case PrefillPhase::attend:
+        p.attention(T, 1, T, 1, UINT32_MAX, in.begin, in.end, in.first_slice ? 1u : 2u, false);
+        break;
     case PrefillPhase::finish: p.combine(T, 1); break;
     case PrefillPhase::out_proj:
         p.linear(Stage::out_proj, Slot::concat, Slot::wo, Slot::bo, Slot::output, n, c.embed_dim, c.embed_dim,

@@ -70,7 +70,7 @@ struct AttentionParams {
     uint32_t attn_mask_mode, attn_mask_offset, attn_mask_bh_stride, kpm_mode, kpm_offset, kpm_stride, causal;
     int32_t causal_offset;
     uint32_t split_count, keys_per_split, write_lse, o_offset;
-    uint32_t cache_mode, capacity, window, key_lo, key_hi, state_mode;
+    uint32_t cache_mode, capacity, window, key_lo, key_hi, state_mode, q_row_major;
 };
 struct CombineParams {
     uint32_t B, H, Lq, D, split_count, write_lse, o_offset;

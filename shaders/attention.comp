@@ -73,7 +73,9 @@ shared float kt_tile[DC * KT_STRIDE]; // K chunk transposed, [DC][BC + 1]
 shared vec4 p_tile[BC * R4];          // the tile's scores, masked scores, then probabilities: [BC][ROWS]
 shared float max_part[WG];            // partial row maxima, [ROWS][PARTS]
 
-layout(std430, set = 0, binding = 0) readonly buffer InputQ { ACT_T q_data[]; };   // [B, H, Lq, D]
+// [B, H, Lq, D], or [B, Lq, H, D] with q_row_major: then the host may bind O's buffer here too, since each row's Q is
+// read only by the workgroup that writes that row's O, after its last read (or by combine.comp, a later pass).
+layout(std430, set = 0, binding = 0) readonly buffer InputQ { ACT_T q_data[]; };
 layout(std430, set = 0, binding = 1) readonly buffer InputK { ACT_T k_data[]; };   // [B, G, Lk, D]
 layout(std430, set = 0, binding = 2) readonly buffer InputV { ACT_T v_data[]; };   // [B, G, Lk, D]
 layout(std430, set = 0, binding = 3) writeonly buffer OutputO { ACT_T o_data[]; }; // [B, Lq, H * D] from o_offset
@@ -113,6 +115,7 @@ layout(push_constant) uniform Params {
     uint key_lo;               // keys [key_lo, key_hi) only (frame-budget slices); 0 and ~0 for all
     uint key_hi;
     uint state_mode;           // 0 none; 1 start (acc, m, l) fresh and write it to binding 7; 2 resume from it
+    uint q_row_major;          // Q is [B, Lq, H, D] (the O layout) instead of [B, H, Lq, D]
 } p;
 
 // Key position j's K/V row: j % rows, for j in [ring_base, ring_base + 2 * rows).
@@ -248,7 +251,9 @@ void main()
                     float v = 0.0; // zero padding: rows/columns outside the problem add nothing
                     if (wg_valid && row < row_count && d < p.D) {
                         const uint h = g * group + row % group;
-                        v = float(q_data[((qb * p.H + h) * p.Lq + q_off + row / group) * p.D + d]) * p.scale;
+                        const uint i = q_off + row / group;
+                        const uint q_row = p.q_row_major != 0u ? (qb * p.Lq + i) * p.H + h : (qb * p.H + h) * p.Lq + i;
+                        v = float(q_data[q_row * p.D + d]) * p.scale;
                     }
                     q_tile[c * R4 + r / 4u][r % 4u] = v;
                 }

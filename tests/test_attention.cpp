@@ -206,7 +206,10 @@ void run_case(const Case& c, AttentionPath path, bool split_k = true, Precision 
         }
         return cmp;
     };
-    check("q projection", read(s.scratch(frame, Slot::q), ref->q.size(), precision), ref->q);
+    // The fused path without weights projects Q into the concat buffer and attends in place: its Q is gone by now
+    // (and a wrong Q still fails the output checks).
+    if (path == AttentionPath::unfused || p.options.need_weights)
+        check("q projection", read(s.scratch(frame, Slot::q), ref->q.size(), precision), ref->q);
     check("k projection", read(s.scratch(frame, Slot::k), ref->k.size(), precision), ref->k);
     check("v projection", read(s.scratch(frame, Slot::v), ref->v.size(), precision), ref->v);
     // With one chunk the unfused path's in-place softmax leaves every head's probabilities in the scores scratch.
@@ -415,6 +418,34 @@ TEST_SUITE("attention_plan") {
         auto refused = plan_attention(in, limits);
         REQUIRE_FALSE(refused.ok());
         CHECK(refused.error().message.find("need_weights") != std::string::npos);
+    }
+
+    // docs/PERFORMANCE.md's memory target: L = 16384, H = 8, D = 64 self-attention in < 64 MiB of device memory
+    // beyond inputs, weights and outputs. A fused-only session attends Q in place in the concat buffer, so it holds
+    // K, V, concat and the split-K partials; with fp16 storage that is ~49 MiB.
+    TEST_CASE("memory: a fused-only fp16 session runs L=16384 H=8 D=64 in under 64 MiB") {
+        vkmha::test::ValidationGuard guard;
+        Context& ctx = vkmha::test::gpu_context();
+        const AttentionConfig c{512, 8, 8, 512, 512};
+        AttentionWeights w;
+        w.wq.assign(size_t(512) * 512, 0.0f);
+        w.wk = w.wv = w.wo = w.wq;
+        SessionLimits l;
+        l.max_shape = {1, 16384, 16384};
+        l.fused_only = true;
+        l.frames_in_flight = 1; // each further frame in flight holds its own scratch
+        for (Precision precision : {Precision::fp32, Precision::fp16}) {
+            if (precision == Precision::fp16 && !ctx.device().storage16()) continue;
+            auto model = Model::create(ctx, c, w, precision);
+            REQUIRE(model.ok());
+            auto bytes = Session::memory_required(ctx, *model.value(), l);
+            REQUIRE_MESSAGE(bytes.ok(), (bytes.ok() ? "" : bytes.error().message));
+            const double mib = double(bytes.value()) / (1 << 20);
+            MESSAGE(std::string(precision_name(precision)), " fused-only session at L16384 H8 D64: ", mib, " MiB");
+            if (precision == Precision::fp16) CHECK(mib < 64.0);
+            // K + V + concat at 4 or 2 bytes, and little else.
+            CHECK(mib < 3 * 16384.0 * 512 * precision_bytes(precision) / (1 << 20) + 4);
+        }
     }
 
     TEST_CASE("plan: cached steps write the cache before attending; decode splits keys; prefill pieces resume") {

@@ -680,4 +680,87 @@ TEST_SUITE("cli") {
         }
     }
 
+    TEST_CASE("vkmha-run: --causal --incremental writes the one-shot --causal output (KV cache, token by token)") {
+        const TempDir dir;
+        const Tolerance tol{1e-4, 1e-3};
+        const std::string one_shot = dir.file("one-shot.safetensors"),
+                          incremental = dir.file("incremental.safetensors");
+        auto both = [&](const std::vector<std::string>& args, const std::string& label) {
+            std::vector<std::string> a = args;
+            a.insert(a.end(), {"--output", one_shot, "--causal"});
+            run_ok(dir, a);
+            a = args;
+            a.insert(a.end(), {"--output", incremental, "--causal", "--incremental"});
+            const ProcessResult r = run_cli(dir, a);
+            INFO("vkmha-run stderr:\n", r.err);
+            REQUIRE_MESSAGE((r.exited && r.exit_code == 0), describe(run_path, a), " failed");
+            check_no_validation_messages(r.err);
+            CHECK_MESSAGE(r.err.find("incremental") != std::string::npos, "no word of the incremental run on stderr");
+            compare_tensor(incremental, one_shot, "attn_output", label + " [--incremental vs one-shot]", tol);
+        };
+        SUBCASE("grouped-query fixture (4 heads, 2 KV heads, batch 2)") {
+            both({"--weights", fixture("gqa_llama_causal", "weights"), "--input", fixture("gqa_llama_causal", "input"),
+                  "--heads", "4", "--kv-heads", "2"},
+                 "gqa_llama_causal");
+            compare_tensor(incremental, fixture("gqa_llama_causal", "expected"), "attn_output",
+                           "gqa_llama_causal [--incremental vs PyTorch]");
+        }
+        // No fixture has self-attention with a key padding mask: random examples, with the key and value the query
+        // (no --lk) and as tensors of their own of the query's length (--lk 9).
+        for (const bool separate_kv : {false, true}) {
+            SUBCASE(separate_kv ? "key padding mask, separate key/value of the query's length, GQA, batch 3"
+                                : "key padding mask, self-attention, GQA, batch 3") {
+                const std::string prefix = dir.file("padded");
+                std::vector<std::string> make = {"--prefix",     prefix, "--embed", "32", "--heads", "4",
+                                                 "--kv-heads",   "2",    "--batch", "3",  "--lq",    "9",
+                                                 "--key-padding"};
+                if (separate_kv) make.insert(make.end(), {"--lk", "9"});
+                const ProcessResult made = run_process(make_example_path(), make, dir.file("make-stderr.txt"));
+                REQUIRE_MESSAGE((made.exited && made.exit_code == 0), "vkmha-make-example failed: ", made.err);
+                const std::vector<io::Tensor> input = read_tensors(prefix + ".input.safetensors");
+                REQUIRE(io::find_tensor(input, "key_padding_mask") != nullptr);
+                REQUIRE((io::find_tensor(input, "key") != nullptr) == separate_kv);
+                both({"--weights", prefix + ".weights.safetensors", "--input", prefix + ".input.safetensors", "--heads",
+                      "4", "--kv-heads", "2"},
+                     "padded example");
+                // The mask is applied: the CPU reference with it agrees too.
+                const std::string cpu = dir.file("cpu.safetensors");
+                run_ok(dir, {"--weights", prefix + ".weights.safetensors", "--input", prefix + ".input.safetensors",
+                             "--heads", "4", "--kv-heads", "2", "--causal", "--device", "cpu", "--output", cpu});
+                compare_tensor(incremental, cpu, "attn_output", "padded example [--incremental vs --device cpu]", tol);
+            }
+        }
+    }
+
+    TEST_CASE("vkmha-run: --incremental refuses what a KV cache cannot do, naming the problem") {
+        const TempDir dir;
+        const std::string output = dir.file("out.safetensors");
+        auto args = [&](const std::string& name, const std::string& heads, std::vector<std::string> extra) {
+            std::vector<std::string> a = {
+                "--weights", fixture(name, "weights"), "--input", fixture(name, "input"), "--output", output, "--heads",
+                heads};
+            a.insert(a.end(), extra.begin(), extra.end());
+            return a;
+        };
+        SUBCASE("without --causal") {
+            expect_failure(dir, args("self_basic", "2", {"--incremental"}), {"--incremental", "--causal"});
+        }
+        SUBCASE("with --need-weights") {
+            expect_failure(dir, args("self_basic", "2", {"--causal", "--incremental", "--need-weights"}),
+                           {"--incremental", "--need-weights"});
+        }
+        SUBCASE("with --device cpu") {
+            expect_failure(dir, args("self_basic", "2", {"--causal", "--incremental", "--device", "cpu"}),
+                           {"--incremental", "--device cpu"});
+        }
+        SUBCASE("cross-attention inputs (key of length 7 for a query of length 3)") {
+            expect_failure(dir, args("mqa_decode_bias", "4", {"--kv-heads", "1", "--causal", "--incremental"}),
+                           {"--incremental", "cross-attention", "7", "3"});
+        }
+        SUBCASE("an attn_mask in the input") {
+            expect_failure(dir, args("causal_torch_mask_weights", "2", {"--causal", "--incremental"}),
+                           {"--incremental", "attn_mask"});
+        }
+    }
+
 } // TEST_SUITE("cli")

@@ -76,8 +76,6 @@ std::string version_text(uint32_t v) {
     return std::to_string(VK_API_VERSION_MAJOR(v)) + "." + std::to_string(VK_API_VERSION_MINOR(v));
 }
 
-
-
 void create_instance(Engine& e) {
     VK_CHECK(vkEnumerateInstanceVersion(&e.instance_version));
     if (e.instance_version < VK_API_VERSION_1_1) die("the Vulkan loader supports only Vulkan 1.0; vkmha needs 1.1");
@@ -215,7 +213,6 @@ void create_device(Engine& e, const VkmhaDeviceRequirements& req) {
     vkGetDeviceQueue(e.device, e.queue_family, 0, &e.queue);
 }
 
-
 Buffer create_buffer(const Engine& e, VkDeviceSize size, VkBufferUsageFlags usage, VkMemoryPropertyFlags required,
                      VkMemoryPropertyFlags preferred) {
     Buffer b;
@@ -252,8 +249,6 @@ void destroy_buffer(const Engine& e, Buffer& b) {
     vkFreeMemory(e.device, b.memory, nullptr);
     b = {};
 }
-
-
 
 std::string executable_dir() {
     std::vector<char> path(4096);
@@ -295,8 +290,6 @@ Plugin load_plugin() {
     return p;
 }
 
-
-
 Weights random_weights(std::mt19937& rng) {
     const float scale = 1.0f / std::sqrt(float(kEmbedDim)); // keeps activations O(1), like PyTorch's init
     std::uniform_real_distribution<float> w(-scale, scale), b(-0.1f, 0.1f);
@@ -325,8 +318,8 @@ VkmhaTensor tensor(const char* name, const std::vector<float>& data, uint64_t ro
 
 // The CPU reference for one frame, from the same weights; in_proj_weight rows are [Wq; Wk; Wv].
 
-std::vector<float> reference_output(const Weights& m, const std::vector<float>& query, uint32_t batch,
-                                    uint32_t length, bool causal) {
+std::vector<float> reference_output(const Weights& m, const std::vector<float>& query, uint32_t batch, uint32_t length,
+                                    bool causal) {
     const size_t ee = size_t(kEmbedDim) * kEmbedDim;
     vkmha::AttentionConfig config;
     config.embed_dim = kEmbedDim;
@@ -350,7 +343,6 @@ std::vector<float> reference_output(const Weights& m, const std::vector<float>& 
     return std::move(out->output);
 }
 
-
 void start_runtime(Runtime& rt, std::mt19937& rng) {
     rt.plugin = load_plugin();
     const Plugin& plugin = rt.plugin;
@@ -358,8 +350,6 @@ void start_runtime(Runtime& rt, std::mt19937& rng) {
     Engine& engine = rt.engine;
     VkmhaContext& context = rt.context;
     VkmhaModel& model = rt.model;
-
-    const VkmhaProcTable& api = plugin.api;
 
     // Ask vkmha what it needs before creating the device, as an engine must: features cannot be added later.
     VkmhaDeviceRequirements req{};

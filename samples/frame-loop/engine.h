@@ -96,8 +96,8 @@ Weights random_weights(std::mt19937& rng);
 
 // The CPU reference from the same weights (in_proj_weight rows are [Wq; Wk; Wv]): self-attention over `query`
 // ([batch, length, E]), causal or not.
-std::vector<float> reference_output(const Weights& m, const std::vector<float>& query, uint32_t batch,
-                                    uint32_t length, bool causal);
+std::vector<float> reference_output(const Weights& m, const std::vector<float>& query, uint32_t batch, uint32_t length,
+                                    bool causal);
 
 // ---------------------------------------------------------------------------------------------------------------
 // 4. Everything a mode needs before its frame loop: the plugin, the engine's device, vkmha's context adopting it

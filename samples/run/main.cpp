@@ -9,6 +9,7 @@
 #include "io/safetensors.h"
 #include "io/weight_map.h"
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <string>
@@ -23,12 +24,14 @@ using vkmha::samples::InputTensors;
 const char* kUsage =
     "usage: vkmha-run --weights W.safetensors --input IN.safetensors --output OUT.safetensors --heads H\n"
     "                 [--kv-heads G] [--causal] [--need-weights] [--no-average-weights] [--device N|NAME|cpu]\n"
-    "                 [--precision fp32|fp16]   (fp16: weights and Q/K/V stored as fp16, fp32 arithmetic)\n";
+    "                 [--precision fp32|fp16]   (fp16: weights and Q/K/V stored as fp16, fp32 arithmetic)\n"
+    "                 [--incremental]   (with --causal: feeds the query one token per step through a KV cache,\n"
+    "                                    one sequence per batch element; same output as the one-shot pass)\n";
 
 struct Options {
     std::string weights, input, output, device;
     uint32_t heads = 0, kv_heads = 0;
-    bool causal = false, need_weights = false, average = true;
+    bool causal = false, need_weights = false, average = true, incremental = false;
     VkmhaPrecision precision = VKMHA_PRECISION_FP32;
 };
 
@@ -76,6 +79,8 @@ Options parse(int argc, char** argv) {
             o.causal = true;
         else if (a == "--need-weights")
             o.need_weights = true;
+        else if (a == "--incremental")
+            o.incremental = true;
         else if (a == "--no-average-weights")
             o.average = false;
         else if (a == "--help" || a == "-h") {
@@ -91,6 +96,13 @@ Options parse(int argc, char** argv) {
     if (!o.average && !o.need_weights) die("--no-average-weights needs --need-weights");
     if (o.device == "cpu" && o.precision == VKMHA_PRECISION_FP16)
         die("--precision fp16 needs a Vulkan device; --device cpu is the CPU reference (fp32, double accumulation)");
+    if (o.incremental) {
+        if (!o.causal) die("--incremental needs --causal (token-by-token decoding through a KV cache is causal)");
+        if (o.need_weights)
+            die("--incremental cannot return attention weights (--need-weights): a cached step has no weights output");
+        if (o.device == "cpu")
+            die("--incremental runs on a Vulkan device (KV cache); --device cpu is the one-shot CPU reference");
+    }
     return o;
 }
 
@@ -119,6 +131,87 @@ Outputs run_cpu(const Options& o, const vkmha::io::LoadedModel& model, const Inp
     return {std::move(r->output), std::move(r->weights)};
 }
 
+// Checks that `in` can be decoded token by token: self-attention (or a key/value as long as the query: token t's key
+// is key[t]) and no attn_mask. The key padding mask [B, Lk] is the cache's [sequences, capacity] mask as is.
+void check_incremental_inputs(const Options& o, const InputTensors& in) {
+    if (in.has_key && in.lk != in.lq)
+        die("--incremental needs self-attention inputs, but " + o.input + " has a key of length " +
+            std::to_string(in.lk) + " for a query of length " + std::to_string(in.lq) +
+            " (cross-attention; run without --incremental)");
+    if (in.mask_type != VKMHA_MASK_TYPE_NONE)
+        die("--incremental does not take an attn_mask, but " + o.input +
+            " has one (a cached step supports --causal and key_padding_mask only)");
+}
+
+// --incremental: B sequences in a KV cache of capacity Lk; step t appends token t of every batch element (one ragged
+// step of B sequences with 1 new token each) and attends over positions 0..t. Writes the same [B, Lq, E] output as
+// the one-shot causal pass.
+Outputs run_incremental(const Api& api, VkmhaModel model, VkmhaSession session, const InputTensors& in,
+                        const VkmhaModelProperties& mp) {
+    const uint32_t B = in.batch, L = in.lq, E = mp.embedDim;
+    VkmhaKvCacheCreateInfo ci{};
+    ci.sType = VKMHA_STRUCTURE_TYPE_KV_CACHE_CREATE_INFO;
+    ci.sequences = B;
+    ci.capacity = in.lk;
+    VkDeviceSize cache_bytes = 0;
+    api.check(api->getKvCacheMemoryRequirements(model, &ci, &cache_bytes), "KV cache");
+    VkmhaKvCache cache = nullptr;
+    api.check(api->createKvCache(model, &ci, &cache), "KV cache");
+    std::fprintf(stderr, "vkmha-run: incremental: %u sequences, KV cache of %u positions (%.1f KiB)\n", B, in.lk,
+                 double(cache_bytes) / 1024.0);
+    std::vector<VkmhaSequenceStep> steps(B);
+    for (uint32_t b = 0; b < B; ++b) steps[b] = {b, 1};
+    auto rows_at = [&](const std::vector<float>& src, uint32_t width, uint32_t t) {
+        std::vector<float> rows(size_t(B) * width);
+        for (uint32_t b = 0; b < B; ++b)
+            std::copy_n(src.begin() + std::ptrdiff_t((size_t(b) * L + t) * width), width,
+                        rows.begin() + std::ptrdiff_t(size_t(b) * width));
+        return rows;
+    };
+    Outputs out;
+    out.output.resize(size_t(B) * L * E);
+    std::vector<float> step_out(size_t(B) * E);
+    double gpu_ms = 0;
+    bool timed = true;
+    for (uint32_t t = 0; t < L; ++t) {
+        const std::vector<float> query = rows_at(in.query, E, t);
+        std::vector<float> key, value;
+        if (in.has_key) key = rows_at(in.key, mp.kdim, t);
+        if (in.has_value) value = rows_at(in.value, mp.vdim, t);
+        VkmhaHostCachedSubmitInfo si{};
+        si.sType = VKMHA_STRUCTURE_TYPE_HOST_CACHED_SUBMIT_INFO;
+        si.cache = cache;
+        si.stepCount = B;
+        si.pSteps = steps.data();
+        si.pQuery = query.data();
+        // A value without a key reads the query as the key: say so explicitly.
+        si.pKey = in.has_key ? key.data() : in.has_value ? query.data() : nullptr;
+        si.pValue = in.has_value ? value.data() : nullptr;
+        si.pKeyPaddingMask = in.key_padding_mask.empty() ? nullptr : in.key_padding_mask.data();
+        uint64_t value_id = 0;
+        api.check(api->submitCached(session, &si, &value_id), "cached step " + std::to_string(t));
+        api.check(api->wait(session, value_id, UINT64_MAX), "wait");
+        api.check(api->readOutputs(session, value_id, step_out.data(), step_out.size(), nullptr, 0), "read outputs");
+        for (uint32_t b = 0; b < B; ++b)
+            std::copy_n(step_out.begin() + std::ptrdiff_t(size_t(b) * E), E,
+                        out.output.begin() + std::ptrdiff_t((size_t(b) * L + t) * E));
+        VkmhaStageTiming timings[16];
+        uint32_t count = 16;
+        if (timed && api->getStageTimings(session, value_id - 1, &count, timings) == VKMHA_SUCCESS) {
+            for (uint32_t i = 0; i < count; ++i) gpu_ms += timings[i].milliseconds;
+        } else {
+            timed = false;
+        }
+    }
+    if (timed)
+        std::fprintf(stderr, "vkmha-run: gpu %u steps of %u tokens: %.3f ms in all, %.3f ms per step\n", L, B, gpu_ms,
+                     gpu_ms / L);
+    else
+        std::fprintf(stderr, "vkmha-run: gpu timings unavailable: %s\n", api->getLastError());
+    api->destroyKvCache(cache);
+    return out;
+}
+
 Outputs run_gpu(const Options& o, const Api& api, VkmhaModel model, VkmhaContext ctx, const InputTensors& in,
                 const VkmhaModelProperties& mp) {
     VkmhaContextProperties cp{};
@@ -129,7 +222,7 @@ Outputs run_gpu(const Options& o, const Api& api, VkmhaModel model, VkmhaContext
     VkmhaSessionCreateInfo si{};
     si.sType = VKMHA_STRUCTURE_TYPE_SESSION_CREATE_INFO;
     si.maxBatch = in.batch;
-    si.maxQueryLength = in.lq;
+    si.maxQueryLength = o.incremental ? 1 : in.lq; // --incremental: one token per sequence per step
     si.maxKeyLength = in.lk;
     si.framesInFlight = 1;
     si.hostIo = VK_TRUE;
@@ -137,6 +230,11 @@ Outputs run_gpu(const Options& o, const Api& api, VkmhaModel model, VkmhaContext
                (in.mask_per_head ? uint32_t(VKMHA_SESSION_CREATE_HOST_PER_HEAD_MASK_BIT) : 0u);
     VkmhaSession session = nullptr;
     api.check(api->createSession(model, &si, &session), "session");
+    if (o.incremental) {
+        Outputs out = run_incremental(api, model, session, in, mp);
+        api->destroySession(session);
+        return out;
+    }
     VkmhaHostSubmitInfo hi{};
     hi.sType = VKMHA_STRUCTURE_TYPE_HOST_SUBMIT_INFO;
     hi.batch = in.batch;
@@ -213,6 +311,7 @@ int main(int argc, char** argv) {
         VkmhaModelProperties mp{};
         api.check(api->getModelProperties(model, &mp), "model");
         const InputTensors in = load_inputs(o.input, mp.embedDim, mp.kdim, mp.vdim, mp.numHeads);
+        if (o.incremental) check_incremental_inputs(o, in);
         out = run_gpu(o, api, model, ctx, in, mp);
         api->destroyModel(model);
         api->destroyContext(ctx);

@@ -94,7 +94,8 @@ typedef enum VkmhaResult {
     VKMHA_ERROR_UNSUPPORTED = -3, /* the device or driver cannot do this */
     VKMHA_ERROR_OUT_OF_MEMORY = -4,
     VKMHA_ERROR_BUDGET_EXCEEDED = -5, /* a caller-given memory budget would be exceeded */
-    VKMHA_ERROR_OUT_OF_RANGE = -6,    /* a shape over the session's declared budget */
+    VKMHA_ERROR_OUT_OF_RANGE = -6,    /* a shape over the session's declared budget; a KV cache sequence index,
+                                         capacity ("KV cache overflow"), ring or rollback limit exceeded */
     VKMHA_ERROR_FRAME_IN_FLIGHT = -7, /* the frame slot is still in use by an uncompleted frame */
     VKMHA_ERROR_IO = -8,              /* a file could not be read or is malformed */
     VKMHA_ERROR_VULKAN = -9,          /* a Vulkan call failed (the message names it) */
@@ -449,13 +450,13 @@ typedef struct VkmhaPrefillRecordInfo {
     const void* pNext;        /* NULL */
     uint64_t frameIndex;
     uint64_t completedFrame;
-    VkmhaPrefillJob job;      /* required */
-    float budgetMilliseconds; /* > 0: size the piece to about this much GPU time; 0: a whole phase per call */
-    uint32_t maxRows;         /* 0 or a cap on the rows of a projection piece */
-    uint32_t maxKeys;         /* 0 or a cap on the keys of an attention piece (rounded to whole key tiles) */
-    VkmhaBufferBinding query; /* required: fp32 [tokenCount, embedDim], the same data on every call of the job */
-    VkmhaBufferBinding key;   /* fp32 [tokenCount, kdim]; unbound = query */
-    VkmhaBufferBinding value; /* fp32 [tokenCount, vdim]; unbound = key */
+    VkmhaPrefillJob job;       /* required */
+    float budgetMilliseconds;  /* > 0: size the piece to about this much GPU time; 0: a whole phase per call */
+    uint32_t maxRows;          /* 0 or a cap on the rows of a projection piece */
+    uint32_t maxKeys;          /* 0 or a cap on the keys of an attention piece (rounded to whole key tiles) */
+    VkmhaBufferBinding query;  /* required: fp32 [tokenCount, embedDim], the same data on every call of the job */
+    VkmhaBufferBinding key;    /* fp32 [tokenCount, kdim]; unbound = query */
+    VkmhaBufferBinding value;  /* fp32 [tokenCount, vdim]; unbound = key */
     VkmhaBufferBinding output; /* required: fp32 [tokenCount, embedDim], complete once the job is done */
 } VkmhaPrefillRecordInfo;
 
@@ -541,9 +542,11 @@ typedef struct VkmhaProcTable {
        length changes. */
     VkmhaResult(VKMHA_CALL* recordCachedAttention)(VkmhaSession session, VkCommandBuffer commandBuffer,
                                                    const VkmhaCachedRecordInfo* pInfo);
-    /* The host-pointer counterpart (hostIo sessions), as submit. */
+    /* The host-pointer counterpart (hostIo sessions), as submit; readOutputs then copies [T, embedDim] floats. */
     VkmhaResult(VKMHA_CALL* submitCached)(VkmhaSession session, const VkmhaHostCachedSubmitInfo* pInfo,
                                           uint64_t* pTimelineValue);
+    /* pCreateInfo->cache must have been created for `model`. Reserves the prompt's positions at once (so
+       getKvCacheLength counts them); a prompt over the cache's capacity is VKMHA_ERROR_OUT_OF_RANGE. */
     VkmhaResult(VKMHA_CALL* createPrefillJob)(VkmhaModel model, const VkmhaPrefillJobCreateInfo* pCreateInfo,
                                               VkmhaPrefillJob* pJob);
     void(VKMHA_CALL* destroyPrefillJob)(VkmhaPrefillJob job);
