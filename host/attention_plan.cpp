@@ -573,6 +573,8 @@ Status plan_prefill_item(const PrefillItemInputs& in, const DeviceLimits& limits
     reset_plan(plan);
     const CachePlanBase& b = in.base;
     VKMHA_TRY(check_cache_base(b, limits));
+    if (in.phase == PrefillPhase::attend && in.row_begin >= in.row_end)
+        return make_error(ErrorCode::invalid_argument, "prefill attention piece over no rows");
     if (in.begin >= in.end)
         return make_error(ErrorCode::invalid_argument,
                           "empty prefill item [" + std::to_string(in.begin) + ", " + std::to_string(in.end) + ")");
@@ -582,16 +584,16 @@ Status plan_prefill_item(const PrefillItemInputs& in, const DeviceLimits& limits
     plan.fused = true;
     switch (in.phase) {
     case PrefillPhase::project:
-        // The Q row map (words 4..4+T) and the K/V row map (after it) are indexed by row.
+        // The Q row map (words 0..T) and the K/V row map (after it) are indexed by row.
         p.linear(Stage::q_proj, Slot::query, Slot::wq, Slot::bq, Slot::q, n, c.embed_dim, c.embed_dim,
-                 b.offsets.query + in.begin * c.embed_dim, 0, b.has_in_bias, 2, T, 4 + in.begin);
+                 b.offsets.query + in.begin * c.embed_dim, 0, b.has_in_bias, 2, T, in.begin);
         p.linear(Stage::k_proj, Slot::key, Slot::wk, Slot::bk, Slot::cache_k, n, c.kv_width(), c.kdim,
-                 b.offsets.key + in.begin * c.kdim, 0, b.has_in_bias, 2, b.capacity, 4 + T + in.begin);
+                 b.offsets.key + in.begin * c.kdim, 0, b.has_in_bias, 2, b.capacity, T + in.begin);
         p.linear(Stage::v_proj, Slot::value, Slot::wv, Slot::bv, Slot::cache_v, n, c.kv_width(), c.vdim,
-                 b.offsets.value + in.begin * c.vdim, 0, b.has_in_bias, 2, b.capacity, 4 + T + in.begin);
+                 b.offsets.value + in.begin * c.vdim, 0, b.has_in_bias, 2, b.capacity, T + in.begin);
         break;
     case PrefillPhase::attend:
-        p.attention(T, 1, T, 1, UINT32_MAX, in.begin, in.end, in.first_slice ? 1u : 2u, false);
+        p.attention(T, 1, in.row_end - in.row_begin, 1, UINT32_MAX, in.begin, in.end, in.first_slice ? 1u : 2u, false);
         break;
     case PrefillPhase::finish: p.combine(T, 1); break;
     case PrefillPhase::out_proj:

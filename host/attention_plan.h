@@ -168,7 +168,7 @@ Status plan_cached_step(const CachedStepInputs&, const DeviceLimits&, AttentionP
 
 // One bounded piece of a sliced prefill (prefill_job.h) of `tokens` tokens of one cached sequence. Its buffers:
 // Slot::q (the prompt's Q, [H, tokens, D]), Slot::partials (per-row running state), Slot::concat ([tokens, E]),
-// Slot::records (one record, then the Q row map and the K/V row map, tokens words each).
+// Slot::records (the Q row map and the K/V row map, tokens words each; for attend, the piece's one record).
 enum class PrefillPhase : uint32_t {
     project,  // Q/K/V projections of rows [begin, end): Q into the job, K/V into the cache
     attend,   // the attention of every row over key positions [begin, end), resumed from the running state
@@ -180,7 +180,8 @@ struct PrefillItemInputs {
     uint32_t tokens = 0;
     PrefillPhase phase = PrefillPhase::project;
     uint32_t begin = 0, end = 0;
-    bool first_slice = false; // attend: start the running state instead of resuming it
+    uint32_t row_begin = 0, row_end = 0; // attend: the rows (Slot::records then holds their one record)
+    bool first_slice = false;            // attend: start the running state instead of resuming it
 };
 Result<AttentionPlan> plan_prefill_item(const PrefillItemInputs&, const DeviceLimits&);
 Status plan_prefill_item(const PrefillItemInputs&, const DeviceLimits&, AttentionPlan& plan);

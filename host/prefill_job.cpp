@@ -11,6 +11,10 @@ namespace {
 
 constexpr uint32_t kFirstRows = 32;  // the first item of a phase whose cost is not measured yet
 constexpr double kBudgetShare = 0.9; // aim below the budget: costs vary between slices
+constexpr uint64_t kNoFrameYet = UINT64_MAX;
+
+// Row maps (2 words per token), then the record slots at 256-byte offsets.
+VkDeviceSize records_base(uint32_t tokens) { return (8ull * tokens + 255) / 256 * 256; }
 
 std::vector<BufferRequest> requests(const KvCache& cache, uint32_t tokens) {
     const AttentionConfig& c = cache.model().config();
@@ -19,7 +23,9 @@ std::vector<BufferRequest> requests(const KvCache& cache, uint32_t tokens) {
     return {{"vkmha prefill q", (uint64_t(tokens) * c.embed_dim * act + 3) / 4 * 4, MemoryKind::device_local},
             {"vkmha prefill state", rows * (c.head_dim() + 2) * 4, MemoryKind::device_local},
             {"vkmha prefill concat", (uint64_t(tokens) * c.embed_dim * act + 3) / 4 * 4, MemoryKind::device_local},
-            {"vkmha prefill records", (4 + 2ull * tokens) * 4, MemoryKind::host_visible}};
+            {"vkmha prefill records",
+             records_base(tokens) + VkDeviceSize(PrefillJob::kRecordSlots) * PrefillJob::kRecordStride,
+             MemoryKind::host_visible}};
 }
 
 } // namespace
@@ -52,19 +58,17 @@ Result<std::unique_ptr<PrefillJob>> PrefillJob::create(const Context& ctx, KvCac
     if (W && job->m_first_position + 1 > W)
         job->m_key_first = std::max(job->m_key_first, job->m_first_position + 1 - W);
 
-    // One record (q_offset, q_len, k_len, cache sequence), the Q row map (row r of the job's [H, T, D] Q), and the
-    // K/V row map (the cache rows of the prompt's positions).
+    // The Q row map (row r of the job's [H, T, D] Q) and the K/V row map (the cache rows of the prompt's positions);
+    // the attend pieces' records are written as they are recorded.
+    job->m_records_base = records_base(T);
+    job->m_record_frames.fill(kNoFrameYet);
     auto* words = static_cast<uint32_t*>(job->records().mapped);
-    words[0] = 0;
-    words[1] = T;
-    words[2] = k_len;
-    words[3] = info.sequence;
     for (uint32_t r = 0; r < T; ++r) {
-        words[4 + r] = r;
-        words[4 + T + r] = info.sequence * C + cache.slot(job->m_first_position + r);
+        words[r] = r;
+        words[T + r] = info.sequence * C + cache.slot(job->m_first_position + r);
     }
     job->m_flops_total = job->flops(PrefillPhase::project, T) +
-                         job->flops(PrefillPhase::attend, job->pairs(job->m_key_first, k_len)) +
+                         job->flops(PrefillPhase::attend, job->pairs(0, T, job->m_key_first, k_len)) +
                          job->flops(PrefillPhase::finish, T) + job->flops(PrefillPhase::out_proj, T);
     return job;
 }
@@ -75,11 +79,11 @@ PrefillJob::~PrefillJob() {
     if (!done()) (void)m_cache->truncate(m_info.sequence, m_first_position);
 }
 
-double PrefillJob::pairs(uint32_t key_begin, uint32_t key_end) const {
+double PrefillJob::pairs(uint32_t row_begin, uint32_t row_end, uint32_t key_begin, uint32_t key_end) const {
     // Row r (position P + r) sees keys max(key_first, P + r - W + 1) ..= P + r.
     const uint32_t W = m_cache->limits().window;
     double total = 0;
-    for (uint32_t r = 0; r < m_info.tokens; ++r) {
+    for (uint32_t r = row_begin; r < row_end; ++r) {
         const uint64_t pos = uint64_t(m_first_position) + r;
         uint64_t lo = std::max<uint64_t>(key_begin, W && pos + 1 > W ? pos + 1 - W : 0);
         uint64_t hi = std::min<uint64_t>(key_end, pos + 1);
@@ -123,32 +127,51 @@ PrefillItem PrefillJob::next(double budget_ms, uint32_t max_rows, uint32_t max_k
         break;
     }
     case PrefillPhase::attend: {
-        const uint32_t k_len = m_first_position + T;
-        // Whole key tiles (the last may be short), one at the least.
+        const uint32_t P = m_first_position, k_len = P + T;
+        // Keys: whole tiles (the last may be short), one at the least. Rows: from the first that sees the range
+        // (causal: position >= its first key); a later range skips the rows that saw everything already.
         uint32_t limit = std::min(max_keys ? max_keys : UINT32_MAX, max_dispatch_keys);
         limit = std::max(limit / key_tile, 1u) * key_tile;
-        uint32_t end = k_len - m_next > limit ? m_next + limit : k_len;
+        const uint32_t a = m_next;
+        // Every row block of a key range covers the same keys: the range is chosen by its first piece.
+        const bool range_chosen = m_range_end != 0;
+        uint32_t end = range_chosen ? m_range_end : k_len - a > limit ? a + limit : k_len;
+        const uint32_t row_begin = std::max(m_next_row, a > P ? a - P : 0u);
+        uint32_t row_end = max_rows ? std::min(T, row_begin + max_rows) : T;
         if (budget_ms > 0) {
-            uint32_t tiles = 1;
-            if (per_unit > 0) {
-                // The most tiles whose pairs fit the budget: pairs grow with the range, so bisect.
-                const double units = budget_ms * kBudgetShare / per_unit;
-                uint32_t lo = 1, hi = (end - m_next + key_tile - 1) / key_tile;
-                while (lo < hi) {
-                    const uint32_t mid = (lo + hi + 1) / 2;
-                    if (pairs(m_next, std::min(end, m_next + mid * key_tile)) <= units)
-                        lo = mid;
-                    else
-                        hi = mid - 1;
-                }
-                tiles = lo;
+            const double units = per_unit > 0 ? budget_ms * kBudgetShare / per_unit : 0;
+            // The most tiles whose pairs over the rows fit the budget (pairs grow with the range: bisect); when one
+            // tile over every row is already too much, fewer rows.
+            uint32_t lo = 1, hi = (end - a + key_tile - 1) / key_tile;
+            if (range_chosen) lo = hi;
+            while (per_unit > 0 && lo < hi) {
+                const uint32_t mid = (lo + hi + 1) / 2;
+                if (pairs(row_begin, row_end, a, std::min(end, a + mid * key_tile)) <= units)
+                    lo = mid;
+                else
+                    hi = mid - 1;
             }
-            end = std::min(end, m_next + tiles * key_tile);
+            end = std::min(end, a + lo * key_tile);
+            if (per_unit <= 0) {
+                row_end = std::min(row_end, row_begin + kFirstRows);
+            } else {
+                uint32_t rlo = 1, rhi = row_end - row_begin;
+                while (rlo < rhi) {
+                    const uint32_t mid = (rlo + rhi + 1) / 2;
+                    if (pairs(row_begin, row_begin + mid, a, end) <= units)
+                        rlo = mid;
+                    else
+                        rhi = mid - 1;
+                }
+                row_end = row_begin + rlo;
+            }
         }
-        item.begin = m_next;
+        item.begin = a;
         item.end = end;
-        item.first_slice = m_next == m_key_first;
-        item.units = pairs(item.begin, item.end);
+        item.row_begin = row_begin;
+        item.row_end = row_end;
+        item.first_slice = a == m_key_first;
+        item.units = pairs(row_begin, row_end, a, end);
         break;
     }
     case PrefillPhase::finish:
@@ -163,6 +186,13 @@ PrefillItem PrefillJob::next(double budget_ms, uint32_t max_rows, uint32_t max_k
 void PrefillJob::advance(const PrefillItem& item) {
     m_flops_done += flops(item.phase, item.units);
     const uint32_t T = m_info.tokens;
+    if (item.phase == PrefillPhase::attend) {
+        m_next_row = item.row_end;
+        m_range_end = item.end;
+        if (m_next_row < T) return; // more rows over this key range
+        m_next_row = 0;
+        m_range_end = 0;
+    }
     m_next = item.end;
     const bool phase_done = item.phase == PrefillPhase::attend ? m_next >= m_first_position + T
                                                                : item.phase == PrefillPhase::finish || m_next >= T;

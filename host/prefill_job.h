@@ -1,8 +1,9 @@
 // PrefillJob: a long prompt digested into a KV cache across frames, each frame's share bounded by a GPU-time budget.
-// The job projects the prompt's rows in chunks (Q into the job, K/V into the cache), then runs the attention of all
-// its rows over one key range per slice, keeping each row's running max, sum and accumulator in device memory
-// between slices (so the merge is exact: the result equals the one-shot pass), normalizes, and projects the output
-// in row chunks. Slice sizes come from the GPU timestamps of the job's earlier slices (Session::record_prefill).
+// The job projects the prompt's rows in chunks (Q into the job, K/V into the cache), then runs the attention in
+// pieces of (key range, block of rows) — key ranges in order, each over every row that can see it — keeping each
+// row's running max, sum and accumulator in device memory between pieces (so the merge is exact: the result equals
+// the one-shot pass), normalizes, and projects the output in row chunks. Slice sizes come from the GPU timestamps of
+// the job's earlier slices (Session::record_prefill).
 #pragma once
 
 #include "attention_plan.h"
@@ -22,9 +23,10 @@ struct PrefillJobInfo {
 // A piece of the job's work, as record_prefill records it.
 struct PrefillItem {
     PrefillPhase phase = PrefillPhase::project;
-    uint32_t begin = 0, end = 0; // rows (project, out_proj) or key positions (attend)
-    bool first_slice = false;
-    double units = 0; // rows, or (row, key) pairs for attend: what the cost model scales by
+    uint32_t begin = 0, end = 0;         // rows (project, out_proj) or key positions (attend)
+    uint32_t row_begin = 0, row_end = 0; // attend: the prompt rows
+    bool first_slice = false;            // attend: the first key range (the rows' running state starts here)
+    double units = 0;                    // rows, or (row, key) pairs for attend: what the cost model scales by
 };
 
 class PrefillJob {
@@ -40,6 +42,7 @@ class PrefillJob {
     bool done() const { return m_phase == kDone; }
     double progress() const; // 0..1, by estimated arithmetic
     uint32_t tokens() const { return m_info.tokens; }
+    uint32_t sequence() const { return m_info.sequence; }
     uint32_t first_position() const { return m_first_position; }
     KvCache& cache() const { return *m_cache; }
     // The GPU milliseconds per unit measured so far for a phase (0: not measured yet).
@@ -65,11 +68,23 @@ class PrefillJob {
     const BufferView& state() const { return m_arena[1]; }
     const BufferView& concat() const { return m_arena[2]; }
     const BufferView& records() const { return m_arena[3]; }
+    // Where record slot k (one per attend piece in flight, 4 words) lives in records(); the row maps come first.
+    static constexpr uint32_t kRecordSlots = 8;
+    static constexpr uint32_t kRecordStride = 256; // bytes: Vulkan's largest minStorageBufferOffsetAlignment
+    VkDeviceSize record_offset(uint32_t slot) const { return m_records_base + VkDeviceSize(slot) * kRecordStride; }
+    // The record slot the next attend piece writes (its previous piece's frame must have completed).
+    uint32_t next_record_slot() const { return m_attend_pieces % kRecordSlots; }
+    uint64_t record_slot_frame(uint32_t slot) const { return m_record_frames[slot]; }
+    void use_record_slot(uint32_t slot, uint64_t frame) {
+        m_record_frames[slot] = frame;
+        ++m_attend_pieces;
+    }
 
   private:
     static constexpr uint32_t kDone = 4;
     PrefillJob() = default;
-    double pairs(uint32_t key_begin, uint32_t key_end) const; // (row, key) pairs the attention allows in a range
+    // (row, key) pairs the attention allows among rows [row_begin, row_end) and keys [key_begin, key_end).
+    double pairs(uint32_t row_begin, uint32_t row_end, uint32_t key_begin, uint32_t key_end) const;
     double flops(PrefillPhase, double units) const;
 
     KvCache* m_cache = nullptr;
@@ -79,6 +94,11 @@ class PrefillJob {
     uint32_t m_key_first = 0;      // the first key position any row sees
     uint32_t m_phase = 0;          // PrefillPhase, or kDone
     uint32_t m_next = 0;           // the next row or key position of the phase
+    uint32_t m_next_row = 0;       // attend: the next row of the current key range
+    uint32_t m_range_end = 0;      // attend: the current key range's end once its first piece chose it (else 0)
+    VkDeviceSize m_records_base = 0;
+    uint32_t m_attend_pieces = 0;
+    std::array<uint64_t, kRecordSlots> m_record_frames{};
     double m_ms_per_unit[4] = {};
     double m_flops_done = 0, m_flops_total = 0;
     static constexpr uint32_t kPendingCapacity = 8;

@@ -255,6 +255,8 @@ Result<PrefillItem> Session::record_prefill(VkCommandBuffer cmd, const PrefillRe
     in.phase = item.phase;
     in.begin = item.begin;
     in.end = item.end;
+    in.row_begin = item.row_begin;
+    in.row_end = item.row_end;
     in.first_slice = item.first_slice;
     VKMHA_TRY(plan_prefill_item(in, m_ctx->device().limits(), m_cached_plan));
 
@@ -264,11 +266,30 @@ Result<PrefillItem> Session::record_prefill(VkCommandBuffer cmd, const PrefillRe
     bound[size_t(Slot::partials)].info = {job.state().buffer, 0, job.state().size};
     bound[size_t(Slot::concat)].info = {job.concat().buffer, 0, job.concat().size};
     bound[size_t(Slot::records)].info = {job.records().buffer, 0, job.records().size};
+    const uint32_t record_slot = job.next_record_slot();
+    if (item.phase == PrefillPhase::attend) {
+        // This piece's record: its rows (q_offset, q_len), its causal end (k_len) and the cache sequence. The slot
+        // was last read by the piece kRecordSlots attend pieces ago, which must have completed.
+        const uint64_t last = job.record_slot_frame(record_slot);
+        if (last != UINT64_MAX && (a.completed_frame == kNoFrame || a.completed_frame < last))
+            return make_error(ErrorCode::frame_in_flight, "the prefill job's record slot " +
+                                                              std::to_string(record_slot) +
+                                                              " is still in use by frame " + std::to_string(last) +
+                                                              "; pass a newer completed frame");
+        const VkDeviceSize offset = job.record_offset(record_slot);
+        auto* words = reinterpret_cast<uint32_t*>(static_cast<uint8_t*>(job.records().mapped) + offset);
+        words[0] = item.row_begin;
+        words[1] = item.row_end - item.row_begin;
+        words[2] = job.first_position() + item.row_end;
+        words[3] = job.sequence();
+        bound[size_t(Slot::records)].info = {job.records().buffer, offset, 16};
+    }
     bind_owned(bound, slot_index);
     const ExternalBuffer* reads[] = {&a.query, &a.key, &a.value};
     const ExternalBuffer* writes[] = {&a.output};
     record_plan(cmd, slot_index, m_cached_plan, bound, reads, writes, "vkmha prefill slice");
     m_slots[slot_index].recorded_frame = a.frame;
+    if (item.phase == PrefillPhase::attend) job.use_record_slot(record_slot, a.frame);
     job.advance(item);
     job.push_pending({a.frame, item.phase, item.units});
     return item;

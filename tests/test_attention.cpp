@@ -504,10 +504,13 @@ TEST_SUITE("attention_plan") {
         item.phase = PrefillPhase::attend;
         item.begin = 64;
         item.end = 128;
+        item.row_begin = 50;
+        item.row_end = 100;
         auto attend = plan_prefill_item(item, limits);
         REQUIRE(attend.ok());
         REQUIRE(attend->passes.size() == 1);
         CHECK(attend->passes[0].bindings[7] == Slot::partials); // the running state
+        CHECK(attend->passes[0].groups[1] == 2);                 // one record x KV heads
         item.begin = item.end;
         CHECK_FALSE(plan_prefill_item(item, limits).ok()); // an empty piece is refused
     }

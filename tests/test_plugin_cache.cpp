@@ -739,7 +739,7 @@ TEST_SUITE("plugin_cache") {
             uint64_t frame = 0;
             float last_progress = 0;
             bool attended = false;
-            uint32_t attend_end = 0;
+            uint32_t attend_begin = 0, attend_end = 0, attend_row_end = 0;
             for (; frame < 500; ++frame) {
                 ri.frameIndex = frame;
                 ri.completedFrame = frame ? frame - 1 : VKMHA_NO_FRAME;
@@ -754,9 +754,20 @@ TEST_SUITE("plugin_cache") {
                 if (st.phase == VKMHA_PREFILL_PHASE_PROJECT || st.phase == VKMHA_PREFILL_PHASE_OUT_PROJ)
                     CHECK(st.end - st.begin <= ri.maxRows);
                 if (st.phase == VKMHA_PREFILL_PHASE_ATTEND) {
-                    CHECK(st.begin == attend_end);
+                    // Key ranges in order, each covered in blocks of at most maxRows rows.
+                    if (st.begin != attend_begin || !attended) {
+                        CHECK(st.begin == attend_end);
+                        CHECK(st.rowBegin <= attend_row_end);
+                    } else {
+                        CHECK(st.end == attend_end);
+                        CHECK(st.rowBegin == attend_row_end);
+                    }
                     CHECK(st.end > st.begin);
+                    CHECK(st.rowEnd > st.rowBegin);
+                    CHECK(st.rowEnd - st.rowBegin <= ri.maxRows);
+                    attend_begin = st.begin;
                     attend_end = st.end;
+                    attend_row_end = st.rowEnd;
                     attended = true;
                 }
                 if (frame == 0) {

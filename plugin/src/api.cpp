@@ -712,6 +712,8 @@ VkmhaResult VKMHA_CALL record_prefill(VkmhaSession session, VkCommandBuffer cmd,
             status->phase = nothing ? VKMHA_PREFILL_PHASE_NONE : static_cast<VkmhaPrefillPhase>(item->phase);
             status->begin = nothing ? 0 : item->begin;
             status->end = nothing ? 0 : item->end;
+            status->rowBegin = nothing ? 0 : item->row_begin;
+            status->rowEnd = nothing ? 0 : item->row_end;
         }
         return VKMHA_SUCCESS;
     });

@@ -470,10 +470,11 @@ typedef enum VkmhaPrefillPhase {
 } VkmhaPrefillPhase;
 
 typedef struct VkmhaPrefillStatus {
-    VkBool32 done;           /* every piece has been recorded */
-    float progress;          /* 0..1, by arithmetic recorded */
-    VkmhaPrefillPhase phase; /* of the piece the call recorded */
-    uint32_t begin, end;
+    VkBool32 done;             /* every piece has been recorded */
+    float progress;            /* 0..1, by arithmetic recorded */
+    VkmhaPrefillPhase phase;   /* of the piece the call recorded */
+    uint32_t begin, end;       /* its prompt rows (PROJECT, OUT_PROJ) or key positions (ATTEND) */
+    uint32_t rowBegin, rowEnd; /* ATTEND: its prompt rows (a key range is covered in blocks of rows) */
 } VkmhaPrefillStatus;
 
 typedef struct VkmhaStageTiming {
