@@ -258,8 +258,11 @@ struct Planner {
 
     // Key ranges per row for the fused kernel: decode shapes have too few (row tile, batch, group) workgroups to
     // fill a device, so their keys are split across workgroups and merged exactly by the combine pass.
+    bool decode() const { return use_decode_tiling(in.tiling, in.has_decode_tiling, uint64_t(Lq) * (H / G)); }
+    const AttentionTiling& fused_tiling() const { return decode() ? in.decode_tiling : in.tiling; }
+
     uint32_t split_count(uint32_t workgroups) const {
-        const AttentionTiling& t = in.tiling;
+        const AttentionTiling& t = fused_tiling();
         const uint32_t required = min_key_splits(limits, t, D, Lk);
         if (!in.options.split_k || Lq > kSplitMaxLq || workgroups >= kSplitTargetWorkgroups) return required;
         uint64_t split = div_up(kSplitTargetWorkgroups, workgroups);
@@ -271,7 +274,7 @@ struct Planner {
 
     void fused_attention() {
         const AttentionOptions& o = in.options;
-        const AttentionTiling& t = in.tiling;
+        const AttentionTiling& t = fused_tiling();
         const uint32_t row_tiles = div_up(uint64_t(Lq) * (H / G), t.rows);
         uint32_t split = split_count(row_tiles * B * G);
         uint32_t keys_per_split = Lk;
@@ -287,6 +290,7 @@ struct Planner {
                       {q_in_place() ? Slot::concat : Slot::q, Slot::k, Slot::v, split > 1 ? Slot::dummy : Slot::concat,
                        mask_slot(), kpm_slot(), lse && split == 1 ? Slot::lse : Slot::dummy,
                        split > 1 ? Slot::partials : Slot::dummy});
+        p.decode_tiling = decode();
         set_push(p, AttentionParams{B,
                                     H,
                                     G,
@@ -458,7 +462,9 @@ struct CachePlanner {
                                     key_hi,
                                     state_mode,
                                     q_in_concat ? 1u : 0u});
-        p.groups[0] = div_up(uint64_t(max_new_tokens) * (H / G), base.tiling.rows);
+        p.decode_tiling = use_decode_tiling(base.tiling, base.has_decode_tiling, uint64_t(max_new_tokens) * (H / G));
+        p.groups[0] =
+            div_up(uint64_t(max_new_tokens) * (H / G), (p.decode_tiling ? base.decode_tiling : base.tiling).rows);
         p.groups[1] = records * G;
         p.groups[2] = split;
         return p;
@@ -533,20 +539,23 @@ Status plan_cached_step(const CachedStepInputs& in, const DeviceLimits& limits, 
     plan.fused = true;
 
     // Split-K as plan_attention's: decode steps have few row tiles; llvmpipe needs it for very long ranges.
-    const uint32_t row_tiles = div_up(uint64_t(in.max_new_tokens) * (H / p.G), b.tiling.rows);
+    const AttentionTiling& t = use_decode_tiling(b.tiling, b.has_decode_tiling, uint64_t(in.max_new_tokens) * (H / p.G))
+                                   ? b.decode_tiling
+                                   : b.tiling;
+    const uint32_t row_tiles = div_up(uint64_t(in.max_new_tokens) * (H / p.G), t.rows);
     const uint32_t workgroups = row_tiles * in.records * p.G;
-    const uint32_t required = min_key_splits(limits, b.tiling, D, in.max_keys);
+    const uint32_t required = min_key_splits(limits, t, D, in.max_keys);
     uint64_t split = required;
     if (in.split_k && in.max_new_tokens <= kSplitMaxLq && workgroups < kSplitTargetWorkgroups) {
         split = div_up(kSplitTargetWorkgroups, workgroups);
-        split = std::min<uint64_t>(split, div_up(in.max_keys, 2ull * b.tiling.keys));
+        split = std::min<uint64_t>(split, div_up(in.max_keys, 2ull * t.keys));
         split = std::min<uint64_t>(split, kMaxSplits);
         split = std::min<uint64_t>(split, in.partials_capacity / (uint64_t(H) * T * (D + 2)));
         split = std::max<uint64_t>({split, required, 1});
     }
     uint32_t keys_per_split = UINT32_MAX;
     if (split > 1) {
-        keys_per_split = div_up(div_up(in.max_keys, split), b.tiling.keys) * b.tiling.keys;
+        keys_per_split = div_up(div_up(in.max_keys, split), t.keys) * t.keys;
         split = div_up(in.max_keys, keys_per_split);
     }
     if (split > 1 && split * H * T * (D + 2) > in.partials_capacity)

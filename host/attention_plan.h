@@ -72,6 +72,7 @@ struct Pass {
     std::array<Slot, kMaxBindings> bindings = all_dummy();
     uint32_t write_mask = 0;     // bit b set: binding b is declared writable (kernel_write_mask)
     bool barrier_before = false; // a write earlier in the pass list is read or overwritten here
+    bool decode_tiling = false;  // Kernel::attention: the model's decode pipeline (4 rows per workgroup)
     std::array<uint32_t, kMaxPushBytes / 4> push{};
     uint32_t push_bytes = 0;
     uint32_t groups[3] = {1, 1, 1};
@@ -124,9 +125,11 @@ struct PlanInputs {
     bool has_in_bias = false;
     bool has_out_bias = false;
     ExternalOffsets offsets;
-    uint64_t scores_capacity = 0;     // floats of scores scratch the session allocated (0: fused only)
-    uint64_t partials_capacity = 0;   // floats of split-K partials scratch
-    AttentionTiling tiling;           // the fused kernel's, from the shader library
+    uint64_t scores_capacity = 0;   // floats of scores scratch the session allocated (0: fused only)
+    uint64_t partials_capacity = 0; // floats of split-K partials scratch
+    AttentionTiling tiling;         // the fused kernel's, from the shader library
+    bool has_decode_tiling = false; // the model also has the decode pipeline, with decode_tiling
+    AttentionTiling decode_tiling;
     LinearTiling linear_tiling;       // the projections'
     uint64_t scores_budget_bytes = 0; // as given to attention_scratch
 };
@@ -145,8 +148,16 @@ struct CachePlanBase {
     bool key_padding = false; // a [sequences, capacity] byte mask by slot is bound
     ExternalOffsets offsets;  // query, key, value, key_padding_mask, output
     AttentionTiling tiling;
+    bool has_decode_tiling = false;
+    AttentionTiling decode_tiling;
     LinearTiling linear_tiling;
 };
+
+// The tiling for `rows` query rows per (batch, key/value head): the decode one when the regular row tile would be
+// mostly padding.
+inline bool use_decode_tiling(const AttentionTiling& tiling, bool has_decode_tiling, uint64_t rows) {
+    return has_decode_tiling && rows * 4 <= tiling.rows;
+}
 
 // One step of a ragged batch over a KV cache: `tokens` new tokens packed sequence after sequence (query, key,
 // value and output are [tokens, width]), `records` sequence records then the K/V row map (one cache row per

@@ -98,6 +98,10 @@ Result<std::unique_ptr<Model>> Model::create(const Context& ctx, const Attention
         auto pipeline = ctx.shaders().attention_pipeline(m->m_tiling, precision);
         if (!pipeline) return pipeline.take_error();
         m->m_attention = std::move(pipeline.value());
+        m->m_decode_tiling = ShaderLibrary::choose_decode_tiling(ctx.device().limits(), c.head_dim());
+        auto decode = ctx.shaders().attention_pipeline(m->m_decode_tiling, precision);
+        if (!decode) return decode.take_error();
+        m->m_decode = std::move(decode.value());
     }
     auto arena = Arena::create(ctx.device(), model_requests(c, precision, MemoryKind::device_local));
     if (!arena) return arena.take_error();

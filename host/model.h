@@ -25,6 +25,9 @@ class Model {
     // The fused kernel, specialised for this model's head dim and precision on this device.
     const AttentionTiling& attention_tiling() const { return m_tiling; }
     VkPipeline attention_pipeline() const { return m_attention.get(); }
+    // The fused kernel with 4 rows per workgroup, for a few query rows per key/value head (decode).
+    const AttentionTiling& decode_tiling() const { return m_decode_tiling; }
+    VkPipeline decode_pipeline() const { return m_decode.get(); }
 
   private:
     AttentionConfig m_config;
@@ -32,8 +35,8 @@ class Model {
     bool m_in_bias = false;
     bool m_out_bias = false;
     Arena m_arena;
-    AttentionTiling m_tiling;
-    Handle<VkPipeline> m_attention;
+    AttentionTiling m_tiling, m_decode_tiling;
+    Handle<VkPipeline> m_attention, m_decode;
 };
 
 Status validate_config(const AttentionConfig&);

@@ -354,6 +354,8 @@ Status Session::record(VkCommandBuffer cmd, const RecordArgs& a) {
     pin.scores_budget_bytes = m_limits.scores_budget_bytes;
     pin.partials_capacity = m_scratch.partials_elems;
     pin.tiling = m_model->attention_tiling();
+    pin.has_decode_tiling = m_model->decode_pipeline() != VK_NULL_HANDLE;
+    pin.decode_tiling = m_model->decode_tiling();
     pin.linear_tiling = m_ctx->shaders().linear_tiling();
     if (!m_plan_valid || !(pin.shape == m_plan_inputs.shape && pin.options == m_plan_inputs.options &&
                            pin.offsets == m_plan_inputs.offsets)) {
@@ -452,8 +454,9 @@ void Session::record_plan(VkCommandBuffer cmd, uint32_t slot_index, const Attent
         if (timed)
             vk.vkCmdWriteTimestamp(cmd, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT, slot.queries.get(), uint32_t(2 * i));
         vk.vkCmdBindPipeline(cmd, VK_PIPELINE_BIND_POINT_COMPUTE,
-                             pass.kernel == Kernel::attention ? m_model->attention_pipeline()
-                                                              : m_ctx->shaders().pipeline(pass.kernel, pass.variant));
+                             pass.kernel == Kernel::attention
+                                 ? (pass.decode_tiling ? m_model->decode_pipeline() : m_model->attention_pipeline())
+                                 : m_ctx->shaders().pipeline(pass.kernel, pass.variant));
         vk.vkCmdBindDescriptorSets(cmd, VK_PIPELINE_BIND_POINT_COMPUTE, m_ctx->shaders().layout(), 0, 1, &set, 0,
                                    nullptr);
         vk.vkCmdPushConstants(cmd, m_ctx->shaders().layout(), VK_SHADER_STAGE_COMPUTE_BIT, 0, pass.push_bytes,

@@ -116,6 +116,8 @@ Status Session::record_cached(VkCommandBuffer cmd, const CachedRecordArgs& a) {
     in.base.offsets.output = bound[size_t(Slot::output)].remainder;
     in.base.offsets.key_padding_mask = bound[size_t(Slot::key_padding_mask)].remainder;
     in.base.tiling = m_model->attention_tiling();
+    in.base.has_decode_tiling = m_model->decode_pipeline() != VK_NULL_HANDLE;
+    in.base.decode_tiling = m_model->decode_tiling();
     in.base.linear_tiling = m_ctx->shaders().linear_tiling();
     in.tokens = static_cast<uint32_t>(T);
     in.records = R;
@@ -233,6 +235,8 @@ Result<PrefillItem> Session::record_prefill(VkCommandBuffer cmd, const PrefillRe
     in.base.capacity = cache.limits().capacity;
     in.base.window = cache.limits().window;
     in.base.tiling = tiling;
+    in.base.has_decode_tiling = m_model->decode_pipeline() != VK_NULL_HANDLE;
+    in.base.decode_tiling = m_model->decode_tiling();
     in.base.linear_tiling = m_ctx->shaders().linear_tiling();
     Bindings bound{};
     const ExternalBuffer& key = a.key.buffer ? a.key : a.query;

@@ -271,6 +271,12 @@ AttentionTiling ShaderLibrary::choose_attention_tiling(const DeviceLimits& limit
     return t;
 }
 
+AttentionTiling ShaderLibrary::choose_decode_tiling(const DeviceLimits& limits, uint32_t head_dim) {
+    AttentionTiling t = choose_attention_tiling(limits, head_dim);
+    t.rows = 4; // attention.comp's smallest: one vec4 of rows; WG % 4 == 0 holds for every WG above
+    return t;
+}
+
 Result<Handle<VkPipeline>> ShaderLibrary::attention_pipeline(const AttentionTiling& t, Precision precision) const {
     const uint32_t values[5] = {t.workgroup, t.rows, t.keys, t.dims, t.max_head_dim};
     return build_pipeline(Kernel::attention, precision == Precision::fp16 ? Variant::f16 : Variant::f32, values,

@@ -111,6 +111,9 @@ class ShaderLibrary {
     uint32_t pipeline_count() const { return m_pipeline_count; }
     // The fused kernel's tiling for a model's head dim on this device, and its pipeline for the model's precision.
     static AttentionTiling choose_attention_tiling(const DeviceLimits&, uint32_t head_dim);
+    // The same for decode-like work (a few query rows per key/value head): 4 rows per workgroup, so one query token
+    // does not pay for a full row tile of padding.
+    static AttentionTiling choose_decode_tiling(const DeviceLimits&, uint32_t head_dim);
     Result<Handle<VkPipeline>> attention_pipeline(const AttentionTiling&, Precision) const;
     const LinearTiling& linear_tiling() const { return m_linear_tiling; }
     // Every kernel shares one layout (kMaxBindings storage buffers, kMaxPushBytes of push constants), so any
