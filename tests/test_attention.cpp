@@ -510,7 +510,7 @@ TEST_SUITE("attention_plan") {
         REQUIRE(attend.ok());
         REQUIRE(attend->passes.size() == 1);
         CHECK(attend->passes[0].bindings[7] == Slot::partials); // the running state
-        CHECK(attend->passes[0].groups[1] == 2);                 // one record x KV heads
+        CHECK(attend->passes[0].groups[1] == 2);                // one record x KV heads
         item.begin = item.end;
         CHECK_FALSE(plan_prefill_item(item, limits).ok()); // an empty piece is refused
     }
