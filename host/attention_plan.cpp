@@ -69,8 +69,8 @@ const char* slot_name(Slot s) {
 }
 
 const char* stage_name(Stage s) {
-    static const char* names[kStageCount] = {"q_proj", "k_proj",          "v_proj",   "scores",    "softmax",
-                                             "apply",  "average_weights", "out_proj", "attention", "combine"};
+    static const char* names[kStageCount] = {"q_proj",          "k_proj",   "v_proj",    "scores",  "softmax", "apply",
+                                             "average_weights", "out_proj", "attention", "combine", "qkv_proj"};
     return names[static_cast<uint32_t>(s)];
 }
 
@@ -129,8 +129,10 @@ Result<ScratchSizes> attention_scratch(const AttentionConfig& c, Precision preci
 
 namespace {
 
-// `bindings` in binding order; unused ones are Slot::dummy here and become the sink where writable. fp16 models run
-// each kernel's fp16 storage variant where it has one (the kernels that touch weights or Q/K/V/concat).
+// `bindings` in binding order; unused ones are Slot::dummy here. An unused writable binding (which the kernel does not
+// write in that configuration, but which synchronization validation counts as written) is bound to a slot the pass
+// really writes, so it adds no hazard: independent passes need no barrier between them. fp16 models run each
+// kernel's fp16 storage variant where it has one (the kernels that touch weights or Q/K/V/concat).
 Pass& add_pass(AttentionPlan& plan, Precision precision, Kernel kernel, Stage stage,
                std::initializer_list<Slot> bindings) {
     Pass p;
@@ -139,10 +141,27 @@ Pass& add_pass(AttentionPlan& plan, Precision precision, Kernel kernel, Stage st
     p.stage = stage;
     std::copy(bindings.begin(), bindings.end(), p.bindings.begin());
     p.write_mask = kernel_write_mask(kernel);
+    Slot written = Slot::sink;
     for (uint32_t b = 0; b < kernel_binding_count(kernel); ++b)
-        if ((p.write_mask >> b) & 1u && p.bindings[b] == Slot::dummy) p.bindings[b] = Slot::sink;
+        if ((p.write_mask >> b) & 1u && p.bindings[b] != Slot::dummy) {
+            written = p.bindings[b];
+            break;
+        }
+    for (uint32_t b = 0; b < kernel_binding_count(kernel); ++b)
+        if ((p.write_mask >> b) & 1u && p.bindings[b] == Slot::dummy) p.bindings[b] = written;
     plan.passes.push_back(p);
     return plan.passes.back();
+}
+
+// A linear pass (bindings: x, w, b, y, row map, k, v) with its params; fp16 models read the fp16 concat as input.
+Pass& add_linear(AttentionPlan& plan, Precision precision, const LinearTiling& tiling, Stage stage,
+                 std::initializer_list<Slot> bindings, const LinearParams& params) {
+    Pass& p = add_pass(plan, precision, Kernel::linear, stage, bindings);
+    if (p.variant == Variant::f16 && *bindings.begin() == Slot::concat) p.variant = Variant::f16_in;
+    set_push(p, params);
+    p.groups[0] = div_up(params.N, tiling.block_n());
+    p.groups[1] = div_up(params.M, tiling.block_m());
+    return p;
 }
 
 // Barriers: a pass needs one when it touches a slot written since the last barrier (RAW/WAW) or writes a slot read
@@ -196,13 +215,35 @@ struct Planner {
     int32_t causal_offset() const { return static_cast<int32_t>(Lk) - static_cast<int32_t>(Lq); }
 
     void linear(Stage stage, Slot x, Slot w, Slot b, Slot y, uint32_t M, uint32_t N, uint32_t K, uint32_t x_offset,
-                uint32_t y_offset, bool has_bias, bool head_major, uint32_t rows_per_batch) {
-        Pass& p = add(Kernel::linear, stage, {x, w, has_bias ? b : Slot::dummy, y});
-        if (p.variant == Variant::f16 && x == Slot::concat) p.variant = Variant::f16_in; // fp16 in, fp32 out
-        set_push(p, LinearParams{M, N, K, x_offset, 0, 0, y_offset, has_bias ? 1u : 0u, head_major ? 1u : 0u,
-                                 rows_per_batch, D, N / D, 0});
-        p.groups[0] = div_up(N, in.linear_tiling.block_n());
-        p.groups[1] = div_up(M, in.linear_tiling.block_m());
+                uint32_t y_offset, bool has_bias, bool head_major, uint32_t rows_per_batch, uint32_t w_offset = 0,
+                uint32_t b_offset = 0) {
+        add_linear(plan, in.precision, in.linear_tiling, stage, {x, w, has_bias ? b : Slot::dummy, y},
+                   LinearParams{M, N, K, x_offset, w_offset, b_offset, y_offset, has_bias ? 1u : 0u,
+                                head_major ? 1u : 0u, rows_per_batch, D, N / D, 0});
+    }
+
+    // Q, K and V: one dispatch over [Wq; Wk; Wv] for self-attention with kdim = vdim = E, else three.
+    void projections() {
+        const AttentionConfig& c = in.config;
+        const Slot q = q_in_place() ? Slot::concat : Slot::q;
+        const uint32_t KV = G * D;
+        const WeightOffsets& w = in.weights;
+        if (in.self_attention && c.kdim == E && c.vdim == E) {
+            LinearParams lp{B * Lq, E + 2 * KV, E, in.offsets.query, 0, 0, 0, in.has_in_bias ? 1u : 0u, 1, Lk, D, G, 0};
+            lp.q_cols = E;
+            lp.q_out_mode = q_in_place() ? 0 : 1;
+            lp.q_rows_per_batch = Lq;
+            add_linear(
+                plan, in.precision, in.linear_tiling, Stage::qkv_proj,
+                {Slot::query, Slot::wq, in.has_in_bias ? Slot::bq : Slot::dummy, q, Slot::dummy, Slot::k, Slot::v}, lp);
+            return;
+        }
+        linear(Stage::q_proj, Slot::query, Slot::wq, Slot::bq, q, B * Lq, E, E, in.offsets.query, 0, in.has_in_bias,
+               !q_in_place(), Lq);
+        linear(Stage::k_proj, Slot::key, Slot::wk, Slot::bk, Slot::k, B * Lk, KV, c.kdim, in.offsets.key, 0,
+               in.has_in_bias, true, Lk, w.wk, w.bk);
+        linear(Stage::v_proj, Slot::value, Slot::wv, Slot::bv, Slot::v, B * Lk, KV, c.vdim, in.offsets.value, 0,
+               in.has_in_bias, true, Lk, w.wv, w.bv);
     }
 
     // Scores of (batch, head) pairs [bh0, bh0 + count) into the chunk-local scores scratch.
@@ -378,12 +419,7 @@ Result<AttentionPlan> plan_attention(const PlanInputs& in, const DeviceLimits& l
                                 o.attn_mask == MaskKind::additive ? 4 : 1));
 
     Planner p{in, limits, plan, E, H, c.num_kv_heads, D, B, Lq, Lk, row_block, 1.0f / std::sqrt(static_cast<float>(D))};
-    p.linear(Stage::q_proj, Slot::query, Slot::wq, Slot::bq, p.q_in_place() ? Slot::concat : Slot::q, B * Lq, E, E,
-             in.offsets.query, 0, in.has_in_bias, !p.q_in_place(), Lq);
-    p.linear(Stage::k_proj, Slot::key, Slot::wk, Slot::bk, Slot::k, B * Lk, p.G * D, c.kdim, in.offsets.key, 0,
-             in.has_in_bias, true, Lk);
-    p.linear(Stage::v_proj, Slot::value, Slot::wv, Slot::bv, Slot::v, B * Lk, p.G * D, c.vdim, in.offsets.value, 0,
-             in.has_in_bias, true, Lk);
+    p.projections();
     if (plan.fused)
         p.fused_attention();
     else
@@ -415,14 +451,12 @@ struct CachePlanner {
     // Rows [row0, row0 + rows) of x -> y; out_mode 0 row-major, 1 head-major with `rows_per_batch` rows, 2 head-major
     // at the rows the map in Slot::records names from word map_offset.
     void linear(Stage stage, Slot x, Slot w, Slot b, Slot y, uint32_t rows, uint32_t N, uint32_t K, uint32_t x_offset,
-                uint32_t y_offset, bool has_bias, uint32_t out_mode, uint32_t rows_per_batch, uint32_t map_offset) {
-        Pass& p = add(Kernel::linear, stage,
-                      {x, w, has_bias ? b : Slot::dummy, y, out_mode == 2 ? Slot::records : Slot::dummy});
-        if (p.variant == Variant::f16 && x == Slot::concat) p.variant = Variant::f16_in;
-        set_push(p, LinearParams{rows, N, K, x_offset, 0, 0, y_offset, has_bias ? 1u : 0u, out_mode, rows_per_batch, D,
-                                 N / D, map_offset});
-        p.groups[0] = div_up(N, base.linear_tiling.block_n());
-        p.groups[1] = div_up(rows, base.linear_tiling.block_m());
+                uint32_t y_offset, bool has_bias, uint32_t out_mode, uint32_t rows_per_batch, uint32_t map_offset,
+                uint32_t w_offset = 0, uint32_t b_offset = 0) {
+        add_linear(plan, base.precision, base.linear_tiling, stage,
+                   {x, w, has_bias ? b : Slot::dummy, y, out_mode == 2 ? Slot::records : Slot::dummy},
+                   LinearParams{rows, N, K, x_offset, w_offset, b_offset, y_offset, has_bias ? 1u : 0u, out_mode,
+                                rows_per_batch, D, N / D, map_offset});
     }
 
     // The fused kernel in cache mode over `records` records whose Q/O/state rows are packed in [H, tokens]:
@@ -564,13 +598,37 @@ Status plan_cached_step(const CachedStepInputs& in, const DeviceLimits& limits, 
                               " tokens, more partial-result scratch than the session has; record fewer tokens");
     plan.split_count = static_cast<uint32_t>(split);
 
-    // Q row-major into the concat buffer, attended in place (attention.comp's q_row_major): no Q scratch.
-    p.linear(Stage::q_proj, Slot::query, Slot::wq, Slot::bq, Slot::concat, T, c.embed_dim, c.embed_dim, b.offsets.query,
-             0, b.has_in_bias, 0, T, 0);
-    p.linear(Stage::k_proj, Slot::key, Slot::wk, Slot::bk, Slot::cache_k, T, c.kv_width(), c.kdim, b.offsets.key, 0,
-             b.has_in_bias, 2, b.capacity, in.kv_map_offset);
-    p.linear(Stage::v_proj, Slot::value, Slot::wv, Slot::bv, Slot::cache_v, T, c.kv_width(), c.vdim, b.offsets.value, 0,
-             b.has_in_bias, 2, b.capacity, in.kv_map_offset);
+    // Q row-major into the concat buffer, attended in place (attention.comp's q_row_major): no Q scratch. K and V
+    // into the cache rows of the map; all three in one dispatch for self-attention with packed weights.
+    if (b.self_attention && c.kdim == c.embed_dim && c.vdim == c.embed_dim) {
+        LinearParams lp{T,
+                        c.embed_dim + 2 * c.kv_width(),
+                        c.embed_dim,
+                        b.offsets.query,
+                        0,
+                        0,
+                        0,
+                        b.has_in_bias ? 1u : 0u,
+                        2,
+                        b.capacity,
+                        D,
+                        p.G,
+                        in.kv_map_offset};
+        lp.q_cols = c.embed_dim;
+        lp.q_out_mode = 0;
+        lp.q_rows_per_batch = T;
+        add_linear(plan, b.precision, b.linear_tiling, Stage::qkv_proj,
+                   {Slot::query, Slot::wq, b.has_in_bias ? Slot::bq : Slot::dummy, Slot::concat, Slot::records,
+                    Slot::cache_k, Slot::cache_v},
+                   lp);
+    } else {
+        p.linear(Stage::q_proj, Slot::query, Slot::wq, Slot::bq, Slot::concat, T, c.embed_dim, c.embed_dim,
+                 b.offsets.query, 0, b.has_in_bias, 0, T, 0);
+        p.linear(Stage::k_proj, Slot::key, Slot::wk, Slot::bk, Slot::cache_k, T, c.kv_width(), c.kdim, b.offsets.key, 0,
+                 b.has_in_bias, 2, b.capacity, in.kv_map_offset, b.weights.wk, b.weights.bk);
+        p.linear(Stage::v_proj, Slot::value, Slot::wv, Slot::bv, Slot::cache_v, T, c.kv_width(), c.vdim,
+                 b.offsets.value, 0, b.has_in_bias, 2, b.capacity, in.kv_map_offset, b.weights.wv, b.weights.bv);
+    }
     p.attention(T, in.records, in.max_new_tokens, plan.split_count, keys_per_split, 0, UINT32_MAX, 0, true);
     if (plan.split_count > 1) p.combine(T, plan.split_count);
     p.linear(Stage::out_proj, Slot::concat, Slot::wo, Slot::bo, Slot::output, T, c.embed_dim, c.embed_dim, 0,
@@ -597,9 +655,11 @@ Status plan_prefill_item(const PrefillItemInputs& in, const DeviceLimits& limits
         p.linear(Stage::q_proj, Slot::query, Slot::wq, Slot::bq, Slot::q, n, c.embed_dim, c.embed_dim,
                  b.offsets.query + in.begin * c.embed_dim, 0, b.has_in_bias, 2, T, in.begin);
         p.linear(Stage::k_proj, Slot::key, Slot::wk, Slot::bk, Slot::cache_k, n, c.kv_width(), c.kdim,
-                 b.offsets.key + in.begin * c.kdim, 0, b.has_in_bias, 2, b.capacity, T + in.begin);
+                 b.offsets.key + in.begin * c.kdim, 0, b.has_in_bias, 2, b.capacity, T + in.begin, b.weights.wk,
+                 b.weights.bk);
         p.linear(Stage::v_proj, Slot::value, Slot::wv, Slot::bv, Slot::cache_v, n, c.kv_width(), c.vdim,
-                 b.offsets.value + in.begin * c.vdim, 0, b.has_in_bias, 2, b.capacity, T + in.begin);
+                 b.offsets.value + in.begin * c.vdim, 0, b.has_in_bias, 2, b.capacity, T + in.begin, b.weights.wv,
+                 b.weights.bv);
         break;
     case PrefillPhase::attend:
         p.attention(T, 1, in.row_end - in.row_begin, 1, UINT32_MAX, in.begin, in.end, in.first_slice ? 1u : 2u, false);

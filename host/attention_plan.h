@@ -60,6 +60,7 @@ enum class Stage : uint32_t {
     out_proj,
     attention,
     combine,
+    qkv_proj, // Q, K and V in one dispatch (self-attention with packed weights)
     count
 };
 constexpr uint32_t kStageCount = static_cast<uint32_t>(Stage::count);
@@ -117,8 +118,15 @@ struct ExternalOffsets {
     bool operator==(const ExternalOffsets&) const = default;
 };
 
+// Where wk, wv (after wq in one buffer) and bk, bv (after bq) start, in elements of the model's precision.
+struct WeightOffsets {
+    uint32_t wk = 0, wv = 0, bk = 0, bv = 0;
+};
+
 struct PlanInputs {
     AttentionConfig config;
+    WeightOffsets weights;
+    bool self_attention = false;           // key and value are the query: Q, K and V may be projected in one dispatch
     Precision precision = Precision::fp32; // the model's: picks the kernels' storage variants
     AttentionShape shape;
     AttentionOptions options;
@@ -140,6 +148,8 @@ Result<AttentionPlan> plan_attention(const PlanInputs&, const DeviceLimits&);
 // What every plan over a KV cache shares (kv_cache.h): the model, the cache's shape, the device's tilings.
 struct CachePlanBase {
     AttentionConfig config;
+    WeightOffsets weights;
+    bool self_attention = false; // key and value are the query
     Precision precision = Precision::fp32;
     bool has_in_bias = false;
     bool has_out_bias = false;

@@ -9,13 +9,19 @@
 namespace vkmha {
 namespace {
 
-// In Model::buffer order; each weight takes precision_bytes per element (rounded up to whole 4-byte words).
+// wk/wv after wq, bk/bv after bq, in elements.
+WeightOffsets offsets_of(const AttentionConfig& c) {
+    const uint32_t E = c.embed_dim, KV = c.kv_width();
+    return {E * E, E * E + KV * c.kdim, E, E + KV};
+}
+
+// In the order of Model's accessors; each weight takes precision_bytes per element (rounded up to whole 4-byte
+// words).
 std::vector<BufferRequest> model_requests(const AttentionConfig& c, Precision precision, MemoryKind kind) {
     const uint64_t E = c.embed_dim, KV = c.kv_width(), bytes = precision_bytes(precision);
     auto req = [&](const char* name, uint64_t elems) { return BufferRequest{name, (elems * bytes + 3) / 4 * 4, kind}; };
-    return {req("vkmha wq", E * E), req("vkmha wk", KV * c.kdim), req("vkmha wv", KV * c.vdim),
-            req("vkmha bq", E),     req("vkmha bk", KV),          req("vkmha bv", KV),
-            req("vkmha wo", E * E), req("vkmha bo", E),           BufferRequest{"vkmha dummy", 16, kind}};
+    return {req("vkmha wqkv", E * E + KV * (c.kdim + c.vdim)), req("vkmha bqkv", E + 2 * KV), req("vkmha wo", E * E),
+            req("vkmha bo", E), BufferRequest{"vkmha dummy", 16, kind}};
 }
 
 Status check_precision(const Context& ctx, Precision precision) {
@@ -108,32 +114,41 @@ Result<std::unique_ptr<Model>> Model::create(const Context& ctx, const Attention
     m->m_arena = std::move(arena.value());
     auto staging = Arena::create(ctx.device(), model_requests(c, precision, MemoryKind::host_visible));
     if (!staging) return staging.take_error();
-    const std::vector<float>* sources[] = {&w.wq, &w.wk, &w.wv, &w.bq, &w.bk, &w.bv, &w.wo, &w.bo};
-    const char* names[] = {"wq", "wk", "wv", "bq", "bk", "bv", "wo", "bo"};
-    for (size_t i = 0; i < 9; ++i) {
-        const BufferView& s = (*staging)[i];
-        std::memset(s.mapped, 0, s.size);
-        if (i == 8 || sources[i]->empty()) continue;
-        const std::vector<float>& src = *sources[i];
+    m->m_offsets = offsets_of(c);
+    const WeightOffsets& o = m->m_offsets;
+    // Each weight: its staging buffer and element offset there.
+    struct Part {
+        const char* name;
+        const std::vector<float>* src;
+        size_t buffer;
+        uint32_t offset;
+    };
+    const Part parts[] = {{"wq", &w.wq, 0, 0},    {"wk", &w.wk, 0, o.wk}, {"wv", &w.wv, 0, o.wv}, {"bq", &w.bq, 1, 0},
+                          {"bk", &w.bk, 1, o.bk}, {"bv", &w.bv, 1, o.bv}, {"wo", &w.wo, 2, 0},    {"bo", &w.bo, 3, 0}};
+    for (size_t i = 0; i < staging->size(); ++i) std::memset((*staging)[i].mapped, 0, (*staging)[i].size);
+    for (const Part& part : parts) {
+        const std::vector<float>& src = *part.src;
+        void* base = (*staging)[part.buffer].mapped;
+        const char* name = part.name;
         if (precision == Precision::fp16) {
-            auto* dst = static_cast<uint16_t*>(s.mapped);
+            auto* dst = static_cast<uint16_t*>(base) + part.offset;
             for (size_t e = 0; e < src.size(); ++e) {
                 dst[e] = io::float_to_half(src[e]);
                 // A finite weight that fp16 cannot hold would silently become +-inf.
                 if ((dst[e] & 0x7c00u) == 0x7c00u && std::isfinite(src[e]))
                     return make_error(ErrorCode::invalid_argument,
-                                      std::string("weight '") + names[i] + "' element " + std::to_string(e) + " (" +
+                                      std::string("weight '") + name + "' element " + std::to_string(e) + " (" +
                                           std::to_string(src[e]) +
                                           ") is outside fp16's range (65504); use fp32 precision");
             }
         } else {
-            std::memcpy(s.mapped, src.data(), src.size() * sizeof(float));
+            std::memcpy(static_cast<float*>(base) + part.offset, src.data(), src.size() * sizeof(float));
         }
     }
     const Device& d = ctx.device();
     Arena& dst = m->m_arena;
     VKMHA_TRY(ctx.run_once([&](VkCommandBuffer cmd) {
-        for (size_t i = 0; i < 9; ++i) {
+        for (size_t i = 0; i < staging->size(); ++i) {
             VkBufferCopy region{0, 0, (*staging)[i].size};
             d.vk().vkCmdCopyBuffer(cmd, (*staging)[i].buffer, dst[i].buffer, 1, &region);
         }

@@ -2,6 +2,7 @@
 #pragma once
 
 #include "attention_config.h"
+#include "attention_plan.h"
 #include "context.h"
 #include "vulkan/arena.h"
 
@@ -19,8 +20,14 @@ class Model {
     Precision precision() const { return m_precision; }
     bool has_in_bias() const { return m_in_bias; }
     bool has_out_bias() const { return m_out_bias; }
-    // wq, wk, wv, bq, bk, bv, wo, bo, dummy: in attention_plan.h's Slot order starting at Slot::wq.
-    const BufferView& buffer(uint32_t index) const { return m_arena[index]; }
+    // wq, wk and wv share one buffer, [Wq; Wk; Wv] (so a self-attention layer projects all three in one dispatch),
+    // as do bq, bk and bv; weight_offsets() says where each part starts.
+    const BufferView& qkv_weights() const { return m_arena[0]; }
+    const BufferView& qkv_biases() const { return m_arena[1]; }
+    const BufferView& out_weights() const { return m_arena[2]; }
+    const BufferView& out_bias() const { return m_arena[3]; }
+    const BufferView& dummy() const { return m_arena[4]; } // 16 bytes, never written
+    const WeightOffsets& weight_offsets() const { return m_offsets; }
     VkDeviceSize bytes() const { return m_arena.bytes(); }
     // The fused kernel, specialised for this model's head dim and precision on this device.
     const AttentionTiling& attention_tiling() const { return m_tiling; }
@@ -35,6 +42,7 @@ class Model {
     bool m_in_bias = false;
     bool m_out_bias = false;
     Arena m_arena;
+    WeightOffsets m_offsets;
     AttentionTiling m_tiling, m_decode_tiling;
     Handle<VkPipeline> m_attention, m_decode;
 };

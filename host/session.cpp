@@ -1,6 +1,8 @@
 // Session: scratch and frame slots for a model, and the recorder that turns an AttentionPlan into commands.
 #include "session.h"
 
+#include "external_buffer_check.h"
+
 #include <algorithm>
 #include <cstring>
 
@@ -108,11 +110,13 @@ Result<uint32_t> Session::claim_slot(uint64_t frame, uint64_t completed_frame) c
 }
 
 void Session::bind_owned(Bindings& bound, uint32_t slot_index) const {
-    for (uint32_t i = 0; i < 8; ++i) { // wq .. bo; the model's ninth buffer is the dummy
-        const BufferView& v = m_model->buffer(i);
-        bound[size_t(Slot::wq) + i].info = {v.buffer, 0, std::max<VkDeviceSize>(v.size, 4)};
-    }
-    bound[size_t(Slot::dummy)].info = {m_model->buffer(8).buffer, 0, 16};
+    const std::pair<Slot, const BufferView*> weights[] = {
+        {Slot::wq, &m_model->qkv_weights()}, {Slot::wk, &m_model->qkv_weights()}, {Slot::wv, &m_model->qkv_weights()},
+        {Slot::bq, &m_model->qkv_biases()},  {Slot::bk, &m_model->qkv_biases()},  {Slot::bv, &m_model->qkv_biases()},
+        {Slot::wo, &m_model->out_weights()}, {Slot::bo, &m_model->out_bias()}};
+    for (const auto& [slot, view] : weights)
+        bound[size_t(slot)].info = {view->buffer, 0, std::max<VkDeviceSize>(view->size, 4)};
+    bound[size_t(Slot::dummy)].info = {m_model->dummy().buffer, 0, 16};
     const std::pair<Slot, size_t> scratch[] = {{Slot::q, sb_q},
                                                {Slot::k, sb_k},
                                                {Slot::v, sb_v},
@@ -275,20 +279,8 @@ Status Session::check_args(const RecordArgs& a) const {
         return make_error(ErrorCode::invalid_argument, "no key buffer bound (self-attention) but lk " +
                                                            std::to_string(s.lk) + " != lq " + std::to_string(s.lq) +
                                                            " or kdim/vdim differ from embed_dim");
-    auto check = [](const char* name, const ExternalBuffer& e, uint64_t bytes, bool required) -> Status {
-        if (e.buffer == VK_NULL_HANDLE) {
-            if (required)
-                return make_error(ErrorCode::invalid_argument, std::string(name) + " buffer is VK_NULL_HANDLE");
-            return {};
-        }
-        if (e.range == VK_WHOLE_SIZE)
-            return make_error(ErrorCode::invalid_argument,
-                              std::string(name) + " range is VK_WHOLE_SIZE; give the exact range so it can be checked");
-        if (e.range < bytes)
-            return make_error(ErrorCode::invalid_argument, std::string(name) + " range " + std::to_string(e.range) +
-                                                               " bytes is too small for the shape (needs " +
-                                                               std::to_string(bytes) + ")");
-        return {};
+    auto check = [](const char* name, const ExternalBuffer& e, uint64_t bytes, bool required) {
+        return check_external_range(name, e, bytes, required, " for the shape");
     };
     VKMHA_TRY(check("query", a.query, need.query, true));
     VKMHA_TRY(check("key", a.key, need.key, false));
@@ -338,6 +330,8 @@ Status Session::record(VkCommandBuffer cmd, const RecordArgs& a) {
 
     PlanInputs pin;
     pin.config = c;
+    pin.weights = m_model->weight_offsets();
+    pin.self_attention = a.key.buffer == VK_NULL_HANDLE && a.value.buffer == VK_NULL_HANDLE;
     pin.precision = m_model->precision();
     pin.shape = a.shape;
     pin.options = a.options;

@@ -1,6 +1,8 @@
 // Session: the recorders over a KV cache — ragged cached steps and the pieces of a sliced prefill.
 #include "session.h"
 
+#include "external_buffer_check.h"
+
 #include <algorithm>
 #include <cstring>
 #include <string>
@@ -8,18 +10,10 @@
 namespace vkmha {
 namespace {
 
+// The shared range check, then the offset: a multiple of the buffer's element size.
 Status check_buffer(const char* name, const ExternalBuffer& e, uint64_t bytes, bool required, uint64_t elem_bytes = 4) {
-    if (e.buffer == VK_NULL_HANDLE) {
-        if (required) return make_error(ErrorCode::invalid_argument, std::string(name) + " buffer is VK_NULL_HANDLE");
-        return {};
-    }
-    if (e.range == VK_WHOLE_SIZE)
-        return make_error(ErrorCode::invalid_argument,
-                          std::string(name) + " range is VK_WHOLE_SIZE; give the exact range so it can be checked");
-    if (e.range < bytes)
-        return make_error(ErrorCode::invalid_argument, std::string(name) + " range " + std::to_string(e.range) +
-                                                           " bytes is too small (needs " + std::to_string(bytes) + ")");
-    if (e.offset % elem_bytes != 0)
+    VKMHA_TRY(check_external_range(name, e, bytes, required));
+    if (e.buffer != VK_NULL_HANDLE && e.offset % elem_bytes != 0)
         return make_error(ErrorCode::invalid_argument,
                           std::string(name) + " offset " + std::to_string(e.offset) + " is not a multiple of 4");
     return {};
@@ -116,6 +110,8 @@ Status Session::record_cached(VkCommandBuffer cmd, const CachedRecordArgs& a) {
     in.base.offsets.output = bound[size_t(Slot::output)].remainder;
     in.base.offsets.key_padding_mask = bound[size_t(Slot::key_padding_mask)].remainder;
     in.base.tiling = m_model->attention_tiling();
+    in.base.weights = m_model->weight_offsets();
+    in.base.self_attention = a.key.buffer == VK_NULL_HANDLE && a.value.buffer == VK_NULL_HANDLE;
     in.base.has_decode_tiling = m_model->decode_pipeline() != VK_NULL_HANDLE;
     in.base.decode_tiling = m_model->decode_tiling();
     in.base.linear_tiling = m_ctx->shaders().linear_tiling();
@@ -235,6 +231,8 @@ Result<PrefillItem> Session::record_prefill(VkCommandBuffer cmd, const PrefillRe
     in.base.capacity = cache.limits().capacity;
     in.base.window = cache.limits().window;
     in.base.tiling = tiling;
+    in.base.weights = m_model->weight_offsets();
+    in.base.self_attention = a.key.buffer == VK_NULL_HANDLE && a.value.buffer == VK_NULL_HANDLE;
     in.base.has_decode_tiling = m_model->decode_pipeline() != VK_NULL_HANDLE;
     in.base.decode_tiling = m_model->decode_tiling();
     in.base.linear_tiling = m_ctx->shaders().linear_tiling();

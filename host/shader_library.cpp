@@ -55,7 +55,7 @@ static_assert(sizeof(LinearParams) <= kMaxPushBytes && sizeof(ScoresParams) <= k
 
 const KernelInfo& info(Kernel k) {
     static const KernelInfo table[kKernelCount] = {
-        {"linear", 5, 1u << 3, 0},
+        {"linear", 7, (1u << 3) | (1u << 5) | (1u << 6), 0},
         {"scores", 5, 1u << 2, 0},
         {"softmax", 2, 0b11, 0b01},
         {"apply", 3, 1u << 2, 0},

@@ -48,6 +48,7 @@ uint32_t kernel_read_write_mask(Kernel);
 struct LinearParams {
     uint32_t M, N, K, x_offset, w_offset, b_offset, y_offset, has_bias, out_mode, rows_per_batch, head_dim,
         num_out_heads, map_offset;
+    uint32_t q_cols = 0, q_out_mode = 0, q_rows_per_batch = 0; // packed Q/K/V (0: one output)
 };
 struct ScoresParams {
     uint32_t B, H, G, Lq, Lk, D, bh_begin, bh_count;

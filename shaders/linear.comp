@@ -2,6 +2,9 @@
 // Writes Y row-major, or head-major [B, N / head_dim, rows_per_batch, head_dim] so Q/K/V come out ready
 // for the attention kernels without a transpose pass, or head-major at the rows a row map names (out_mode 2: the
 // KV cache's slots, where each packed token row lands in its own sequence's slot).
+// Packed Q/K/V (q_cols > 0): W is [Wq; Wk; Wv] and one dispatch projects all three: columns [0, q_cols) go to Q at
+// binding 3 by q_out_mode (0 row-major, 1 head-major with q_rows_per_batch rows), the next (N - q_cols) / 2 to K at
+// binding 5 and the rest to V at binding 6, both by out_mode.
 //
 // Specialization constants:
 //   constant_id 0  local_size_x         default 16  invocations along N
@@ -53,6 +56,8 @@ layout(std430, set = 0, binding = 2) readonly buffer InputBias { W_T bias_data[]
 layout(std430, set = 0, binding = 3) writeonly buffer OutputY { Y_T y_data[]; };
 // out_mode 2: row m goes to head-major row row_map[map_offset + m] = batch * rows_per_batch + row.
 layout(std430, set = 0, binding = 4) readonly buffer RowMap { uint row_map[]; };
+layout(std430, set = 0, binding = 5) writeonly buffer OutputK { Y_T k_data[]; }; // packed Q/K/V only
+layout(std430, set = 0, binding = 6) writeonly buffer OutputV { Y_T v_data[]; };
 
 layout(push_constant) uniform Params {
     uint M;
@@ -68,7 +73,25 @@ layout(push_constant) uniform Params {
     uint head_dim;       // out_mode 1, 2: D
     uint num_out_heads;  // out_mode 1, 2: N / D
     uint map_offset;     // out_mode 2: row m's entry in row_map
+    uint q_cols;           // > 0: packed Q/K/V; Q's columns (the rest split evenly between K and V)
+    uint q_out_mode;       // packed: 0 row-major, 1 head-major
+    uint q_rows_per_batch; // packed, q_out_mode 1
 } p;
+
+// Y[dst(row m, column n)] for a layout: mode 0 row-major with `width` columns, 1 head-major with `rows` rows per
+// batch, 2 head-major at the mapped row.
+uint destination(uint mode, uint m, uint n, uint width, uint rows, uint heads)
+{
+    if (mode == 0u) {
+        return m * width + n;
+    }
+    const uint row = mode == 2u ? row_map[p.map_offset + m] : m;
+    const uint b = row / rows;
+    const uint l = row % rows;
+    const uint h = n / p.head_dim;
+    const uint d = n % p.head_dim;
+    return ((b * heads + h) * rows + l) * p.head_dim + d;
+}
 
 // An invocation reads x_tile rows as a broadcast and w_tile along a row with consecutive
 // invocations on consecutive words; w_tile is stored transposed (and padded by one so the
@@ -140,18 +163,20 @@ void main()
             if (p.has_bias != 0u) {
                 v += float(bias_data[p.b_offset + n]);
             }
-            uint dst;
-            if (p.out_mode != 0u) {
-                const uint row = p.out_mode == 2u ? row_map[p.map_offset + m] : m;
-                const uint b = row / p.rows_per_batch;
-                const uint l = row % p.rows_per_batch;
-                const uint h = n / p.head_dim;
-                const uint d = n % p.head_dim;
-                dst = ((b * p.num_out_heads + h) * p.rows_per_batch + l) * p.head_dim + d;
-            } else {
-                dst = m * p.N + n;
+            if (p.q_cols == 0u) {
+                y_data[p.y_offset + destination(p.out_mode, m, n, p.N, p.rows_per_batch, p.num_out_heads)] = Y_T(v);
+                continue;
             }
-            y_data[p.y_offset + dst] = Y_T(v);
+            const uint kv_cols = (p.N - p.q_cols) / 2u;
+            if (n < p.q_cols) {
+                y_data[p.y_offset + destination(p.q_out_mode, m, n, p.q_cols, p.q_rows_per_batch, p.q_cols / p.head_dim)] =
+                    Y_T(v);
+            } else if (n < p.q_cols + kv_cols) {
+                k_data[destination(p.out_mode, m, n - p.q_cols, kv_cols, p.rows_per_batch, p.num_out_heads)] = Y_T(v);
+            } else {
+                v_data[destination(p.out_mode, m, n - p.q_cols - kv_cols, kv_cols, p.rows_per_batch,
+                                   p.num_out_heads)] = Y_T(v);
+            }
         }
     }
 }

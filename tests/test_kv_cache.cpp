@@ -148,6 +148,35 @@ void check(const std::vector<float>& got, const std::vector<float>& want, const 
     CHECK_MESSAGE(cmp.ok, cmp.describe(what));
 }
 
+// One cached step of fresh random tokens through the host path. Each sequence's new tokens are appended to its
+// history (hist[sequence]); the cache's length must follow it, and the sequence's output rows must match its own
+// reference over that history.
+void step_and_check(Rig& r, KvCache& cache, std::mt19937& rng, std::vector<std::vector<float>>& hist,
+                    const std::vector<SequenceStep>& steps, const std::string& what) {
+    const uint32_t E = r.c.embed_dim;
+    std::vector<float> in;
+    std::vector<std::vector<float>> news;
+    for (const SequenceStep& st : steps) {
+        news.push_back(random_vec(size_t(st.new_tokens) * E, rng));
+        in.insert(in.end(), news.back().begin(), news.back().end());
+    }
+    auto out = run_step(r, cache, steps, in.data());
+    size_t row = 0;
+    for (size_t i = 0; i < steps.size(); ++i) {
+        const SequenceStep& st = steps[i];
+        auto& h = hist[st.sequence];
+        h.insert(h.end(), news[i].begin(), news[i].end());
+        const uint32_t lk = static_cast<uint32_t>(h.size() / E);
+        CHECK(cache.length(st.sequence).value() == lk);
+        auto want = reference(r, st.new_tokens, lk, news[i].data(), h.data());
+        std::vector<float> g(out.begin() + row * E, out.begin() + (row + st.new_tokens) * E);
+        check(g, want, r.tol,
+              what + ": sequence " + std::to_string(st.sequence) + " (" + std::to_string(st.new_tokens) + " new of " +
+                  std::to_string(lk) + ")");
+        row += st.new_tokens;
+    }
+}
+
 // Sliding-window mask for a one-shot pass: query i sees keys i - W < j <= i.
 std::vector<uint8_t> window_mask(uint32_t L, uint32_t W) {
     std::vector<uint8_t> m(size_t(L) * L, 1);
@@ -400,27 +429,7 @@ TEST_SUITE("kv_cache") {
         std::mt19937 rng(32);
         std::vector<std::vector<float>> hist(S);
         auto do_step = [&](const std::vector<SequenceStep>& steps) {
-            std::vector<float> in;
-            std::vector<std::vector<float>> news;
-            for (const SequenceStep& st : steps) {
-                news.push_back(random_vec(size_t(st.new_tokens) * E, rng));
-                in.insert(in.end(), news.back().begin(), news.back().end());
-            }
-            auto out = run_step(*rig, *cache, steps, in.data());
-            size_t row = 0;
-            for (size_t i = 0; i < steps.size(); ++i) {
-                const SequenceStep& st = steps[i];
-                auto& h = hist[st.sequence];
-                h.insert(h.end(), news[i].begin(), news[i].end());
-                const uint32_t lk = static_cast<uint32_t>(h.size() / E);
-                CHECK(cache->length(st.sequence).value() == lk);
-                auto want = reference(*rig, st.new_tokens, lk, news[i].data(), h.data());
-                std::vector<float> g(out.begin() + row * E, out.begin() + (row + st.new_tokens) * E);
-                check(g, want, rig->tol,
-                      "sequence " + std::to_string(st.sequence) + " (" + std::to_string(st.new_tokens) + " new of " +
-                          std::to_string(lk) + ")");
-                row += st.new_tokens;
-            }
+            step_and_check(*rig, *cache, rng, hist, steps, "ragged step");
         };
         // Different cached lengths, listed out of order.
         do_step({{4, 30}, {0, 1}, {7, 60}, {2, 5}, {8, 3}, {1, 17}, {3, 2}, {6, 9}, {5, 40}});
@@ -751,25 +760,9 @@ TEST_SUITE("kv_cache") {
         auto rig = make_rig({E, 4, 2, E, E}, 61, true, Precision::fp32, {2, 16, 16});
         auto cache = make_cache(*rig, {3, 40, 0});
         std::mt19937 rng(62);
-        std::vector<float> hist[3];
+        std::vector<std::vector<float>> hist(3);
         auto feed = [&](const std::vector<SequenceStep>& steps, const std::string& what) {
-            std::vector<float> in;
-            std::vector<std::vector<float>> news;
-            for (const SequenceStep& st : steps) {
-                news.push_back(random_vec(size_t(st.new_tokens) * E, rng));
-                in.insert(in.end(), news.back().begin(), news.back().end());
-            }
-            auto out = run_step(*rig, *cache, steps, in.data());
-            size_t row = 0;
-            for (size_t i = 0; i < steps.size(); ++i) {
-                const SequenceStep& st = steps[i];
-                auto& h = hist[st.sequence];
-                h.insert(h.end(), news[i].begin(), news[i].end());
-                const uint32_t lk = static_cast<uint32_t>(h.size() / E);
-                std::vector<float> g(out.begin() + row * E, out.begin() + (row + st.new_tokens) * E);
-                check(g, reference(*rig, st.new_tokens, lk, news[i].data(), h.data()), rig->tol, what);
-                row += st.new_tokens;
-            }
+            step_and_check(*rig, *cache, rng, hist, steps, what);
         };
         feed({{0, 10}, {1, 5}}, "setup");
         auto lengths_unchanged = [&]() {

@@ -10,6 +10,7 @@
 #include "io/half.h"
 #include "io/safetensors.h"
 #include "support/engine_device.h"
+#include "support/plugin_api.h"
 
 #include <doctest/doctest.h>
 
@@ -29,7 +30,6 @@
 #include <filesystem>
 #include <initializer_list>
 #include <limits>
-#include <mutex>
 #include <random>
 #include <string>
 #include <string_view>
@@ -44,189 +44,24 @@ using vkmha::AttentionOptions;
 using vkmha::AttentionShape;
 using vkmha::AttentionWeights;
 using vkmha::MaskKind;
+using vkmha::test::adopt_context;
+using vkmha::test::adopt_info;
+using vkmha::test::api;
+using vkmha::test::check_failure;
+using vkmha::test::check_no_validation_messages;
+using vkmha::test::context_properties;
+using vkmha::test::ContextHandle;
 using vkmha::test::EngineDevice;
 using vkmha::test::HostBuffer;
-
-// ---------------------------------------------------------------------------------------------------------------
-// The library, loaded the way an engine that does not link it loads a plugin.
-
-struct Library {
-    void* handle = nullptr;
-    PFN_vkmhaGetProcTable get_proc_table = nullptr;
-    VkmhaProcTable table{};
-    std::string error;
-};
-
-const Library& library() {
-    // Never dlclosed: the table's function pointers are used until the process exits.
-    static const Library lib = [] {
-        Library l;
-        l.handle = dlopen(VKMHA_LIBRARY_PATH, RTLD_NOW | RTLD_LOCAL);
-        if (!l.handle) {
-            const char* why = dlerror();
-            l.error = std::string("dlopen(" VKMHA_LIBRARY_PATH ") failed: ") + (why ? why : "?");
-            return l;
-        }
-        l.get_proc_table = reinterpret_cast<PFN_vkmhaGetProcTable>(dlsym(l.handle, "vkmhaGetProcTable"));
-        if (!l.get_proc_table) {
-            l.error = "libvkmha.so does not export vkmhaGetProcTable";
-            return l;
-        }
-        if (l.get_proc_table(VKMHA_HEADER_VERSION, &l.table, sizeof l.table) != VKMHA_SUCCESS)
-            l.error = "vkmhaGetProcTable(VKMHA_HEADER_VERSION) failed";
-        return l;
-    }();
-    return lib;
-}
-
-const VkmhaProcTable& api() {
-    const Library& l = library();
-    REQUIRE_MESSAGE(l.error.empty(), l.error);
-    return l.table;
-}
-
-// The calling thread's last error, as a string (doctest prints a const char* as a pointer).
-std::string last_error() { return api().getLastError(); }
-
-std::string result_name(VkmhaResult r) {
-    switch (r) {
-    case VKMHA_SUCCESS: return "VKMHA_SUCCESS";
-    case VKMHA_NOT_READY: return "VKMHA_NOT_READY";
-    case VKMHA_TIMEOUT: return "VKMHA_TIMEOUT";
-    case VKMHA_ERROR_INVALID_ARGUMENT: return "VKMHA_ERROR_INVALID_ARGUMENT";
-    case VKMHA_ERROR_VERSION_NOT_SUPPORTED: return "VKMHA_ERROR_VERSION_NOT_SUPPORTED";
-    case VKMHA_ERROR_UNSUPPORTED: return "VKMHA_ERROR_UNSUPPORTED";
-    case VKMHA_ERROR_OUT_OF_MEMORY: return "VKMHA_ERROR_OUT_OF_MEMORY";
-    case VKMHA_ERROR_BUDGET_EXCEEDED: return "VKMHA_ERROR_BUDGET_EXCEEDED";
-    case VKMHA_ERROR_OUT_OF_RANGE: return "VKMHA_ERROR_OUT_OF_RANGE";
-    case VKMHA_ERROR_FRAME_IN_FLIGHT: return "VKMHA_ERROR_FRAME_IN_FLIGHT";
-    case VKMHA_ERROR_IO: return "VKMHA_ERROR_IO";
-    case VKMHA_ERROR_VULKAN: return "VKMHA_ERROR_VULKAN";
-    case VKMHA_ERROR_INTERNAL: return "VKMHA_ERROR_INTERNAL";
-    default: return "(unknown VkmhaResult)";
-    }
-}
-
-// Checks a failed call: its result, and that getLastError (read right after it) names each of `names`.
-void check_failure(VkmhaResult got, VkmhaResult want, const std::string& message, const std::vector<std::string>& names,
-                   const char* call, const char* file, int line) {
-    const std::string what = call;
-    if (got != want)
-        ADD_FAIL_CHECK_AT(file, line,
-                          what << " returned " << result_name(got) << ", expected " << result_name(want)
-                               << " (last error: '" << message << "')");
-    if (message.empty()) ADD_FAIL_CHECK_AT(file, line, what << ": getLastError() is empty after a failure");
-    for (const std::string& name : names)
-        if (message.find(name) == std::string::npos)
-            ADD_FAIL_CHECK_AT(file, line, what << ": last error '" << message << "' does not name '" << name << "'");
-}
-
-#define EXPECT_FAILURE(want, call, ...)                                                                                \
-    do {                                                                                                               \
-        const VkmhaResult result_ = (call);                                                                            \
-        const std::string message_ = api().getLastError();                                                             \
-        check_failure(result_, want, message_, {__VA_ARGS__}, #call, __FILE__, __LINE__);                              \
-    } while (0)
-
-#define REQUIRE_VKMHA(call)                                                                                            \
-    do {                                                                                                               \
-        const VkmhaResult result_ = (call);                                                                            \
-        REQUIRE_MESSAGE(result_ == VKMHA_SUCCESS, #call " returned ", result_name(result_), ": ", last_error());       \
-    } while (0)
-
-// A vkmha handle destroyed through the table. Declare context, then model, then session, so that they are destroyed
-// in the order the header asks for.
-template <typename T> class Owned {
-  public:
-    using Destroy = void(VKMHA_CALL*)(T);
-    explicit Owned(Destroy destroy) : m_destroy(destroy) {}
-    Owned(const Owned&) = delete;
-    Owned& operator=(const Owned&) = delete;
-    ~Owned() { reset(); }
-    void reset() {
-        if (m_handle) m_destroy(m_handle);
-        m_handle = nullptr;
-    }
-    T* out() {
-        reset();
-        return &m_handle;
-    }
-    T get() const { return m_handle; }
-
-  private:
-    Destroy m_destroy;
-    T m_handle = nullptr;
-};
-
-struct ContextHandle : Owned<VkmhaContext> {
-    ContextHandle() : Owned(api().destroyContext) {}
-};
-struct ModelHandle : Owned<VkmhaModel> {
-    ModelHandle() : Owned(api().destroyModel) {}
-};
-struct SessionHandle : Owned<VkmhaSession> {
-    SessionHandle() : Owned(api().destroySession) {}
-};
-
-// Everything a context's log callback said.
-class LogCapture {
-  public:
-    static void VKMHA_CALL callback(VkmhaLogLevel level, const char* message, void* user) {
-        auto* self = static_cast<LogCapture*>(user);
-        std::lock_guard<std::mutex> lock(self->m_mutex);
-        self->m_entries.push_back({level, message ? message : ""});
-    }
-    bool contains(VkmhaLogLevel min_level, std::string_view text) const {
-        std::lock_guard<std::mutex> lock(m_mutex);
-        return std::any_of(m_entries.begin(), m_entries.end(), [&](const Entry& e) {
-            return e.level >= min_level && e.level != VKMHA_LOG_LEVEL_MAX_ENUM &&
-                   e.text.find(text) != std::string::npos;
-        });
-    }
-    size_t count(VkmhaLogLevel min_level) const {
-        std::lock_guard<std::mutex> lock(m_mutex);
-        return static_cast<size_t>(
-            std::count_if(m_entries.begin(), m_entries.end(), [&](const Entry& e) { return e.level >= min_level; }));
-    }
-    std::string text() const {
-        std::lock_guard<std::mutex> lock(m_mutex);
-        std::string out;
-        for (const Entry& e : m_entries) out += "\n  [" + std::to_string(e.level) + "] " + e.text;
-        return out.empty() ? std::string(" (nothing)") : out;
-    }
-
-  private:
-    struct Entry {
-        VkmhaLogLevel level;
-        std::string text;
-    };
-    mutable std::mutex m_mutex;
-    std::vector<Entry> m_entries;
-};
-
-VkmhaContextCreateInfo own_context_info(LogCapture* log) {
-    VkmhaContextCreateInfo ci{};
-    ci.sType = VKMHA_STRUCTURE_TYPE_CONTEXT_CREATE_INFO;
-    ci.deviceMode = VKMHA_DEVICE_MODE_OWN;
-    if (log) {
-        ci.pfnLogCallback = &LogCapture::callback;
-        ci.pLogUserData = log;
-    }
-    return ci;
-}
-
-VkmhaContextProperties context_properties(VkmhaContext context) {
-    VkmhaContextProperties p{};
-    p.sType = VKMHA_STRUCTURE_TYPE_CONTEXT_PROPERTIES;
-    REQUIRE_VKMHA(api().getContextProperties(context, &p));
-    return p;
-}
-
-// Own mode: the validation layer (on for every test run) must have said nothing about vkmha's device.
-void check_no_validation_messages(VkmhaContext context, const LogCapture& log) {
-    const VkmhaContextProperties p = context_properties(context);
-    CHECK_MESSAGE(p.validationMessageCount == 0, "validation messages on vkmha's device:", log.text());
-}
+using vkmha::test::last_error;
+using vkmha::test::Library;
+using vkmha::test::library;
+using vkmha::test::LogCapture;
+using vkmha::test::ModelHandle;
+using vkmha::test::own_context_info;
+using vkmha::test::random_floats;
+using vkmha::test::result_name;
+using vkmha::test::SessionHandle;
 
 // ---------------------------------------------------------------------------------------------------------------
 // Models: random weights under each naming scheme, kept as the tensors handed to vkmha and as the fp32 values the
@@ -251,13 +86,6 @@ struct HostModel {
     AttentionWeights weights;
     std::vector<io::Tensor> tensors;
 };
-
-std::vector<float> random_floats(std::mt19937& rng, size_t n, float scale) {
-    std::uniform_real_distribution<float> dist(-scale, scale);
-    std::vector<float> v(n);
-    for (float& x : v) x = dist(rng);
-    return v;
-}
 
 // Rounds `values` through `dtype` in place and returns the tensor holding them.
 io::Tensor make_tensor(std::string name, std::vector<uint64_t> shape, std::vector<float>& values, io::DType dtype) {
@@ -598,33 +426,6 @@ struct OwnSetup {
 
 // ---------------------------------------------------------------------------------------------------------------
 // Adopt mode: the engine's buffers and command buffers.
-
-VkmhaAdoptDeviceInfo adopt_info(const EngineDevice& e, VkPipelineCache cache) {
-    VkmhaAdoptDeviceInfo a{};
-    a.sType = VKMHA_STRUCTURE_TYPE_ADOPT_DEVICE_INFO;
-    a.instance = e.instance();
-    a.physicalDevice = e.physical_device();
-    a.device = e.device();
-    a.pfnGetInstanceProcAddr = &vkGetInstanceProcAddr;
-    a.apiVersion = EngineDevice::kApiVersion;
-    a.enabledInstanceExtensionCount = EngineDevice::enabled_instance_extension_count();
-    a.ppEnabledInstanceExtensions = EngineDevice::enabled_instance_extensions();
-    a.timelineSemaphoreEnabled = VK_TRUE;
-    a.queue = e.queue();
-    a.queueFamilyIndex = e.queue_family();
-    a.pipelineCache = cache;
-    return a;
-}
-
-// A context adopting the engine's device with the defaults adopt_info gives.
-void adopt_context(const EngineDevice& engine, ContextHandle& context) {
-    VkmhaContextCreateInfo ci{};
-    ci.sType = VKMHA_STRUCTURE_TYPE_CONTEXT_CREATE_INFO;
-    ci.deviceMode = VKMHA_DEVICE_MODE_ADOPT;
-    const VkmhaAdoptDeviceInfo adopt = adopt_info(engine, VK_NULL_HANDLE);
-    ci.pAdoptDevice = &adopt;
-    REQUIRE_VKMHA(api().createContext(&ci, context.out()));
-}
 
 // An engine-owned buffer with `bytes` of payload at `offset`, the rest (before and `tail` after) guard bytes.
 struct EngineBuffer {
@@ -1667,12 +1468,12 @@ TEST_SUITE("plugin") {
             if (timestamps) {
                 uint32_t count = 0;
                 REQUIRE_VKMHA(api().getStageTimings(session.get(), 0, &count, nullptr));
-                CHECK(count == 5); // the fused path, prefill shape (no split-K), no weights
+                // The fused path, prefill shape (no split-K), no weights, self-attention: Q, K and V in one dispatch.
+                CHECK(count == 3);
                 std::vector<VkmhaStageTiming> timings(count);
                 REQUIRE_VKMHA(api().getStageTimings(session.get(), 0, &count, timings.data()));
                 REQUIRE(count == timings.size());
-                const VkmhaStage expected[] = {VKMHA_STAGE_Q_PROJ, VKMHA_STAGE_K_PROJ, VKMHA_STAGE_V_PROJ,
-                                               VKMHA_STAGE_ATTENTION, VKMHA_STAGE_OUT_PROJ};
+                const VkmhaStage expected[] = {VKMHA_STAGE_QKV_PROJ, VKMHA_STAGE_ATTENTION, VKMHA_STAGE_OUT_PROJ};
                 for (const VkmhaStage stage : expected) {
                     CAPTURE(std::string(api().stageName(stage)));
                     const auto it = std::find_if(timings.begin(), timings.end(),

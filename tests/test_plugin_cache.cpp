@@ -9,6 +9,7 @@
 #include "cpu_reference.h"
 #include "support/compare.h"
 #include "support/engine_device.h"
+#include "support/plugin_api.h"
 
 #include <doctest/doctest.h>
 
@@ -16,7 +17,6 @@
 
 #include <algorithm>
 #include <cstring>
-#include <mutex>
 #include <random>
 #include <string>
 #include <vector>
@@ -27,135 +27,19 @@ using vkmha::AttentionConfig;
 using vkmha::AttentionOptions;
 using vkmha::AttentionShape;
 using vkmha::AttentionWeights;
+using vkmha::test::adopt_context;
+using vkmha::test::api;
+using vkmha::test::CacheHandle;
+using vkmha::test::check_no_validation_messages;
+using vkmha::test::ContextHandle;
 using vkmha::test::EngineDevice;
 using vkmha::test::HostBuffer;
-
-// ---------------------------------------------------------------------------------------------------------------
-// The library, loaded the way an engine that does not link it loads a plugin.
-
-struct Library {
-    VkmhaProcTable table{};
-    std::string error;
-};
-
-const Library& library() {
-    static const Library lib = [] {
-        Library l;
-        void* handle = dlopen(VKMHA_LIBRARY_PATH, RTLD_NOW | RTLD_LOCAL); // never closed
-        if (!handle) {
-            const char* why = dlerror();
-            l.error = std::string("dlopen(" VKMHA_LIBRARY_PATH ") failed: ") + (why ? why : "?");
-            return l;
-        }
-        auto get = reinterpret_cast<PFN_vkmhaGetProcTable>(dlsym(handle, "vkmhaGetProcTable"));
-        if (!get) {
-            l.error = "libvkmha.so does not export vkmhaGetProcTable";
-            return l;
-        }
-        if (get(VKMHA_HEADER_VERSION, &l.table, sizeof l.table) != VKMHA_SUCCESS)
-            l.error = "vkmhaGetProcTable(VKMHA_HEADER_VERSION) failed";
-        return l;
-    }();
-    return lib;
-}
-
-const VkmhaProcTable& api() {
-    const Library& l = library();
-    REQUIRE_MESSAGE(l.error.empty(), l.error);
-    return l.table;
-}
-
-std::string last_error() { return api().getLastError(); }
-
-#define REQUIRE_VKMHA(call)                                                                                            \
-    do {                                                                                                               \
-        const VkmhaResult result_ = (call);                                                                            \
-        REQUIRE_MESSAGE(result_ == VKMHA_SUCCESS, #call " returned ", int(result_), ": ", last_error());               \
-    } while (0)
-
-// A failed call: its result, and that getLastError (read right after it) contains each of the given texts.
-void check_failure(VkmhaResult got, VkmhaResult want, const std::string& message, const std::vector<std::string>& names,
-                   const char* call, const char* file, int line) {
-    if (got != want)
-        ADD_FAIL_CHECK_AT(file, line,
-                          call << " returned " << int(got) << ", expected " << int(want) << " (last error: '" << message
-                               << "')");
-    if (message.empty()) ADD_FAIL_CHECK_AT(file, line, call << ": getLastError() is empty after a failure");
-    for (const std::string& name : names)
-        if (message.find(name) == std::string::npos)
-            ADD_FAIL_CHECK_AT(file, line, call << ": last error '" << message << "' does not name '" << name << "'");
-}
-
-#define EXPECT_FAILURE(want, call, ...)                                                                                \
-    do {                                                                                                               \
-        const VkmhaResult result_ = (call);                                                                            \
-        const std::string message_ = api().getLastError();                                                             \
-        check_failure(result_, want, message_, {__VA_ARGS__}, #call, __FILE__, __LINE__);                              \
-    } while (0)
-
-// A vkmha handle destroyed through the table; declare in creation order so destruction runs backwards.
-template <typename T> class Owned {
-  public:
-    using Destroy = void(VKMHA_CALL*)(T);
-    explicit Owned(Destroy destroy) : m_destroy(destroy) {}
-    Owned(const Owned&) = delete;
-    Owned& operator=(const Owned&) = delete;
-    ~Owned() { reset(); }
-    void reset() {
-        if (m_handle) m_destroy(m_handle);
-        m_handle = nullptr;
-    }
-    T* out() {
-        reset();
-        return &m_handle;
-    }
-    T get() const { return m_handle; }
-
-  private:
-    Destroy m_destroy;
-    T m_handle = nullptr;
-};
-
-struct ContextHandle : Owned<VkmhaContext> {
-    ContextHandle() : Owned(api().destroyContext) {}
-};
-struct ModelHandle : Owned<VkmhaModel> {
-    ModelHandle() : Owned(api().destroyModel) {}
-};
-struct SessionHandle : Owned<VkmhaSession> {
-    SessionHandle() : Owned(api().destroySession) {}
-};
-struct CacheHandle : Owned<VkmhaKvCache> {
-    CacheHandle() : Owned(api().destroyKvCache) {}
-};
-struct JobHandle : Owned<VkmhaPrefillJob> {
-    JobHandle() : Owned(api().destroyPrefillJob) {}
-};
-
-// Validation warnings and errors a context's log callback reported.
-struct LogCapture {
-    std::mutex mutex;
-    std::vector<std::string> lines;
-    static void VKMHA_CALL callback(VkmhaLogLevel level, const char* message, void* user) {
-        auto* self = static_cast<LogCapture*>(user);
-        std::lock_guard<std::mutex> lock(self->mutex);
-        self->lines.push_back(std::to_string(level) + ": " + (message ? message : ""));
-    }
-    std::string text() {
-        std::lock_guard<std::mutex> lock(mutex);
-        std::string out;
-        for (const std::string& l : lines) out += "\n  " + l;
-        return out.empty() ? std::string(" (nothing)") : out;
-    }
-};
-
-// Own mode: the validation layer (on for every test run) must have said nothing about vkmha's device.
-void check_no_validation_messages(VkmhaContext context, LogCapture& log) {
-    VkmhaContextProperties p{};
-    p.sType = VKMHA_STRUCTURE_TYPE_CONTEXT_PROPERTIES;
-    REQUIRE_VKMHA(api().getContextProperties(context, &p));
-    CHECK_MESSAGE(p.validationMessageCount == 0, "validation messages on vkmha's device:", log.text());
-}
+using vkmha::test::JobHandle;
+using vkmha::test::LogCapture;
+using vkmha::test::ModelHandle;
+using vkmha::test::own_context_info;
+using vkmha::test::random_floats;
+using vkmha::test::SessionHandle;
 
 // ---------------------------------------------------------------------------------------------------------------
 // A GQA model with Llama names and random fp32 weights, kept as tensors for vkmha and as floats for the reference.
@@ -167,13 +51,6 @@ struct HostModel {
     std::vector<std::string> names;
     std::vector<VkmhaTensor> views;
 };
-
-std::vector<float> random_floats(std::mt19937& rng, size_t n, float scale) {
-    std::uniform_real_distribution<float> dist(-scale, scale);
-    std::vector<float> v(n);
-    for (float& x : v) x = dist(rng);
-    return v;
-}
 
 HostModel make_model(uint32_t E, uint32_t H, uint32_t G, uint32_t seed) {
     HostModel m;
@@ -255,15 +132,6 @@ void check_matches(const std::vector<float>& got, const std::vector<float>& ref,
     const vkmha::test::Comparison c = vkmha::test::compare(got, ref, tol);
     CHECK_MESSAGE(got.size() == ref.size(), what, ": ", got.size(), " values, expected ", ref.size());
     CHECK_MESSAGE(c.ok, c.describe(what));
-}
-
-VkmhaContextCreateInfo own_context_info(LogCapture* log) {
-    VkmhaContextCreateInfo ci{};
-    ci.sType = VKMHA_STRUCTURE_TYPE_CONTEXT_CREATE_INFO;
-    ci.deviceMode = VKMHA_DEVICE_MODE_OWN;
-    ci.pfnLogCallback = &LogCapture::callback;
-    ci.pLogUserData = log;
-    return ci;
 }
 
 VkmhaSessionCreateInfo session_info(uint32_t batch, uint32_t lq, uint32_t lk, bool host_io) {
@@ -628,23 +496,7 @@ TEST_SUITE("plugin_cache") {
         {
             const VkmhaProcTable& t = api();
             ContextHandle context;
-            VkmhaAdoptDeviceInfo a{};
-            a.sType = VKMHA_STRUCTURE_TYPE_ADOPT_DEVICE_INFO;
-            a.instance = engine.instance();
-            a.physicalDevice = engine.physical_device();
-            a.device = engine.device();
-            a.pfnGetInstanceProcAddr = &vkGetInstanceProcAddr;
-            a.apiVersion = EngineDevice::kApiVersion;
-            a.enabledInstanceExtensionCount = EngineDevice::enabled_instance_extension_count();
-            a.ppEnabledInstanceExtensions = EngineDevice::enabled_instance_extensions();
-            a.timelineSemaphoreEnabled = VK_TRUE;
-            a.queue = engine.queue();
-            a.queueFamilyIndex = engine.queue_family();
-            VkmhaContextCreateInfo ci{};
-            ci.sType = VKMHA_STRUCTURE_TYPE_CONTEXT_CREATE_INFO;
-            ci.deviceMode = VKMHA_DEVICE_MODE_ADOPT;
-            ci.pAdoptDevice = &a;
-            REQUIRE_VKMHA(t.createContext(&ci, context.out()));
+            adopt_context(engine, context);
             const HostModel host = make_model(32, 4, 2, 21);
             const uint32_t E = host.config.embed_dim;
             ModelHandle model;

@@ -77,7 +77,7 @@ GpuMeasurement GpuBench::run(const Config& c, const LayerWeights& layer, uint32_
     hi.pValue = inputs.value.empty() ? nullptr : inputs.value.data();
 
     std::vector<double> totals, cores, walls;
-    std::vector<std::vector<double>> per_stage(VKMHA_STAGE_COMBINE + 1);
+    std::vector<std::vector<double>> per_stage(VKMHA_STAGE_QKV_PROJ + 1);
     uint64_t value = 0;
     for (uint32_t run = 0; run <= repeat; ++run) { // run 0 warms up caches, allocations and the driver's JIT
         const auto start = std::chrono::steady_clock::now();

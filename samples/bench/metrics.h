@@ -45,7 +45,8 @@ inline double pass_bytes(const Config& c, uint32_t lq, uint32_t lk, uint64_t wei
 // Everything but the projections: scores, softmax, apply and weight averaging (unfused) or attention and the
 // split-K combine (fused).
 inline bool is_core_stage(VkmhaStage s) {
-    return s != VKMHA_STAGE_Q_PROJ && s != VKMHA_STAGE_K_PROJ && s != VKMHA_STAGE_V_PROJ && s != VKMHA_STAGE_OUT_PROJ;
+    return s != VKMHA_STAGE_Q_PROJ && s != VKMHA_STAGE_K_PROJ && s != VKMHA_STAGE_V_PROJ && s != VKMHA_STAGE_QKV_PROJ &&
+           s != VKMHA_STAGE_OUT_PROJ;
 }
 
 inline double median(std::vector<double> v) {

@@ -32,14 +32,8 @@ std::vector<VkmhaSequenceStep> speakers(uint64_t frame, uint32_t npcs) {
 }
 
 // What a frame in flight owns, and what it recorded.
-struct ChatSlot {
-    VkCommandPool pool = VK_NULL_HANDLE;
-    VkCommandBuffer cmd = VK_NULL_HANDLE;
-    VkFence fence = VK_NULL_HANDLE;
-    Buffer staging; // host-visible: this frame's new tokens [T, E]
-    Buffer query;   // device-local: copied from staging; the cached step reads it
-    Buffer output;  // host-visible: the cached step's output [T, E]
-    uint32_t tokens = 0;
+struct ChatSlot : FrameResources {
+    uint32_t tokens = 0;          // this frame's new tokens T: staging, query and output hold [T, E]
     VkmhaPrefillStatus prefill{}; // phase VKMHA_PREFILL_PHASE_NONE: no prefill piece in this frame
 };
 
@@ -163,26 +157,7 @@ bool run_chat(const Runtime& rt, std::mt19937& rng, const ChatOptions& options) 
 
     const VkDeviceSize step_bytes = VkDeviceSize(1 + options.npcs) * row * sizeof(float);
     ChatSlot slots[kFramesInFlight];
-    for (ChatSlot& s : slots) {
-        VkCommandPoolCreateInfo pi{VK_STRUCTURE_TYPE_COMMAND_POOL_CREATE_INFO};
-        pi.flags = VK_COMMAND_POOL_CREATE_TRANSIENT_BIT;
-        pi.queueFamilyIndex = engine.queue_family;
-        VK_CHECK(vkCreateCommandPool(engine.device, &pi, nullptr, &s.pool));
-        VkCommandBufferAllocateInfo ai{VK_STRUCTURE_TYPE_COMMAND_BUFFER_ALLOCATE_INFO};
-        ai.commandPool = s.pool;
-        ai.level = VK_COMMAND_BUFFER_LEVEL_PRIMARY;
-        ai.commandBufferCount = 1;
-        VK_CHECK(vkAllocateCommandBuffers(engine.device, &ai, &s.cmd));
-        VkFenceCreateInfo fi{VK_STRUCTURE_TYPE_FENCE_CREATE_INFO};
-        VK_CHECK(vkCreateFence(engine.device, &fi, nullptr, &s.fence));
-        s.staging = create_buffer(engine, step_bytes, VK_BUFFER_USAGE_TRANSFER_SRC_BIT, host_memory, 0);
-        s.query =
-            create_buffer(engine, step_bytes, VK_BUFFER_USAGE_TRANSFER_DST_BIT | VK_BUFFER_USAGE_STORAGE_BUFFER_BIT,
-                          VK_MEMORY_PROPERTY_DEVICE_LOCAL_BIT, 0);
-        s.output =
-            create_buffer(engine, step_bytes, VK_BUFFER_USAGE_TRANSFER_DST_BIT | VK_BUFFER_USAGE_STORAGE_BUFFER_BIT,
-                          host_memory, VK_MEMORY_PROPERTY_HOST_CACHED_BIT);
-    }
+    for (ChatSlot& s : slots) create_frame_resources(engine, step_bytes, s);
 
     std::vector<float> dialogue; // every dialogue token fed, for the reference
     uint64_t npc_tokens = 0;
@@ -355,13 +330,7 @@ bool run_chat(const Runtime& rt, std::mt19937& rng, const ChatOptions& options) 
     api.destroyKvCache(cache);
     destroy_buffer(engine, prompt);
     destroy_buffer(engine, prompt_output);
-    for (ChatSlot& s : slots) {
-        destroy_buffer(engine, s.staging);
-        destroy_buffer(engine, s.query);
-        destroy_buffer(engine, s.output);
-        vkDestroyFence(engine.device, s.fence, nullptr);
-        vkDestroyCommandPool(engine.device, s.pool, nullptr);
-    }
+    for (ChatSlot& s : slots) destroy_frame_resources(engine, s);
     return ok;
 }
 

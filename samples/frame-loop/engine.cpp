@@ -250,6 +250,39 @@ void destroy_buffer(const Engine& e, Buffer& b) {
     b = {};
 }
 
+void create_frame_resources(const Engine& e, VkDeviceSize io_bytes, FrameResources& s) {
+    const VkMemoryPropertyFlags host_memory =
+        VK_MEMORY_PROPERTY_HOST_VISIBLE_BIT | VK_MEMORY_PROPERTY_HOST_COHERENT_BIT;
+    VkCommandPoolCreateInfo pi{VK_STRUCTURE_TYPE_COMMAND_POOL_CREATE_INFO};
+    pi.flags = VK_COMMAND_POOL_CREATE_TRANSIENT_BIT;
+    pi.queueFamilyIndex = e.queue_family;
+    VK_CHECK(vkCreateCommandPool(e.device, &pi, nullptr, &s.pool));
+    VkCommandBufferAllocateInfo ai{VK_STRUCTURE_TYPE_COMMAND_BUFFER_ALLOCATE_INFO};
+    ai.commandPool = s.pool;
+    ai.level = VK_COMMAND_BUFFER_LEVEL_PRIMARY;
+    ai.commandBufferCount = 1;
+    VK_CHECK(vkAllocateCommandBuffers(e.device, &ai, &s.cmd));
+    VkFenceCreateInfo fi{VK_STRUCTURE_TYPE_FENCE_CREATE_INFO};
+    VK_CHECK(vkCreateFence(e.device, &fi, nullptr, &s.fence));
+    s.staging = create_buffer(e, io_bytes, VK_BUFFER_USAGE_TRANSFER_SRC_BIT, host_memory, 0);
+    // vkmha binds its inputs and outputs as storage buffers: they need STORAGE_BUFFER usage.
+    s.query = create_buffer(e, io_bytes, VK_BUFFER_USAGE_TRANSFER_DST_BIT | VK_BUFFER_USAGE_STORAGE_BUFFER_BIT,
+                            VK_MEMORY_PROPERTY_DEVICE_LOCAL_BIT, 0);
+    s.output = create_buffer(e, io_bytes, VK_BUFFER_USAGE_TRANSFER_DST_BIT | VK_BUFFER_USAGE_STORAGE_BUFFER_BIT,
+                             host_memory, VK_MEMORY_PROPERTY_HOST_CACHED_BIT);
+}
+
+void destroy_frame_resources(const Engine& e, FrameResources& s) {
+    destroy_buffer(e, s.staging);
+    destroy_buffer(e, s.query);
+    destroy_buffer(e, s.output);
+    vkDestroyFence(e.device, s.fence, nullptr);
+    vkDestroyCommandPool(e.device, s.pool, nullptr); // frees its command buffer
+    s.fence = VK_NULL_HANDLE;
+    s.pool = VK_NULL_HANDLE;
+    s.cmd = VK_NULL_HANDLE;
+}
+
 std::string executable_dir() {
     std::vector<char> path(4096);
     const ssize_t n = readlink("/proc/self/exe", path.data(), path.size() - 1);

@@ -69,6 +69,23 @@ Buffer create_buffer(const Engine& e, VkDeviceSize size, VkBufferUsageFlags usag
                      VkMemoryPropertyFlags preferred);
 void destroy_buffer(const Engine& e, Buffer& b);
 
+// One slot of the engine's frame ring: what a frame touches that the GPU may still be using while later frames are
+// recorded. Both modes keep kFramesInFlight of them (with their own per-frame extras).
+struct FrameResources {
+    VkCommandPool pool = VK_NULL_HANDLE; // one pool per slot: reset as a whole once the slot's frame is done
+    VkCommandBuffer cmd = VK_NULL_HANDLE;
+    VkFence fence = VK_NULL_HANDLE; // signalled when the slot's frame has finished on the GPU
+    Buffer staging;                 // host-visible: the CPU writes this frame's query here
+    Buffer query;                   // device-local: the engine's GPU work copies staging here; vkmha reads it
+    Buffer output;                  // host-visible: vkmha writes the attention output, the CPU reads it back
+};
+
+// A command pool with one primary command buffer, an unsignalled fence, and staging, query and output buffers of
+// `io_bytes` each.
+void create_frame_resources(const Engine& e, VkDeviceSize io_bytes, FrameResources& s);
+// The device must be idle (or at least done with the slot's frame).
+void destroy_frame_resources(const Engine& e, FrameResources& s);
+
 // ---------------------------------------------------------------------------------------------------------------
 // 2. Loading the plugin. The engine does not link libvkmha: it looks next to its executable (../lib, as in the
 //    build tree and in an install), or where VKMHA_LIBRARY points.

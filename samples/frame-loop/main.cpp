@@ -95,14 +95,8 @@ Options parse(int argc, char** argv) {
 // ---------------------------------------------------------------------------------------------------------------
 // 4. The frame ring: everything a frame touches that the GPU may still be using while later frames are recorded.
 
-struct FrameSlot {
-    VkCommandPool pool = VK_NULL_HANDLE; // one pool per slot: reset as a whole once the slot's frame is done
-    VkCommandBuffer cmd = VK_NULL_HANDLE;
-    VkFence fence = VK_NULL_HANDLE; // signalled when the slot's frame has finished on the GPU
-    Buffer staging;                 // host-visible: the CPU writes this frame's query here
-    Buffer query;                   // device-local: the engine's GPU work copies staging here; vkmha reads it
-    Buffer output;                  // host-visible: vkmha writes the attention output, the CPU reads it back
-    std::vector<float> query_data;  // host copy of this frame's query, for the final CPU check
+struct FrameSlot : FrameResources {
+    std::vector<float> query_data; // host copy of this frame's query, for the final CPU check
 };
 
 // The default mode: one [kBatch, kLength, E] self-attention recorded into every frame. True when the last frame
@@ -135,29 +129,8 @@ bool run_default(const Runtime& rt, std::mt19937& rng, const Options& options) {
 
     // The engine's per-frame resources.
     const VkDeviceSize io_bytes = VkDeviceSize(kBatch) * kLength * kEmbedDim * sizeof(float);
-    const VkMemoryPropertyFlags host_memory =
-        VK_MEMORY_PROPERTY_HOST_VISIBLE_BIT | VK_MEMORY_PROPERTY_HOST_COHERENT_BIT;
     FrameSlot slots[kFramesInFlight];
-    for (FrameSlot& s : slots) {
-        VkCommandPoolCreateInfo pi{VK_STRUCTURE_TYPE_COMMAND_POOL_CREATE_INFO};
-        pi.flags = VK_COMMAND_POOL_CREATE_TRANSIENT_BIT;
-        pi.queueFamilyIndex = engine.queue_family;
-        VK_CHECK(vkCreateCommandPool(engine.device, &pi, nullptr, &s.pool));
-        VkCommandBufferAllocateInfo ai{VK_STRUCTURE_TYPE_COMMAND_BUFFER_ALLOCATE_INFO};
-        ai.commandPool = s.pool;
-        ai.level = VK_COMMAND_BUFFER_LEVEL_PRIMARY;
-        ai.commandBufferCount = 1;
-        VK_CHECK(vkAllocateCommandBuffers(engine.device, &ai, &s.cmd));
-        VkFenceCreateInfo fi{VK_STRUCTURE_TYPE_FENCE_CREATE_INFO};
-        VK_CHECK(vkCreateFence(engine.device, &fi, nullptr, &s.fence));
-        s.staging = create_buffer(engine, io_bytes, VK_BUFFER_USAGE_TRANSFER_SRC_BIT, host_memory, 0);
-        // vkmha binds its inputs and outputs as storage buffers: they need STORAGE_BUFFER usage.
-        s.query = create_buffer(engine, io_bytes, VK_BUFFER_USAGE_TRANSFER_DST_BIT | VK_BUFFER_USAGE_STORAGE_BUFFER_BIT,
-                                VK_MEMORY_PROPERTY_DEVICE_LOCAL_BIT, 0);
-        s.output =
-            create_buffer(engine, io_bytes, VK_BUFFER_USAGE_TRANSFER_DST_BIT | VK_BUFFER_USAGE_STORAGE_BUFFER_BIT,
-                          host_memory, VK_MEMORY_PROPERTY_HOST_CACHED_BIT);
-    }
+    for (FrameSlot& s : slots) create_frame_resources(engine, io_bytes, s);
 
     // completed_frame: the newest frame whose fence we have seen signalled, with every older frame seen too.
     // It is what vkmha's recordAttention wants as completedFrame: it tells vkmha which of its own per-frame slots
@@ -291,13 +264,7 @@ bool run_default(const Runtime& rt, std::mt19937& rng, const Options& options) {
     // objects may only be destroyed once no submitted work uses them.
     VK_CHECK(vkDeviceWaitIdle(engine.device));
     api.destroySession(session);
-    for (FrameSlot& s : slots) {
-        destroy_buffer(engine, s.staging);
-        destroy_buffer(engine, s.query);
-        destroy_buffer(engine, s.output);
-        vkDestroyFence(engine.device, s.fence, nullptr);
-        vkDestroyCommandPool(engine.device, s.pool, nullptr); // frees its command buffer
-    }
+    for (FrameSlot& s : slots) destroy_frame_resources(engine, s);
     return mismatches == 0;
 }
 

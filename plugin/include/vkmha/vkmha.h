@@ -167,6 +167,7 @@ typedef enum VkmhaStage {
     VKMHA_STAGE_OUT_PROJ = 7,
     VKMHA_STAGE_ATTENTION = 8, /* the fused kernel (scores, online softmax and P·V in one pass) */
     VKMHA_STAGE_COMBINE = 9,   /* the exact merge of split-K partial results */
+    VKMHA_STAGE_QKV_PROJ = 10, /* 1.1: Q, K and V projected in one dispatch (self-attention with kdim = vdim = E) */
     VKMHA_STAGE_MAX_ENUM = 0x7FFFFFFF
 } VkmhaStage;
 
