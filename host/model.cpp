@@ -128,6 +128,7 @@ Result<std::unique_ptr<Model>> Model::create(const Context& ctx, const Attention
     for (size_t i = 0; i < staging->size(); ++i) std::memset((*staging)[i].mapped, 0, (*staging)[i].size);
     for (const Part& part : parts) {
         const std::vector<float>& src = *part.src;
+        if (src.empty()) continue; // an absent bias stays zero
         void* base = (*staging)[part.buffer].mapped;
         const char* name = part.name;
         if (precision == Precision::fp16) {
