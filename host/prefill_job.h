@@ -13,8 +13,6 @@
 
 namespace vkmha {
 
-struct ExternalBuffer;
-
 struct PrefillJobInfo {
     uint32_t sequence = 0; // in the cache; the prompt continues whatever the sequence already holds
     uint32_t tokens = 0;   // >= 1
@@ -45,8 +43,6 @@ class PrefillJob {
     uint32_t sequence() const { return m_info.sequence; }
     uint32_t first_position() const { return m_first_position; }
     KvCache& cache() const { return *m_cache; }
-    // The GPU milliseconds per unit measured so far for a phase (0: not measured yet).
-    double ms_per_unit(PrefillPhase phase) const { return m_ms_per_unit[static_cast<uint32_t>(phase)]; }
 
     // For Session::record_prefill. The next item: as much as budget_ms allows by the costs measured so far (one
     // small item while unmeasured), capped by max_rows/max_keys (0: no cap) and max_dispatch_keys.
@@ -99,7 +95,7 @@ class PrefillJob {
     VkDeviceSize m_records_base = 0;
     uint32_t m_attend_pieces = 0;
     std::array<uint64_t, kRecordSlots> m_record_frames{};
-    double m_ms_per_unit[4] = {};
+    double m_ms_per_unit[4] = {}; // GPU ms per unit measured so far, per phase (0: not yet)
     double m_flops_done = 0, m_flops_total = 0;
     static constexpr uint32_t kPendingCapacity = 8;
     std::array<Pending, kPendingCapacity> m_pending{};
