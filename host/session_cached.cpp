@@ -14,8 +14,8 @@ namespace {
 Status check_buffer(const char* name, const ExternalBuffer& e, uint64_t bytes, bool required, uint64_t elem_bytes = 4) {
     VKMHA_TRY(check_external_range(name, e, bytes, required));
     if (e.buffer != VK_NULL_HANDLE && e.offset % elem_bytes != 0)
-        return make_error(ErrorCode::invalid_argument,
-                          std::string(name) + " offset " + std::to_string(e.offset) + " is not a multiple of 4");
+        return make_error(ErrorCode::invalid_argument, std::string(name) + " offset " + std::to_string(e.offset) +
+                                                           " is not a multiple of " + std::to_string(elem_bytes));
     return {};
 }
 
