@@ -261,10 +261,18 @@ AttentionTiling ShaderLibrary::choose_attention_tiling(const DeviceLimits& limit
     AttentionTiling t; // the defaults fit Vulkan's minimum limits (128 invocations, 16 KiB of shared memory)
     if (limits.cpu) {
         // CPU implementations run an invocation's loops serially and have no register file to spill: fewer, longer
-        // invocations with more rows each measured 1.6x faster on lavapipe (shaders/README.md).
+        // invocations with more rows each measured 1.6x faster on lavapipe, and longer key tiles with narrower
+        // head-dim steps (fewer barriers per key, which llvmpipe runs as coroutine switches) 1.2x more
+        // (shaders/README.md).
         t.workgroup = 32;
         t.rows = 32;
+        t.keys = 128;
+        t.dims = 8;
     }
+    // Shared memory (attention.comp's header): halve the key tile until it fits the device.
+    auto shared_bytes = [&] { return 4u * (t.dims * t.rows + t.dims * (t.keys + 1) + t.keys * t.rows + t.workgroup); };
+    while (shared_bytes() > limits.max_compute_shared_memory && t.keys / 2 >= t.workgroup && t.keys % 2 == 0)
+        t.keys /= 2;
     // Only as many accumulator columns as the model's head dim (larger ones cost work on every device), up to 256;
     // larger head dims take the unfused path.
     t.max_head_dim = std::min<uint32_t>(256, std::max<uint32_t>(t.dims, (head_dim + t.dims - 1) / t.dims * t.dims));
