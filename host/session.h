@@ -172,6 +172,10 @@ class Session {
     Result<uint32_t> claim_slot(uint64_t frame, uint64_t completed_frame) const;
     // Binds the model's weights, the slot's scratch, and the dummy wherever nothing else is bound.
     void bind_owned(Bindings&, uint32_t slot_index) const;
+    // Binds a cached recorder's token buffers ([tokens, width]; unbound key/value = query) and the cache's K/V, and
+    // returns the plan inputs the model, the cache and those bindings decide.
+    CachePlanBase cache_plan_base(const KvCache&, Bindings&, const ExternalBuffer& query, const ExternalBuffer& key,
+                                  const ExternalBuffer& value, const ExternalBuffer& output, uint64_t tokens) const;
     // Entry barrier (the caller's last use of `reads`/`writes`, earlier vkmha work), then every pass, timed.
     void record_plan(VkCommandBuffer, uint32_t slot_index, const AttentionPlan&, const Bindings&,
                      std::span<const ExternalBuffer* const> reads, std::span<const ExternalBuffer* const> writes,

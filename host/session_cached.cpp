@@ -36,6 +36,41 @@ Status check_io(const AttentionConfig& c, const ExternalBuffer& query, const Ext
 
 } // namespace
 
+CachePlanBase Session::cache_plan_base(const KvCache& cache, Bindings& bound, const ExternalBuffer& query,
+                                       const ExternalBuffer& key, const ExternalBuffer& value,
+                                       const ExternalBuffer& output, uint64_t tokens) const {
+    const AttentionConfig& c = m_model->config();
+    // Unbound key/value read the query (self-attention), unbound value the key.
+    const ExternalBuffer& k = key.buffer ? key : query;
+    const ExternalBuffer& v = value.buffer ? value : k;
+    const uint64_t v_width = value.buffer ? c.vdim : key.buffer ? c.kdim : c.embed_dim;
+    bound[size_t(Slot::query)] = bind_external(query, tokens * c.embed_dim * 4, 4);
+    bound[size_t(Slot::key)] = bind_external(k, tokens * (key.buffer ? c.kdim : c.embed_dim) * 4, 4);
+    bound[size_t(Slot::value)] = bind_external(v, tokens * v_width * 4, 4);
+    bound[size_t(Slot::output)] = bind_external(output, tokens * c.embed_dim * 4, 4);
+    bound[size_t(Slot::cache_k)].info = {cache.keys().buffer, 0, cache.keys().size};
+    bound[size_t(Slot::cache_v)].info = {cache.values().buffer, 0, cache.values().size};
+
+    CachePlanBase b;
+    b.config = c;
+    b.weights = m_model->weight_offsets();
+    b.self_attention = key.buffer == VK_NULL_HANDLE && value.buffer == VK_NULL_HANDLE;
+    b.precision = m_model->precision();
+    b.has_in_bias = m_model->has_in_bias();
+    b.has_out_bias = m_model->has_out_bias();
+    b.capacity = cache.limits().capacity;
+    b.window = cache.limits().window;
+    b.offsets.query = bound[size_t(Slot::query)].remainder;
+    b.offsets.key = bound[size_t(Slot::key)].remainder;
+    b.offsets.value = bound[size_t(Slot::value)].remainder;
+    b.offsets.output = bound[size_t(Slot::output)].remainder;
+    b.tiling = m_model->attention_tiling();
+    b.has_decode_tiling = m_model->decode_pipeline() != VK_NULL_HANDLE;
+    b.decode_tiling = m_model->decode_tiling();
+    b.linear_tiling = m_ctx->shaders().linear_tiling();
+    return b;
+}
+
 Status Session::record_cached(VkCommandBuffer cmd, const CachedRecordArgs& a) {
     if (cmd == VK_NULL_HANDLE) return make_error(ErrorCode::invalid_argument, "command buffer is VK_NULL_HANDLE");
     if (a.cache == nullptr) return make_error(ErrorCode::invalid_argument, "KV cache is NULL");
@@ -78,43 +113,13 @@ Status Session::record_cached(VkCommandBuffer cmd, const CachedRecordArgs& a) {
     const uint32_t R = static_cast<uint32_t>(a.steps.size());
 
     Bindings bound{};
-    const ExternalBuffer& key = a.key.buffer ? a.key : a.query;
-    const ExternalBuffer& value = a.value.buffer ? a.value : key;
-    bound[size_t(Slot::query)] = bind_external(a.query, T * c.embed_dim * 4, 4);
-    bound[size_t(Slot::key)] = bind_external(key, T * (a.key.buffer ? c.kdim : c.embed_dim) * 4, 4);
-    bound[size_t(Slot::value)] = bind_external(value,
-                                               T *
-                                                   (a.value.buffer ? c.vdim
-                                                    : a.key.buffer ? c.kdim
-                                                                   : c.embed_dim) *
-                                                   4,
-                                               4);
-    bound[size_t(Slot::output)] = bind_external(a.output, T * c.embed_dim * 4, 4);
     const bool kpm = a.key_padding_mask.buffer != VK_NULL_HANDLE;
     if (kpm) bound[size_t(Slot::key_padding_mask)] = bind_external(a.key_padding_mask, kpm_bytes, 1);
-    bound[size_t(Slot::cache_k)].info = {cache.keys().buffer, 0, cache.keys().size};
-    bound[size_t(Slot::cache_v)].info = {cache.values().buffer, 0, cache.values().size};
-    bind_owned(bound, slot_index);
-
     CachedStepInputs in;
-    in.base.config = c;
-    in.base.precision = m_model->precision();
-    in.base.has_in_bias = m_model->has_in_bias();
-    in.base.has_out_bias = m_model->has_out_bias();
-    in.base.capacity = cl.capacity;
-    in.base.window = cl.window;
+    in.base = cache_plan_base(cache, bound, a.query, a.key, a.value, a.output, T);
     in.base.key_padding = kpm;
-    in.base.offsets.query = bound[size_t(Slot::query)].remainder;
-    in.base.offsets.key = bound[size_t(Slot::key)].remainder;
-    in.base.offsets.value = bound[size_t(Slot::value)].remainder;
-    in.base.offsets.output = bound[size_t(Slot::output)].remainder;
     in.base.offsets.key_padding_mask = bound[size_t(Slot::key_padding_mask)].remainder;
-    in.base.tiling = m_model->attention_tiling();
-    in.base.weights = m_model->weight_offsets();
-    in.base.self_attention = a.key.buffer == VK_NULL_HANDLE && a.value.buffer == VK_NULL_HANDLE;
-    in.base.has_decode_tiling = m_model->decode_pipeline() != VK_NULL_HANDLE;
-    in.base.decode_tiling = m_model->decode_tiling();
-    in.base.linear_tiling = m_ctx->shaders().linear_tiling();
+    bind_owned(bound, slot_index);
     in.tokens = static_cast<uint32_t>(T);
     in.records = R;
     in.max_new_tokens = max_new;
@@ -223,36 +228,9 @@ Result<PrefillItem> Session::record_prefill(VkCommandBuffer cmd, const PrefillRe
     const AttentionTiling& tiling = m_model->attention_tiling();
     const PrefillItem item = job.next(a.budget_ms, a.max_rows, a.max_keys, tiling.keys,
                                       max_keys_per_dispatch(m_ctx->device().limits(), tiling, c.head_dim()));
-    PrefillItemInputs in;
-    in.base.config = c;
-    in.base.precision = m_model->precision();
-    in.base.has_in_bias = m_model->has_in_bias();
-    in.base.has_out_bias = m_model->has_out_bias();
-    in.base.capacity = cache.limits().capacity;
-    in.base.window = cache.limits().window;
-    in.base.tiling = tiling;
-    in.base.weights = m_model->weight_offsets();
-    in.base.self_attention = a.key.buffer == VK_NULL_HANDLE && a.value.buffer == VK_NULL_HANDLE;
-    in.base.has_decode_tiling = m_model->decode_pipeline() != VK_NULL_HANDLE;
-    in.base.decode_tiling = m_model->decode_tiling();
-    in.base.linear_tiling = m_ctx->shaders().linear_tiling();
     Bindings bound{};
-    const ExternalBuffer& key = a.key.buffer ? a.key : a.query;
-    const ExternalBuffer& value = a.value.buffer ? a.value : key;
-    bound[size_t(Slot::query)] = bind_external(a.query, uint64_t(T) * c.embed_dim * 4, 4);
-    bound[size_t(Slot::key)] = bind_external(key, uint64_t(T) * (a.key.buffer ? c.kdim : c.embed_dim) * 4, 4);
-    bound[size_t(Slot::value)] = bind_external(value,
-                                               uint64_t(T) *
-                                                   (a.value.buffer ? c.vdim
-                                                    : a.key.buffer ? c.kdim
-                                                                   : c.embed_dim) *
-                                                   4,
-                                               4);
-    bound[size_t(Slot::output)] = bind_external(a.output, uint64_t(T) * c.embed_dim * 4, 4);
-    in.base.offsets.query = bound[size_t(Slot::query)].remainder;
-    in.base.offsets.key = bound[size_t(Slot::key)].remainder;
-    in.base.offsets.value = bound[size_t(Slot::value)].remainder;
-    in.base.offsets.output = bound[size_t(Slot::output)].remainder;
+    PrefillItemInputs in;
+    in.base = cache_plan_base(cache, bound, a.query, a.key, a.value, a.output, T);
     in.tokens = T;
     in.phase = item.phase;
     in.begin = item.begin;
@@ -262,8 +240,6 @@ Result<PrefillItem> Session::record_prefill(VkCommandBuffer cmd, const PrefillRe
     in.first_slice = item.first_slice;
     VKMHA_TRY(plan_prefill_item(in, m_ctx->device().limits(), m_cached_plan));
 
-    bound[size_t(Slot::cache_k)].info = {cache.keys().buffer, 0, cache.keys().size};
-    bound[size_t(Slot::cache_v)].info = {cache.values().buffer, 0, cache.values().size};
     bound[size_t(Slot::q)].info = {job.q().buffer, 0, job.q().size};
     bound[size_t(Slot::partials)].info = {job.state().buffer, 0, job.state().size};
     bound[size_t(Slot::concat)].info = {job.concat().buffer, 0, job.concat().size};
