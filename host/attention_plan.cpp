@@ -76,11 +76,13 @@ const char* stage_name(Stage s) {
 
 uint32_t min_key_splits(const DeviceLimits& limits, const AttentionTiling& t, uint32_t head_dim, uint32_t lk) {
     if (limits.max_invocation_loop_iterations == 0) return 1;
-    // Loop iterations attention.comp runs per key tile (its README derives this; conservative).
+    // Loop iterations attention.comp runs per key tile (its README derives this; conservative). Lane tiles unroll
+    // everything inside the key loop.
     const uint64_t chunks = (head_dim + t.dims - 1) / t.dims;
     const uint64_t per_tile =
-        8 + t.keys / 4 + t.keys / (4 * (t.workgroup / t.rows)) +
-        chunks * (3 + (uint64_t(t.keys) * t.dims + 4 * t.workgroup - 1) / (4 * t.workgroup) + t.dims / 4);
+        t.lanes ? 2
+                : 8 + t.keys / 4 + t.keys / (4 * (t.workgroup / t.rows)) +
+                      chunks * (3 + (uint64_t(t.keys) * t.dims + 4 * t.workgroup - 1) / (4 * t.workgroup) + t.dims / 4);
     const uint64_t max_keys = std::max<uint64_t>(1, limits.max_invocation_loop_iterations / per_tile) * t.keys;
     return div_up(lk, max_keys);
 }

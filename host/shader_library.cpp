@@ -22,6 +22,8 @@ VKMHA_SPIRV(apply_f16)
 VKMHA_SPIRV(average_heads)
 VKMHA_SPIRV(attention)
 VKMHA_SPIRV(attention_f16)
+VKMHA_SPIRV(attention_lanes)
+VKMHA_SPIRV(attention_lanes_f16)
 VKMHA_SPIRV(combine)
 VKMHA_SPIRV(combine_f16)
 VKMHA_SPIRV(probs_from_lse)
@@ -46,6 +48,7 @@ struct VariantInfo {
     const uint32_t* code;
     const size_t* words;
     bool needs_subgroup_arithmetic = false; // preferred over the next row of the same variant where available
+    bool lane_tiles = false;                // attention.comp -DLANE_TILES (AttentionTiling::lanes)
 };
 
 static_assert(sizeof(LinearParams) <= kMaxPushBytes && sizeof(ScoresParams) <= kMaxPushBytes &&
@@ -82,6 +85,10 @@ constexpr VariantInfo kVariants[] = {
     VKMHA_VARIANT(average_heads, f32, average_heads),
     VKMHA_VARIANT(attention, f32, attention),
     VKMHA_VARIANT(attention, f16, attention_f16),
+    {Kernel::attention, Variant::f32, "attention_lanes", spirv::attention_lanes, &spirv::attention_lanes_words, false,
+     true},
+    {Kernel::attention, Variant::f16, "attention_lanes_f16", spirv::attention_lanes_f16,
+     &spirv::attention_lanes_f16_words, false, true},
     VKMHA_VARIANT(combine, f32, combine),
     VKMHA_VARIANT(combine, f16, combine_f16),
     VKMHA_VARIANT(probs_from_lse, f32, probs_from_lse),
@@ -89,9 +96,10 @@ constexpr VariantInfo kVariants[] = {
 #undef VKMHA_VARIANT
 
 // The first row for (k, v) this device can run: subgroup rows come first and need subgroup arithmetic.
-const VariantInfo* find_variant(Kernel k, Variant v, bool subgroup_arithmetic) {
+const VariantInfo* find_variant(Kernel k, Variant v, bool subgroup_arithmetic, bool lane_tiles = false) {
     for (const VariantInfo& info : kVariants)
-        if (info.kernel == k && info.variant == v && (subgroup_arithmetic || !info.needs_subgroup_arithmetic))
+        if (info.kernel == k && info.variant == v && info.lane_tiles == lane_tiles &&
+            (subgroup_arithmetic || !info.needs_subgroup_arithmetic))
             return &info;
     return nullptr;
 }
@@ -205,11 +213,11 @@ Result<ShaderLibrary> ShaderLibrary::create(const Device& d, const std::vector<u
 }
 
 Result<Handle<VkPipeline>> ShaderLibrary::build_pipeline(Kernel kernel, Variant variant,
-                                                         std::span<const uint32_t> spec_values,
-                                                         int32_t* cache_hit) const {
+                                                         std::span<const uint32_t> spec_values, int32_t* cache_hit,
+                                                         bool lane_tiles) const {
     const Device& d = *m_device;
     const auto& vk = d.vk();
-    const VariantInfo* found = find_variant(kernel, variant, m_device->limits().subgroup_arithmetic);
+    const VariantInfo* found = find_variant(kernel, variant, m_device->limits().subgroup_arithmetic, lane_tiles);
     if (!found)
         return make_error(ErrorCode::internal, std::string("kernel ") + kernel_name(kernel) + " has no variant " +
                                                    std::to_string(static_cast<uint32_t>(variant)));
@@ -259,6 +267,22 @@ Result<Handle<VkPipeline>> ShaderLibrary::build_pipeline(Kernel kernel, Variant 
 
 AttentionTiling ShaderLibrary::choose_attention_tiling(const DeviceLimits& limits, uint32_t head_dim) {
     AttentionTiling t; // the defaults fit Vulkan's minimum limits (128 invocations, 16 KiB of shared memory)
+    if (limits.cpu && head_dim % 4 == 0 && head_dim <= 128) {
+        // Lane tiles: llvmpipe runs each load or store inside a loop as a loop over the SIMD lanes, so the kernel
+        // that keeps Q, scores and accumulators in each invocation's registers and touches memory only for K and V
+        // rows runs the fused core 3-5x faster than workgroup tiles there (shaders/README.md). One SIMD vector of
+        // invocations (the subgroup), one key each per tile, 512 accumulator floats per invocation: more rows or keys
+        // per tile measured no faster and multiply LLVM's compile time (seconds per pipeline), as do head dims
+        // above 128, which take workgroup tiles.
+        t.lanes = true;
+        t.workgroup = std::clamp<uint32_t>(limits.subgroup_size, 4, 16);
+        t.keys = t.workgroup;
+        t.rows = std::clamp<uint32_t>(512 / head_dim, 1, 8);
+        t.dims = 4;
+        t.max_head_dim = head_dim;
+        if (4u * (2 * t.workgroup + t.workgroup * head_dim) <= limits.max_compute_shared_memory) return t;
+        t = AttentionTiling{}; // the merge buffer does not fit: workgroup tiles below
+    }
     if (limits.cpu) {
         // CPU implementations run an invocation's loops serially and have no register file to spill: fewer, longer
         // invocations with more rows each measured 1.6x faster on lavapipe, and longer key tiles with narrower
@@ -281,14 +305,15 @@ AttentionTiling ShaderLibrary::choose_attention_tiling(const DeviceLimits& limit
 
 AttentionTiling ShaderLibrary::choose_decode_tiling(const DeviceLimits& limits, uint32_t head_dim) {
     AttentionTiling t = choose_attention_tiling(limits, head_dim);
-    t.rows = 4; // attention.comp's smallest: one vec4 of rows; WG % 4 == 0 holds for every WG above
+    // Workgroup tiles' smallest is one vec4 of rows (WG % 4 == 0 holds for every WG above); lane tiles take any count.
+    t.rows = t.lanes ? 1 : 4;
     return t;
 }
 
 Result<Handle<VkPipeline>> ShaderLibrary::attention_pipeline(const AttentionTiling& t, Precision precision) const {
     const uint32_t values[5] = {t.workgroup, t.rows, t.keys, t.dims, t.max_head_dim};
     return build_pipeline(Kernel::attention, precision == Precision::fp16 ? Variant::f16 : Variant::f32, values,
-                          nullptr);
+                          nullptr, t.lanes);
 }
 
 Result<std::vector<uint8_t>> ShaderLibrary::cache_data() const {

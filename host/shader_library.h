@@ -94,8 +94,11 @@ struct AttentionTiling {
     uint32_t workgroup = 64; // invocations
     uint32_t rows = 16;      // query rows (position x head of the group) per workgroup
     uint32_t keys = 64;      // BC: keys per K/V tile; split-K ranges are multiples of it
-    uint32_t dims = 32;      // DC: head-dim columns staged per step
+    uint32_t dims = 32;      // DC: head-dim columns staged per step (workgroup tiles only)
     uint32_t max_head_dim = 256;
+    // The lane-tiled variant (attention.comp -DLANE_TILES, for CPU implementations): each invocation scores its own
+    // keys against every row, no shared memory inside the key loop; needs max_head_dim == the head dim, % 4 == 0.
+    bool lanes = false;
 };
 
 class ShaderLibrary {
@@ -112,8 +115,8 @@ class ShaderLibrary {
     uint32_t pipeline_count() const { return m_pipeline_count; }
     // The fused kernel's tiling for a model's head dim on this device, and its pipeline for the model's precision.
     static AttentionTiling choose_attention_tiling(const DeviceLimits&, uint32_t head_dim);
-    // The same for decode-like work (a few query rows per key/value head): 4 rows per workgroup, so one query token
-    // does not pay for a full row tile of padding.
+    // The same for decode-like work (a few query rows per key/value head): 4 rows per workgroup (1 with lane tiles),
+    // so one query token does not pay for a full row tile of padding.
     static AttentionTiling choose_decode_tiling(const DeviceLimits&, uint32_t head_dim);
     Result<Handle<VkPipeline>> attention_pipeline(const AttentionTiling&, Precision) const;
     const LinearTiling& linear_tiling() const { return m_linear_tiling; }
@@ -129,7 +132,7 @@ class ShaderLibrary {
   private:
     // cache_hit (optional): 1 found in the pipeline cache, 0 compiled, -1 the driver cannot tell.
     Result<Handle<VkPipeline>> build_pipeline(Kernel, Variant, std::span<const uint32_t> spec_values,
-                                              int32_t* cache_hit) const;
+                                              int32_t* cache_hit, bool lane_tiles = false) const;
 
     const Device* m_device = nullptr;
     Handle<VkPipelineCache> m_own_cache;

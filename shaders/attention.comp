@@ -22,6 +22,14 @@
 // is read straight from global memory: consecutive invocations read consecutive columns of one key and each
 // V element has exactly one consumer, so staging it would only add a copy and a barrier.
 //
+// Lane tiles (-DLANE_TILES, the attention_lanes variants; CPU implementations): llvmpipe turns every load or store inside
+// a loop into a loop over its SIMD lanes, so the shared-memory tiles above cost more than the arithmetic there.
+// Instead each invocation owns keys j0 + u * WG + tid of each tile, loads their K and V rows itself (vec4s), and
+// keeps the workgroup's Q rows, scores, running max/sum and accumulators in registers: no shared memory and no
+// barrier inside the key loop. The lanes' states merge exactly after it (through shared memory, row by row). Needs
+// D == D_MAX, a multiple of 4; ROWS is any count >= 1 and BC a multiple of WG. Same bindings, push constants,
+// dispatch and outputs as the workgroup tiles.
+//
 // Specialization constants (the host checks the constraints; see shaders/README.md):
 //   constant_id 0  local_size_x  default 64   WG invocations, 1D
 //   constant_id 1  ROWS          default 16   rows per workgroup; multiple of 4, WG % ROWS == 0
@@ -41,8 +49,10 @@
 #ifdef ACT_F16
 #extension GL_EXT_shader_16bit_storage : require
 #define ACT_T float16_t
+#define ACT_VEC4 f16vec4
 #else
 #define ACT_T float
+#define ACT_VEC4 vec4
 #endif
 #include "common/mask.glsl"
 
@@ -59,6 +69,15 @@ layout(constant_id = 4) const uint D_MAX = 256u;
 #define UNROLL 4u
 
 const uint WG = gl_WorkGroupSize.x;
+#ifdef LANE_TILES
+const uint KEYS_PER_LANE = BC / WG;          // keys each invocation scores per tile
+const uint D4 = D_MAX / 4u;                  // vec4s per head-dim row (D == D_MAX, a multiple of 4)
+const uint COLS_PER_LANE = (D4 + WG - 1u) / WG;
+
+shared float merge_m[WG];
+shared float merge_l[WG];
+shared vec4 merge_acc[WG * D4];
+#else
 const uint R4 = ROWS / 4u;                   // vec4s per column of rows
 const uint KEYS_PER_INVOCATION = BC / WG;
 const uint COLS_PER_INVOCATION = (D_MAX + WG - 1u) / WG;
@@ -72,12 +91,19 @@ shared vec4 q_tile[DC * R4];          // Q chunk (scaled), [DC][ROWS], 4 rows pe
 shared float kt_tile[DC * KT_STRIDE]; // K chunk transposed, [DC][BC + 1]
 shared vec4 p_tile[BC * R4];          // the tile's scores, masked scores, then probabilities: [BC][ROWS]
 shared float max_part[WG];            // partial row maxima, [ROWS][PARTS]
+#endif
 
 // [B, H, Lq, D], or [B, Lq, H, D] with q_row_major: then the host may bind O's buffer here too, since each row's Q is
 // read only by the workgroup that writes that row's O, after its last read (or by combine.comp, a later pass).
 layout(std430, set = 0, binding = 0) readonly buffer InputQ { ACT_T q_data[]; };
 layout(std430, set = 0, binding = 1) readonly buffer InputK { ACT_T k_data[]; };   // [B, G, Lk, D]
 layout(std430, set = 0, binding = 2) readonly buffer InputV { ACT_T v_data[]; };   // [B, G, Lk, D]
+#ifdef LANE_TILES
+// The same buffers as vec4s (lane tiles need D % 4 == 0): one load per four head-dim columns.
+layout(std430, set = 0, binding = 0) readonly buffer InputQ4 { ACT_VEC4 q4_data[]; };
+layout(std430, set = 0, binding = 1) readonly buffer InputK4 { ACT_VEC4 k4_data[]; };
+layout(std430, set = 0, binding = 2) readonly buffer InputV4 { ACT_VEC4 v4_data[]; };
+#endif
 layout(std430, set = 0, binding = 3) writeonly buffer OutputO { ACT_T o_data[]; }; // [B, Lq, H * D] from o_offset
 // One binding, two views: the mask is bytes or floats depending on attn_mask_mode.
 layout(std430, set = 0, binding = 4) readonly buffer MaskU { uint mask_u[]; };
@@ -123,6 +149,58 @@ uint kv_row(uint j, uint ring_base, uint rows)
 {
     const uint t = j - ring_base;
     return t >= rows ? t - rows : t;
+}
+
+// What the masks need to know of one row: whether it exists, where its attn_mask row starts, its query position.
+struct MaskRow {
+    bool valid;
+    uint mask_base; // attn_mask element of (row, key 0)
+    int position;   // the row's query position among the keys (causal and window masks)
+};
+
+MaskRow mask_row(uint row, bool wg_valid, uint row_count, uint b, uint g, uint group, int causal_offset)
+{
+    MaskRow m;
+    m.valid = wg_valid && row < row_count;
+    const uint i = row / group;
+    m.mask_base = p.attn_mask_offset + (b * p.H + g * group + row % group) * p.attn_mask_bh_stride + i * p.Lk;
+    m.position = int(i) + causal_offset;
+    return m;
+}
+
+// Whether key position j (K/V row `slot`) is masked for every row: past the range, or key padding.
+bool key_masked(uint j, uint key_end, uint kv_seq, uint slot)
+{
+    if (j >= key_end) {
+        return true;
+    }
+    if (p.kpm_mode == 1u) {
+        const uint e = p.kpm_offset + kv_seq * p.kpm_stride + slot;
+        return mask_byte(kpm_u[e >> 2u], e) != 0u;
+    }
+    return false;
+}
+
+// A score after the row's masks, exactly as scores.comp: the additive mask added, and -inf where masked (set last, so
+// no NaN leaks through). Only for keys that key_masked() lets through: it reads the mask at (row, j).
+float masked_score(float sc, MaskRow row, uint j)
+{
+    bool masked = !row.valid;
+    if (!masked) {
+        const uint e = row.mask_base + j;
+        if (p.attn_mask_mode == 1u) {
+            masked = mask_byte(mask_u[e >> 2u], e) != 0u;
+        } else if (p.attn_mask_mode == 2u) {
+            sc += mask_f[e];
+        }
+        if (p.causal != 0u && int(j) > row.position) {
+            masked = true;
+        }
+        if (p.window != 0u && int(j + p.window) <= row.position) {
+            masked = true;
+        }
+    }
+    return masked ? neg_inf() : sc;
 }
 
 void main()
@@ -190,15 +268,191 @@ void main()
     // Key position -> K/V row: j % kv_rows, with one division per workgroup (the range spans < 2 * kv_rows).
     const uint ring_base = range_begin - range_begin % kv_rows;
 
+#ifdef LANE_TILES
+    // ---- Lane tiles: invocation tid owns keys j0 + u * WG + tid (u < KEYS_PER_LANE) of each tile and keeps its own
+    // running max, sum and accumulators for every row of the workgroup; the lanes' states merge exactly at the end.
+    vec4 q[ROWS * D4]; // the workgroup's rows of Q, scaled; zero for rows past the problem
+    vec4 acc[ROWS * D4];
+    float row_m[ROWS];
+    float row_l[ROWS];
+    MaskRow rows[ROWS];
+    [[unroll]] for (uint r = 0u; r < ROWS; ++r) {
+        rows[r] = mask_row(row0 + r, wg_valid, row_count, b, g, group, causal_offset);
+        row_m[r] = neg_inf();
+        row_l[r] = 0.0;
+        [[unroll]] for (uint d4 = 0u; d4 < D4; ++d4) {
+            q[r * D4 + d4] = vec4(0.0);
+            acc[r * D4 + d4] = vec4(0.0);
+        }
+    }
+    // Rows load one at a time in a real loop and land in the register arrays through selects on constant indices:
+    // unrolled over rows, each load would be its own per-lane loop in llvmpipe's code, and LLVM took minutes to
+    // compile that. Valid rows are a prefix of the workgroup's.
+    [[dont_unroll]] for (uint r = 0u; r < ROWS && wg_valid && row0 + r < row_count; ++r) {
+        const uint row = row0 + r;
+        const uint h = g * group + row % group;
+        const uint i = q_off + row / group;
+        const uint q_row = p.q_row_major != 0u ? (qb * p.Lq + i) * p.H + h : (qb * p.H + h) * p.Lq + i;
+        vec4 row_q[D4];
+        [[unroll]] for (uint d4 = 0u; d4 < D4; ++d4) {
+            row_q[d4] = vec4(q4_data[q_row * D4 + d4]) * p.scale;
+        }
+        // Resume: lane 0 takes the previous slices' merged state of the row, the other lanes start empty.
+        const bool resume = p.state_mode == 2u && tid == 0u;
+        float m0 = neg_inf();
+        float l0 = 0.0;
+        vec4 row_acc[D4];
+        [[unroll]] for (uint d4 = 0u; d4 < D4; ++d4) {
+            row_acc[d4] = vec4(0.0);
+        }
+        if (resume) {
+            const uint rec = ((qb * p.H + h) * p.Lq + i) * (p.D + 2u);
+            m0 = part_data[rec + p.D];
+            l0 = part_data[rec + p.D + 1u];
+            [[unroll]] for (uint d4 = 0u; d4 < D4; ++d4) {
+                row_acc[d4] = vec4(part_data[rec + 4u * d4], part_data[rec + 4u * d4 + 1u],
+                                   part_data[rec + 4u * d4 + 2u], part_data[rec + 4u * d4 + 3u]);
+            }
+        }
+        [[unroll]] for (uint rr = 0u; rr < ROWS; ++rr) {
+            row_m[rr] = rr == r ? m0 : row_m[rr];
+            row_l[rr] = rr == r ? l0 : row_l[rr];
+            [[unroll]] for (uint d4 = 0u; d4 < D4; ++d4) {
+                q[rr * D4 + d4] = rr == r ? row_q[d4] : q[rr * D4 + d4];
+                acc[rr * D4 + d4] = rr == r ? row_acc[d4] : acc[rr * D4 + d4];
+            }
+        }
+    }
+
+    [[dont_unroll]] for (uint j0 = key_begin; j0 < key_end; j0 += BC) {
+        // Scores of this lane's keys for every row. Keys past the range read the last key's row (always in range)
+        // and are masked, so no load needs a branch.
+        float s[KEYS_PER_LANE * ROWS];
+        uint kv_index[KEYS_PER_LANE];
+        [[unroll]] for (uint u = 0u; u < KEYS_PER_LANE; ++u) {
+            const uint j = j0 + u * WG + tid;
+            const uint slot = kv_row(min(j, key_end - 1u), ring_base, kv_rows);
+            kv_index[u] = (kv_base + slot * p.D) / 4u;
+            vec4 k[D4];
+            [[unroll]] for (uint d4 = 0u; d4 < D4; ++d4) {
+                k[d4] = vec4(k4_data[kv_index[u] + d4]);
+            }
+            const bool off = key_masked(j, key_end, kv_seq, slot);
+            [[unroll]] for (uint r = 0u; r < ROWS; ++r) {
+                vec4 dot4 = vec4(0.0);
+                [[unroll]] for (uint d4 = 0u; d4 < D4; ++d4) {
+                    dot4 = fma(q[r * D4 + d4], k[d4], dot4);
+                }
+                const float sc = (dot4.x + dot4.y) + (dot4.z + dot4.w);
+                s[u * ROWS + r] = off ? neg_inf() : masked_score(sc, rows[r], j);
+            }
+        }
+        // Online softmax per row over this lane's keys; selects, not arithmetic, on the -inf cases (as above).
+        [[unroll]] for (uint r = 0u; r < ROWS; ++r) {
+            float tile_max = s[r];
+            [[unroll]] for (uint u = 1u; u < KEYS_PER_LANE; ++u) {
+                tile_max = max(tile_max, s[u * ROWS + r]);
+            }
+            const float m_new = max(row_m[r], tile_max);
+            const float alpha = row_m[r] == neg_inf() ? 0.0 : exp(row_m[r] - m_new);
+            row_m[r] = m_new;
+            row_l[r] *= alpha;
+            [[unroll]] for (uint d4 = 0u; d4 < D4; ++d4) {
+                acc[r * D4 + d4] *= alpha;
+            }
+            [[unroll]] for (uint u = 0u; u < KEYS_PER_LANE; ++u) {
+                const float sc = s[u * ROWS + r];
+                s[u * ROWS + r] = sc == neg_inf() ? 0.0 : exp(sc - m_new);
+                row_l[r] += s[u * ROWS + r];
+            }
+        }
+        [[unroll]] for (uint u = 0u; u < KEYS_PER_LANE; ++u) {
+            vec4 v[D4];
+            [[unroll]] for (uint d4 = 0u; d4 < D4; ++d4) {
+                v[d4] = vec4(v4_data[kv_index[u] + d4]);
+            }
+            [[unroll]] for (uint r = 0u; r < ROWS; ++r) {
+                [[unroll]] for (uint d4 = 0u; d4 < D4; ++d4) {
+                    acc[r * D4 + d4] = fma(vec4(s[u * ROWS + r]), v[d4], acc[r * D4 + d4]);
+                }
+            }
+        }
+    }
+
+    // Merge the lanes' states row by row through shared memory (uniform control flow: every invocation reaches the
+    // barriers), then write as the workgroup-tiled kernel does; invocation tid writes head-dim vec4s tid + WG * k.
+    // A real loop over rows again, each row's state picked out by selects (see the loads above).
+    [[dont_unroll]] for (uint r = 0u; r < ROWS; ++r) {
+        float lane_m = row_m[0];
+        float lane_l = row_l[0];
+        vec4 lane_acc[D4];
+        [[unroll]] for (uint d4 = 0u; d4 < D4; ++d4) {
+            lane_acc[d4] = acc[d4];
+        }
+        [[unroll]] for (uint rr = 1u; rr < ROWS; ++rr) {
+            lane_m = rr == r ? row_m[rr] : lane_m;
+            lane_l = rr == r ? row_l[rr] : lane_l;
+            [[unroll]] for (uint d4 = 0u; d4 < D4; ++d4) {
+                lane_acc[d4] = rr == r ? acc[rr * D4 + d4] : lane_acc[d4];
+            }
+        }
+        merge_m[tid] = lane_m;
+        barrier();
+        float m = neg_inf();
+        [[unroll]] for (uint w = 0u; w < WG; ++w) {
+            m = max(m, merge_m[w]);
+        }
+        const float weight = lane_m == neg_inf() ? 0.0 : exp(lane_m - m);
+        merge_l[tid] = lane_l * weight;
+        [[unroll]] for (uint d4 = 0u; d4 < D4; ++d4) {
+            merge_acc[tid * D4 + d4] = lane_acc[d4] * weight;
+        }
+        barrier();
+        float l = 0.0;
+        [[unroll]] for (uint w = 0u; w < WG; ++w) {
+            l += merge_l[w];
+        }
+        const uint row = row0 + r;
+        if (wg_valid && row < row_count) {
+            const uint i = q_off + row / group; // the packed row in the [QB, H, Lq] layouts
+            const uint h = g * group + row % group;
+            const bool normalize = p.split_count == 1u && p.state_mode == 0u;
+            // A row with no allowed key has l == 0: zeros and lse = -inf, never NaN.
+            const float inv_l = l > 0.0 ? 1.0 / l : 0.0;
+            const uint o_base = p.o_offset + (qb * p.Lq + i) * (p.H * p.D) + h * p.D;
+            const uint rec = (((split * QB + qb) * p.H + h) * p.Lq + i) * (p.D + 2u);
+            [[unroll]] for (uint k = 0u; k < COLS_PER_LANE; ++k) {
+                const uint d4 = k * WG + tid;
+                if (d4 < D4) {
+                    vec4 a = vec4(0.0);
+                    [[unroll]] for (uint w = 0u; w < WG; ++w) {
+                        a += merge_acc[w * D4 + d4];
+                    }
+                    [[unroll]] for (uint c = 0u; c < 4u; ++c) {
+                        if (normalize) {
+                            o_data[o_base + 4u * d4 + c] = ACT_T(a[c] * inv_l);
+                        } else {
+                            part_data[rec + 4u * d4 + c] = a[c];
+                        }
+                    }
+                }
+            }
+            if (tid == 0u) {
+                if (!normalize) {
+                    part_data[rec + p.D] = m;
+                    part_data[rec + p.D + 1u] = l;
+                } else if (p.write_lse != 0u) {
+                    lse_data[(qb * p.H + h) * p.Lq + i] = l > 0.0 ? m + log(l) : neg_inf();
+                }
+            }
+        }
+        barrier(); // every lane has read merge_* before the next row overwrites them
+    }
+#else
     // The row this invocation masks in the mask pass (PARTS invocations per row, interleaved keys).
     const uint part = tid % PARTS;
     const uint mask_r = tid / PARTS;
-    const uint mask_row = row0 + mask_r;
-    const bool mask_row_valid = wg_valid && mask_row < row_count;
-    const uint mask_i = mask_row / group;
-    const uint mask_bh = b * p.H + g * group + mask_row % group;
-    const uint mask_row_base = p.attn_mask_offset + mask_bh * p.attn_mask_bh_stride + mask_i * p.Lk;
-    const int mask_position = int(mask_i) + causal_offset; // the row's query position among the keys
+    const MaskRow mrow = mask_row(row0 + mask_r, wg_valid, row_count, b, g, group, causal_offset);
 
     // Running max m, running sum l and the accumulators, 4 rows per vec4; m and l are computed
     // identically by every invocation.
@@ -309,26 +563,8 @@ void main()
                 if (k0 + u < KEYS_PER_PART) {
                     const uint j = j0 + key;
                     float sc = p_tile[key * R4 + mask_r / 4u][mask_r % 4u];
-                    bool masked = !mask_row_valid || j >= key_end;
-                    if (!masked) {
-                        const uint mask_e = mask_row_base + j;
-                        if (p.attn_mask_mode == 1u) {
-                            masked = mask_byte(mask_u[mask_e >> 2u], mask_e) != 0u;
-                        } else if (p.attn_mask_mode == 2u) {
-                            sc += mask_f[mask_e];
-                        }
-                        if (p.kpm_mode == 1u) {
-                            const uint kpm_e = p.kpm_offset + kv_seq * p.kpm_stride + kv_row(j, ring_base, kv_rows);
-                            masked = masked || mask_byte(kpm_u[kpm_e >> 2u], kpm_e) != 0u;
-                        }
-                        if (p.causal != 0u && int(j) > mask_position) {
-                            masked = true;
-                        }
-                        if (p.window != 0u && int(j + p.window) <= mask_position) {
-                            masked = true;
-                        }
-                    }
-                    sc = masked ? neg_inf() : sc;
+                    sc = key_masked(j, key_end, kv_seq, kv_row(j, ring_base, kv_rows)) ? neg_inf()
+                                                                                       : masked_score(sc, mrow, j);
                     p_tile[key * R4 + mask_r / 4u][mask_r % 4u] = sc;
                     part_max = max(part_max, sc);
                 }
@@ -433,4 +669,5 @@ void main()
             }
         }
     }
+#endif
 }

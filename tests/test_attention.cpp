@@ -283,7 +283,7 @@ TEST_SUITE("attention") {
 
     TEST_CASE("unfused: the subgroup-free softmax matches the CPU reference too") {
         // The default context uses softmax_subgroup where the device supports subgroup arithmetic; this one does not.
-        Context& plain = vkmha::test::gpu_context_without_subgroup_ops();
+        Context& plain = vkmha::test::gpu_context_portable();
         MESSAGE("default context uses subgroup arithmetic: ",
                 vkmha::test::gpu_context().device().limits().subgroup_arithmetic);
         CHECK_FALSE(plain.device().limits().subgroup_arithmetic);
@@ -303,6 +303,21 @@ TEST_SUITE("attention") {
         for (const Case& c : kDecode) {
             run_case(c, AttentionPath::fused, true);
             run_case(c, AttentionPath::fused, false);
+        }
+    }
+
+    TEST_CASE("fused: workgroup tiles match the CPU reference too (lane tiles are the CPU default)") {
+        Context& portable = vkmha::test::gpu_context_portable();
+        const bool default_lanes = vkmha::test::gpu_context().device().limits().cpu;
+        MESSAGE("default context uses lane tiles where the head dim allows: ", default_lanes);
+        CHECK_FALSE(portable.device().limits().cpu);
+        for (const Case& c : kCases) run_case(c, AttentionPath::fused, true, Precision::fp32, nullptr, &portable);
+        for (const Case& c : kDecode) {
+            run_case(c, AttentionPath::fused, true, Precision::fp32, nullptr, &portable);
+            run_case(c, AttentionPath::fused, false, Precision::fp32, nullptr, &portable);
+            if (portable.device().storage16()) {
+                run_case(c, AttentionPath::fused, true, Precision::fp16, nullptr, &portable);
+            }
         }
     }
 
@@ -335,6 +350,44 @@ TEST_SUITE("attention") {
 }
 
 TEST_SUITE("attention_plan") {
+    TEST_CASE("tiling: CPU devices get lane tiles for head dims that are multiples of 4 up to 128") {
+        DeviceLimits cpu;
+        cpu.cpu = true;
+        cpu.subgroup_size = 8;
+        cpu.max_compute_shared_memory = 32768;
+        cpu.max_workgroup_invocations = 1024;
+        for (uint32_t d : {4u, 8u, 64u, 100u, 128u}) {
+            INFO("head dim ", d);
+            const AttentionTiling t = ShaderLibrary::choose_attention_tiling(cpu, d);
+            CHECK(t.lanes);
+            CHECK(t.max_head_dim == d); // the kernel's vec4 rows need D == D_MAX
+            CHECK(t.workgroup == 8);
+            CHECK(t.keys == t.workgroup);
+            CHECK(t.rows * d <= 512);
+            CHECK(t.rows >= 1);
+            const AttentionTiling decode = ShaderLibrary::choose_decode_tiling(cpu, d);
+            CHECK(decode.lanes);
+            CHECK(decode.rows == 1);
+        }
+        for (uint32_t d : {1u, 6u, 130u, 132u, 256u}) {
+            INFO("head dim ", d);
+            CHECK_FALSE(ShaderLibrary::choose_attention_tiling(cpu, d).lanes);
+        }
+        DeviceLimits narrow = cpu;
+        narrow.subgroup_size = 4;
+        CHECK(ShaderLibrary::choose_attention_tiling(narrow, 64).workgroup == 4);
+        DeviceLimits wide = cpu;
+        wide.subgroup_size = 64;
+        CHECK(ShaderLibrary::choose_attention_tiling(wide, 64).workgroup == 16);
+        DeviceLimits small = cpu;
+        small.max_compute_shared_memory = 2048; // the lanes' merge buffer (4 * (2 * 8 + 8 * 64) bytes) does not fit
+        CHECK_FALSE(ShaderLibrary::choose_attention_tiling(small, 64).lanes);
+        DeviceLimits gpu = cpu;
+        gpu.cpu = false;
+        CHECK_FALSE(ShaderLibrary::choose_attention_tiling(gpu, 64).lanes);
+        CHECK(ShaderLibrary::choose_decode_tiling(gpu, 64).rows == 4);
+    }
+
     TEST_CASE("plan: decode shapes split the keys and merge them; long queries and NO_SPLIT_K do not") {
         vkmha::test::ValidationGuard guard;
         const DeviceLimits& limits = vkmha::test::gpu_context().device().limits();

@@ -451,7 +451,7 @@ TEST_SUITE("kv_cache") {
     TEST_CASE("split-K decode over long caches") {
         struct K {
             uint32_t E, H, G;
-            bool fp16, no_subgroups;
+            bool fp16, portable;
             uint32_t L0, L1;
         };
         const K cases[] = {{32, 4, 1, false, false, 1040, 224},
@@ -460,13 +460,12 @@ TEST_SUITE("kv_cache") {
                            {16, 2, 2, false, false, 2100, 64}};
         for (const K& k : cases) {
             if (k.fp16 && !vkmha::test::gpu_context().device().storage16()) continue;
-            INFO("E=", k.E, " H=", k.H, " G=", k.G, " fp16=", k.fp16, " no_subgroups=", k.no_subgroups,
-                 " lengths=", k.L0, ",", k.L1);
+            INFO("E=", k.E, " H=", k.H, " G=", k.G, " fp16=", k.fp16, " portable=", k.portable, " lengths=", k.L0, ",",
+                 k.L1);
             vkmha::test::ValidationGuard guard;
             const uint32_t E = k.E;
-            auto rig =
-                make_rig({E, k.H, k.G, E, E}, 41 + k.L0, true, k.fp16 ? Precision::fp16 : Precision::fp32,
-                         {1, 256, 256}, 2, k.no_subgroups ? &vkmha::test::gpu_context_without_subgroup_ops() : nullptr);
+            auto rig = make_rig({E, k.H, k.G, E, E}, 41 + k.L0, true, k.fp16 ? Precision::fp16 : Precision::fp32,
+                                {1, 256, 256}, 2, k.portable ? &vkmha::test::gpu_context_portable() : nullptr);
             auto cache = make_cache(*rig, {2, k.L0 + 8, 0});
             std::mt19937 rng(42 + k.L0);
             std::vector<float> hist[2];
@@ -645,9 +644,13 @@ TEST_SUITE("kv_cache") {
 
     TEST_CASE("sliced prefill equals one-shot") {
         vkmha::test::ValidationGuard guard;
-        Context& ctx = vkmha::test::gpu_context();
+        // Both fused kernels resume row state across slices: lane tiles (lavapipe's default) and workgroup tiles.
+        Context* which = nullptr;
+        SUBCASE("default context") { which = &vkmha::test::gpu_context(); }
+        SUBCASE("portable context (workgroup tiles)") { which = &vkmha::test::gpu_context_portable(); }
+        Context& ctx = *which;
         const uint32_t E = 32, P = 37, T = 200;
-        auto rig = make_rig({E, 4, 2, E, E}, 51, true, Precision::fp32, {1, 256, 256}, 8);
+        auto rig = make_rig({E, 4, 2, E, E}, 51, true, Precision::fp32, {1, 256, 256}, 8, &ctx);
         auto cache = make_cache(*rig, {2, 512, 0});
         std::mt19937 rng(52);
         std::vector<float> hist = random_vec(size_t(P) * E, rng);

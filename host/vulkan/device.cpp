@@ -275,6 +275,7 @@ Result<std::unique_ptr<Device>> Device::create_own(const OwnDeviceOptions& optio
     d->m_vk.vkGetDeviceQueue(d->m_device, d->m_queue_family, 0, &d->m_queue);
     VKMHA_TRY(d->finish_setup());
     if (!options.subgroup_operations) d->m_limits.subgroup_arithmetic = false;
+    if (!options.cpu_tiling) d->m_limits.cpu = false;
     return d;
 }
 

@@ -30,6 +30,7 @@ struct OwnDeviceOptions {
     std::string device_name;         // non-empty: first device whose name contains this (case-insensitive)
     bool enable_debug_utils = true;  // labels, object names, and validation messages routed to the log
     bool subgroup_operations = true; // false: use the subgroup-free kernels even where subgroups are supported
+    bool cpu_tiling = true;          // false: tile the kernels as for GPUs on CPU implementations too (tests use it)
 };
 
 struct AdoptDeviceOptions {

@@ -42,10 +42,11 @@ Context& gpu_context() {
     return *ctx;
 }
 
-Context& gpu_context_without_subgroup_ops() {
+Context& gpu_context_portable() {
     static std::unique_ptr<Context> ctx = [] {
         OwnDeviceOptions options;
         options.subgroup_operations = false;
+        options.cpu_tiling = false;
         return make_context(options);
     }();
     return *ctx;

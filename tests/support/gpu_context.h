@@ -9,8 +9,10 @@
 namespace vkmha::test {
 
 Context& gpu_context();
-// A second context on the same device that uses the subgroup-free kernels, so both variants stay tested.
-Context& gpu_context_without_subgroup_ops();
+// A second context on the same device with the kernels any device can run as tiled for GPUs: the subgroup-free
+// variants, and workgroup tiles on CPU implementations too (lavapipe's default is lane tiles), so every variant
+// stays tested on one device.
+Context& gpu_context_portable();
 uint64_t validation_messages();
 std::string last_validation_message();
 
