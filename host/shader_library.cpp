@@ -13,6 +13,9 @@ namespace vkmha::spirv {
 VKMHA_SPIRV(linear)
 VKMHA_SPIRV(linear_f16)
 VKMHA_SPIRV(linear_f16_in)
+VKMHA_SPIRV(linear_lanes)
+VKMHA_SPIRV(linear_lanes_f16)
+VKMHA_SPIRV(linear_lanes_f16_in)
 VKMHA_SPIRV(scores)
 VKMHA_SPIRV(scores_f16)
 VKMHA_SPIRV(softmax)
@@ -48,7 +51,7 @@ struct VariantInfo {
     const uint32_t* code;
     const size_t* words;
     bool needs_subgroup_arithmetic = false; // preferred over the next row of the same variant where available
-    bool lane_tiles = false;                // attention.comp -DLANE_TILES (AttentionTiling::lanes)
+    bool lane_tiles = false;                // -DLANE_TILES (AttentionTiling::lanes, LinearTiling::lanes)
 };
 
 static_assert(sizeof(LinearParams) <= kMaxPushBytes && sizeof(ScoresParams) <= kMaxPushBytes &&
@@ -76,6 +79,11 @@ constexpr VariantInfo kVariants[] = {
     VKMHA_VARIANT(linear, f32, linear),
     VKMHA_VARIANT(linear, f16, linear_f16),
     VKMHA_VARIANT(linear, f16_in, linear_f16_in),
+    {Kernel::linear, Variant::f32, "linear_lanes", spirv::linear_lanes, &spirv::linear_lanes_words, false, true},
+    {Kernel::linear, Variant::f16, "linear_lanes_f16", spirv::linear_lanes_f16, &spirv::linear_lanes_f16_words, false,
+     true},
+    {Kernel::linear, Variant::f16_in, "linear_lanes_f16_in", spirv::linear_lanes_f16_in,
+     &spirv::linear_lanes_f16_in_words, false, true},
     VKMHA_VARIANT(scores, f32, scores),
     VKMHA_VARIANT(scores, f16, scores_f16),
     {Kernel::softmax, Variant::f32, "softmax_subgroup", spirv::softmax_subgroup, &spirv::softmax_subgroup_words, true},
@@ -191,18 +199,31 @@ Result<ShaderLibrary> ShaderLibrary::create(const Device& d, const std::vector<u
     // Per-device tiling: the defaults need 256 invocations and ~8 KiB of shared memory for the projections; Vulkan
     // guarantees only 128 invocations, so smaller devices get half-height workgroups.
     if (d.limits().max_workgroup_invocations < lib.m_linear_tiling.x * lib.m_linear_tiling.y) lib.m_linear_tiling.y = 8;
+    if (d.limits().cpu) {
+        // Lane tiles (linear.comp -DLANE_TILES), for the reason attention's are (choose_attention_tiling): one SIMD
+        // vector of invocations, an 8 x 8 register tile each (16 products per load).
+        LinearTiling& lt = lib.m_linear_tiling;
+        lt.lanes = true;
+        lt.x = std::clamp<uint32_t>(d.limits().subgroup_size, 4, 16);
+        lt.y = 1;
+        lt.k = 4;
+        lt.rows = 8;
+        lt.cols = 8;
+    }
 
     // Every variant of every kernel but the fused one, whose tiling is specialised per model (attention_pipeline); the
     // fp16 variants only where the device has 16-bit storage (their SPIR-V declares StorageBuffer16BitAccess).
     lib.m_from_cache = d.creation_feedback() ? 0 : -1;
     for (const VariantInfo& v : kVariants) {
         if (v.kernel == Kernel::attention || (v.variant != Variant::f32 && !d.storage16())) continue;
+        if (v.lane_tiles != (v.kernel == Kernel::linear && lib.m_linear_tiling.lanes)) continue;
         const LinearTiling& lt = lib.m_linear_tiling;
         const uint32_t linear_tiling[5] = {lt.x, lt.y, lt.k, lt.rows, lt.cols};
         int32_t hit = 0;
-        auto pipeline = lib.build_pipeline(
-            v.kernel, v.variant,
-            v.kernel == Kernel::linear ? std::span<const uint32_t>(linear_tiling) : std::span<const uint32_t>(), &hit);
+        auto pipeline = lib.build_pipeline(v.kernel, v.variant,
+                                           v.kernel == Kernel::linear ? std::span<const uint32_t>(linear_tiling)
+                                                                      : std::span<const uint32_t>(),
+                                           &hit, v.lane_tiles);
         if (!pipeline) return pipeline.take_error();
         lib.m_from_cache = hit < 0 || lib.m_from_cache < 0 ? -1 : lib.m_from_cache + hit;
         lib.m_pipelines[static_cast<size_t>(v.kernel) * kVariantCount + static_cast<size_t>(v.variant)] =

@@ -85,6 +85,7 @@ struct LinearTiling {
     uint32_t x = 16, y = 16;     // invocations along N and M
     uint32_t k = 16;             // K elements staged per step
     uint32_t rows = 4, cols = 4; // register tile per invocation
+    bool lanes = false;          // the lane-tiled variant (linear.comp -DLANE_TILES): y == 1, k unused
     uint32_t block_n() const { return x * cols; }
     uint32_t block_m() const { return y * rows; }
 };

@@ -17,20 +17,30 @@
 //
 // Storage variants (shaders/CMakeLists.txt): X_F16, W_F16 (weights and bias), Y_F16 make that binding fp16
 // (GL_EXT_shader_16bit_storage); each value is converted to float on load and the sum is always fp32.
+//
+// Lane tiles (-DLANE_TILES, the linear_lanes variants; CPU implementations, see attention.comp): no shared memory.
+// local_size_y must be 1; the workgroup computes ROWS_PER_INVOCATION rows, invocation tx the columns
+// n0 + tx + c * local_size_x (c < COLS_PER_INVOCATION), 4 K elements per step as vec4 loads (scalar loads where K
+// or an offset is not a multiple of 4), every product in registers. TILE_K is unused. Same dispatch formula.
 #version 450
 #extension GL_GOOGLE_include_directive : require
+#extension GL_EXT_control_flow_attributes : require
 #if defined(X_F16) || defined(W_F16) || defined(Y_F16)
 #extension GL_EXT_shader_16bit_storage : require
 #endif
 #ifdef X_F16
 #define X_T float16_t
+#define X4_T f16vec4
 #else
 #define X_T float
+#define X4_T vec4
 #endif
 #ifdef W_F16
 #define W_T float16_t
+#define W4_T f16vec4
 #else
 #define W_T float
+#define W4_T vec4
 #endif
 #ifdef Y_F16
 #define Y_T float16_t
@@ -52,6 +62,10 @@ const uint BLOCK_N = WG_X * COLS_PER_INVOCATION;
 
 layout(std430, set = 0, binding = 0) readonly buffer InputX { X_T x_data[]; };
 layout(std430, set = 0, binding = 1) readonly buffer InputW { W_T w_data[]; };
+#ifdef LANE_TILES
+layout(std430, set = 0, binding = 0) readonly buffer InputX4 { X4_T x4_data[]; };
+layout(std430, set = 0, binding = 1) readonly buffer InputW4 { W4_T w4_data[]; };
+#endif
 layout(std430, set = 0, binding = 2) readonly buffer InputBias { W_T bias_data[]; };
 layout(std430, set = 0, binding = 3) writeonly buffer OutputY { Y_T y_data[]; };
 // out_mode 2: row m goes to head-major row row_map[map_offset + m] = batch * rows_per_batch + row.
@@ -93,6 +107,90 @@ uint destination(uint mode, uint m, uint n, uint width, uint rows, uint heads)
     return ((b * heads + h) * rows + l) * p.head_dim + d;
 }
 
+// Writes Y(m, n) = v + bias where the output layout puts it.
+void store(uint m, uint n, float v)
+{
+    if (p.has_bias != 0u) {
+        v += float(bias_data[p.b_offset + n]);
+    }
+    if (p.q_cols == 0u) {
+        y_data[p.y_offset + destination(p.out_mode, m, n, p.N, p.rows_per_batch, p.num_out_heads)] = Y_T(v);
+        return;
+    }
+    const uint kv_cols = (p.N - p.q_cols) / 2u;
+    if (n < p.q_cols) {
+        y_data[p.y_offset + destination(p.q_out_mode, m, n, p.q_cols, p.q_rows_per_batch, p.q_cols / p.head_dim)] =
+            Y_T(v);
+    } else if (n < p.q_cols + kv_cols) {
+        k_data[destination(p.out_mode, m, n - p.q_cols, kv_cols, p.rows_per_batch, p.num_out_heads)] = Y_T(v);
+    } else {
+        v_data[destination(p.out_mode, m, n - p.q_cols - kv_cols, kv_cols, p.rows_per_batch, p.num_out_heads)] = Y_T(v);
+    }
+}
+
+#ifdef LANE_TILES
+const uint R = ROWS_PER_INVOCATION;
+const uint C = COLS_PER_INVOCATION;
+
+void main()
+{
+    const uint tx = gl_LocalInvocationID.x;
+    const uint m0 = gl_WorkGroupID.y * R;
+    const uint n0 = gl_WorkGroupID.x * WG_X * C;
+    // Rows and columns past the problem read the last one (always in range) and are never stored.
+    uint x_row[R];
+    uint w_row[C];
+    [[unroll]] for (uint r = 0u; r < R; ++r) {
+        x_row[r] = p.x_offset + min(m0 + r, p.M - 1u) * p.K;
+    }
+    [[unroll]] for (uint c = 0u; c < C; ++c) {
+        w_row[c] = p.w_offset + min(n0 + tx + c * WG_X, p.N - 1u) * p.K;
+    }
+    const bool vec4_loads = p.K % 4u == 0u && p.x_offset % 4u == 0u && p.w_offset % 4u == 0u;
+    vec4 acc[R * C];
+    [[unroll]] for (uint e = 0u; e < R * C; ++e) {
+        acc[e] = vec4(0.0);
+    }
+    for (uint k = 0u; k < p.K; k += 4u) {
+        vec4 x[R];
+        vec4 w[C];
+        if (vec4_loads) {
+            [[unroll]] for (uint r = 0u; r < R; ++r) {
+                x[r] = vec4(x4_data[(x_row[r] + k) / 4u]);
+            }
+            [[unroll]] for (uint c = 0u; c < C; ++c) {
+                w[c] = vec4(w4_data[(w_row[c] + k) / 4u]);
+            }
+        } else {
+            // Zero past K, so the last step's padding adds nothing.
+            [[unroll]] for (uint i = 0u; i < 4u; ++i) {
+                const bool in_k = k + i < p.K;
+                [[unroll]] for (uint r = 0u; r < R; ++r) {
+                    x[r][i] = in_k ? float(x_data[x_row[r] + k + i]) : 0.0;
+                }
+                [[unroll]] for (uint c = 0u; c < C; ++c) {
+                    w[c][i] = in_k ? float(w_data[w_row[c] + k + i]) : 0.0;
+                }
+            }
+        }
+        [[unroll]] for (uint r = 0u; r < R; ++r) {
+            [[unroll]] for (uint c = 0u; c < C; ++c) {
+                acc[r * C + c] = fma(x[r], w[c], acc[r * C + c]);
+            }
+        }
+    }
+    [[unroll]] for (uint r = 0u; r < R; ++r) {
+        [[unroll]] for (uint c = 0u; c < C; ++c) {
+            const uint m = m0 + r;
+            const uint n = n0 + tx + c * WG_X;
+            const vec4 a = acc[r * C + c];
+            if (m < p.M && n < p.N) {
+                store(m, n, (a.x + a.y) + (a.z + a.w));
+            }
+        }
+    }
+}
+#else
 // An invocation reads x_tile rows as a broadcast and w_tile along a row with consecutive
 // invocations on consecutive words; w_tile is stored transposed (and padded by one so the
 // transposing store does not hit one bank) to make that read conflict-free.
@@ -156,27 +254,10 @@ void main()
         const uint m = m0 + ty + r * WG_Y;
         for (uint c = 0u; c < COLS_PER_INVOCATION; ++c) {
             const uint n = n0 + tx + c * WG_X;
-            if (m >= p.M || n >= p.N) {
-                continue;
-            }
-            float v = acc[r][c];
-            if (p.has_bias != 0u) {
-                v += float(bias_data[p.b_offset + n]);
-            }
-            if (p.q_cols == 0u) {
-                y_data[p.y_offset + destination(p.out_mode, m, n, p.N, p.rows_per_batch, p.num_out_heads)] = Y_T(v);
-                continue;
-            }
-            const uint kv_cols = (p.N - p.q_cols) / 2u;
-            if (n < p.q_cols) {
-                y_data[p.y_offset + destination(p.q_out_mode, m, n, p.q_cols, p.q_rows_per_batch, p.q_cols / p.head_dim)] =
-                    Y_T(v);
-            } else if (n < p.q_cols + kv_cols) {
-                k_data[destination(p.out_mode, m, n - p.q_cols, kv_cols, p.rows_per_batch, p.num_out_heads)] = Y_T(v);
-            } else {
-                v_data[destination(p.out_mode, m, n - p.q_cols - kv_cols, kv_cols, p.rows_per_batch,
-                                   p.num_out_heads)] = Y_T(v);
+            if (m < p.M && n < p.N) {
+                store(m, n, acc[r][c]);
             }
         }
     }
 }
+#endif
