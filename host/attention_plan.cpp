@@ -642,34 +642,35 @@ Status plan_prefill_item(const PrefillItemInputs& in, const DeviceLimits& limits
     reset_plan(plan);
     const CachePlanBase& b = in.base;
     VKMHA_TRY(check_cache_base(b, limits));
-    if (in.phase == PrefillPhase::attend && in.row_begin >= in.row_end)
+    if (in.item.phase == PrefillPhase::attend && in.item.row_begin >= in.item.row_end)
         return make_error(ErrorCode::invalid_argument, "prefill attention piece over no rows");
-    if (in.begin >= in.end)
-        return make_error(ErrorCode::invalid_argument,
-                          "empty prefill item [" + std::to_string(in.begin) + ", " + std::to_string(in.end) + ")");
+    if (in.item.begin >= in.item.end)
+        return make_error(ErrorCode::invalid_argument, "empty prefill item [" + std::to_string(in.item.begin) + ", " +
+                                                           std::to_string(in.item.end) + ")");
     CachePlanner p{b, plan};
     const AttentionConfig& c = b.config;
-    const uint32_t n = in.end - in.begin, T = in.tokens;
+    const uint32_t n = in.item.end - in.item.begin, T = in.tokens;
     plan.fused = true;
-    switch (in.phase) {
+    switch (in.item.phase) {
     case PrefillPhase::project:
         // The Q row map (words 0..T) and the K/V row map (after it) are indexed by row.
         p.linear(Stage::q_proj, Slot::query, Slot::wq, Slot::bq, Slot::q, n, c.embed_dim, c.embed_dim,
-                 b.offsets.query + in.begin * c.embed_dim, 0, b.has_in_bias, 2, T, in.begin);
+                 b.offsets.query + in.item.begin * c.embed_dim, 0, b.has_in_bias, 2, T, in.item.begin);
         p.linear(Stage::k_proj, Slot::key, Slot::wk, Slot::bk, Slot::cache_k, n, c.kv_width(), c.kdim,
-                 b.offsets.key + in.begin * c.kdim, 0, b.has_in_bias, 2, b.capacity, T + in.begin, b.weights.wk,
-                 b.weights.bk);
+                 b.offsets.key + in.item.begin * c.kdim, 0, b.has_in_bias, 2, b.capacity, T + in.item.begin,
+                 b.weights.wk, b.weights.bk);
         p.linear(Stage::v_proj, Slot::value, Slot::wv, Slot::bv, Slot::cache_v, n, c.kv_width(), c.vdim,
-                 b.offsets.value + in.begin * c.vdim, 0, b.has_in_bias, 2, b.capacity, T + in.begin, b.weights.wv,
-                 b.weights.bv);
+                 b.offsets.value + in.item.begin * c.vdim, 0, b.has_in_bias, 2, b.capacity, T + in.item.begin,
+                 b.weights.wv, b.weights.bv);
         break;
     case PrefillPhase::attend:
-        p.attention(T, 1, in.row_end - in.row_begin, 1, UINT32_MAX, in.begin, in.end, in.first_slice ? 1u : 2u, false);
+        p.attention(T, 1, in.item.row_end - in.item.row_begin, 1, UINT32_MAX, in.item.begin, in.item.end,
+                    in.item.first_slice ? 1u : 2u, false);
         break;
     case PrefillPhase::finish: p.combine(T, 1); break;
     case PrefillPhase::out_proj:
         p.linear(Stage::out_proj, Slot::concat, Slot::wo, Slot::bo, Slot::output, n, c.embed_dim, c.embed_dim,
-                 in.begin * c.embed_dim, b.offsets.output + in.begin * c.embed_dim, b.has_out_bias, 0, T, 0);
+                 in.item.begin * c.embed_dim, b.offsets.output + in.item.begin * c.embed_dim, b.has_out_bias, 0, T, 0);
         break;
     }
     return place_barriers(plan, limits);

@@ -196,13 +196,20 @@ enum class PrefillPhase : uint32_t {
     finish,   // normalize the running state into the concatenated heads
     out_proj, // the output projection of rows [begin, end)
 };
+// A piece of a prefill job's work (PrefillJob::next), as record_prefill records it. For attend, Slot::records
+// holds the rows' one record.
+struct PrefillItem {
+    PrefillPhase phase = PrefillPhase::project;
+    uint32_t begin = 0, end = 0;         // rows (project, out_proj) or key positions (attend)
+    uint32_t row_begin = 0, row_end = 0; // attend: the prompt rows
+    bool first_slice = false;            // attend: the first key range (the rows' running state starts here)
+    double units = 0;                    // rows, or (row, key) pairs for attend: what the cost model scales by
+};
+
 struct PrefillItemInputs {
     CachePlanBase base;
     uint32_t tokens = 0;
-    PrefillPhase phase = PrefillPhase::project;
-    uint32_t begin = 0, end = 0;
-    uint32_t row_begin = 0, row_end = 0; // attend: the rows (Slot::records then holds their one record)
-    bool first_slice = false;            // attend: start the running state instead of resuming it
+    PrefillItem item;
 };
 Result<AttentionPlan> plan_prefill_item(const PrefillItemInputs&, const DeviceLimits&);
 Status plan_prefill_item(const PrefillItemInputs&, const DeviceLimits&, AttentionPlan& plan);

@@ -18,15 +18,6 @@ struct PrefillJobInfo {
     uint32_t tokens = 0;   // >= 1
 };
 
-// A piece of the job's work, as record_prefill records it.
-struct PrefillItem {
-    PrefillPhase phase = PrefillPhase::project;
-    uint32_t begin = 0, end = 0;         // rows (project, out_proj) or key positions (attend)
-    uint32_t row_begin = 0, row_end = 0; // attend: the prompt rows
-    bool first_slice = false;            // attend: the first key range (the rows' running state starts here)
-    double units = 0;                    // rows, or (row, key) pairs for attend: what the cost model scales by
-};
-
 class PrefillJob {
   public:
     static Result<VkDeviceSize> memory_required(const Context&, const KvCache&, uint32_t tokens);

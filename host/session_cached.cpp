@@ -232,12 +232,7 @@ Result<PrefillItem> Session::record_prefill(VkCommandBuffer cmd, const PrefillRe
     PrefillItemInputs in;
     in.base = cache_plan_base(cache, bound, a.query, a.key, a.value, a.output, T);
     in.tokens = T;
-    in.phase = item.phase;
-    in.begin = item.begin;
-    in.end = item.end;
-    in.row_begin = item.row_begin;
-    in.row_end = item.row_end;
-    in.first_slice = item.first_slice;
+    in.item = item;
     VKMHA_TRY(plan_prefill_item(in, m_ctx->device().limits(), m_cached_plan));
 
     bound[size_t(Slot::q)].info = {job.q().buffer, 0, job.q().size};

@@ -545,27 +545,27 @@ TEST_SUITE("attention_plan") {
         REQUIRE(long_step.ok());
         CHECK(long_step->split_count == 1);
 
-        PrefillItemInputs item;
-        item.base = in.base;
-        item.tokens = 200;
-        item.phase = PrefillPhase::project;
-        item.begin = 10;
-        item.end = 20;
-        auto project = plan_prefill_item(item, limits);
+        PrefillItemInputs piece;
+        piece.base = in.base;
+        piece.tokens = 200;
+        piece.item.phase = PrefillPhase::project;
+        piece.item.begin = 10;
+        piece.item.end = 20;
+        auto project = plan_prefill_item(piece, limits);
         REQUIRE(project.ok());
         CHECK(kernels(project.value()) == "linear linear linear ");
-        item.phase = PrefillPhase::attend;
-        item.begin = 64;
-        item.end = 128;
-        item.row_begin = 50;
-        item.row_end = 100;
-        auto attend = plan_prefill_item(item, limits);
+        piece.item.phase = PrefillPhase::attend;
+        piece.item.begin = 64;
+        piece.item.end = 128;
+        piece.item.row_begin = 50;
+        piece.item.row_end = 100;
+        auto attend = plan_prefill_item(piece, limits);
         REQUIRE(attend.ok());
         REQUIRE(attend->passes.size() == 1);
         CHECK(attend->passes[0].bindings[7] == Slot::partials); // the running state
         CHECK(attend->passes[0].groups[1] == 2);                // one record x KV heads
-        item.begin = item.end;
-        CHECK_FALSE(plan_prefill_item(item, limits).ok()); // an empty piece is refused
+        piece.item.begin = piece.item.end;
+        CHECK_FALSE(plan_prefill_item(piece, limits).ok()); // an empty piece is refused
     }
 }
 
