@@ -8,6 +8,35 @@
 
 namespace vkmha {
 
+// Rotary position embeddings (RoPE), as Hugging Face transformers defines them. Position p rotates pair i of the
+// first `dims` head dims by the angle p * inv_freq[i] (rope.h computes inv_freq from theta and the scaling).
+enum class RopeLayout : uint32_t {
+    none = 0,
+    neox = 1, // rotate halves: dims i and i + R/2 form a pair (Llama, Qwen, Mistral, gpt-oss, GPT-NeoX)
+    gptj = 2  // interleaved: dims 2i and 2i + 1 form a pair (GPT-J)
+};
+enum class RopeScaling : uint32_t {
+    none = 0,
+    linear = 1, // inv_freq / factor
+    llama3 = 2, // low frequencies / factor, high ones kept, a smooth blend between (Llama 3.1)
+    yarn = 3    // NTK-by-parts with a correction range, cos and sin times 0.1 ln(factor) + 1 (gpt-oss, Qwen long)
+};
+struct RopeConfig {
+    RopeLayout layout = RopeLayout::none;
+    uint32_t dims = 0; // R: rotary dims, even, <= D; 0 = D (partial rotary: the rest pass through)
+    double theta = 10000.0;
+    RopeScaling scaling = RopeScaling::none;
+    double factor = 1.0;                 // linear, llama3, yarn
+    double low_freq_factor = 1.0;        // llama3
+    double high_freq_factor = 4.0;       // llama3
+    uint32_t original_max_positions = 0; // llama3, yarn: original_max_position_embeddings
+    double beta_fast = 32.0;             // yarn
+    double beta_slow = 1.0;              // yarn
+    bool truncate = true;                // yarn: round the correction range to whole dims (HF's default)
+    bool enabled() const { return layout != RopeLayout::none; }
+    bool operator==(const RopeConfig&) const = default;
+};
+
 // Fixed per model. Semantics of torch.nn.MultiheadAttention(batch_first=True); num_kv_heads < num_heads
 // is grouped-query attention (query head h reads key/value head h / (num_heads / num_kv_heads)).
 struct AttentionConfig {
@@ -17,7 +46,19 @@ struct AttentionConfig {
     uint32_t kdim = 0;         // width of the key input (E unless separate projections)
     uint32_t vdim = 0;         // width of the value input
 
+    // The attention of real model families (docs/DESIGN.md, "The math"), applied in this order; all off by default.
+    bool qk_norm = false;   // per-head RMSNorm of Q and K over D with AttentionWeights::q_norm / k_norm
+    float norm_eps = 1e-6f; // QK-norm's epsilon
+    RopeConfig rope;        // rotates Q and K after QK-norm, before K enters a cache
+    float scale = 0.0f;     // softmax scale; 0 = 1/sqrt(D)
+    float softcap = 0.0f;   // > 0: s <- softcap * tanh(s / softcap) on the scaled scores, before the masks
+    bool alibi = false;     // adds slope_h * (j - i) to the scaled scores (Bloom's slopes, alibi_slope())
+    uint32_t window = 0;    // > 0: key j is visible to query position i only when i - window < j
+    bool sinks = false;     // AttentionWeights::sinks: one logit per head joins each row's softmax denominator
+
     uint32_t head_dim() const { return num_heads ? embed_dim / num_heads : 0; }
+    uint32_t rotary_dims() const { return rope.dims ? rope.dims : head_dim(); }
+    float softmax_scale() const;
     uint32_t kv_width() const { return num_kv_heads * head_dim(); } // G * D
     uint32_t group_size() const { return num_kv_heads ? num_heads / num_kv_heads : 0; }
 };
@@ -38,7 +79,13 @@ struct AttentionWeights {
     std::vector<float> bq, bk, bv; // [E], [G*D], [G*D] or empty
     std::vector<float> wo;         // [E, E]
     std::vector<float> bo;         // [E] or empty
+    std::vector<float> q_norm, k_norm; // [D] each with qk_norm, else empty
+    std::vector<float> sinks;          // [H] with sinks, else empty
 };
+
+// ALiBi's slope for head h of H: 2^(-8(h+1)/n) with n the largest power of two <= H; heads past n take every other
+// slope of 2n (Bloom's rule for head counts that are not powers of two).
+float alibi_slope(uint32_t head, uint32_t num_heads);
 
 enum class MaskKind : uint32_t {
     none = 0,

@@ -19,6 +19,9 @@ struct AttentionInputs {
                                                // options.key_padding == MaskKind::boolean
     const void* attn_mask = nullptr;           // uint8_t (MaskKind::boolean) or float (MaskKind::additive);
                                                // [Lq, Lk] or [B*H, Lq, Lk] (options.attn_mask_per_head)
+    // RoPE positions (read only with config.rope): nullptr = query i at Lk - Lq + i and key j at j.
+    const int32_t* position_ids = nullptr;     // [B, Lq]; self-attention: the keys' positions too
+    const int32_t* key_position_ids = nullptr; // [B, Lk]; cross-attention keys (nullptr: 0..Lk-1)
 };
 
 struct AttentionOutputs {

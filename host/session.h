@@ -43,6 +43,7 @@ struct RecordArgs {
     AttentionShape shape;
     AttentionOptions options;
     ExternalBuffer query, key, value, key_padding_mask, attn_mask, output, weights; // key/value: null = query/key
+    ExternalBuffer position_ids; // int32 [B, Lq] RoPE positions (self-attention: the keys' too); null = 0..Lq-1
 };
 
 // One sequence's share of a cached step: its new tokens, packed after the previous sequence's.
@@ -83,6 +84,7 @@ struct HostInputs {
     const float* value = nullptr; // null: the key
     const uint8_t* key_padding_mask = nullptr;
     const void* attn_mask = nullptr; // bytes or floats per options.attn_mask
+    const int32_t* position_ids = nullptr; // [B, Lq] RoPE positions, as RecordArgs::position_ids
 };
 
 struct StageTiming {
