@@ -40,7 +40,7 @@ struct RopeConfig {
 // Fixed per model. Semantics of torch.nn.MultiheadAttention(batch_first=True); num_kv_heads < num_heads
 // is grouped-query attention (query head h reads key/value head h / (num_heads / num_kv_heads)).
 struct AttentionConfig {
-    uint32_t embed_dim = 0;    // E; also the width of Q and of the concatenated heads (H * D)
+    uint32_t embed_dim = 0;    // E: the width of the query input and of the output
     uint32_t num_heads = 0;    // H
     uint32_t num_kv_heads = 0; // G; H % G == 0
     uint32_t kdim = 0;         // width of the key input (E unless separate projections)
@@ -56,7 +56,11 @@ struct AttentionConfig {
     uint32_t window = 0;    // > 0: key j is visible to query position i only when i - window < j
     bool sinks = false;     // AttentionWeights::sinks: one logit per head joins each row's softmax denominator
 
-    uint32_t head_dim() const { return num_heads ? embed_dim / num_heads : 0; }
+    uint32_t explicit_head_dim = 0; // D when it is not E / H (Gemma, Qwen3: q_proj.weight is [H * D, E])
+    bool attention_only = false;    // no projection weights: records take the caller's own Q, K, V (RecordArgs)
+
+    uint32_t head_dim() const { return explicit_head_dim ? explicit_head_dim : num_heads ? embed_dim / num_heads : 0; }
+    uint32_t q_width() const { return num_heads * head_dim(); } // H * D: Q and the concatenated heads
     uint32_t rotary_dims() const { return rope.dims ? rope.dims : head_dim(); }
     float softmax_scale() const;
     uint32_t kv_width() const { return num_kv_heads * head_dim(); } // G * D
@@ -64,7 +68,7 @@ struct AttentionConfig {
 };
 
 // How a model stores its weights and a session its Q/K/V/concat scratch on the GPU. Arithmetic is fp32 either way
-// (DESIGN.md, "Numerics"); caller inputs and outputs, scores, LSE and split-K partials are always fp32.
+// (docs/DESIGN.md, "Numerics"); caller inputs and outputs, scores, LSE and split-K partials are always fp32.
 enum class Precision : uint32_t {
     fp32 = 0,
     fp16 = 1 // needs the storageBuffer16BitAccess feature (Device::storage16())
@@ -75,13 +79,24 @@ constexpr const char* precision_name(Precision p) { return p == Precision::fp16 
 // Projection weights in PyTorch's layout: a Linear's weight is [out_features, in_features], row-major.
 // Biases are empty when absent (treated as zero).
 struct AttentionWeights {
-    std::vector<float> wq, wk, wv; // [E, E], [G*D, kdim], [G*D, vdim]
-    std::vector<float> bq, bk, bv; // [E], [G*D], [G*D] or empty
-    std::vector<float> wo;         // [E, E]
-    std::vector<float> bo;         // [E] or empty
+    std::vector<float> wq, wk, wv;     // [H*D, E], [G*D, kdim], [G*D, vdim]
+    std::vector<float> bq, bk, bv;     // [H*D], [G*D], [G*D] or empty
+    std::vector<float> wo;             // [E, H*D]
+    std::vector<float> bo;             // [E] or empty
     std::vector<float> q_norm, k_norm; // [D] each with qk_norm, else empty
     std::vector<float> sinks;          // [H] with sinks, else empty
 };
+
+// Where each part of the model's fp32 table (Model::table(), bound as Slot::model_table) starts, in floats. Sinks come
+// first so that the attention kernels read sink h at element h without an offset.
+struct TableOffsets {
+    uint32_t sinks = 0;    // [H] with config.sinks
+    uint32_t inv_freq = 0; // [R/2] with config.rope
+    uint32_t q_norm = 0;   // [D] with config.qk_norm
+    uint32_t k_norm = 0;   // [D]
+    uint32_t floats = 0;   // the table's size (at least 4)
+};
+TableOffsets table_offsets(const AttentionConfig&);
 
 // ALiBi's slope for head h of H: 2^(-8(h+1)/n) with n the largest power of two <= H; heads past n take every other
 // slope of 2n (Bloom's rule for head counts that are not powers of two).

@@ -2,10 +2,13 @@
 // averaged weights), then the output projection. Chunking keeps every binding within maxStorageBufferRange.
 #include "attention_plan.h"
 
+#include "rope.h"
+
 #include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <string>
+#include <tuple>
 
 namespace vkmha {
 namespace {
@@ -14,6 +17,8 @@ constexpr uint32_t kTile = 16;          // linear/scores/apply workgroups are 16
 constexpr uint32_t kMaxGroups = 65535;  // Vulkan's guaranteed minimum per grid dimension; larger grids go 2D
 constexpr uint32_t kAverageGroup = 256; // average_heads' workgroup size
 constexpr uint32_t kCombineGroup = 64;  // combine's workgroup size
+constexpr uint32_t kRopeGroup = 64;     // rope's workgroup size
+constexpr uint32_t kCopyGroup = 64;     // copy's workgroup size
 // Split-K: only for decode-like shapes, toward this many workgroups, at most this many key ranges.
 constexpr uint32_t kSplitMaxLq = 16;
 constexpr uint32_t kSplitTargetWorkgroups = 256;
@@ -58,19 +63,43 @@ Status check_groups(const DeviceLimits& limits, const Pass& pass) {
 } // namespace
 
 const char* slot_name(Slot s) {
-    static const char* names[kSlotCount] = {"query",     "key",      "value",   "key_padding_mask",
-                                            "attn_mask", "output",   "weights", "wq",
-                                            "wk",        "wv",       "bq",      "bk",
-                                            "bv",        "wo",       "bo",      "q",
-                                            "k",         "v",        "scores",  "concat",
-                                            "lse",       "partials", "cache_k", "cache_v",
-                                            "records",   "sink",     "dummy"};
+    static const char* names[kSlotCount] = {"query",
+                                            "key",
+                                            "value",
+                                            "key_padding_mask",
+                                            "attn_mask",
+                                            "output",
+                                            "weights",
+                                            "wq",
+                                            "wk",
+                                            "wv",
+                                            "bq",
+                                            "bk",
+                                            "bv",
+                                            "wo",
+                                            "bo",
+                                            "q",
+                                            "k",
+                                            "v",
+                                            "scores",
+                                            "concat",
+                                            "lse",
+                                            "partials",
+                                            "cache_k",
+                                            "cache_v",
+                                            "records",
+                                            "position_ids",
+                                            "key_position_ids",
+                                            "model_table",
+                                            "sink",
+                                            "dummy"};
     return names[static_cast<uint32_t>(s)];
 }
 
 const char* stage_name(Stage s) {
-    static const char* names[kStageCount] = {"q_proj",          "k_proj",   "v_proj",    "scores",  "softmax", "apply",
-                                             "average_weights", "out_proj", "attention", "combine", "qkv_proj"};
+    static const char* names[kStageCount] = {
+        "q_proj",   "k_proj",    "v_proj",  "scores",   "softmax", "apply", "average_weights",
+        "out_proj", "attention", "combine", "qkv_proj", "rope",    "copy"};
     return names[static_cast<uint32_t>(s)];
 }
 
@@ -97,7 +126,7 @@ Result<ScratchSizes> attention_scratch(const AttentionConfig& c, Precision preci
     sizes.q_elems = uint64_t(s.batch) * c.num_heads * s.lq * D;
     sizes.k_elems = uint64_t(s.batch) * c.num_kv_heads * s.lk * D;
     sizes.v_elems = sizes.k_elems;
-    sizes.concat_elems = uint64_t(s.batch) * s.lq * c.embed_dim;
+    sizes.concat_elems = uint64_t(s.batch) * s.lq * c.q_width();
     sizes.lse_elems = uint64_t(s.batch) * c.num_heads * s.lq;
     if (fused_only) {
         // The fused path without weights projects Q into the concat buffer and attends in place (q_row_major), and
@@ -193,6 +222,97 @@ Status place_barriers(AttentionPlan& plan, const DeviceLimits& limits) {
     return {};
 }
 
+// Where one QK-norm/RoPE pass finds its rows (rope.comp's row_layout) and their positions.
+struct RopeRows {
+    Slot data;
+    uint32_t rows = 0, heads = 0;
+    uint32_t row_layout = 0, rows_per_batch = 0, map_offset = 0, data_offset = 0;
+    Slot positions = Slot::dummy; // bound: pos_mode 1, positions[pos_offset + m]
+    uint32_t pos_offset = 0;
+    int32_t pos_base = 0; // unbound: position = pos_base + m % pos_period
+    uint32_t pos_period = UINT32_MAX;
+    bool key = false; // K rows: the k_norm weights
+};
+
+bool needs_rope_pass(const AttentionConfig& c) { return c.qk_norm || c.rope.enabled(); }
+
+// QK-norm and RoPE in place on Q or K rows, after their projection and before anything reads them.
+void add_rope(AttentionPlan& plan, Precision precision, const AttentionConfig& c, const RopeRows& r) {
+    const bool mapped = r.row_layout == 2;
+    Pass& p = add_pass(plan, precision, Kernel::rope, Stage::rope,
+                       {r.data, Slot::model_table, r.positions, mapped ? Slot::records : Slot::dummy});
+    const TableOffsets t = table_offsets(c);
+    set_push(p, RopeParams{.rows = r.rows,
+                           .heads = r.heads,
+                           .D = c.head_dim(),
+                           .R = c.rope.enabled() ? c.rotary_dims() : 0u,
+                           .pairing = static_cast<uint32_t>(c.rope.layout),
+                           .norm = c.qk_norm ? 1u : 0u,
+                           .eps = c.norm_eps,
+                           .attention_factor = rope_attention_factor(c.rope),
+                           .freq_offset = t.inv_freq,
+                           .norm_offset = r.key ? t.k_norm : t.q_norm,
+                           .row_layout = r.row_layout,
+                           .rows_per_batch = r.rows_per_batch,
+                           .map_offset = r.map_offset,
+                           .data_offset = r.data_offset,
+                           .pos_mode = r.positions != Slot::dummy ? 1u : 0u,
+                           .pos_offset = r.pos_offset,
+                           .pos_base = r.pos_base,
+                           .pos_period = r.pos_period});
+    const uint32_t groups = div_up(uint64_t(r.rows) * r.heads, kRopeGroup);
+    p.groups[0] = std::min(groups, kMaxGroups);
+    p.groups[1] = div_up(groups, p.groups[0]);
+}
+
+// Copies a strided [B, H, L, D] tensor (Kernel::copy); a mapped destination takes its rows from Slot::records.
+struct CopyRegion {
+    Slot src, dst;
+    uint32_t B = 1, H = 1, L = 1, D = 1;
+    uint32_t src_offset = 0;
+    TensorStrides src_strides;
+    uint32_t dst_offset = 0;
+    TensorStrides dst_strides;
+    bool mapped = false;
+    uint32_t map_offset = 0, rows_per_batch = 0;
+};
+
+void add_copy(AttentionPlan& plan, Precision precision, const CopyRegion& r) {
+    Pass& p =
+        add_pass(plan, precision, Kernel::copy, Stage::copy, {r.src, r.dst, r.mapped ? Slot::records : Slot::dummy});
+    if (p.variant == Variant::f16 && r.src == Slot::concat) p.variant = Variant::f16_in; // fp16 heads out to fp32
+    set_push(p, CopyParams{.B = r.B,
+                           .H = r.H,
+                           .L = r.L,
+                           .D = r.D,
+                           .src_offset = r.src_offset,
+                           .src_batch_stride = r.src_strides.batch,
+                           .src_head_stride = r.src_strides.head,
+                           .src_row_stride = r.src_strides.row,
+                           .dst_offset = r.dst_offset,
+                           .dst_batch_stride = r.dst_strides.batch,
+                           .dst_head_stride = r.dst_strides.head,
+                           .dst_row_stride = r.dst_strides.row,
+                           .dst_mapped = r.mapped ? 1u : 0u,
+                           .map_offset = r.map_offset,
+                           .rows_per_batch = r.rows_per_batch});
+    const uint32_t groups = div_up(uint64_t(r.B) * r.H * r.L * r.D, kCopyGroup);
+    p.groups[0] = std::min(groups, kMaxGroups);
+    p.groups[1] = div_up(groups, p.groups[0]);
+}
+
+// Head-major [B, heads, L, D] strides, as vkmha's Q/K/V scratch and caches hold them.
+TensorStrides head_major(uint32_t heads, uint32_t L, uint32_t D) { return {heads * L * D, L * D, D}; }
+
+// The score modifiers and sinks of the model, as attention.comp's push block carries them.
+AttentionParams with_modifiers(AttentionParams params, const AttentionConfig& c) {
+    params.softcap = c.softcap;
+    params.alibi = c.alibi ? 1u : 0u;
+    params.sinks = c.sinks ? 1u : 0u;
+    return params;
+}
+Slot sinks_slot(const AttentionConfig& c) { return c.sinks ? Slot::model_table : Slot::dummy; }
+
 // Shared by every pass builder below.
 struct Planner {
     const PlanInputs& in;
@@ -210,7 +330,7 @@ struct Planner {
     }
     // The fused path without weights projects Q row-major into the concat buffer and attends in place (see
     // attention.comp's q_row_major): no Q scratch. need_weights recomputes scores from head-major Q afterwards.
-    bool q_in_place() const { return plan.fused && !in.options.need_weights; }
+    bool q_in_place() const { return plan.fused && !in.options.need_weights && !in.own_qkv; }
     Slot mask_slot() const { return in.options.attn_mask != MaskKind::none ? Slot::attn_mask : Slot::dummy; }
     Slot kpm_slot() const { return in.options.key_padding != MaskKind::none ? Slot::key_padding_mask : Slot::dummy; }
     uint32_t mask_bh_stride() const { return in.options.attn_mask_per_head ? static_cast<uint32_t>(row_block) : 0; }
@@ -224,37 +344,140 @@ struct Planner {
                                 head_major ? 1u : 0u, rows_per_batch, D, N / D, 0});
     }
 
+    // Attention only: the caller's Q, K and V into the head-major scratch the attention kernels read.
+    void copies_in() {
+        const OwnQkv& x = in.qkv;
+        add_copy(plan, in.precision,
+                 {.src = Slot::query,
+                  .dst = Slot::q,
+                  .B = B,
+                  .H = H,
+                  .L = Lq,
+                  .D = D,
+                  .src_offset = in.offsets.query,
+                  .src_strides = x.q,
+                  .dst_strides = head_major(H, Lq, D)});
+        add_copy(plan, in.precision,
+                 {.src = Slot::key,
+                  .dst = Slot::k,
+                  .B = B,
+                  .H = G,
+                  .L = Lk,
+                  .D = D,
+                  .src_offset = in.offsets.key,
+                  .src_strides = x.k,
+                  .dst_strides = head_major(G, Lk, D)});
+        add_copy(plan, in.precision,
+                 {.src = Slot::value,
+                  .dst = Slot::v,
+                  .B = B,
+                  .H = G,
+                  .L = Lk,
+                  .D = D,
+                  .src_offset = in.offsets.value,
+                  .src_strides = x.v,
+                  .dst_strides = head_major(G, Lk, D)});
+    }
+
+    // Attention only: the concatenated heads [B, Lq, H, D] out to the caller's O.
+    void copy_out() {
+        add_copy(plan, in.precision,
+                 {.src = Slot::concat,
+                  .dst = Slot::output,
+                  .B = B,
+                  .H = H,
+                  .L = Lq,
+                  .D = D,
+                  .src_strides = {Lq * H * D, D, H * D},
+                  .dst_offset = in.offsets.output,
+                  .dst_strides = in.qkv.o});
+    }
+
     // Q, K and V: one dispatch over [Wq; Wk; Wv] for self-attention with kdim = vdim = E, else three.
     void projections() {
         const AttentionConfig& c = in.config;
+        if (in.own_qkv) {
+            copies_in();
+            if (needs_rope_pass(c)) rope();
+            return;
+        }
         const Slot q = q_in_place() ? Slot::concat : Slot::q;
         const uint32_t KV = G * D;
         const WeightOffsets& w = in.weights;
+        const uint32_t QW = c.q_width();
         if (in.self_attention && c.kdim == E && c.vdim == E) {
-            LinearParams lp{B * Lq, E + 2 * KV, E, in.offsets.query, 0, 0, 0, in.has_in_bias ? 1u : 0u, 1, Lk, D, G, 0};
-            lp.q_cols = E;
+            LinearParams lp{B * Lq, QW + 2 * KV, E, in.offsets.query, 0, 0, 0, in.has_in_bias ? 1u : 0u, 1, Lk,
+                            D,      G,           0};
+            lp.q_cols = QW;
             lp.q_out_mode = q_in_place() ? 0 : 1;
             lp.q_rows_per_batch = Lq;
             add_linear(
                 plan, in.precision, in.linear_tiling, Stage::qkv_proj,
                 {Slot::query, Slot::wq, in.has_in_bias ? Slot::bq : Slot::dummy, q, Slot::dummy, Slot::k, Slot::v}, lp);
-            return;
+        } else {
+            linear(Stage::q_proj, Slot::query, Slot::wq, Slot::bq, q, B * Lq, QW, E, in.offsets.query, 0,
+                   in.has_in_bias, !q_in_place(), Lq);
+            linear(Stage::k_proj, Slot::key, Slot::wk, Slot::bk, Slot::k, B * Lk, KV, c.kdim, in.offsets.key, 0,
+                   in.has_in_bias, true, Lk, w.wk, w.bk);
+            linear(Stage::v_proj, Slot::value, Slot::wv, Slot::bv, Slot::v, B * Lk, KV, c.vdim, in.offsets.value, 0,
+                   in.has_in_bias, true, Lk, w.wv, w.bv);
         }
-        linear(Stage::q_proj, Slot::query, Slot::wq, Slot::bq, q, B * Lq, E, E, in.offsets.query, 0, in.has_in_bias,
-               !q_in_place(), Lq);
-        linear(Stage::k_proj, Slot::key, Slot::wk, Slot::bk, Slot::k, B * Lk, KV, c.kdim, in.offsets.key, 0,
-               in.has_in_bias, true, Lk, w.wk, w.bk);
-        linear(Stage::v_proj, Slot::value, Slot::wv, Slot::bv, Slot::v, B * Lk, KV, c.vdim, in.offsets.value, 0,
-               in.has_in_bias, true, Lk, w.wv, w.bv);
+        if (needs_rope_pass(c)) rope();
+    }
+
+    // Queries at Lk - Lq + i (or the caller's position_ids), keys at j (self-attention: the queries' positions).
+    void rope() {
+        const bool given = in.has_position_ids;
+        RopeRows q{.data = q_in_place() ? Slot::concat : Slot::q,
+                   .rows = B * Lq,
+                   .heads = H,
+                   .row_layout = q_in_place() ? 0u : 1u,
+                   .rows_per_batch = Lq,
+                   .positions = given ? Slot::position_ids : Slot::dummy,
+                   .pos_offset = in.offsets.position_ids,
+                   .pos_base = causal_offset(),
+                   .pos_period = Lq};
+        RopeRows k{.data = Slot::k,
+                   .rows = B * Lk,
+                   .heads = G,
+                   .row_layout = 1,
+                   .rows_per_batch = Lk,
+                   .positions = given && in.self_attention ? Slot::position_ids : Slot::dummy,
+                   .pos_offset = in.offsets.position_ids,
+                   .pos_period = Lk,
+                   .key = true};
+        if (in.own_qkv && in.qkv.has_key_position_ids) {
+            k.positions = Slot::key_position_ids;
+            k.pos_offset = in.offsets.key_position_ids;
+        }
+        add_rope(plan, in.precision, in.config, q);
+        add_rope(plan, in.precision, in.config, k);
     }
 
     // Scores of (batch, head) pairs [bh0, bh0 + count) into the chunk-local scores scratch.
     void scores(uint32_t bh0, uint32_t count) {
         Pass& p = add(Kernel::scores, Stage::scores, {Slot::q, Slot::k, Slot::scores, mask_slot(), kpm_slot()});
         const AttentionOptions& o = in.options;
-        set_push(p, ScoresParams{B, H, G, Lq, Lk, D, bh0, count, scale, static_cast<uint32_t>(o.attn_mask),
-                                 in.offsets.attn_mask, mask_bh_stride(), o.key_padding == MaskKind::none ? 0u : 1u,
-                                 in.offsets.key_padding_mask, o.causal ? 1u : 0u, causal_offset()});
+        const AttentionConfig& c = in.config;
+        set_push(p, ScoresParams{.B = B,
+                                 .H = H,
+                                 .G = G,
+                                 .Lq = Lq,
+                                 .Lk = Lk,
+                                 .D = D,
+                                 .bh_begin = bh0,
+                                 .bh_count = count,
+                                 .scale = scale,
+                                 .attn_mask_mode = static_cast<uint32_t>(o.attn_mask),
+                                 .attn_mask_offset = in.offsets.attn_mask,
+                                 .attn_mask_bh_stride = mask_bh_stride(),
+                                 .kpm_mode = o.key_padding == MaskKind::none ? 0u : 1u,
+                                 .kpm_offset = in.offsets.key_padding_mask,
+                                 .causal = o.causal ? 1u : 0u,
+                                 .causal_offset = causal_offset(),
+                                 .softcap = c.softcap,
+                                 .alibi = c.alibi ? 1u : 0u,
+                                 .window = c.window});
         p.groups[0] = div_up(Lk, kTile);
         p.groups[1] = div_up(Lq, kTile);
         p.groups[2] = count;
@@ -273,8 +496,15 @@ struct Planner {
             p = &add(Kernel::probs_from_lse, Stage::softmax, {Slot::scores, out, Slot::lse});
             set_push(*p, ProbsFromLseParams{rows, Lk, copy_out ? 1u : 0u, out_offset, bh0, Lq});
         } else {
-            p = &add(Kernel::softmax, Stage::softmax, {Slot::scores, out});
-            set_push(*p, SoftmaxParams{rows, Lk, copy_out ? 1u : 0u, out_offset});
+            p = &add(Kernel::softmax, Stage::softmax, {Slot::scores, out, sinks_slot(in.config)});
+            set_push(*p, SoftmaxParams{.rows = rows,
+                                       .Lk = Lk,
+                                       .copy_out = copy_out ? 1u : 0u,
+                                       .out_offset = out_offset,
+                                       .sinks = in.config.sinks ? 1u : 0u,
+                                       .H = H,
+                                       .Lq = Lq,
+                                       .bh_begin = bh0});
         }
         p->groups[0] = std::min(rows, kMaxGroups);
         p->groups[1] = div_up(rows, kMaxGroups);
@@ -332,41 +562,49 @@ struct Planner {
         Pass& p = add(Kernel::attention, Stage::attention,
                       {q_in_place() ? Slot::concat : Slot::q, Slot::k, Slot::v, split > 1 ? Slot::dummy : Slot::concat,
                        mask_slot(), kpm_slot(), lse && split == 1 ? Slot::lse : Slot::dummy,
-                       split > 1 ? Slot::partials : Slot::dummy});
+                       split > 1 ? Slot::partials : Slot::dummy, sinks_slot(in.config)});
         p.decode_tiling = decode();
-        set_push(p, AttentionParams{B,
-                                    H,
-                                    G,
-                                    Lq,
-                                    Lk,
-                                    D,
-                                    scale,
-                                    static_cast<uint32_t>(o.attn_mask),
-                                    in.offsets.attn_mask,
-                                    mask_bh_stride(),
-                                    o.key_padding == MaskKind::none ? 0u : 1u,
-                                    in.offsets.key_padding_mask,
-                                    Lk,
-                                    o.causal ? 1u : 0u,
-                                    causal_offset(),
-                                    split,
-                                    keys_per_split,
-                                    lse ? 1u : 0u,
-                                    0,
-                                    0,
-                                    0,
-                                    0,
-                                    0,
-                                    UINT32_MAX,
-                                    0,
-                                    q_in_place() ? 1u : 0u});
+        set_push(p, with_modifiers(AttentionParams{.B = B,
+                                                   .H = H,
+                                                   .G = G,
+                                                   .Lq = Lq,
+                                                   .Lk = Lk,
+                                                   .D = D,
+                                                   .scale = scale,
+                                                   .attn_mask_mode = static_cast<uint32_t>(o.attn_mask),
+                                                   .attn_mask_offset = in.offsets.attn_mask,
+                                                   .attn_mask_bh_stride = mask_bh_stride(),
+                                                   .kpm_mode = o.key_padding == MaskKind::none ? 0u : 1u,
+                                                   .kpm_offset = in.offsets.key_padding_mask,
+                                                   .kpm_stride = Lk,
+                                                   .causal = o.causal ? 1u : 0u,
+                                                   .causal_offset = causal_offset(),
+                                                   .split_count = split,
+                                                   .keys_per_split = keys_per_split,
+                                                   .write_lse = lse ? 1u : 0u,
+                                                   .o_offset = 0,
+                                                   .cache_mode = 0,
+                                                   .capacity = 0,
+                                                   .window = in.config.window,
+                                                   .key_lo = 0,
+                                                   .key_hi = UINT32_MAX,
+                                                   .state_mode = 0,
+                                                   .q_row_major = q_in_place() ? 1u : 0u},
+                                   in.config));
         p.groups[0] = row_tiles;
         p.groups[1] = B * G;
         p.groups[2] = split;
         if (split > 1) {
-            Pass& cb =
-                add(Kernel::combine, Stage::combine, {Slot::partials, Slot::concat, lse ? Slot::lse : Slot::dummy});
-            set_push(cb, CombineParams{B, H, Lq, D, split, lse ? 1u : 0u, 0});
+            Pass& cb = add(Kernel::combine, Stage::combine,
+                           {Slot::partials, Slot::concat, lse ? Slot::lse : Slot::dummy, sinks_slot(in.config)});
+            set_push(cb, CombineParams{.B = B,
+                                       .H = H,
+                                       .Lq = Lq,
+                                       .D = D,
+                                       .split_count = split,
+                                       .write_lse = lse ? 1u : 0u,
+                                       .o_offset = 0,
+                                       .sinks = in.config.sinks ? 1u : 0u});
             const uint32_t groups = div_up(uint64_t(B) * H * Lq * D, kCombineGroup);
             cb.groups[0] = std::min(groups, kMaxGroups);
             cb.groups[1] = div_up(groups, cb.groups[0]);
@@ -410,8 +648,10 @@ Result<AttentionPlan> plan_attention(const PlanInputs& in, const DeviceLimits& l
             return make_error(ErrorCode::internal, "scores scratch is smaller than one head's scores");
         plan.scores_elems = uint64_t(plan.chunk_bh) * row_block;
     }
-    VKMHA_TRY(check_binding(limits, "query input", uint64_t(B) * Lq * E + in.offsets.query, 4));
-    VKMHA_TRY(check_binding(limits, "output", uint64_t(B) * Lq * E + in.offsets.output, 4));
+    const uint64_t q_elems = in.own_qkv ? strided_extent(in.qkv.q, B, H, Lq, D) : uint64_t(B) * Lq * E;
+    const uint64_t o_elems = in.own_qkv ? strided_extent(in.qkv.o, B, H, Lq, D) : uint64_t(B) * Lq * E;
+    VKMHA_TRY(check_binding(limits, "query input", q_elems + in.offsets.query, 4));
+    VKMHA_TRY(check_binding(limits, "output", o_elems + in.offsets.output, 4));
     if (o.need_weights)
         VKMHA_TRY(check_binding(limits, "attention weights output",
                                 (o.average_weights ? uint64_t(B) : uint64_t(B) * H) * row_block + in.offsets.weights,
@@ -420,15 +660,18 @@ Result<AttentionPlan> plan_attention(const PlanInputs& in, const DeviceLimits& l
         VKMHA_TRY(check_binding(limits, "attn_mask", (o.attn_mask_per_head ? uint64_t(B) * H : 1) * row_block,
                                 o.attn_mask == MaskKind::additive ? 4 : 1));
 
-    Planner p{in, limits, plan, E, H, c.num_kv_heads, D, B, Lq, Lk, row_block, 1.0f / std::sqrt(static_cast<float>(D))};
+    Planner p{in, limits, plan, E, H, c.num_kv_heads, D, B, Lq, Lk, row_block, c.softmax_scale()};
     p.projections();
     if (plan.fused)
         p.fused_attention();
     else
         p.unfused_attention();
     if (!p.status) return p.status.take_error();
-    p.linear(Stage::out_proj, Slot::concat, Slot::wo, Slot::bo, Slot::output, B * Lq, E, E, 0, in.offsets.output,
-             in.has_out_bias, false, Lq);
+    if (in.own_qkv)
+        p.copy_out();
+    else
+        p.linear(Stage::out_proj, Slot::concat, Slot::wo, Slot::bo, Slot::output, B * Lq, E, c.q_width(), 0,
+                 in.offsets.output, in.has_out_bias, false, Lq);
 
     VKMHA_TRY(place_barriers(plan, limits));
     return plan;
@@ -471,33 +714,34 @@ struct CachePlanner {
                       {q_in_concat ? Slot::concat : Slot::q, Slot::cache_k, Slot::cache_v,
                        partial ? Slot::dummy : Slot::concat, Slot::records,
                        base.key_padding ? Slot::key_padding_mask : Slot::dummy, Slot::dummy,
-                       partial ? Slot::partials : Slot::dummy});
-        set_push(p, AttentionParams{records,
-                                    H,
-                                    G,
-                                    tokens,
-                                    0,
-                                    D,
-                                    1.0f / std::sqrt(static_cast<float>(D)),
-                                    0,
-                                    0,
-                                    0,
-                                    base.key_padding ? 1u : 0u,
-                                    base.offsets.key_padding_mask,
-                                    base.capacity,
-                                    1u,
-                                    0,
-                                    split,
-                                    keys_per_split,
-                                    0,
-                                    0,
-                                    1u,
-                                    base.capacity,
-                                    base.window,
-                                    key_lo,
-                                    key_hi,
-                                    state_mode,
-                                    q_in_concat ? 1u : 0u});
+                       partial ? Slot::partials : Slot::dummy, partial ? Slot::dummy : sinks_slot(base.config)});
+        set_push(p, with_modifiers(AttentionParams{.B = records,
+                                                   .H = H,
+                                                   .G = G,
+                                                   .Lq = tokens,
+                                                   .Lk = 0,
+                                                   .D = D,
+                                                   .scale = base.config.softmax_scale(),
+                                                   .attn_mask_mode = 0,
+                                                   .attn_mask_offset = 0,
+                                                   .attn_mask_bh_stride = 0,
+                                                   .kpm_mode = base.key_padding ? 1u : 0u,
+                                                   .kpm_offset = base.offsets.key_padding_mask,
+                                                   .kpm_stride = base.capacity,
+                                                   .causal = 1u,
+                                                   .causal_offset = 0,
+                                                   .split_count = split,
+                                                   .keys_per_split = keys_per_split,
+                                                   .write_lse = 0,
+                                                   .o_offset = 0,
+                                                   .cache_mode = 1u,
+                                                   .capacity = base.capacity,
+                                                   .window = effective_window(),
+                                                   .key_lo = key_lo,
+                                                   .key_hi = key_hi,
+                                                   .state_mode = state_mode,
+                                                   .q_row_major = q_in_concat ? 1u : 0u},
+                                   base.config));
         p.decode_tiling = use_decode_tiling(base.tiling, base.has_decode_tiling, uint64_t(max_new_tokens) * (H / G));
         p.groups[0] =
             div_up(uint64_t(max_new_tokens) * (H / G), (p.decode_tiling ? base.decode_tiling : base.tiling).rows);
@@ -506,9 +750,23 @@ struct CachePlanner {
         return p;
     }
 
+    // The tighter of the model's window and the cache's ring (0: neither).
+    uint32_t effective_window() const {
+        const uint32_t a = base.config.window, b = base.window;
+        return a == 0 ? b : b == 0 ? a : std::min(a, b);
+    }
+
     void combine(uint32_t tokens, uint32_t split) {
-        Pass& cb = add(Kernel::combine, Stage::combine, {Slot::partials, Slot::concat, Slot::dummy});
-        set_push(cb, CombineParams{1, H, tokens, D, split, 0, 0});
+        Pass& cb =
+            add(Kernel::combine, Stage::combine, {Slot::partials, Slot::concat, Slot::dummy, sinks_slot(base.config)});
+        set_push(cb, CombineParams{.B = 1,
+                                   .H = H,
+                                   .Lq = tokens,
+                                   .D = D,
+                                   .split_count = split,
+                                   .write_lse = 0,
+                                   .o_offset = 0,
+                                   .sinks = base.config.sinks ? 1u : 0u});
         const uint32_t groups = div_up(uint64_t(H) * tokens * D, kCombineGroup);
         cb.groups[0] = std::min(groups, kMaxGroups);
         cb.groups[1] = div_up(groups, cb.groups[0]);
@@ -560,26 +818,18 @@ Result<AttentionPlan> plan_prefill_item(const PrefillItemInputs& in, const Devic
     return plan;
 }
 
-Status plan_cached_step(const CachedStepInputs& in, const DeviceLimits& limits, AttentionPlan& plan) {
-    reset_plan(plan);
-    const CachePlanBase& b = in.base;
-    VKMHA_TRY(check_cache_base(b, limits));
-    if (in.tokens == 0 || in.records == 0)
-        return make_error(ErrorCode::invalid_argument, "a cached step needs at least one new token");
-    CachePlanner p{b, plan};
-    const AttentionConfig& c = b.config;
-    const uint32_t T = in.tokens, H = p.H, D = p.D;
-    VKMHA_TRY(check_binding(limits, "query input", uint64_t(T) * c.embed_dim + b.offsets.query, 4));
-    VKMHA_TRY(check_binding(limits, "output", uint64_t(T) * c.embed_dim + b.offsets.output, 4));
-    plan.concat_elems = uint64_t(T) * c.embed_dim;
-    plan.fused = true;
+namespace {
 
-    // Split-K as plan_attention's: decode steps have few row tiles; llvmpipe needs it for very long ranges.
-    const AttentionTiling& t = use_decode_tiling(b.tiling, b.has_decode_tiling, uint64_t(in.max_new_tokens) * (H / p.G))
+// Key ranges per row for a cached step, as plan_attention's: decode steps have few row tiles; llvmpipe needs splits
+// for very long ranges. Sets plan.split_count; returns the keys per split (UINT32_MAX: one range).
+Result<uint32_t> cached_step_split(const CachedStepInputs& in, const DeviceLimits& limits, AttentionPlan& plan) {
+    const CachePlanBase& b = in.base;
+    const uint32_t T = in.tokens, H = b.config.num_heads, G = b.config.num_kv_heads, D = b.config.head_dim();
+    const AttentionTiling& t = use_decode_tiling(b.tiling, b.has_decode_tiling, uint64_t(in.max_new_tokens) * (H / G))
                                    ? b.decode_tiling
                                    : b.tiling;
-    const uint32_t row_tiles = div_up(uint64_t(in.max_new_tokens) * (H / p.G), t.rows);
-    const uint32_t workgroups = row_tiles * in.records * p.G;
+    const uint32_t row_tiles = div_up(uint64_t(in.max_new_tokens) * (H / G), t.rows);
+    const uint32_t workgroups = row_tiles * in.records * G;
     const uint32_t required = min_key_splits(limits, t, D, in.max_keys);
     uint64_t split = required;
     if (in.split_k && in.max_new_tokens <= kSplitMaxLq && workgroups < kSplitTargetWorkgroups) {
@@ -599,12 +849,45 @@ Status plan_cached_step(const CachedStepInputs& in, const DeviceLimits& limits, 
                           "this step needs " + std::to_string(split) + " key splits of " + std::to_string(T) +
                               " tokens, more partial-result scratch than the session has; record fewer tokens");
     plan.split_count = static_cast<uint32_t>(split);
+    return keys_per_split;
+}
 
-    // Q row-major into the concat buffer, attended in place (attention.comp's q_row_major): no Q scratch. K and V
-    // into the cache rows of the map; all three in one dispatch for self-attention with packed weights.
-    if (b.self_attention && c.kdim == c.embed_dim && c.vdim == c.embed_dim) {
+// The concat buffer as [T, H, D].
+TensorStrides concat_rows(const AttentionConfig& c) { return {0, c.head_dim(), c.q_width()}; }
+
+// A cached step's Q into the concat buffer (attended in place: attention.comp's q_row_major) and K, V into the cache
+// rows of the map: projected (all three in one dispatch for self-attention with packed weights), or the caller's own.
+void cached_step_inputs(const CachedStepInputs& in, CachePlanner& p, AttentionPlan& plan) {
+    const CachePlanBase& b = in.base;
+    const AttentionConfig& c = b.config;
+    const uint32_t T = in.tokens, H = p.H, D = p.D;
+    if (in.own_qkv) {
+        add_copy(plan, b.precision,
+                 {.src = Slot::query,
+                  .dst = Slot::concat,
+                  .H = H,
+                  .L = T,
+                  .D = D,
+                  .src_offset = b.offsets.query,
+                  .src_strides = in.qkv.q,
+                  .dst_strides = concat_rows(c)});
+        for (const auto& [src, dst, offset, strides] :
+             {std::tuple{Slot::key, Slot::cache_k, b.offsets.key, in.qkv.k},
+              std::tuple{Slot::value, Slot::cache_v, b.offsets.value, in.qkv.v}})
+            add_copy(plan, b.precision,
+                     {.src = src,
+                      .dst = dst,
+                      .H = p.G,
+                      .L = T,
+                      .D = D,
+                      .src_offset = offset,
+                      .src_strides = strides,
+                      .mapped = true,
+                      .map_offset = in.kv_map_offset,
+                      .rows_per_batch = b.capacity});
+    } else if (b.self_attention && c.kdim == c.embed_dim && c.vdim == c.embed_dim) {
         LinearParams lp{T,
-                        c.embed_dim + 2 * c.kv_width(),
+                        c.q_width() + 2 * c.kv_width(),
                         c.embed_dim,
                         b.offsets.query,
                         0,
@@ -616,7 +899,7 @@ Status plan_cached_step(const CachedStepInputs& in, const DeviceLimits& limits, 
                         D,
                         p.G,
                         in.kv_map_offset};
-        lp.q_cols = c.embed_dim;
+        lp.q_cols = c.q_width();
         lp.q_out_mode = 0;
         lp.q_rows_per_batch = T;
         add_linear(plan, b.precision, b.linear_tiling, Stage::qkv_proj,
@@ -624,17 +907,73 @@ Status plan_cached_step(const CachedStepInputs& in, const DeviceLimits& limits, 
                     Slot::cache_k, Slot::cache_v},
                    lp);
     } else {
-        p.linear(Stage::q_proj, Slot::query, Slot::wq, Slot::bq, Slot::concat, T, c.embed_dim, c.embed_dim,
+        p.linear(Stage::q_proj, Slot::query, Slot::wq, Slot::bq, Slot::concat, T, c.q_width(), c.embed_dim,
                  b.offsets.query, 0, b.has_in_bias, 0, T, 0);
         p.linear(Stage::k_proj, Slot::key, Slot::wk, Slot::bk, Slot::cache_k, T, c.kv_width(), c.kdim, b.offsets.key, 0,
                  b.has_in_bias, 2, b.capacity, in.kv_map_offset, b.weights.wk, b.weights.bk);
         p.linear(Stage::v_proj, Slot::value, Slot::wv, Slot::bv, Slot::cache_v, T, c.kv_width(), c.vdim,
                  b.offsets.value, 0, b.has_in_bias, 2, b.capacity, in.kv_map_offset, b.weights.wv, b.weights.bv);
     }
-    p.attention(T, in.records, in.max_new_tokens, plan.split_count, keys_per_split, 0, UINT32_MAX, 0, true);
+}
+
+// QK-norm and RoPE on the step's Q (concat) and its new K rows in the cache, at the records' positions or the caller's.
+void cached_step_rope(const CachedStepInputs& in, AttentionPlan& plan) {
+    const CachePlanBase& b = in.base;
+    const AttentionConfig& c = b.config;
+    const uint32_t T = in.tokens;
+    const Slot positions = in.has_position_ids ? Slot::position_ids : Slot::records;
+    const uint32_t pos_offset = in.has_position_ids ? b.offsets.position_ids : in.positions_offset;
+    add_rope(plan, b.precision, c,
+             {.data = Slot::concat, .rows = T, .heads = c.num_heads, .positions = positions, .pos_offset = pos_offset});
+    add_rope(plan, b.precision, c,
+             {.data = Slot::cache_k,
+              .rows = T,
+              .heads = c.num_kv_heads,
+              .row_layout = 2,
+              .rows_per_batch = b.capacity,
+              .map_offset = in.kv_map_offset,
+              .positions = positions,
+              .pos_offset = pos_offset,
+              .key = true});
+}
+
+} // namespace
+
+Status plan_cached_step(const CachedStepInputs& in, const DeviceLimits& limits, AttentionPlan& plan) {
+    reset_plan(plan);
+    const CachePlanBase& b = in.base;
+    VKMHA_TRY(check_cache_base(b, limits));
+    if (in.tokens == 0 || in.records == 0)
+        return make_error(ErrorCode::invalid_argument, "a cached step needs at least one new token");
+    CachePlanner p{b, plan};
+    const AttentionConfig& c = b.config;
+    const uint32_t T = in.tokens, H = p.H, D = p.D;
+    const uint64_t q_elems = in.own_qkv ? strided_extent(in.qkv.q, 1, H, T, D) : uint64_t(T) * c.embed_dim;
+    const uint64_t o_elems = in.own_qkv ? strided_extent(in.qkv.o, 1, H, T, D) : uint64_t(T) * c.embed_dim;
+    VKMHA_TRY(check_binding(limits, "query input", q_elems + b.offsets.query, 4));
+    VKMHA_TRY(check_binding(limits, "output", o_elems + b.offsets.output, 4));
+    plan.concat_elems = uint64_t(T) * c.q_width();
+    plan.fused = true;
+    auto keys_per_split = cached_step_split(in, limits, plan);
+    if (!keys_per_split) return keys_per_split.take_error();
+
+    cached_step_inputs(in, p, plan);
+    if (needs_rope_pass(c)) cached_step_rope(in, plan);
+    p.attention(T, in.records, in.max_new_tokens, plan.split_count, keys_per_split.value(), 0, UINT32_MAX, 0, true);
     if (plan.split_count > 1) p.combine(T, plan.split_count);
-    p.linear(Stage::out_proj, Slot::concat, Slot::wo, Slot::bo, Slot::output, T, c.embed_dim, c.embed_dim, 0,
-             b.offsets.output, b.has_out_bias, 0, T, 0);
+    if (in.own_qkv)
+        add_copy(plan, b.precision,
+                 {.src = Slot::concat,
+                  .dst = Slot::output,
+                  .H = H,
+                  .L = T,
+                  .D = D,
+                  .src_strides = concat_rows(c),
+                  .dst_offset = b.offsets.output,
+                  .dst_strides = in.qkv.o});
+    else
+        p.linear(Stage::out_proj, Slot::concat, Slot::wo, Slot::bo, Slot::output, T, c.embed_dim, c.q_width(), 0,
+                 b.offsets.output, b.has_out_bias, 0, T, 0);
     return place_barriers(plan, limits);
 }
 
@@ -654,7 +993,7 @@ Status plan_prefill_item(const PrefillItemInputs& in, const DeviceLimits& limits
     switch (in.item.phase) {
     case PrefillPhase::project:
         // The Q row map (words 0..T) and the K/V row map (after it) are indexed by row.
-        p.linear(Stage::q_proj, Slot::query, Slot::wq, Slot::bq, Slot::q, n, c.embed_dim, c.embed_dim,
+        p.linear(Stage::q_proj, Slot::query, Slot::wq, Slot::bq, Slot::q, n, c.q_width(), c.embed_dim,
                  b.offsets.query + in.item.begin * c.embed_dim, 0, b.has_in_bias, 2, T, in.item.begin);
         p.linear(Stage::k_proj, Slot::key, Slot::wk, Slot::bk, Slot::cache_k, n, c.kv_width(), c.kdim,
                  b.offsets.key + in.item.begin * c.kdim, 0, b.has_in_bias, 2, b.capacity, T + in.item.begin,
@@ -662,6 +1001,26 @@ Status plan_prefill_item(const PrefillItemInputs& in, const DeviceLimits& limits
         p.linear(Stage::v_proj, Slot::value, Slot::wv, Slot::bv, Slot::cache_v, n, c.kv_width(), c.vdim,
                  b.offsets.value + in.item.begin * c.vdim, 0, b.has_in_bias, 2, b.capacity, T + in.item.begin,
                  b.weights.wv, b.weights.bv);
+        if (needs_rope_pass(c)) {
+            const auto first = static_cast<int32_t>(in.first_position + in.item.begin);
+            add_rope(plan, b.precision, c,
+                     {.data = Slot::q,
+                      .rows = n,
+                      .heads = p.H,
+                      .row_layout = 2,
+                      .rows_per_batch = T,
+                      .map_offset = in.item.begin,
+                      .pos_base = first});
+            add_rope(plan, b.precision, c,
+                     {.data = Slot::cache_k,
+                      .rows = n,
+                      .heads = p.G,
+                      .row_layout = 2,
+                      .rows_per_batch = b.capacity,
+                      .map_offset = T + in.item.begin,
+                      .pos_base = first,
+                      .key = true});
+        }
         break;
     case PrefillPhase::attend:
         p.attention(T, 1, in.item.row_end - in.item.row_begin, 1, UINT32_MAX, in.item.begin, in.item.end,
@@ -669,8 +1028,8 @@ Status plan_prefill_item(const PrefillItemInputs& in, const DeviceLimits& limits
         break;
     case PrefillPhase::finish: p.combine(T, 1); break;
     case PrefillPhase::out_proj:
-        p.linear(Stage::out_proj, Slot::concat, Slot::wo, Slot::bo, Slot::output, n, c.embed_dim, c.embed_dim,
-                 in.item.begin * c.embed_dim, b.offsets.output + in.item.begin * c.embed_dim, b.has_out_bias, 0, T, 0);
+        p.linear(Stage::out_proj, Slot::concat, Slot::wo, Slot::bo, Slot::output, n, c.embed_dim, c.q_width(),
+                 in.item.begin * c.q_width(), b.offsets.output + in.item.begin * c.embed_dim, b.has_out_bias, 0, T, 0);
         break;
     }
     return place_barriers(plan, limits);

@@ -38,11 +38,14 @@ enum class Slot : uint32_t {
     concat,
     lse,
     partials,
-    cache_k, // a KvCache's keys [sequences, G, capacity, D]
-    cache_v, // and values
-    records, // cached steps: sequence records (4 words each) and K/V row maps, written by the host
-    sink,    // a small per-slot buffer bound where a kernel's writable binding is unused
-    dummy,   // a small buffer bound where a kernel's read-only binding is unused; never written
+    cache_k,          // a KvCache's keys [sequences, G, capacity, D]
+    cache_v,          // and values
+    records,          // cached steps: sequence records (4 words each) and K/V row maps, written by the host
+    position_ids,     // the caller's int32 RoPE positions
+    key_position_ids, // and its keys' (attention-only records)
+    model_table,      // the model's fp32 table: sinks, RoPE inv_freq, QK-norm weights (Model::table_offsets)
+    sink,             // a small per-slot buffer bound where a kernel's writable binding is unused
+    dummy,            // a small buffer bound where a kernel's read-only binding is unused; never written
     count
 };
 constexpr uint32_t kSlotCount = static_cast<uint32_t>(Slot::count);
@@ -61,6 +64,8 @@ enum class Stage : uint32_t {
     attention,
     combine,
     qkv_proj, // Q, K and V in one dispatch (self-attention with packed weights)
+    rope,     // QK-norm and rotary positions on Q and K
+    copy,     // the caller's own Q, K, V copied in and O out (attention-only records)
     count
 };
 constexpr uint32_t kStageCount = static_cast<uint32_t>(Stage::count);
@@ -115,12 +120,30 @@ uint32_t min_key_splits(const DeviceLimits&, const AttentionTiling&, uint32_t he
 // recorder binds at an offset rounded down to the device's alignment and passes the remainder here.
 struct ExternalOffsets {
     uint32_t query = 0, key = 0, value = 0, key_padding_mask = 0, attn_mask = 0, output = 0, weights = 0;
+    uint32_t position_ids = 0, key_position_ids = 0; // int32 elements
     bool operator==(const ExternalOffsets&) const = default;
 };
 
 // Where wk, wv (after wq in one buffer) and bk, bv (after bq) start, in elements of the model's precision.
 struct WeightOffsets {
     uint32_t wk = 0, wv = 0, bk = 0, bv = 0;
+};
+
+// Where an attention-only record finds the caller's own tensors: element (b, h, l, d) at
+// offset + b * batch + h * head + l * row + d, in floats (the offset is ExternalOffsets').
+struct TensorStrides {
+    uint32_t batch = 0, head = 0, row = 0;
+    bool operator==(const TensorStrides&) const = default;
+};
+// Elements from a strided tensor's offset to one past its last element (0 for an empty one).
+inline uint64_t strided_extent(const TensorStrides& s, uint32_t B, uint32_t H, uint32_t L, uint32_t D) {
+    if (B == 0 || H == 0 || L == 0 || D == 0) return 0;
+    return uint64_t(B - 1) * s.batch + uint64_t(H - 1) * s.head + uint64_t(L - 1) * s.row + D;
+}
+struct OwnQkv {
+    TensorStrides q, k, v, o;          // Q [B, H, Lq, D], K and V [B, G, Lk, D], O [B, H, Lq, D]
+    bool has_key_position_ids = false; // Slot::key_position_ids holds the keys' RoPE positions [B, Lk]
+    bool operator==(const OwnQkv&) const = default;
 };
 
 struct PlanInputs {
@@ -132,6 +155,9 @@ struct PlanInputs {
     AttentionOptions options;
     bool has_in_bias = false;
     bool has_out_bias = false;
+    bool has_position_ids = false; // Slot::position_ids holds the caller's RoPE positions [B, Lq]
+    bool own_qkv = false;          // attention only: the caller's Q, K, V in the query/key/value slots, O out
+    OwnQkv qkv;
     ExternalOffsets offsets;
     uint64_t scores_capacity = 0;   // floats of scores scratch the session allocated (0: fused only)
     uint64_t partials_capacity = 0; // floats of split-K partials scratch
@@ -180,6 +206,10 @@ struct CachedStepInputs {
     uint32_t max_new_tokens = 0; // the largest q_len of the records
     uint32_t max_keys = 0;       // the largest key range (positions attended) of the records
     uint32_t kv_map_offset = 0;
+    uint32_t positions_offset = 0; // RoPE: each token's position (int32) in Slot::records from this word
+    bool has_position_ids = false; // the caller's positions [tokens] in Slot::position_ids instead
+    bool own_qkv = false;          // the caller's Q, K, V (batch strides unused): copied in, no projections
+    OwnQkv qkv;
     uint64_t partials_capacity = 0;
     bool split_k = true;
 };
@@ -209,6 +239,7 @@ struct PrefillItem {
 struct PrefillItemInputs {
     CachePlanBase base;
     uint32_t tokens = 0;
+    uint32_t first_position = 0; // the cache position of the prompt's first token (RoPE)
     PrefillItem item;
 };
 Result<AttentionPlan> plan_prefill_item(const PrefillItemInputs&, const DeviceLimits&);

@@ -2,6 +2,7 @@
 #include "model.h"
 
 #include "io/half.h"
+#include "rope.h"
 
 #include <cmath>
 #include <cstring>
@@ -11,17 +12,40 @@ namespace {
 
 // wk/wv after wq, bk/bv after bq, in elements.
 WeightOffsets offsets_of(const AttentionConfig& c) {
-    const uint32_t E = c.embed_dim, KV = c.kv_width();
-    return {E * E, E * E + KV * c.kdim, E, E + KV};
+    const uint32_t E = c.embed_dim, QW = c.q_width(), KV = c.kv_width();
+    return {QW * E, QW * E + KV * c.kdim, QW, QW + KV};
 }
 
 // In the order of Model's accessors; each weight takes precision_bytes per element (rounded up to whole 4-byte
 // words).
 std::vector<BufferRequest> model_requests(const AttentionConfig& c, Precision precision, MemoryKind kind) {
-    const uint64_t E = c.embed_dim, KV = c.kv_width(), bytes = precision_bytes(precision);
-    auto req = [&](const char* name, uint64_t elems) { return BufferRequest{name, (elems * bytes + 3) / 4 * 4, kind}; };
-    return {req("vkmha wqkv", E * E + KV * (c.kdim + c.vdim)), req("vkmha bqkv", E + 2 * KV), req("vkmha wo", E * E),
-            req("vkmha bo", E), BufferRequest{"vkmha dummy", 16, kind}};
+    const uint64_t E = c.embed_dim, QW = c.q_width(), KV = c.kv_width(), bytes = precision_bytes(precision);
+    // An attention-only model stores no projections: 16-byte placeholders keep the accessors valid.
+    auto req = [&](const char* name, uint64_t elems) {
+        return BufferRequest{name, c.attention_only ? 16 : (elems * bytes + 3) / 4 * 4, kind};
+    };
+    return {req("vkmha wqkv", QW * E + KV * (c.kdim + c.vdim)),
+            req("vkmha bqkv", QW + 2 * KV),
+            req("vkmha wo", E * QW),
+            req("vkmha bo", E),
+            BufferRequest{"vkmha dummy", 16, kind},
+            BufferRequest{"vkmha table", uint64_t(table_offsets(c).floats) * 4, kind}};
+}
+
+// The fp32 table's contents (TableOffsets), zero where a part is absent.
+std::vector<float> table_contents(const AttentionConfig& c, const AttentionWeights& w) {
+    const TableOffsets t = table_offsets(c);
+    std::vector<float> table(t.floats, 0.0f);
+    auto put = [&](const std::vector<float>& src, uint32_t offset) {
+        std::copy(src.begin(), src.end(), &table[offset]);
+    };
+    if (c.sinks) put(w.sinks, t.sinks);
+    if (c.rope.enabled()) put(rope_inv_freq(c.rope, c.rotary_dims()), t.inv_freq);
+    if (c.qk_norm) {
+        put(w.q_norm, t.q_norm);
+        put(w.k_norm, t.k_norm);
+    }
+    return table;
 }
 
 Status check_precision(const Context& ctx, Precision precision) {
@@ -53,27 +77,51 @@ Status validate_config(const AttentionConfig& c) {
     if (c.kdim == 0 || c.vdim == 0)
         return make_error(ErrorCode::invalid_argument,
                           "kdim " + std::to_string(c.kdim) + " / vdim " + std::to_string(c.vdim) + " must be nonzero");
-    if (c.embed_dim % c.num_heads != 0)
+    if (c.explicit_head_dim == 0 && c.embed_dim % c.num_heads != 0)
         return make_error(ErrorCode::invalid_argument, "embed_dim " + std::to_string(c.embed_dim) +
                                                            " is not divisible by num_heads " +
-                                                           std::to_string(c.num_heads));
+                                                           std::to_string(c.num_heads) + " (give the head dim)");
+    if (uint64_t(c.num_heads) * c.head_dim() > (1u << 16))
+        return make_error(ErrorCode::invalid_argument, "num_heads * head_dim " +
+                                                           std::to_string(uint64_t(c.num_heads) * c.head_dim()) +
+                                                           " over 65536 is not supported");
     if (c.num_heads % c.num_kv_heads != 0)
         return make_error(ErrorCode::invalid_argument, "num_heads " + std::to_string(c.num_heads) +
                                                            " is not divisible by num_kv_heads " +
                                                            std::to_string(c.num_kv_heads));
     if (c.embed_dim > (1u << 16) || c.kdim > (1u << 16) || c.vdim > (1u << 16))
         return make_error(ErrorCode::invalid_argument, "embed_dim/kdim/vdim over 65536 is not supported");
+    VKMHA_TRY(validate_rope(c.rope, c.head_dim()));
+    auto non_negative = [](const char* name, float v) -> Status {
+        if (std::isfinite(v) && v >= 0.0f) return {};
+        return make_error(ErrorCode::invalid_argument,
+                          std::string(name) + " " + std::to_string(v) + " must be finite and >= 0 (0: the default)");
+    };
+    VKMHA_TRY(non_negative("scale", c.scale));
+    VKMHA_TRY(non_negative("softcap", c.softcap));
+    if (c.qk_norm && !(std::isfinite(c.norm_eps) && c.norm_eps > 0.0f))
+        return make_error(ErrorCode::invalid_argument, "norm_eps " + std::to_string(c.norm_eps) + " must be > 0");
     return {};
 }
 
 Status validate_weights(const AttentionConfig& c, const AttentionWeights& w) {
     VKMHA_TRY(validate_config(c));
-    const uint64_t E = c.embed_dim, KV = c.kv_width();
-    VKMHA_TRY(check_size("wq", w.wq, E * E, false));
+    VKMHA_TRY(check_size("q_norm", w.q_norm, c.qk_norm ? c.head_dim() : 0, !c.qk_norm));
+    VKMHA_TRY(check_size("k_norm", w.k_norm, c.qk_norm ? c.head_dim() : 0, !c.qk_norm));
+    VKMHA_TRY(check_size("sinks", w.sinks, c.sinks ? c.num_heads : 0, !c.sinks));
+    if (c.attention_only) {
+        for (const auto* v : {&w.wq, &w.wk, &w.wv, &w.wo, &w.bq, &w.bk, &w.bv, &w.bo})
+            if (!v->empty())
+                return make_error(ErrorCode::invalid_argument,
+                                  "an attention-only model takes no projection weights, but one was given");
+        return {};
+    }
+    const uint64_t E = c.embed_dim, QW = c.q_width(), KV = c.kv_width();
+    VKMHA_TRY(check_size("wq", w.wq, QW * E, false));
     VKMHA_TRY(check_size("wk", w.wk, KV * c.kdim, false));
     VKMHA_TRY(check_size("wv", w.wv, KV * c.vdim, false));
-    VKMHA_TRY(check_size("wo", w.wo, E * E, false));
-    VKMHA_TRY(check_size("bq", w.bq, E, true));
+    VKMHA_TRY(check_size("wo", w.wo, E * QW, false));
+    VKMHA_TRY(check_size("bq", w.bq, QW, true));
     VKMHA_TRY(check_size("bk", w.bk, KV, true));
     VKMHA_TRY(check_size("bv", w.bv, KV, true));
     VKMHA_TRY(check_size("bo", w.bo, E, true));
@@ -115,6 +163,9 @@ Result<std::unique_ptr<Model>> Model::create(const Context& ctx, const Attention
     auto staging = Arena::create(ctx.device(), model_requests(c, precision, MemoryKind::host_visible));
     if (!staging) return staging.take_error();
     m->m_offsets = offsets_of(c);
+    m->m_table = vkmha::table_offsets(c);
+    const std::vector<float> table = table_contents(c, w);
+    std::memcpy((*staging)[5].mapped, table.data(), table.size() * sizeof(float));
     const WeightOffsets& o = m->m_offsets;
     // Each weight: its staging buffer and element offset there.
     struct Part {
@@ -125,7 +176,7 @@ Result<std::unique_ptr<Model>> Model::create(const Context& ctx, const Attention
     };
     const Part parts[] = {{"wq", &w.wq, 0, 0},    {"wk", &w.wk, 0, o.wk}, {"wv", &w.wv, 0, o.wv}, {"bq", &w.bq, 1, 0},
                           {"bk", &w.bk, 1, o.bk}, {"bv", &w.bv, 1, o.bv}, {"wo", &w.wo, 2, 0},    {"bo", &w.bo, 3, 0}};
-    for (size_t i = 0; i < staging->size(); ++i) std::memset((*staging)[i].mapped, 0, (*staging)[i].size);
+    for (size_t i = 0; i + 1 < staging->size(); ++i) std::memset((*staging)[i].mapped, 0, (*staging)[i].size);
     for (const Part& part : parts) {
         const std::vector<float>& src = *part.src;
         if (src.empty()) continue; // an absent bias stays zero

@@ -19,9 +19,9 @@ std::vector<BufferRequest> requests(const KvCache& cache, uint32_t tokens) {
     const AttentionConfig& c = cache.model().config();
     const uint64_t act = precision_bytes(cache.model().precision());
     const uint64_t rows = uint64_t(tokens) * c.num_heads;
-    return {{"vkmha prefill q", (uint64_t(tokens) * c.embed_dim * act + 3) / 4 * 4, MemoryKind::device_local},
+    return {{"vkmha prefill q", (uint64_t(tokens) * c.q_width() * act + 3) / 4 * 4, MemoryKind::device_local},
             {"vkmha prefill state", rows * (c.head_dim() + 2) * 4, MemoryKind::device_local},
-            {"vkmha prefill concat", (uint64_t(tokens) * c.embed_dim * act + 3) / 4 * 4, MemoryKind::device_local},
+            {"vkmha prefill concat", (uint64_t(tokens) * c.q_width() * act + 3) / 4 * 4, MemoryKind::device_local},
             {"vkmha prefill records",
              records_base(tokens) + VkDeviceSize(PrefillJob::kRecordSlots) * PrefillJob::kRecordStride,
              MemoryKind::host_visible}};
@@ -93,12 +93,12 @@ double PrefillJob::pairs(uint32_t row_begin, uint32_t row_end, uint32_t key_begi
 
 double PrefillJob::flops(PrefillPhase phase, double units) const {
     const AttentionConfig& c = m_cache->model().config();
-    const double E = c.embed_dim, D = c.head_dim();
+    const double E = c.embed_dim, QW = c.q_width(), D = c.head_dim();
     switch (phase) {
-    case PrefillPhase::project: return 2 * units * (E * E + double(c.kv_width()) * (c.kdim + c.vdim));
+    case PrefillPhase::project: return 2 * units * (QW * E + double(c.kv_width()) * (c.kdim + c.vdim));
     case PrefillPhase::attend: return 4 * units * D;
-    case PrefillPhase::finish: return units * E;
-    case PrefillPhase::out_proj: return 2 * units * E * E;
+    case PrefillPhase::finish: return units * QW;
+    case PrefillPhase::out_proj: return 2 * units * E * QW;
     }
     return 0;
 }

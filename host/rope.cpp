@@ -66,8 +66,7 @@ Status validate_rope(const RopeConfig& r, uint32_t head_dim) {
         return invalid("RoPE scaling factor " + std::to_string(r.factor) + " must be finite and > 0");
     switch (r.scaling) {
     case RopeScaling::none:
-    case RopeScaling::linear:
-        return {};
+    case RopeScaling::linear: return {};
     case RopeScaling::llama3:
         if (r.original_max_positions == 0) return invalid("llama3 RoPE scaling needs original_max_position_embeddings");
         if (!(r.low_freq_factor > 0.0) || !(r.high_freq_factor > r.low_freq_factor))
@@ -88,17 +87,12 @@ std::vector<float> rope_inv_freq(const RopeConfig& r, uint32_t dims) {
     for (uint32_t i = 0; i < dims / 2; ++i)
         inv_freq[i] = 1.0 / std::pow(r.theta, static_cast<double>(2 * i) / static_cast<double>(dims));
     switch (r.scaling) {
-    case RopeScaling::none:
-        break;
+    case RopeScaling::none: break;
     case RopeScaling::linear:
         for (double& f : inv_freq) f /= r.factor;
         break;
-    case RopeScaling::llama3:
-        apply_llama3(r, inv_freq);
-        break;
-    case RopeScaling::yarn:
-        apply_yarn(r, dims, inv_freq);
-        break;
+    case RopeScaling::llama3: apply_llama3(r, inv_freq); break;
+    case RopeScaling::yarn: apply_yarn(r, dims, inv_freq); break;
     }
     return {inv_freq.begin(), inv_freq.end()};
 }

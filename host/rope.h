@@ -10,7 +10,7 @@
 
 namespace vkmha {
 
-// Checks the RoPE settings against a head dim: layout and scaling known, R even and <= D, theta > 0, the scaling's
+// Checks the RoPE settings against a head dim: layout and scaling known, R even and <= D, theta > 1, the scaling's
 // parameters in range. ErrorCode::invalid_argument naming the bad value.
 Status validate_rope(const RopeConfig&, uint32_t head_dim);
 

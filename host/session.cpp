@@ -10,19 +10,31 @@ namespace vkmha {
 namespace {
 
 struct ShapeBytes {
-    uint64_t query, key, value, kpm, mask_elems, output, weights;
+    uint64_t query, key, value, kpm, mask_elems, output, weights, positions;
 };
 
-ShapeBytes shape_bytes(const AttentionConfig& c, const AttentionShape& s, const AttentionOptions& o, bool max_all) {
+// Bytes each buffer of a record needs. qkv (attention-only records): query, key, value and output are the caller's
+// strided Q, K, V and O. max_all (host staging): the most any record of this shape may need, either kind.
+ShapeBytes shape_bytes(const AttentionConfig& c, const AttentionShape& s, const AttentionOptions& o, bool max_all,
+                       const OwnQkv* qkv = nullptr) {
     ShapeBytes b{};
     const uint64_t B = s.batch, Lq = s.lq, Lk = s.lk, H = c.num_heads;
-    b.query = B * Lq * c.embed_dim * 4;
-    b.key = B * Lk * c.kdim * 4;
-    b.value = B * Lk * c.vdim * 4;
+    const uint64_t E = c.embed_dim, QW = c.q_width(), KV = c.kv_width();
+    b.query = B * Lq * (max_all ? std::max(E, QW) : E) * 4;
+    b.key = B * Lk * (max_all ? std::max<uint64_t>(c.kdim, KV) : c.kdim) * 4;
+    b.value = B * Lk * (max_all ? std::max<uint64_t>(c.vdim, KV) : c.vdim) * 4;
     b.kpm = B * Lk;
     b.mask_elems = (max_all || o.attn_mask_per_head ? B * H : 1) * Lq * Lk;
-    b.output = B * Lq * c.embed_dim * 4;
+    b.output = b.query;
     b.weights = (max_all || !o.average_weights ? B * H : B) * Lq * Lk * 4;
+    b.positions = B * Lq * 4;
+    if (qkv) {
+        const uint32_t D = c.head_dim(), G = c.num_kv_heads;
+        b.query = strided_extent(qkv->q, s.batch, c.num_heads, s.lq, D) * 4;
+        b.key = strided_extent(qkv->k, s.batch, G, s.lk, D) * 4;
+        b.value = strided_extent(qkv->v, s.batch, G, s.lk, D) * 4;
+        b.output = strided_extent(qkv->o, s.batch, c.num_heads, s.lq, D) * 4;
+    }
     return b;
 }
 
@@ -41,8 +53,9 @@ std::vector<BufferRequest> session_requests(const Model& m, const SessionLimits&
         reqs.push_back({"vkmha concat" + n, activation_bytes(s.concat_elems), scratch});
         reqs.push_back({"vkmha lse" + n, s.lse_elems * 4, scratch});
         reqs.push_back({"vkmha partials" + n, s.partials_elems * 4, scratch});
-        // KV-cache steps: one 4-word record per sequence and one K/V row per token, at most 5 words per token.
-        reqs.push_back({"vkmha records" + n, 20ull * l.max_shape.batch * l.max_shape.lq, MemoryKind::host_visible});
+        // KV-cache steps: one 4-word record per sequence, one K/V row and one position per token: at most 6 words
+        // per token.
+        reqs.push_back({"vkmha records" + n, 24ull * l.max_shape.batch * l.max_shape.lq, MemoryKind::host_visible});
         reqs.push_back({"vkmha sink" + n, 16, MemoryKind::device_local});
         const uint64_t k = l.host_io ? 1 : 0; // without host I/O these stay as 16-byte placeholders
         reqs.push_back({"vkmha host query" + n, k * io.query, MemoryKind::host_visible});
@@ -52,6 +65,9 @@ std::vector<BufferRequest> session_requests(const Model& m, const SessionLimits&
         // Worst-case masks and weights grow with B*H*Lq*Lk: staged only when the session was asked for them.
         const uint64_t mask_elems = l.host_per_head_mask ? io.mask_elems : uint64_t(l.max_shape.lq) * l.max_shape.lk;
         reqs.push_back({"vkmha host attn_mask" + n, k * mask_elems * 4, MemoryKind::host_visible});
+        // The queries' positions, then (attention-only submits) the keys'.
+        reqs.push_back({"vkmha host position_ids" + n, k * 4ull * l.max_shape.batch * (l.max_shape.lq + l.max_shape.lk),
+                        MemoryKind::host_visible});
         reqs.push_back({"vkmha host output" + n, k * io.output, MemoryKind::host_visible});
         reqs.push_back({"vkmha host weights" + n, k * (l.host_weights ? io.weights : 0), MemoryKind::host_visible});
     }
@@ -71,12 +87,13 @@ Status check_limits(const SessionLimits& l) {
 }
 
 uint32_t max_pass_count(const AttentionConfig& c, const SessionLimits& l, const ScratchSizes& s) {
-    // Four projections and the fused kernel with its combine; per score chunk at most four passes more.
-    if (s.scores_elems == 0) return 6;
+    // Four projections, QK-norm/RoPE on Q and K, the fused kernel with its combine; per score chunk at most four
+    // passes more.
+    if (s.scores_elems == 0) return 8;
     const uint64_t bh = uint64_t(l.max_shape.batch) * c.num_heads;
     const uint64_t per_chunk = s.scores_elems / (uint64_t(l.max_shape.lq) * l.max_shape.lk);
     const uint64_t chunks = (bh + per_chunk - 1) / per_chunk;
-    return static_cast<uint32_t>(6 + 4 * chunks);
+    return static_cast<uint32_t>(8 + 4 * chunks);
 }
 
 std::string shape_text(const AttentionShape& s) {
@@ -117,6 +134,7 @@ void Session::bind_owned(Bindings& bound, uint32_t slot_index) const {
     for (const auto& [slot, view] : weights)
         bound[size_t(slot)].info = {view->buffer, 0, std::max<VkDeviceSize>(view->size, 4)};
     bound[size_t(Slot::dummy)].info = {m_model->dummy().buffer, 0, 16};
+    bound[size_t(Slot::model_table)].info = {m_model->table().buffer, 0, m_model->table().size};
     const std::pair<Slot, size_t> scratch[] = {{Slot::q, sb_q},
                                                {Slot::k, sb_k},
                                                {Slot::v, sb_v},
@@ -273,9 +291,14 @@ Status Session::check_args(const RecordArgs& a) const {
         return make_error(ErrorCode::invalid_argument,
                           "attn_mask kind " + std::to_string(static_cast<uint32_t>(o.attn_mask)) + " is unknown");
     const AttentionConfig& c = m_model->config();
-    ShapeBytes need = shape_bytes(c, s, o, false);
+    if (c.attention_only && !a.own_qkv)
+        return make_error(ErrorCode::invalid_argument, "the model is attention-only (no projection weights): record "
+                                                       "the caller's own Q, K and V");
+    ShapeBytes need = shape_bytes(c, s, o, false, a.own_qkv ? &a.qkv : nullptr);
     const bool self_key = a.key.buffer == VK_NULL_HANDLE;
-    if (self_key && (s.lk != s.lq || c.kdim != c.embed_dim || c.vdim != c.embed_dim))
+    if (a.own_qkv) {
+        VKMHA_TRY(check_own_qkv(a));
+    } else if (self_key && (s.lk != s.lq || c.kdim != c.embed_dim || c.vdim != c.embed_dim))
         return make_error(ErrorCode::invalid_argument, "no key buffer bound (self-attention) but lk " +
                                                            std::to_string(s.lk) + " != lq " + std::to_string(s.lq) +
                                                            " or kdim/vdim differ from embed_dim");
@@ -293,11 +316,33 @@ Status Session::check_args(const RecordArgs& a) const {
     VKMHA_TRY(check("attn_mask", a.attn_mask, need.mask_elems * (o.attn_mask == MaskKind::additive ? 4 : 1),
                     o.attn_mask != MaskKind::none));
     VKMHA_TRY(check("weights", a.weights, need.weights, o.need_weights));
-    for (const ExternalBuffer* e : {&a.query, &a.key, &a.value, &a.output, &a.weights})
+    VKMHA_TRY(check("position_ids", a.position_ids, need.positions, false));
+    VKMHA_TRY(check("key_position_ids", a.key_position_ids, uint64_t(s.batch) * s.lk * 4, false));
+    for (const ExternalBuffer* e :
+         {&a.query, &a.key, &a.value, &a.output, &a.weights, &a.position_ids, &a.key_position_ids})
         if (e->buffer != VK_NULL_HANDLE && e->offset % 4 != 0)
             return make_error(ErrorCode::invalid_argument,
-                              "float buffer offset " + std::to_string(e->offset) + " is not a multiple of 4");
+                              "float or int32 buffer offset " + std::to_string(e->offset) + " is not a multiple of 4");
     if (a.frame == kNoFrame) return make_error(ErrorCode::invalid_argument, "frame index UINT64_MAX is reserved");
+    return {};
+}
+
+// Attention only: K and V are the caller's and required; strides that would make rows of one tensor overlap are
+// refused (a wrong stride would otherwise be a silent wrong answer).
+Status Session::check_own_qkv(const RecordArgs& a) const {
+    if (a.key.buffer == VK_NULL_HANDLE || a.value.buffer == VK_NULL_HANDLE)
+        return make_error(ErrorCode::invalid_argument, "an attention-only record needs key and value buffers");
+    if (a.key_position_ids.buffer != VK_NULL_HANDLE && !m_model->config().rope.enabled())
+        return make_error(ErrorCode::invalid_argument, "key_position_ids given but the model has no RoPE");
+    const uint32_t D = m_model->config().head_dim();
+    const std::pair<const char*, const TensorStrides*> all[] = {
+        {"q", &a.qkv.q}, {"k", &a.qkv.k}, {"v", &a.qkv.v}, {"output", &a.qkv.o}};
+    for (const auto& [name, st] : all)
+        if (st->row < D || st->head < D || st->batch < D)
+            return make_error(ErrorCode::invalid_argument,
+                              std::string(name) + " strides (batch " + std::to_string(st->batch) + ", head " +
+                                  std::to_string(st->head) + ", row " + std::to_string(st->row) +
+                                  ") must each be at least the head dim " + std::to_string(D));
     return {};
 }
 
@@ -309,7 +354,7 @@ Status Session::record(VkCommandBuffer cmd, const RecordArgs& a) {
     const uint32_t slot_index = claimed.value();
     const Device& d = m_ctx->device();
     const AttentionConfig& c = m_model->config();
-    ShapeBytes need = shape_bytes(c, a.shape, a.options, false);
+    ShapeBytes need = shape_bytes(c, a.shape, a.options, false, a.own_qkv ? &a.qkv : nullptr);
 
     const ExternalBuffer& key = a.key.buffer ? a.key : a.query;
     const ExternalBuffer& value = a.value.buffer ? a.value : key;
@@ -318,6 +363,10 @@ Status Session::record(VkCommandBuffer cmd, const RecordArgs& a) {
     bound[size_t(Slot::key)] = bind_external(key, a.key.buffer ? need.key : need.query, 4);
     bound[size_t(Slot::value)] =
         bind_external(value, a.value.buffer ? need.value : (a.key.buffer ? need.key : need.query), 4);
+    const bool key_positions = a.key_position_ids.buffer != VK_NULL_HANDLE;
+    if (key_positions)
+        bound[size_t(Slot::key_position_ids)] =
+            bind_external(a.key_position_ids, uint64_t(a.shape.batch) * a.shape.lk * 4, 4);
     bound[size_t(Slot::output)] = bind_external(a.output, need.output, 4);
     if (a.options.key_padding != MaskKind::none)
         bound[size_t(Slot::key_padding_mask)] = bind_external(a.key_padding_mask, need.kpm, 1);
@@ -326,6 +375,8 @@ Status Session::record(VkCommandBuffer cmd, const RecordArgs& a) {
         bound[size_t(Slot::attn_mask)] = bind_external(a.attn_mask, need.mask_elems * eb, eb);
     }
     if (a.options.need_weights) bound[size_t(Slot::weights)] = bind_external(a.weights, need.weights, 4);
+    const bool positions = a.position_ids.buffer != VK_NULL_HANDLE;
+    if (positions) bound[size_t(Slot::position_ids)] = bind_external(a.position_ids, need.positions, 4);
     bind_owned(bound, slot_index);
 
     PlanInputs pin;
@@ -344,6 +395,13 @@ Status Session::record(VkCommandBuffer cmd, const RecordArgs& a) {
     pin.offsets.key_padding_mask = bound[size_t(Slot::key_padding_mask)].remainder;
     pin.offsets.attn_mask = bound[size_t(Slot::attn_mask)].remainder;
     pin.offsets.weights = bound[size_t(Slot::weights)].remainder;
+    pin.offsets.position_ids = bound[size_t(Slot::position_ids)].remainder;
+    pin.offsets.key_position_ids = bound[size_t(Slot::key_position_ids)].remainder;
+    pin.has_position_ids = positions;
+    pin.own_qkv = a.own_qkv;
+    pin.qkv = a.qkv;
+    pin.qkv.has_key_position_ids = key_positions;
+    if (a.own_qkv) pin.self_attention = false;
     pin.scores_capacity = m_scratch.scores_elems;
     pin.scores_budget_bytes = m_limits.scores_budget_bytes;
     pin.partials_capacity = m_scratch.partials_elems;
@@ -351,8 +409,10 @@ Status Session::record(VkCommandBuffer cmd, const RecordArgs& a) {
     pin.has_decode_tiling = m_model->decode_pipeline() != VK_NULL_HANDLE;
     pin.decode_tiling = m_model->decode_tiling();
     pin.linear_tiling = m_ctx->shaders().linear_tiling();
-    if (!m_plan_valid || !(pin.shape == m_plan_inputs.shape && pin.options == m_plan_inputs.options &&
-                           pin.offsets == m_plan_inputs.offsets)) {
+    if (!m_plan_valid ||
+        !(pin.shape == m_plan_inputs.shape && pin.options == m_plan_inputs.options &&
+          pin.offsets == m_plan_inputs.offsets && pin.has_position_ids == m_plan_inputs.has_position_ids &&
+          pin.own_qkv == m_plan_inputs.own_qkv && pin.qkv == m_plan_inputs.qkv)) {
         m_plan_valid = false;
         auto plan = plan_attention(pin, d.limits());
         if (!plan) return plan.take_error();
@@ -364,9 +424,13 @@ Status Session::record(VkCommandBuffer cmd, const RecordArgs& a) {
         m_plan_valid = true;
     }
 
-    const ExternalBuffer* reads[] = {&a.query, &a.key, &a.value,
+    const ExternalBuffer* reads[] = {&a.query,
+                                     &a.key,
+                                     &a.value,
                                      a.options.key_padding != MaskKind::none ? &a.key_padding_mask : nullptr,
-                                     a.options.attn_mask != MaskKind::none ? &a.attn_mask : nullptr};
+                                     a.options.attn_mask != MaskKind::none ? &a.attn_mask : nullptr,
+                                     positions ? &a.position_ids : nullptr,
+                                     key_positions ? &a.key_position_ids : nullptr};
     const ExternalBuffer* writes[] = {&a.output, a.options.need_weights ? &a.weights : nullptr};
     record_plan(cmd, slot_index, m_plan, bound, reads, writes, "vkmha attention");
     m_slots[slot_index].recorded_frame = a.frame;
@@ -392,7 +456,7 @@ void Session::record_plan(VkCommandBuffer cmd, uint32_t slot_index, const Attent
 
     // Entry: wait for the caller's last use of each bound buffer, and for any earlier vkmha work on this slot's
     // scratch and on KV caches recorded into the same queue.
-    std::array<VkBufferMemoryBarrier, 8> entry{};
+    std::array<VkBufferMemoryBarrier, 10> entry{};
     uint32_t entry_count = 0;
     VkPipelineStageFlags src_stages = VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT;
     auto add_entry = [&](const ExternalBuffer* e_ptr, bool written) {
@@ -434,7 +498,7 @@ void Session::record_plan(VkCommandBuffer cmd, uint32_t slot_index, const Attent
         const uint32_t n = kernel_binding_count(pass.kernel);
         VkWriteDescriptorSet set_writes[kMaxBindings]{};
         for (uint32_t b = 0; b < kMaxBindings; ++b) {
-            // Every set has the 5-binding layout; bindings a kernel does not declare still get the dummy.
+            // Every set has the kMaxBindings layout; bindings a kernel does not declare still get the dummy.
             const Slot s = b < n ? pass.bindings[b] : Slot::dummy;
             set_writes[b].sType = VK_STRUCTURE_TYPE_WRITE_DESCRIPTOR_SET;
             set_writes[b].dstSet = set;
@@ -514,7 +578,12 @@ Result<uint64_t> Session::submit_host(const AttentionShape& shape, const Attenti
     FrameSlot& slot = m_slots[slot_index];
     if (slot.host_value) VKMHA_TRY(wait(slot.host_value, UINT64_MAX)); // the slot's previous run must finish
     const AttentionConfig& c = m_model->config();
-    ShapeBytes need = shape_bytes(c, shape, options, false);
+    const uint32_t D = c.head_dim(), G = c.num_kv_heads;
+    OwnQkv qkv{.q = {c.num_heads * shape.lq * D, shape.lq * D, D},
+               .k = {G * shape.lk * D, shape.lk * D, D},
+               .v = {G * shape.lk * D, shape.lk * D, D},
+               .o = {c.num_heads * shape.lq * D, shape.lq * D, D}};
+    ShapeBytes need = shape_bytes(c, shape, options, false, in.own_qkv ? &qkv : nullptr);
     auto host = [&](size_t which) -> const BufferView& { return slot_buffer(slot_index, which); };
     auto ext = [&](size_t which, uint64_t bytes) {
         ExternalBuffer e;
@@ -538,6 +607,16 @@ Result<uint64_t> Session::submit_host(const AttentionShape& shape, const Attenti
     if (options.attn_mask != MaskKind::none) a.attn_mask = ext(sb_in_mask, mask_bytes);
     a.output = ext(sb_out_output, need.output);
     if (options.need_weights) a.weights = ext(sb_out_weights, need.weights);
+    if (in.position_ids) a.position_ids = ext(sb_in_positions, need.positions);
+    if (in.own_qkv) {
+        a.own_qkv = true;
+        a.qkv = qkv;
+        // The keys' positions follow the queries' in the same staging buffer.
+        if (in.key_position_ids)
+            a.key_position_ids = {host(sb_in_positions).buffer, need.positions, uint64_t(shape.batch) * shape.lk * 4};
+    }
+    if (in.own_qkv && (!in.key || !in.value))
+        return make_error(ErrorCode::invalid_argument, "an attention-only submit needs key and value pointers");
     if (in.key && in.value == nullptr && c.vdim != c.kdim)
         return make_error(ErrorCode::invalid_argument, "value pointer is NULL but vdim differs from kdim");
     if (!in.key && (shape.lk != shape.lq))
@@ -550,11 +629,16 @@ Result<uint64_t> Session::submit_host(const AttentionShape& shape, const Attenti
     if (in.value) std::memcpy(host(sb_in_value).mapped, in.value, need.value);
     if (options.key_padding != MaskKind::none) std::memcpy(host(sb_in_kpm).mapped, in.key_padding_mask, need.kpm);
     if (options.attn_mask != MaskKind::none) std::memcpy(host(sb_in_mask).mapped, in.attn_mask, mask_bytes);
+    if (in.position_ids) std::memcpy(host(sb_in_positions).mapped, in.position_ids, need.positions);
+    if (a.key_position_ids.buffer)
+        std::memcpy(static_cast<uint8_t*>(host(sb_in_positions).mapped) + need.positions, in.key_position_ids,
+                    a.key_position_ids.range);
 
     auto begun = begin_host_submit();
     if (!begun) return begun.take_error();
     slot.host_shape = shape;
     slot.host_options = options;
+    slot.host_own_qkv = in.own_qkv;
     return end_host_submit(slot_index, record(slot.host_cmd, a));
 }
 
@@ -638,7 +722,10 @@ Status Session::read_outputs(uint64_t value, float* output, size_t output_count,
         return make_error(ErrorCode::out_of_range, "submission " + std::to_string(value) +
                                                        " was overwritten by submission " +
                                                        std::to_string(slot.host_value) + "; read outputs sooner");
-    ShapeBytes need = shape_bytes(m_model->config(), slot.host_shape, slot.host_options, false);
+    const AttentionConfig& c = m_model->config();
+    const uint64_t head_rows = uint64_t(slot.host_shape.batch) * c.num_heads * slot.host_shape.lq;
+    ShapeBytes need = shape_bytes(c, slot.host_shape, slot.host_options, false);
+    if (slot.host_own_qkv) need.output = head_rows * c.head_dim() * 4;
     if (output) {
         if (output_count * 4 < need.output)
             return make_error(ErrorCode::invalid_argument, "output holds " + std::to_string(output_count) +

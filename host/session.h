@@ -43,7 +43,15 @@ struct RecordArgs {
     AttentionShape shape;
     AttentionOptions options;
     ExternalBuffer query, key, value, key_padding_mask, attn_mask, output, weights; // key/value: null = query/key
-    ExternalBuffer position_ids; // int32 [B, Lq] RoPE positions (self-attention: the keys' too); null = 0..Lq-1
+    ExternalBuffer position_ids; // int32 [B, Lq] RoPE positions (self-attention: the keys' too); null: query i at
+                                 // Lk - Lq + i, key j at j
+    // Attention only (no projections): query, key and value are the caller's own Q [B, H, Lq, D], K and V
+    // [B, G, Lk, D], output its O [B, H, Lq, D], each at qkv's strides (floats) from the buffer's offset; both K and V
+    // are required. RoPE positions: position_ids for the queries (null: Lk - Lq + i), key_position_ids int32
+    // [B, Lk] for the keys (null: j).
+    bool own_qkv = false;
+    OwnQkv qkv;
+    ExternalBuffer key_position_ids;
 };
 
 // One sequence's share of a cached step: its new tokens, packed after the previous sequence's.
@@ -62,6 +70,11 @@ struct CachedRecordArgs {
     KvCache* cache = nullptr;
     std::span<const SequenceStep> steps;
     ExternalBuffer query, key, value, key_padding_mask, output;
+    ExternalBuffer position_ids; // int32 [T] RoPE positions of the new tokens; null = their cache positions
+    // The caller's own Q [T, H, D], K and V [T, G, D] and O [T, H, D] at qkv's head and row strides (batch unused):
+    // its K/V rows are appended to the cache as they are (then rotated), no projections. key and value required.
+    bool own_qkv = false;
+    OwnQkv qkv;
 };
 
 // One frame's share of a sliced prefill. The buffers are the whole prompt's ([tokens, width]; key/value null = the
@@ -83,8 +96,12 @@ struct HostInputs {
     const float* key = nullptr;   // null: self-attention
     const float* value = nullptr; // null: the key
     const uint8_t* key_padding_mask = nullptr;
-    const void* attn_mask = nullptr; // bytes or floats per options.attn_mask
+    const void* attn_mask = nullptr;       // bytes or floats per options.attn_mask
     const int32_t* position_ids = nullptr; // [B, Lq] RoPE positions, as RecordArgs::position_ids
+    // query, key and value are the caller's own contiguous Q [B, H, Lq, D], K and V [B, G, Lk, D], and read_outputs
+    // returns O [B, H, Lq, D] (RecordArgs::own_qkv); submit_host_cached: Q [T, H, D], K and V [T, G, D], O [T, H, D].
+    bool own_qkv = false;
+    const int32_t* key_position_ids = nullptr; // own_qkv: [B, Lk]
 };
 
 struct StageTiming {
@@ -146,6 +163,7 @@ class Session {
         sb_in_value,
         sb_in_kpm,
         sb_in_mask,
+        sb_in_positions,
         sb_out_output,
         sb_out_weights,
         sb_count
@@ -165,9 +183,11 @@ class Session {
         uint64_t host_value = 0;        // timeline value of the last submit_host in this slot
         AttentionShape host_shape;      // cached steps: batch 1, lq = tokens
         AttentionOptions host_options;
+        bool host_own_qkv = false; // read_outputs returns O [B, H, Lq, D]
     };
     Session() = default;
     Status check_args(const RecordArgs&) const;
+    Status check_own_qkv(const RecordArgs&) const;
     const BufferView& slot_buffer(uint32_t slot_index, size_t which) const;
     Bound bind_external(const ExternalBuffer&, uint64_t needed_bytes, uint64_t elem_bytes) const;
     // The frame slot a frame records into, once the caller's completed frame shows its last use finished.
@@ -177,7 +197,8 @@ class Session {
     // Binds a cached recorder's token buffers ([tokens, width]; unbound key/value = query) and the cache's K/V, and
     // returns the plan inputs the model, the cache and those bindings decide.
     CachePlanBase cache_plan_base(const KvCache&, Bindings&, const ExternalBuffer& query, const ExternalBuffer& key,
-                                  const ExternalBuffer& value, const ExternalBuffer& output, uint64_t tokens) const;
+                                  const ExternalBuffer& value, const ExternalBuffer& output, uint64_t tokens,
+                                  const OwnQkv* qkv = nullptr) const;
     // Entry barrier (the caller's last use of `reads`/`writes`, earlier vkmha work), then every pass, timed.
     void record_plan(VkCommandBuffer, uint32_t slot_index, const AttentionPlan&, const Bindings&,
                      std::span<const ExternalBuffer* const> reads, std::span<const ExternalBuffer* const> writes,

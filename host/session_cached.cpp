@@ -34,20 +34,58 @@ Status check_io(const AttentionConfig& c, const ExternalBuffer& query, const Ext
     return {};
 }
 
+// Bytes each token buffer of a cached step needs.
+struct TokenBytes {
+    uint64_t query, key, value, output;
+};
+// The caller's own Q [T, H, D], K and V [T, G, D] and O [T, H, D] at their strides (batch unused).
+TokenBytes own_token_bytes(const AttentionConfig& c, const OwnQkv& x, uint64_t tokens) {
+    const auto T = static_cast<uint32_t>(tokens);
+    const uint32_t D = c.head_dim(), H = c.num_heads, G = c.num_kv_heads;
+    return {strided_extent(x.q, 1, H, T, D) * 4, strided_extent(x.k, 1, G, T, D) * 4,
+            strided_extent(x.v, 1, G, T, D) * 4, strided_extent(x.o, 1, H, T, D) * 4};
+}
+
+Status check_own_io(const AttentionConfig& c, const OwnQkv& x, const ExternalBuffer& query, const ExternalBuffer& key,
+                    const ExternalBuffer& value, const ExternalBuffer& output, uint64_t tokens) {
+    const TokenBytes need = own_token_bytes(c, x, tokens);
+    VKMHA_TRY(check_buffer("query", query, need.query, true));
+    VKMHA_TRY(check_buffer("key", key, need.key, true));
+    VKMHA_TRY(check_buffer("value", value, need.value, true));
+    VKMHA_TRY(check_buffer("output", output, need.output, true));
+    const uint32_t D = c.head_dim();
+    for (const TensorStrides* st : {&x.q, &x.k, &x.v, &x.o})
+        if (st->head < D || st->row < D)
+            return make_error(ErrorCode::invalid_argument,
+                              "own Q/K/V/O head stride " + std::to_string(st->head) + " and row stride " +
+                                  std::to_string(st->row) + " must each be at least the head dim " + std::to_string(D));
+    return {};
+}
+
+// Cached steps and prefill project K and V into the cache: an attention-only model has nothing to project with.
+Status refuse_attention_only(const AttentionConfig& c) {
+    if (!c.attention_only) return {};
+    return make_error(ErrorCode::unsupported, "KV-cache steps and prefill need projection weights; this model is "
+                                              "attention-only");
+}
+
 } // namespace
 
 CachePlanBase Session::cache_plan_base(const KvCache& cache, Bindings& bound, const ExternalBuffer& query,
                                        const ExternalBuffer& key, const ExternalBuffer& value,
-                                       const ExternalBuffer& output, uint64_t tokens) const {
+                                       const ExternalBuffer& output, uint64_t tokens, const OwnQkv* qkv) const {
     const AttentionConfig& c = m_model->config();
     // Unbound key/value read the query (self-attention), unbound value the key.
     const ExternalBuffer& k = key.buffer ? key : query;
     const ExternalBuffer& v = value.buffer ? value : k;
     const uint64_t v_width = value.buffer ? c.vdim : key.buffer ? c.kdim : c.embed_dim;
-    bound[size_t(Slot::query)] = bind_external(query, tokens * c.embed_dim * 4, 4);
-    bound[size_t(Slot::key)] = bind_external(k, tokens * (key.buffer ? c.kdim : c.embed_dim) * 4, 4);
-    bound[size_t(Slot::value)] = bind_external(v, tokens * v_width * 4, 4);
-    bound[size_t(Slot::output)] = bind_external(output, tokens * c.embed_dim * 4, 4);
+    const TokenBytes need = qkv ? own_token_bytes(c, *qkv, tokens)
+                                : TokenBytes{tokens * c.embed_dim * 4, tokens * (key.buffer ? c.kdim : c.embed_dim) * 4,
+                                             tokens * v_width * 4, tokens * c.embed_dim * 4};
+    bound[size_t(Slot::query)] = bind_external(query, need.query, 4);
+    bound[size_t(Slot::key)] = bind_external(k, need.key, 4);
+    bound[size_t(Slot::value)] = bind_external(v, need.value, 4);
+    bound[size_t(Slot::output)] = bind_external(output, need.output, 4);
     bound[size_t(Slot::cache_k)].info = {cache.keys().buffer, 0, cache.keys().size};
     bound[size_t(Slot::cache_v)].info = {cache.values().buffer, 0, cache.values().size};
 
@@ -79,6 +117,7 @@ Status Session::record_cached(VkCommandBuffer cmd, const CachedRecordArgs& a) {
         return make_error(ErrorCode::invalid_argument, "the KV cache was created for another model");
     if (a.steps.empty()) return make_error(ErrorCode::invalid_argument, "a cached step lists no sequences");
     const AttentionConfig& c = m_model->config();
+    if (!a.own_qkv) VKMHA_TRY(refuse_attention_only(c));
     const KvCacheLimits& cl = cache.limits();
     const uint64_t max_tokens = uint64_t(m_limits.max_shape.batch) * m_limits.max_shape.lq;
     uint64_t T = 0;
@@ -104,9 +143,14 @@ Status Session::record_cached(VkCommandBuffer cmd, const CachedRecordArgs& a) {
         return make_error(ErrorCode::out_of_range, "a cached step of " + std::to_string(T) +
                                                        " tokens is over the session's budget of " +
                                                        std::to_string(max_tokens) + " (max batch x max query length)");
-    VKMHA_TRY(check_io(c, a.query, a.key, a.value, a.output, T));
+    if (a.own_qkv)
+        VKMHA_TRY(check_own_io(c, a.qkv, a.query, a.key, a.value, a.output, T));
+    else
+        VKMHA_TRY(check_io(c, a.query, a.key, a.value, a.output, T));
     const uint64_t kpm_bytes = uint64_t(cl.sequences) * cl.capacity;
     VKMHA_TRY(check_buffer("key_padding_mask", a.key_padding_mask, kpm_bytes, false, 1));
+
+    VKMHA_TRY(check_buffer("position_ids", a.position_ids, T * 4, false));
     auto claimed = claim_slot(a.frame, a.completed_frame);
     if (!claimed) return claimed.take_error();
     const uint32_t slot_index = claimed.value();
@@ -115,16 +159,23 @@ Status Session::record_cached(VkCommandBuffer cmd, const CachedRecordArgs& a) {
     Bindings bound{};
     const bool kpm = a.key_padding_mask.buffer != VK_NULL_HANDLE;
     if (kpm) bound[size_t(Slot::key_padding_mask)] = bind_external(a.key_padding_mask, kpm_bytes, 1);
+    const bool positions = a.position_ids.buffer != VK_NULL_HANDLE;
+    if (positions) bound[size_t(Slot::position_ids)] = bind_external(a.position_ids, T * 4, 4);
     CachedStepInputs in;
-    in.base = cache_plan_base(cache, bound, a.query, a.key, a.value, a.output, T);
+    in.base = cache_plan_base(cache, bound, a.query, a.key, a.value, a.output, T, a.own_qkv ? &a.qkv : nullptr);
     in.base.key_padding = kpm;
+    in.own_qkv = a.own_qkv;
+    in.qkv = a.qkv;
     in.base.offsets.key_padding_mask = bound[size_t(Slot::key_padding_mask)].remainder;
+    in.base.offsets.position_ids = bound[size_t(Slot::position_ids)].remainder;
+    in.has_position_ids = positions;
     bind_owned(bound, slot_index);
     in.tokens = static_cast<uint32_t>(T);
     in.records = R;
     in.max_new_tokens = max_new;
     in.max_keys = max_keys;
     in.kv_map_offset = 4 * R;
+    in.positions_offset = 4 * R + static_cast<uint32_t>(T);
     in.partials_capacity = m_scratch.partials_elems;
     VKMHA_TRY(plan_cached_step(in, m_ctx->device().limits(), m_cached_plan));
 
@@ -138,11 +189,14 @@ Status Session::record_cached(VkCommandBuffer cmd, const CachedRecordArgs& a) {
         words[4 * r + 1] = st.new_tokens;
         words[4 * r + 2] = first + st.new_tokens;
         words[4 * r + 3] = st.sequence;
-        for (uint32_t t = 0; t < st.new_tokens; ++t)
-            words[4 * R + q_offset + t] = st.sequence * cl.capacity + cache.slot(first + t);
+        for (uint32_t t = 0; t < st.new_tokens; ++t) {
+            words[in.kv_map_offset + q_offset + t] = st.sequence * cl.capacity + cache.slot(first + t);
+            words[in.positions_offset + q_offset + t] = first + t; // RoPE's default: the cache position
+        }
         q_offset += st.new_tokens;
     }
-    const ExternalBuffer* reads[] = {&a.query, &a.key, &a.value, kpm ? &a.key_padding_mask : nullptr};
+    const ExternalBuffer* reads[] = {&a.query, &a.key, &a.value, kpm ? &a.key_padding_mask : nullptr,
+                                     positions ? &a.position_ids : nullptr};
     const ExternalBuffer* writes[] = {&a.output};
     record_plan(cmd, slot_index, m_cached_plan, bound, reads, writes, "vkmha cached attention");
     m_slots[slot_index].recorded_frame = a.frame;
@@ -177,14 +231,24 @@ Result<uint64_t> Session::submit_host_cached(KvCache& cache, std::span<const Seq
     a.completed_frame = m_host_submits; // begin_host_submit waited for this slot's previous run
     a.cache = &cache;
     a.steps = steps;
-    Status staged = stage("query", sb_in_query, in.query, T * c.embed_dim * 4, a.query);
-    if (staged) staged = stage("key", sb_in_key, in.key, T * c.kdim * 4, a.key);
-    if (staged) staged = stage("value", sb_in_value, in.value, T * c.vdim * 4, a.value);
+    // Own Q/K/V: contiguous [T, H, D] and [T, G, D], as scaled_dot_product_attention's inputs per token.
+    const uint32_t D = c.head_dim(), H = c.num_heads, G = c.num_kv_heads;
+    const uint64_t q_width = in.own_qkv ? H * D : c.embed_dim;
+    const uint64_t k_width = in.own_qkv ? G * D : c.kdim, v_width = in.own_qkv ? G * D : c.vdim;
+    if (in.own_qkv) {
+        a.own_qkv = true;
+        a.qkv.q = a.qkv.o = {0, D, H * D};
+        a.qkv.k = a.qkv.v = {0, D, G * D};
+    }
+    Status staged = stage("query", sb_in_query, in.query, T * q_width * 4, a.query);
+    if (staged) staged = stage("key", sb_in_key, in.key, T * k_width * 4, a.key);
+    if (staged) staged = stage("value", sb_in_value, in.value, T * v_width * 4, a.value);
     if (staged)
         staged = stage("key_padding_mask", sb_in_kpm, in.key_padding_mask,
                        uint64_t(cache.limits().sequences) * cache.limits().capacity, a.key_padding_mask);
+    if (staged) staged = stage("position_ids", sb_in_positions, in.position_ids, T * 4, a.position_ids);
     if (!in.value && in.key) a.value = a.key;
-    const uint64_t out_bytes = T * c.embed_dim * 4;
+    const uint64_t out_bytes = T * q_width * 4;
     if (staged && out_bytes > host(sb_out_output).size)
         staged = make_error(ErrorCode::out_of_range, "output needs " + std::to_string(out_bytes) +
                                                          " bytes of host staging; the session has " +
@@ -193,6 +257,7 @@ Result<uint64_t> Session::submit_host_cached(KvCache& cache, std::span<const Seq
     Status recorded = staged ? record_cached(m_slots[slot_index].host_cmd, a) : staged;
     m_slots[slot_index].host_shape = {1, static_cast<uint32_t>(T), static_cast<uint32_t>(T)};
     m_slots[slot_index].host_options = {};
+    m_slots[slot_index].host_own_qkv = in.own_qkv;
     return end_host_submit(slot_index, std::move(recorded));
 }
 
@@ -207,6 +272,7 @@ Result<PrefillItem> Session::record_prefill(VkCommandBuffer cmd, const PrefillRe
         return make_error(ErrorCode::invalid_argument,
                           "frame budget " + std::to_string(a.budget_ms) + " ms is negative");
     const AttentionConfig& c = m_model->config();
+    VKMHA_TRY(refuse_attention_only(c));
     const uint32_t T = job.tokens();
     VKMHA_TRY(check_io(c, a.query, a.key, a.value, a.output, T));
     auto claimed = claim_slot(a.frame, a.completed_frame);
@@ -232,6 +298,7 @@ Result<PrefillItem> Session::record_prefill(VkCommandBuffer cmd, const PrefillRe
     PrefillItemInputs in;
     in.base = cache_plan_base(cache, bound, a.query, a.key, a.value, a.output, T);
     in.tokens = T;
+    in.first_position = job.first_position();
     in.item = item;
     VKMHA_TRY(plan_prefill_item(in, m_ctx->device().limits(), m_cached_plan));
 

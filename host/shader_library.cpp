@@ -30,6 +30,11 @@ VKMHA_SPIRV(attention_lanes_f16)
 VKMHA_SPIRV(combine)
 VKMHA_SPIRV(combine_f16)
 VKMHA_SPIRV(probs_from_lse)
+VKMHA_SPIRV(rope)
+VKMHA_SPIRV(rope_f16)
+VKMHA_SPIRV(copy)
+VKMHA_SPIRV(copy_f16)
+VKMHA_SPIRV(copy_f16_in)
 #undef VKMHA_SPIRV
 } // namespace vkmha::spirv
 
@@ -57,18 +62,21 @@ struct VariantInfo {
 static_assert(sizeof(LinearParams) <= kMaxPushBytes && sizeof(ScoresParams) <= kMaxPushBytes &&
               sizeof(SoftmaxParams) <= kMaxPushBytes && sizeof(ApplyParams) <= kMaxPushBytes &&
               sizeof(AverageHeadsParams) <= kMaxPushBytes && sizeof(AttentionParams) <= kMaxPushBytes &&
-              sizeof(CombineParams) <= kMaxPushBytes && sizeof(ProbsFromLseParams) <= kMaxPushBytes);
+              sizeof(CombineParams) <= kMaxPushBytes && sizeof(ProbsFromLseParams) <= kMaxPushBytes &&
+              sizeof(RopeParams) <= kMaxPushBytes && sizeof(CopyParams) <= kMaxPushBytes);
 
 const KernelInfo& info(Kernel k) {
     static const KernelInfo table[kKernelCount] = {
         {"linear", 7, (1u << 3) | (1u << 5) | (1u << 6), 0},
         {"scores", 5, 1u << 2, 0},
-        {"softmax", 2, 0b11, 0b01},
+        {"softmax", 3, 0b11, 0b01},
         {"apply", 3, 1u << 2, 0},
         {"average_heads", 2, 1u << 1, 1u << 1},
-        {"attention", 8, (1u << 3) | (1u << 6) | (1u << 7), 1u << 7},
-        {"combine", 3, 0b110, 0},
+        {"attention", 9, (1u << 3) | (1u << 6) | (1u << 7), 1u << 7},
+        {"combine", 4, 0b110, 0},
         {"probs_from_lse", 3, 0b11, 0b01},
+        {"rope", 4, 0b1, 0b1},
+        {"copy", 3, 0b10, 0},
     };
     return table[static_cast<size_t>(k)];
 }
@@ -100,6 +108,11 @@ constexpr VariantInfo kVariants[] = {
     VKMHA_VARIANT(combine, f32, combine),
     VKMHA_VARIANT(combine, f16, combine_f16),
     VKMHA_VARIANT(probs_from_lse, f32, probs_from_lse),
+    VKMHA_VARIANT(rope, f32, rope),
+    VKMHA_VARIANT(rope, f16, rope_f16),
+    VKMHA_VARIANT(copy, f32, copy),
+    VKMHA_VARIANT(copy, f16, copy_f16),
+    VKMHA_VARIANT(copy, f16_in, copy_f16_in),
 };
 #undef VKMHA_VARIANT
 
@@ -171,6 +184,13 @@ Result<ShaderLibrary> ShaderLibrary::create(const Device& d, const std::vector<u
         d.set_name(VK_OBJECT_TYPE_PIPELINE_CACHE, reinterpret_cast<uint64_t>(cache), "vkmha pipeline cache");
     }
 
+    VkPhysicalDeviceProperties props{};
+    d.vki().vkGetPhysicalDeviceProperties(d.physical_device(), &props);
+    if (props.limits.maxPerStageDescriptorStorageBuffers < kMaxBindings)
+        return make_error(ErrorCode::unsupported, "device '" + d.info().name + "' offers " +
+                                                      std::to_string(props.limits.maxPerStageDescriptorStorageBuffers) +
+                                                      " storage buffers per shader stage; vkmha's kernels need " +
+                                                      std::to_string(kMaxBindings));
     VkDescriptorSetLayoutBinding bindings[kMaxBindings]{};
     for (uint32_t b = 0; b < kMaxBindings; ++b) {
         bindings[b].binding = b;

@@ -21,6 +21,8 @@ enum class Kernel : uint32_t {
     attention,
     combine,
     probs_from_lse,
+    rope, // QK-norm and rotary positions, in place on Q or K rows
+    copy, // strided [B, H, L, D] copies: the caller's own Q/K/V in, O out (attention-only records)
     count
 };
 constexpr uint32_t kKernelCount = static_cast<uint32_t>(Kernel::count);
@@ -28,12 +30,14 @@ constexpr uint32_t kKernelCount = static_cast<uint32_t>(Kernel::count);
 // Arithmetic is fp32 in every variant.
 enum class Variant : uint32_t {
     f32,    // every binding fp32; the only variant of softmax, average_heads and probs_from_lse
-    f16,    // fp16 weights and Q/K/V/concat; linear: fp32 X in, fp16 Y out (the Q/K/V projections)
-    f16_in, // linear only: fp16 X in (the concatenated heads), fp16 weights, fp32 Y out (the output projection)
+    f16,    // fp16 weights and Q/K/V/concat; linear and copy: fp32 X in, fp16 Y out (Q/K/V)
+    f16_in, // linear and copy: fp16 X in (the concatenated heads), fp32 Y out (the output)
     count
 };
 constexpr uint32_t kVariantCount = static_cast<uint32_t>(Variant::count);
-constexpr uint32_t kMaxBindings = 8;
+// 10 storage buffers in one stage: every desktop and mobile Vulkan driver offers more (the spec's minimum is 4; the
+// context checks maxPerStageDescriptorStorageBuffers).
+constexpr uint32_t kMaxBindings = 10;
 constexpr uint32_t kMaxPushBytes = 128; // Vulkan's guaranteed minimum of maxPushConstantsSize
 
 const char* kernel_name(Kernel);
@@ -55,9 +59,12 @@ struct ScoresParams {
     float scale;
     uint32_t attn_mask_mode, attn_mask_offset, attn_mask_bh_stride, kpm_mode, kpm_offset, causal;
     int32_t causal_offset;
+    float softcap;
+    uint32_t alibi, window;
 };
 struct SoftmaxParams {
     uint32_t rows, Lk, copy_out, out_offset;
+    uint32_t sinks, H, Lq, bh_begin;
 };
 struct ApplyParams {
     uint32_t H, G, Lq, Lk, D, bh_begin, bh_count;
@@ -72,9 +79,25 @@ struct AttentionParams {
     int32_t causal_offset;
     uint32_t split_count, keys_per_split, write_lse, o_offset;
     uint32_t cache_mode, capacity, window, key_lo, key_hi, state_mode, q_row_major;
+    float softcap;
+    uint32_t alibi, sinks;
 };
 struct CombineParams {
     uint32_t B, H, Lq, D, split_count, write_lse, o_offset;
+    uint32_t sinks;
+};
+struct CopyParams {
+    uint32_t B, H, L, D;
+    uint32_t src_offset, src_batch_stride, src_head_stride, src_row_stride;
+    uint32_t dst_offset, dst_batch_stride, dst_head_stride, dst_row_stride;
+    uint32_t dst_mapped, map_offset, rows_per_batch;
+};
+struct RopeParams {
+    uint32_t rows, heads, D, R, pairing, norm;
+    float eps, attention_factor;
+    uint32_t freq_offset, norm_offset, row_layout, rows_per_batch, map_offset, data_offset, pos_mode, pos_offset;
+    int32_t pos_base;
+    uint32_t pos_period;
 };
 struct ProbsFromLseParams {
     uint32_t rows, Lk, copy_out, out_offset, bh_begin, Lq;

@@ -54,7 +54,7 @@
 #define ACT_T float
 #define ACT_VEC4 vec4
 #endif
-#include "common/mask.glsl"
+#include "common/score_modifiers.glsl"
 
 layout(local_size_x = 64, local_size_y = 1, local_size_z = 1) in;
 layout(local_size_x_id = 0) in;
@@ -114,6 +114,7 @@ layout(std430, set = 0, binding = 5) readonly buffer KeyPadding { uint kpm_u[]; 
 layout(std430, set = 0, binding = 6) writeonly buffer OutputLse { float lse_data[]; }; // [B, H, Lq]
 // Record r = ((s * B + b) * H + h) * Lq + i at element r * (D + 2): acc[0..D-1], m, l. Read back in state mode 2.
 layout(std430, set = 0, binding = 7) buffer Partials { float part_data[]; };
+layout(std430, set = 0, binding = 8) readonly buffer Sinks { float sink_data[]; }; // [H]; read when sinks != 0
 
 layout(push_constant) uniform Params {
     uint B;
@@ -137,11 +138,14 @@ layout(push_constant) uniform Params {
     uint o_offset;             // elements: O's first element inside binding 3
     uint cache_mode;           // 0: B batches of Lq x Lk; 1: ragged sequence records over a KV cache (B records)
     uint capacity;             // cache_mode 1: slots per cached sequence
-    uint window;               // cache_mode 1: > 0 masks keys j <= i_pos - window (sliding window)
+    uint window;               // > 0 masks keys j <= i_pos - window (sliding window; the KV ring in cache_mode 1)
     uint key_lo;               // keys [key_lo, key_hi) only (frame-budget slices); 0 and ~0 for all
     uint key_hi;
     uint state_mode;           // 0 none; 1 start (acc, m, l) fresh and write it to binding 7; 2 resume from it
     uint q_row_major;          // Q is [B, Lq, H, D] (the O layout) instead of [B, H, Lq, D]
+    float softcap;             // > 0: s <- softcap * tanh(s / softcap) on the scaled score, before the masks
+    uint alibi;                // nonzero: s += alibi_slope(h, H) * (j - the row's query position)
+    uint sinks;                // nonzero: the head's sink logit joins the denominator where a row is normalized
 } p;
 
 // Key position j's K/V row: j % rows, for j in [ring_base, ring_base + 2 * rows).
@@ -155,7 +159,8 @@ uint kv_row(uint j, uint ring_base, uint rows)
 struct MaskRow {
     bool valid;
     uint mask_base; // attn_mask element of (row, key 0)
-    int position;   // the row's query position among the keys (causal and window masks)
+    int position;   // the row's query position among the keys (causal and window masks, ALiBi)
+    float slope;    // ALiBi: the row's head's slope (0 without ALiBi)
 };
 
 MaskRow mask_row(uint row, bool wg_valid, uint row_count, uint b, uint g, uint group, int causal_offset)
@@ -165,6 +170,7 @@ MaskRow mask_row(uint row, bool wg_valid, uint row_count, uint b, uint g, uint g
     const uint i = row / group;
     m.mask_base = p.attn_mask_offset + (b * p.H + g * group + row % group) * p.attn_mask_bh_stride + i * p.Lk;
     m.position = int(i) + causal_offset;
+    m.slope = p.alibi != 0u ? alibi_slope(g * group + row % group, p.H) : 0.0;
     return m;
 }
 
@@ -185,6 +191,7 @@ bool key_masked(uint j, uint key_end, uint kv_seq, uint slot)
 // no NaN leaks through). Only for keys that key_masked() lets through: it reads the mask at (row, j).
 float masked_score(float sc, MaskRow row, uint j)
 {
+    sc = soft_cap(sc, p.softcap) + row.slope * float(int(j) - row.position);
     bool masked = !row.valid;
     if (!masked) {
         const uint e = row.mask_base + j;
@@ -417,8 +424,9 @@ void main()
             const uint i = q_off + row / group; // the packed row in the [QB, H, Lq] layouts
             const uint h = g * group + row % group;
             const bool normalize = p.split_count == 1u && p.state_mode == 0u;
-            // A row with no allowed key has l == 0: zeros and lse = -inf, never NaN.
-            const float inv_l = l > 0.0 ? 1.0 / l : 0.0;
+            const float sink_scale = normalize && p.sinks != 0u ? fold_sink(m, l, sink_data[h]) : 1.0;
+            // A row with no allowed key (and no sink) has l == 0: zeros and lse = -inf, never NaN.
+            const float inv_l = l > 0.0 ? sink_scale / l : 0.0;
             const uint o_base = p.o_offset + (qb * p.Lq + i) * (p.H * p.D) + h * p.D;
             const uint rec = (((split * QB + qb) * p.H + h) * p.Lq + i) * (p.D + 2u);
             [[unroll]] for (uint k = 0u; k < COLS_PER_LANE; ++k) {
@@ -640,11 +648,12 @@ void main()
         }
         const uint i = q_off + row / group; // the packed row in the [QB, H, Lq] layouts
         const uint h = g * group + row % group;
-        const float m = row_m[r / 4u][r % 4u];
-        const float l = row_l[r / 4u][r % 4u];
+        float m = row_m[r / 4u][r % 4u];
+        float l = row_l[r / 4u][r % 4u];
         if (p.split_count == 1u && p.state_mode == 0u) {
-            // A row with no allowed key has l == 0: zeros and lse = -inf, never NaN.
-            const float inv_l = l > 0.0 ? 1.0 / l : 0.0;
+            const float sink_scale = p.sinks != 0u ? fold_sink(m, l, sink_data[h]) : 1.0;
+            // A row with no allowed key (and no sink) has l == 0: zeros and lse = -inf, never NaN.
+            const float inv_l = l > 0.0 ? sink_scale / l : 0.0;
             const uint o_base = p.o_offset + (qb * p.Lq + i) * (p.H * p.D) + h * p.D;
             [[unroll]] for (uint k = 0u; k < COLS_PER_INVOCATION; ++k) {
                 const uint d = k * WG + tid;

@@ -1,5 +1,6 @@
 // Split-K merge for attention.comp (decode shapes): the exact log-sum-exp combination of the per-split
-// partial records into the normalized output (concatenated heads) and, optionally, the row's LSE.
+// partial records into the normalized output (concatenated heads) and, optionally, the row's LSE. With sinks, the
+// head's sink logit joins the denominator here, once (gpt-oss), and the LSE includes it.
 //
 // Specialization constants:
 //   constant_id 0  local_size_x  default 64  (1D, any size >= 1)
@@ -19,7 +20,7 @@
 #else
 #define ACT_T float
 #endif
-#include "common/mask.glsl"
+#include "common/score_modifiers.glsl"
 
 layout(local_size_x = 64, local_size_y = 1, local_size_z = 1) in;
 layout(local_size_x_id = 0) in;
@@ -30,6 +31,7 @@ const uint WG = gl_WorkGroupSize.x;
 layout(std430, set = 0, binding = 0) readonly buffer Partials { float part_data[]; };
 layout(std430, set = 0, binding = 1) writeonly buffer OutputO { ACT_T o_data[]; };     // [B, Lq, H * D] from o_offset
 layout(std430, set = 0, binding = 2) writeonly buffer OutputLse { float lse_data[]; }; // [B, H, Lq]
+layout(std430, set = 0, binding = 3) readonly buffer Sinks { float sink_data[]; };     // [H]; read when sinks != 0
 
 layout(push_constant) uniform Params {
     uint B;
@@ -39,6 +41,7 @@ layout(push_constant) uniform Params {
     uint split_count;
     uint write_lse; // nonzero: LSE[(b * H + h) * Lq + i] = M + log(L)
     uint o_offset;  // elements: O's first element inside binding 1
+    uint sinks;     // nonzero: fold each head's sink logit into its rows' denominators
 } p;
 
 void main()
@@ -60,11 +63,9 @@ void main()
     for (uint s = 0u; s < p.split_count; ++s) {
         m_all = max(m_all, part_data[s * split_stride + row * record + p.D]);
     }
-    float out_value = 0.0;
-    float lse = neg_inf();
-    if (m_all != neg_inf()) { // every split fully masked: zeros and -inf, never NaN
-        float l_all = 0.0;
-        float acc = 0.0;
+    float l_all = 0.0;
+    float acc = 0.0;
+    if (m_all != neg_inf()) { // every split fully masked: zeros, never NaN
         for (uint s = 0u; s < p.split_count; ++s) {
             const uint base = s * split_stride + row * record;
             const float m_s = part_data[base + p.D];
@@ -73,13 +74,16 @@ void main()
             l_all += part_data[base + p.D + 1u] * w;
             acc += part_data[base + d] * w;
         }
-        out_value = acc / l_all;
-        lse = m_all + log(l_all);
     }
-
     const uint b = row / (p.H * p.Lq);
     const uint h = (row / p.Lq) % p.H;
     const uint i = row % p.Lq;
+    if (p.sinks != 0u) {
+        acc *= fold_sink(m_all, l_all, sink_data[h]);
+    }
+    const float out_value = l_all > 0.0 ? acc / l_all : 0.0;
+    const float lse = l_all > 0.0 ? m_all + log(l_all) : neg_inf();
+
     o_data[p.o_offset + (b * p.Lq + i) * (p.H * p.D) + h * p.D + d] = ACT_T(out_value);
     if (p.write_lse != 0u && d == 0u) {
         lse_data[row] = lse;

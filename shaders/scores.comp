@@ -1,4 +1,5 @@
-// Attention scores S = (Q_h * scale) K_g^T + masks for a chunk of (batch, head) pairs (unfused path).
+// Attention scores S = (Q_h * scale) K_g^T, soft-capped, plus ALiBi and masks, for a chunk of (batch, head) pairs
+// (unfused path; the need_weights recomputation of the fused path).
 //
 // Specialization constants:
 //   constant_id 0  local_size_x  default 16  invocations along keys (j)
@@ -16,7 +17,7 @@
 #else
 #define ACT_T float
 #endif
-#include "common/mask.glsl"
+#include "common/score_modifiers.glsl"
 
 layout(local_size_x = 16, local_size_y = 16, local_size_z = 1) in;
 layout(local_size_x_id = 0, local_size_y_id = 1) in;
@@ -51,6 +52,9 @@ layout(push_constant) uniform Params {
     uint kpm_offset;           // bytes
     uint causal;               // nonzero: mask j > i + causal_offset
     int causal_offset;         // Lk - Lq (bottom-right aligned)
+    float softcap;             // > 0: s <- softcap * tanh(s / softcap) before the masks
+    uint alibi;                // nonzero: s += alibi_slope(h, H) * (j - (i + causal_offset))
+    uint window;               // > 0: mask j <= i + causal_offset - window
 } p;
 
 // Q rows are read as a broadcast; K is stored transposed (padded by one against bank conflicts
@@ -119,7 +123,11 @@ void main()
     // Masked scores are forced to -inf at the end rather than accumulated, so no inf - inf or
     // NaN from the dot product can leak through a masked position.
     bool masked = false;
-    float s = acc;
+    const int position = int(i) + p.causal_offset;
+    float s = soft_cap(acc, p.softcap);
+    if (p.alibi != 0u) {
+        s += alibi_slope(bh % p.H, p.H) * float(int(j) - position);
+    }
     const uint mask_e = p.attn_mask_offset + bh * p.attn_mask_bh_stride + i * p.Lk + j;
     if (p.attn_mask_mode == 1u) {
         masked = mask_byte(mask_u[mask_e >> 2u], mask_e) != 0u;
@@ -130,7 +138,10 @@ void main()
         const uint kpm_e = p.kpm_offset + b * p.Lk + j;
         masked = masked || mask_byte(kpm_u[kpm_e >> 2u], kpm_e) != 0u;
     }
-    if (p.causal != 0u && int(j) > int(i) + p.causal_offset) {
+    if (p.causal != 0u && int(j) > position) {
+        masked = true;
+    }
+    if (p.window != 0u && int(j + p.window) <= position) {
         masked = true;
     }
     s_data[(z * p.Lq + i) * p.Lk + j] = masked ? neg_inf() : s;

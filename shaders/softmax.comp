@@ -1,5 +1,6 @@
 // In-place row softmax over rows of length Lk (max-subtracted, fp32); a fully masked row becomes zeros.
-// Optionally also copies the probabilities out (need_weights without averaging) in the same pass.
+// Optionally also copies the probabilities out (need_weights without averaging) in the same pass. With sinks, each
+// head's sink logit joins its rows' denominators (gpt-oss), so rows sum to less than 1.
 //
 // Variants: the default reduces through shared memory only (core Vulkan 1.1, any subgroup size); with
 // -DUSE_SUBGROUPS (softmax_subgroup, used where the device reports subgroup arithmetic in compute shaders) each
@@ -12,7 +13,7 @@
 //   row = gl_WorkGroupID.x + gl_WorkGroupID.y * gl_NumWorkGroups.x, rows past `rows` do nothing.
 #version 450
 #extension GL_GOOGLE_include_directive : require
-#include "common/mask.glsl"
+#include "common/score_modifiers.glsl"
 #ifdef USE_SUBGROUPS
 #extension GL_KHR_shader_subgroup_basic : require
 #extension GL_KHR_shader_subgroup_arithmetic : require
@@ -26,12 +27,17 @@ const uint WG = gl_WorkGroupSize.x;
 layout(std430, set = 0, binding = 0) buffer Scores { float s_data[]; }; // [rows, Lk], in place
 // [rows, Lk] from out_offset; bound to any valid buffer when copy_out is 0.
 layout(std430, set = 0, binding = 1) writeonly buffer WeightsOut { float weights_data[]; };
+layout(std430, set = 0, binding = 2) readonly buffer Sinks { float sink_data[]; }; // [H]; read when sinks != 0
 
 layout(push_constant) uniform Params {
     uint rows;
     uint Lk;
     uint copy_out;   // nonzero: also write each probability to weights_data[out_offset + row * Lk + j]
     uint out_offset; // elements
+    uint sinks;      // nonzero: row r (head (bh_begin + r / Lq) % H) adds its head's sink to the denominator
+    uint H;
+    uint Lq;
+    uint bh_begin;
 } p;
 
 shared float partial[WG];
@@ -116,17 +122,22 @@ void main()
             local_max = max(local_max, s_data[base + j]);
         }
     }
-    const float row_max = reduce_max(local_max);
+    float row_max = reduce_max(local_max);
 
     // exp(-inf - -inf) is NaN, so a row with no allowed key skips the sum and is written as zeros.
     const bool all_masked = row_max == neg_inf();
+    const float sink = p.sinks != 0u && row_valid ? sink_data[(p.bh_begin + row / p.Lq) % p.H] : neg_inf();
+    row_max = max(row_max, sink);
     float local_sum = 0.0;
     if (row_valid && !all_masked) {
         for (uint j = tid; j < p.Lk; j += WG) {
             local_sum += exp(s_data[base + j] - row_max);
         }
     }
-    const float row_sum = reduce_sum(local_sum);
+    float row_sum = reduce_sum(local_sum);
+    if (sink != neg_inf()) {
+        row_sum += exp(sink - row_max);
+    }
 
     if (row_valid) {
         const float inv_sum = all_masked ? 0.0 : 1.0 / row_sum;

@@ -35,7 +35,9 @@ struct Case {
     bool causal = false;
     bool need_weights = false;
     bool average = true;
-    uint64_t scores_budget = 0; // > 0 forces the chunked path
+    uint64_t scores_budget = 0;                // > 0 forces the chunked path
+    void (*model)(AttentionConfig&) = nullptr; // the attention of a model family (RoPE, QK-norm, soft-cap, ...)
+    bool position_ids = false;                 // random RoPE positions per token, some past 8192
 };
 
 // fp32 GPU vs double reference. Projections accumulate up to 1024 fp32 products of O(1) values.
@@ -69,8 +71,10 @@ struct Problem {
     AttentionOptions options;
     std::vector<float> query, key, value, mask_f;
     std::vector<uint8_t> kpm, mask_b;
+    std::vector<int32_t> positions;
     AttentionInputs inputs() const {
         AttentionInputs in;
+        in.position_ids = positions.empty() ? nullptr : positions.data();
         in.query = query.data();
         in.key = key.empty() ? nullptr : key.data();
         in.value = value.empty() ? nullptr : value.data();
@@ -95,15 +99,26 @@ Problem make_problem(const Case& c, uint32_t seed) {
     cf.embed_dim = c.E, cf.num_heads = c.H, cf.num_kv_heads = c.G;
     cf.kdim = c.cross && c.kdim ? c.kdim : c.E;
     cf.vdim = c.cross && c.vdim ? c.vdim : c.E;
-    const uint64_t KV = cf.kv_width();
+    if (c.model) c.model(cf);
+    const uint64_t KV = cf.kv_width(), QW = cf.q_width();
     const float wb = 1.0f / std::sqrt(float(c.E));
-    p.weights.wq = fill(size_t(c.E) * c.E, wb);
+    p.weights.wq = fill(QW * c.E, wb);
     p.weights.wk = fill(KV * cf.kdim, 1.0f / std::sqrt(float(cf.kdim)));
     p.weights.wv = fill(KV * cf.vdim, 1.0f / std::sqrt(float(cf.vdim)));
-    p.weights.wo = fill(size_t(c.E) * c.E, wb);
+    p.weights.wo = fill(size_t(c.E) * QW, 1.0f / std::sqrt(float(QW)));
     if (c.bias) {
-        p.weights.bq = fill(c.E, 0.2f), p.weights.bk = fill(KV, 0.2f), p.weights.bv = fill(KV, 0.2f);
+        p.weights.bq = fill(QW, 0.2f), p.weights.bk = fill(KV, 0.2f), p.weights.bv = fill(KV, 0.2f);
         p.weights.bo = fill(c.E, 0.2f);
+    }
+    if (c.model) {
+        const uint32_t D = cf.head_dim();
+        if (cf.qk_norm) p.weights.q_norm = fill(D, 1.0f), p.weights.k_norm = fill(D, 1.0f);
+        if (cf.sinks) p.weights.sinks = fill(c.H, 2.0f);
+    }
+    if (c.position_ids) {
+        std::uniform_int_distribution<int32_t> pos(0, 20000);
+        p.positions.resize(size_t(c.B) * c.Lq);
+        for (int32_t& x : p.positions) x = pos(rng);
     }
     p.shape = {c.B, c.Lq, c.Lk};
     p.query = fill(size_t(c.B) * c.Lq * c.E, 1.0f);
@@ -154,8 +169,8 @@ std::vector<float> read(const BufferView& v, uint64_t n, Precision precision = P
 void run_case(const Case& c, AttentionPath path, bool split_k = true, Precision precision = Precision::fp32,
               WorstByStage* worst = nullptr, Context* context = nullptr) {
     const char* path_name = path == AttentionPath::fused ? (split_k ? "fused" : "fused, no split-K") : "unfused";
-    INFO("case ", std::string(c.name), " (", std::string(path_name), ", ", precision_name(precision), "): E=", c.E,
-         " H=", c.H, " G=", c.G, " B=", c.B, " Lq=", c.Lq, " Lk=", c.Lk);
+    INFO("case ", std::string(c.name), " (", std::string(path_name), ", ", std::string(precision_name(precision)),
+         "): E=", c.E, " H=", c.H, " G=", c.G, " B=", c.B, " Lq=", c.Lq, " Lk=", c.Lk);
     vkmha::test::ValidationGuard guard;
     Context& ctx = context ? *context : vkmha::test::gpu_context();
     const Tolerance& tol = precision == Precision::fp16 ? kTolF16 : kTol;
@@ -182,8 +197,12 @@ void run_case(const Case& c, AttentionPath path, bool split_k = true, Precision 
     REQUIRE_MESSAGE(session.ok(), (session.ok() ? "" : session.error().message));
     Session& s = *session.value();
 
-    HostInputs in{p.query.data(), p.key.empty() ? nullptr : p.key.data(), p.value.empty() ? nullptr : p.value.data(),
-                  p.kpm.empty() ? nullptr : p.kpm.data(), p.inputs().attn_mask};
+    HostInputs in{p.query.data(),
+                  p.key.empty() ? nullptr : p.key.data(),
+                  p.value.empty() ? nullptr : p.value.data(),
+                  p.kpm.empty() ? nullptr : p.kpm.data(),
+                  p.inputs().attn_mask,
+                  p.inputs().position_ids};
     auto value = s.submit_host(p.shape, p.options, in);
     REQUIRE_MESSAGE(value.ok(), (value.ok() ? "" : value.error().message));
     REQUIRE(s.wait(value.value(), UINT64_MAX).ok());
@@ -219,8 +238,8 @@ void run_case(const Case& c, AttentionPath path, bool split_k = true, Precision 
     check(path == AttentionPath::fused ? "fused attention concat" : "P·V concat",
           read(s.scratch(frame, Slot::concat), ref->concat.size(), precision), ref->concat);
     auto out_cmp = check("output", output, ref->output);
-    MESSAGE(std::string(c.name), " (", std::string(path_name), ", ", precision_name(precision), "): output max|d| ",
-            out_cmp.max_abs, ", nmse ", out_cmp.nmse);
+    MESSAGE(std::string(c.name), " (", std::string(path_name), ", ", std::string(precision_name(precision)),
+            "): output max|d| ", out_cmp.max_abs, ", nmse ", out_cmp.nmse);
     if (c.need_weights) check(c.average ? "weights (averaged)" : "weights (per head)", weights, ref_out->weights);
     if (c.key_padding && c.B > 1) {
         // Batch 0 has every key padded: each of its output rows is exactly the output bias (as the model stores it).
@@ -274,9 +293,106 @@ const Case kDecode[] = {
      true},
 };
 
+// The attention of real model families, each option alone and in the combinations models use.
+void llama3(AttentionConfig& c) {
+    c.rope = {.layout = RopeLayout::neox,
+              .theta = 500000.0,
+              .scaling = RopeScaling::llama3,
+              .factor = 8.0,
+              .low_freq_factor = 1.0,
+              .high_freq_factor = 4.0,
+              .original_max_positions = 8192};
+}
+void qwen3(AttentionConfig& c) {
+    c.qk_norm = true;
+    c.rope = {.layout = RopeLayout::neox, .theta = 1000000.0};
+}
+void gemma2(AttentionConfig& c) {
+    c.scale = 0.125f;
+    c.softcap = 5.0f;
+    c.window = 5;
+}
+void gpt_oss(AttentionConfig& c) {
+    c.sinks = true;
+    c.window = 9;
+    c.rope = {.layout = RopeLayout::neox,
+              .theta = 150000.0,
+              .scaling = RopeScaling::yarn,
+              .factor = 32.0,
+              .original_max_positions = 4096};
+}
+void bloom(AttentionConfig& c) { c.alibi = true; }
+void gptj(AttentionConfig& c) { c.rope = {.layout = RopeLayout::gptj, .dims = 4}; }
+void neox_partial(AttentionConfig& c) {
+    c.rope = {.layout = RopeLayout::neox, .dims = 6, .scaling = RopeScaling::linear, .factor = 2.0};
+}
+// Head dim independent of the hidden size (Gemma, Qwen3): H * D = 4 * 32 = 128 for E = 48.
+void gemma3_head_dim(AttentionConfig& c) {
+    c.explicit_head_dim = 32;
+    c.qk_norm = true;
+    c.window = 6;
+    c.rope = {.layout = RopeLayout::neox, .theta = 1000000.0};
+}
+void sinks_softcap_alibi(AttentionConfig& c) {
+    c.sinks = true;
+    c.softcap = 3.0f;
+    c.alibi = true;
+}
+
+// Head dims 16, 80, 96, 8, 12; odd lengths; GQA; key padding; per-token positions. Causal where models are.
+const Case kModels[] = {
+    {"llama3 RoPE GQA H8 G2 D16 positions",
+     128,
+     8,
+     2,
+     2,
+     7,
+     7,
+     false,
+     0,
+     0,
+     true,
+     false,
+     MaskKind::none,
+     false,
+     true,
+     false,
+     true,
+     0,
+     llama3,
+     true},
+    {"qwen3 QK-norm RoPE D80 L33", 160, 2, 1, 1, 33, 33, false, 0, 0, false, false, MaskKind::none, false, true, false,
+     true, 0, qwen3},
+    {"gemma2 scale soft-cap window D96 key padding", 192, 2, 2, 3, 19, 19, false, 0, 0, true, true, MaskKind::none,
+     false, true, false, true, 0, gemma2},
+    {"gpt-oss sinks window yarn H6 G2 weights", 48, 6, 2, 1, 20, 20, false, 0, 0, true, false, MaskKind::none, false,
+     true, true, false, 0, gpt_oss},
+    {"bloom ALiBi H6 key padding B3", 48, 6, 6, 3, 13, 13, false, 0, 0, true, true, MaskKind::none, false, true, true,
+     true, 0, bloom},
+    {"gpt-j partial interleaved R4 D8 cross", 32, 4, 4, 2, 5, 11, true, 0, 0, true, false, MaskKind::none, false, false,
+     false, true, 0, gptj},
+    {"neox partial R6 D12 linear scaling decode", 48, 4, 2, 1, 1, 300, true, 0, 0, true, false, MaskKind::none, false,
+     true, false, true, 0, neox_partial},
+    {"gemma3 H*D != E: E48 H4 G2 D32 QK-norm RoPE window", 48, 4, 2, 2, 17, 17, false, 0, 0, true, false,
+     MaskKind::none, false, true, true, true, 0, gemma3_head_dim},
+    {"sinks soft-cap ALiBi additive mask weights", 64, 4, 2, 2, 9, 9, false, 0, 0, true, false, MaskKind::additive,
+     true, false, true, false, 0, sinks_softcap_alibi},
+};
+
 } // namespace
 
 TEST_SUITE("attention") {
+    TEST_CASE("model options: RoPE, QK-norm, scale, soft-cap, window, ALiBi and sinks match the CPU reference") {
+        for (const Case& c : kModels) {
+            run_case(c, AttentionPath::fused, true);
+            run_case(c, AttentionPath::fused, false);
+            run_case(c, AttentionPath::unfused);
+            run_case(c, AttentionPath::fused, true, Precision::fp32, nullptr, &vkmha::test::gpu_context_portable());
+            if (vkmha::test::gpu_context().device().storage16())
+                run_case(c, AttentionPath::fused, true, Precision::fp16);
+        }
+    }
+
     TEST_CASE("unfused: every stage matches the CPU reference over the sweep") {
         for (const Case& c : kCases) run_case(c, AttentionPath::unfused);
     }
@@ -388,7 +504,7 @@ TEST_SUITE("attention_plan") {
         CHECK(ShaderLibrary::choose_decode_tiling(gpu, 64).rows == 4);
     }
 
-    TEST_CASE("plan: decode shapes split the keys and merge them; long queries and NO_SPLIT_K do not") {
+    TEST_CASE("plan: decode shapes split the keys and merge them, long queries and NO_SPLIT_K do not") {
         vkmha::test::ValidationGuard guard;
         const DeviceLimits& limits = vkmha::test::gpu_context().device().limits();
         PlanInputs in;
@@ -501,7 +617,7 @@ TEST_SUITE("attention_plan") {
         }
     }
 
-    TEST_CASE("plan: cached steps write the cache before attending; decode splits keys; prefill pieces resume") {
+    TEST_CASE("plan: cached steps write the cache before attending, decode splits keys, prefill pieces resume") {
         vkmha::test::ValidationGuard guard;
         const DeviceLimits& limits = vkmha::test::gpu_context().device().limits();
         auto kernels = [](const AttentionPlan& p) {

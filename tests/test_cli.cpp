@@ -346,6 +346,85 @@ void expect_failure(const TempDir& dir, const std::vector<std::string>& args, co
     CHECK_MESSAGE(!fs::exists(output), "an output file was written despite the error");
 }
 
+// ---- Model-family fixtures (tests/fixtures/make_model_fixtures.py: an independent oracle of each family's
+// attention). The flags spell out each file's __metadata__ as a user would type them; QK-norm (qwen3) and sinks
+// (gpt-oss) come with the weights.
+
+struct ModelCase {
+    std::string name, heads, kv_heads;
+    std::vector<std::string> flags;
+    // --precision fp16 rounds Q and K to fp16 (relative 2^-11 each), which moves each logit by about |logit| * 2^-10:
+    // a family with larger logits needs a proportionally larger bound than fp16_tolerance.
+    double fp16_scale = 1.0;
+};
+
+const std::vector<ModelCase>& model_cases() {
+    static const std::vector<ModelCase> cases = {
+        {"model_llama3",
+         "8",
+         "2",
+         {"--causal", "--rope", "neox", "--rope-theta", "500000", "--rope-scaling", "llama3:8,1,4,8192"}},
+        {"model_qwen3", "4", "2", {"--causal", "--rope", "neox", "--rope-theta", "1000000", "--norm-eps", "1e-6"}},
+        {"model_gemma2",
+         "4",
+         "2",
+         {"--causal", "--rope", "neox", "--scale", "0.20412414523193154", "--softcap", "50", "--window", "4"},
+         // Q/K weights of rms 0.63 (the others' 0.13 to 0.38): logits 10 to 25 times larger. Measured 1.7 of the
+         // plain fp16 bound, 0.43 of this one; the other families use at most 0.61 of the plain bound.
+         4.0},
+        {"model_gpt_oss",
+         "4",
+         "2",
+         {"--causal", "--rope", "neox", "--rope-theta", "150000", "--rope-scaling", "yarn:32,4096,32,1,notrunc",
+          "--window", "5"}},
+        {"model_bloom", "6", "6", {"--causal", "--alibi"}},
+        {"model_gptj", "4", "4", {"--causal", "--rope", "gptj", "--rope-dims", "8"}},
+        {"model_neox", "4", "4", {"--causal", "--rope", "neox", "--rope-dims", "4", "--rope-scaling", "linear:2"}},
+    };
+    return cases;
+}
+
+std::vector<std::string> model_args(const ModelCase& c, const std::string& output,
+                                    const std::vector<std::string>& extra = {}) {
+    std::vector<std::string> args = {"--weights",  fixture(c.name, "weights"),
+                                     "--input",    fixture(c.name, "input"),
+                                     "--output",   output,
+                                     "--heads",    c.heads,
+                                     "--kv-heads", c.kv_heads};
+    args.insert(args.end(), c.flags.begin(), c.flags.end());
+    args.insert(args.end(), extra.begin(), extra.end());
+    return args;
+}
+
+// Copies `from` to `to` with `change` applied to its tensors.
+template <typename Change> void rewrite(const std::string& from, const std::string& to, Change change) {
+    std::vector<io::Tensor> tensors = read_tensors(from);
+    change(tensors);
+    write_tensors(to, tensors);
+}
+
+io::Tensor int_tensor(std::string name, io::DType dtype, std::vector<uint64_t> shape, const std::vector<int64_t>& v) {
+    io::Tensor t{std::move(name), dtype, std::move(shape), {}};
+    const size_t size = dtype == io::DType::i64 ? 8 : 4;
+    t.data.resize(v.size() * size);
+    for (size_t i = 0; i < v.size(); ++i) {
+        if (size == 8) {
+            std::memcpy(t.data.data() + i * 8, &v[i], 8);
+        } else {
+            const int32_t narrow = static_cast<int32_t>(v[i]);
+            std::memcpy(t.data.data() + i * 4, &narrow, 4);
+        }
+    }
+    return t;
+}
+
+std::vector<int64_t> int_values(const io::Tensor& t) {
+    REQUIRE(t.dtype == io::DType::i64);
+    std::vector<int64_t> v(t.data.size() / 8);
+    std::memcpy(v.data(), t.data.data(), v.size() * 8);
+    return v;
+}
+
 } // namespace
 
 TEST_SUITE("cli") {
@@ -760,6 +839,227 @@ TEST_SUITE("cli") {
         SUBCASE("an attn_mask in the input") {
             expect_failure(dir, args("causal_torch_mask_weights", "2", {"--causal", "--incremental"}),
                            {"--incremental", "attn_mask"});
+        }
+    }
+
+    TEST_CASE("vkmha-run: model options match the model-family fixtures on the default device and on --device cpu") {
+        const TempDir dir;
+        const std::string output = dir.file("out.safetensors");
+        double worst[2] = {};
+        for (const ModelCase& c : model_cases()) {
+            for (size_t d = 0; d < all_devices.size(); ++d) {
+                const std::string label = c.name + " [" + device_label(all_devices[d]) + "]";
+                CAPTURE(label);
+                fs::remove(output);
+                run_ok(dir, with_device(model_args(c, output), all_devices[d]));
+                worst[d] =
+                    std::max(worst[d], compare_tensor(output, fixture(c.name, "expected"), "attn_output", label));
+            }
+        }
+        for (size_t d = 0; d < all_devices.size(); ++d)
+            MESSAGE("worst vs the model-family oracle on ", device_label(all_devices[d]), ": ", format_error(worst[d]));
+    }
+
+    TEST_CASE("vkmha-run: model options with --precision fp16 match the model-family fixtures within the fp16 "
+              "tolerance") {
+        const TempDir dir;
+        const std::string output = dir.file("out.safetensors");
+        double worst = 0;
+        for (const ModelCase& c : model_cases()) {
+            const std::string label = c.name + " [--precision fp16]";
+            CAPTURE(label);
+            fs::remove(output);
+            const std::vector<std::string> args = model_args(c, output, {"--precision", "fp16"});
+            const ProcessResult r = run_cli(dir, args);
+            if (r.exited && r.exit_code == 1 && r.err.find("storageBuffer16BitAccess") != std::string::npos) {
+                MESSAGE("skipped: the default device has no 16-bit storage: ", r.err);
+                return;
+            }
+            run_ok(dir, args);
+            const Tolerance tol{fp16_tolerance.abs * c.fp16_scale, fp16_tolerance.rel * c.fp16_scale};
+            worst = std::max(worst, compare_tensor(output, fixture(c.name, "expected"), "attn_output", label, tol));
+        }
+        MESSAGE("worst vs the model-family oracle with --precision fp16: ", format_error(worst));
+    }
+
+    TEST_CASE("vkmha-run: model options with --incremental match the model-family fixtures (positions per step)") {
+        // Every family is causal self-attention, so each decodes token by token through the KV cache: RoPE rotates
+        // each key before it enters the cache at its position_ids entry (or its cache position).
+        const TempDir dir;
+        const std::string output = dir.file("out.safetensors");
+        for (const ModelCase& c : model_cases()) {
+            const std::string label = c.name + " [--incremental]";
+            CAPTURE(label);
+            fs::remove(output);
+            const ProcessResult r = run_cli(dir, model_args(c, output, {"--incremental"}));
+            INFO("vkmha-run stderr:\n", r.err);
+            REQUIRE_MESSAGE((r.exited && r.exit_code == 0), label, " failed");
+            check_no_validation_messages(r.err);
+            compare_tensor(output, fixture(c.name, "expected"), "attn_output", label);
+        }
+    }
+
+    TEST_CASE("vkmha-run: --need-weights with model options: the default device's weights match --device cpu") {
+        // Soft-cap and window (gemma2), sinks (gpt-oss: each row's probabilities sum to less than 1), ALiBi with
+        // key padding (bloom).
+        const TempDir dir;
+        for (const ModelCase& c : model_cases()) {
+            if (c.name != "model_gemma2" && c.name != "model_gpt_oss" && c.name != "model_bloom") continue;
+            for (const bool average : {true, false}) {
+                const std::string label = c.name + (average ? " [--need-weights]" : " [--no-average-weights]");
+                CAPTURE(label);
+                std::vector<std::string> extra = {"--need-weights"};
+                if (!average) extra.push_back("--no-average-weights");
+                std::string outputs[2];
+                for (size_t d = 0; d < all_devices.size(); ++d) {
+                    outputs[d] = dir.file("out" + std::to_string(d) + ".safetensors");
+                    run_ok(dir, with_device(model_args(c, outputs[d], extra), all_devices[d]));
+                }
+                compare_tensor(outputs[0], fixture(c.name, "expected"), "attn_output", label + " [default device]");
+                compare_tensor(outputs[0], outputs[1], "attn_output_weights", label + " [default device vs cpu]");
+            }
+        }
+    }
+
+    TEST_CASE("vkmha-run: position_ids as I32 give what I64 gives; without them positions are 0..L-1") {
+        const TempDir dir;
+        const ModelCase* gptj = nullptr;
+        for (const ModelCase& c : model_cases())
+            if (c.name == "model_gptj") gptj = &c;
+        REQUIRE(gptj != nullptr);
+        const std::string i32_input = dir.file("i32.input.safetensors");
+        const std::string arange_input = dir.file("arange.input.safetensors");
+        const std::string no_ids_input = dir.file("no-ids.input.safetensors");
+        rewrite(fixture(gptj->name, "input"), i32_input, [](std::vector<io::Tensor>& tensors) {
+            io::Tensor& ids = tensor_named(tensors, "position_ids");
+            ids = int_tensor("position_ids", io::DType::i32, ids.shape, int_values(ids));
+        });
+        uint64_t batch = 0, length = 0;
+        rewrite(fixture(gptj->name, "input"), arange_input, [&](std::vector<io::Tensor>& tensors) {
+            io::Tensor& ids = tensor_named(tensors, "position_ids");
+            batch = ids.shape[0], length = ids.shape[1];
+            std::vector<int64_t> arange(batch * length);
+            for (size_t i = 0; i < arange.size(); ++i) arange[i] = static_cast<int64_t>(i % length);
+            ids = int_tensor("position_ids", io::DType::i64, ids.shape, arange);
+        });
+        rewrite(fixture(gptj->name, "input"), no_ids_input, [](std::vector<io::Tensor>& tensors) {
+            std::erase_if(tensors, [](const io::Tensor& t) { return t.name == "position_ids"; });
+        });
+        for (const std::string& device : all_devices) {
+            CAPTURE(device_label(device));
+            auto run = [&](const std::string& input, const std::string& output) {
+                std::vector<std::string> args = model_args(*gptj, output);
+                args[3] = input;
+                run_ok(dir, with_device(args, device));
+            };
+            const std::string i64 = dir.file("i64.safetensors"), i32 = dir.file("i32.safetensors"),
+                              arange = dir.file("arange.safetensors"), no_ids = dir.file("no-ids.safetensors");
+            run(fixture(gptj->name, "input"), i64);
+            run(i32_input, i32);
+            compare_tensor(i32, i64, "attn_output", "I32 vs I64 position_ids", {1e-6, 0});
+            run(arange_input, arange);
+            run(no_ids_input, no_ids);
+            compare_tensor(no_ids, arange, "attn_output", "no position_ids vs 0..L-1", {1e-6, 0});
+        }
+    }
+
+    TEST_CASE("vkmha-run: model-option flags refuse bad values with one line naming the flag and the value") {
+        const TempDir dir;
+        const std::vector<std::string> good = {
+            "--weights", fixture("self_basic", "weights"), "--input", fixture("self_basic", "input"),
+            "--output",  dir.file("out.safetensors"),      "--heads", "2"};
+        auto plus = [&](std::vector<std::string> extra) {
+            std::vector<std::string> args = good;
+            args.insert(args.end(), extra.begin(), extra.end());
+            return args;
+        };
+        struct Bad {
+            std::vector<std::string> flags, needles;
+        };
+        const Bad bad[] = {
+            {{"--rope", "foo"}, {"--rope", "foo"}},
+            {{"--rope"}, {"--rope"}},
+            {{"--rope", "neox", "--rope-scaling", "llama3:8,1"}, {"--rope-scaling", "llama3:8,1", "4"}},
+            {{"--rope", "neox", "--rope-scaling", "llama3:8,4,1,8192"}, {"--rope-scaling", "HIGH"}},
+            {{"--rope", "neox", "--rope-scaling", "yarn:4"}, {"--rope-scaling", "yarn:4"}},
+            {{"--rope", "neox", "--rope-scaling", "yarn:4,64,32,1,truncate"}, {"--rope-scaling", "truncate"}},
+            {{"--rope", "neox", "--rope-scaling", "linear:-2"}, {"--rope-scaling", "-2"}},
+            {{"--rope", "neox", "--rope-scaling", "linear"}, {"--rope-scaling", "linear"}},
+            {{"--rope", "neox", "--rope-scaling", "ntk:2"}, {"--rope-scaling", "ntk"}},
+            {{"--rope", "neox", "--rope-scaling", "yarn:4,64.5"}, {"--rope-scaling", "64.5"}},
+            {{"--rope-theta", "500000"}, {"--rope-theta", "--rope"}},
+            {{"--rope-dims", "2"}, {"--rope-dims", "--rope"}},
+            {{"--rope-scaling", "linear:2"}, {"--rope-scaling", "--rope"}},
+            {{"--rope", "gptj", "--rope-theta", "0.5"}, {"--rope-theta", "0.5"}},
+            {{"--rope", "gptj", "--rope-theta", "inf"}, {"--rope-theta", "inf"}},
+            {{"--rope", "gptj", "--rope-dims", "3"}, {"--rope-dims", "3"}},
+            {{"--rope", "gptj", "--rope-dims", "0"}, {"--rope-dims", "0"}},
+            {{"--window", "-1"}, {"--window", "-1"}},
+            {{"--window", "0"}, {"--window", "0"}},
+            {{"--window", "x"}, {"--window", "x"}},
+            {{"--scale", "-1"}, {"--scale", "-1"}},
+            {{"--scale", "nan"}, {"--scale", "nan"}},
+            {{"--softcap", "0"}, {"--softcap", "0"}},
+            {{"--softcap", "1e400"}, {"--softcap", "1e400"}},
+            {{"--norm-eps", "tiny"}, {"--norm-eps", "tiny"}},
+            {{"--alibi", "yes"}, {"yes"}}, // --alibi takes no value
+        };
+        for (const Bad& b : bad) {
+            CAPTURE(describe("", b.flags));
+            expect_failure(dir, plus(b.flags), b.needles);
+        }
+        SUBCASE("--rope-dims over the head dim (self_basic: D 4), on both devices") {
+            for (const std::string& device : all_devices) {
+                CAPTURE(device_label(device));
+                expect_failure(dir, with_device(plus({"--rope", "neox", "--rope-dims", "6"}), device),
+                               {"--rope-dims", "6", "4"});
+            }
+        }
+    }
+
+    TEST_CASE("vkmha-run: refuses bad position_ids, QK-norm and sinks tensors, naming the tensor") {
+        const TempDir dir;
+        const std::string output = dir.file("out.safetensors");
+        const std::string bad = dir.file("bad.safetensors");
+        // self_basic: E 8, H 2 (D 4), query [1, 5, 8].
+        auto expect_rejected = [&](const std::string& weights, const std::string& input,
+                                   const std::vector<std::string>& needles) {
+            for (const std::string& device : all_devices) {
+                CAPTURE(device_label(device));
+                expect_failure(dir,
+                               with_device({"--weights", weights, "--input", input, "--output", output, "--heads", "2",
+                                            "--rope", "neox"},
+                                           device),
+                               needles);
+            }
+        };
+        const std::string weights = fixture("self_basic", "weights"), input = fixture("self_basic", "input");
+        auto with_ids = [&](const io::Tensor& ids) {
+            rewrite(input, bad, [&](std::vector<io::Tensor>& tensors) { tensors.push_back(ids); });
+        };
+        SUBCASE("position_ids of dtype F32") {
+            with_ids(io::make_f32_tensor("position_ids", {1, 5}, {0, 1, 2, 3, 4}));
+            expect_rejected(weights, bad, {bad, "position_ids", "F32"});
+        }
+        SUBCASE("position_ids of the wrong shape") {
+            with_ids(int_tensor("position_ids", io::DType::i64, {1, 4}, {0, 1, 2, 3}));
+            expect_rejected(weights, bad, {bad, "position_ids", "[1, 4]", "[1, 5]"});
+        }
+        SUBCASE("position_ids outside int32") {
+            with_ids(int_tensor("position_ids", io::DType::i64, {1, 5}, {0, 1, int64_t{1} << 31, 3, 4}));
+            expect_rejected(weights, bad, {bad, "position_ids", "2147483648"});
+        }
+        SUBCASE("q_norm.weight without k_norm.weight") {
+            rewrite(weights, bad, [](std::vector<io::Tensor>& tensors) {
+                tensors.push_back(io::make_f32_tensor("q_norm.weight", {4}, {1, 1, 1, 1}));
+            });
+            expect_rejected(bad, input, {bad, "q_norm.weight", "k_norm.weight"});
+        }
+        SUBCASE("sinks of the wrong shape") {
+            rewrite(weights, bad, [](std::vector<io::Tensor>& tensors) {
+                tensors.push_back(io::make_f32_tensor("sinks", {3}, {0, 0, 0}));
+            });
+            expect_rejected(bad, input, {bad, "sinks", "[2]", "[3]"});
         }
     }
 

@@ -1,5 +1,6 @@
 // Tests of the CPU attention reference: against PyTorch fixtures (tests/fixtures) and against properties of the math.
 #include "cpu_reference.h"
+#include "rope.h"
 
 #include <doctest/doctest.h>
 
@@ -13,6 +14,7 @@
 #include <iterator>
 #include <limits>
 #include <map>
+#include <numbers>
 #include <random>
 #include <sstream>
 #include <string>
@@ -317,6 +319,73 @@ AttentionConfig make_config(uint32_t embed, uint32_t heads, uint32_t kv_heads, u
 }
 
 bool is_single_line(const std::string& message) { return !message.empty() && message.find('\n') == std::string::npos; }
+
+// ---- Problems for the model-option properties: a random layer with its inputs kept alive.
+
+struct Problem {
+    AttentionConfig config;
+    AttentionWeights weights;
+    AttentionShape shape;
+    AttentionOptions options;
+    std::vector<float> query, key;
+    std::vector<int32_t> position_ids, key_position_ids;
+
+    [[nodiscard]] AttentionInputs inputs() const {
+        AttentionInputs in;
+        in.query = query.data();
+        in.key = key.empty() ? nullptr : key.data();
+        in.position_ids = position_ids.empty() ? nullptr : position_ids.data();
+        in.key_position_ids = key_position_ids.empty() ? nullptr : key_position_ids.data();
+        return in;
+    }
+};
+
+// Self-attention when lq == lk and !cross, else a separate key (value = key).
+Problem make_problem(uint32_t embed, uint32_t heads, uint32_t kv_heads, AttentionShape shape, bool cross, unsigned seed,
+                     float qk_scale = 1.0f) {
+    std::mt19937 rng(seed);
+    Problem p;
+    p.config = make_config(embed, heads, kv_heads);
+    p.weights = random_weights(p.config, rng);
+    for (float& x : p.weights.wq) x *= qk_scale;
+    for (float& x : p.weights.wk) x *= qk_scale;
+    p.shape = shape;
+    p.query = random_vector(size_t{shape.batch} * shape.lq * embed, rng);
+    if (cross || shape.lq != shape.lk) p.key = random_vector(size_t{shape.batch} * shape.lk * embed, rng);
+    return p;
+}
+
+AttentionStages stages_of(const Problem& p) {
+    auto r = reference_attention_stages(p.config, p.weights, p.shape, p.options, p.inputs());
+    REQUIRE_MESSAGE(r.ok(), (r.ok() ? std::string() : r.error().message));
+    return std::move(r.value());
+}
+
+AttentionOutputs outputs_of(const Problem& p) {
+    auto r = reference_attention(p.config, p.weights, p.shape, p.options, p.inputs());
+    REQUIRE_MESSAGE(r.ok(), (r.ok() ? std::string() : r.error().message));
+    return std::move(r.value());
+}
+
+double max_abs_diff(const std::vector<float>& a, const std::vector<float>& b) {
+    REQUIRE(a.size() == b.size());
+    double m = 0.0;
+    for (size_t i = 0; i < a.size(); ++i) m = std::max(m, std::fabs(static_cast<double>(a[i]) - b[i]));
+    return m;
+}
+
+RopeConfig neox_rope(uint32_t dims = 0, double theta = 10000.0) {
+    RopeConfig r;
+    r.layout = RopeLayout::neox;
+    r.dims = dims;
+    r.theta = theta;
+    return r;
+}
+
+// Hugging Face's default inv_freq, written out here: 1 / theta^(2i / R).
+double default_inv_freq(double theta, uint32_t dims, uint32_t i) {
+    return 1.0 / std::pow(theta, 2.0 * i / static_cast<double>(dims));
+}
 
 } // namespace
 
@@ -710,6 +779,44 @@ TEST_SUITE("cpu_reference") {
             o.attn_mask = static_cast<MaskKind>(7);
             expect_error(validate_attention(good, good_weights, good_shape, o), {"attn_mask", "7"});
         }
+        SUBCASE("model options") {
+            AttentionConfig c = good; // D = 2, H = 4
+            AttentionWeights w = good_weights;
+            c.qk_norm = true;
+            expect_error(validate_attention(c, w, good_shape, good_options), {"q_norm", "0", "2"}); // missing
+            w.q_norm = {1.0f, 1.0f};
+            w.k_norm = {1.0f, 1.0f, 1.0f};
+            expect_error(validate_attention(c, w, good_shape, good_options), {"k_norm", "3", "2"});
+            w.k_norm.pop_back();
+            CHECK(validate_attention(c, w, good_shape, good_options).ok());
+            c.norm_eps = 0.0f;
+            expect_error(validate_attention(c, w, good_shape, good_options), {"norm_eps 0"});
+            c.norm_eps = std::numeric_limits<float>::quiet_NaN();
+            expect_error(validate_attention(c, w, good_shape, good_options), {"norm_eps nan"});
+            c = good;
+            w = good_weights;
+            w.q_norm = {1.0f}; // ignored while qk_norm is off
+            CHECK(validate_attention(c, w, good_shape, good_options).ok());
+            c.sinks = true;
+            w.sinks = {0.0f, 0.0f, 0.0f};
+            expect_error(validate_attention(c, w, good_shape, good_options), {"sinks", "3", "4"});
+            w.sinks.push_back(0.0f);
+            CHECK(validate_attention(c, w, good_shape, good_options).ok());
+            c = good;
+            c.rope.layout = RopeLayout::neox;
+            c.rope.dims = 3;
+            expect_error(validate_attention(c, w, good_shape, good_options), {"RoPE", "3"});
+            c = good;
+            c.scale = -1.0f;
+            expect_error(validate_attention(c, w, good_shape, good_options), {"scale -1"});
+            c.scale = std::numeric_limits<float>::infinity();
+            expect_error(validate_attention(c, w, good_shape, good_options), {"scale inf"});
+            c = good;
+            c.softcap = -2.0f;
+            expect_error(validate_attention(c, w, good_shape, good_options), {"softcap -2"});
+            c.softcap = std::numeric_limits<float>::quiet_NaN();
+            expect_error(validate_attention(c, w, good_shape, good_options), {"softcap nan"});
+        }
         SUBCASE("sizes that overflow") {
             expect_error(validate_attention(good, good_weights, AttentionShape{0xFFFFFFFFu, 0xFFFFFFFFu, 0xFFFFFFFFu},
                                             good_options),
@@ -737,6 +844,379 @@ TEST_SUITE("cpu_reference") {
             in.key = y.data(); // key given with kdim 6, value null: vdim 5 must equal it
             expect_error(status_of(good, good_weights, AttentionShape{2, 4, 4}, good_options), {"vdim 5", "6"});
         }
+    }
+
+    TEST_CASE("rope: inv_freq of each scaling against the formulas computed here") {
+        const uint32_t dims = 16;
+        RopeConfig r = neox_rope(0, 500000.0);
+        auto base = [&](uint32_t i) { return default_inv_freq(r.theta, dims, i); };
+
+        std::vector<float> f = rope_inv_freq(r, dims);
+        REQUIRE(f.size() == dims / 2);
+        for (uint32_t i = 0; i < dims / 2; ++i) CHECK(f[i] == doctest::Approx(base(i)).epsilon(1e-7));
+        CHECK(rope_attention_factor(r) == 1.0f);
+
+        r.scaling = RopeScaling::linear;
+        r.factor = 2.5;
+        f = rope_inv_freq(r, dims);
+        for (uint32_t i = 0; i < dims / 2; ++i) CHECK(f[i] == doctest::Approx(base(i) / 2.5).epsilon(1e-7));
+        CHECK(rope_attention_factor(r) == 1.0f);
+
+        SUBCASE("llama3: high frequencies kept, low ones / factor, a blend between") {
+            r.scaling = RopeScaling::llama3;
+            r.factor = 8.0;
+            r.low_freq_factor = 1.0;
+            r.high_freq_factor = 4.0;
+            r.original_max_positions = 8192;
+            auto wavelen = [&](uint32_t i) { return 2.0 * std::numbers::pi / base(i); };
+            // The premise: wavelengths 6.3 (pair 0), ~4443 (pair 4), ~6e5 (pair 7) against 8192/4 and 8192/1.
+            REQUIRE(wavelen(0) < 2048.0);
+            REQUIRE((wavelen(4) > 2048.0 && wavelen(4) < 8192.0));
+            REQUIRE(wavelen(7) > 8192.0);
+            f = rope_inv_freq(r, dims);
+            CHECK(f[0] == doctest::Approx(base(0)).epsilon(1e-7));
+            CHECK(f[7] == doctest::Approx(base(7) / 8.0).epsilon(1e-7));
+            CHECK(f[4] > base(4) / 8.0 * (1 + 1e-3));
+            CHECK(f[4] < base(4) * (1 - 1e-3));
+            const double smooth = (8192.0 / wavelen(4) - 1.0) / (4.0 - 1.0);
+            CHECK(f[4] == doctest::Approx((1 - smooth) * base(4) / 8.0 + smooth * base(4)).epsilon(1e-7));
+        }
+        SUBCASE("yarn: first pair kept, last pair / factor, the ramp between; attention factor 0.1 ln f + 1") {
+            r = neox_rope(0, 150000.0);
+            r.scaling = RopeScaling::yarn;
+            r.factor = 32.0;
+            r.original_max_positions = 4096;
+            auto yarn_base = [&](uint32_t i) { return default_inv_freq(150000.0, dims, i); };
+            // Correction range: dims ln(orig / (2 pi beta)) / (2 ln theta) for beta_fast 32 and beta_slow 1.
+            auto correction = [&](double beta) {
+                return dims * std::log(4096.0 / (beta * 2.0 * std::numbers::pi)) / (2.0 * std::log(150000.0));
+            };
+            const double low = std::floor(correction(32.0)), high = std::ceil(correction(1.0)); // 2 and 5
+            REQUIRE((low == 2.0 && high == 5.0));
+            f = rope_inv_freq(r, dims);
+            CHECK(f[0] == doctest::Approx(yarn_base(0)).epsilon(1e-7));
+            CHECK(f[7] == doctest::Approx(yarn_base(7) / 32.0).epsilon(1e-7));
+            const double ramp = (3.0 - low) / (high - low);
+            CHECK(f[3] == doctest::Approx(yarn_base(3) / 32.0 * ramp + yarn_base(3) * (1 - ramp)).epsilon(1e-7));
+            CHECK(rope_attention_factor(r) == doctest::Approx(0.1 * std::log(32.0) + 1.0).epsilon(1e-7));
+
+            r.truncate = false; // the unrounded range moves the ramp
+            const std::vector<float> untruncated = rope_inv_freq(r, dims);
+            const double ramp_untruncated = (3.0 - correction(32.0)) / (correction(1.0) - correction(32.0));
+            CHECK(untruncated[3] ==
+                  doctest::Approx(yarn_base(3) / 32.0 * ramp_untruncated + yarn_base(3) * (1 - ramp_untruncated))
+                      .epsilon(1e-7));
+            CHECK(untruncated[3] != f[3]);
+
+            r.factor = 1.0; // no attention factor without extension
+            CHECK(rope_attention_factor(r) == 1.0f);
+        }
+        SUBCASE("the attention factor scales cos and sin: position 0 multiplies the row by it") {
+            std::vector<float> x = {1.0f, 2.0f, 3.0f, 4.0f};
+            const RopeConfig rope = neox_rope();
+            rope_rotate(x.data(), 4, rope, rope_inv_freq(rope, 4), 1.5f, 0);
+            CHECK(x == std::vector<float>{1.5f, 3.0f, 4.5f, 6.0f});
+        }
+    }
+
+    TEST_CASE("rope: validate_rope refuses bad settings with a message naming the value") {
+        auto refused = [](const RopeConfig& r, uint32_t head_dim, std::initializer_list<const char*> mentions) {
+            const Status status = validate_rope(r, head_dim);
+            REQUIRE_FALSE(status.ok());
+            CHECK(status.error().code == ErrorCode::invalid_argument);
+            CHECK(is_single_line(status.error().message));
+            for (const char* m : mentions)
+                CHECK_MESSAGE(status.error().message.find(m) != std::string::npos, "'", status.error().message,
+                              "' should mention '", std::string(m), "'");
+        };
+        CHECK(validate_rope(neox_rope(), 16).ok());
+        CHECK(validate_rope(neox_rope(6), 16).ok());
+        RopeConfig off; // disabled: nothing else is read
+        off.dims = 7;
+        off.theta = 0.0;
+        CHECK(validate_rope(off, 16).ok());
+
+        refused(neox_rope(7), 16, {"7"});          // odd R
+        refused(neox_rope(18), 16, {"18", "16"});  // R > D
+        refused(neox_rope(0), 15, {"15"});         // R = D, odd
+        refused(neox_rope(0, 1.0), 16, {"theta"}); // theta <= 1
+        refused(neox_rope(0, 0.5), 16, {"theta", "0.5"});
+        RopeConfig r = neox_rope();
+        r.layout = static_cast<RopeLayout>(9);
+        refused(r, 16, {"layout", "9"});
+        r = neox_rope();
+        r.scaling = RopeScaling::llama3;
+        r.factor = 8.0;
+        refused(r, 16, {"llama3", "original_max_position"}); // no original max positions
+        r.original_max_positions = 8192;
+        CHECK(validate_rope(r, 16).ok());
+        r.high_freq_factor = r.low_freq_factor;
+        refused(r, 16, {"high_freq_factor"});
+        r = neox_rope();
+        r.scaling = RopeScaling::yarn;
+        r.factor = 32.0;
+        refused(r, 16, {"yarn", "original_max_position"});
+        r.scaling = RopeScaling::linear;
+        r.factor = 0.0;
+        refused(r, 16, {"factor"});
+    }
+
+    TEST_CASE("alibi: Bloom's slopes") {
+        for (uint32_t h = 0; h < 8; ++h) CHECK(alibi_slope(h, 8) == std::ldexp(1.0f, -static_cast<int>(h + 1)));
+        // H = 6: n = 4 gives 2^-2, 2^-4, 2^-6, 2^-8; the rest are the odd slopes of 2n = 8: 2^-1, 2^-3.
+        const float six[] = {0.25f, 0.0625f, 0.015625f, 0.00390625f, 0.5f, 0.125f};
+        for (uint32_t h = 0; h < 6; ++h) CHECK(alibi_slope(h, 6) == six[h]);
+        CHECK(alibi_slope(0, 1) == std::ldexp(1.0f, -8));
+        // H = 12: 2^-1 .. 2^-8, then 2^-0.5, 2^-1.5, 2^-2.5, 2^-3.5.
+        for (uint32_t h = 8; h < 12; ++h)
+            CHECK(alibi_slope(h, 12) == doctest::Approx(std::exp2(-0.5 - (h - 8.0))).epsilon(1e-7));
+    }
+
+    TEST_CASE("rope: scores depend only on relative position") {
+        Problem p = make_problem(16, 2, 1, AttentionShape{2, 6, 6}, false, 21);
+        p.config.rope = neox_rope();
+        p.options.causal = true;
+        p.position_ids = {0, 1, 3, 4, 8, 9, 2, 3, 4, 5, 6, 7};
+        const std::vector<float> base = outputs_of(p).output;
+        for (int32_t& x : p.position_ids) x += 37;
+        CHECK(max_abs_diff(outputs_of(p).output, base) <= 1e-4);
+        p.position_ids = {0, 1, 3, 4, 8, 9, 9, 3, 4, 5, 6, 1}; // batch 1 no longer a shift: must move
+        CHECK(max_abs_diff(outputs_of(p).output, base) > 1e-3);
+        p.position_ids = {0, 1, 2, 3, 4, 5, 0, 1, 2, 3, 4, 5};
+        const std::vector<float> explicit_default = outputs_of(p).output;
+        p.position_ids.clear();
+        CHECK(outputs_of(p).output == explicit_default); // absent = 0..L-1 for self-attention
+    }
+
+    TEST_CASE("rope: partial rotary leaves dims >= R untouched, neox and gptj pair different dims") {
+        Problem p = make_problem(16, 2, 2, AttentionShape{1, 4, 4}, false, 22);
+        p.position_ids = {3, 5, 8, 13};
+        const AttentionStages plain = stages_of(p);
+        const size_t d = 8, r = 4;
+        std::vector<std::vector<float>> rotated_q;
+        for (RopeLayout layout : {RopeLayout::neox, RopeLayout::gptj}) {
+            CAPTURE(static_cast<int>(layout));
+            p.config.rope = neox_rope(r);
+            p.config.rope.layout = layout;
+            const AttentionStages st = stages_of(p);
+            bool first_dims_moved = false;
+            for (size_t row = 0; row < st.q.size() / d; ++row)
+                for (size_t x = 0; x < d; ++x) {
+                    if (x >= r) CHECK(st.q[row * d + x] == plain.q[row * d + x]);
+                    if (x < r && st.q[row * d + x] != plain.q[row * d + x]) first_dims_moved = true;
+                }
+            CHECK(first_dims_moved);
+            rotated_q.push_back(st.q);
+        }
+        CHECK(max_abs_diff(rotated_q[0], rotated_q[1]) > 1e-2);
+
+        // By hand, query row 1 (position 5) of head 0: pair 0 has inv_freq 1 and pairs dims (0, 2) for neox,
+        // (0, 1) for gptj.
+        const float angle = 5.0f;
+        const double c = std::cos(angle), s = std::sin(angle);
+        const float* x = plain.q.data() + 1 * d;
+        CHECK(rotated_q[0][1 * d + 0] == doctest::Approx(x[0] * c - x[2] * s).epsilon(1e-6));
+        CHECK(rotated_q[0][1 * d + 2] == doctest::Approx(x[2] * c + x[0] * s).epsilon(1e-6));
+        CHECK(rotated_q[1][1 * d + 0] == doctest::Approx(x[0] * c - x[1] * s).epsilon(1e-6));
+        CHECK(rotated_q[1][1 * d + 1] == doctest::Approx(x[1] * c + x[0] * s).epsilon(1e-6));
+    }
+
+    TEST_CASE("rope: positions of queries and keys (defaults, key_position_ids, self-attention)") {
+        SUBCASE("without ids, query i sits at Lk - Lq + i and key j at j") {
+            Problem p = make_problem(16, 2, 2, AttentionShape{2, 3, 7}, true, 23);
+            p.config.rope = neox_rope();
+            const std::vector<float> implicit = outputs_of(p).output;
+            p.position_ids = {4, 5, 6, 4, 5, 6};
+            p.key_position_ids = {0, 1, 2, 3, 4, 5, 6, 0, 1, 2, 3, 4, 5, 6};
+            CHECK(outputs_of(p).output == implicit);
+            // Each key row is rotated at its own key_position_ids entry.
+            p.key_position_ids = {9, 1, 2, 3, 4, 5, 6, 0, 1, 2, 3, 4, 5, 6};
+            const AttentionStages st = stages_of(p);
+            p.config.rope = RopeConfig{};
+            const AttentionStages unrotated = stages_of(p);
+            std::vector<float> row(unrotated.k.begin(), unrotated.k.begin() + 8); // batch 0, head 0, key 0
+            rope_rotate(row.data(), 8, neox_rope(), rope_inv_freq(neox_rope(), 8), 1.0f, 9);
+            CHECK(std::vector<float>(st.k.begin(), st.k.begin() + 8) == row);
+        }
+        SUBCASE("self-attention keys take position_ids, and equal a cross-attention with key_position_ids") {
+            Problem p = make_problem(16, 4, 2, AttentionShape{2, 5, 5}, false, 24);
+            p.config.rope = neox_rope();
+            p.options.causal = true;
+            p.position_ids = {7, 9, 12, 13, 20, 0, 1, 2, 30, 31};
+            const std::vector<float> self = outputs_of(p).output;
+            p.key_position_ids = {1, 1, 1, 1, 1, 1, 1, 1, 1, 1}; // ignored: self-attention keys use position_ids
+            CHECK(outputs_of(p).output == self);
+            p.key = p.query; // the same tokens as an explicit key
+            p.key_position_ids = p.position_ids;
+            CHECK(outputs_of(p).output == self);
+        }
+    }
+
+    TEST_CASE("qk_norm: stage rows have the weight's rms, and RoPE rotates the normed rows") {
+        Problem p = make_problem(16, 2, 1, AttentionShape{2, 4, 4}, false, 25, 3.0f);
+        p.config.qk_norm = true;
+        p.weights.q_norm.assign(8, 2.5f);
+        p.weights.k_norm.assign(8, 0.5f);
+        AttentionStages st = stages_of(p);
+        auto rms = [](const float* x) {
+            double sum = 0.0;
+            for (size_t d = 0; d < 8; ++d) sum += double(x[d]) * x[d];
+            return std::sqrt(sum / 8);
+        };
+        for (size_t row = 0; row < st.q.size() / 8; ++row) CHECK(rms(st.q.data() + row * 8) == doctest::Approx(2.5));
+        for (size_t row = 0; row < st.k.size() / 8; ++row) CHECK(rms(st.k.data() + row * 8) == doctest::Approx(0.5));
+        p.config.qk_norm = false;
+        const AttentionStages raw = stages_of(p);
+        const double raw_rms = rms(raw.q.data());
+        CHECK(raw_rms != doctest::Approx(2.5).epsilon(0.05)); // the premise: far from it
+        // eps sits inside the root: with eps = 1 the rms becomes w * sqrt(ms / (ms + 1)).
+        p.config.qk_norm = true;
+        p.config.norm_eps = 1.0f;
+        const double ms = raw_rms * raw_rms;
+        CHECK(rms(stages_of(p).q.data()) == doctest::Approx(2.5 * std::sqrt(ms / (ms + 1.0))));
+        p.config.norm_eps = 1e-6f;
+
+        // Uneven weights make the order matter (RMS alone is rotation invariant): norm first, then rotate.
+        p.config.qk_norm = true;
+        std::mt19937 rng(5);
+        p.weights.q_norm = random_vector(8, rng);
+        p.weights.k_norm = random_vector(8, rng);
+        const AttentionStages normed = stages_of(p);
+        p.config.rope = neox_rope();
+        p.position_ids = {3, 4, 5, 6, 10, 11, 12, 13};
+        st = stages_of(p);
+        std::vector<float> row(normed.q.begin() + 8, normed.q.begin() + 16); // batch 0, head 0, query 1
+        rope_rotate(row.data(), 8, p.config.rope, rope_inv_freq(p.config.rope, 8), 1.0f, 4);
+        CHECK(std::vector<float>(st.q.begin() + 8, st.q.begin() + 16) == row);
+    }
+
+    TEST_CASE("scale and softcap: scores are scale * q.k, then capped to |s| <= c, before the additive mask") {
+        Problem p = make_problem(16, 2, 2, AttentionShape{1, 4, 5}, true, 26, 3.0f);
+        const AttentionStages plain = stages_of(p); // 1/sqrt(8)
+        p.config.scale = 0.3f;
+        const AttentionStages scaled = stages_of(p);
+        for (size_t x = 0; x < plain.scores.size(); ++x)
+            CHECK(scaled.scores[x] == doctest::Approx(plain.scores[x] * 0.3 * std::sqrt(8.0)).epsilon(1e-5));
+        const float cap = 2.0f;
+        REQUIRE(*std::max_element(scaled.scores.begin(), scaled.scores.end()) > 2 * cap); // the cap bites
+
+        p.config.softcap = cap;
+        std::vector<float> mask(4 * 5, 0.0f);
+        mask[7] = 5.0f;
+        p.options.attn_mask = MaskKind::additive;
+        AttentionInputs in = p.inputs();
+        in.attn_mask = mask.data();
+        auto capped = reference_attention_stages(p.config, p.weights, p.shape, p.options, in);
+        REQUIRE(capped.ok());
+        for (size_t x = 0; x < plain.scores.size(); ++x) {
+            CAPTURE(x);
+            const double expected = cap * std::tanh(scaled.scores[x] / cap) + (x % 20 == 7 ? 5.0 : 0.0);
+            CHECK(capped->scores[x] == doctest::Approx(expected).epsilon(1e-5));
+            if (x % 20 != 7) CHECK(std::fabs(capped->scores[x]) <= cap);
+        }
+        CHECK(capped->scores[7] > cap); // the mask comes after the cap
+    }
+
+    TEST_CASE("sinks: a logit in each row's denominator, so rows sum to less than 1") {
+        SUBCASE("by hand: scores {0, ln 3} and sink ln 2 give P = {1/6, 1/2}") {
+            AttentionConfig config = make_config(1, 1, 1);
+            config.sinks = true;
+            AttentionWeights w;
+            w.wq = w.wk = w.wv = w.wo = {1.0f};
+            w.bo = {0.5f};
+            w.sinks = {std::log(2.0f)};
+            const float ln3 = std::log(3.0f);
+            const std::vector<float> query = {1.0f}, key = {0.0f, ln3};
+            AttentionInputs in;
+            in.query = query.data();
+            in.key = key.data();
+            AttentionOptions options;
+            options.need_weights = true;
+            auto st = reference_attention_stages(config, w, AttentionShape{1, 1, 2}, options, in);
+            REQUIRE(st.ok());
+            CHECK(st->probs[0] == doctest::Approx(1.0 / 6).epsilon(1e-6));
+            CHECK(st->probs[1] == doctest::Approx(0.5).epsilon(1e-6));
+            CHECK(st->output[0] == doctest::Approx(0.5 * ln3 + 0.5).epsilon(1e-6)); // the sink adds no value
+            auto out = reference_attention(config, w, AttentionShape{1, 1, 2}, options, in);
+            REQUIRE(out.ok());
+            CHECK(out->weights == st->probs);
+        }
+        SUBCASE("random: P_ij = exp(s_ij - m) / (sum_k exp(s_ik - m) + exp(sink_h - m)); all masked gives zeros") {
+            Problem p = make_problem(16, 2, 1, AttentionShape{2, 3, 5}, true, 27);
+            p.config.sinks = true;
+            p.weights.sinks = {0.3f, 40.0f}; // head 1's sink dominates its rows' maximum
+            std::vector<uint8_t> padding(2 * 5, 0);
+            std::fill(padding.begin() + 5, padding.end(), uint8_t{1}); // batch 1: every key padded
+            p.options.key_padding = MaskKind::boolean;
+            p.options.need_weights = true;
+            p.options.average_weights = false;
+            AttentionInputs in = p.inputs();
+            in.key_padding_mask = padding.data();
+            auto st = reference_attention_stages(p.config, p.weights, p.shape, p.options, in);
+            auto out = reference_attention(p.config, p.weights, p.shape, p.options, in);
+            REQUIRE((st.ok() && out.ok()));
+            CHECK(out->weights == st->probs);
+            for (size_t h = 0; h < 2; ++h)
+                for (size_t i = 0; i < 3; ++i) {
+                    const float* s = st->scores.data() + (h * 3 + i) * 5; // batch 0
+                    const float* prob = st->probs.data() + (h * 3 + i) * 5;
+                    const double sink = p.weights.sinks[h];
+                    const double m = std::max(sink, double(*std::max_element(s, s + 5)));
+                    double denominator = std::exp(sink - m), sum = 0.0;
+                    for (size_t j = 0; j < 5; ++j) denominator += std::exp(s[j] - m);
+                    for (size_t j = 0; j < 5; ++j) {
+                        CHECK(prob[j] == doctest::Approx(std::exp(s[j] - m) / denominator).epsilon(1e-5));
+                        sum += prob[j];
+                    }
+                    CHECK(sum < 1.0);
+                }
+            for (size_t x = 2 * 3 * 5; x < st->probs.size(); ++x) CHECK(st->probs[x] == 0.0f); // batch 1
+            for (size_t x = 3 * 16; x < out->output.size(); ++x) CHECK(out->output[x] == p.weights.bo[x % 16]);
+        }
+    }
+
+    TEST_CASE("window and causal mask by index position, never by position_ids") {
+        for (bool causal : {false, true}) {
+            CAPTURE(causal);
+            Problem p = make_problem(16, 2, 2, AttentionShape{2, 4, 9}, true, 28);
+            p.config.window = 3;
+            p.config.rope = neox_rope();
+            p.position_ids = {100, 0, 50, 7, 1, 2, 3, 4}; // nothing like the index positions
+            p.options.causal = causal;
+            const AttentionStages st = stages_of(p);
+            for (size_t bh = 0; bh < 4; ++bh)
+                for (int64_t i = 0; i < 4; ++i)
+                    for (int64_t j = 0; j < 9; ++j) {
+                        const int64_t i_pos = i + 9 - 4;
+                        const bool masked = j <= i_pos - 3 || (causal && j > i_pos);
+                        CHECK(std::isinf(st.scores[(bh * 4 + i) * 9 + j]) == masked);
+                        CHECK((st.probs[(bh * 4 + i) * 9 + j] == 0.0f) == masked);
+                    }
+        }
+    }
+
+    TEST_CASE("alibi: adds slope_h * (j - i_pos) at index positions") {
+        Problem p = make_problem(16, 4, 2, AttentionShape{2, 3, 6}, true, 29);
+        p.config.rope = neox_rope();
+        p.position_ids = {40, 3, 17, 5, 5, 5}; // ALiBi must not read them
+        p.options.causal = true;
+        const AttentionStages plain = stages_of(p);
+        p.config.alibi = true;
+        const AttentionStages st = stages_of(p);
+        for (size_t b = 0; b < 2; ++b)
+            for (size_t h = 0; h < 4; ++h)
+                for (int64_t i = 0; i < 3; ++i)
+                    for (int64_t j = 0; j < 6; ++j) {
+                        const size_t x = (((b * 4 + h) * 3) + static_cast<size_t>(i)) * 6 + static_cast<size_t>(j);
+                        const int64_t i_pos = i + 6 - 3;
+                        if (j > i_pos) {
+                            CHECK(std::isinf(st.scores[x]));
+                            continue;
+                        }
+                        const double slope = alibi_slope(static_cast<uint32_t>(h), 4);
+                        CHECK(st.scores[x] - plain.scores[x] ==
+                              doctest::Approx(slope * static_cast<double>(j - i_pos)).epsilon(1e-5));
+                    }
     }
 
 } // TEST_SUITE

@@ -5,6 +5,7 @@
 #include "session.h"
 #include "support/compare.h"
 #include "support/gpu_context.h"
+#include "support/one_shot.h"
 
 #include <doctest/doctest.h>
 
@@ -18,6 +19,7 @@
 namespace {
 
 using namespace vkmha;
+using vkmha::test::OneShot;
 using vkmha::test::Tolerance;
 
 const Tolerance kTol{1e-4, 1e-3, 1e-9};
@@ -45,6 +47,8 @@ AttentionWeights random_weights(const AttentionConfig& c, std::mt19937& rng, boo
         w.bv = random_vec(KV, rng, 0.2f);
         w.bo = random_vec(E, rng, 0.2f);
     }
+    if (c.qk_norm) w.q_norm = random_vec(c.head_dim(), rng), w.k_norm = random_vec(c.head_dim(), rng);
+    if (c.sinks) w.sinks = random_vec(c.num_heads, rng, 2.0f);
     return w;
 }
 
@@ -101,7 +105,7 @@ std::unique_ptr<KvCache> make_cache(const Rig& r, KvCacheLimits l) {
 // One cached step through the host path; returns its [T, E] outputs.
 std::vector<float> run_step(Rig& r, KvCache& cache, const std::vector<SequenceStep>& steps, const float* q,
                             const float* k = nullptr, const float* v = nullptr, const uint8_t* kpm = nullptr,
-                            uint64_t* value_out = nullptr) {
+                            uint64_t* value_out = nullptr, const int32_t* positions = nullptr) {
     size_t T = 0;
     for (const SequenceStep& s : steps) T += s.new_tokens;
     HostInputs in;
@@ -109,6 +113,7 @@ std::vector<float> run_step(Rig& r, KvCache& cache, const std::vector<SequenceSt
     in.key = k;
     in.value = v;
     in.key_padding_mask = kpm;
+    in.position_ids = positions;
     auto value = r.session->submit_host_cached(cache, steps, in);
     REQUIRE_MESSAGE(value, why(value));
     auto waited = r.session->wait(value.value(), UINT64_MAX);
@@ -122,7 +127,8 @@ std::vector<float> run_step(Rig& r, KvCache& cache, const std::vector<SequenceSt
 
 // The reference over one sequence: lq query rows against lk keys (causal bottom-right unless a mask is given).
 std::vector<float> reference(const Rig& r, uint32_t lq, uint32_t lk, const float* q, const float* k = nullptr,
-                             const float* v = nullptr, const uint8_t* kpm = nullptr, const uint8_t* mask = nullptr) {
+                             const float* v = nullptr, const uint8_t* kpm = nullptr, const uint8_t* mask = nullptr,
+                             const int32_t* positions = nullptr) {
     AttentionOptions o;
     o.causal = mask == nullptr;
     if (kpm) o.key_padding = MaskKind::boolean;
@@ -133,6 +139,7 @@ std::vector<float> reference(const Rig& r, uint32_t lq, uint32_t lk, const float
     in.value = v;
     in.key_padding_mask = kpm;
     in.attn_mask = mask;
+    in.position_ids = positions;
     auto ref = reference_attention(r.c, r.w, {1, lq, lk}, o, in);
     REQUIRE_MESSAGE(ref, why(ref));
     return std::move(ref.value().output);
@@ -185,63 +192,6 @@ std::vector<uint8_t> window_mask(uint32_t L, uint32_t W) {
             if (j + W > i) m[size_t(i) * L + j] = 0;
     return m;
 }
-
-// A one-shot command buffer on the context's device, for the record_* paths.
-class OneShot {
-  public:
-    explicit OneShot(const Device& d) : m_d(d) {
-        const auto& vk = d.vk();
-        VkCommandPoolCreateInfo pi{VK_STRUCTURE_TYPE_COMMAND_POOL_CREATE_INFO};
-        pi.flags = VK_COMMAND_POOL_CREATE_RESET_COMMAND_BUFFER_BIT;
-        pi.queueFamilyIndex = d.queue_family();
-        REQUIRE(vk.vkCreateCommandPool(d.handle(), &pi, d.allocator(), &m_pool) == VK_SUCCESS);
-        VkCommandBufferAllocateInfo ai{VK_STRUCTURE_TYPE_COMMAND_BUFFER_ALLOCATE_INFO};
-        ai.commandPool = m_pool;
-        ai.level = VK_COMMAND_BUFFER_LEVEL_PRIMARY;
-        ai.commandBufferCount = 1;
-        REQUIRE(vk.vkAllocateCommandBuffers(d.handle(), &ai, &m_cmd) == VK_SUCCESS);
-        VkFenceCreateInfo fi{VK_STRUCTURE_TYPE_FENCE_CREATE_INFO};
-        REQUIRE(vk.vkCreateFence(d.handle(), &fi, d.allocator(), &m_fence) == VK_SUCCESS);
-    }
-    ~OneShot() {
-        const auto& vk = m_d.vk();
-        if (m_fence) vk.vkDestroyFence(m_d.handle(), m_fence, m_d.allocator());
-        if (m_pool) vk.vkDestroyCommandPool(m_d.handle(), m_pool, m_d.allocator());
-    }
-    OneShot(const OneShot&) = delete;
-    OneShot& operator=(const OneShot&) = delete;
-
-    VkCommandBuffer begin() {
-        const auto& vk = m_d.vk();
-        REQUIRE(vk.vkResetCommandBuffer(m_cmd, 0) == VK_SUCCESS);
-        VkCommandBufferBeginInfo bi{VK_STRUCTURE_TYPE_COMMAND_BUFFER_BEGIN_INFO};
-        bi.flags = VK_COMMAND_BUFFER_USAGE_ONE_TIME_SUBMIT_BIT;
-        REQUIRE(vk.vkBeginCommandBuffer(m_cmd, &bi) == VK_SUCCESS);
-        return m_cmd;
-    }
-    // Ends (with a barrier that makes shader writes visible to the host), submits, and waits.
-    void submit_and_wait() {
-        const auto& vk = m_d.vk();
-        VkMemoryBarrier to_host{VK_STRUCTURE_TYPE_MEMORY_BARRIER};
-        to_host.srcAccessMask = VK_ACCESS_SHADER_WRITE_BIT;
-        to_host.dstAccessMask = VK_ACCESS_HOST_READ_BIT;
-        vk.vkCmdPipelineBarrier(m_cmd, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT, VK_PIPELINE_STAGE_HOST_BIT, 0, 1, &to_host,
-                                0, nullptr, 0, nullptr);
-        REQUIRE(vk.vkEndCommandBuffer(m_cmd) == VK_SUCCESS);
-        VkSubmitInfo si{VK_STRUCTURE_TYPE_SUBMIT_INFO};
-        si.commandBufferCount = 1;
-        si.pCommandBuffers = &m_cmd;
-        REQUIRE(m_d.submit(1, &si, m_fence) == VK_SUCCESS);
-        REQUIRE(vk.vkWaitForFences(m_d.handle(), 1, &m_fence, VK_TRUE, UINT64_MAX) == VK_SUCCESS);
-        REQUIRE(vk.vkResetFences(m_d.handle(), 1, &m_fence) == VK_SUCCESS);
-    }
-
-  private:
-    const Device& m_d;
-    VkCommandPool m_pool = VK_NULL_HANDLE;
-    VkCommandBuffer m_cmd = VK_NULL_HANDLE;
-    VkFence m_fence = VK_NULL_HANDLE;
-};
 
 struct IncCase {
     uint32_t E, H, G, kdim, vdim;
@@ -837,5 +787,159 @@ TEST_SUITE("kv_cache") {
         check(got, reference(*rig, 27, 27, h.data(), nullptr, nullptr, nullptr, mask.data()), rig->tol,
               "windowed rollback");
         MESSAGE("worst max |d| so far in kv_cache: fp32 ", g_worst[0], ", fp16 ", g_worst[1]);
+    }
+
+    // The attention of real model families over a KV cache: K is rotated before it enters the cache, positions are
+    // cache positions (or the caller's), and every score modifier applies per sequence.
+    TEST_CASE("model options: incremental, ragged and caller positions equal one-shot") {
+        struct OptionCase {
+            const char* name;
+            AttentionConfig c;
+            bool fp16;
+        };
+        auto with = [](AttentionConfig c, auto&& f) {
+            f(c);
+            return c;
+        };
+        const AttentionConfig base{32, 4, 2, 32, 32};
+        const OptionCase cases[] = {
+            {"llama3 RoPE GQA",
+             with(base,
+                  [](AttentionConfig& c) {
+                      c.rope = {.layout = RopeLayout::neox,
+                                .theta = 500000.0,
+                                .scaling = RopeScaling::llama3,
+                                .factor = 8.0,
+                                .original_max_positions = 64};
+                  }),
+             false},
+            {"qwen3 QK-norm RoPE fp16",
+             with(base,
+                  [](AttentionConfig& c) {
+                      c.qk_norm = true;
+                      c.rope = {.layout = RopeLayout::neox};
+                  }),
+             true},
+            {"gemma2 scale soft-cap window",
+             with(base,
+                  [](AttentionConfig& c) {
+                      c.scale = 0.2f;
+                      c.softcap = 4.0f;
+                      c.window = 6;
+                  }),
+             false},
+            {"gpt-oss sinks window yarn",
+             with(base,
+                  [](AttentionConfig& c) {
+                      c.sinks = true;
+                      c.window = 11;
+                      c.rope = {.layout = RopeLayout::neox,
+                                .scaling = RopeScaling::yarn,
+                                .factor = 4.0,
+                                .original_max_positions = 32};
+                  }),
+             false},
+            {"ALiBi H6 partial gptj",
+             with(AttentionConfig{48, 6, 3, 48, 48},
+                  [](AttentionConfig& c) {
+                      c.alibi = true;
+                      c.rope = {.layout = RopeLayout::gptj, .dims = 4};
+                  }),
+             false},
+        };
+        for (const OptionCase& oc : cases) {
+            if (oc.fp16 && !vkmha::test::gpu_context().device().storage16()) continue;
+            INFO(oc.name);
+            vkmha::test::ValidationGuard guard;
+            auto rig = make_rig(oc.c, 77, true, oc.fp16 ? Precision::fp16 : Precision::fp32);
+            const uint32_t E = oc.c.embed_dim, L = 150;
+            std::mt19937 rng(78);
+            const auto q = random_vec(size_t(L) * E, rng);
+            // Incremental in uneven chunks, then decode steps over a long cache (split-K).
+            auto cache = make_cache(*rig, {3, 256, 0});
+            std::vector<float> got;
+            for (uint32_t pos = 0; pos < L;) {
+                const uint32_t n = pos < 120 ? std::min<uint32_t>(1 + pos % 9, L - pos) : 1;
+                auto out = run_step(*rig, *cache, {{0, n}}, q.data() + size_t(pos) * E);
+                got.insert(got.end(), out.begin(), out.end());
+                pos += n;
+            }
+            check(got, reference(*rig, L, L, q.data()), rig->tol, std::string(oc.name) + ": incremental");
+
+            // The caller's positions: every token 7000 further on.
+            std::vector<int32_t> positions(L);
+            for (uint32_t i = 0; i < L; ++i) positions[i] = static_cast<int32_t>(7000 + i);
+            got.clear();
+            for (uint32_t pos = 0; pos < L;) {
+                const uint32_t n = std::min<uint32_t>(1 + pos % 13, L - pos);
+                auto out = run_step(*rig, *cache, {{1, n}}, q.data() + size_t(pos) * E, nullptr, nullptr, nullptr,
+                                    nullptr, positions.data() + pos);
+                got.insert(got.end(), out.begin(), out.end());
+                pos += n;
+            }
+            check(got, reference(*rig, L, L, q.data(), nullptr, nullptr, nullptr, nullptr, positions.data()), rig->tol,
+                  std::string(oc.name) + ": caller positions");
+
+            // Ragged: sequences at different lengths in one step, each against its own reference.
+            std::vector<std::vector<float>> hist(3);
+            auto fresh = make_cache(*rig, {3, 256, 0});
+            step_and_check(*rig, *fresh, rng, hist, {{0, 5}, {2, 17}}, std::string(oc.name) + ": ragged 1");
+            step_and_check(*rig, *fresh, rng, hist, {{2, 1}, {1, 9}, {0, 3}}, std::string(oc.name) + ": ragged 2");
+        }
+    }
+
+    TEST_CASE("model options: sliced prefill equals one-shot") {
+        vkmha::test::ValidationGuard guard;
+        AttentionConfig c{32, 4, 2, 32, 32};
+        c.qk_norm = true;
+        c.sinks = true;
+        c.window = 40;
+        c.softcap = 6.0f;
+        c.rope = {.layout = RopeLayout::neox, .dims = 6, .scaling = RopeScaling::linear, .factor = 2.0};
+        Context& ctx = vkmha::test::gpu_context();
+        const uint32_t E = c.embed_dim, P = 21, T = 120;
+        auto rig = make_rig(c, 61, true, Precision::fp32, {1, 256, 256}, 8);
+        auto cache = make_cache(*rig, {2, 512, 0});
+        std::mt19937 rng(62);
+        std::vector<float> hist = random_vec(size_t(P) * E, rng);
+        run_step(*rig, *cache, {{1, P}}, hist.data());
+        const auto prompt = random_vec(size_t(T) * E, rng);
+        hist.insert(hist.end(), prompt.begin(), prompt.end());
+        const auto full = reference(*rig, P + T, P + T, hist.data());
+        const std::vector<float> want(full.begin() + size_t(P) * E, full.end());
+
+        auto arena = Arena::create(ctx.device(), {{"prefill query", uint64_t(T) * E * 4, MemoryKind::host_visible},
+                                                  {"prefill output", uint64_t(T) * E * 4, MemoryKind::host_visible}});
+        REQUIRE_MESSAGE(arena, why(arena));
+        const BufferView qv = arena.value()[0], ov = arena.value()[1];
+        std::memcpy(qv.mapped, prompt.data(), prompt.size() * 4);
+        OneShot os(ctx.device());
+        uint64_t frame = 1000;
+        auto job = PrefillJob::create(ctx, *cache, {1, T});
+        REQUIRE_MESSAGE(job, why(job));
+        PrefillJob& pj = *job.value();
+        while (!pj.done()) {
+            VkCommandBuffer cmd = os.begin();
+            PrefillRecordArgs a;
+            a.frame = frame;
+            a.completed_frame = frame - 1;
+            a.job = &pj;
+            a.max_rows = 37;
+            a.max_keys = rig->model->attention_tiling().keys;
+            a.query = {qv.buffer, 0, uint64_t(T) * E * 4};
+            a.output = {ov.buffer, 0, uint64_t(T) * E * 4};
+            auto item = rig->session->record_prefill(cmd, a);
+            REQUIRE_MESSAGE(item, why(item));
+            os.submit_and_wait();
+            ++frame;
+        }
+        std::vector<float> got(size_t(T) * E);
+        std::memcpy(got.data(), ov.mapped, got.size() * 4);
+        check(got, want, rig->tol, "prefill output with QK-norm, partial RoPE, sinks, window and soft-cap");
+        // A decode step after the prefill attends over the rotated keys the prefill left in the cache.
+        auto next = random_vec(E, rng);
+        hist.insert(hist.end(), next.begin(), next.end());
+        auto out = run_step(*rig, *cache, {{1, 1}}, next.data());
+        check(out, reference(*rig, 1, P + T + 1, next.data(), hist.data()), rig->tol, "decode after prefill");
     }
 }

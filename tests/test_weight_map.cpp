@@ -207,6 +207,27 @@ TEST_SUITE("weight_map") {
         }
     }
 
+    TEST_CASE("weight_map: Llama layers with H*D != E take the head dim from q_proj.weight (Gemma, Qwen3)") {
+        // E = 16, H = 4, D = 8 (H*D = 32), G = 2.
+        const std::vector<Tensor> tensors = {
+            counting_tensor("q_proj.weight", {32, 16}, 0), counting_tensor("k_proj.weight", {16, 16}, 300),
+            counting_tensor("v_proj.weight", {16, 16}, 600), counting_tensor("o_proj.weight", {16, 32}, 900),
+            counting_tensor("q_proj.bias", {32}, 1200)};
+        std::vector<Tensor> with_biases = tensors;
+        with_biases.push_back(counting_tensor("k_proj.bias", {16}, 1300));
+        with_biases.push_back(counting_tensor("v_proj.bias", {16}, 1400));
+        auto result = map_attention_weights(with_biases, 4, 0, file);
+        REQUIRE_MESSAGE(result.ok(), result.error().message);
+        const AttentionConfig& c = result->config;
+        CHECK(c.embed_dim == 16);
+        CHECK(c.head_dim() == 8);
+        CHECK(c.q_width() == 32);
+        CHECK(c.num_kv_heads == 2);
+        CHECK(result->weights.wq == counting(32 * 16, 0));
+        CHECK(result->weights.wo == counting(16 * 32, 900));
+        CHECK(result->weights.bq == counting(32, 1200));
+    }
+
     TEST_CASE("weight_map: F16 and BF16 weights convert to float") {
         // Small integers, exact in both formats: 0..255 fits BF16's 8-bit significand.
         auto small = [](std::string name, std::vector<uint64_t> shape) {
@@ -262,7 +283,7 @@ TEST_SUITE("weight_map") {
         }
         SUBCASE("E % H != 0, Llama") {
             CHECK(rejection(llama(16, false), 5, 0, ErrorCode::invalid_argument) ==
-                  file + ": embed_dim 16 (from q_proj.weight rows) is not divisible by num_heads 5");
+                  file + ": q_proj.weight rows 16 (num_heads * head_dim) are not divisible by num_heads 5");
         }
         SUBCASE("num_heads 0") {
             CHECK(rejection(torch_packed(true), 0, 0, ErrorCode::invalid_argument) ==
@@ -344,11 +365,11 @@ TEST_SUITE("weight_map") {
             CHECK(rejection(tensors, 2, 0, ErrorCode::io) ==
                   file + ": tensor 'k_proj_weight': expected shape [8, 6] [E, kdim], got [7, 6]");
         }
-        SUBCASE("Llama q_proj.weight not square") {
+        SUBCASE("Llama o_proj.weight must be [E, H*D] when H*D != E") {
             std::vector<Tensor> tensors = llama(16, false);
-            replace_tensor(tensors, counting_tensor("q_proj.weight", {8, 16}, 0));
-            CHECK(rejection(tensors, 4, 0, ErrorCode::io).find("tensor 'q_proj.weight' is [8, 16]: vkmha needs") !=
-                  std::string::npos);
+            replace_tensor(tensors, counting_tensor("q_proj.weight", {32, 16}, 0));
+            CHECK(rejection(tensors, 4, 0, ErrorCode::io) ==
+                  file + ": tensor 'o_proj.weight': expected shape [16, 32] [E, H*D], got [16, 16]");
         }
         SUBCASE("Llama v_proj.weight") {
             std::vector<Tensor> tensors = llama(8, false);
@@ -444,6 +465,88 @@ TEST_SUITE("weight_map") {
             CHECK(rejection(tensors, 2, 0, ErrorCode::io) ==
                   file + ": both 'in_proj_weight' and 'k_proj_weight' are present; cannot tell packed from separate "
                          "projections");
+        }
+    }
+
+    TEST_CASE("weight_map: q_norm.weight / k_norm.weight turn QK-norm on and sinks turn sinks on, under every scheme") {
+        struct Scheme {
+            const char* name;
+            std::vector<Tensor> tensors;
+            uint32_t heads, head_dim;
+        };
+        // packed E 8 / H 2, separate E 8 / H 4, Llama E 16 / H 4 / G 2: D 4, 2 and 4.
+        const Scheme schemes[] = {{"PyTorch packed", torch_packed(true), 2, 4},
+                                  {"PyTorch separate", torch_separate(false), 4, 2},
+                                  {"Llama GQA", llama(8, true), 4, 4}};
+        for (const Scheme& s : schemes) {
+            for (const DType dtype : {DType::f32, DType::f16, DType::bf16}) {
+                CAPTURE(s.name);
+                CAPTURE(dtype_name(dtype));
+                auto without = map_attention_weights(s.tensors, s.heads, 0, file);
+                REQUIRE(without.ok());
+                CHECK_FALSE(without->config.qk_norm);
+                CHECK_FALSE(without->config.sinks);
+                CHECK(without->weights.q_norm.empty());
+                CHECK(without->weights.k_norm.empty());
+                CHECK(without->weights.sinks.empty());
+
+                std::vector<Tensor> tensors = s.tensors;
+                auto typed = [&](Tensor t) { return dtype == DType::f32 ? t : converted(t, dtype); };
+                tensors.push_back(typed(counting_tensor("q_norm.weight", {s.head_dim}, 10)));
+                tensors.push_back(counting_tensor("k_norm.weight", {s.head_dim}, 20)); // F32 beside the others
+                tensors.push_back(typed(counting_tensor("sinks", {s.heads}, -3)));
+                auto with = map_attention_weights(tensors, s.heads, 0, file);
+                REQUIRE_MESSAGE(with.ok(), with.error().message);
+                CHECK(with->config.qk_norm);
+                CHECK(with->config.sinks);
+                CHECK(with->config.norm_eps == AttentionConfig{}.norm_eps); // the weights do not carry an epsilon
+                CHECK(with->weights.q_norm == counting(s.head_dim, 10));
+                CHECK(with->weights.k_norm == counting(s.head_dim, 20));
+                CHECK(with->weights.sinks == counting(s.heads, -3));
+                CHECK(with->weights.wq == without->weights.wq);
+            }
+        }
+        SUBCASE("sinks alone, without QK-norm") {
+            std::vector<Tensor> tensors = llama(4, false);
+            tensors.push_back(counting_tensor("sinks", {4}, 0));
+            auto result = map_attention_weights(tensors, 4, 0, file);
+            REQUIRE(result.ok());
+            CHECK(result->config.sinks);
+            CHECK_FALSE(result->config.qk_norm);
+        }
+    }
+
+    TEST_CASE("weight_map: QK-norm needs both norms of [D], sinks [H], refusals name the tensor and both shapes") {
+        std::vector<Tensor> tensors = llama(8, false); // E 16, H 4: D 4
+        SUBCASE("q_norm.weight without k_norm.weight") {
+            tensors.push_back(counting_tensor("q_norm.weight", {4}, 0));
+            CHECK(rejection(tensors, 4, 0, ErrorCode::io) ==
+                  file + ": tensor 'q_norm.weight' is given without 'k_norm.weight' (QK-norm needs both, [D] each)");
+        }
+        SUBCASE("k_norm.weight without q_norm.weight") {
+            tensors.push_back(counting_tensor("k_norm.weight", {4}, 0));
+            CHECK(rejection(tensors, 4, 0, ErrorCode::io).find("'q_norm.weight'") != std::string::npos);
+        }
+        SUBCASE("q_norm.weight over the whole width [E] (OLMo-2 style), not [D]") {
+            tensors.push_back(counting_tensor("q_norm.weight", {16}, 0));
+            tensors.push_back(counting_tensor("k_norm.weight", {4}, 0));
+            CHECK(rejection(tensors, 4, 0, ErrorCode::io) ==
+                  file + ": tensor 'q_norm.weight': expected shape [4] [D], got [16]");
+        }
+        SUBCASE("k_norm.weight of rank 2") {
+            tensors.push_back(counting_tensor("q_norm.weight", {4}, 0));
+            tensors.push_back(counting_tensor("k_norm.weight", {1, 4}, 0));
+            CHECK(rejection(tensors, 4, 0, ErrorCode::io) ==
+                  file + ": tensor 'k_norm.weight': expected shape [4] [D], got [1, 4]");
+        }
+        SUBCASE("sinks [H + 1]") {
+            tensors.push_back(counting_tensor("sinks", {5}, 0));
+            CHECK(rejection(tensors, 4, 0, ErrorCode::io) ==
+                  file + ": tensor 'sinks': expected shape [4] [H], got [5]");
+        }
+        SUBCASE("sinks of dtype I32") {
+            tensors.push_back(Tensor{"sinks", DType::i32, {4}, std::vector<uint8_t>(16)});
+            CHECK(rejection(tensors, 4, 0, ErrorCode::io).find("'sinks'") != std::string::npos);
         }
     }
 

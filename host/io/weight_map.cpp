@@ -210,14 +210,18 @@ Result<LoadedModel> map_llama(const std::vector<Tensor>& tensors, uint32_t num_h
     auto k = reader.require_rank("k_proj.weight", 2, "[G*D, E]");
     if (!k) return k.take_error();
     const Tensor& q_tensor = **q;
-    if (q_tensor.shape[0] != q_tensor.shape[1])
-        return reader.error(ErrorCode::io, "tensor 'q_proj.weight' is " + shape_to_string(q_tensor.shape) +
-                                               ": vkmha needs num_heads*head_dim (rows) == hidden size (columns)");
-    auto embed = reader.dimension(q_tensor, 0, "E (rows)");
+    // The head dim comes from q_proj.weight's rows (H*D), which need not equal the hidden size (columns): Gemma and
+    // Qwen3 layers have H*D != E.
+    auto q_rows = reader.dimension(q_tensor, 0, "H*D (rows)");
+    if (!q_rows) return q_rows.take_error();
+    auto embed = reader.dimension(q_tensor, 1, "E (columns)");
     if (!embed) return embed.take_error();
-    const uint32_t e = *embed;
-    if (e % num_heads != 0) return heads_do_not_divide(reader, e, "q_proj.weight rows", num_heads);
-    const uint32_t head_dim = e / num_heads;
+    const uint32_t e = *embed, qw = *q_rows;
+    if (qw % num_heads != 0)
+        return reader.error(ErrorCode::invalid_argument, "q_proj.weight rows " + std::to_string(qw) +
+                                                             " (num_heads * head_dim) are not divisible by num_heads " +
+                                                             std::to_string(num_heads));
+    const uint32_t head_dim = qw / num_heads;
 
     uint32_t kv_heads = num_kv_heads;
     if (kv_heads == 0) {
@@ -226,7 +230,7 @@ Result<LoadedModel> map_llama(const std::vector<Tensor>& tensors, uint32_t num_h
             num_heads % (kv_rows / head_dim) != 0)
             return reader.error(ErrorCode::io, "tensor 'k_proj.weight' has " + std::to_string(kv_rows) +
                                                    " rows, which is not num_kv_heads * head_dim " +
-                                                   std::to_string(head_dim) + " (embed_dim " + std::to_string(e) +
+                                                   std::to_string(head_dim) + " (q_proj rows " + std::to_string(qw) +
                                                    " / num_heads " + std::to_string(num_heads) +
                                                    ") for any num_kv_heads dividing num_heads");
         kv_heads = static_cast<uint32_t>(kv_rows / head_dim);
@@ -239,6 +243,7 @@ Result<LoadedModel> map_llama(const std::vector<Tensor>& tensors, uint32_t num_h
 
     LoadedModel model;
     model.config = {e, num_heads, kv_heads, e, e};
+    if (qw != e) model.config.explicit_head_dim = head_dim;
     AttentionWeights& w = model.weights;
     struct Projection {
         std::string_view weight_name, bias_name;
@@ -247,10 +252,10 @@ Result<LoadedModel> map_llama(const std::vector<Tensor>& tensors, uint32_t num_h
         std::vector<float>*weight, *bias;
     };
     const Projection projections[] = {
-        {"q_proj.weight", "q_proj.bias", e, e, "[H*D, E]", "[H*D]", &w.wq, &w.bq},
+        {"q_proj.weight", "q_proj.bias", qw, e, "[H*D, E]", "[H*D]", &w.wq, &w.bq},
         {"k_proj.weight", "k_proj.bias", kv_width, e, "[G*D, E]", "[G*D]", &w.wk, &w.bk},
         {"v_proj.weight", "v_proj.bias", kv_width, e, "[G*D, E]", "[G*D]", &w.wv, &w.bv},
-        {"o_proj.weight", "o_proj.bias", e, e, "[E, H*D]", "[E]", &w.wo, &w.bo},
+        {"o_proj.weight", "o_proj.bias", e, qw, "[E, H*D]", "[E]", &w.wo, &w.bo},
     };
     for (const Projection& p : projections) {
         auto weight = reader.required(p.weight_name, {p.rows, p.columns}, p.weight_shape);
@@ -263,8 +268,8 @@ Result<LoadedModel> map_llama(const std::vector<Tensor>& tensors, uint32_t num_h
     return model;
 }
 
-Result<LoadedModel> map_weights(const std::vector<Tensor>& tensors, uint32_t num_heads, uint32_t num_kv_heads,
-                                const std::string& file) {
+Result<LoadedModel> map_projections(const std::vector<Tensor>& tensors, uint32_t num_heads, uint32_t num_kv_heads,
+                                    const std::string& file) {
     const SchemeReader reader(tensors, file, "");
     if (num_heads == 0) return reader.error(ErrorCode::invalid_argument, "num_heads must be at least 1");
     for (const std::string_view name : {std::string_view("bias_k"), std::string_view("bias_v")})
@@ -303,6 +308,41 @@ Result<LoadedModel> map_weights(const std::vector<Tensor>& tensors, uint32_t num
                                            " weights: missing 'in_proj_weight' [3E, E] (or q_proj_weight, "
                                            "k_proj_weight and v_proj_weight); " +
                                            names_found(tensors));
+}
+
+// QK-norm ([D] each, both or neither) and attention sinks ([H]) go with any naming scheme, so they are read once
+// the projections have fixed D and H.
+Status map_norms_and_sinks(const std::vector<Tensor>& tensors, const std::string& file, LoadedModel& model) {
+    const SchemeReader reader(tensors, file, "QK-norm");
+    AttentionConfig& c = model.config;
+    AttentionWeights& w = model.weights;
+    const bool q = find_tensor(tensors, "q_norm.weight") != nullptr,
+               k = find_tensor(tensors, "k_norm.weight") != nullptr;
+    if (q != k)
+        return reader.error(ErrorCode::io, std::string("tensor ") + (q ? "'q_norm.weight'" : "'k_norm.weight'") +
+                                               " is given without " + (q ? "'k_norm.weight'" : "'q_norm.weight'") +
+                                               " (QK-norm needs both, [D] each)");
+    if (q) {
+        auto q_norm = reader.required("q_norm.weight", {c.head_dim()}, "[D]");
+        if (!q_norm) return q_norm.take_error();
+        auto k_norm = reader.required("k_norm.weight", {c.head_dim()}, "[D]");
+        if (!k_norm) return k_norm.take_error();
+        w.q_norm = std::move(q_norm.value());
+        w.k_norm = std::move(k_norm.value());
+        c.qk_norm = true;
+    }
+    auto sinks = reader.optional("sinks", {c.num_heads}, "[H]");
+    if (!sinks) return sinks.take_error();
+    w.sinks = std::move(sinks.value());
+    c.sinks = !w.sinks.empty();
+    return {};
+}
+
+Result<LoadedModel> map_weights(const std::vector<Tensor>& tensors, uint32_t num_heads, uint32_t num_kv_heads,
+                                const std::string& file) {
+    auto model = map_projections(tensors, num_heads, num_kv_heads, file);
+    if (model) VKMHA_TRY(map_norms_and_sinks(tensors, file, model.value()));
+    return model;
 }
 
 } // namespace

@@ -42,14 +42,33 @@ class GpuBench {
     const char* stage_name(VkmhaStage stage) const { return m_api->stageName(stage); }
 
     // One warm-up run, then `repeat` timed runs in a session sized for exactly this row, destroyed afterwards.
-    // The model is created on the first row of its (H, G, D, precision) and kept for later rows.
+    // The model is created on the first row of its (H, G, D, precision, model options) and kept for later rows.
     GpuMeasurement run(const Config& config, const LayerWeights& layer, uint32_t lq, uint32_t lk, const Path& path,
                        const Inputs& inputs, uint32_t repeat, bool keep_output);
 
+    // Rows that differ only in their model options (same shape, path and inputs), timed round-robin: every session
+    // warms up once, then each timed round submits every row once (alternately forwards and backwards), so load
+    // from other processes falls on all of them alike and their ratios hold on a shared machine.
+    struct RowJob {
+        const Config* config;
+        const LayerWeights* layer;
+        uint32_t lq, lk;
+        const Path* path;
+    };
+    std::vector<GpuMeasurement> run_interleaved(const std::vector<RowJob>& jobs, const Inputs& inputs, uint32_t repeat,
+                                                bool keep_output);
+
   private:
+    struct Pending;
+    Pending begin(const Config& config, const LayerWeights& layer, uint32_t lq, uint32_t lk, const Path& path,
+                  const Inputs& inputs);
+    void submit_once(Pending& pending, bool timed);
+    GpuMeasurement finish(Pending& pending, bool keep_output);
+
     struct CachedModel {
         uint32_t heads, kv_heads, head_dim;
         const Precision* precision;
+        ModelOptions options;
         VkmhaModel model;
         uint64_t weight_bytes;
     };

@@ -1,6 +1,7 @@
-// vkmha-bench: times vkmha's attention paths (fused, unfused, fused without split-K) over a sweep of shapes through
-// the public C API, and reports GPU time per stage, GFLOP/s, GB/s and device memory as a table, JSON and a PNG
-// plot; optionally against the CPU reference and OpenBLAS sgemm.
+// vkmha-bench: times vkmha's attention paths (fused, unfused, fused without split-K) over a sweep of shapes and
+// model options (RoPE, QK-norm, soft-cap, ALiBi, sinks, window) through the public C API, and reports GPU time per
+// stage, GFLOP/s, GB/s and device memory as a table, JSON and a PNG plot, each option row also as a ratio to the
+// plain row of its shape; optionally against the CPU reference and OpenBLAS sgemm.
 #include "cpu_bench.h"
 #include "fail.h"
 #include "gpu_bench.h"
@@ -10,7 +11,9 @@
 #include "sgemm.h"
 #include "workload.h"
 
+#include <algorithm>
 #include <cstdio>
+#include <iterator>
 #include <map>
 #include <optional>
 #include <string>
@@ -71,11 +74,13 @@ std::string x_axis_title(const std::vector<Config>& configs) {
     return decode ? "key length Lk (Lq fixed)" : "sequence length L = Lq = Lk";
 }
 
-// The fused row the sgemm yardstick is held against: the largest length, prefill before decode, fastest core.
+// The fused row the sgemm yardstick is held against: plain before model options, the largest length, prefill before
+// decode, fastest core.
 const RowResult* sgemm_row(const Report& report) {
     const RowResult* best = nullptr;
     auto rank = [&](const RowResult& r) {
-        return std::make_tuple(!report.configs[r.row.config].decode(), r.row.lk, r.core_gflops);
+        const Config& c = report.configs[r.row.config];
+        return std::make_tuple(c.options.plain(), !c.decode(), r.row.lk, r.core_gflops);
     };
     for (const RowResult& r : report.rows)
         if (r.row.path == find_path("fused") && (!best || rank(r) > rank(*best))) best = &r;
@@ -110,48 +115,105 @@ int main(int argc, char** argv) {
         progress_line_open = false;
     }
 
-    std::map<std::tuple<uint32_t, uint32_t, uint32_t>, LayerWeights> weights; // by (H, G, D)
+    std::map<std::tuple<uint32_t, uint32_t, uint32_t, std::string>, LayerWeights> weights; // by (H, G, D, options)
+    auto layer_for = [&](const Config& c) -> const LayerWeights& {
+        auto key = std::make_tuple(c.heads, c.kv_heads, c.head_dim, c.options.name());
+        auto found = weights.find(key);
+        if (found == weights.end()) found = weights.emplace(key, make_weights(c)).first;
+        return found->second;
+    };
     Inputs inputs;
     std::tuple<size_t, uint32_t, uint32_t> inputs_for{SIZE_MAX, 0, 0};
-    std::optional<CpuMeasurement> cpu;
+    std::map<std::tuple<size_t, uint32_t, uint32_t>, CpuMeasurement> cpu_runs; // by (config, Lq, Lk): once per shape
     const size_t total = sweep.rows.size();
+    std::vector<std::optional<RowResult>> results(total);
+    size_t started = 0;
     for (size_t i = 0; i < total; ++i) {
+        if (results[i]) continue;
+        // This row and the later ones that differ from it only in their model options run interleaved (gpu_bench.h),
+        // so their ratios to the plain row hold on a loaded machine. Without options every group is one row.
+        std::vector<size_t> group{i};
         const Row& row = sweep.rows[i];
         const Config& c = sweep.configs[row.config];
-        std::fprintf(stderr, "[%zu/%zu] B=%u H=%u G=%u D=%u %s%s %s %s ... ", i + 1, total, c.batch, c.heads,
+        for (size_t k = i + 1; k < total; ++k) {
+            const Row& other = sweep.rows[k];
+            if (!results[k] && other.path == row.path && other.lq == row.lq && other.lk == row.lk &&
+                other.config != row.config && same_but_options(sweep.configs[other.config], c))
+                group.push_back(k);
+        }
+        std::string options;
+        for (size_t k : group) {
+            const ModelOptions& m = sweep.configs[sweep.rows[k].config].options;
+            options += (options.empty() ? "" : " | ") + m.name();
+        }
+        const std::string count = group.size() == 1
+                                      ? std::to_string(started + 1)
+                                      : std::to_string(started + 1) + "-" + std::to_string(started + group.size());
+        std::fprintf(stderr, "[%s/%zu] B=%u H=%u G=%u D=%u %s%s %s%s %s%s ... ", count.c_str(), total, c.batch, c.heads,
                      c.kv_heads, c.head_dim,
                      (c.decode() ? "Lq=" + std::to_string(row.lq) + " Lk=" + std::to_string(row.lk)
                                  : "L=" + std::to_string(row.lk))
                          .c_str(),
-                     c.causal ? " causal" : "", c.precision->name, row.path->name);
+                     c.causal ? " causal" : "", c.precision->name,
+                     group.size() == 1 && c.options.plain() ? "" : (" " + options).c_str(), row.path->name,
+                     group.size() == 1 ? "" : " (interleaved)");
         std::fflush(stderr);
         progress_line_open = true;
-        auto key = std::make_tuple(c.heads, c.kv_heads, c.head_dim);
-        auto found = weights.find(key);
-        if (found == weights.end()) found = weights.emplace(key, make_weights(c)).first;
-        const LayerWeights& layer = found->second;
-        if (inputs_for != std::make_tuple(row.config, row.lq, row.lk)) {
+        started += group.size();
+        if (inputs_for != std::make_tuple(row.config, row.lq, row.lk)) { // the same for every row of the group
             inputs = make_inputs(c, row.lq, row.lk);
             inputs_for = {row.config, row.lq, row.lk};
-            cpu.reset();
-            if (o.compare_cpu) cpu = run_cpu_reference(c, layer, row.lq, row.lk, inputs, o.repeat); // once per shape
         }
-        RowResult r;
-        r.row = row;
-        r.gpu = gpu.run(c, layer, row.lq, row.lk, *row.path, inputs, o.repeat, o.compare_cpu);
-        if (cpu) {
-            r.cpu_ms = cpu->ms;
-            r.cpu_runs = cpu->runs;
-            if (r.gpu.total_ms > 0) r.gpu_vs_cpu = cpu->ms / r.gpu.total_ms;
-            r.max_abs_error = max_abs_difference(r.gpu.output, cpu->output);
-            r.gpu.output = {};
+        std::vector<GpuBench::RowJob> jobs;
+        std::vector<const CpuMeasurement*> cpu;
+        for (size_t k : group) {
+            const Row& r = sweep.rows[k];
+            const Config& rc = sweep.configs[r.config];
+            const LayerWeights& layer = layer_for(rc);
+            jobs.push_back({&rc, &layer, r.lq, r.lk, r.path});
+            const CpuMeasurement* ref = nullptr;
+            if (o.compare_cpu) {
+                const auto key = std::make_tuple(r.config, r.lq, r.lk);
+                auto found = cpu_runs.find(key);
+                if (found == cpu_runs.end())
+                    found = cpu_runs.emplace(key, run_cpu_reference(rc, layer, r.lq, r.lk, inputs, o.repeat)).first;
+                ref = &found->second;
+            }
+            cpu.push_back(ref);
         }
-        std::fprintf(stderr, "%.3f ms", r.gpu.total_ms);
-        if (cpu) std::fprintf(stderr, " (CPU %.1f ms)", cpu->ms);
+        std::vector<GpuMeasurement> measured;
+        if (group.size() == 1)
+            measured.push_back(gpu.run(c, *jobs[0].layer, row.lq, row.lk, *row.path, inputs, o.repeat, o.compare_cpu));
+        else
+            measured = gpu.run_interleaved(jobs, inputs, o.repeat, o.compare_cpu);
+        for (size_t g = 0; g < group.size(); ++g) {
+            RowResult r;
+            r.row = sweep.rows[group[g]];
+            r.gpu = std::move(measured[g]);
+            if (cpu[g]) {
+                r.cpu_ms = cpu[g]->ms;
+                r.cpu_runs = cpu[g]->runs;
+                if (r.gpu.total_ms > 0) r.gpu_vs_cpu = cpu[g]->ms / r.gpu.total_ms;
+                r.max_abs_error = max_abs_difference(r.gpu.output, cpu[g]->output);
+                r.gpu.output = {};
+            }
+            std::fprintf(stderr, "%s%.3f", g ? " | " : "", r.gpu.total_ms);
+            results[group[g]] = std::move(r);
+        }
+        std::fprintf(stderr, " ms");
+        if (group.size() == 1 && cpu[0]) std::fprintf(stderr, " (CPU %.1f ms)", cpu[0]->ms);
         std::fprintf(stderr, "\n");
         progress_line_open = false;
-        report.rows.push_back(std::move(r));
+        for (auto it = cpu_runs.begin(); it != cpu_runs.end();) { // forget references no later row needs
+            bool needed = false;
+            for (size_t k = i + 1; k < total && !needed; ++k) {
+                const Row& r = sweep.rows[k];
+                needed = !results[k] && std::make_tuple(r.config, r.lq, r.lk) == it->first;
+            }
+            it = needed ? std::next(it) : cpu_runs.erase(it);
+        }
     }
+    for (std::optional<RowResult>& r : results) report.rows.push_back(std::move(*r));
     derive_metrics(report);
 
     if (sgemm) {
@@ -162,6 +224,10 @@ int main(int argc, char** argv) {
 
     std::printf("\n");
     print_table(report, o.compare_cpu);
+    if (std::any_of(report.configs.begin(), report.configs.end(), [](const Config& c) { return !c.options.plain(); })) {
+        std::printf("\n");
+        print_model_options(report);
+    }
     if (report.sgemm) {
         std::printf("\n");
         print_sgemm(report);

@@ -12,18 +12,24 @@
 
 namespace bench {
 
-// Query/key pairs a causal mask leaves (key j allowed for query i when j <= i + Lk - Lq): about half of Lq·Lk when
-// Lq == Lk, nearly all of it for a short decode query block. Without the mask, all Lq·Lk.
+// Query/key pairs the masks leave, with i_pos = i + Lk - Lq the query's position: a causal mask allows key j when
+// j <= i_pos (about half of Lq·Lk when Lq == Lk, nearly all of it for a short decode query block), the window
+// option when j > i_pos - W (the fused kernel skips key tiles that neither allows). Without either, all Lq·Lk.
 inline double scored_pairs(const Config& c, uint32_t lq, uint32_t lk) {
-    if (!c.causal) return double(lq) * lk;
+    const bool window = c.options.window;
+    if (!c.causal && !window) return double(lq) * lk;
     double pairs = 0;
-    for (uint32_t i = 0; i < lq; ++i)
-        pairs += double(std::clamp<int64_t>(int64_t(i) + 1 + int64_t(lk) - int64_t(lq), 0, int64_t(lk)));
+    for (uint32_t i = 0; i < lq; ++i) {
+        const int64_t pos = int64_t(i) + int64_t(lk) - int64_t(lq);
+        const int64_t first = window ? std::max<int64_t>(0, pos - int64_t(kWindow) + 1) : 0;
+        const int64_t end = c.causal ? std::min<int64_t>(pos + 1, lk) : int64_t(lk);
+        pairs += double(std::max<int64_t>(0, end - first));
+    }
     return pairs;
 }
 
-// Scores and P·V: two products of 2 FLOPs per multiply-add, 4·B·H·Lq·Lk·D, counting only the pairs that a causal
-// mask leaves.
+// Scores and P·V: two products of 2 FLOPs per multiply-add, 4·B·H·Lq·Lk·D, counting only the pairs that the causal
+// mask and the window leave.
 inline double attention_core_flops(const Config& c, uint32_t lq, uint32_t lk) {
     return 4.0 * c.batch * c.heads * c.head_dim * scored_pairs(c, lq, lk);
 }
@@ -42,11 +48,12 @@ inline double pass_bytes(const Config& c, uint32_t lq, uint32_t lk, uint64_t wei
     return 4.0 * (inputs + outputs) + double(weight_bytes);
 }
 
-// Everything but the projections: scores, softmax, apply and weight averaging (unfused) or attention and the
-// split-K combine (fused).
+// Everything but the projections and the per-token QK-norm/RoPE pass: scores, softmax, apply and weight averaging
+// (unfused) or attention and the split-K combine (fused), the work attention_core_flops counts. Soft-cap, ALiBi,
+// the window and sinks happen inside these stages, so their cost shows in the core; QK-norm and RoPE in `rope`.
 inline bool is_core_stage(VkmhaStage s) {
     return s != VKMHA_STAGE_Q_PROJ && s != VKMHA_STAGE_K_PROJ && s != VKMHA_STAGE_V_PROJ && s != VKMHA_STAGE_QKV_PROJ &&
-           s != VKMHA_STAGE_OUT_PROJ;
+           s != VKMHA_STAGE_OUT_PROJ && s != VKMHA_STAGE_ROPE;
 }
 
 inline double median(std::vector<double> v) {

@@ -23,6 +23,10 @@ const char* kUsage =
     "  --causal              causal mask\n"
     "  --paths P1,...        fused, unfused, fused-nosplit    (default fused,unfused; +fused-nosplit for decode)\n"
     "  --precision P1,...    fp32, fp16 (fp16 storage, fp32 arithmetic) (default fp32)\n"
+    "  --model-options M1,...  each plain or a '+'-joined set of: rope (NeoX, theta 10000, R = D), qk-norm\n"
+    "                        (random q_norm/k_norm weights around 1), softcap (50), alibi, sinks (random), window\n"
+    "                        (256); e.g. plain,rope+qk-norm (default plain). Rows with options are also reported\n"
+    "                        as GPU time vs the plain row of the same shape and path\n"
     "  --repeat N            timed runs per row; the median is reported (default 3, after one warm-up)\n"
     "  --device N|NAME       Vulkan device by index or name substring\n"
     "  --compare-cpu         also time the CPU reference on each shape; report GPU/CPU speed and max |error|\n"
@@ -67,28 +71,30 @@ std::string default_output(const char* in_build, const char* here) {
     return std::filesystem::is_directory("build", ec) ? in_build : here;
 }
 
-Config make_config(uint32_t b, uint32_t h, uint32_t g, uint32_t d, uint32_t lq, const Precision* precision) {
+Config make_config(uint32_t b, uint32_t h, uint32_t g, uint32_t d, uint32_t lq, const Precision* precision,
+                   const ModelOptions& options) {
     Config c;
     c.batch = b, c.heads = h, c.kv_heads = g, c.head_dim = d, c.query_length = lq, c.precision = precision;
+    c.options = options;
     return c;
 }
 
 // Prefill (self-attention) for MHA, GQA and another head width, then decode (Lq = 1) against a long key range.
-void builtin_sweep(Sweep& sweep, bool quick, bool cpu_device, const std::vector<const Path*>& paths,
-                   const Precision* p) {
+void builtin_sweep(Sweep& sweep, bool quick, bool cpu_device, const std::vector<const Path*>& paths, const Precision* p,
+                   const ModelOptions& m) {
     if (quick) {
-        add_config(sweep, make_config(1, 4, 4, 32, 0, p), {64, 128}, paths);
-        add_config(sweep, make_config(1, 4, 2, 32, 1, p), {256}, paths);
+        add_config(sweep, make_config(1, 4, 4, 32, 0, p, m), {64, 128}, paths);
+        add_config(sweep, make_config(1, 4, 2, 32, 1, p, m), {256}, paths);
     } else if (cpu_device) {
-        add_config(sweep, make_config(1, 4, 4, 32, 0, p), {64, 128, 256, 512}, paths);
-        add_config(sweep, make_config(1, 8, 2, 32, 0, p), {128, 256}, paths);
-        add_config(sweep, make_config(2, 2, 2, 64, 0, p), {128, 256}, paths);
-        add_config(sweep, make_config(1, 8, 2, 32, 1, p), {512, 2048}, paths);
+        add_config(sweep, make_config(1, 4, 4, 32, 0, p, m), {64, 128, 256, 512}, paths);
+        add_config(sweep, make_config(1, 8, 2, 32, 0, p, m), {128, 256}, paths);
+        add_config(sweep, make_config(2, 2, 2, 64, 0, p, m), {128, 256}, paths);
+        add_config(sweep, make_config(1, 8, 2, 32, 1, p, m), {512, 2048}, paths);
     } else {
-        add_config(sweep, make_config(1, 8, 8, 64, 0, p), {256, 512, 1024, 2048, 4096}, paths);
-        add_config(sweep, make_config(1, 32, 8, 128, 0, p), {512, 1024, 2048}, paths);
-        add_config(sweep, make_config(4, 16, 16, 64, 0, p), {512, 1024}, paths);
-        add_config(sweep, make_config(1, 32, 8, 128, 1, p), {1024, 4096, 16384}, paths);
+        add_config(sweep, make_config(1, 8, 8, 64, 0, p, m), {256, 512, 1024, 2048, 4096}, paths);
+        add_config(sweep, make_config(1, 32, 8, 128, 0, p, m), {512, 1024, 2048}, paths);
+        add_config(sweep, make_config(4, 16, 16, 64, 0, p, m), {512, 1024}, paths);
+        add_config(sweep, make_config(1, 32, 8, 128, 1, p, m), {1024, 4096, 16384}, paths);
     }
 }
 
@@ -141,6 +147,17 @@ Options parse_options(int argc, char** argv) {
                 if (!p) die("--paths '" + name + "' is not a path (" + path_names() + ")");
                 o.paths.push_back(p);
             }
+        } else if (a == "--model-options") {
+            const std::string text = value();
+            o.model_options.clear();
+            for (const std::string& item : split(a, text)) {
+                ModelOptions m;
+                std::string error;
+                if (!parse_model_options(item, &m, &error))
+                    die("--model-options " + error + " (each item: plain, or a '+'-joined set of " +
+                        model_option_names() + ")");
+                o.model_options.push_back(m);
+            }
         } else if (a == "--precision") {
             const std::string text = value();
             o.precisions.clear();
@@ -153,6 +170,7 @@ Options parse_options(int argc, char** argv) {
             die("unknown argument '" + a + "' (see --help)");
     }
     if (o.precisions.empty()) o.precisions.push_back(&kPrecisions[0]);
+    if (o.model_options.empty()) o.model_options.push_back(ModelOptions{});
     if (o.json_path.empty()) o.json_path = default_output("build/bench.json", "vkmha-bench.json");
     if (o.png_path.empty()) o.png_path = default_output("build/bench.png", "vkmha-bench.png");
     check_output_directory("--json", o.json_path);
@@ -163,7 +181,8 @@ Options parse_options(int argc, char** argv) {
 Sweep make_sweep(const Options& o, bool cpu_device) {
     Sweep sweep;
     if (!o.custom) {
-        for (const Precision* p : o.precisions) builtin_sweep(sweep, o.quick, cpu_device, o.paths, p);
+        for (const Precision* p : o.precisions)
+            for (const ModelOptions& m : o.model_options) builtin_sweep(sweep, o.quick, cpu_device, o.paths, p, m);
         return sweep;
     }
     const auto pick = [](const std::vector<uint32_t>& given,
@@ -184,9 +203,11 @@ Sweep make_sweep(const Options& o, bool cpu_device) {
                         if (uint64_t(h) * d > 65536)
                             die("--heads '" + std::to_string(h) + "' x --head-dim '" + std::to_string(d) +
                                 "' is an embedding width over 65536");
-                        Config c = make_config(b, h, g, d, o.query_length, p);
-                        c.causal = o.causal;
-                        add_config(sweep, c, sizes, o.paths);
+                        for (const ModelOptions& m : o.model_options) {
+                            Config c = make_config(b, h, g, d, o.query_length, p, m);
+                            c.causal = o.causal;
+                            add_config(sweep, c, sizes, o.paths);
+                        }
                     }
     return sweep;
 }

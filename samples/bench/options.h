@@ -18,6 +18,7 @@ struct Options {
     uint32_t query_length = 0; // --lq
     std::vector<const Path*> paths;
     std::vector<const Precision*> precisions;
+    std::vector<ModelOptions> model_options; // --model-options; each multiplies the sweep (default: plain only)
 
     uint32_t repeat = 3; // timed runs per row (median), after one warm-up run
     std::string device;  // "" = vkmha's default pick

@@ -97,7 +97,31 @@ class Json {
     std::vector<bool> m_first; // per open container: no element written yet
 };
 
+bool has_model_options(const Report& report) {
+    for (const Config& c : report.configs)
+        if (!c.options.plain()) return true;
+    return false;
+}
+
+double stage_ms(const GpuMeasurement& m, VkmhaStage stage) {
+    for (const StageTime& s : m.stages)
+        if (s.stage == stage) return s.ms;
+    return 0;
+}
+
 } // namespace
+
+const RowResult* plain_row(const Report& report, const RowResult& r) {
+    const Config& c = report.configs[r.row.config];
+    if (c.options.plain()) return nullptr;
+    for (const RowResult& p : report.rows) {
+        const Config& pc = report.configs[p.row.config];
+        if (pc.options.plain() && same_but_options(pc, c) && p.row.path == r.row.path && p.row.lq == r.row.lq &&
+            p.row.lk == r.row.lk)
+            return &p;
+    }
+    return nullptr;
+}
 
 void derive_metrics(Report& report) {
     for (RowResult& r : report.rows) {
@@ -118,6 +142,11 @@ void derive_metrics(Report& report) {
                 if (r.gpu.core_ms > 0) r.core_speedup_vs_unfused = u.gpu.core_ms / r.gpu.core_ms;
             }
     }
+    for (RowResult& r : report.rows)
+        if (const RowResult* p = plain_row(report, r)) {
+            if (p->gpu.total_ms > 0) r.vs_plain = r.gpu.total_ms / p->gpu.total_ms;
+            if (p->gpu.core_ms > 0) r.core_vs_plain = r.gpu.core_ms / p->gpu.core_ms;
+        }
 }
 
 void print_table(const Report& report, bool with_cpu) {
@@ -126,6 +155,8 @@ void print_table(const Report& report, bool with_cpu) {
         shape_width = std::max(shape_width, int(shape_text(report.configs[r.row.config], r.row.lq, r.row.lk).size()));
     std::printf("%-*s %-13s %9s %9s %9s %9s %8s %8s %8s", shape_width, "shape", "path", "GPU ms", "core ms",
                 "core GF/s", "all GF/s", "GB/s", "mem MiB", "vs unf");
+    const bool options = has_model_options(report);
+    if (options) std::printf(" %8s", "vs plain");
     if (with_cpu) std::printf(" %10s %8s %9s", "CPU ms", "GPU/CPU", "max|err|");
     std::printf("\n");
     size_t previous = SIZE_MAX;
@@ -138,6 +169,7 @@ void print_table(const Report& report, bool with_cpu) {
                     short_number(r.core_gflops).c_str(), short_number(r.total_gflops).c_str(),
                     short_number(r.gbps).c_str(), fixed(double(r.peak_bytes()) / (1 << 20), 1).c_str(),
                     ratio_text(r.speedup_vs_unfused).c_str());
+        if (options) std::printf(" %8s", ratio_text(r.vs_plain).c_str());
         if (with_cpu) {
             char err[32] = "-";
             if (r.max_abs_error) std::snprintf(err, sizeof err, "%.2e", *r.max_abs_error);
@@ -146,6 +178,33 @@ void print_table(const Report& report, bool with_cpu) {
         }
         std::printf("\n");
     }
+}
+
+void print_model_options(const Report& report) {
+    if (!has_model_options(report)) return;
+    std::printf("model options: GPU ms of the whole pass vs the plain row of the same shape and path, this run\n");
+    bool any = false;
+    for (const RowResult& p : report.rows) {
+        if (!report.configs[p.row.config].options.plain()) continue;
+        bool header = false;
+        for (const RowResult& r : report.rows) {
+            if (plain_row(report, r) != &p) continue;
+            if (!header) {
+                std::printf("%s %s (plain %s ms):\n",
+                            shape_text(report.configs[p.row.config], p.row.lq, p.row.lk).c_str(), p.row.path->name,
+                            fixed(p.gpu.total_ms, 3).c_str());
+                header = any = true;
+            }
+            const double rope = stage_ms(r.gpu, VKMHA_STAGE_ROPE);
+            std::printf("  %s: %s plain (core %s", report.configs[r.row.config].options.name().c_str(),
+                        ratio_text(r.vs_plain).c_str(), ratio_text(r.core_vs_plain).c_str());
+            if (rope > 0 && r.gpu.total_ms > 0)
+                std::printf("; QK-norm/RoPE pass %s ms = %s%% of the row", fixed(rope, 3).c_str(),
+                            short_number(100 * rope / r.gpu.total_ms).c_str());
+            std::printf(")\n");
+        }
+    }
+    if (!any) std::printf("(no plain row of the same shape and path: add plain to --model-options)\n");
 }
 
 void print_sgemm(const Report& report) {
@@ -198,6 +257,7 @@ std::string write_json(const Report& report, const std::string& path,
         j.value("query_length", r.row.lq);
         j.value("key_length", r.row.lk);
         j.value("causal", c.causal);
+        j.value("model_options", c.options.name());
         j.begin_object("stages_ms");
         for (const StageTime& s : r.gpu.stages) j.value(stage_name(s.stage), s.ms);
         j.end_object();
@@ -216,6 +276,8 @@ std::string write_json(const Report& report, const std::string& path,
         j.value("peak_device_mib", double(r.peak_bytes()) / (1 << 20));
         j.value("speedup_vs_unfused", r.speedup_vs_unfused);
         j.value("core_speedup_vs_unfused", r.core_speedup_vs_unfused);
+        j.value("vs_plain", r.vs_plain);
+        j.value("core_vs_plain", r.core_vs_plain);
         j.value("cpu_ms", r.cpu_ms);
         if (r.cpu_ms) j.value("cpu_runs", r.cpu_runs);
         j.value("gpu_vs_cpu", r.gpu_vs_cpu);

@@ -20,10 +20,12 @@ struct RowResult {
     double core_gflops = 0, total_gflops = 0, gbps = 0;
     std::optional<double> speedup_vs_unfused;      // unfused GPU ms / this row's, same shape and run
     std::optional<double> core_speedup_vs_unfused; // the same for the attention core alone
-    std::optional<double> cpu_ms;                  // CPU reference, same shape and inputs
-    uint32_t cpu_runs = 0;                         // timed CPU runs behind cpu_ms (cpu_bench.h)
-    std::optional<double> gpu_vs_cpu;              // cpu_ms / GPU ms
-    std::optional<double> max_abs_error;           // GPU output vs CPU reference
+    std::optional<double> vs_plain; // with model options: this row's GPU ms / the plain row's (same shape, path, run)
+    std::optional<double> core_vs_plain; // the same for the attention core alone
+    std::optional<double> cpu_ms;        // CPU reference, same shape and inputs
+    uint32_t cpu_runs = 0;               // timed CPU runs behind cpu_ms (cpu_bench.h)
+    std::optional<double> gpu_vs_cpu;    // cpu_ms / GPU ms
+    std::optional<double> max_abs_error; // GPU output vs CPU reference
     uint64_t peak_bytes() const { return gpu.model_bytes + gpu.session_bytes; }
 };
 
@@ -41,10 +43,18 @@ struct Report {
     std::optional<SgemmComparison> sgemm;
 };
 
+// The plain row a row with model options is compared with (same configuration but its options, same lengths and
+// path), or nullptr (a plain row, or none in the sweep).
+const RowResult* plain_row(const Report& report, const RowResult& row);
+
 // Fills the work, rates and same-run ratios of every row from its GPU measurement.
 void derive_metrics(Report& report);
 
+// The table; a "vs plain" column when some row has model options.
 void print_table(const Report& report, bool with_cpu);
+// Each row with model options as a ratio to the plain row of its shape and path in this run; prints nothing when no
+// row has one.
+void print_model_options(const Report& report);
 void print_sgemm(const Report& report); // report.sgemm must be set
 
 // Empty on success, else a one-line error naming the file.

@@ -65,6 +65,27 @@ LayerWeights make_weights(const Config& c) {
         x.bv = rng.fill(GD, w);
         x.bo = rng.fill(E, w);
     }
+    // The model options (sweep.h), from a generator of their own so the projections stay those of the plain layer.
+    const ModelOptions& o = c.options;
+    Random extra(0x0B710A5ull + uint64_t(c.heads) * 1000003u + c.head_dim);
+    if (o.qk_norm) {
+        l.config.qk_norm = true;
+        x.q_norm = extra.fill(c.head_dim, 0.25f);
+        x.k_norm = extra.fill(c.head_dim, 0.25f);
+        for (float& v : x.q_norm) v += 1.0f;
+        for (float& v : x.k_norm) v += 1.0f;
+    }
+    if (o.sinks) {
+        l.config.sinks = true;
+        x.sinks = extra.fill(c.heads, 1.0f);
+    }
+    if (o.rope) {
+        l.config.rope.layout = vkmha::RopeLayout::neox;
+        l.config.rope.theta = kRopeTheta;
+    }
+    if (o.softcap) l.config.softcap = kSoftcap;
+    l.config.alibi = o.alibi;
+    if (o.window) l.config.window = kWindow;
     return l;
 }
 
@@ -99,6 +120,11 @@ ModelTensors make_model_tensors(const LayerWeights& layer, const Precision& prec
         add("v_proj.weight", {GD, E}, x.wv);
         add("o_proj.weight", {E, E}, x.wo);
     }
+    if (c.qk_norm) { // the names vkmha reads with either naming scheme
+        add("q_norm.weight", {c.head_dim()}, x.q_norm);
+        add("k_norm.weight", {c.head_dim()}, x.k_norm);
+    }
+    if (c.sinks) add("sinks", {c.num_heads}, x.sinks);
     for (size_t i = 0; i < m.tensors.size(); ++i) { // after every push_back, so the pointers stay valid
         m.tensors[i].pName = m.names[i].c_str();
         m.tensors[i].pData = m.storage[i].data();

@@ -18,10 +18,13 @@ struct LayerWeights {
     vkmha::AttentionWeights weights; // fp32 values; Llama layers have no biases
 };
 
-// Weights ~ U(-1/sqrt(E), 1/sqrt(E)), deterministic for a given config.
+// Weights ~ U(-1/sqrt(E), 1/sqrt(E)), deterministic for a given config (the projections depend on H, G and D only).
+// With the config's model options: config.{qk_norm, rope, softcap, alibi, window, sinks} set as sweep.h describes,
+// q_norm and k_norm ~ 1 + U(-0.25, 0.25), sinks ~ U(-1, 1), so the CPU reference computes what the model does.
 LayerWeights make_weights(const Config& config);
 
-// The named tensors for createModel in the precision's weight type; `tensors` point into `storage`.
+// The named tensors for createModel in the precision's weight type (q_norm.weight, k_norm.weight and sinks with
+// those options); `tensors` point into `storage`.
 struct ModelTensors {
     std::vector<std::string> names;
     std::vector<std::vector<uint8_t>> storage;

@@ -8,10 +8,15 @@
 #include "cpu_reference.h"
 #include "io/safetensors.h"
 #include "io/weight_map.h"
+#include "rope.h"
 
 #include <algorithm>
+#include <cerrno>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <functional>
+#include <initializer_list>
 #include <string>
 #include <vector>
 
@@ -26,19 +31,155 @@ const char* kUsage =
     "                 [--kv-heads G] [--causal] [--need-weights] [--no-average-weights] [--device N|NAME|cpu]\n"
     "                 [--precision fp32|fp16]   (fp16: weights and Q/K/V stored as fp16, fp32 arithmetic)\n"
     "                 [--incremental]   (with --causal: feeds the query one token per step through a KV cache,\n"
-    "                                    one sequence per batch element; same output as the one-shot pass)\n";
+    "                                    one sequence per batch element; same output as the one-shot pass)\n"
+    "  model options (the attention of real model families):\n"
+    "                 [--rope neox|gptj] [--rope-theta F (10000)] [--rope-dims N (head dim)]\n"
+    "                 [--rope-scaling linear:F | llama3:F,LOW,HIGH,ORIG | "
+    "yarn:F,ORIG[,BETA_FAST,BETA_SLOW[,notrunc]]]\n"
+    "                 [--scale F (1/sqrt(head dim))] [--softcap F] [--alibi] [--window W] [--norm-eps F (1e-6)]\n"
+    "  QK-norm and sinks come with the weights (q_norm.weight and k_norm.weight [D], sinks [H]); the input's optional\n"
+    "  position_ids [B, Lq] (I32 or I64) gives the RoPE positions (--incremental: step t's token of row b is at\n"
+    "  position_ids[b, t]).\n"
+    "  attention only (the caller's own Q, K, V; no projections):\n"
+    "                 --qkv: the input holds q [B, H, Lq, D], k and v [B, G, Lk, D] (G from --kv-heads or k), "
+    "optional\n"
+    "                 key_padding_mask, attn_mask, position_ids [B, Lq] and key_position_ids [B, Lk]; --weights is\n"
+    "                 optional (sinks, q_norm.weight, k_norm.weight only); the output attn_output is [B, H, Lq, D].\n"
+    "                 --incremental feeds Q, K, V one token per step through a KV cache (Lq = Lk).\n";
 
 struct Options {
     std::string weights, input, output, device;
     uint32_t heads = 0, kv_heads = 0;
     bool causal = false, need_weights = false, average = true, incremental = false;
+    bool qkv = false; // attention only: the input holds the caller's own q, k, v
     VkmhaPrecision precision = VKMHA_PRECISION_FP32;
+    // The model options as the public API takes them (all 0: off); the CPU reference gets them through
+    // apply_model_options.
+    VkmhaModelAttentionInfo attention{VKMHA_STRUCTURE_TYPE_MODEL_ATTENTION_INFO};
+    std::string rope_only_flag; // the first --rope-* flag given, refused without --rope
 };
 
 [[noreturn]] void die(const std::string& message) { vkmha::cli::die("vkmha-run", message); }
 
-uint32_t parse_count(const std::string& flag, const char* text) {
-    return vkmha::cli::parse_count("vkmha-run", flag, text);
+uint32_t parse_count(const std::string& flag, const char* text, unsigned long max = 65536) {
+    return vkmha::cli::parse_count("vkmha-run", flag, text, max);
+}
+
+// A finite number above `minimum` (exclusive), or false.
+bool to_number(const std::string& text, double minimum, float* out) {
+    char* end = nullptr;
+    errno = 0;
+    const double v = std::strtod(text.c_str(), &end);
+    if (text.empty() || *end || errno || !std::isfinite(v) || !(v > minimum) || v > 3.0e38) return false;
+    *out = static_cast<float>(v);
+    return true;
+}
+
+float parse_number(const std::string& flag, const char* text, double minimum = 0.0) {
+    float v = 0;
+    if (!to_number(text, minimum, &v))
+        die(flag + " '" + text + "' is not a finite number > " + std::to_string(static_cast<int>(minimum)));
+    return v;
+}
+
+std::vector<std::string> split(const std::string& text, char separator) {
+    std::vector<std::string> fields;
+    size_t begin = 0;
+    for (size_t end; (end = text.find(separator, begin)) != std::string::npos; begin = end + 1)
+        fields.push_back(text.substr(begin, end - begin));
+    fields.push_back(text.substr(begin));
+    return fields;
+}
+
+// --rope-scaling KIND:FIELDS into `a`; every refusal names the flag, the value and the expected form.
+void parse_rope_scaling(const std::string& text, VkmhaModelAttentionInfo& a) {
+    const size_t colon = text.find(':');
+    const std::string kind = text.substr(0, colon);
+    const std::vector<std::string> f =
+        colon == std::string::npos ? std::vector<std::string>{} : split(text.substr(colon + 1), ',');
+    auto bad = [&](const std::string& why) {
+        die("--rope-scaling '" + text + "': " + why +
+            " (expected linear:F | llama3:F,LOW,HIGH,ORIG | yarn:F,ORIG[,BETA_FAST,BETA_SLOW[,notrunc]])");
+    };
+    auto number = [&](size_t i, const char* what) {
+        float v = 0;
+        if (!to_number(f[i], 0.0, &v)) bad(std::string(what) + " '" + f[i] + "' is not a finite number > 0");
+        return v;
+    };
+    auto count = [&](size_t i) {
+        float v = 0;
+        if (!to_number(f[i], 0.0, &v) || v != std::floor(v) || v > 1e9) bad("ORIG '" + f[i] + "' is not a count");
+        return static_cast<uint32_t>(v);
+    };
+    auto fields = [&](std::initializer_list<size_t> allowed) {
+        if (std::find(allowed.begin(), allowed.end(), f.size()) != allowed.end()) return;
+        std::string counts;
+        for (const size_t n : allowed)
+            counts += (counts.empty() ? "" : n == *(allowed.end() - 1) ? " or " : ", ") + std::to_string(n);
+        bad(kind + " takes " + counts + " fields, got " + std::to_string(f.size()));
+    };
+    if (kind == "linear") {
+        fields({1});
+        a.ropeScaling = VKMHA_ROPE_SCALING_LINEAR;
+        a.ropeScalingFactor = number(0, "F");
+    } else if (kind == "llama3") {
+        fields({4});
+        a.ropeScaling = VKMHA_ROPE_SCALING_LLAMA3;
+        a.ropeScalingFactor = number(0, "F");
+        a.ropeLowFreqFactor = number(1, "LOW");
+        a.ropeHighFreqFactor = number(2, "HIGH");
+        a.ropeOriginalMaxPositions = count(3);
+        if (!(a.ropeHighFreqFactor > a.ropeLowFreqFactor)) bad("HIGH must be above LOW");
+    } else if (kind == "yarn") {
+        fields({2, 4, 5});
+        a.ropeScaling = VKMHA_ROPE_SCALING_YARN;
+        a.ropeScalingFactor = number(0, "F");
+        a.ropeOriginalMaxPositions = count(1);
+        if (f.size() >= 4) {
+            a.ropeBetaFast = number(2, "BETA_FAST");
+            a.ropeBetaSlow = number(3, "BETA_SLOW");
+        }
+        if (f.size() == 5 && f[4] != "notrunc") bad("the fifth field '" + f[4] + "' is not notrunc");
+        a.ropeNoTruncate = f.size() == 5 ? VK_TRUE : VK_FALSE;
+    } else {
+        bad("unknown scaling '" + kind + "'");
+    }
+}
+
+// The model-option flags (--rope ... --norm-eps); false when `a` is none of them.
+bool parse_model_option(Options& o, const std::string& a, const std::function<const char*()>& value) {
+    VkmhaModelAttentionInfo& m = o.attention;
+    const bool rope_only = a == "--rope-theta" || a == "--rope-dims" || a == "--rope-scaling";
+    if (rope_only && o.rope_only_flag.empty()) o.rope_only_flag = a;
+    if (a == "--rope") {
+        const std::string v = value();
+        if (v == "neox")
+            m.ropeLayout = VKMHA_ROPE_LAYOUT_NEOX;
+        else if (v == "gptj")
+            m.ropeLayout = VKMHA_ROPE_LAYOUT_GPTJ;
+        else
+            die("--rope '" + v + "' is not neox or gptj");
+    } else if (a == "--rope-theta")
+        m.ropeTheta = parse_number(a, value(), 1.0);
+    else if (a == "--rope-dims") {
+        const char* text = value();
+        m.rotaryDims = parse_count(a, text);
+        if (m.rotaryDims % 2) die("--rope-dims '" + std::string(text) + "' is odd (rotary dims come in pairs)");
+    } else if (a == "--rope-scaling")
+        parse_rope_scaling(value(), m);
+    else if (a == "--scale")
+        m.scale = parse_number(a, value());
+    else if (a == "--softcap")
+        m.softcap = parse_number(a, value());
+    else if (a == "--alibi")
+        m.alibi = VK_TRUE;
+    else if (a == "--window")
+        m.window = parse_count(a, value(), 1ul << 30);
+    else if (a == "--norm-eps")
+        m.normEps = parse_number(a, value());
+    else
+        return false;
+    return true;
 }
 
 InputTensors load_inputs(const std::string& file, uint32_t E, uint32_t kdim, uint32_t vdim, uint32_t H) {
@@ -81,19 +222,24 @@ Options parse(int argc, char** argv) {
             o.need_weights = true;
         else if (a == "--incremental")
             o.incremental = true;
+        else if (a == "--qkv")
+            o.qkv = true;
         else if (a == "--no-average-weights")
             o.average = false;
-        else if (a == "--help" || a == "-h") {
+        else if (parse_model_option(o, a, value)) {
+        } else if (a == "--help" || a == "-h") {
             std::fputs(kUsage, stdout);
             std::exit(0);
         } else
             die("unknown argument '" + a + "' (see --help)");
     }
-    if (o.weights.empty()) die("missing --weights");
+    if (o.weights.empty() && !o.qkv) die("missing --weights");
     if (o.input.empty()) die("missing --input");
     if (o.output.empty()) die("missing --output");
     if (o.heads == 0) die("missing --heads");
     if (!o.average && !o.need_weights) die("--no-average-weights needs --need-weights");
+    if (!o.rope_only_flag.empty() && o.attention.ropeLayout == VKMHA_ROPE_LAYOUT_NONE)
+        die(o.rope_only_flag + " needs --rope neox|gptj");
     if (o.device == "cpu" && o.precision == VKMHA_PRECISION_FP16)
         die("--precision fp16 needs a Vulkan device; --device cpu is the CPU reference (fp32, double accumulation)");
     if (o.incremental) {
@@ -110,6 +256,43 @@ struct Outputs {
     std::vector<float> output, weights;
 };
 
+// The model options for the CPU reference, with the API's defaults (0 = ...) spelled out as the library does.
+void apply_model_options(const VkmhaModelAttentionInfo& a, vkmha::AttentionConfig& c) {
+    vkmha::RopeConfig& r = c.rope;
+    r.layout = static_cast<vkmha::RopeLayout>(a.ropeLayout);
+    r.dims = a.rotaryDims;
+    if (a.ropeTheta != 0) r.theta = a.ropeTheta;
+    r.scaling = static_cast<vkmha::RopeScaling>(a.ropeScaling);
+    if (r.scaling != vkmha::RopeScaling::none) r.factor = a.ropeScalingFactor;
+    if (r.scaling == vkmha::RopeScaling::llama3) {
+        r.low_freq_factor = a.ropeLowFreqFactor;
+        r.high_freq_factor = a.ropeHighFreqFactor;
+    }
+    r.original_max_positions = a.ropeOriginalMaxPositions;
+    if (a.ropeBetaFast != 0) r.beta_fast = a.ropeBetaFast;
+    if (a.ropeBetaSlow != 0) r.beta_slow = a.ropeBetaSlow;
+    r.truncate = a.ropeNoTruncate != VK_TRUE;
+    c.scale = a.scale;
+    c.softcap = a.softcap;
+    c.alibi = a.alibi == VK_TRUE;
+    c.window = a.window;
+    if (a.normEps != 0) c.norm_eps = a.normEps;
+    if (c.rotary_dims() > c.head_dim())
+        die("--rope-dims '" + std::to_string(a.rotaryDims) + "' is over the head dim " + std::to_string(c.head_dim()));
+    if (auto valid = vkmha::validate_rope(c.rope, c.head_dim()); !valid) die(valid.error().message);
+}
+
+// The library names the VkmhaModelAttentionInfo field it refused; say which flag set it.
+std::string with_flag(const std::string& message) {
+    static const std::pair<const char*, const char*> fields[] = {
+        {"::rotaryDims", "--rope-dims"}, {"::ropeTheta", "--rope-theta"}, {"::rope", "--rope-scaling"},
+        {"::scale", "--scale"},          {"::softcap", "--softcap"},      {"::normEps", "--norm-eps"}};
+    for (const auto& [field, flag] : fields)
+        if (message.find(std::string("VkmhaModelAttentionInfo") + field) != std::string::npos)
+            return message + " (set by " + flag + ")";
+    return message;
+}
+
 Outputs run_cpu(const Options& o, const vkmha::io::LoadedModel& model, const InputTensors& in) {
     vkmha::AttentionShape shape{in.batch, in.lq, in.lk};
     vkmha::AttentionOptions opt;
@@ -125,6 +308,7 @@ Outputs run_cpu(const Options& o, const vkmha::io::LoadedModel& model, const Inp
     ri.value = in.has_value ? in.value.data() : nullptr;
     ri.key_padding_mask = in.key_padding_mask.empty() ? nullptr : in.key_padding_mask.data();
     ri.attn_mask = in.attn_mask();
+    ri.position_ids = in.position_ids.empty() ? nullptr : in.position_ids.data();
     auto r = vkmha::reference_attention(model.config, model.weights, shape, opt, ri);
     if (!r) die(r.error().message);
     std::fprintf(stderr, "vkmha-run: device: CPU reference (double accumulation)\n");
@@ -171,6 +355,9 @@ Outputs run_incremental(const Api& api, VkmhaModel model, VkmhaSession session, 
     Outputs out;
     out.output.resize(size_t(B) * L * E);
     std::vector<float> step_out(size_t(B) * E);
+    std::vector<int32_t> positions(B);
+    VkmhaPositionsInfo pi{VKMHA_STRUCTURE_TYPE_POSITIONS_INFO};
+    pi.pPositionIds = positions.data();
     double gpu_ms = 0;
     bool timed = true;
     for (uint32_t t = 0; t < L; ++t) {
@@ -188,6 +375,11 @@ Outputs run_incremental(const Api& api, VkmhaModel model, VkmhaSession session, 
         si.pKey = in.has_key ? key.data() : in.has_value ? query.data() : nullptr;
         si.pValue = in.has_value ? value.data() : nullptr;
         si.pKeyPaddingMask = in.key_padding_mask.empty() ? nullptr : in.key_padding_mask.data();
+        // position_ids [B, L]: this step's token of sequence b is at position_ids[b, t] (else its cache position t).
+        if (!in.position_ids.empty()) {
+            for (uint32_t b = 0; b < B; ++b) positions[b] = in.position_ids[size_t(b) * L + t];
+            si.pNext = &pi;
+        }
         uint64_t value_id = 0;
         api.check(api->submitCached(session, &si, &value_id), "cached step " + std::to_string(t));
         api.check(api->wait(session, value_id, UINT64_MAX), "wait");
@@ -212,13 +404,41 @@ Outputs run_incremental(const Api& api, VkmhaModel model, VkmhaSession session, 
     return out;
 }
 
-Outputs run_gpu(const Options& o, const Api& api, VkmhaModel model, VkmhaContext ctx, const InputTensors& in,
-                const VkmhaModelProperties& mp) {
+// The GPU time of each stage of a submission (timeline value `value`), and their total.
+void print_timings(const Api& api, VkmhaSession session, uint64_t value) {
+    VkmhaStageTiming timings[16];
+    uint32_t count = 16;
+    if (api->getStageTimings(session, value - 1, &count, timings) == VKMHA_SUCCESS) {
+        float total = 0;
+        for (uint32_t i = 0; i < count; ++i) {
+            std::fprintf(stderr, "vkmha-run: gpu %-16s %9.3f ms\n", api->stageName(timings[i].stage),
+                         timings[i].milliseconds);
+            total += timings[i].milliseconds;
+        }
+        std::fprintf(stderr, "vkmha-run: gpu %-16s %9.3f ms\n", "total", total);
+    } else {
+        std::fprintf(stderr, "vkmha-run: gpu timings unavailable: %s\n", api->getLastError());
+    }
+}
+
+void print_device(const Api& api, VkmhaContext ctx) {
     VkmhaContextProperties cp{};
     cp.sType = VKMHA_STRUCTURE_TYPE_CONTEXT_PROPERTIES;
     api.check(api->getContextProperties(ctx, &cp), "device");
     std::fprintf(stderr, "vkmha-run: device: %s (Vulkan %u.%u, subgroup %u)\n", cp.deviceName,
                  VK_API_VERSION_MAJOR(cp.deviceApiVersion), VK_API_VERSION_MINOR(cp.deviceApiVersion), cp.subgroupSize);
+}
+
+VkmhaAttentionFlags attention_flags(const Options& o, const InputTensors& in) {
+    return (o.causal ? uint32_t(VKMHA_ATTENTION_CAUSAL_BIT) : 0u) |
+           (o.need_weights ? uint32_t(VKMHA_ATTENTION_NEED_WEIGHTS_BIT) : 0u) |
+           (o.average ? 0u : uint32_t(VKMHA_ATTENTION_PER_HEAD_WEIGHTS_BIT)) |
+           (in.mask_per_head ? uint32_t(VKMHA_ATTENTION_PER_HEAD_MASK_BIT) : 0u);
+}
+
+Outputs run_gpu(const Options& o, const Api& api, VkmhaModel model, VkmhaContext ctx, const InputTensors& in,
+                const VkmhaModelProperties& mp) {
+    print_device(api, ctx);
     VkmhaSessionCreateInfo si{};
     si.sType = VKMHA_STRUCTURE_TYPE_SESSION_CREATE_INFO;
     si.maxBatch = in.batch;
@@ -240,10 +460,7 @@ Outputs run_gpu(const Options& o, const Api& api, VkmhaModel model, VkmhaContext
     hi.batch = in.batch;
     hi.queryLength = in.lq;
     hi.keyLength = in.lk;
-    hi.flags = (o.causal ? uint32_t(VKMHA_ATTENTION_CAUSAL_BIT) : 0u) |
-               (o.need_weights ? uint32_t(VKMHA_ATTENTION_NEED_WEIGHTS_BIT) : 0u) |
-               (o.average ? 0u : uint32_t(VKMHA_ATTENTION_PER_HEAD_WEIGHTS_BIT)) |
-               (in.mask_per_head ? uint32_t(VKMHA_ATTENTION_PER_HEAD_MASK_BIT) : 0u);
+    hi.flags = attention_flags(o, in);
     hi.keyPaddingMaskType = in.key_padding_mask.empty() ? VKMHA_MASK_TYPE_NONE : VKMHA_MASK_TYPE_BOOL;
     hi.attnMaskType = in.mask_type;
     hi.pQuery = in.query.data();
@@ -251,6 +468,9 @@ Outputs run_gpu(const Options& o, const Api& api, VkmhaModel model, VkmhaContext
     hi.pValue = in.has_value ? in.value.data() : nullptr;
     hi.pKeyPaddingMask = in.key_padding_mask.empty() ? nullptr : in.key_padding_mask.data();
     hi.pAttnMask = in.attn_mask();
+    VkmhaPositionsInfo pi{VKMHA_STRUCTURE_TYPE_POSITIONS_INFO};
+    pi.pPositionIds = in.position_ids.data();
+    if (!in.position_ids.empty()) hi.pNext = &pi;
     uint64_t value = 0;
     api.check(api->submit(session, &hi, &value), "submit");
     api.check(api->wait(session, value, UINT64_MAX), "wait");
@@ -260,20 +480,240 @@ Outputs run_gpu(const Options& o, const Api& api, VkmhaModel model, VkmhaContext
     api.check(api->readOutputs(session, value, out.output.data(), out.output.size(),
                                o.need_weights ? out.weights.data() : nullptr, out.weights.size()),
               "read outputs");
-    VkmhaStageTiming timings[16];
-    uint32_t count = 16;
-    if (api->getStageTimings(session, value - 1, &count, timings) == VKMHA_SUCCESS) {
-        float total = 0;
-        for (uint32_t i = 0; i < count; ++i) {
-            std::fprintf(stderr, "vkmha-run: gpu %-16s %9.3f ms\n", api->stageName(timings[i].stage),
-                         timings[i].milliseconds);
-            total += timings[i].milliseconds;
+    print_timings(api, session, value);
+    api->destroySession(session);
+    return out;
+}
+
+// ---- --qkv: attention only, on the caller's own Q, K and V ------------------------------------------------------
+
+// The attention-only layer of `in`'s shape (H, G, D from the input) with the model-option flags and, from
+// --weights when given, sinks / q_norm.weight / k_norm.weight (nothing else: the projections are the caller's).
+vkmha::io::LoadedModel qkv_model(const Options& o, const InputTensors& in) {
+    vkmha::io::LoadedModel m;
+    vkmha::AttentionConfig& c = m.config;
+    c.num_heads = in.heads;
+    c.num_kv_heads = in.kv_heads;
+    c.explicit_head_dim = in.head_dim;
+    c.embed_dim = c.kdim = c.vdim = in.heads * in.head_dim;
+    c.attention_only = true;
+    if (!o.weights.empty()) {
+        auto tensors = vkmha::io::read_safetensors(o.weights);
+        if (!tensors) die(tensors.error().message);
+        for (const Tensor& t : tensors.value())
+            if (t.name != "q_norm.weight" && t.name != "k_norm.weight" && t.name != "sinks")
+                die(o.weights + ": tensor " + vkmha::io::quote_for_message(t.name) +
+                    " is not one --qkv takes (only sinks, q_norm.weight and k_norm.weight: the projections are the "
+                    "caller's)");
+        auto take = [&](const char* name, uint32_t size, const char* dims, std::vector<float>& out) {
+            const Tensor* t = vkmha::io::find_tensor(tensors.value(), name);
+            if (!t) return false;
+            if (t->shape != std::vector<uint64_t>{size})
+                die(o.weights + ": tensor '" + name + "' has shape " + vkmha::io::shape_to_string(t->shape) +
+                    ", expected " + dims + " = [" + std::to_string(size) + "]");
+            auto values = vkmha::io::to_float(*t, o.weights);
+            if (!values) die(values.error().message);
+            out = std::move(values.value());
+            return true;
+        };
+        const bool q = take("q_norm.weight", in.head_dim, "[D]", m.weights.q_norm);
+        const bool k = take("k_norm.weight", in.head_dim, "[D]", m.weights.k_norm);
+        if (q != k)
+            die(o.weights + ": tensor " + (q ? "'q_norm.weight'" : "'k_norm.weight'") + " is given without " +
+                (q ? "'k_norm.weight'" : "'q_norm.weight'") + " (QK-norm needs both, [D] each)");
+        c.qk_norm = q;
+        c.sinks = take("sinks", in.heads, "[H]", m.weights.sinks);
+    }
+    apply_model_options(o.attention, c);
+    return m;
+}
+
+Outputs run_cpu_qkv(const Options& o, const InputTensors& in) {
+    const vkmha::io::LoadedModel model = qkv_model(o, in);
+    vkmha::AttentionOptions opt;
+    opt.causal = o.causal;
+    opt.need_weights = o.need_weights;
+    opt.average_weights = o.average;
+    opt.key_padding = in.key_padding_mask.empty() ? vkmha::MaskKind::none : vkmha::MaskKind::boolean;
+    opt.attn_mask = static_cast<vkmha::MaskKind>(in.mask_type);
+    opt.attn_mask_per_head = in.mask_per_head;
+    vkmha::AttentionInputs ri;
+    ri.query = in.query.data();
+    ri.key = in.key.data();
+    ri.value = in.value.data();
+    ri.key_padding_mask = in.key_padding_mask.empty() ? nullptr : in.key_padding_mask.data();
+    ri.attn_mask = in.attn_mask();
+    ri.position_ids = in.position_ids.empty() ? nullptr : in.position_ids.data();
+    ri.key_position_ids = in.key_position_ids.empty() ? nullptr : in.key_position_ids.data();
+    auto r = vkmha::reference_attention_qkv(model.config, model.weights, {in.batch, in.lq, in.lk}, opt, ri);
+    if (!r) die(r.error().message);
+    std::fprintf(stderr, "vkmha-run: device: CPU reference (double accumulation), attention only\n");
+    return {std::move(r->output), std::move(r->weights)};
+}
+
+// --qkv --incremental: self-attention, and (with RoPE) one position per token for its query and its key, since a
+// cached step rotates both at the token's position.
+void check_incremental_qkv(const Options& o, const InputTensors& in) {
+    if (in.lk != in.lq)
+        die("--incremental needs self-attention inputs, but " + o.input + " has k of length " + std::to_string(in.lk) +
+            " for q of length " + std::to_string(in.lq) + " (run without --incremental)");
+    if (in.mask_type != VKMHA_MASK_TYPE_NONE)
+        die("--incremental does not take an attn_mask, but " + o.input +
+            " has one (a cached step supports --causal and key_padding_mask only)");
+    if (o.attention.ropeLayout == VKMHA_ROPE_LAYOUT_NONE) return;
+    const uint32_t L = in.lq;
+    for (uint32_t b = 0; b < in.batch; ++b)
+        for (uint32_t t = 0; t < L; ++t) {
+            const size_t i = size_t(b) * L + t;
+            const int64_t q = in.position_ids.empty() ? t : in.position_ids[i];
+            const int64_t k = in.key_position_ids.empty() ? t : in.key_position_ids[i];
+            if (q != k)
+                die("--incremental rotates each token's query and key at one position, but " + o.input +
+                    " has position_ids[" + std::to_string(b) + ", " + std::to_string(t) + "] = " + std::to_string(q) +
+                    " and key_position_ids[" + std::to_string(b) + ", " + std::to_string(t) +
+                    "] = " + std::to_string(k) + " (absent: 0..L-1)");
         }
-        std::fprintf(stderr, "vkmha-run: gpu %-16s %9.3f ms\n", "total", total);
-    } else {
+}
+
+// B sequences in a KV cache of capacity L; step t appends token t of every batch row (q[b, :, t], k[b, :, t],
+// v[b, :, t] as [T = B, heads, D]) and attends over positions 0..t. Writes the one-shot [B, H, L, D] output.
+Outputs run_incremental_qkv(const Api& api, VkmhaModel model, VkmhaSession session, const InputTensors& in) {
+    const uint32_t B = in.batch, L = in.lq, H = in.heads, G = in.kv_heads, D = in.head_dim;
+    VkmhaKvCacheCreateInfo ci{};
+    ci.sType = VKMHA_STRUCTURE_TYPE_KV_CACHE_CREATE_INFO;
+    ci.sequences = B;
+    ci.capacity = L;
+    VkDeviceSize cache_bytes = 0;
+    api.check(api->getKvCacheMemoryRequirements(model, &ci, &cache_bytes), "KV cache");
+    VkmhaKvCache cache = nullptr;
+    api.check(api->createKvCache(model, &ci, &cache), "KV cache");
+    std::fprintf(stderr, "vkmha-run: incremental: %u sequences, KV cache of %u positions (%.1f KiB), own Q/K/V\n", B, L,
+                 double(cache_bytes) / 1024.0);
+    std::vector<VkmhaSequenceStep> steps(B);
+    for (uint32_t b = 0; b < B; ++b) steps[b] = {b, 1};
+    // Token t of every row, [B, heads, D], from [B, heads, L, D].
+    auto token = [&](const std::vector<float>& src, uint32_t heads, uint32_t t) {
+        std::vector<float> rows(size_t(B) * heads * D);
+        for (uint32_t b = 0; b < B; ++b)
+            for (uint32_t h = 0; h < heads; ++h)
+                std::copy_n(src.begin() + std::ptrdiff_t(((size_t(b) * heads + h) * L + t) * D), D,
+                            rows.begin() + std::ptrdiff_t((size_t(b) * heads + h) * D));
+        return rows;
+    };
+    Outputs out;
+    out.output.resize(size_t(B) * H * L * D);
+    std::vector<float> step_out(size_t(B) * H * D);
+    std::vector<int32_t> positions(B);
+    VkmhaPositionsInfo pi{VKMHA_STRUCTURE_TYPE_POSITIONS_INFO};
+    pi.pPositionIds = positions.data();
+    const std::vector<int32_t>& given = in.position_ids.empty() ? in.key_position_ids : in.position_ids;
+    double gpu_ms = 0;
+    bool timed = true;
+    for (uint32_t t = 0; t < L; ++t) {
+        const std::vector<float> q = token(in.query, H, t), k = token(in.key, G, t), v = token(in.value, G, t);
+        VkmhaHostCachedQkvSubmitInfo si{};
+        si.sType = VKMHA_STRUCTURE_TYPE_HOST_CACHED_QKV_SUBMIT_INFO;
+        si.cache = cache;
+        si.stepCount = B;
+        si.pSteps = steps.data();
+        si.pQ = q.data();
+        si.pK = k.data();
+        si.pV = v.data();
+        si.pKeyPaddingMask = in.key_padding_mask.empty() ? nullptr : in.key_padding_mask.data();
+        if (!given.empty()) { // check_incremental_qkv: the queries' and the keys' positions agree
+            for (uint32_t b = 0; b < B; ++b) positions[b] = given[size_t(b) * L + t];
+            si.pNext = &pi;
+        }
+        uint64_t value_id = 0;
+        api.check(api->submitCachedQkv(session, &si, &value_id), "cached step " + std::to_string(t));
+        api.check(api->wait(session, value_id, UINT64_MAX), "wait");
+        api.check(api->readOutputs(session, value_id, step_out.data(), step_out.size(), nullptr, 0), "read outputs");
+        for (uint32_t b = 0; b < B; ++b)
+            for (uint32_t h = 0; h < H; ++h)
+                std::copy_n(step_out.begin() + std::ptrdiff_t((size_t(b) * H + h) * D), D,
+                            out.output.begin() + std::ptrdiff_t(((size_t(b) * H + h) * L + t) * D));
+        VkmhaStageTiming timings[16];
+        uint32_t count = 16;
+        if (timed && api->getStageTimings(session, value_id - 1, &count, timings) == VKMHA_SUCCESS) {
+            for (uint32_t i = 0; i < count; ++i) gpu_ms += timings[i].milliseconds;
+        } else {
+            timed = false;
+        }
+    }
+    if (timed)
+        std::fprintf(stderr, "vkmha-run: gpu %u steps of %u tokens: %.3f ms in all, %.3f ms per step\n", L, B, gpu_ms,
+                     gpu_ms / L);
+    else
         std::fprintf(stderr, "vkmha-run: gpu timings unavailable: %s\n", api->getLastError());
+    api->destroyKvCache(cache);
+    return out;
+}
+
+Outputs run_gpu_qkv(const Options& o, const InputTensors& in) {
+    const Api api(die);
+    VkmhaContext ctx = api.create_own_context(o.device, "vkmha-run");
+    VkmhaModelAttentionInfo attention = o.attention;
+    attention.attentionOnly = VK_TRUE;
+    attention.headDim = in.head_dim;
+    VkmhaModelCreateInfo mi{};
+    mi.sType = VKMHA_STRUCTURE_TYPE_MODEL_CREATE_INFO;
+    mi.pNext = &attention;
+    mi.numHeads = in.heads;
+    mi.numKvHeads = in.kv_heads;
+    mi.pSafetensorsPath = o.weights.empty() ? nullptr : o.weights.c_str();
+    mi.precision = o.precision;
+    VkmhaModel model = nullptr;
+    if (api->createModel(ctx, &mi, &model) != VKMHA_SUCCESS) {
+        std::string message = with_flag(api->getLastError());
+        api->destroyContext(ctx);
+        die(message);
+    }
+    print_device(api, ctx);
+    VkmhaSessionCreateInfo si{};
+    si.sType = VKMHA_STRUCTURE_TYPE_SESSION_CREATE_INFO;
+    si.maxBatch = in.batch;
+    si.maxQueryLength = o.incremental ? 1 : in.lq;
+    si.maxKeyLength = in.lk;
+    si.framesInFlight = 1;
+    si.hostIo = VK_TRUE;
+    si.flags = (o.need_weights ? uint32_t(VKMHA_SESSION_CREATE_HOST_WEIGHTS_BIT) : 0u) |
+               (in.mask_per_head ? uint32_t(VKMHA_SESSION_CREATE_HOST_PER_HEAD_MASK_BIT) : 0u);
+    VkmhaSession session = nullptr;
+    api.check(api->createSession(model, &si, &session), "session");
+    Outputs out;
+    if (o.incremental) {
+        out = run_incremental_qkv(api, model, session, in);
+    } else {
+        VkmhaHostQkvSubmitInfo hi{};
+        hi.sType = VKMHA_STRUCTURE_TYPE_HOST_QKV_SUBMIT_INFO;
+        hi.batch = in.batch;
+        hi.queryLength = in.lq;
+        hi.keyLength = in.lk;
+        hi.flags = attention_flags(o, in);
+        hi.keyPaddingMaskType = in.key_padding_mask.empty() ? VKMHA_MASK_TYPE_NONE : VKMHA_MASK_TYPE_BOOL;
+        hi.attnMaskType = in.mask_type;
+        hi.pQ = in.query.data();
+        hi.pK = in.key.data();
+        hi.pV = in.value.data();
+        hi.pKeyPaddingMask = in.key_padding_mask.empty() ? nullptr : in.key_padding_mask.data();
+        hi.pAttnMask = in.attn_mask();
+        VkmhaPositionsInfo pi{VKMHA_STRUCTURE_TYPE_POSITIONS_INFO};
+        pi.pPositionIds = in.position_ids.empty() ? nullptr : in.position_ids.data();
+        pi.pKeyPositionIds = in.key_position_ids.empty() ? nullptr : in.key_position_ids.data();
+        if (pi.pPositionIds || pi.pKeyPositionIds) hi.pNext = &pi;
+        uint64_t value = 0;
+        api.check(api->submitQkv(session, &hi, &value), "submit");
+        api.check(api->wait(session, value, UINT64_MAX), "wait");
+        out.output.resize(in.query.size());
+        if (o.need_weights) out.weights.resize(size_t(in.batch) * (o.average ? 1 : in.heads) * in.lq * in.lk);
+        api.check(api->readOutputs(session, value, out.output.data(), out.output.size(),
+                                   o.need_weights ? out.weights.data() : nullptr, out.weights.size()),
+                  "read outputs");
+        print_timings(api, session, value);
     }
     api->destroySession(session);
+    api->destroyModel(model);
+    api->destroyContext(ctx);
     return out;
 }
 
@@ -283,11 +723,21 @@ int main(int argc, char** argv) {
     Options o = parse(argc, argv);
     Outputs out;
     uint32_t E = 0, H = o.heads, Lq = 0, Lk = 0, B = 0;
-    if (o.device == "cpu") {
+    std::vector<uint64_t> output_shape;
+    if (o.qkv) {
+        auto loaded = vkmha::samples::load_qkv_tensors(o.input, o.heads, o.kv_heads);
+        if (!loaded) die(loaded.error().message);
+        const InputTensors& in = loaded.value();
+        if (o.incremental) check_incremental_qkv(o, in);
+        out = o.device == "cpu" ? run_cpu_qkv(o, in) : run_gpu_qkv(o, in);
+        B = in.batch, Lq = in.lq, Lk = in.lk;
+        output_shape = {B, H, Lq, in.head_dim}; // as scaled_dot_product_attention returns it
+    } else if (o.device == "cpu") {
         auto tensors = vkmha::io::read_safetensors(o.weights);
         if (!tensors) die(tensors.error().message);
         auto model = vkmha::io::map_attention_weights(tensors.value(), o.heads, o.kv_heads, o.weights);
         if (!model) die(model.error().message);
+        apply_model_options(o.attention, model->config);
         const vkmha::AttentionConfig& c = model->config;
         const InputTensors in = load_inputs(o.input, c.embed_dim, c.kdim, c.vdim, c.num_heads);
         out = run_cpu(o, model.value(), in);
@@ -301,10 +751,11 @@ int main(int argc, char** argv) {
         mi.numKvHeads = o.kv_heads;
         mi.pSafetensorsPath = o.weights.c_str();
         mi.precision = o.precision;
+        mi.pNext = &o.attention;
         VkmhaModel model = nullptr;
         VkmhaResult r = api->createModel(ctx, &mi, &model);
         if (r != VKMHA_SUCCESS) {
-            std::string message = api->getLastError();
+            std::string message = with_flag(api->getLastError());
             api->destroyContext(ctx);
             die(message);
         }
@@ -317,8 +768,9 @@ int main(int argc, char** argv) {
         api->destroyContext(ctx);
         E = mp.embedDim, B = in.batch, Lq = in.lq, Lk = in.lk, H = mp.numHeads;
     }
+    if (output_shape.empty()) output_shape = {B, Lq, E};
     std::vector<Tensor> tensors;
-    tensors.push_back(vkmha::io::make_f32_tensor("attn_output", {B, Lq, E}, out.output));
+    tensors.push_back(vkmha::io::make_f32_tensor("attn_output", output_shape, out.output));
     if (o.need_weights) {
         std::vector<uint64_t> shape =
             o.average ? std::vector<uint64_t>{B, Lq, Lk} : std::vector<uint64_t>{B, H, Lq, Lk};

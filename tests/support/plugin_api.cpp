@@ -39,7 +39,12 @@ const VkmhaProcTable& api() {
     return l.table;
 }
 
-std::string last_error() { return api().getLastError(); }
+// No REQUIRE here: doctest calls this while it logs an assertion (REQUIRE_VKMHA's message), and an assertion logged
+// from inside that one deadlocks its reporter (seen with -s).
+std::string last_error() {
+    const Library& l = library();
+    return l.table.getLastError ? l.table.getLastError() : l.error;
+}
 
 std::string result_name(VkmhaResult r) {
     switch (r) {

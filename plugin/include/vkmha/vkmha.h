@@ -10,6 +10,14 @@
  *   across this boundary. After an error, getLastError() returns a one-line message naming the bad value; it is
  *   per thread and valid until that thread's next vkmha call. A context may also have a log callback.
  *
+ * Extension structs (pNext)
+ *   Since 1.2 some input structs take extension structs chained on pNext, as in Vulkan: each starts with sType and
+ *   pNext (which continues the same chain), and each input struct's pNext comment lists the ones it takes (in any
+ *   order, each at most once; "NULL": none). A chain holding any other sType is refused with
+ *   VKMHA_ERROR_INVALID_ARGUMENT naming the sType value and the struct it was chained to. Chained structs are read
+ *   during the call only. A caller that negotiated an older version may still chain the newer structs the library
+ *   knows.
+ *
  * Ownership
  *   Handles (context, model, session) are created by create* and destroyed by the matching destroy*; destroy
  *   a session before its model, and models before their context. vkmha never destroys a Vulkan object it did
@@ -70,8 +78,10 @@ extern "C" {
 #define VKMHA_API_VERSION_MINOR(version) (((uint32_t)(version) >> 12U) & 0x3FFU)
 #define VKMHA_API_VERSION_1_0 VKMHA_MAKE_API_VERSION(1, 0, 0)
 #define VKMHA_API_VERSION_1_1 VKMHA_MAKE_API_VERSION(1, 1, 0) /* KV caches, cached steps, sliced prefill */
+/* 1.2: RoPE, QK-norm, scale, soft-cap, ALiBi, window, sinks; attention only (the caller's own Q, K, V) */
+#define VKMHA_API_VERSION_1_2 VKMHA_MAKE_API_VERSION(1, 2, 0)
 /* The version this header describes. */
-#define VKMHA_HEADER_VERSION VKMHA_API_VERSION_1_1
+#define VKMHA_HEADER_VERSION VKMHA_API_VERSION_1_2
 
 /* No frame has completed yet (for VkmhaRecordInfo::completedFrame). */
 #define VKMHA_NO_FRAME UINT64_MAX
@@ -117,6 +127,12 @@ typedef enum VkmhaStructureType {
     VKMHA_STRUCTURE_TYPE_HOST_CACHED_SUBMIT_INFO = 11,
     VKMHA_STRUCTURE_TYPE_PREFILL_JOB_CREATE_INFO = 12,
     VKMHA_STRUCTURE_TYPE_PREFILL_RECORD_INFO = 13,
+    VKMHA_STRUCTURE_TYPE_MODEL_ATTENTION_INFO = 14,        /* 1.2 */
+    VKMHA_STRUCTURE_TYPE_POSITIONS_INFO = 15,              /* 1.2 */
+    VKMHA_STRUCTURE_TYPE_QKV_RECORD_INFO = 16,             /* 1.2 */
+    VKMHA_STRUCTURE_TYPE_HOST_QKV_SUBMIT_INFO = 17,        /* 1.2 */
+    VKMHA_STRUCTURE_TYPE_CACHED_QKV_RECORD_INFO = 18,      /* 1.2 */
+    VKMHA_STRUCTURE_TYPE_HOST_CACHED_QKV_SUBMIT_INFO = 19, /* 1.2 */
     VKMHA_STRUCTURE_TYPE_MAX_ENUM = 0x7FFFFFFF
 } VkmhaStructureType;
 
@@ -168,6 +184,8 @@ typedef enum VkmhaStage {
     VKMHA_STAGE_ATTENTION = 8, /* the fused kernel (scores, online softmax and P·V in one pass) */
     VKMHA_STAGE_COMBINE = 9,   /* the exact merge of split-K partial results */
     VKMHA_STAGE_QKV_PROJ = 10, /* 1.1: Q, K and V projected in one dispatch (self-attention with kdim = vdim = E) */
+    VKMHA_STAGE_ROPE = 11,     /* 1.2: QK-norm and rotary positions applied to Q and K */
+    VKMHA_STAGE_COPY = 12,     /* 1.2: the caller's own Q, K, V copied in and O out (attention-only records) */
     VKMHA_STAGE_MAX_ENUM = 0x7FFFFFFF
 } VkmhaStage;
 
@@ -284,14 +302,16 @@ typedef enum VkmhaPrecision {
 
 /* Weights use PyTorch nn.MultiheadAttention state_dict names (in_proj_weight/in_proj_bias, or q_proj_weight,
  * k_proj_weight, v_proj_weight; out_proj.weight, out_proj.bias) or Hugging Face Llama names (q_proj.weight,
- * k_proj.weight, v_proj.weight, o_proj.weight, each with an optional .bias). Give a safetensors path or tensors. */
+ * k_proj.weight, v_proj.weight, o_proj.weight, each with an optional .bias). Give a safetensors path or tensors.
+ * 1.2, with either naming: q_norm.weight and k_norm.weight ([headDim] each, both or neither) turn QK-norm on, and
+ * sinks ([numHeads]) attention sinks (see VkmhaModelAttentionInfo). */
 typedef struct VkmhaModelCreateInfo {
     VkmhaStructureType sType;     /* VKMHA_STRUCTURE_TYPE_MODEL_CREATE_INFO */
-    const void* pNext;            /* NULL */
+    const void* pNext;            /* NULL or (1.2) a VkmhaModelAttentionInfo */
     uint32_t numHeads;            /* required: H */
     uint32_t numKvHeads;          /* 0 (default) = numHeads, or inferred from k_proj.weight with Llama names */
     const char* pSafetensorsPath; /* either this ... */
-    uint32_t tensorCount;         /* ... or these tensors */
+    uint32_t tensorCount;         /* ... or these tensors (1.2: an attentionOnly model may have neither) */
     const VkmhaTensor* pTensors;
     VkDeviceSize memoryBudget; /* bytes of device memory the model may take; 0 = unlimited. Over it: creation
                                   fails with VKMHA_ERROR_BUDGET_EXCEEDED */
@@ -345,7 +365,7 @@ typedef struct VkmhaBufferBinding {
 
 typedef struct VkmhaRecordInfo {
     VkmhaStructureType sType; /* VKMHA_STRUCTURE_TYPE_RECORD_INFO */
-    const void* pNext;        /* NULL */
+    const void* pNext;        /* NULL or (1.2) a VkmhaPositionsInfo */
     uint64_t frameIndex;      /* the caller's frame counter (not UINT64_MAX) */
     uint64_t completedFrame;  /* every frame <= this has finished on the GPU; VKMHA_NO_FRAME if none */
     uint32_t batch, queryLength, keyLength;
@@ -364,7 +384,7 @@ typedef struct VkmhaRecordInfo {
 /* Host-pointer inputs for submit (sessions created with hostIo). Pointers are read during the call only. */
 typedef struct VkmhaHostSubmitInfo {
     VkmhaStructureType sType; /* VKMHA_STRUCTURE_TYPE_HOST_SUBMIT_INFO */
-    const void* pNext;        /* NULL */
+    const void* pNext;        /* NULL or (1.2) a VkmhaPositionsInfo */
     uint32_t batch, queryLength, keyLength;
     VkmhaAttentionFlags flags;
     VkmhaMaskType keyPaddingMaskType;
@@ -404,7 +424,7 @@ typedef struct VkmhaSequenceStep {
 /* T = the sum of newTokens (at most the session's maxBatch * maxQueryLength). */
 typedef struct VkmhaCachedRecordInfo {
     VkmhaStructureType sType; /* VKMHA_STRUCTURE_TYPE_CACHED_RECORD_INFO */
-    const void* pNext;        /* NULL */
+    const void* pNext;        /* NULL or (1.2) a VkmhaPositionsInfo */
     uint64_t frameIndex;
     uint64_t completedFrame;
     VkmhaKvCache cache; /* required: created for the session's model */
@@ -421,7 +441,7 @@ typedef struct VkmhaCachedRecordInfo {
 /* Host-pointer cached step (hostIo sessions); readOutputs then returns [T, embedDim]. */
 typedef struct VkmhaHostCachedSubmitInfo {
     VkmhaStructureType sType; /* VKMHA_STRUCTURE_TYPE_HOST_CACHED_SUBMIT_INFO */
-    const void* pNext;        /* NULL */
+    const void* pNext;        /* NULL or (1.2) a VkmhaPositionsInfo */
     VkmhaKvCache cache;
     uint32_t stepCount;
     const VkmhaSequenceStep* pSteps;
@@ -477,6 +497,193 @@ typedef struct VkmhaPrefillStatus {
     uint32_t begin, end;       /* its prompt rows (PROJECT, OUT_PROJ) or key positions (ATTEND) */
     uint32_t rowBegin, rowEnd; /* ATTEND: its prompt rows (a key range is covered in blocks of rows) */
 } VkmhaPrefillStatus;
+
+/* ---- 1.2: the attention of real model families -----------------------------------------------------------------
+ * Options fixed per model (VkmhaModelAttentionInfo, chained on VkmhaModelCreateInfo) and per-call RoPE positions
+ * (VkmhaPositionsInfo). Applied in this order: QK-norm, RoPE (before a key enters a KV cache), the softmax scale,
+ * soft-cap, ALiBi and the masks (causal, window, key padding, attn_mask), then the softmax with the sinks in its
+ * denominator. Everything is off by default: a model created without the struct computes what 1.1 computed. */
+
+/* Rotary position embeddings, as Hugging Face transformers defines them: position p turns pair i of the first
+ * rotaryDims dims of every query and key head by the angle p * inv_freq[i]. */
+typedef enum VkmhaRopeLayout {
+    VKMHA_ROPE_LAYOUT_NONE = 0, /* no rotary embeddings */
+    VKMHA_ROPE_LAYOUT_NEOX = 1, /* rotate halves: dims i and i + R/2 form a pair (Llama, Qwen, Mistral, gpt-oss) */
+    VKMHA_ROPE_LAYOUT_GPTJ = 2, /* interleaved: dims 2i and 2i + 1 form a pair (GPT-J) */
+    VKMHA_ROPE_LAYOUT_MAX_ENUM = 0x7FFFFFFF
+} VkmhaRopeLayout;
+
+/* How inv_freq[i] = ropeTheta^(-2i/R) is rescaled for a longer context (HF's rope_scaling / rope_type). */
+typedef enum VkmhaRopeScaling {
+    VKMHA_ROPE_SCALING_NONE = 0,
+    VKMHA_ROPE_SCALING_LINEAR = 1, /* inv_freq / factor */
+    VKMHA_ROPE_SCALING_LLAMA3 = 2, /* low frequencies / factor, high ones kept, a smooth blend between (Llama 3.1) */
+    VKMHA_ROPE_SCALING_YARN = 3,   /* NTK-by-parts with a correction range; cos and sin times 0.1 ln(factor) + 1 */
+    VKMHA_ROPE_SCALING_MAX_ENUM = 0x7FFFFFFF
+} VkmhaRopeScaling;
+
+/* Chained on VkmhaModelCreateInfo::pNext. Every field's zero is its default, so a zero-initialised struct (sType
+ * set) changes nothing. QK-norm and sinks come with the weights, not from here: the model applies a per-head RMSNorm
+ * of Q and K (over headDim, weights q_norm.weight and k_norm.weight, [headDim] each) when the weights hold both, and
+ * attention sinks (one logit per head joining each row's softmax denominator) when they hold `sinks` [numHeads].
+ * Invalid values (an unknown enum, odd rotaryDims, a negative or non-finite number, a scaling without its
+ * parameters) fail createModel and getModelMemoryRequirements with VKMHA_ERROR_INVALID_ARGUMENT naming the field. */
+typedef struct VkmhaModelAttentionInfo {
+    VkmhaStructureType sType;     /* VKMHA_STRUCTURE_TYPE_MODEL_ATTENTION_INFO */
+    const void* pNext;            /* the rest of the chain (NULL at its end) */
+    VkmhaRopeLayout ropeLayout;   /* default NONE (0): no RoPE, and every rope* field must stay 0 */
+    uint32_t rotaryDims;          /* R: 0 (default) = headDim; else even and <= headDim (partial rotary: the other dims
+                                     pass through unrotated) */
+    float ropeTheta;              /* base of the frequencies; 0 (default) = 10000; else finite and > 1 */
+    VkmhaRopeScaling ropeScaling; /* default NONE (0) */
+    float ropeScalingFactor;      /* LINEAR, LLAMA3, YARN: required, finite and > 0 (HF's factor) */
+    float ropeLowFreqFactor;      /* LLAMA3: required, > 0 (HF's low_freq_factor, 1 in Llama 3.1) */
+    float ropeHighFreqFactor;     /* LLAMA3: required, > ropeLowFreqFactor (HF's high_freq_factor, 4 in Llama 3.1) */
+    uint32_t ropeOriginalMaxPositions; /* LLAMA3, YARN: required, >= 1 (original_max_position_embeddings) */
+    float ropeBetaFast;                /* YARN: 0 (default) = 32 */
+    float ropeBetaSlow;                /* YARN: 0 (default) = 1 */
+    VkBool32 ropeNoTruncate; /* YARN: VK_TRUE keeps the correction range fractional (HF's truncate = false); default
+                                VK_FALSE rounds it to whole dims, HF's default */
+    float scale;             /* softmax scale: 0 (default) = 1/sqrt(headDim); else finite and > 0 */
+    float softcap;           /* 0 (default) = off; > 0: s <- softcap * tanh(s / softcap) on the scaled scores */
+    VkBool32 alibi;          /* VK_TRUE: adds slope_h * (j - i) to the scaled scores, Bloom's slopes per head */
+    uint32_t window;         /* 0 (default) = off; W: query position i sees key j only when i - W < j (a sliding
+                                window, as Mistral's; combine with CAUSAL for the usual causal window) */
+    float normEps;           /* QK-norm's epsilon: 0 (default) = 1e-6; else finite and > 0. Used only when the weights
+                                hold q_norm.weight and k_norm.weight */
+    uint32_t headDim;        /* D: 0 (default) = from the weights (q_proj rows / numHeads); else it must equal that,
+                                or, with attentionOnly, it is required and sets D */
+    VkBool32 attentionOnly;  /* VK_TRUE: a model without projections, for the caller's own Q, K and V (the *Qkv
+                                calls below): numHeads, numKvHeads (0 = numHeads) and headDim give the shape; the
+                                tensors (pSafetensorsPath or pTensors) may hold only sinks, q_norm.weight and
+                                k_norm.weight, or nothing at all (pSafetensorsPath NULL and tensorCount 0). Its
+                                embedDim, kdim and vdim (getModelProperties) are numHeads * headDim. recordAttention,
+                                submit, recordCachedAttention, submitCached and createPrefillJob refuse it (a message
+                                containing "attention-only"). Default VK_FALSE */
+} VkmhaModelAttentionInfo;
+
+/* RoPE positions of one call, chained on the pNext of any record or submit info but VkmhaPrefillRecordInfo. Read only
+ * by models with a ropeLayout (ignored otherwise); any int32 value is taken.
+ *   recordAttention / submit: [batch, queryLength] int32, each query token's position; with self-attention (key
+ *     unbound / pKey NULL) the keys take the same positions. Without the struct: query i is at
+ *     keyLength - queryLength + i and key j at j (0..queryLength-1 for self-attention).
+ *   recordAttentionQkv / submitQkv: positionIds [batch, queryLength] for the queries (absent: keyLength -
+ *     queryLength + i) and keyPositionIds [batch, keyLength] for the keys (absent: j), independently.
+ *   recordCachedAttention / submitCached and their Qkv forms: [T] int32, each new token's position, packed like the
+ *     query rows; its key is rotated by it before it enters the cache. Without the struct: its cache position (the
+ *     sequence's length before the step, plus its index among the sequence's new tokens).
+ * Record chains bind positionIds (and keyPositionIds) and leave the pointers NULL; host chains set pPositionIds (and
+ * pKeyPositionIds) and leave the bindings unbound (the other kind is refused, naming it). The key positions are
+ * read by recordAttentionQkv and submitQkv only: any other call refuses them, naming the field. */
+typedef struct VkmhaPositionsInfo {
+    VkmhaStructureType sType;       /* VKMHA_STRUCTURE_TYPE_POSITIONS_INFO */
+    const void* pNext;              /* the rest of the chain (NULL at its end) */
+    VkmhaBufferBinding positionIds; /* record calls: the int32 positions on the device, offset a multiple of 4; read by
+                                       the recorded commands, so the buffer must live until they complete */
+    const int32_t* pPositionIds;    /* submit calls: the int32 positions in host memory, read during the call only */
+    VkmhaBufferBinding keyPositionIds; /* recordAttentionQkv: the keys' int32 positions [batch, keyLength], as
+                                          positionIds */
+    const int32_t* pKeyPositionIds;    /* submitQkv: the keys' positions [batch, keyLength] in host memory */
+} VkmhaPositionsInfo;
+
+/* ---- 1.2: attention only (the caller's own Q, K and V) -----------------------------------------------------------
+ * An engine that projects Q, K and V itself (its own fused kernels, quantised weights, LoRA, ...) hands vkmha the
+ * projected heads and gets the attention's heads back, as torch.nn.functional.scaled_dot_product_attention takes and
+ * returns them: no input or output projection runs. Everything between them does, exactly as for a model with
+ * projections: QK-norm, RoPE (VkmhaPositionsInfo), the scale, soft-cap, ALiBi, window, masks, sinks and GQA (query
+ * head h reads key/value head h / (H / G)). The Qkv calls work on any model (its projection weights are then
+ * unused); a model created with VkmhaModelAttentionInfo::attentionOnly stores none. Q, K, V and O are fp32 whatever
+ * the model's precision (FP16 stores the session's copies of Q, K and V in fp16). */
+
+/* Where element (b, h, l, d) of a caller's tensor lives: at offset/4 + b * batchStride + h * headStride +
+ * l * rowStride + d floats into its buffer (d, the head dim, is always contiguous). All three 0 (the default): the
+ * contiguous layout the field names, e.g. [B, heads, L, D]. Otherwise every stride must be >= headDim; the output's
+ * rows may not overlap. Common layouts (H heads of D, length L):
+ *   [B, H, L, D] (contiguous, SDPA's):        batchStride = H*L*D, headStride = L*D, rowStride = D (or 0, 0, 0)
+ *   [B, L, H, D] (a transformer block's):     batchStride = L*H*D, headStride = D,   rowStride = H*D
+ *   cached steps, per token [T, H, D]:        batchStride = 0,     headStride = D,   rowStride = H*D (or 0, 0, 0) */
+typedef struct VkmhaTensorLayout {
+    uint32_t batchStride; /* floats between batch items; cached steps: must be 0 (no batch) */
+    uint32_t headStride;  /* floats between heads */
+    uint32_t rowStride;   /* floats between tokens */
+} VkmhaTensorLayout;
+
+/* recordAttentionQkv: as VkmhaRecordInfo (the same frames, flags, masks, weights and barrier contract), on the
+ * caller's own tensors. A binding's range must cover its tensor at its layout: at least (the last element's index
+ * + 1) * 4 bytes from its offset. H, G and D are the model's (getModelProperties: numHeads, numKvHeads, headDim). */
+typedef struct VkmhaQkvRecordInfo {
+    VkmhaStructureType sType; /* VKMHA_STRUCTURE_TYPE_QKV_RECORD_INFO */
+    const void* pNext;        /* NULL or a VkmhaPositionsInfo (positionIds, keyPositionIds) */
+    uint64_t frameIndex;      /* the caller's frame counter (not UINT64_MAX) */
+    uint64_t completedFrame;  /* every frame <= this has finished on the GPU; VKMHA_NO_FRAME if none */
+    uint32_t batch, queryLength, keyLength;
+    VkmhaAttentionFlags flags;
+    VkmhaMaskType keyPaddingMaskType;  /* NONE or BOOL */
+    VkmhaMaskType attnMaskType;        /* NONE, BOOL or ADDITIVE */
+    VkmhaBufferBinding q;              /* required: fp32 Q [batch, H, queryLength, D] at qLayout */
+    VkmhaBufferBinding k;              /* required: fp32 K [batch, G, keyLength, D] at kLayout */
+    VkmhaBufferBinding v;              /* required: fp32 V [batch, G, keyLength, D] at vLayout */
+    VkmhaBufferBinding keyPaddingMask; /* bytes [batch, keyLength], as VkmhaRecordInfo's */
+    VkmhaBufferBinding attnMask;       /* [queryLength, keyLength] or [batch*H, ...] bytes or floats */
+    VkmhaBufferBinding output;         /* required: fp32 O [batch, H, queryLength, D] at outputLayout */
+    VkmhaBufferBinding weights;        /* with NEED_WEIGHTS: fp32 [batch, queryLength, keyLength] or [batch, H, ...] */
+    VkmhaTensorLayout qLayout;         /* 0, 0, 0: contiguous [batch, H, queryLength, D] */
+    VkmhaTensorLayout kLayout;         /* 0, 0, 0: contiguous [batch, G, keyLength, D] */
+    VkmhaTensorLayout vLayout;         /* 0, 0, 0: contiguous [batch, G, keyLength, D] */
+    VkmhaTensorLayout outputLayout;    /* 0, 0, 0: contiguous [batch, H, queryLength, D] */
+} VkmhaQkvRecordInfo;
+
+/* submitQkv (hostIo sessions): contiguous tensors in host memory, read during the call only. readOutputs then
+ * returns O [batch, H, queryLength, D] (and the weights as for submit). */
+typedef struct VkmhaHostQkvSubmitInfo {
+    VkmhaStructureType sType; /* VKMHA_STRUCTURE_TYPE_HOST_QKV_SUBMIT_INFO */
+    const void* pNext;        /* NULL or a VkmhaPositionsInfo (pPositionIds, pKeyPositionIds) */
+    uint32_t batch, queryLength, keyLength;
+    VkmhaAttentionFlags flags;
+    VkmhaMaskType keyPaddingMaskType;
+    VkmhaMaskType attnMaskType;
+    const float* pQ; /* required: [batch, H, queryLength, D] */
+    const float* pK; /* required: [batch, G, keyLength, D] */
+    const float* pV; /* required: [batch, G, keyLength, D] */
+    const uint8_t* pKeyPaddingMask;
+    const void* pAttnMask;
+} VkmhaHostQkvSubmitInfo;
+
+/* recordCachedAttentionQkv: a cached step (as VkmhaCachedRecordInfo) on the caller's own tensors. Each new token's K
+ * and V rows are appended to the cache as they are (K rotated at its position, after QK-norm), then every new token
+ * attends causally over its sequence's cached positions. T = the sum of newTokens; the tensors are per token, packed
+ * like the steps (no batch dimension). */
+typedef struct VkmhaCachedQkvRecordInfo {
+    VkmhaStructureType sType; /* VKMHA_STRUCTURE_TYPE_CACHED_QKV_RECORD_INFO */
+    const void* pNext;        /* NULL or a VkmhaPositionsInfo (positionIds [T]) */
+    uint64_t frameIndex;
+    uint64_t completedFrame;
+    VkmhaKvCache cache; /* required: created for the session's model */
+    uint32_t stepCount; /* >= 1 */
+    const VkmhaSequenceStep* pSteps;
+    VkmhaBufferBinding q;              /* required: fp32 Q [T, H, D] at qLayout */
+    VkmhaBufferBinding k;              /* required: fp32 K [T, G, D] at kLayout */
+    VkmhaBufferBinding v;              /* required: fp32 V [T, G, D] at vLayout */
+    VkmhaBufferBinding keyPaddingMask; /* optional bytes [sequences, capacity] by slot, as VkmhaCachedRecordInfo's */
+    VkmhaBufferBinding output;         /* required: fp32 O [T, H, D] at outputLayout */
+    VkmhaTensorLayout qLayout;         /* batchStride 0; 0, 0 (head, row): contiguous [T, H, D] */
+    VkmhaTensorLayout kLayout;         /* batchStride 0; 0, 0: contiguous [T, G, D] */
+    VkmhaTensorLayout vLayout;         /* batchStride 0; 0, 0: contiguous [T, G, D] */
+    VkmhaTensorLayout outputLayout;    /* batchStride 0; 0, 0: contiguous [T, H, D] */
+} VkmhaCachedQkvRecordInfo;
+
+/* submitCachedQkv (hostIo sessions): contiguous per-token tensors; readOutputs then returns O [T, H, D]. */
+typedef struct VkmhaHostCachedQkvSubmitInfo {
+    VkmhaStructureType sType; /* VKMHA_STRUCTURE_TYPE_HOST_CACHED_QKV_SUBMIT_INFO */
+    const void* pNext;        /* NULL or a VkmhaPositionsInfo (pPositionIds [T]) */
+    VkmhaKvCache cache;
+    uint32_t stepCount;
+    const VkmhaSequenceStep* pSteps;
+    const float* pQ;                /* required: [T, H, D] */
+    const float* pK;                /* required: [T, G, D] */
+    const float* pV;                /* required: [T, G, D] */
+    const uint8_t* pKeyPaddingMask; /* NULL or [sequences, capacity] bytes by slot */
+} VkmhaHostCachedQkvSubmitInfo;
 
 typedef struct VkmhaStageTiming {
     VkmhaStage stage;
@@ -555,12 +762,26 @@ typedef struct VkmhaProcTable {
     /* Records the job's next piece into commandBuffer (nothing once done); pStatus (optional) says what. */
     VkmhaResult(VKMHA_CALL* recordPrefill)(VkmhaSession session, VkCommandBuffer commandBuffer,
                                            const VkmhaPrefillRecordInfo* pInfo, VkmhaPrefillStatus* pStatus);
+    /* 1.2: attention only (see VkmhaQkvRecordInfo). Any model; on error nothing is recorded. */
+    VkmhaResult(VKMHA_CALL* recordAttentionQkv)(VkmhaSession session, VkCommandBuffer commandBuffer,
+                                                const VkmhaQkvRecordInfo* pInfo);
+    /* The host-pointer counterpart (hostIo sessions), as submit; readOutputs then copies O [B, H, Lq, D]. */
+    VkmhaResult(VKMHA_CALL* submitQkv)(VkmhaSession session, const VkmhaHostQkvSubmitInfo* pInfo,
+                                       uint64_t* pTimelineValue);
+    /* A cached step on the caller's own Q, K, V (see VkmhaCachedQkvRecordInfo). On error nothing is recorded and no
+       length changes. */
+    VkmhaResult(VKMHA_CALL* recordCachedAttentionQkv)(VkmhaSession session, VkCommandBuffer commandBuffer,
+                                                      const VkmhaCachedQkvRecordInfo* pInfo);
+    /* The host-pointer counterpart (hostIo sessions); readOutputs then copies O [T, H, D]. */
+    VkmhaResult(VKMHA_CALL* submitCachedQkv)(VkmhaSession session, const VkmhaHostCachedQkvSubmitInfo* pInfo,
+                                             uint64_t* pTimelineValue);
 } VkmhaProcTable;
 
 /* The one exported function. requestedApiVersion: the header version the caller was built with
  * (VKMHA_HEADER_VERSION). Fails with VKMHA_ERROR_VERSION_NOT_SUPPORTED when the major version differs or the
  * minor is newer than the library's. tableSize: sizeof(VkmhaProcTable) as the caller knows it; the library
- * fills at most that many bytes. */
+ * fills at most that many bytes (a caller built against the 1.1 header gets the 1.1 table: everything up to
+ * recordPrefill). */
 VKMHA_EXPORT VkmhaResult VKMHA_CALL vkmhaGetProcTable(uint32_t requestedApiVersion, VkmhaProcTable* pTable,
                                                       size_t tableSize);
 typedef VkmhaResult(VKMHA_CALL* PFN_vkmhaGetProcTable)(uint32_t requestedApiVersion, VkmhaProcTable* pTable,
