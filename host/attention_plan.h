@@ -7,6 +7,7 @@
 #include "shader_library.h"
 #include "vulkan/device.h"
 
+#include <algorithm>
 #include <array>
 #include <cstdint>
 #include <vector>
@@ -139,6 +140,19 @@ struct TensorStrides {
 inline uint64_t strided_extent(const TensorStrides& s, uint32_t B, uint32_t H, uint32_t L, uint32_t D) {
     if (B == 0 || H == 0 || L == 0 || D == 0) return 0;
     return uint64_t(B - 1) * s.batch + uint64_t(H - 1) * s.head + uint64_t(L - 1) * s.row + D;
+}
+// Whether the B * H * L rows of D elements a strided tensor spans are disjoint: sorted by stride, each stride must
+// clear the span of the dimensions below it (dimensions of size 1 do not count).
+inline bool rows_disjoint(const TensorStrides& s, uint32_t B, uint32_t H, uint32_t L, uint32_t D) {
+    std::array<std::pair<uint64_t, uint32_t>, 3> dims{{{s.batch, B}, {s.head, H}, {s.row, L}}};
+    std::sort(dims.begin(), dims.end());
+    uint64_t span = D;
+    for (const auto& [stride, count] : dims) {
+        if (count <= 1) continue;
+        if (stride < span) return false;
+        span = stride * (count - 1) + span;
+    }
+    return true;
 }
 struct OwnQkv {
     TensorStrides q, k, v, o;          // Q [B, H, Lq, D], K and V [B, G, Lk, D], O [B, H, Lq, D]

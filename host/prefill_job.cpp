@@ -36,8 +36,11 @@ Result<VkDeviceSize> PrefillJob::memory_required(const Context& ctx, const KvCac
 
 Result<std::unique_ptr<PrefillJob>> PrefillJob::create(const Context& ctx, KvCache& cache, const PrefillJobInfo& info) {
     if (info.tokens == 0) return make_error(ErrorCode::invalid_argument, "prefill of 0 tokens");
-    VKMHA_TRY(cache.check_append(info.sequence, info.tokens));
     const AttentionConfig& c = cache.model().config();
+    if (c.attention_only)
+        return make_error(ErrorCode::invalid_argument, "a prefill job projects the prompt, and the model is "
+                                                       "attention-only (no projection weights)");
+    VKMHA_TRY(cache.check_append(info.sequence, info.tokens));
     const uint64_t state_bytes = uint64_t(info.tokens) * c.num_heads * (c.head_dim() + 2) * 4;
     if (state_bytes > ctx.device().limits().max_storage_buffer_range)
         return make_error(ErrorCode::unsupported, "a prefill of " + std::to_string(info.tokens) + " tokens needs " +

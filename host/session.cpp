@@ -327,22 +327,18 @@ Status Session::check_args(const RecordArgs& a) const {
     return {};
 }
 
-// Attention only: K and V are the caller's and required; strides that would make rows of one tensor overlap are
-// refused (a wrong stride would otherwise be a silent wrong answer).
+// Attention only: K and V are the caller's and required. Inputs may alias (an engine may broadcast a row); the
+// output's rows must not overlap, or two invocations would race on one element.
 Status Session::check_own_qkv(const RecordArgs& a) const {
     if (a.key.buffer == VK_NULL_HANDLE || a.value.buffer == VK_NULL_HANDLE)
         return make_error(ErrorCode::invalid_argument, "an attention-only record needs key and value buffers");
-    if (a.key_position_ids.buffer != VK_NULL_HANDLE && !m_model->config().rope.enabled())
-        return make_error(ErrorCode::invalid_argument, "key_position_ids given but the model has no RoPE");
-    const uint32_t D = m_model->config().head_dim();
-    const std::pair<const char*, const TensorStrides*> all[] = {
-        {"q", &a.qkv.q}, {"k", &a.qkv.k}, {"v", &a.qkv.v}, {"output", &a.qkv.o}};
-    for (const auto& [name, st] : all)
-        if (st->row < D || st->head < D || st->batch < D)
-            return make_error(ErrorCode::invalid_argument,
-                              std::string(name) + " strides (batch " + std::to_string(st->batch) + ", head " +
-                                  std::to_string(st->head) + ", row " + std::to_string(st->row) +
-                                  ") must each be at least the head dim " + std::to_string(D));
+    const AttentionConfig& c = m_model->config();
+    const TensorStrides& o = a.qkv.o;
+    if (!rows_disjoint(o, a.shape.batch, c.num_heads, a.shape.lq, c.head_dim()))
+        return make_error(ErrorCode::invalid_argument, "output strides (batch " + std::to_string(o.batch) + ", head " +
+                                                           std::to_string(o.head) + ", row " + std::to_string(o.row) +
+                                                           ") make rows of " + std::to_string(c.head_dim()) +
+                                                           " floats overlap");
     return {};
 }
 

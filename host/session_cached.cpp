@@ -65,8 +65,8 @@ Status check_own_io(const AttentionConfig& c, const OwnQkv& x, const ExternalBuf
 // Cached steps and prefill project K and V into the cache: an attention-only model has nothing to project with.
 Status refuse_attention_only(const AttentionConfig& c) {
     if (!c.attention_only) return {};
-    return make_error(ErrorCode::unsupported, "KV-cache steps and prefill need projection weights; this model is "
-                                              "attention-only");
+    return make_error(ErrorCode::invalid_argument, "the model is attention-only (no projection weights): a cached "
+                                                   "step needs the caller's own Q, K and V (own_qkv)");
 }
 
 } // namespace

@@ -314,14 +314,16 @@ TEST_SUITE("attention_only") {
         RecordArgs r;
         r.shape = p.shape;
         r.own_qkv = true;
-        r.qkv.q = {1, 1, 1}; // below the head dim: rows would overlap
+        r.qkv.q = r.qkv.k = r.qkv.v = {4 * 7 * 16, 7 * 16, 16}; // kCases[0]: H = G = 4, L = 7, D = 16
+        r.qkv.o = {4 * 7 * 16, 16, 16};                         // head stride = row stride: rows overlap
         auto arena = Arena::create(ctx.device(), {{"x", 4096, MemoryKind::host_visible}});
         REQUIRE_MESSAGE(arena, why(arena));
         r.query = r.key = r.value = r.output = {arena.value()[0].buffer, 0, 4096};
         OneShot os(ctx.device());
         auto bad = session->record(os.begin(), r);
         REQUIRE_FALSE(bad);
-        CHECK(bad.error().message.find("q strides (batch 1, head 1, row 1)") != std::string::npos);
+        CHECK(bad.error().message.find("output strides (batch 448, head 16, row 16) make rows of 16 floats overlap") !=
+              std::string::npos);
         os.submit_and_wait();
         // The session stays usable.
         in.key = p.k.data(), in.value = p.v.data();

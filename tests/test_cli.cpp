@@ -425,6 +425,29 @@ std::vector<int64_t> int_values(const io::Tensor& t) {
     return v;
 }
 
+// ---- --qkv (attention only): tests/fixtures/make_qkv_fixtures.py, scaled_dot_product_attention's own layout
+
+// vkmha-run --qkv on fixture `name` ([B, H, Lq, D] q, [B, G, Lk, D] k and v) with `flags`.
+std::vector<std::string> qkv_args(const std::string& name, const std::string& heads, const std::string& output,
+                                  const std::vector<std::string>& flags = {}) {
+    std::vector<std::string> args = {"--qkv", "--input", fixture(name, "input"), "--output", output, "--heads", heads};
+    args.insert(args.end(), flags.begin(), flags.end());
+    return args;
+}
+
+// Rows [from, L) of a float [B, heads, L, D] tensor.
+io::Tensor last_rows(const io::Tensor& t, uint64_t from) {
+    REQUIRE(t.dtype == io::DType::f32);
+    REQUIRE(t.shape.size() == 4);
+    const uint64_t B = t.shape[0], H = t.shape[1], L = t.shape[2], D = t.shape[3];
+    io::Tensor out{t.name, t.dtype, {B, H, L - from, D}, {}};
+    for (uint64_t bh = 0; bh < B * H; ++bh) {
+        const uint8_t* begin = t.data.data() + (bh * L + from) * D * 4;
+        out.data.insert(out.data.end(), begin, begin + (L - from) * D * 4);
+    }
+    return out;
+}
+
 } // namespace
 
 TEST_SUITE("cli") {
@@ -921,7 +944,7 @@ TEST_SUITE("cli") {
         }
     }
 
-    TEST_CASE("vkmha-run: position_ids as I32 give what I64 gives; without them positions are 0..L-1") {
+    TEST_CASE("vkmha-run: position_ids as I32 give what I64 gives, without them positions are 0..L-1") {
         const TempDir dir;
         const ModelCase* gptj = nullptr;
         for (const ModelCase& c : model_cases())
@@ -1060,6 +1083,201 @@ TEST_SUITE("cli") {
                 tensors.push_back(io::make_f32_tensor("sinks", {3}, {0, 0, 0}));
             });
             expect_rejected(bad, input, {bad, "sinks", "[2]", "[3]"});
+        }
+    }
+
+    TEST_CASE("vkmha-run --qkv: matches scaled_dot_product_attention fixtures (plain with per-head weights; GQA causal "
+              "RoPE) on the default device and on --device cpu, one-shot and --incremental") {
+        const TempDir dir;
+        const std::string output = dir.file("out.safetensors");
+        std::string outputs[2];
+        for (size_t d = 0; d < all_devices.size(); ++d) {
+            const std::string label = "qkv_plain [" + device_label(all_devices[d]) + "]";
+            CAPTURE(label);
+            outputs[d] = dir.file("plain" + std::to_string(d) + ".safetensors");
+            run_ok(dir, with_device(qkv_args("qkv_plain", "3", outputs[d], {"--need-weights", "--no-average-weights"}),
+                                    all_devices[d]));
+            compare_tensor(outputs[d], fixture("qkv_plain", "expected"), "attn_output", label);
+            compare_tensor(outputs[d], fixture("qkv_plain", "expected"), "attn_output_weights", label);
+        }
+        compare_tensor(outputs[0], outputs[1], "attn_output", "qkv_plain [default device vs cpu]");
+        const std::vector<std::string> gqa = {"--causal", "--rope", "neox"};
+        for (size_t d = 0; d < all_devices.size(); ++d) {
+            const std::string label = "qkv_gqa_rope [" + device_label(all_devices[d]) + "]";
+            CAPTURE(label);
+            outputs[d] = dir.file("gqa" + std::to_string(d) + ".safetensors");
+            std::vector<std::string> flags = gqa;
+            if (d == 1) flags.insert(flags.end(), {"--kv-heads", "2"}); // G from k's shape, or given
+            run_ok(dir, with_device(qkv_args("qkv_gqa_rope", "4", outputs[d], flags), all_devices[d]));
+            compare_tensor(outputs[d], fixture("qkv_gqa_rope", "expected"), "attn_output", label);
+        }
+        compare_tensor(outputs[0], outputs[1], "attn_output", "qkv_gqa_rope [default device vs cpu]");
+        // Token by token through a KV cache (each token's q, k, v rows; keys rotated at their positions).
+        std::vector<std::string> incremental = gqa;
+        incremental.push_back("--incremental");
+        const ProcessResult r = run_cli(dir, qkv_args("qkv_gqa_rope", "4", output, incremental));
+        INFO("vkmha-run stderr:\n", r.err);
+        REQUIRE_MESSAGE((r.exited && r.exit_code == 0), "--qkv --incremental failed");
+        check_no_validation_messages(r.err);
+        CHECK(r.err.find("incremental") != std::string::npos);
+        compare_tensor(output, fixture("qkv_gqa_rope", "expected"), "attn_output", "qkv_gqa_rope [--incremental]");
+    }
+
+    TEST_CASE("vkmha-run --qkv: without position_ids and key_position_ids, query i is at Lk - Lq + i and key j at j") {
+        // The GQA fixture's last 4 queries over its 9 keys: no ids vs ids spelled out (5..8 and 0..8).
+        const TempDir dir;
+        const std::string no_ids = dir.file("no-ids.input.safetensors"),
+                          spelled = dir.file("spelled.input.safetensors");
+        auto shorten = [](std::vector<io::Tensor>& tensors) {
+            io::Tensor& q = tensor_named(tensors, "q");
+            q = last_rows(q, 5);
+            std::erase_if(tensors,
+                          [](const io::Tensor& t) { return t.name == "position_ids" || t.name == "key_position_ids"; });
+        };
+        rewrite(fixture("qkv_gqa_rope", "input"), no_ids, shorten);
+        rewrite(fixture("qkv_gqa_rope", "input"), spelled, [&](std::vector<io::Tensor>& tensors) {
+            shorten(tensors);
+            tensors.push_back(int_tensor("position_ids", io::DType::i64, {2, 4}, {5, 6, 7, 8, 5, 6, 7, 8}));
+            std::vector<int64_t> keys;
+            for (int64_t b = 0; b < 2; ++b)
+                for (int64_t j = 0; j < 9; ++j) keys.push_back(j);
+            tensors.push_back(int_tensor("key_position_ids", io::DType::i32, {2, 9}, keys));
+        });
+        for (const std::string& device : all_devices) {
+            CAPTURE(device_label(device));
+            const std::string a = dir.file("a.safetensors"), b = dir.file("b.safetensors");
+            for (const auto& [input, out] : {std::pair{no_ids, a}, std::pair{spelled, b}}) {
+                run_ok(dir, with_device({"--qkv", "--input", input, "--output", out, "--heads", "4", "--causal",
+                                         "--rope", "neox"},
+                                        device));
+            }
+            compare_tensor(a, b, "attn_output", "no ids vs Lk - Lq + i and j", {1e-6, 0});
+            const std::vector<io::Tensor> got = read_tensors(a);
+            CHECK(io::find_tensor(got, "attn_output")->shape == std::vector<uint64_t>{2, 4, 4, 16});
+        }
+    }
+
+    TEST_CASE(
+        "vkmha-run --qkv: --weights with QK-norm and sinks, model options, masks and weights agree on the default "
+        "device and --device cpu") {
+        const TempDir dir;
+        const std::string weights = dir.file("norms.weights.safetensors"), input = dir.file("masked.input.safetensors");
+        std::vector<float> q_norm(16), k_norm(16), sinks = {0.5f, -1.0f, 2.0f, 0.0f};
+        for (size_t i = 0; i < 16; ++i) q_norm[i] = 0.5f + 0.1f * float(i), k_norm[i] = 1.5f - 0.05f * float(i);
+        write_tensors(weights,
+                      {io::make_f32_tensor("q_norm.weight", {16}, q_norm),
+                       io::make_f32_tensor("k_norm.weight", {16}, k_norm), io::make_f32_tensor("sinks", {4}, sinks)});
+        rewrite(fixture("qkv_gqa_rope", "input"), input, [](std::vector<io::Tensor>& tensors) {
+            std::vector<uint8_t> kpm(2 * 9, 0);
+            kpm[9 + 8] = kpm[9 + 7] = 1; // the last two keys of batch row 1
+            tensors.push_back({"key_padding_mask", io::DType::boolean, {2, 9}, kpm});
+            std::vector<float> mask(2 * 4 * 9 * 9);
+            for (size_t i = 0; i < mask.size(); ++i) mask[i] = float(int(i % 7) - 3) * 0.25f;
+            tensors.push_back(io::make_f32_tensor("attn_mask", {8, 9, 9}, mask)); // additive, per head
+        });
+        const std::vector<std::vector<std::string>> option_sets = {
+            {"--weights", weights, "--causal", "--rope", "neox", "--rope-theta", "500", "--softcap", "3", "--window",
+             "4", "--need-weights"},
+            {"--weights", weights, "--alibi", "--scale", "0.3", "--norm-eps", "0.01", "--need-weights",
+             "--no-average-weights"},
+        };
+        for (const auto& flags : option_sets) {
+            const std::string label = describe("", flags);
+            CAPTURE(label);
+            std::string outputs[2];
+            for (size_t d = 0; d < all_devices.size(); ++d) {
+                outputs[d] = dir.file("out" + std::to_string(d) + ".safetensors");
+                std::vector<std::string> args = {"--qkv", "--input", input, "--output", outputs[d], "--heads", "4"};
+                args.insert(args.end(), flags.begin(), flags.end());
+                run_ok(dir, with_device(args, all_devices[d]));
+            }
+            compare_tensor(outputs[0], outputs[1], "attn_output", label + " [default device vs cpu]");
+            compare_tensor(outputs[0], outputs[1], "attn_output_weights", label + " [default device vs cpu]");
+            // The weights file matters: without it the output moves.
+            const std::string plain = dir.file("plain.safetensors");
+            std::vector<std::string> args = {"--qkv", "--input", input, "--output", plain, "--heads", "4"};
+            args.insert(args.end(), flags.begin() + 2, flags.end());
+            run_ok(dir, args);
+            std::vector<io::Tensor> without = read_tensors(plain), with = read_tensors(outputs[0]);
+            const Comparison c = compare(floats_of(tensor_named(without, "attn_output"), plain),
+                                         floats_of(tensor_named(with, "attn_output"), outputs[0]), fp32_tolerance);
+            CHECK_MESSAGE(c.bad > 0, "sinks and QK-norm change nothing");
+        }
+    }
+
+    TEST_CASE("vkmha-run --qkv: refuses what it cannot honour with one line naming the culprit") {
+        const TempDir dir;
+        const std::string output = dir.file("out.safetensors"), bad = dir.file("bad.safetensors");
+        const std::string plain = fixture("qkv_plain", "input"), gqa = fixture("qkv_gqa_rope", "input");
+        auto args = [&](const std::string& input, const std::string& heads, std::vector<std::string> extra) {
+            std::vector<std::string> a = {"--qkv", "--input", input, "--output", output};
+            if (!heads.empty()) a.insert(a.end(), {"--heads", heads});
+            a.insert(a.end(), extra.begin(), extra.end());
+            return a;
+        };
+        auto both = [&](const std::vector<std::string>& a, const std::vector<std::string>& needles) {
+            for (const std::string& device : all_devices) {
+                CAPTURE(device_label(device));
+                expect_failure(dir, with_device(a, device), needles);
+            }
+        };
+        SUBCASE("without --heads") { expect_failure(dir, args(plain, "", {}), {"--heads"}); }
+        SUBCASE("--heads other than q's") { both(args(plain, "4", {}), {"'q'", "[2, 3, 5, 16]", "--heads 4"}); }
+        SUBCASE("--kv-heads other than k's") { both(args(gqa, "4", {"--kv-heads", "4"}), {"'k'", "--kv-heads 4"}); }
+        SUBCASE("an input without q (a projection input)") {
+            both(args(fixture("self_basic", "input"), "2", {}), {"'q'", "query", "without --qkv"});
+        }
+        SUBCASE("a q/k/v input without --qkv") {
+            expect_failure(
+                dir,
+                {"--weights", fixture("self_basic", "weights"), "--input", plain, "--output", output, "--heads", "2"},
+                {"'query'", "--qkv"});
+        }
+        SUBCASE("k of rank 3") {
+            rewrite(plain, bad, [](std::vector<io::Tensor>& tensors) {
+                io::Tensor& k = tensor_named(tensors, "k");
+                k.shape = {2, 3 * 7, 16};
+            });
+            both(args(bad, "3", {}), {"'k'", "rank 4"});
+        }
+        SUBCASE("v shorter than k") {
+            rewrite(plain, bad, [](std::vector<io::Tensor>& tensors) {
+                io::Tensor& v = tensor_named(tensors, "v");
+                v = last_rows(v, 1);
+            });
+            both(args(bad, "3", {}), {"'v'", "[2, 3, 6, 16]", "[2, 3, 7, 16]"});
+        }
+        SUBCASE("key_position_ids of the wrong shape") {
+            rewrite(gqa, bad, [](std::vector<io::Tensor>& tensors) {
+                io::Tensor& ids = tensor_named(tensors, "key_position_ids");
+                ids = int_tensor("key_position_ids", io::DType::i64, {2, 8}, std::vector<int64_t>(16, 0));
+            });
+            both(args(bad, "4", {"--rope", "neox"}), {"'key_position_ids'", "[2, 8]", "[2, 9]"});
+        }
+        SUBCASE("--weights with projections") {
+            both(args(plain, "3", {"--weights", fixture("self_basic", "weights")}),
+                 {fixture("self_basic", "weights"), "sinks", "q_norm.weight"});
+        }
+        SUBCASE("--weights with sinks of the wrong shape") {
+            write_tensors(bad, {io::make_f32_tensor("sinks", {4}, {0, 0, 0, 0})});
+            both(args(plain, "3", {"--weights", bad}), {"sinks", "[4]", "[3]"});
+        }
+        SUBCASE("--rope-dims over the head dim (D 16)") {
+            both(args(gqa, "4", {"--rope", "neox", "--rope-dims", "18"}), {"--rope-dims", "18", "16"});
+        }
+        SUBCASE("--incremental with q and k of different lengths") {
+            expect_failure(dir, args(plain, "3", {"--causal", "--incremental"}),
+                           {"--incremental", "k of length 7", "q of length 5"});
+        }
+        SUBCASE("--incremental with a query and its key at different positions") {
+            rewrite(gqa, bad, [](std::vector<io::Tensor>& tensors) {
+                std::erase_if(tensors, [](const io::Tensor& t) { return t.name == "key_position_ids"; });
+            });
+            expect_failure(dir, args(bad, "4", {"--causal", "--rope", "neox", "--incremental"}),
+                           {"--incremental", "position_ids[0, 0] = 3", "key_position_ids[0, 0] = 0"});
+        }
+        SUBCASE("--incremental without --causal") {
+            expect_failure(dir, args(gqa, "4", {"--incremental"}), {"--incremental", "--causal"});
         }
     }
 

@@ -60,7 +60,8 @@ std::vector<ModelFixture> model_fixtures() {
     f.position_ids = true;
     out.push_back(f);
 
-    f = fixture("model_qwen3", "qwen3", 64, 4, 2);
+    f = fixture("model_qwen3", "qwen3", 48, 4, 2);
+    f.config.explicit_head_dim = 16; // H * D = 64 != E = 48, as Qwen3's layers
     f.config.qk_norm = true;
     f.config.norm_eps = 1e-6f;
     f.config.rope = {.layout = RopeLayout::neox, .theta = 1000000.0};

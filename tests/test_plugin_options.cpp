@@ -403,7 +403,7 @@ constexpr auto kForeignType = static_cast<VkmhaStructureType>(987654);
 
 TEST_SUITE("plugin_options") {
 
-    TEST_CASE("vkmhaGetProcTable: the library is 1.2; a 1.1 caller's table is filled up to its size") {
+    TEST_CASE("vkmhaGetProcTable: the library is 1.2, a 1.1 caller's table is filled up to its size") {
         const VkmhaProcTable& t = api();
         CHECK(t.apiVersion == VKMHA_API_VERSION_1_2);
         CHECK(VKMHA_HEADER_VERSION == VKMHA_API_VERSION_1_2);
@@ -465,7 +465,7 @@ TEST_SUITE("plugin_options") {
         check_no_validation_messages(context.get(), log);
     }
 
-    TEST_CASE("VkmhaModelAttentionInfo zero-initialised changes nothing; q_norm/k_norm/sinks absent leave it off") {
+    TEST_CASE("VkmhaModelAttentionInfo zero-initialised changes nothing, q_norm/k_norm/sinks absent leave it off") {
         OwnSetup plain, chained;
         HostModel m;
         make_model(m, false, false);

@@ -739,7 +739,7 @@ TEST_SUITE("plugin_qkv") {
         }
     }
 
-    TEST_CASE("attention-only models refuse the projecting calls; the Qkv calls refuse bad values naming the field") {
+    TEST_CASE("attention-only models refuse the projecting calls, the Qkv calls refuse bad values naming the field") {
         const VkmhaProcTable& t = api();
         QkvModel m(2, 2, 8, false, false);
         m.info.ropeLayout = VKMHA_ROPE_LAYOUT_NEOX;

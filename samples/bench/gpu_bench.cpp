@@ -144,6 +144,8 @@ GpuMeasurement GpuBench::finish(Pending& p, bool keep_output) {
     m.total_ms = median(p.totals);
     m.core_ms = median(p.cores);
     m.wall_ms = median(p.walls);
+    m.run_total_ms = p.totals;
+    m.run_core_ms = p.cores;
     if (keep_output) {
         m.output.resize(size_t(p.batch) * p.lq * p.embed_dim);
         m_api.check(m_api->readOutputs(p.session, p.value, m.output.data(), m.output.size(), nullptr, 0),

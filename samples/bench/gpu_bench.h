@@ -24,10 +24,11 @@ struct GpuMeasurement {
     double total_ms = 0;           // median over runs of the sum of all stages
     double core_ms = 0;            // median over runs of the sum of the core stages (metrics.h: is_core_stage)
     double wall_ms = 0;            // median host time from submit until wait returns (includes upload/readback)
-    uint64_t model_bytes = 0;      // getModelProperties().deviceMemoryBytes
-    uint64_t session_bytes = 0;    // getSessionMemoryRequirements without host I/O staging (fused-only for fused paths)
-    uint64_t weight_bytes = 0;     // the weights as handed to createModel
-    std::vector<float> output;     // the last run's output, when asked for
+    std::vector<double> run_total_ms, run_core_ms; // each timed run's sums, in the order they ran
+    uint64_t model_bytes = 0;                      // getModelProperties().deviceMemoryBytes
+    uint64_t session_bytes = 0; // getSessionMemoryRequirements without host I/O staging (fused-only for fused paths)
+    uint64_t weight_bytes = 0;  // the weights as handed to createModel
+    std::vector<float> output;  // the last run's output, when asked for
 };
 
 class GpuBench {

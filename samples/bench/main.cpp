@@ -31,6 +31,13 @@ void path_style(const Path* path, Dash* dash, Marker* marker) {
     *marker = index == 0 ? Marker::disc : index == 1 ? Marker::ring : Marker::square;
 }
 
+// A configuration's label in the plot, " plain" added when other configurations carry model options.
+std::string plot_label(const Report& report, const Config& config) {
+    const bool options =
+        std::any_of(report.configs.begin(), report.configs.end(), [](const Config& c) { return !c.options.plain(); });
+    return config.label() + (options && config.options.plain() ? " plain" : "");
+}
+
 std::vector<PlotSeries> plot_series(const Report& report) {
     std::vector<PlotSeries> series;
     for (size_t c = 0; c < report.configs.size(); ++c)
@@ -43,7 +50,7 @@ std::vector<PlotSeries> plot_series(const Report& report) {
                     s.gflops.push_back(r.core_gflops);
                 }
             if (s.x.empty()) continue;
-            s.label = report.configs[c].label() + " " + path.name;
+            s.label = plot_label(report, report.configs[c]) + " " + path.name;
             s.color = static_cast<int>(c);
             path_style(&path, &s.dash, &s.marker);
             series.push_back(std::move(s));
@@ -55,7 +62,8 @@ std::vector<PlotSeries> plot_series(const Report& report) {
 std::vector<LegendSection> legend(const Report& report) {
     LegendSection configs{"colour:", {}}, paths{"line:", {}};
     for (size_t c = 0; c < report.configs.size(); ++c)
-        configs.entries.push_back({report.configs[c].label(), static_cast<int>(c), Dash::solid, Marker::disc});
+        configs.entries.push_back(
+            {plot_label(report, report.configs[c]), static_cast<int>(c), Dash::solid, Marker::disc});
     for (const Path& path : kPaths) {
         bool used = false;
         for (const RowResult& r : report.rows) used = used || r.row.path == &path;

@@ -103,6 +103,17 @@ bool has_model_options(const Report& report) {
     return false;
 }
 
+// a[k] / b[k] for each timed round k; empty unless both rows ran the same number of rounds, all timed.
+std::vector<double> paired_ratios(const std::vector<double>& a, const std::vector<double>& b) {
+    std::vector<double> ratios;
+    if (a.size() != b.size()) return ratios;
+    for (size_t k = 0; k < a.size(); ++k) {
+        if (!(b[k] > 0)) return {};
+        ratios.push_back(a[k] / b[k]);
+    }
+    return ratios;
+}
+
 double stage_ms(const GpuMeasurement& m, VkmhaStage stage) {
     for (const StageTime& s : m.stages)
         if (s.stage == stage) return s.ms;
@@ -144,8 +155,18 @@ void derive_metrics(Report& report) {
     }
     for (RowResult& r : report.rows)
         if (const RowResult* p = plain_row(report, r)) {
-            if (p->gpu.total_ms > 0) r.vs_plain = r.gpu.total_ms / p->gpu.total_ms;
-            if (p->gpu.core_ms > 0) r.core_vs_plain = r.gpu.core_ms / p->gpu.core_ms;
+            const std::vector<double> totals = paired_ratios(r.gpu.run_total_ms, p->gpu.run_total_ms),
+                                      cores = paired_ratios(r.gpu.run_core_ms, p->gpu.run_core_ms);
+            if (!totals.empty()) {
+                r.vs_plain = median(totals);
+                r.vs_plain_min = *std::min_element(totals.begin(), totals.end());
+                r.vs_plain_max = *std::max_element(totals.begin(), totals.end());
+            } else if (p->gpu.total_ms > 0)
+                r.vs_plain = r.gpu.total_ms / p->gpu.total_ms;
+            if (!cores.empty())
+                r.core_vs_plain = median(cores);
+            else if (p->gpu.core_ms > 0)
+                r.core_vs_plain = r.gpu.core_ms / p->gpu.core_ms;
         }
 }
 
@@ -182,7 +203,8 @@ void print_table(const Report& report, bool with_cpu) {
 
 void print_model_options(const Report& report) {
     if (!has_model_options(report)) return;
-    std::printf("model options: GPU ms of the whole pass vs the plain row of the same shape and path, this run\n");
+    std::printf("model options: GPU ms of the whole pass vs the plain row of the same shape and path, timed\n"
+                "interleaved in this run (median of the per-round ratios, min-max over the rounds)\n");
     bool any = false;
     for (const RowResult& p : report.rows) {
         if (!report.configs[p.row.config].options.plain()) continue;
@@ -196,8 +218,11 @@ void print_model_options(const Report& report) {
                 header = any = true;
             }
             const double rope = stage_ms(r.gpu, VKMHA_STAGE_ROPE);
-            std::printf("  %s: %s plain (core %s", report.configs[r.row.config].options.name().c_str(),
-                        ratio_text(r.vs_plain).c_str(), ratio_text(r.core_vs_plain).c_str());
+            std::printf("  %s: %s plain (", report.configs[r.row.config].options.name().c_str(),
+                        ratio_text(r.vs_plain).c_str());
+            if (r.vs_plain_min && r.vs_plain_max)
+                std::printf("%s-%s; ", fixed(*r.vs_plain_min, 2).c_str(), ratio_text(r.vs_plain_max).c_str());
+            std::printf("core %s", ratio_text(r.core_vs_plain).c_str());
             if (rope > 0 && r.gpu.total_ms > 0)
                 std::printf("; QK-norm/RoPE pass %s ms = %s%% of the row", fixed(rope, 3).c_str(),
                             short_number(100 * rope / r.gpu.total_ms).c_str());
@@ -262,6 +287,9 @@ std::string write_json(const Report& report, const std::string& path,
         for (const StageTime& s : r.gpu.stages) j.value(stage_name(s.stage), s.ms);
         j.end_object();
         j.value("gpu_ms", r.gpu.total_ms);
+        j.begin_array("gpu_ms_runs"); // each timed run, in the order they ran
+        for (double ms : r.gpu.run_total_ms) j.value(nullptr, ms);
+        j.end_array();
         j.value("attention_core_ms", r.gpu.core_ms);
         j.value("wall_ms", r.gpu.wall_ms);
         j.value("attention_core_flops", uint64_t(std::llround(r.core_flops)));
@@ -277,6 +305,8 @@ std::string write_json(const Report& report, const std::string& path,
         j.value("speedup_vs_unfused", r.speedup_vs_unfused);
         j.value("core_speedup_vs_unfused", r.core_speedup_vs_unfused);
         j.value("vs_plain", r.vs_plain);
+        j.value("vs_plain_min", r.vs_plain_min);
+        j.value("vs_plain_max", r.vs_plain_max);
         j.value("core_vs_plain", r.core_vs_plain);
         j.value("cpu_ms", r.cpu_ms);
         if (r.cpu_ms) j.value("cpu_runs", r.cpu_runs);

@@ -20,7 +20,10 @@ struct RowResult {
     double core_gflops = 0, total_gflops = 0, gbps = 0;
     std::optional<double> speedup_vs_unfused;      // unfused GPU ms / this row's, same shape and run
     std::optional<double> core_speedup_vs_unfused; // the same for the attention core alone
-    std::optional<double> vs_plain; // with model options: this row's GPU ms / the plain row's (same shape, path, run)
+    // With model options, this row's GPU ms over the plain row's (same shape and path, timed interleaved in this
+    // run): the median over the timed rounds of each round's ratio, which holds where the load of other processes
+    // comes and goes between rounds (a ratio of medians where the rounds do not pair up); min and max over rounds.
+    std::optional<double> vs_plain, vs_plain_min, vs_plain_max;
     std::optional<double> core_vs_plain; // the same for the attention core alone
     std::optional<double> cpu_ms;        // CPU reference, same shape and inputs
     uint32_t cpu_runs = 0;               // timed CPU runs behind cpu_ms (cpu_bench.h)
