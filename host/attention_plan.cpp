@@ -347,36 +347,20 @@ struct Planner {
     // Attention only: the caller's Q, K and V into the head-major scratch the attention kernels read.
     void copies_in() {
         const OwnQkv& x = in.qkv;
-        add_copy(plan, in.precision,
-                 {.src = Slot::query,
-                  .dst = Slot::q,
-                  .B = B,
-                  .H = H,
-                  .L = Lq,
-                  .D = D,
-                  .src_offset = in.offsets.query,
-                  .src_strides = x.q,
-                  .dst_strides = head_major(H, Lq, D)});
-        add_copy(plan, in.precision,
-                 {.src = Slot::key,
-                  .dst = Slot::k,
-                  .B = B,
-                  .H = G,
-                  .L = Lk,
-                  .D = D,
-                  .src_offset = in.offsets.key,
-                  .src_strides = x.k,
-                  .dst_strides = head_major(G, Lk, D)});
-        add_copy(plan, in.precision,
-                 {.src = Slot::value,
-                  .dst = Slot::v,
-                  .B = B,
-                  .H = G,
-                  .L = Lk,
-                  .D = D,
-                  .src_offset = in.offsets.value,
-                  .src_strides = x.v,
-                  .dst_strides = head_major(G, Lk, D)});
+        const ExternalOffsets& o = in.offsets;
+        for (const auto& [src, dst, heads, L, offset, strides] :
+             {std::tuple{Slot::query, Slot::q, H, Lq, o.query, x.q}, std::tuple{Slot::key, Slot::k, G, Lk, o.key, x.k},
+              std::tuple{Slot::value, Slot::v, G, Lk, o.value, x.v}})
+            add_copy(plan, in.precision,
+                     {.src = src,
+                      .dst = dst,
+                      .B = B,
+                      .H = heads,
+                      .L = L,
+                      .D = D,
+                      .src_offset = offset,
+                      .src_strides = strides,
+                      .dst_strides = head_major(heads, L, D)});
     }
 
     // Attention only: the concatenated heads [B, Lq, H, D] out to the caller's O.

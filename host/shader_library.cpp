@@ -351,8 +351,9 @@ AttentionTiling ShaderLibrary::choose_decode_tiling(const DeviceLimits& limits, 
     return t;
 }
 
-Result<Handle<VkPipeline>> ShaderLibrary::attention_pipeline(const AttentionTiling& t, Precision precision) const {
-    const uint32_t values[5] = {t.workgroup, t.rows, t.keys, t.dims, t.max_head_dim};
+Result<Handle<VkPipeline>> ShaderLibrary::attention_pipeline(const AttentionTiling& t, Precision precision,
+                                                             uint32_t score_modifiers) const {
+    const uint32_t values[6] = {t.workgroup, t.rows, t.keys, t.dims, t.max_head_dim, score_modifiers};
     return build_pipeline(Kernel::attention, precision == Precision::fp16 ? Variant::f16 : Variant::f32, values,
                           nullptr, t.lanes);
 }

@@ -40,6 +40,9 @@ constexpr uint32_t kVariantCount = static_cast<uint32_t>(Variant::count);
 constexpr uint32_t kMaxBindings = 10;
 constexpr uint32_t kMaxPushBytes = 128; // Vulkan's guaranteed minimum of maxPushConstantsSize
 
+// attention.comp's SCORE_MODIFIERS for a model: the modifiers it compiles in.
+inline uint32_t score_modifiers(const AttentionConfig& c) { return (c.softcap > 0.0f ? 1u : 0u) | (c.alibi ? 2u : 0u); }
+
 const char* kernel_name(Kernel);
 bool has_variant(Kernel, Variant);
 uint32_t kernel_binding_count(Kernel);
@@ -142,7 +145,8 @@ class ShaderLibrary {
     // The same for decode-like work (a few query rows per key/value head): 4 rows per workgroup (1 with lane tiles),
     // so one query token does not pay for a full row tile of padding.
     static AttentionTiling choose_decode_tiling(const DeviceLimits&, uint32_t head_dim);
-    Result<Handle<VkPipeline>> attention_pipeline(const AttentionTiling&, Precision) const;
+    // score_modifiers: attention.comp's SCORE_MODIFIERS (bit 0 soft-cap, bit 1 ALiBi), from score_modifiers().
+    Result<Handle<VkPipeline>> attention_pipeline(const AttentionTiling&, Precision, uint32_t score_modifiers) const;
     const LinearTiling& linear_tiling() const { return m_linear_tiling; }
     // Every kernel shares one layout (kMaxBindings storage buffers, kMaxPushBytes of push constants), so any
     // pre-allocated descriptor set serves any kernel.

@@ -36,6 +36,7 @@
 //   constant_id 2  BC            default 64   keys per K/V tile; multiple of WG
 //   constant_id 3  DC            default 32   head-dim columns of Q/K staged per step; multiple of 4
 //   constant_id 4  D_MAX         default 256  largest head dim D the pipeline accepts
+//   constant_id 5  SCORE_MODIFIERS default 3  bit 0: soft-cap, bit 1: ALiBi compiled in (the model's options)
 // Dispatch: (ceil(Lq * (H/G) / ROWS), B * G, split_count); cache mode: (ceil(max q_len * (H/G) / ROWS), records * G,
 // split_count)
 // Shared: 4 * (DC*ROWS + DC*(BC+1) + BC*ROWS + WG) bytes (14720 by default).
@@ -63,6 +64,9 @@ layout(constant_id = 1) const uint ROWS = 16u;
 layout(constant_id = 2) const uint BC = 64u;
 layout(constant_id = 3) const uint DC = 32u;
 layout(constant_id = 4) const uint D_MAX = 256u;
+// The model's score modifiers, so a model without them pays nothing per score: bit 0 soft-cap, bit 1 ALiBi (their
+// values still come from the push constants).
+layout(constant_id = 5) const uint SCORE_MODIFIERS = 3u;
 
 // Inner loops run UNROLL steps per iteration: few enough loop iterations per key tile for lavapipe's
 // per-invocation loop budget, little enough code for its compile time (see "Loops" in shaders/README.md).
@@ -170,7 +174,7 @@ MaskRow mask_row(uint row, bool wg_valid, uint row_count, uint b, uint g, uint g
     const uint i = row / group;
     m.mask_base = p.attn_mask_offset + (b * p.H + g * group + row % group) * p.attn_mask_bh_stride + i * p.Lk;
     m.position = int(i) + causal_offset;
-    m.slope = p.alibi != 0u ? alibi_slope(g * group + row % group, p.H) : 0.0;
+    m.slope = (SCORE_MODIFIERS & 2u) != 0u && p.alibi != 0u ? alibi_slope(g * group + row % group, p.H) : 0.0;
     return m;
 }
 
@@ -191,7 +195,12 @@ bool key_masked(uint j, uint key_end, uint kv_seq, uint slot)
 // no NaN leaks through). Only for keys that key_masked() lets through: it reads the mask at (row, j).
 float masked_score(float sc, MaskRow row, uint j)
 {
-    sc = soft_cap(sc, p.softcap) + row.slope * float(int(j) - row.position);
+    if ((SCORE_MODIFIERS & 1u) != 0u) {
+        sc = soft_cap(sc, p.softcap);
+    }
+    if ((SCORE_MODIFIERS & 2u) != 0u) {
+        sc += row.slope * float(int(j) - row.position);
+    }
     bool masked = !row.valid;
     if (!masked) {
         const uint e = row.mask_base + j;
