@@ -987,6 +987,8 @@ Status plan_prefill_item(const PrefillItemInputs& in, const DeviceLimits& limits
                  b.weights.wv, b.weights.bv);
         if (needs_rope_pass(c)) {
             const auto first = static_cast<int32_t>(in.first_position + in.item.begin);
+            const Slot positions = in.has_position_ids ? Slot::position_ids : Slot::dummy;
+            const uint32_t pos_offset = b.offsets.position_ids + in.item.begin;
             add_rope(plan, b.precision, c,
                      {.data = Slot::q,
                       .rows = n,
@@ -994,6 +996,8 @@ Status plan_prefill_item(const PrefillItemInputs& in, const DeviceLimits& limits
                       .row_layout = 2,
                       .rows_per_batch = T,
                       .map_offset = in.item.begin,
+                      .positions = positions,
+                      .pos_offset = pos_offset,
                       .pos_base = first});
             add_rope(plan, b.precision, c,
                      {.data = Slot::cache_k,
@@ -1002,6 +1006,8 @@ Status plan_prefill_item(const PrefillItemInputs& in, const DeviceLimits& limits
                       .row_layout = 2,
                       .rows_per_batch = b.capacity,
                       .map_offset = T + in.item.begin,
+                      .positions = positions,
+                      .pos_offset = pos_offset,
                       .pos_base = first,
                       .key = true});
         }

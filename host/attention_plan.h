@@ -253,7 +253,8 @@ struct PrefillItem {
 struct PrefillItemInputs {
     CachePlanBase base;
     uint32_t tokens = 0;
-    uint32_t first_position = 0; // the cache position of the prompt's first token (RoPE)
+    uint32_t first_position = 0;   // the cache position of the prompt's first token (RoPE's default)
+    bool has_position_ids = false; // RoPE: the prompt's positions [tokens] in Slot::position_ids instead
     PrefillItem item;
 };
 Result<AttentionPlan> plan_prefill_item(const PrefillItemInputs&, const DeviceLimits&);

@@ -113,8 +113,27 @@ Session::Bound Session::bind_external(const ExternalBuffer& e, uint64_t needed_b
     return b;
 }
 
-Result<uint32_t> Session::claim_slot(uint64_t frame, uint64_t completed_frame) const {
+Result<uint32_t> Session::claim_slot(uint64_t frame, uint64_t completed_frame, bool host_submit) const {
     if (frame == kNoFrame) return make_error(ErrorCode::invalid_argument, "frame index UINT64_MAX is reserved");
+    if (!host_submit) {
+        if (completed_frame != kNoFrame && completed_frame >= frame)
+            return make_error(ErrorCode::invalid_argument,
+                              "completedFrame " + std::to_string(completed_frame) + " >= frameIndex " +
+                                  std::to_string(frame) +
+                                  ": a frame cannot have completed before it is recorded (vkmha would reuse a "
+                                  "frame slot the GPU may still read)");
+        if (m_last_engine_frame != kNoFrame && frame < m_last_engine_frame)
+            return make_error(ErrorCode::invalid_argument, "frameIndex " + std::to_string(frame) +
+                                                               " is lower than this session's last recorded "
+                                                               "frame " +
+                                                               std::to_string(m_last_engine_frame) +
+                                                               ": frame indices must not go back");
+        if (frame == m_last_engine_frame)
+            return make_error(ErrorCode::invalid_argument,
+                              "frameIndex " + std::to_string(frame) +
+                                  " was already recorded with this session: one record per session per frame — use "
+                                  "a session per layer");
+    }
     const uint32_t slot_index = static_cast<uint32_t>(frame % m_limits.frames_in_flight);
     const FrameSlot& slot = m_slots[slot_index];
     if (slot.recorded_frame != kNoFrame && (completed_frame == kNoFrame || completed_frame < slot.recorded_frame))
@@ -345,7 +364,7 @@ Status Session::check_own_qkv(const RecordArgs& a) const {
 Status Session::record(VkCommandBuffer cmd, const RecordArgs& a) {
     if (cmd == VK_NULL_HANDLE) return make_error(ErrorCode::invalid_argument, "command buffer is VK_NULL_HANDLE");
     VKMHA_TRY(check_args(a));
-    auto claimed = claim_slot(a.frame, a.completed_frame);
+    auto claimed = claim_slot(a.frame, a.completed_frame, a.host_submit);
     if (!claimed) return claimed.take_error();
     const uint32_t slot_index = claimed.value();
     const Device& d = m_ctx->device();
@@ -429,8 +448,13 @@ Status Session::record(VkCommandBuffer cmd, const RecordArgs& a) {
                                      key_positions ? &a.key_position_ids : nullptr};
     const ExternalBuffer* writes[] = {&a.output, a.options.need_weights ? &a.weights : nullptr};
     record_plan(cmd, slot_index, m_plan, bound, reads, writes, "vkmha attention");
-    m_slots[slot_index].recorded_frame = a.frame;
+    mark_recorded(slot_index, a.frame, a.host_submit);
     return {};
+}
+
+void Session::mark_recorded(uint32_t slot_index, uint64_t frame, bool host_submit) {
+    m_slots[slot_index].recorded_frame = frame;
+    if (!host_submit) m_last_engine_frame = frame;
 }
 
 void Session::record_plan(VkCommandBuffer cmd, uint32_t slot_index, const AttentionPlan& p, const Bindings& bound,
@@ -590,6 +614,7 @@ Result<uint64_t> Session::submit_host(const AttentionShape& shape, const Attenti
     RecordArgs a;
     a.frame = m_host_submits;
     a.completed_frame = m_host_submits; // every earlier host frame in this slot was waited for above
+    a.host_submit = true;
     a.shape = shape;
     a.options = options;
     a.query = ext(sb_in_query, need.query);

@@ -40,6 +40,7 @@ constexpr uint64_t kNoFrame = UINT64_MAX;
 struct RecordArgs {
     uint64_t frame = 0;
     uint64_t completed_frame = kNoFrame; // every frame <= this has finished on the GPU (kNoFrame: none yet)
+    bool host_submit = false;            // submit_host's own frame counter: the engine's frame checks do not apply
     AttentionShape shape;
     AttentionOptions options;
     ExternalBuffer query, key, value, key_padding_mask, attn_mask, output, weights; // key/value: null = query/key
@@ -67,6 +68,7 @@ struct SequenceStep {
 struct CachedRecordArgs {
     uint64_t frame = 0;
     uint64_t completed_frame = kNoFrame;
+    bool host_submit = false; // as RecordArgs::host_submit
     KvCache* cache = nullptr;
     std::span<const SequenceStep> steps;
     ExternalBuffer query, key, value, key_padding_mask, output;
@@ -89,6 +91,8 @@ struct PrefillRecordArgs {
     uint32_t max_rows = 0;
     uint32_t max_keys = 0;
     ExternalBuffer query, key, value, output;
+    ExternalBuffer position_ids; // int32 [tokens]: the prompt's RoPE positions, the same on every step; null = their
+                                 // cache positions
 };
 
 struct HostInputs {
@@ -190,8 +194,12 @@ class Session {
     Status check_own_qkv(const RecordArgs&) const;
     const BufferView& slot_buffer(uint32_t slot_index, size_t which) const;
     Bound bind_external(const ExternalBuffer&, uint64_t needed_bytes, uint64_t elem_bytes) const;
-    // The frame slot a frame records into, once the caller's completed frame shows its last use finished.
-    Result<uint32_t> claim_slot(uint64_t frame, uint64_t completed_frame) const;
+    // The frame slot a frame records into, once the caller's completed frame shows its last use finished. An engine's
+    // frames (host_submit false) must also be sane: completed_frame < frame, frames never go back, and a session
+    // records once per frame (its frame slot's descriptor sets and timestamps serve one record).
+    Result<uint32_t> claim_slot(uint64_t frame, uint64_t completed_frame, bool host_submit = false) const;
+    // After a record into `slot_index`: the slot's frame, and the session's last engine frame.
+    void mark_recorded(uint32_t slot_index, uint64_t frame, bool host_submit);
     // Binds the model's weights, the slot's scratch, and the dummy wherever nothing else is bound.
     void bind_owned(Bindings&, uint32_t slot_index) const;
     // Binds a cached recorder's token buffers ([tokens, width]; unbound key/value = query) and the cache's K/V, and
@@ -223,6 +231,7 @@ class Session {
     bool m_plan_valid = false;
     AttentionPlan m_cached_plan; // rebuilt by every cached step and prefill piece, in place
     uint64_t m_host_submits = 0;
+    uint64_t m_last_engine_frame = kNoFrame; // the last frame an engine recorded (kNoFrame: none yet)
 };
 
 } // namespace vkmha

@@ -151,7 +151,7 @@ Status Session::record_cached(VkCommandBuffer cmd, const CachedRecordArgs& a) {
     VKMHA_TRY(check_buffer("key_padding_mask", a.key_padding_mask, kpm_bytes, false, 1));
 
     VKMHA_TRY(check_buffer("position_ids", a.position_ids, T * 4, false));
-    auto claimed = claim_slot(a.frame, a.completed_frame);
+    auto claimed = claim_slot(a.frame, a.completed_frame, a.host_submit);
     if (!claimed) return claimed.take_error();
     const uint32_t slot_index = claimed.value();
     const uint32_t R = static_cast<uint32_t>(a.steps.size());
@@ -199,7 +199,7 @@ Status Session::record_cached(VkCommandBuffer cmd, const CachedRecordArgs& a) {
                                      positions ? &a.position_ids : nullptr};
     const ExternalBuffer* writes[] = {&a.output};
     record_plan(cmd, slot_index, m_cached_plan, bound, reads, writes, "vkmha cached attention");
-    m_slots[slot_index].recorded_frame = a.frame;
+    mark_recorded(slot_index, a.frame, a.host_submit);
     return {};
 }
 
@@ -229,6 +229,7 @@ Result<uint64_t> Session::submit_host_cached(KvCache& cache, std::span<const Seq
     CachedRecordArgs a;
     a.frame = m_host_submits;
     a.completed_frame = m_host_submits; // begin_host_submit waited for this slot's previous run
+    a.host_submit = true;
     a.cache = &cache;
     a.steps = steps;
     // Own Q/K/V: contiguous [T, H, D] and [T, G, D], as scaled_dot_product_attention's inputs per token.
@@ -275,6 +276,7 @@ Result<PrefillItem> Session::record_prefill(VkCommandBuffer cmd, const PrefillRe
     VKMHA_TRY(refuse_attention_only(c));
     const uint32_t T = job.tokens();
     VKMHA_TRY(check_io(c, a.query, a.key, a.value, a.output, T));
+    VKMHA_TRY(check_buffer("position_ids", a.position_ids, uint64_t(T) * 4, false));
     auto claimed = claim_slot(a.frame, a.completed_frame);
     if (!claimed) return claimed.take_error();
     const uint32_t slot_index = claimed.value();
@@ -299,6 +301,12 @@ Result<PrefillItem> Session::record_prefill(VkCommandBuffer cmd, const PrefillRe
     in.base = cache_plan_base(cache, bound, a.query, a.key, a.value, a.output, T);
     in.tokens = T;
     in.first_position = job.first_position();
+    const bool positions = a.position_ids.buffer != VK_NULL_HANDLE;
+    if (positions) {
+        bound[size_t(Slot::position_ids)] = bind_external(a.position_ids, uint64_t(T) * 4, 4);
+        in.base.offsets.position_ids = bound[size_t(Slot::position_ids)].remainder;
+        in.has_position_ids = true;
+    }
     in.item = item;
     VKMHA_TRY(plan_prefill_item(in, m_ctx->device().limits(), m_cached_plan));
 
@@ -325,10 +333,10 @@ Result<PrefillItem> Session::record_prefill(VkCommandBuffer cmd, const PrefillRe
         bound[size_t(Slot::records)].info = {job.records().buffer, offset, 16};
     }
     bind_owned(bound, slot_index);
-    const ExternalBuffer* reads[] = {&a.query, &a.key, &a.value};
+    const ExternalBuffer* reads[] = {&a.query, &a.key, &a.value, positions ? &a.position_ids : nullptr};
     const ExternalBuffer* writes[] = {&a.output};
     record_plan(cmd, slot_index, m_cached_plan, bound, reads, writes, "vkmha prefill slice");
-    m_slots[slot_index].recorded_frame = a.frame;
+    mark_recorded(slot_index, a.frame, false);
     if (item.phase == PrefillPhase::attend) job.use_record_slot(record_slot, a.frame);
     job.advance(item);
     job.push_pending({a.frame, item.phase, item.units});

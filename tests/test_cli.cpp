@@ -756,6 +756,16 @@ TEST_SUITE("cli") {
             tensor_named(self, "query").name = "queries";
             expect_rejected("self_basic", "2", self, {"'query'"});
         }
+        SUBCASE("key without value") {
+            // bool_attn_mask's key and value have one shape: value = key would run, and silently compute the wrong
+            // attention.
+            tensor_named(masked, "value").name = "values";
+            expect_rejected("bool_attn_mask", "2", masked, {"'key' is given without 'value'"});
+        }
+        SUBCASE("value without key") {
+            tensor_named(masked, "key").name = "keys";
+            expect_rejected("bool_attn_mask", "2", masked, {"'value' is given without 'key'"});
+        }
         SUBCASE("key with the wrong batch") {
             io::Tensor& k = tensor_named(cross, "key");
             k.shape = {3, 6, 5};

@@ -888,7 +888,7 @@ TEST_SUITE("kv_cache") {
         }
     }
 
-    TEST_CASE("model options: sliced prefill equals one-shot") {
+    TEST_CASE("model options: sliced prefill equals one-shot, at cache positions or the caller's") {
         vkmha::test::ValidationGuard guard;
         AttentionConfig c{32, 4, 2, 32, 32};
         c.qk_norm = true;
@@ -899,47 +899,59 @@ TEST_SUITE("kv_cache") {
         Context& ctx = vkmha::test::gpu_context();
         const uint32_t E = c.embed_dim, P = 21, T = 120;
         auto rig = make_rig(c, 61, true, Precision::fp32, {1, 256, 256}, 8);
-        auto cache = make_cache(*rig, {2, 512, 0});
         std::mt19937 rng(62);
-        std::vector<float> hist = random_vec(size_t(P) * E, rng);
-        run_step(*rig, *cache, {{1, P}}, hist.data());
+        const std::vector<float> history = random_vec(size_t(P) * E, rng);
         const auto prompt = random_vec(size_t(T) * E, rng);
-        hist.insert(hist.end(), prompt.begin(), prompt.end());
-        const auto full = reference(*rig, P + T, P + T, hist.data());
-        const std::vector<float> want(full.begin() + size_t(P) * E, full.end());
-
-        auto arena = Arena::create(ctx.device(), {{"prefill query", uint64_t(T) * E * 4, MemoryKind::host_visible},
-                                                  {"prefill output", uint64_t(T) * E * 4, MemoryKind::host_visible}});
+        auto arena =
+            Arena::create(ctx.device(), {{"prefill query", uint64_t(T) * E * 4, MemoryKind::host_visible},
+                                         {"prefill output", uint64_t(T) * E * 4, MemoryKind::host_visible},
+                                         {"prefill positions", uint64_t(T) * 4 + 4, MemoryKind::host_visible}});
         REQUIRE_MESSAGE(arena, why(arena));
-        const BufferView qv = arena.value()[0], ov = arena.value()[1];
+        const BufferView qv = arena.value()[0], ov = arena.value()[1], pv = arena.value()[2];
         std::memcpy(qv.mapped, prompt.data(), prompt.size() * 4);
+        // The history at cache positions 0..P-1; the prompt at P.. or, given, 9000 + 3i (4 bytes into the buffer).
+        std::vector<int32_t> positions(P + T);
+        for (uint32_t i = 0; i < P + T; ++i) positions[i] = static_cast<int32_t>(i < P ? i : 9000 + 3 * i);
+        std::memcpy(static_cast<int32_t*>(pv.mapped) + 1, positions.data() + P, size_t(T) * 4);
         OneShot os(ctx.device());
         uint64_t frame = 1000;
-        auto job = PrefillJob::create(ctx, *cache, {1, T});
-        REQUIRE_MESSAGE(job, why(job));
-        PrefillJob& pj = *job.value();
-        while (!pj.done()) {
-            VkCommandBuffer cmd = os.begin();
-            PrefillRecordArgs a;
-            a.frame = frame;
-            a.completed_frame = frame - 1;
-            a.job = &pj;
-            a.max_rows = 37;
-            a.max_keys = rig->model->attention_tiling().keys;
-            a.query = {qv.buffer, 0, uint64_t(T) * E * 4};
-            a.output = {ov.buffer, 0, uint64_t(T) * E * 4};
-            auto item = rig->session->record_prefill(cmd, a);
-            REQUIRE_MESSAGE(item, why(item));
-            os.submit_and_wait();
-            ++frame;
+        for (const bool given : {false, true}) {
+            INFO("caller positions: ", given);
+            auto cache = make_cache(*rig, {2, 512, 0});
+            std::vector<float> hist = history;
+            run_step(*rig, *cache, {{1, P}}, hist.data());
+            hist.insert(hist.end(), prompt.begin(), prompt.end());
+            const auto full = reference(*rig, P + T, P + T, hist.data(), nullptr, nullptr, nullptr, nullptr,
+                                        given ? positions.data() : nullptr);
+            const std::vector<float> want(full.begin() + size_t(P) * E, full.end());
+            auto job = PrefillJob::create(ctx, *cache, {1, T});
+            REQUIRE_MESSAGE(job, why(job));
+            PrefillJob& pj = *job.value();
+            while (!pj.done()) {
+                VkCommandBuffer cmd = os.begin();
+                PrefillRecordArgs a;
+                a.frame = frame;
+                a.completed_frame = frame - 1;
+                a.job = &pj;
+                a.max_rows = 37;
+                a.max_keys = rig->model->attention_tiling().keys;
+                a.query = {qv.buffer, 0, uint64_t(T) * E * 4};
+                a.output = {ov.buffer, 0, uint64_t(T) * E * 4};
+                if (given) a.position_ids = {pv.buffer, 4, uint64_t(T) * 4};
+                auto item = rig->session->record_prefill(cmd, a);
+                REQUIRE_MESSAGE(item, why(item));
+                os.submit_and_wait();
+                ++frame;
+            }
+            std::vector<float> got(size_t(T) * E);
+            std::memcpy(got.data(), ov.mapped, got.size() * 4);
+            check(got, want, rig->tol, "prefill output with QK-norm, partial RoPE, sinks, window and soft-cap");
+            if (given) continue;
+            // A decode step after the prefill attends over the rotated keys the prefill left in the cache.
+            auto next = random_vec(E, rng);
+            hist.insert(hist.end(), next.begin(), next.end());
+            auto out = run_step(*rig, *cache, {{1, 1}}, next.data());
+            check(out, reference(*rig, 1, P + T + 1, next.data(), hist.data()), rig->tol, "decode after prefill");
         }
-        std::vector<float> got(size_t(T) * E);
-        std::memcpy(got.data(), ov.mapped, got.size() * 4);
-        check(got, want, rig->tol, "prefill output with QK-norm, partial RoPE, sinks, window and soft-cap");
-        // A decode step after the prefill attends over the rotated keys the prefill left in the cache.
-        auto next = random_vec(E, rng);
-        hist.insert(hist.end(), next.begin(), next.end());
-        auto out = run_step(*rig, *cache, {{1, 1}}, next.data());
-        check(out, reference(*rig, 1, P + T + 1, next.data(), hist.data()), rig->tol, "decode after prefill");
     }
 }

@@ -1510,6 +1510,61 @@ TEST_SUITE("plugin") {
         check_engine_quiet(engine);
     }
 
+    TEST_CASE(
+        "adopt mode: impossible completed frames, frames that go back and a second record per frame are refused") {
+        EngineDevice engine;
+        require_engine(engine);
+        {
+            EngineObjects objects(engine);
+            ContextHandle context;
+            ModelHandle model;
+            SessionHandle session;
+            adopt_context(engine, context);
+            const HostModel host = make_model(ModelSpec{});
+            create_model(context.get(), host, model);
+            const VkmhaSessionCreateInfo si = session_info(2, 9, 9, false, 2);
+            REQUIRE_VKMHA(api().createSession(model.get(), &si, session.out()));
+            const RunInputs in = make_inputs(host.config, {2, 9, 9}, AttentionOptions{}, false, false, 77);
+            EngineBuffer query = engine_buffer(engine, in.query.data(), in.query.size() * 4, 4, 0, 0);
+            std::array<EngineBuffer, 2> outputs;
+            for (EngineBuffer& o : outputs)
+                o = engine_buffer(engine, nullptr, output_count(host.config, in) * 4, 4, 16, 0xFF);
+            const VkCommandBuffer cmd = objects.command_buffer();
+            const VkFence fence = objects.fence();
+            begin(cmd);
+            auto record = [&](uint64_t frame, uint64_t completed, size_t output) {
+                VkmhaRecordInfo ri = record_info(frame, completed, in);
+                ri.query = query.binding();
+                ri.output = outputs[output].binding();
+                return api().recordAttention(session.get(), cmd, &ri);
+            };
+            // A frame cannot have completed before it is recorded: vkmha would take it as leave to reuse a slot.
+            EXPECT_FAILURE(VKMHA_ERROR_INVALID_ARGUMENT, record(0, 0, 0), "completedFrame 0", "frameIndex 0");
+            EXPECT_FAILURE(VKMHA_ERROR_INVALID_ARGUMENT, record(3, 7, 0), "completedFrame 7", "frameIndex 3");
+            REQUIRE_MESSAGE(record(3, VKMHA_NO_FRAME, 0) == VKMHA_SUCCESS, last_error());
+            // Two records of one session in one frame would share its frame slot (descriptor sets, timestamps).
+            EXPECT_FAILURE(VKMHA_ERROR_INVALID_ARGUMENT, record(3, VKMHA_NO_FRAME, 1), "frameIndex 3",
+                           "one record per session per frame — use a session per layer");
+            EXPECT_FAILURE(VKMHA_ERROR_INVALID_ARGUMENT, record(3, 2, 1),
+                           "one record per session per frame — use a session per layer");
+            // Frames never go back.
+            EXPECT_FAILURE(VKMHA_ERROR_INVALID_ARGUMENT, record(2, VKMHA_NO_FRAME, 1), "frameIndex 2", "frame 3");
+            // None of the refusals recorded anything or spoiled the session: the next frame records and both run.
+            REQUIRE_MESSAGE(record(4, VKMHA_NO_FRAME, 1) == VKMHA_SUCCESS, last_error());
+            barrier_to_host(cmd);
+            end_submit_wait(engine, cmd, fence);
+            const std::vector<float> want = reference(host, in).output;
+            for (size_t i = 0; i < outputs.size(); ++i) {
+                check_matches(reinterpret_cast<const float*>(outputs[i].payload()), want,
+                              "output " + std::to_string(i));
+                CHECK(outputs[i].guards_intact());
+            }
+            CHECK(context_properties(context.get()).validationMessageCount == 0);
+        }
+        engine.destroy();
+        check_engine_quiet(engine);
+    }
+
     TEST_CASE("pipeline cache: data from one context seeds the next, garbage is ignored with a warning") {
         const VkmhaProcTable& t = api();
         std::vector<uint8_t> data;
@@ -2060,9 +2115,9 @@ TEST_SUITE("plugin") {
             EXPECT_FAILURE(VKMHA_ERROR_INVALID_ARGUMENT, create_from(broken), "rank", "0");
             broken = views;
             broken[0].shape[0] = 47; // in_proj_weight [3E, E] with a wrong row count
-            EXPECT_FAILURE(VKMHA_ERROR_IO, create_from(broken), "in_proj_weight", "47");
+            EXPECT_FAILURE(VKMHA_ERROR_INVALID_ARGUMENT, create_from(broken), "in_proj_weight", "47");
             broken = {views[2]}; // out_proj.weight alone
-            EXPECT_FAILURE(VKMHA_ERROR_IO, create_from(broken), "in_proj_weight");
+            EXPECT_FAILURE(VKMHA_ERROR_INVALID_ARGUMENT, create_from(broken), "in_proj_weight");
         }
         CHECK(model.get() == nullptr);
         VkmhaModelProperties mp{};

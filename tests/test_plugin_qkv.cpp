@@ -694,20 +694,20 @@ TEST_SUITE("plugin_qkv") {
             VkmhaModelCreateInfo mi = m.create_info();
             mi.tensorCount = 1;
             mi.pTensors = views.data();
-            refused(mi, VKMHA_ERROR_IO, {"q_norm.weight", "k_norm.weight"});
+            refused(mi, VKMHA_ERROR_INVALID_ARGUMENT, {"q_norm.weight", "k_norm.weight"});
         }
         SUBCASE("sinks [H - 1] and q_norm.weight [D + 1]") {
             std::vector<VkmhaTensor> views = m.views;
             views[2].shape[0] = 3;
             VkmhaModelCreateInfo mi = m.create_info();
             mi.pTensors = views.data();
-            refused(mi, VKMHA_ERROR_IO, {"sinks", "[3]", "[4]"});
+            refused(mi, VKMHA_ERROR_INVALID_ARGUMENT, {"sinks", "[3]", "[4]"});
             views = m.views;
             std::vector<float> longer(9, 1.0f);
             views[0].shape[0] = 9;
             views[0].pData = longer.data();
             mi.pTensors = views.data();
-            refused(mi, VKMHA_ERROR_IO, {"q_norm.weight", "[9]", "[8]"});
+            refused(mi, VKMHA_ERROR_INVALID_ARGUMENT, {"q_norm.weight", "[9]", "[8]"});
         }
         SUBCASE("numHeads * headDim over 65536") {
             m.info.headDim = 1u << 15;

@@ -639,6 +639,10 @@ Result<io::LoadedModel> load_model(VkmhaContext context, const VkmhaModelCreateI
                                         " but the weights give a head dim of " +
                                         std::to_string(loaded->config.head_dim()) + " (0: take the weights')");
     }
+    // The weight mapping calls a missing or misshapen tensor an I/O error, which it is in a safetensors file; in the
+    // caller's pTensors it is a bad argument.
+    if (!loaded && !info->pSafetensorsPath && loaded.error().code == ErrorCode::io)
+        return make_error(ErrorCode::invalid_argument, loaded.error().message);
     if (loaded && attention) VKMHA_TRY(apply_attention_info(*attention, loaded->config));
     return loaded;
 }
@@ -1077,7 +1081,8 @@ VkmhaResult VKMHA_CALL record_prefill(VkmhaSession session, VkCommandBuffer cmd,
         VKMHA_REQUIRE(info, "pInfo is NULL");
         VKMHA_REQUIRE(info->sType == VKMHA_STRUCTURE_TYPE_PREFILL_RECORD_INFO,
                       stype_message("pInfo", info->sType, VKMHA_STRUCTURE_TYPE_PREFILL_RECORD_INFO));
-        if (Status chain = no_chain(info->pNext, "VkmhaPrefillRecordInfo"); !chain) return fail(chain.error());
+        auto positions = record_positions(info->pNext, "VkmhaPrefillRecordInfo");
+        if (!positions) return fail(positions.error());
         VKMHA_REQUIRE(info->job, "pInfo->job is NULL");
         VKMHA_REQUIRE(std::isfinite(info->budgetMilliseconds) && info->budgetMilliseconds >= 0,
                       "budgetMilliseconds is " + std::to_string(info->budgetMilliseconds) +
@@ -1093,6 +1098,7 @@ VkmhaResult VKMHA_CALL record_prefill(VkmhaSession session, VkCommandBuffer cmd,
         a.key = external(info->key);
         a.value = external(info->value);
         a.output = external(info->output);
+        if (*positions) a.position_ids = external((*positions)->positionIds);
         const bool was_done = a.job->done();
         auto item = session->session->record_prefill(cmd, a);
         if (!item) return fail(item.error());

@@ -1,13 +1,25 @@
 // Per-thread last-error text and the ErrorCode -> VkmhaResult mapping.
 #include "guard.h"
 
+#include <cstddef>
+#include <cstring>
+#include <string_view>
+
 namespace vkmha::plugin {
 namespace {
-thread_local std::string t_last_error;
-}
+// A plain buffer, not a std::string: a thread_local with a destructor registers it with __cxa_thread_atexit, and
+// glibc then keeps the library mapped after dlclose until that thread exits (an engine's main thread never does).
+constexpr std::size_t k_last_error_capacity = 4096;
+thread_local char t_last_error[k_last_error_capacity];
+} // namespace
 
-void set_last_error(std::string message) { t_last_error = std::move(message); }
-const char* last_error() { return t_last_error.c_str(); }
+void set_last_error(std::string message) {
+    constexpr std::string_view cut = " [...]";
+    if (message.size() >= k_last_error_capacity)
+        message.replace(k_last_error_capacity - 1 - cut.size(), std::string::npos, cut);
+    std::memcpy(t_last_error, message.c_str(), message.size() + 1);
+}
+const char* last_error() { return t_last_error; }
 
 VkmhaResult to_result(ErrorCode code) {
     switch (code) {

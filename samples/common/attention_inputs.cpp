@@ -138,7 +138,10 @@ Result<InputTensors> load_input_tensors(const std::string& file, uint32_t embed_
     VKMHA_TRY(take(floats(file, *q), &in.query));
     const Tensor* k = io::find_tensor(ts, "key");
     const Tensor* v = io::find_tensor(ts, "value");
-    if (v && !k) return invalid(file + ": tensor 'value' is given without 'key'");
+    if (v && !k)
+        return invalid(file + ": tensor 'value' is given without 'key' (give both, or neither for self-attention)");
+    if (k && !v)
+        return invalid(file + ": tensor 'key' is given without 'value' (give both, or neither for self-attention)");
     if (k) {
         VKMHA_TRY(require_rank3(file, *k));
         if (k->shape[0] != in.batch || k->shape[2] != kdim)

@@ -468,7 +468,8 @@ typedef struct VkmhaPrefillJobCreateInfo {
 
 typedef struct VkmhaPrefillRecordInfo {
     VkmhaStructureType sType; /* VKMHA_STRUCTURE_TYPE_PREFILL_RECORD_INFO */
-    const void* pNext;        /* NULL */
+    const void* pNext;        /* NULL or (1.2) a VkmhaPositionsInfo: the prompt's [tokenCount] int32 positions, the
+                                 same buffer and data on every call of the job */
     uint64_t frameIndex;
     uint64_t completedFrame;
     VkmhaPrefillJob job;       /* required */
@@ -562,8 +563,8 @@ typedef struct VkmhaModelAttentionInfo {
                                 containing "attention-only"). Default VK_FALSE */
 } VkmhaModelAttentionInfo;
 
-/* RoPE positions of one call, chained on the pNext of any record or submit info but VkmhaPrefillRecordInfo. Read only
- * by models with a ropeLayout (ignored otherwise); any int32 value is taken.
+/* RoPE positions of one call, chained on the pNext of any record or submit info. Read only by models with a
+ * ropeLayout (ignored otherwise); any int32 value is taken.
  *   recordAttention / submit: [batch, queryLength] int32, each query token's position; with self-attention (key
  *     unbound / pKey NULL) the keys take the same positions. Without the struct: query i is at
  *     keyLength - queryLength + i and key j at j (0..queryLength-1 for self-attention).
@@ -572,6 +573,8 @@ typedef struct VkmhaModelAttentionInfo {
  *   recordCachedAttention / submitCached and their Qkv forms: [T] int32, each new token's position, packed like the
  *     query rows; its key is rotated by it before it enters the cache. Without the struct: its cache position (the
  *     sequence's length before the step, plus its index among the sequence's new tokens).
+ *   recordPrefill: positionIds [tokenCount] int32, the prompt's positions (the same on every call of the job).
+ *     Without the struct: the cache positions the prompt continues at.
  * Record chains bind positionIds (and keyPositionIds) and leave the pointers NULL; host chains set pPositionIds (and
  * pKeyPositionIds) and leave the bindings unbound (the other kind is refused, naming it). The key positions are
  * read by recordAttentionQkv and submitQkv only: any other call refuses them, naming the field. */
