@@ -366,8 +366,10 @@ typedef struct VkmhaBufferBinding {
 typedef struct VkmhaRecordInfo {
     VkmhaStructureType sType; /* VKMHA_STRUCTURE_TYPE_RECORD_INFO */
     const void* pNext;        /* NULL or (1.2) a VkmhaPositionsInfo */
-    uint64_t frameIndex;      /* the caller's frame counter (not UINT64_MAX) */
-    uint64_t completedFrame;  /* every frame <= this has finished on the GPU; VKMHA_NO_FRAME if none */
+    uint64_t frameIndex;      /* the caller's frame counter (not UINT64_MAX); never lower than the session's last
+                                 recorded frame, and one record per session per frame (else INVALID_ARGUMENT) */
+    uint64_t completedFrame;  /* every frame <= this has finished on the GPU; VKMHA_NO_FRAME if none; must be below
+                                 frameIndex (else INVALID_ARGUMENT) */
     uint32_t batch, queryLength, keyLength;
     VkmhaAttentionFlags flags;
     VkmhaMaskType keyPaddingMaskType; /* NONE or BOOL */
@@ -617,8 +619,10 @@ typedef struct VkmhaTensorLayout {
 typedef struct VkmhaQkvRecordInfo {
     VkmhaStructureType sType; /* VKMHA_STRUCTURE_TYPE_QKV_RECORD_INFO */
     const void* pNext;        /* NULL or a VkmhaPositionsInfo (positionIds, keyPositionIds) */
-    uint64_t frameIndex;      /* the caller's frame counter (not UINT64_MAX) */
-    uint64_t completedFrame;  /* every frame <= this has finished on the GPU; VKMHA_NO_FRAME if none */
+    uint64_t frameIndex;      /* the caller's frame counter (not UINT64_MAX); never lower than the session's last
+                                 recorded frame, and one record per session per frame (else INVALID_ARGUMENT) */
+    uint64_t completedFrame;  /* every frame <= this has finished on the GPU; VKMHA_NO_FRAME if none; must be below
+                                 frameIndex (else INVALID_ARGUMENT) */
     uint32_t batch, queryLength, keyLength;
     VkmhaAttentionFlags flags;
     VkmhaMaskType keyPaddingMaskType;  /* NONE or BOOL */
