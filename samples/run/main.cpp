@@ -330,19 +330,48 @@ void check_incremental_inputs(const Options& o, const InputTensors& in) {
 // --incremental: B sequences in a KV cache of capacity Lk; step t appends token t of every batch element (one ragged
 // step of B sequences with 1 new token each) and attends over positions 0..t. Writes the same [B, Lq, E] output as
 // the one-shot causal pass.
-Outputs run_incremental(const Api& api, VkmhaModel model, VkmhaSession session, const InputTensors& in,
-                        const VkmhaModelProperties& mp) {
-    const uint32_t B = in.batch, L = in.lq, E = mp.embedDim;
+// A KV cache of one sequence per batch row for --incremental, its size printed.
+VkmhaKvCache incremental_cache(const Api& api, VkmhaModel model, uint32_t sequences, uint32_t capacity,
+                               const char* what) {
     VkmhaKvCacheCreateInfo ci{};
     ci.sType = VKMHA_STRUCTURE_TYPE_KV_CACHE_CREATE_INFO;
-    ci.sequences = B;
-    ci.capacity = in.lk;
+    ci.sequences = sequences;
+    ci.capacity = capacity;
     VkDeviceSize cache_bytes = 0;
     api.check(api->getKvCacheMemoryRequirements(model, &ci, &cache_bytes), "KV cache");
     VkmhaKvCache cache = nullptr;
     api.check(api->createKvCache(model, &ci, &cache), "KV cache");
-    std::fprintf(stderr, "vkmha-run: incremental: %u sequences, KV cache of %u positions (%.1f KiB)\n", B, in.lk,
-                 double(cache_bytes) / 1024.0);
+    std::fprintf(stderr, "vkmha-run: incremental: %u sequences, KV cache of %u positions (%.1f KiB)%s\n", sequences,
+                 capacity, double(cache_bytes) / 1024.0, what);
+    return cache;
+}
+
+// The GPU time of --incremental's steps, summed while every step's timestamps are available.
+struct StepTimes {
+    double gpu_ms = 0;
+    bool timed = true;
+    void add(const Api& api, VkmhaSession session, uint64_t value) {
+        VkmhaStageTiming timings[16];
+        uint32_t count = 16;
+        if (timed && api->getStageTimings(session, value - 1, &count, timings) == VKMHA_SUCCESS) {
+            for (uint32_t i = 0; i < count; ++i) gpu_ms += timings[i].milliseconds;
+        } else {
+            timed = false;
+        }
+    }
+    void print(const Api& api, uint32_t steps, uint32_t tokens) const {
+        if (timed)
+            std::fprintf(stderr, "vkmha-run: gpu %u steps of %u tokens: %.3f ms in all, %.3f ms per step\n", steps,
+                         tokens, gpu_ms, gpu_ms / steps);
+        else
+            std::fprintf(stderr, "vkmha-run: gpu timings unavailable: %s\n", api->getLastError());
+    }
+};
+
+Outputs run_incremental(const Api& api, VkmhaModel model, VkmhaSession session, const InputTensors& in,
+                        const VkmhaModelProperties& mp) {
+    const uint32_t B = in.batch, L = in.lq, E = mp.embedDim;
+    VkmhaKvCache cache = incremental_cache(api, model, B, in.lk, "");
     std::vector<VkmhaSequenceStep> steps(B);
     for (uint32_t b = 0; b < B; ++b) steps[b] = {b, 1};
     auto rows_at = [&](const std::vector<float>& src, uint32_t width, uint32_t t) {
@@ -358,8 +387,7 @@ Outputs run_incremental(const Api& api, VkmhaModel model, VkmhaSession session, 
     std::vector<int32_t> positions(B);
     VkmhaPositionsInfo pi{VKMHA_STRUCTURE_TYPE_POSITIONS_INFO};
     pi.pPositionIds = positions.data();
-    double gpu_ms = 0;
-    bool timed = true;
+    StepTimes times;
     for (uint32_t t = 0; t < L; ++t) {
         const std::vector<float> query = rows_at(in.query, E, t);
         std::vector<float> key, value;
@@ -387,19 +415,9 @@ Outputs run_incremental(const Api& api, VkmhaModel model, VkmhaSession session, 
         for (uint32_t b = 0; b < B; ++b)
             std::copy_n(step_out.begin() + std::ptrdiff_t(size_t(b) * E), E,
                         out.output.begin() + std::ptrdiff_t((size_t(b) * L + t) * E));
-        VkmhaStageTiming timings[16];
-        uint32_t count = 16;
-        if (timed && api->getStageTimings(session, value_id - 1, &count, timings) == VKMHA_SUCCESS) {
-            for (uint32_t i = 0; i < count; ++i) gpu_ms += timings[i].milliseconds;
-        } else {
-            timed = false;
-        }
+        times.add(api, session, value_id);
     }
-    if (timed)
-        std::fprintf(stderr, "vkmha-run: gpu %u steps of %u tokens: %.3f ms in all, %.3f ms per step\n", L, B, gpu_ms,
-                     gpu_ms / L);
-    else
-        std::fprintf(stderr, "vkmha-run: gpu timings unavailable: %s\n", api->getLastError());
+    times.print(api, L, B);
     api->destroyKvCache(cache);
     return out;
 }
@@ -579,16 +597,7 @@ void check_incremental_qkv(const Options& o, const InputTensors& in) {
 // v[b, :, t] as [T = B, heads, D]) and attends over positions 0..t. Writes the one-shot [B, H, L, D] output.
 Outputs run_incremental_qkv(const Api& api, VkmhaModel model, VkmhaSession session, const InputTensors& in) {
     const uint32_t B = in.batch, L = in.lq, H = in.heads, G = in.kv_heads, D = in.head_dim;
-    VkmhaKvCacheCreateInfo ci{};
-    ci.sType = VKMHA_STRUCTURE_TYPE_KV_CACHE_CREATE_INFO;
-    ci.sequences = B;
-    ci.capacity = L;
-    VkDeviceSize cache_bytes = 0;
-    api.check(api->getKvCacheMemoryRequirements(model, &ci, &cache_bytes), "KV cache");
-    VkmhaKvCache cache = nullptr;
-    api.check(api->createKvCache(model, &ci, &cache), "KV cache");
-    std::fprintf(stderr, "vkmha-run: incremental: %u sequences, KV cache of %u positions (%.1f KiB), own Q/K/V\n", B, L,
-                 double(cache_bytes) / 1024.0);
+    VkmhaKvCache cache = incremental_cache(api, model, B, L, ", own Q/K/V");
     std::vector<VkmhaSequenceStep> steps(B);
     for (uint32_t b = 0; b < B; ++b) steps[b] = {b, 1};
     // Token t of every row, [B, heads, D], from [B, heads, L, D].
@@ -607,8 +616,7 @@ Outputs run_incremental_qkv(const Api& api, VkmhaModel model, VkmhaSession sessi
     VkmhaPositionsInfo pi{VKMHA_STRUCTURE_TYPE_POSITIONS_INFO};
     pi.pPositionIds = positions.data();
     const std::vector<int32_t>& given = in.position_ids.empty() ? in.key_position_ids : in.position_ids;
-    double gpu_ms = 0;
-    bool timed = true;
+    StepTimes times;
     for (uint32_t t = 0; t < L; ++t) {
         const std::vector<float> q = token(in.query, H, t), k = token(in.key, G, t), v = token(in.value, G, t);
         VkmhaHostCachedQkvSubmitInfo si{};
@@ -632,19 +640,9 @@ Outputs run_incremental_qkv(const Api& api, VkmhaModel model, VkmhaSession sessi
             for (uint32_t h = 0; h < H; ++h)
                 std::copy_n(step_out.begin() + std::ptrdiff_t((size_t(b) * H + h) * D), D,
                             out.output.begin() + std::ptrdiff_t(((size_t(b) * H + h) * L + t) * D));
-        VkmhaStageTiming timings[16];
-        uint32_t count = 16;
-        if (timed && api->getStageTimings(session, value_id - 1, &count, timings) == VKMHA_SUCCESS) {
-            for (uint32_t i = 0; i < count; ++i) gpu_ms += timings[i].milliseconds;
-        } else {
-            timed = false;
-        }
+        times.add(api, session, value_id);
     }
-    if (timed)
-        std::fprintf(stderr, "vkmha-run: gpu %u steps of %u tokens: %.3f ms in all, %.3f ms per step\n", L, B, gpu_ms,
-                     gpu_ms / L);
-    else
-        std::fprintf(stderr, "vkmha-run: gpu timings unavailable: %s\n", api->getLastError());
+    times.print(api, L, B);
     api->destroyKvCache(cache);
     return out;
 }
