@@ -163,7 +163,6 @@ Result<std::unique_ptr<Model>> Model::create(const Context& ctx, const Attention
     auto staging = Arena::create(ctx.device(), model_requests(c, precision, MemoryKind::host_visible));
     if (!staging) return staging.take_error();
     m->m_offsets = offsets_of(c);
-    m->m_table = vkmha::table_offsets(c);
     const std::vector<float> table = table_contents(c, w);
     std::memcpy((*staging)[5].mapped, table.data(), table.size() * sizeof(float));
     const WeightOffsets& o = m->m_offsets;

@@ -27,9 +27,8 @@ class Model {
     const BufferView& out_weights() const { return m_arena[2]; }
     const BufferView& out_bias() const { return m_arena[3]; }
     const BufferView& dummy() const { return m_arena[4]; } // 16 bytes, never written
-    // fp32 whatever the precision: sinks, RoPE frequencies and QK-norm weights (TableOffsets).
+    // fp32 whatever the precision: sinks, RoPE frequencies and QK-norm weights, laid out as table_offsets(config()).
     const BufferView& table() const { return m_arena[5]; }
-    const TableOffsets& table_offsets() const { return m_table; }
     const WeightOffsets& weight_offsets() const { return m_offsets; }
     VkDeviceSize bytes() const { return m_arena.bytes(); }
     // The fused kernel, specialised for this model's head dim and precision on this device.
@@ -46,7 +45,6 @@ class Model {
     bool m_out_bias = false;
     Arena m_arena;
     WeightOffsets m_offsets;
-    TableOffsets m_table;
     AttentionTiling m_tiling, m_decode_tiling;
     Handle<VkPipeline> m_attention, m_decode;
 };
