@@ -28,9 +28,13 @@
  *   submit, is waited for.)
  *
  * Threading
- *   Functions on different sessions may be called from different threads concurrently. One session must not
- *   be used from two threads at once. createModel and submit use the context's queue: the caller must not use
- *   that VkQueue on another thread during those calls (Vulkan's external-synchronisation rule for queues).
+ *   Functions on different sessions may be called from different threads concurrently, sessions of one model
+ *   included (a model is read-only once created). One session must not be used from two threads at once, nor one
+ *   KV cache: cached steps on it, its prefill jobs' create, destroy and recordPrefill, and its length, reset and
+ *   truncate calls. createModel calls on one context must not overlap (they share its upload command pool and
+ *   fence). createModel and submit use the context's queue: the caller must not use that VkQueue on another thread
+ *   during those calls (Vulkan's external-synchronisation rule for queues). The log callback may be called from
+ *   several threads at once.
  *
  * Frames and the barrier contract (recordAttention)
  *   recordAttention writes one forward pass into the caller's VkCommandBuffer, which must be in the recording
@@ -229,7 +233,9 @@ typedef struct VkmhaAdoptDeviceInfo {
     const char* const* ppEnabledDeviceExtensions;
     VkBool32 timelineSemaphoreEnabled;        /* whether the engine enabled the timelineSemaphore feature */
     VkQueue queue;                            /* optional (VK_NULL_HANDLE): needed by createModel and submit */
-    uint32_t queueFamilyIndex;                /* the family of `queue`; also used for timestamp support */
+    uint32_t queueFamilyIndex;                /* the family of `queue`; also decides timestamp support
+                                                 (timestampValidBits). Record into command buffers of this family
+                                                 only: vkmha's buffers are VK_SHARING_MODE_EXCLUSIVE */
     VkPipelineCache pipelineCache;            /* optional: used for vkmha's pipelines, never destroyed */
     const VkAllocationCallbacks* pAllocator;  /* optional: must outlive the context */
     VkBool32 storageBuffer16BitAccessEnabled; /* whether the engine enabled the storageBuffer16BitAccess feature
@@ -309,7 +315,9 @@ typedef struct VkmhaModelCreateInfo {
     VkmhaStructureType sType;     /* VKMHA_STRUCTURE_TYPE_MODEL_CREATE_INFO */
     const void* pNext;            /* NULL or (1.2) a VkmhaModelAttentionInfo */
     uint32_t numHeads;            /* required: H */
-    uint32_t numKvHeads;          /* 0 (default) = numHeads, or inferred from k_proj.weight with Llama names */
+    uint32_t numKvHeads;          /* 0 (default) = numHeads, or inferred from k_proj.weight with Llama names.
+                                     Query head h reads KV head h / (numHeads / numKvHeads): consecutive query
+                                     heads share one, as Hugging Face's repeat_kv */
     const char* pSafetensorsPath; /* either this ... */
     uint32_t tensorCount;         /* ... or these tensors (1.2: an attentionOnly model may have neither) */
     const VkmhaTensor* pTensors;
@@ -342,9 +350,12 @@ typedef uint32_t VkmhaSessionCreateFlags;
 typedef struct VkmhaSessionCreateInfo {
     VkmhaStructureType sType;      /* VKMHA_STRUCTURE_TYPE_SESSION_CREATE_INFO */
     const void* pNext;             /* NULL */
-    uint32_t maxBatch;             /* required, >= 1: every record's batch must be <= */
-    uint32_t maxQueryLength;       /* required, >= 1 */
-    uint32_t maxKeyLength;         /* required, >= 1 */
+    uint32_t maxBatch;             /* required, >= 1: every record's batch must be <= (else OUT_OF_RANGE) */
+    uint32_t maxQueryLength;       /* required, >= 1: every record's queryLength must be <=. A cached step's new
+                                      tokens (the sum of newTokens) must be <= maxBatch * maxQueryLength */
+    uint32_t maxKeyLength;         /* required, >= 1: every record's keyLength must be <=. Cached steps do not check
+                                      it (the cache bounds their keys) and prefill pieces check no limit: a session
+                                      used only for those may declare 1 */
     uint32_t framesInFlight;       /* 1..8; 0 = 2 */
     VkBool32 hostIo;               /* allocate host-visible I/O buffers for submit/readOutputs (tools); default off */
     VkDeviceSize memoryBudget;     /* bytes of device memory the session may take; 0 = unlimited. Over it: creation
@@ -369,7 +380,9 @@ typedef struct VkmhaRecordInfo {
     uint64_t frameIndex;      /* the caller's frame counter (not UINT64_MAX); never lower than the session's last
                                  recorded frame, and one record per session per frame (else INVALID_ARGUMENT) */
     uint64_t completedFrame;  /* every frame <= this has finished on the GPU; VKMHA_NO_FRAME if none; must be below
-                                 frameIndex (else INVALID_ARGUMENT) */
+                                 frameIndex (else INVALID_ARGUMENT). A new session's first record may use any
+                                 frameIndex (0, or the engine's own counter); the one-record rule counts every kind
+                                 of record (plain, cached step, prefill piece) */
     uint32_t batch, queryLength, keyLength;
     VkmhaAttentionFlags flags;
     VkmhaMaskType keyPaddingMaskType; /* NONE or BOOL */
@@ -428,9 +441,9 @@ typedef struct VkmhaCachedRecordInfo {
     VkmhaStructureType sType; /* VKMHA_STRUCTURE_TYPE_CACHED_RECORD_INFO */
     const void* pNext;        /* NULL or (1.2) a VkmhaPositionsInfo */
     uint64_t frameIndex;
-    uint64_t completedFrame;
-    VkmhaKvCache cache; /* required: created for the session's model */
-    uint32_t stepCount; /* >= 1 */
+    uint64_t completedFrame; /* frameIndex and completedFrame: as VkmhaRecordInfo's */
+    VkmhaKvCache cache;      /* required: created for the session's model */
+    uint32_t stepCount;      /* >= 1 */
     const VkmhaSequenceStep* pSteps;
     VkmhaBufferBinding query;          /* required: fp32 [T, embedDim] */
     VkmhaBufferBinding key;            /* fp32 [T, kdim]; unbound = query (the usual self-attention decode) */
@@ -473,7 +486,8 @@ typedef struct VkmhaPrefillRecordInfo {
     const void* pNext;        /* NULL or (1.2) a VkmhaPositionsInfo: the prompt's [tokenCount] int32 positions, the
                                  same buffer and data on every call of the job */
     uint64_t frameIndex;
-    uint64_t completedFrame;
+    uint64_t completedFrame;   /* frameIndex and completedFrame: as VkmhaRecordInfo's; completedFrame also frees the
+                                  job's own record slots */
     VkmhaPrefillJob job;       /* required */
     float budgetMilliseconds;  /* > 0: size the piece to about this much GPU time; 0: a whole phase per call */
     uint32_t maxRows;          /* 0 or a cap on the rows of a projection piece */
