@@ -13,6 +13,10 @@
 #include <cmath>
 #include <cstdio>
 #include <cstring>
+#include <iterator>
+#include <random>
+#include <string>
+#include <vector>
 
 namespace frame_loop {
 namespace {
@@ -93,244 +97,323 @@ double median(std::vector<double> v) {
     return n == 0 ? 0 : n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 
-} // namespace
+// The chat mode's state: the KV cache, one session per stream of work, the prefill job and its prompt, the
+// engine's ring of frame slots, and what the summary and checks need. Each frame goes through begin_frame,
+// record_frame, submit_frame and later retire; run_chat shows the order.
+class ChatMode {
+  public:
+    ChatMode(const Runtime& rt, std::mt19937& rng, const ChatOptions& options)
+        : m_rt(rt), m_api(rt.api()), m_options(options), m_max_frames(options.frames * kMaxFramesFactor),
+          m_prompt_sequence(options.npcs + 1) {
+        create_cache();
+        create_sessions();
+        create_prefill(rng);
+        const VkDeviceSize step_bytes = VkDeviceSize(1 + options.npcs) * kRow * sizeof(float);
+        for (ChatSlot& s : m_slots) create_frame_resources(rt.engine, step_bytes, s);
+    }
 
-bool run_chat(const Runtime& rt, std::mt19937& rng, const ChatOptions& options) {
-    const VkmhaProcTable& api = rt.api();
-    const Engine& engine = rt.engine;
-    if (options.frames > kMaxFrames) die("--chat runs at most " + std::to_string(kMaxFrames) + " --frames");
-    const uint64_t max_frames = options.frames * kMaxFramesFactor;
-    const uint32_t P = options.prefill;
-    const uint32_t prompt_sequence = options.npcs + 1;
-    const size_t row = kEmbedDim; // floats per token
+    // At least --frames frames, more while the prefill is unfinished (at most kMaxFramesFactor x).
+    bool wants_frame(uint64_t frame) const {
+        return frame < m_max_frames && (frame < m_options.frames || !m_prefill_recorded);
+    }
 
-    // One cache for every sequence: the dialogue, the NPCs and the prompt. Without a window each holds up to
-    // `capacity` positions: enough for the longest run, or the prompt.
+    // As in the default mode: retire what has finished, oldest first; block only for this frame's slot.
+    void retire_finished_frames(uint64_t frame) {
+        retire_finished(m_rt.engine, m_ring, m_slots, frame, [&](uint64_t done) { collect_gpu_time(done); });
+    }
+
+    ChatSlot& begin_frame(uint64_t frame) {
+        ChatSlot& s = m_slots[frame % kFramesInFlight];
+        frame_loop::begin_frame(m_rt.engine, s);
+        return s;
+    }
+
+    void record_frame(uint64_t frame, ChatSlot& s, std::mt19937& rng) {
+        // This frame's new tokens, packed in the order of the steps: the dialogue's is row 0.
+        const std::vector<VkmhaSequenceStep> steps = speakers(frame, m_options.npcs);
+        write_tokens(s, static_cast<uint32_t>(steps.size()), rng);
+        record_upload(frame, s);
+        record_chat_step(frame, s, steps);
+        record_prefill_piece(frame, s);
+        record_barrier_to_host(s);
+    }
+
+    void submit_frame(ChatSlot& s) { frame_loop::submit_frame(m_rt.engine, s); }
+
+    void retire_all_frames(uint64_t frames) {
+        retire_all(m_rt.engine, m_ring, m_slots, frames, [&](uint64_t done) { collect_gpu_time(done); });
+    }
+
+    void print_summary(uint64_t frames) const;
+    bool check(uint64_t frames) const;
+    void shutdown();
+
+  private:
+    static constexpr size_t kRow = kEmbedDim; // floats per token
+
+    void create_cache();
+    void create_sessions();
+    void create_prefill(std::mt19937& rng);
+    void write_tokens(ChatSlot& s, uint32_t tokens, std::mt19937& rng);
+    void record_upload(uint64_t frame, ChatSlot& s) const;
+    void record_chat_step(uint64_t frame, ChatSlot& s, const std::vector<VkmhaSequenceStep>& steps) const;
+    void record_prefill_piece(uint64_t frame, ChatSlot& s);
+    static void record_barrier_to_host(ChatSlot& s);
+    void collect_gpu_time(uint64_t frame);
+
+    const Runtime& m_rt;
+    const VkmhaProcTable& m_api;
+    const ChatOptions& m_options;
+    const uint64_t m_max_frames;
+    const uint32_t m_prompt_sequence;
+
+    VkmhaKvCache m_cache = nullptr;
+    uint32_t m_capacity = 0; // positions per sequence of m_cache
+    VkmhaSession m_chat_session = nullptr;
+    VkmhaSession m_prefill_session = nullptr;
+    VkmhaPrefillJob m_job = nullptr;
+    Buffer m_prompt, m_prompt_output;
+    VkDeviceSize m_prompt_bytes = 0;
+    std::vector<float> m_prompt_data;
+    std::uniform_real_distribution<float> m_input_dist{-1.0f, 1.0f};
+    ChatSlot m_slots[kFramesInFlight];
+    FrameRing m_ring;
+
+    std::vector<float> m_dialogue; // every dialogue token fed, for the reference
+    uint64_t m_npc_tokens = 0;
+    std::vector<double> m_frame_ms; // chat step + prefill piece, by frame
+    bool m_timestamps = true;
+    double m_last_chat_ms = 0; // the chat step's GPU time on the newest completed frame
+    uint64_t m_prefill_first = UINT64_MAX, m_prefill_last = UINT64_MAX; // frames with prefill pieces
+    uint64_t m_prefill_frames = 0;
+    bool m_prefill_recorded = false; // every piece recorded (the output is complete once prefill_last completes)
+};
+
+// One cache for every sequence: the dialogue, the NPCs and the prompt. Without a window each holds up to
+// `capacity` positions: enough for the longest run, or the prompt.
+void ChatMode::create_cache() {
+    const uint32_t P = m_options.prefill;
     VkmhaKvCacheCreateInfo ki{};
     ki.sType = VKMHA_STRUCTURE_TYPE_KV_CACHE_CREATE_INFO;
-    ki.sequences = options.npcs + 2;
-    ki.capacity = static_cast<uint32_t>(std::max<uint64_t>(P, max_frames));
+    ki.sequences = m_options.npcs + 2;
+    ki.capacity = static_cast<uint32_t>(std::max<uint64_t>(P, m_max_frames));
     VkDeviceSize cache_bytes = 0;
-    rt.check(api.getKvCacheMemoryRequirements(rt.model, &ki, &cache_bytes), "getKvCacheMemoryRequirements");
-    VkmhaKvCache cache = nullptr;
-    rt.check(api.createKvCache(rt.model, &ki, &cache), "createKvCache");
+    m_rt.check(m_api.getKvCacheMemoryRequirements(m_rt.model, &ki, &cache_bytes), "getKvCacheMemoryRequirements");
+    m_rt.check(m_api.createKvCache(m_rt.model, &ki, &m_cache), "createKvCache");
+    m_capacity = ki.capacity;
     std::printf("frame-loop: KV cache: %u sequences x %u positions, %llu bytes; %u NPCs speak every %u frames; "
                 "prefill %u tokens into sequence %u, GPU budget %.1f ms per frame\n",
-                ki.sequences, ki.capacity, (unsigned long long)cache_bytes, options.npcs, kNpcPeriod, P,
-                prompt_sequence, double(options.budget_ms));
+                ki.sequences, ki.capacity, (unsigned long long)cache_bytes, m_options.npcs, kNpcPeriod, P,
+                m_prompt_sequence, double(m_options.budget_ms));
+}
 
-    // Two streams of work, two sessions: the chat step (up to 1 + npcs tokens over up to `capacity` keys) and the
-    // prefill (the job keeps its own per-prompt state; FUSED_ONLY: no Lq x Lk score scratch).
+// Two streams of work, two sessions: the chat step (up to 1 + npcs tokens over up to `capacity` keys) and the
+// prefill (the job keeps its own per-prompt state; FUSED_ONLY: no Lq x Lk score scratch).
+void ChatMode::create_sessions() {
+    const uint32_t P = m_options.prefill;
     VkmhaSessionCreateInfo si{};
     si.sType = VKMHA_STRUCTURE_TYPE_SESSION_CREATE_INFO;
     si.maxBatch = 1;
-    si.maxQueryLength = 1 + options.npcs;
-    si.maxKeyLength = ki.capacity;
+    si.maxQueryLength = 1 + m_options.npcs;
+    si.maxKeyLength = m_capacity;
     si.framesInFlight = kFramesInFlight;
-    const VkmhaSession chat_session = create_session(rt, si, "chat");
+    m_chat_session = create_session(m_rt, si, "chat");
     si.maxQueryLength = std::min<uint32_t>(P, 64);
     si.maxKeyLength = P;
     si.flags = VKMHA_SESSION_CREATE_FUSED_ONLY_BIT;
-    const VkmhaSession prefill_session = create_session(rt, si, "prefill");
+    m_prefill_session = create_session(m_rt, si, "prefill");
+}
 
+// The job, and its prompt: written by the host once, before the first submit, and only read after; its output is
+// complete once the job's last piece has finished on the GPU.
+void ChatMode::create_prefill(std::mt19937& rng) {
+    const uint32_t P = m_options.prefill;
     VkmhaPrefillJobCreateInfo ji{};
     ji.sType = VKMHA_STRUCTURE_TYPE_PREFILL_JOB_CREATE_INFO;
-    ji.cache = cache;
-    ji.sequence = prompt_sequence;
+    ji.cache = m_cache;
+    ji.sequence = m_prompt_sequence;
     ji.tokenCount = P;
-    VkmhaPrefillJob job = nullptr;
-    rt.check(api.createPrefillJob(rt.model, &ji, &job), "createPrefillJob");
+    m_rt.check(m_api.createPrefillJob(m_rt.model, &ji, &m_job), "createPrefillJob");
 
-    // The prompt is written by the host once, before the first submit, and only read after; its output is
-    // complete once the job's last piece has finished on the GPU.
+    const Engine& engine = m_rt.engine;
     const VkMemoryPropertyFlags host_memory =
         VK_MEMORY_PROPERTY_HOST_VISIBLE_BIT | VK_MEMORY_PROPERTY_HOST_COHERENT_BIT;
-    const VkDeviceSize prompt_bytes = VkDeviceSize(P) * row * sizeof(float);
-    Buffer prompt = create_buffer(engine, prompt_bytes, VK_BUFFER_USAGE_STORAGE_BUFFER_BIT, host_memory, 0);
-    Buffer prompt_output =
-        create_buffer(engine, prompt_bytes, VK_BUFFER_USAGE_TRANSFER_DST_BIT | VK_BUFFER_USAGE_STORAGE_BUFFER_BIT,
+    m_prompt_bytes = VkDeviceSize(P) * kRow * sizeof(float);
+    m_prompt = create_buffer(engine, m_prompt_bytes, VK_BUFFER_USAGE_STORAGE_BUFFER_BIT, host_memory, 0);
+    m_prompt_output =
+        create_buffer(engine, m_prompt_bytes, VK_BUFFER_USAGE_TRANSFER_DST_BIT | VK_BUFFER_USAGE_STORAGE_BUFFER_BIT,
                       host_memory, VK_MEMORY_PROPERTY_HOST_CACHED_BIT);
-    std::uniform_real_distribution<float> input_dist(-1.0f, 1.0f);
-    std::vector<float> prompt_data(size_t(P) * row);
-    for (float& x : prompt_data) x = input_dist(rng);
-    std::memcpy(prompt.mapped, prompt_data.data(), prompt_bytes);
+    m_prompt_data.resize(size_t(P) * kRow);
+    for (float& x : m_prompt_data) x = m_input_dist(rng);
+    std::memcpy(m_prompt.mapped, m_prompt_data.data(), m_prompt_bytes);
+}
 
-    const VkDeviceSize step_bytes = VkDeviceSize(1 + options.npcs) * row * sizeof(float);
-    ChatSlot slots[kFramesInFlight];
-    for (ChatSlot& s : slots) create_frame_resources(engine, step_bytes, s);
+// The slot's staging buffer is free (its frame retired) and host-coherent: write the tokens, keep the dialogue's.
+void ChatMode::write_tokens(ChatSlot& s, uint32_t tokens, std::mt19937& rng) {
+    s.tokens = tokens;
+    auto* staged = static_cast<float*>(s.staging.mapped);
+    for (size_t i = 0; i < s.tokens * kRow; ++i) staged[i] = m_input_dist(rng);
+    m_dialogue.insert(m_dialogue.end(), staged, staged + kRow);
+    m_npc_tokens += s.tokens - 1;
+}
 
-    std::vector<float> dialogue; // every dialogue token fed, for the reference
-    uint64_t npc_tokens = 0;
-    std::vector<double> frame_ms; // chat step + prefill piece, by frame
-    bool timestamps = true;
-    double last_chat_ms = 0; // the chat step's GPU time on the newest completed frame
-    uint64_t prefill_first = UINT64_MAX, prefill_last = UINT64_MAX; // frames with prefill pieces
-    uint64_t prefill_frames = 0;
-    bool prefill_recorded = false; // every piece recorded (the output is complete once prefill_last completes)
+// (a) The engine's own work: upload the tokens; NaN into the outputs so a missed write shows.
+void ChatMode::record_upload(uint64_t frame, ChatSlot& s) const {
+    const VkDeviceSize bytes = VkDeviceSize(s.tokens) * kRow * sizeof(float);
+    const VkBufferCopy region{0, 0, bytes};
+    vkCmdCopyBuffer(s.cmd, s.staging.buffer, s.query.buffer, 1, &region);
+    vkCmdFillBuffer(s.cmd, s.output.buffer, 0, bytes, 0x7FC00000u /* quiet NaN */);
+    if (frame == 0) vkCmdFillBuffer(s.cmd, m_prompt_output.buffer, 0, m_prompt_bytes, 0x7FC00000u);
+}
 
-    uint64_t completed_frame = VKMHA_NO_FRAME;
-    uint64_t oldest_in_flight = 0;
-    // A frame whose fence has signalled: collect both sessions' GPU time (before its slots are recorded again).
-    auto retire = [&](uint64_t frame) {
-        ChatSlot& s = slots[frame % kFramesInFlight];
-        VK_CHECK(vkWaitForFences(engine.device, 1, &s.fence, VK_TRUE, UINT64_MAX));
-        completed_frame = frame;
-        const double chat = frame_gpu_ms(rt, chat_session, frame);
-        const bool piece = s.prefill.phase != VKMHA_PREFILL_PHASE_NONE;
-        const double prefill = piece ? frame_gpu_ms(rt, prefill_session, frame) : 0;
-        if (chat < 0 || prefill < 0) timestamps = false;
-        last_chat_ms = std::max(chat, 0.0);
-        frame_ms.push_back(std::max(chat, 0.0) + std::max(prefill, 0.0));
-        char what[96] = "";
-        if (piece)
-            std::snprintf(what, sizeof what, " + prefill %.3f ms (%s %u..%u, %3.0f%%)", prefill,
-                          phase_name(s.prefill.phase), s.prefill.begin, s.prefill.end,
-                          100.0 * double(s.prefill.progress));
-        std::printf("frame %3llu: chat %.3f ms (%u tokens)%s = %.3f ms\n", (unsigned long long)frame, chat, s.tokens,
-                    what, frame_ms.back());
-    };
+// (b) The chat step: every speaker's token appended to its sequence and attended causally over it.
+void ChatMode::record_chat_step(uint64_t frame, ChatSlot& s, const std::vector<VkmhaSequenceStep>& steps) const {
+    const VkDeviceSize bytes = VkDeviceSize(s.tokens) * kRow * sizeof(float);
+    VkmhaCachedRecordInfo ci{};
+    ci.sType = VKMHA_STRUCTURE_TYPE_CACHED_RECORD_INFO;
+    ci.frameIndex = frame;
+    ci.completedFrame = m_ring.completed_frame;
+    ci.cache = m_cache;
+    ci.stepCount = s.tokens;
+    ci.pSteps = steps.data();
+    ci.query = {s.query.buffer, 0, bytes, VK_PIPELINE_STAGE_TRANSFER_BIT, VK_ACCESS_TRANSFER_WRITE_BIT};
+    ci.output = {s.output.buffer, 0, bytes, VK_PIPELINE_STAGE_TRANSFER_BIT, VK_ACCESS_TRANSFER_WRITE_BIT};
+    m_rt.check(m_api.recordCachedAttention(m_chat_session, s.cmd, &ci), "recordCachedAttention");
+}
 
-    uint64_t frame = 0;
-    for (; frame < max_frames && (frame < options.frames || !prefill_recorded); ++frame) {
-        // As in the default mode: retire what has finished, oldest first; block only for this frame's slot.
-        while (oldest_in_flight < frame) {
-            if (frame - oldest_in_flight < kFramesInFlight) {
-                const VkResult status =
-                    vkGetFenceStatus(engine.device, slots[oldest_in_flight % kFramesInFlight].fence);
-                if (status == VK_NOT_READY) break;
-                VK_CHECK(status);
-            }
-            retire(oldest_in_flight++);
-        }
-        ChatSlot& s = slots[frame % kFramesInFlight];
-        VK_CHECK(vkResetFences(engine.device, 1, &s.fence));
-        VK_CHECK(vkResetCommandPool(engine.device, s.pool, 0));
-
-        // This frame's new tokens, packed in the order of the steps: the dialogue's is row 0.
-        const std::vector<VkmhaSequenceStep> steps = speakers(frame, options.npcs);
-        s.tokens = static_cast<uint32_t>(steps.size());
-        const VkDeviceSize bytes = VkDeviceSize(s.tokens) * row * sizeof(float);
-        auto* staged = static_cast<float*>(s.staging.mapped);
-        for (size_t i = 0; i < s.tokens * row; ++i) staged[i] = input_dist(rng);
-        dialogue.insert(dialogue.end(), staged, staged + row);
-        npc_tokens += s.tokens - 1;
-
-        VkCommandBufferBeginInfo bi{VK_STRUCTURE_TYPE_COMMAND_BUFFER_BEGIN_INFO};
-        bi.flags = VK_COMMAND_BUFFER_USAGE_ONE_TIME_SUBMIT_BIT;
-        VK_CHECK(vkBeginCommandBuffer(s.cmd, &bi));
-
-        // (a) The engine's own work: upload the tokens; NaN into the outputs so a missed write shows.
-        const VkBufferCopy region{0, 0, bytes};
-        vkCmdCopyBuffer(s.cmd, s.staging.buffer, s.query.buffer, 1, &region);
-        vkCmdFillBuffer(s.cmd, s.output.buffer, 0, bytes, 0x7FC00000u /* quiet NaN */);
-        if (frame == 0) vkCmdFillBuffer(s.cmd, prompt_output.buffer, 0, prompt_bytes, 0x7FC00000u);
-
-        // (b) The chat step: every speaker's token appended to its sequence and attended causally over it.
-        VkmhaCachedRecordInfo ci{};
-        ci.sType = VKMHA_STRUCTURE_TYPE_CACHED_RECORD_INFO;
-        ci.frameIndex = frame;
-        ci.completedFrame = completed_frame;
-        ci.cache = cache;
-        ci.stepCount = s.tokens;
-        ci.pSteps = steps.data();
-        ci.query = {s.query.buffer, 0, bytes, VK_PIPELINE_STAGE_TRANSFER_BIT, VK_ACCESS_TRANSFER_WRITE_BIT};
-        ci.output = {s.output.buffer, 0, bytes, VK_PIPELINE_STAGE_TRANSFER_BIT, VK_ACCESS_TRANSFER_WRITE_BIT};
-        rt.check(api.recordCachedAttention(chat_session, s.cmd, &ci), "recordCachedAttention");
-
-        // (c) The prefill's next piece, in what is left of the frame's budget.
-        s.prefill = {};
-        s.prefill.phase = VKMHA_PREFILL_PHASE_NONE;
-        if (!prefill_recorded) {
-            VkmhaPrefillRecordInfo pi{};
-            pi.sType = VKMHA_STRUCTURE_TYPE_PREFILL_RECORD_INFO;
-            pi.frameIndex = frame;
-            pi.completedFrame = completed_frame;
-            pi.job = job;
-            pi.budgetMilliseconds = std::max(kMinPrefillBudgetMs, options.budget_ms - static_cast<float>(last_chat_ms));
-            pi.query = {prompt.buffer, 0, prompt_bytes, 0, 0}; // written by the host before the first submit
-            // Last written by the fill in frame 0, then by vkmha's own earlier pieces.
-            pi.output = frame == 0
-                            ? VkmhaBufferBinding{prompt_output.buffer, 0, prompt_bytes, VK_PIPELINE_STAGE_TRANSFER_BIT,
-                                                 VK_ACCESS_TRANSFER_WRITE_BIT}
-                            : VkmhaBufferBinding{prompt_output.buffer, 0, prompt_bytes,
-                                                 VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT, VK_ACCESS_SHADER_WRITE_BIT};
-            rt.check(api.recordPrefill(prefill_session, s.cmd, &pi, &s.prefill), "recordPrefill");
-            if (s.prefill.phase != VKMHA_PREFILL_PHASE_NONE) {
-                if (prefill_first == UINT64_MAX) prefill_first = frame;
-                prefill_last = frame;
-                ++prefill_frames;
-            }
-            prefill_recorded = s.prefill.done == VK_TRUE;
-        }
-
-        // (d) vkmha's exit state is COMPUTE_SHADER / SHADER_WRITE; the host reads the outputs after the fence.
-        VkMemoryBarrier to_host{VK_STRUCTURE_TYPE_MEMORY_BARRIER};
-        to_host.srcAccessMask = VK_ACCESS_SHADER_WRITE_BIT;
-        to_host.dstAccessMask = VK_ACCESS_HOST_READ_BIT;
-        vkCmdPipelineBarrier(s.cmd, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT, VK_PIPELINE_STAGE_HOST_BIT, 0, 1, &to_host, 0,
-                             nullptr, 0, nullptr);
-        VK_CHECK(vkEndCommandBuffer(s.cmd));
-        VkSubmitInfo submit{VK_STRUCTURE_TYPE_SUBMIT_INFO};
-        submit.commandBufferCount = 1;
-        submit.pCommandBuffers = &s.cmd;
-        VK_CHECK(vkQueueSubmit(engine.queue, 1, &submit, s.fence));
+// (c) The prefill's next piece, in what is left of the frame's budget.
+void ChatMode::record_prefill_piece(uint64_t frame, ChatSlot& s) {
+    s.prefill = {};
+    s.prefill.phase = VKMHA_PREFILL_PHASE_NONE;
+    if (m_prefill_recorded) return;
+    VkmhaPrefillRecordInfo pi{};
+    pi.sType = VKMHA_STRUCTURE_TYPE_PREFILL_RECORD_INFO;
+    pi.frameIndex = frame;
+    pi.completedFrame = m_ring.completed_frame;
+    pi.job = m_job;
+    pi.budgetMilliseconds = std::max(kMinPrefillBudgetMs, m_options.budget_ms - static_cast<float>(m_last_chat_ms));
+    pi.query = {m_prompt.buffer, 0, m_prompt_bytes, 0, 0}; // written by the host before the first submit
+    // Last written by the fill in frame 0, then by vkmha's own earlier pieces.
+    pi.output = frame == 0 ? VkmhaBufferBinding{m_prompt_output.buffer, 0, m_prompt_bytes,
+                                                VK_PIPELINE_STAGE_TRANSFER_BIT, VK_ACCESS_TRANSFER_WRITE_BIT}
+                           : VkmhaBufferBinding{m_prompt_output.buffer, 0, m_prompt_bytes,
+                                                VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT, VK_ACCESS_SHADER_WRITE_BIT};
+    m_rt.check(m_api.recordPrefill(m_prefill_session, s.cmd, &pi, &s.prefill), "recordPrefill");
+    if (s.prefill.phase != VKMHA_PREFILL_PHASE_NONE) {
+        if (m_prefill_first == UINT64_MAX) m_prefill_first = frame;
+        m_prefill_last = frame;
+        ++m_prefill_frames;
     }
-    const uint64_t frames = frame;
-    while (oldest_in_flight < frames) retire(oldest_in_flight++);
+    m_prefill_recorded = s.prefill.done == VK_TRUE;
+}
 
-    // The summary.
-    const auto longest = std::max_element(frame_ms.begin(), frame_ms.end());
+// (d) vkmha's exit state is COMPUTE_SHADER / SHADER_WRITE; the host reads the outputs after the fence.
+void ChatMode::record_barrier_to_host(ChatSlot& s) {
+    VkMemoryBarrier to_host{VK_STRUCTURE_TYPE_MEMORY_BARRIER};
+    to_host.srcAccessMask = VK_ACCESS_SHADER_WRITE_BIT;
+    to_host.dstAccessMask = VK_ACCESS_HOST_READ_BIT;
+    vkCmdPipelineBarrier(s.cmd, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT, VK_PIPELINE_STAGE_HOST_BIT, 0, 1, &to_host, 0,
+                         nullptr, 0, nullptr);
+}
+
+// A frame whose fence has signalled: collect both sessions' GPU time (before its slots are recorded again).
+void ChatMode::collect_gpu_time(uint64_t frame) {
+    const ChatSlot& s = m_slots[frame % kFramesInFlight];
+    const double chat = frame_gpu_ms(m_rt, m_chat_session, frame);
+    const bool piece = s.prefill.phase != VKMHA_PREFILL_PHASE_NONE;
+    const double prefill = piece ? frame_gpu_ms(m_rt, m_prefill_session, frame) : 0;
+    if (chat < 0 || prefill < 0) m_timestamps = false;
+    m_last_chat_ms = std::max(chat, 0.0);
+    m_frame_ms.push_back(std::max(chat, 0.0) + std::max(prefill, 0.0));
+    char what[96] = "";
+    if (piece)
+        std::snprintf(what, sizeof what, " + prefill %.3f ms (%s %u..%u, %3.0f%%)", prefill,
+                      phase_name(s.prefill.phase), s.prefill.begin, s.prefill.end, 100.0 * double(s.prefill.progress));
+    std::printf("frame %3llu: chat %.3f ms (%u tokens)%s = %.3f ms\n", (unsigned long long)frame, chat, s.tokens, what,
+                m_frame_ms.back());
+}
+
+void ChatMode::print_summary(uint64_t frames) const {
+    const uint32_t P = m_options.prefill;
+    const auto longest = std::max_element(m_frame_ms.begin(), m_frame_ms.end());
     std::printf("frame-loop: chat: %llu frames, %zu dialogue + %llu NPC tokens = %llu chat tokens in ragged steps\n",
-                (unsigned long long)frames, dialogue.size() / row, (unsigned long long)npc_tokens,
-                (unsigned long long)(dialogue.size() / row + npc_tokens));
-    if (timestamps)
+                (unsigned long long)frames, m_dialogue.size() / kRow, (unsigned long long)m_npc_tokens,
+                (unsigned long long)(m_dialogue.size() / kRow + m_npc_tokens));
+    if (m_timestamps)
         std::printf(
             "frame-loop: GPU ms per frame (chat step + prefill piece): min %.3f, median %.3f, max %.3f; longest "
             "frame %lld (%.3f ms); budget %.1f ms\n",
-            *std::min_element(frame_ms.begin(), frame_ms.end()), median(frame_ms), *longest,
-            (long long)(longest - frame_ms.begin()), *longest, double(options.budget_ms));
+            *std::min_element(m_frame_ms.begin(), m_frame_ms.end()), median(m_frame_ms), *longest,
+            (long long)(longest - m_frame_ms.begin()), *longest, double(m_options.budget_ms));
     else
         std::printf("frame-loop: no GPU timestamps on this queue: the prefill budget was not measured\n");
-    if (prefill_recorded)
+    if (m_prefill_recorded)
         std::printf("frame-loop: prefill of %u tokens took %llu frames (frames %llu..%llu)\n", P,
-                    (unsigned long long)prefill_frames, (unsigned long long)prefill_first,
-                    (unsigned long long)prefill_last);
+                    (unsigned long long)m_prefill_frames, (unsigned long long)m_prefill_first,
+                    (unsigned long long)m_prefill_last);
     else
         std::fprintf(stderr, "frame-loop: the prefill of %u tokens did not finish in %llu frames\n", P,
                      (unsigned long long)frames);
+}
 
-    // The checks: the dialogue's newest output row (row 0 of the last frame) against the one-shot causal pass over
-    // every dialogue token fed, and the prompt's whole output against the one-shot causal pass over the prompt.
-    // The cache's lengths: every token appended once.
-    bool ok = prefill_recorded;
+// The checks: the dialogue's newest output row (row 0 of the last frame) against the one-shot causal pass over
+// every dialogue token fed, and the prompt's whole output against the one-shot causal pass over the prompt.
+// The cache's lengths: every token appended once.
+bool ChatMode::check(uint64_t frames) const {
+    const uint32_t P = m_options.prefill;
+    bool ok = m_prefill_recorded;
     uint32_t dialogue_length = 0, prompt_length = 0;
-    rt.check(api.getKvCacheLength(cache, kDialogue, &dialogue_length), "getKvCacheLength");
-    rt.check(api.getKvCacheLength(cache, prompt_sequence, &prompt_length), "getKvCacheLength");
-    if (dialogue_length != dialogue.size() / row || prompt_length != P) {
+    m_rt.check(m_api.getKvCacheLength(m_cache, kDialogue, &dialogue_length), "getKvCacheLength");
+    m_rt.check(m_api.getKvCacheLength(m_cache, m_prompt_sequence, &prompt_length), "getKvCacheLength");
+    if (dialogue_length != m_dialogue.size() / kRow || prompt_length != P) {
         std::fprintf(stderr, "frame-loop: KV cache lengths: dialogue %u (fed %zu), prompt %u (of %u)\n",
-                     dialogue_length, dialogue.size() / row, prompt_length, P);
+                     dialogue_length, m_dialogue.size() / kRow, prompt_length, P);
         ok = false;
     }
-    const uint32_t D = static_cast<uint32_t>(dialogue.size() / row);
-    const std::vector<float> dialogue_ref = reference_output(rt.weights, dialogue, 1, D, true);
-    const auto* last_output = static_cast<const float*>(slots[(frames - 1) % kFramesInFlight].output.mapped);
-    ok = matches("dialogue's last output row", last_output, dialogue_ref.data() + size_t(D - 1) * row, row) && ok;
-    if (prefill_recorded) {
-        const std::vector<float> prompt_ref = reference_output(rt.weights, prompt_data, 1, P, true);
-        ok = matches("prefill output", static_cast<const float*>(prompt_output.mapped), prompt_ref.data(),
+    const uint32_t D = static_cast<uint32_t>(m_dialogue.size() / kRow);
+    const std::vector<float> dialogue_ref = reference_output(m_rt.weights, m_dialogue, 1, D, true);
+    const auto* last_output = static_cast<const float*>(m_slots[(frames - 1) % kFramesInFlight].output.mapped);
+    ok = matches("dialogue's last output row", last_output, dialogue_ref.data() + size_t(D - 1) * kRow, kRow) && ok;
+    if (m_prefill_recorded) {
+        const std::vector<float> prompt_ref = reference_output(m_rt.weights, m_prompt_data, 1, P, true);
+        ok = matches("prefill output", static_cast<const float*>(m_prompt_output.mapped), prompt_ref.data(),
                      prompt_ref.size()) &&
              ok;
     }
+    return ok;
+}
 
-    // Shutdown: nothing may be in flight; the job before its cache, the sessions and the cache before the model.
+// Shutdown: nothing may be in flight; the job before its cache, the sessions and the cache before the model.
+void ChatMode::shutdown() {
+    const Engine& engine = m_rt.engine;
     VK_CHECK(vkDeviceWaitIdle(engine.device));
-    api.destroyPrefillJob(job);
-    api.destroySession(prefill_session);
-    api.destroySession(chat_session);
-    api.destroyKvCache(cache);
-    destroy_buffer(engine, prompt);
-    destroy_buffer(engine, prompt_output);
-    for (ChatSlot& s : slots) destroy_frame_resources(engine, s);
+    m_api.destroyPrefillJob(m_job);
+    m_api.destroySession(m_prefill_session);
+    m_api.destroySession(m_chat_session);
+    m_api.destroyKvCache(m_cache);
+    destroy_buffer(engine, m_prompt);
+    destroy_buffer(engine, m_prompt_output);
+    for (ChatSlot& s : m_slots) destroy_frame_resources(engine, s);
+}
+
+} // namespace
+
+// The frame loop an engine runs, one step per call: retire, begin, record, submit.
+bool run_chat(const Runtime& rt, std::mt19937& rng, const ChatOptions& options) {
+    if (options.frames > kMaxFrames) die("--chat runs at most " + std::to_string(kMaxFrames) + " --frames");
+    ChatMode chat(rt, rng, options);
+    uint64_t frame = 0;
+    for (; chat.wants_frame(frame); ++frame) {
+        chat.retire_finished_frames(frame);
+        ChatSlot& s = chat.begin_frame(frame);
+        chat.record_frame(frame, s, rng);
+        chat.submit_frame(s);
+    }
+    const uint64_t frames = frame;
+    chat.retire_all_frames(frames);
+    chat.print_summary(frames);
+    const bool ok = chat.check(frames);
+    chat.shutdown();
     return ok;
 }
 

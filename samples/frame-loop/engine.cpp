@@ -283,6 +283,22 @@ void destroy_frame_resources(const Engine& e, FrameResources& s) {
     s.cmd = VK_NULL_HANDLE;
 }
 
+void begin_frame(const Engine& e, FrameResources& s) {
+    VK_CHECK(vkResetFences(e.device, 1, &s.fence));
+    VK_CHECK(vkResetCommandPool(e.device, s.pool, 0));
+    VkCommandBufferBeginInfo bi{VK_STRUCTURE_TYPE_COMMAND_BUFFER_BEGIN_INFO};
+    bi.flags = VK_COMMAND_BUFFER_USAGE_ONE_TIME_SUBMIT_BIT;
+    VK_CHECK(vkBeginCommandBuffer(s.cmd, &bi));
+}
+
+void submit_frame(const Engine& e, FrameResources& s) {
+    VK_CHECK(vkEndCommandBuffer(s.cmd));
+    VkSubmitInfo submit{VK_STRUCTURE_TYPE_SUBMIT_INFO};
+    submit.commandBufferCount = 1;
+    submit.pCommandBuffers = &s.cmd;
+    VK_CHECK(vkQueueSubmit(e.queue, 1, &submit, s.fence));
+}
+
 std::string executable_dir() {
     std::vector<char> path(4096);
     const ssize_t n = readlink("/proc/self/exe", path.data(), path.size() - 1);

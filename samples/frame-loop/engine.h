@@ -86,6 +86,57 @@ void create_frame_resources(const Engine& e, VkDeviceSize io_bytes, FrameResourc
 // The device must be idle (or at least done with the slot's frame).
 void destroy_frame_resources(const Engine& e, FrameResources& s);
 
+// The per-frame steps every mode shares, around its own record step:
+//   begin_frame   the slot's previous frame has retired: reset its fence and pool, begin its command buffer;
+//   (record)      the mode's own work and vkmha's, into s.cmd;
+//   submit_frame  end the command buffer and submit it, signalling the slot's fence;
+//   retire        once that fence has signalled, the frame's outputs and vkmha's timings for it are readable.
+void begin_frame(const Engine& e, FrameResources& s);
+void submit_frame(const Engine& e, FrameResources& s);
+
+// Which frames have retired. Frames retire oldest first, so that "every frame <= completed_frame has finished"
+// stays true however the fences happen to signal.
+struct FrameRing {
+    // The newest frame seen complete, with every older frame seen too. It is what vkmha's record calls want as
+    // completedFrame: it tells vkmha which of its own per-frame slots (descriptor sets, timestamp queries, scratch)
+    // it may overwrite. VKMHA_NO_FRAME until the first one.
+    uint64_t completed_frame = VKMHA_NO_FRAME;
+    uint64_t oldest_in_flight = 0; // the oldest submitted frame we have not yet seen complete
+};
+
+// Retires the oldest frame in flight: waits for its fence (at once if already signalled), then
+// `read_results(frame)`, which must read vkmha's timings before the slot is recorded again.
+template <typename Slot, typename ReadResults>
+void retire_oldest(const Engine& e, FrameRing& ring, Slot (&slots)[kFramesInFlight], ReadResults&& read_results) {
+    const uint64_t frame = ring.oldest_in_flight++;
+    VK_CHECK(vkWaitForFences(e.device, 1, &slots[frame % kFramesInFlight].fence, VK_TRUE, UINT64_MAX));
+    ring.completed_frame = frame;
+    read_results(frame);
+}
+
+// Before recording `frame`: retires what has finished, oldest first, without blocking; blocks only on the frame
+// that last used this frame's slot (frame - kFramesInFlight), never on a frame we have just submitted.
+template <typename Slot, typename ReadResults>
+void retire_finished(const Engine& e, FrameRing& ring, Slot (&slots)[kFramesInFlight], uint64_t frame,
+                     ReadResults&& read_results) {
+    while (ring.oldest_in_flight < frame) {
+        const bool slot_needed = frame - ring.oldest_in_flight >= kFramesInFlight;
+        if (!slot_needed) {
+            const VkResult status = vkGetFenceStatus(e.device, slots[ring.oldest_in_flight % kFramesInFlight].fence);
+            if (status == VK_NOT_READY) break;
+            VK_CHECK(status);
+        }
+        retire_oldest(e, ring, slots, read_results);
+    }
+}
+
+// After the last frame: waits for (and reads) every frame still in flight.
+template <typename Slot, typename ReadResults>
+void retire_all(const Engine& e, FrameRing& ring, Slot (&slots)[kFramesInFlight], uint64_t frames,
+                ReadResults&& read_results) {
+    while (ring.oldest_in_flight < frames) retire_oldest(e, ring, slots, read_results);
+}
+
 // ---------------------------------------------------------------------------------------------------------------
 // 2. Loading the plugin. The engine does not link libvkmha: it looks next to its executable (../lib, as in the
 //    build tree and in an install), or where VKMHA_LIBRARY points.

@@ -5,7 +5,8 @@
 //   1. the engine's Vulkan instance and device, made the way an engine makes them (vkmha only adopts them);
 //   2. loading libvkmha with dlopen and getting its function table (no link-time dependency);
 //   3. context (adopt mode), model (weights from memory), session (framesInFlight = the engine's ring size);
-//   4. the frame loop: per-slot command buffer, fence and buffers; record own work -> vkmha -> own barrier;
+//   4. the frame loop, one function per step: retire finished frames, begin the frame's slot (fence, pool,
+//      command buffer), record (own work -> vkmha -> own barrier), submit;
 //   5. checking the last frame against the CPU reference, and a clean shutdown.
 // 1-3 live in engine.cpp (shared with --chat, chat.cpp: KV caches, ragged cached steps and a sliced prefill).
 #include "chat.h"
@@ -16,7 +17,10 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <iterator>
+#include <random>
 #include <string>
+#include <vector>
 
 namespace {
 
@@ -99,126 +103,113 @@ struct FrameSlot : FrameResources {
     std::vector<float> query_data; // host copy of this frame's query, for the final CPU check
 };
 
-// The default mode: one [kBatch, kLength, E] self-attention recorded into every frame. True when the last frame
-// matches the CPU reference.
-bool run_default(const Runtime& rt, std::mt19937& rng, const Options& options) {
-    const Plugin& plugin = rt.plugin;
-    const VkmhaProcTable& api = rt.api();
-    const Engine& engine = rt.engine;
-    VkmhaModel model = rt.model;
-
+// The default mode: one [kBatch, kLength, E] self-attention recorded into every frame. Each frame goes through
+// begin_frame, record_frame, submit_frame, and later retire_frame; run_default shows the order.
+class DefaultMode {
+  public:
     // The session holds all per-frame GPU memory vkmha needs, sized for the largest shape we will record; after
     // this, recording allocates nothing.
-    VkmhaSessionCreateInfo si{};
-    si.sType = VKMHA_STRUCTURE_TYPE_SESSION_CREATE_INFO;
-    si.maxBatch = kBatch;
-    si.maxQueryLength = kLength;
-    si.maxKeyLength = kLength;
-    si.framesInFlight = kFramesInFlight;
-    VkDeviceSize session_bytes = 0;
-    plugin.check(api.getSessionMemoryRequirements(model, &si, &session_bytes), "getSessionMemoryRequirements");
-    VkmhaSession session = nullptr;
-    plugin.check(api.createSession(model, &si, &session), "createSession");
-    VkmhaModelProperties mp{};
-    plugin.check(api.getModelProperties(model, &mp), "getModelProperties");
-    std::printf("frame-loop: model E=%u H=%u (%llu bytes), session %llu bytes for %u frames in flight; shape "
-                "[%u, %u, %u]%s, %llu frames\n",
-                mp.embedDim, mp.numHeads, (unsigned long long)mp.deviceMemoryBytes, (unsigned long long)session_bytes,
-                kFramesInFlight, kBatch, kLength, kEmbedDim, options.causal ? ", causal" : "",
-                (unsigned long long)options.frames);
+    DefaultMode(const Runtime& rt, const Options& options) : m_rt(rt), m_api(rt.api()), m_options(options) {
+        VkmhaSessionCreateInfo si{};
+        si.sType = VKMHA_STRUCTURE_TYPE_SESSION_CREATE_INFO;
+        si.maxBatch = kBatch;
+        si.maxQueryLength = kLength;
+        si.maxKeyLength = kLength;
+        si.framesInFlight = kFramesInFlight;
+        VkDeviceSize session_bytes = 0;
+        rt.check(m_api.getSessionMemoryRequirements(rt.model, &si, &session_bytes), "getSessionMemoryRequirements");
+        rt.check(m_api.createSession(rt.model, &si, &m_session), "createSession");
+        VkmhaModelProperties mp{};
+        rt.check(m_api.getModelProperties(rt.model, &mp), "getModelProperties");
+        std::printf("frame-loop: model E=%u H=%u (%llu bytes), session %llu bytes for %u frames in flight; shape "
+                    "[%u, %u, %u]%s, %llu frames\n",
+                    mp.embedDim, mp.numHeads, (unsigned long long)mp.deviceMemoryBytes,
+                    (unsigned long long)session_bytes, kFramesInFlight, kBatch, kLength, kEmbedDim,
+                    options.causal ? ", causal" : "", (unsigned long long)options.frames);
 
-    // The engine's per-frame resources.
-    const VkDeviceSize io_bytes = VkDeviceSize(kBatch) * kLength * kEmbedDim * sizeof(float);
-    FrameSlot slots[kFramesInFlight];
-    for (FrameSlot& s : slots) create_frame_resources(engine, io_bytes, s);
+        // The engine's per-frame resources.
+        for (FrameSlot& s : m_slots) create_frame_resources(rt.engine, kIoBytes, s);
+    }
 
-    // completed_frame: the newest frame whose fence we have seen signalled, with every older frame seen too.
-    // It is what vkmha's recordAttention wants as completedFrame: it tells vkmha which of its own per-frame slots
-    // (descriptor sets, timestamp queries, scratch) it may overwrite. VKMHA_NO_FRAME until the first one.
-    uint64_t completed_frame = VKMHA_NO_FRAME;
-    uint64_t oldest_in_flight = 0; // the oldest submitted frame we have not yet seen complete
+    // Retire what has finished, oldest first, without blocking; block only on the frame that last used this
+    // frame's slot.
+    void retire_finished_frames(uint64_t frame) {
+        retire_finished(m_rt.engine, m_ring, m_slots, frame, [&](uint64_t done) { print_timings(done); });
+    }
 
-    // A frame whose fence has signalled: its outputs and vkmha's timestamps for it are now readable.
-    auto retire = [&](uint64_t frame) {
-        FrameSlot& s = slots[frame % kFramesInFlight];
-        VK_CHECK(vkWaitForFences(engine.device, 1, &s.fence, VK_TRUE, UINT64_MAX)); // at once if already signalled
-        completed_frame = frame;
-        VkmhaStageTiming timings[16]; // more than the stages vkmha has today
-        uint32_t count = static_cast<uint32_t>(std::size(timings));
-        // Must be asked before the slot is recorded again: vkmha keeps one frame's timestamps per slot.
-        const VkmhaResult r = api.getStageTimings(session, frame, &count, timings);
-        if (r == VKMHA_ERROR_UNSUPPORTED) {
-            std::printf("frame %3llu: done (no GPU timestamps on this queue)\n", (unsigned long long)frame);
-            return;
-        }
-        plugin.check(r, "getStageTimings");
-        std::string line;
-        float total = 0;
-        for (uint32_t i = 0; i < count; ++i) {
-            char part[64];
-            std::snprintf(part, sizeof part, "  %s %.3f", api.stageName(timings[i].stage),
-                          double(timings[i].milliseconds));
-            line += part;
-            total += timings[i].milliseconds;
-        }
-        std::printf("frame %3llu:%s  total %.3f ms\n", (unsigned long long)frame, line.c_str(), double(total));
-    };
+    // This frame's slot is free: its previous frame has retired.
+    FrameSlot& begin_frame(uint64_t frame) {
+        FrameSlot& s = m_slots[frame % kFramesInFlight];
+        frame_loop::begin_frame(m_rt.engine, s);
+        return s;
+    }
 
-    std::uniform_real_distribution<float> input_dist(-1.0f, 1.0f);
-    for (uint64_t frame = 0; frame < options.frames; ++frame) {
-        // Retire what has finished, oldest first, without blocking; block only on the frame that last used this
-        // frame's slot (frame - kFramesInFlight), never on a frame we have just submitted. Oldest first, so that
-        // "every frame <= completed_frame has finished" stays true however the fences happen to signal.
-        while (oldest_in_flight < frame) {
-            const bool slot_needed = frame - oldest_in_flight >= kFramesInFlight;
-            if (!slot_needed) {
-                const VkResult status =
-                    vkGetFenceStatus(engine.device, slots[oldest_in_flight % kFramesInFlight].fence);
-                if (status == VK_NOT_READY) break;
-                VK_CHECK(status);
-            }
-            retire(oldest_in_flight++);
-        }
-        FrameSlot& s = slots[frame % kFramesInFlight];
-        VK_CHECK(vkResetFences(engine.device, 1, &s.fence));
-        VK_CHECK(vkResetCommandPool(engine.device, s.pool, 0));
+    void record_frame(uint64_t frame, FrameSlot& s, std::mt19937& rng) {
+        write_inputs(s, rng);
+        record_engine_work(s);
+        record_attention(frame, s);
+        record_barrier_to_host(s);
+    }
 
-        // New inputs for this frame. Safe to overwrite: the frame that last read this staging buffer has retired.
-        // The memory is host-coherent and vkQueueSubmit makes host writes visible, so no flush or barrier is needed.
-        s.query_data.resize(size_t(io_bytes / sizeof(float)));
-        for (float& x : s.query_data) x = input_dist(rng);
-        std::memcpy(s.staging.mapped, s.query_data.data(), io_bytes);
+    void submit_frame(FrameSlot& s) { frame_loop::submit_frame(m_rt.engine, s); }
 
-        VkCommandBufferBeginInfo bi{VK_STRUCTURE_TYPE_COMMAND_BUFFER_BEGIN_INFO};
-        bi.flags = VK_COMMAND_BUFFER_USAGE_ONE_TIME_SUBMIT_BIT;
-        VK_CHECK(vkBeginCommandBuffer(s.cmd, &bi));
+    // Drain: wait for (and print) every frame still in flight.
+    void retire_all_frames() {
+        retire_all(m_rt.engine, m_ring, m_slots, m_options.frames, [&](uint64_t done) { print_timings(done); });
+    }
 
-        // (a) The engine's own GPU work that produces vkmha's input: here a copy from staging; in a game it could
-        // be a compute pass or a render target readback. We also fill the output with NaN so a missed write shows
-        // up in the check. No barrier of our own follows: vkmha's entry barrier waits on what we declare below.
-        const VkBufferCopy region{0, 0, io_bytes};
+    bool check_last_frame() const;
+
+    // Shutdown: vkmha's objects first (they live on our device), then ours. The device must be idle: vkmha's
+    // objects may only be destroyed once no submitted work uses them.
+    void shutdown() {
+        VK_CHECK(vkDeviceWaitIdle(m_rt.engine.device));
+        m_api.destroySession(m_session);
+        for (FrameSlot& s : m_slots) destroy_frame_resources(m_rt.engine, s);
+    }
+
+  private:
+    static constexpr VkDeviceSize kIoBytes = VkDeviceSize(kBatch) * kLength * kEmbedDim * sizeof(float);
+
+    // New inputs for this frame. Safe to overwrite: the frame that last read this staging buffer has retired.
+    // The memory is host-coherent and vkQueueSubmit makes host writes visible, so no flush or barrier is needed.
+    void write_inputs(FrameSlot& s, std::mt19937& rng) {
+        s.query_data.resize(size_t(kIoBytes / sizeof(float)));
+        for (float& x : s.query_data) x = m_input_dist(rng);
+        std::memcpy(s.staging.mapped, s.query_data.data(), kIoBytes);
+    }
+
+    // (a) The engine's own GPU work that produces vkmha's input: here a copy from staging; in a game it could
+    // be a compute pass or a render target readback. We also fill the output with NaN so a missed write shows
+    // up in the check. No barrier of our own follows: vkmha's entry barrier waits on what we declare below.
+    static void record_engine_work(FrameSlot& s) {
+        const VkBufferCopy region{0, 0, kIoBytes};
         vkCmdCopyBuffer(s.cmd, s.staging.buffer, s.query.buffer, 1, &region);
-        vkCmdFillBuffer(s.cmd, s.output.buffer, 0, io_bytes, 0x7FC00000u /* quiet NaN */);
+        vkCmdFillBuffer(s.cmd, s.output.buffer, 0, kIoBytes, 0x7FC00000u /* quiet NaN */);
+    }
 
-        // (b) vkmha. Each binding says how the engine last touched the buffer (here: written by a transfer), and
-        // vkmha's single entry barrier goes from exactly that to its compute-shader reads/writes.
+    // (b) vkmha. Each binding says how the engine last touched the buffer (here: written by a transfer), and
+    // vkmha's single entry barrier goes from exactly that to its compute-shader reads/writes.
+    void record_attention(uint64_t frame, FrameSlot& s) {
         VkmhaRecordInfo ri{};
         ri.sType = VKMHA_STRUCTURE_TYPE_RECORD_INFO;
         ri.frameIndex = frame;
-        ri.completedFrame = completed_frame;
+        ri.completedFrame = m_ring.completed_frame;
         ri.batch = kBatch;
         ri.queryLength = kLength;
         ri.keyLength = kLength;
-        ri.flags = options.causal ? VkmhaAttentionFlags(VKMHA_ATTENTION_CAUSAL_BIT) : 0;
-        ri.query = {s.query.buffer, 0, io_bytes, VK_PIPELINE_STAGE_TRANSFER_BIT, VK_ACCESS_TRANSFER_WRITE_BIT};
+        ri.flags = m_options.causal ? VkmhaAttentionFlags(VKMHA_ATTENTION_CAUSAL_BIT) : 0;
+        ri.query = {s.query.buffer, 0, kIoBytes, VK_PIPELINE_STAGE_TRANSFER_BIT, VK_ACCESS_TRANSFER_WRITE_BIT};
         // key/value left unbound: self-attention reads the query buffer for both.
-        ri.output = {s.output.buffer, 0, io_bytes, VK_PIPELINE_STAGE_TRANSFER_BIT, VK_ACCESS_TRANSFER_WRITE_BIT};
-        plugin.check(api.recordAttention(session, s.cmd, &ri), "recordAttention");
+        ri.output = {s.output.buffer, 0, kIoBytes, VK_PIPELINE_STAGE_TRANSFER_BIT, VK_ACCESS_TRANSFER_WRITE_BIT};
+        m_rt.check(m_api.recordAttention(m_session, s.cmd, &ri), "recordAttention");
         // vkmha left its compute pipeline, descriptor sets and push constants bound: rebind ours if we recorded
         // more compute work here.
+    }
 
-        // (c) vkmha's exit state: outputs last written by COMPUTE_SHADER / SHADER_WRITE. We read the output on
-        // the host after the fence, so make those writes available to the host.
+    // (c) vkmha's exit state: outputs last written by COMPUTE_SHADER / SHADER_WRITE. We read the output on
+    // the host after the fence, so make those writes available to the host.
+    static void record_barrier_to_host(FrameSlot& s) {
         VkBufferMemoryBarrier to_host{VK_STRUCTURE_TYPE_BUFFER_MEMORY_BARRIER};
         to_host.srcAccessMask = VK_ACCESS_SHADER_WRITE_BIT;
         to_host.dstAccessMask = VK_ACCESS_HOST_READ_BIT;
@@ -226,24 +217,50 @@ bool run_default(const Runtime& rt, std::mt19937& rng, const Options& options) {
         to_host.dstQueueFamilyIndex = VK_QUEUE_FAMILY_IGNORED;
         to_host.buffer = s.output.buffer;
         to_host.offset = 0;
-        to_host.size = io_bytes;
+        to_host.size = kIoBytes;
         vkCmdPipelineBarrier(s.cmd, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT, VK_PIPELINE_STAGE_HOST_BIT, 0, 0, nullptr, 1,
                              &to_host, 0, nullptr);
-        VK_CHECK(vkEndCommandBuffer(s.cmd));
-
-        VkSubmitInfo submit{VK_STRUCTURE_TYPE_SUBMIT_INFO};
-        submit.commandBufferCount = 1;
-        submit.pCommandBuffers = &s.cmd;
-        VK_CHECK(vkQueueSubmit(engine.queue, 1, &submit, s.fence));
     }
-    // Drain: wait for (and print) every frame still in flight.
-    while (oldest_in_flight < options.frames) retire(oldest_in_flight++);
 
-    // 5. Check the last frame against the CPU reference. Host-coherent memory, fence waited, HOST_READ barrier
-    // recorded: the mapped output is valid to read now.
-    const uint64_t last = options.frames - 1;
-    const FrameSlot& ls = slots[last % kFramesInFlight];
-    const std::vector<float> expected = reference_output(rt.weights, ls.query_data, kBatch, kLength, options.causal);
+    // A frame whose fence has signalled: its outputs and vkmha's timestamps for it are now readable.
+    void print_timings(uint64_t frame) const {
+        VkmhaStageTiming timings[16]; // more than the stages vkmha has today
+        uint32_t count = static_cast<uint32_t>(std::size(timings));
+        // Must be asked before the slot is recorded again: vkmha keeps one frame's timestamps per slot.
+        const VkmhaResult r = m_api.getStageTimings(m_session, frame, &count, timings);
+        if (r == VKMHA_ERROR_UNSUPPORTED) {
+            std::printf("frame %3llu: done (no GPU timestamps on this queue)\n", (unsigned long long)frame);
+            return;
+        }
+        m_rt.check(r, "getStageTimings");
+        std::string line;
+        float total = 0;
+        for (uint32_t i = 0; i < count; ++i) {
+            char part[64];
+            std::snprintf(part, sizeof part, "  %s %.3f", m_api.stageName(timings[i].stage),
+                          double(timings[i].milliseconds));
+            line += part;
+            total += timings[i].milliseconds;
+        }
+        std::printf("frame %3llu:%s  total %.3f ms\n", (unsigned long long)frame, line.c_str(), double(total));
+    }
+
+    const Runtime& m_rt;
+    const VkmhaProcTable& m_api;
+    const Options& m_options;
+    VkmhaSession m_session = nullptr;
+    FrameSlot m_slots[kFramesInFlight];
+    FrameRing m_ring;
+    std::uniform_real_distribution<float> m_input_dist{-1.0f, 1.0f};
+};
+
+// 5. Check the last frame against the CPU reference. Host-coherent memory, fence waited, HOST_READ barrier
+// recorded: the mapped output is valid to read now.
+bool DefaultMode::check_last_frame() const {
+    const uint64_t last = m_options.frames - 1;
+    const FrameSlot& ls = m_slots[last % kFramesInFlight];
+    const std::vector<float> expected =
+        reference_output(m_rt.weights, ls.query_data, kBatch, kLength, m_options.causal);
     const auto* got = static_cast<const float*>(ls.output.mapped);
     double max_error = 0;
     size_t mismatches = 0, first_bad = 0;
@@ -259,13 +276,22 @@ bool run_default(const Runtime& rt, std::mt19937& rng, const Options& options) {
     if (mismatches)
         std::fprintf(stderr, "frame-loop: %zu values out of tolerance; first at %zu: got %.7g, expected %.7g\n",
                      mismatches, first_bad, double(got[first_bad]), double(expected[first_bad]));
-
-    // Shutdown: vkmha's objects first (they live on our device), then ours. The device must be idle: vkmha's
-    // objects may only be destroyed once no submitted work uses them.
-    VK_CHECK(vkDeviceWaitIdle(engine.device));
-    api.destroySession(session);
-    for (FrameSlot& s : slots) destroy_frame_resources(engine, s);
     return mismatches == 0;
+}
+
+// The frame loop an engine runs, one step per call. True when the last frame matches the CPU reference.
+bool run_default(const Runtime& rt, std::mt19937& rng, const Options& options) {
+    DefaultMode mode(rt, options);
+    for (uint64_t frame = 0; frame < options.frames; ++frame) {
+        mode.retire_finished_frames(frame);
+        FrameSlot& s = mode.begin_frame(frame);
+        mode.record_frame(frame, s, rng);
+        mode.submit_frame(s);
+    }
+    mode.retire_all_frames();
+    const bool ok = mode.check_last_frame();
+    mode.shutdown();
+    return ok;
 }
 
 } // namespace

@@ -1,4 +1,4 @@
-// Scaffolding shared by the C ABI suites (test_plugin.cpp, test_plugin_cache.cpp): libvkmha.so loaded with dlopen the
+// Scaffolding shared by the C ABI suites (tests/test_plugin_*.cpp): libvkmha.so loaded with dlopen the
 // way an engine that does not link it loads a plugin, checks of a call's result and getLastError, vkmha handles
 // destroyed through the table, and a log callback that keeps what a context said.
 // The test target does not link libvkmha: everything goes through the table that api() returns.
