@@ -3,6 +3,7 @@
 #pragma once
 
 #include "attention_config.h"
+#include "prefill_item.h"
 #include "result.h"
 #include "shader_library.h"
 #include "vulkan/device.h"
@@ -234,22 +235,6 @@ Status plan_cached_step(const CachedStepInputs&, const DeviceLimits&, AttentionP
 // One bounded piece of a sliced prefill (prefill_job.h) of `tokens` tokens of one cached sequence. Its buffers:
 // Slot::q (the prompt's Q, [H, tokens, D]), Slot::partials (per-row running state), Slot::concat ([tokens, E]),
 // Slot::records (the Q row map and the K/V row map, tokens words each; for attend, the piece's one record).
-enum class PrefillPhase : uint32_t {
-    project,  // Q/K/V projections of rows [begin, end): Q into the job, K/V into the cache
-    attend,   // the attention of every row over key positions [begin, end), resumed from the running state
-    finish,   // normalize the running state into the concatenated heads
-    out_proj, // the output projection of rows [begin, end)
-};
-// A piece of a prefill job's work (PrefillJob::next), as record_prefill records it. For attend, Slot::records
-// holds the rows' one record.
-struct PrefillItem {
-    PrefillPhase phase = PrefillPhase::project;
-    uint32_t begin = 0, end = 0;         // rows (project, out_proj) or key positions (attend)
-    uint32_t row_begin = 0, row_end = 0; // attend: the prompt rows
-    bool first_slice = false;            // attend: the first key range (the rows' running state starts here)
-    double units = 0;                    // rows, or (row, key) pairs for attend: what the cost model scales by
-};
-
 struct PrefillItemInputs {
     CachePlanBase base;
     uint32_t tokens = 0;

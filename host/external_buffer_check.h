@@ -1,9 +1,9 @@
-// The range check the recorders make on each buffer the engine binds (Session::check_args for record, and the cached
+// The range check the recorders make on each buffer the engine binds (Session::check for record, and the cached
 // steps and prefill pieces in session_cached.cpp). Internal to the host library.
 #pragma once
 
+#include "external_buffer.h"
 #include "result.h"
-#include "session.h" // ExternalBuffer
 
 #include <cstdint>
 #include <string>

@@ -17,7 +17,7 @@ Status check_limits(const AttentionConfig& c, const KvCacheLimits& l) {
     if (uint64_t(l.sequences) * c.num_kv_heads * l.capacity * c.head_dim() > UINT32_MAX)
         return make_error(ErrorCode::invalid_argument,
                           "KV cache of " + std::to_string(l.sequences) + " sequences x " + std::to_string(l.capacity) +
-                              " slots x " + std::to_string(c.kv_width()) + " values exceeds 2^32 elements");
+                              " rows x " + std::to_string(c.kv_width()) + " values exceeds 2^32 elements");
     return {};
 }
 
@@ -120,7 +120,7 @@ Status KvCache::check_append(uint32_t sequence, uint32_t count) const {
                                   " positions and cannot take " + std::to_string(count) + " more");
         return {};
     }
-    // Writing the new tokens reuses the slots of positions up to end - 1 - capacity; the first new token still
+    // Writing the new tokens reuses the rows of positions up to end - 1 - capacity; the first new token still
     // needs every position from length - window + 1.
     if (count > m_limits.capacity - m_limits.window + 1)
         return make_error(ErrorCode::out_of_range,

@@ -2,9 +2,10 @@
 // projects only its new tokens and attends over everything cached. The host tracks each sequence's length; the
 // GPU data lives in two buffers [sequences, G, capacity, D] in the model's precision (GQA/MQA store G heads only).
 //
-// Positions are absolute: a sequence's tokens are 0, 1, 2, ... in the order they were appended. Position p lives in
-// slot p % capacity: without a window a sequence holds at most `capacity` positions; with a window of W, a query at
-// position t sees keys t - W < j <= t, and older slots are reused as a ring.
+// Positions are absolute: a sequence's tokens are 0, 1, 2, ... in the order they were appended. Each sequence stores
+// `capacity` rows used as a ring: position p lives in row p % capacity, its ring position. Without a window a
+// sequence holds at most `capacity` positions; with a window of W, a query at position t sees keys t - W < j <= t,
+// and the rows of older positions are reused.
 #pragma once
 
 #include "model.h"
@@ -13,7 +14,7 @@ namespace vkmha {
 
 struct KvCacheLimits {
     uint32_t sequences = 1; // independent sequences
-    uint32_t capacity = 0;  // slots per sequence
+    uint32_t capacity = 0;  // rows per sequence (ring positions 0 .. capacity - 1)
     uint32_t window = 0;    // 0: keep every position; W: sliding window of the last W positions (1 <= W <= capacity)
 };
 
@@ -39,7 +40,8 @@ class KvCache {
     uint32_t append(uint32_t sequence, uint32_t count);
     // A sequence a sliced prefill is filling: appends and rollbacks are refused until it finishes or is abandoned.
     void set_busy(uint32_t sequence, bool busy) { m_busy[sequence] = busy; }
-    uint32_t slot(uint32_t position) const { return position % m_limits.capacity; }
+    // The ring position (row within its sequence's `capacity` rows) that holds absolute position `position`.
+    uint32_t ring_position(uint32_t position) const { return position % m_limits.capacity; }
     const BufferView& keys() const { return m_arena[0]; }
     const BufferView& values() const { return m_arena[1]; }
 

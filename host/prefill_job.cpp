@@ -12,7 +12,7 @@ constexpr uint32_t kFirstRows = 32;  // the first item of a phase whose cost is 
 constexpr double kBudgetShare = 0.9; // aim below the budget: costs vary between slices
 constexpr uint64_t kNoFrameYet = UINT64_MAX;
 
-// Row maps (2 words per token), then the record slots at 256-byte offsets.
+// Row maps (2 words per token), then the attend records at 256-byte offsets.
 VkDeviceSize records_base(uint32_t tokens) { return (8ull * tokens + 255) / 256 * 256; }
 
 std::vector<BufferRequest> requests(const KvCache& cache, uint32_t tokens) {
@@ -23,7 +23,7 @@ std::vector<BufferRequest> requests(const KvCache& cache, uint32_t tokens) {
             {"vkmha prefill state", rows * (c.head_dim() + 2) * 4, MemoryKind::device_local},
             {"vkmha prefill concat", (uint64_t(tokens) * c.q_width() * act + 3) / 4 * 4, MemoryKind::device_local},
             {"vkmha prefill records",
-             records_base(tokens) + VkDeviceSize(PrefillJob::kRecordSlots) * PrefillJob::kRecordStride,
+             records_base(tokens) + VkDeviceSize(PrefillJob::kAttendRecords) * PrefillJob::kRecordStride,
              MemoryKind::host_visible}};
 }
 
@@ -67,7 +67,7 @@ Result<std::unique_ptr<PrefillJob>> PrefillJob::create(const Context& ctx, KvCac
     auto* words = static_cast<uint32_t*>(job->records().mapped);
     for (uint32_t r = 0; r < T; ++r) {
         words[r] = r;
-        words[T + r] = info.sequence * C + cache.slot(job->m_first_position + r);
+        words[T + r] = info.sequence * C + cache.ring_position(job->m_first_position + r);
     }
     job->m_flops_total = job->flops(PrefillPhase::project, T) +
                          job->flops(PrefillPhase::attend, job->pairs(0, T, job->m_key_first, k_len)) +
@@ -217,10 +217,10 @@ void PrefillJob::push_pending(const Pending& p) {
 
 void PrefillJob::observe(PrefillPhase phase, double units, double ms) {
     if (units <= 0 || ms <= 0) return;
-    double& slot = m_ms_per_unit[static_cast<uint32_t>(phase)];
+    double& per_unit = m_ms_per_unit[static_cast<uint32_t>(phase)];
     const double measured = ms / units;
     // The latest slice weighs most: costs drift (clocks, other work in the frame), but one outlier is damped.
-    slot = slot > 0 ? 0.5 * slot + 0.5 * measured : measured;
+    per_unit = per_unit > 0 ? 0.5 * per_unit + 0.5 * measured : measured;
 }
 
 } // namespace vkmha

@@ -4,18 +4,41 @@
 // row's running max, sum and accumulator in device memory between pieces (so the merge is exact: the result equals
 // the one-shot pass), normalizes, and projects the output in row chunks. Slice sizes come from the GPU timestamps of
 // the job's earlier slices (Session::record_prefill).
+//
+// The prefill types, together: PrefillJobInfo (what to prefill), PrefillJob (the job's state), PrefillRecordArgs
+// (one frame's record of it) and, from prefill_item.h, PrefillPhase and PrefillItem (one piece, which the planner
+// takes too; the planner's own PrefillItemInputs stays in attention_plan.h).
 #pragma once
 
-#include "attention_plan.h"
+#include "external_buffer.h"
 #include "kv_cache.h"
+#include "prefill_item.h"
 
 #include <array>
 
 namespace vkmha {
 
+class PrefillJob;
+
 struct PrefillJobInfo {
     uint32_t sequence = 0; // in the cache; the prompt continues whatever the sequence already holds
     uint32_t tokens = 0;   // >= 1
+};
+
+// One frame's share of a sliced prefill (Session::record_prefill). The buffers are the whole prompt's
+// ([tokens, width]; key/value null = the query) and must hold the same data on every step of the job; output is
+// written by the last steps. budget_ms > 0 sizes the piece from the job's measured costs (the first piece of each
+// phase is small); max_rows / max_keys (0: none) cap it; with neither, one step does a whole phase.
+struct PrefillRecordArgs {
+    uint64_t frame = 0;
+    uint64_t completed_frame = kNoFrame;
+    PrefillJob* job = nullptr;
+    double budget_ms = 0;
+    uint32_t max_rows = 0;
+    uint32_t max_keys = 0;
+    ExternalBuffer query, key, value, output;
+    ExternalBuffer position_ids; // int32 [tokens]: the prompt's RoPE positions, the same on every step; null = their
+                                 // cache positions
 };
 
 class PrefillJob {
@@ -55,15 +78,20 @@ class PrefillJob {
     const BufferView& state() const { return m_arena[1]; }
     const BufferView& concat() const { return m_arena[2]; }
     const BufferView& records() const { return m_arena[3]; }
-    // Where record slot k (one per attend piece in flight, 4 words) lives in records(); the row maps come first.
-    static constexpr uint32_t kRecordSlots = 8;
+    // Attend records: each attend piece writes one 4-word record (its rows, causal end and sequence) that its
+    // dispatch reads on the GPU, so the job keeps a ring of kAttendRecords of them, one per attend piece in flight.
+    // A record index is a position in that ring (not a frame slot); the row maps come first in records().
+    static constexpr uint32_t kAttendRecords = 8;
     static constexpr uint32_t kRecordStride = 256; // bytes: Vulkan's largest minStorageBufferOffsetAlignment
-    VkDeviceSize record_offset(uint32_t slot) const { return m_records_base + VkDeviceSize(slot) * kRecordStride; }
-    // The record slot the next attend piece writes (its previous piece's frame must have completed).
-    uint32_t next_record_slot() const { return m_attend_pieces % kRecordSlots; }
-    uint64_t record_slot_frame(uint32_t slot) const { return m_record_frames[slot]; }
-    void use_record_slot(uint32_t slot, uint64_t frame) {
-        m_record_frames[slot] = frame;
+    VkDeviceSize record_offset(uint32_t record_index) const {
+        return m_records_base + VkDeviceSize(record_index) * kRecordStride;
+    }
+    // The record the next attend piece writes (the frame of the piece that last wrote it must have completed).
+    uint32_t next_record_index() const { return m_attend_pieces % kAttendRecords; }
+    // The frame whose attend piece last wrote record `record_index` (UINT64_MAX: none yet).
+    uint64_t record_frame(uint32_t record_index) const { return m_record_frames[record_index]; }
+    void use_record(uint32_t record_index, uint64_t frame) {
+        m_record_frames[record_index] = frame;
         ++m_attend_pieces;
     }
 
@@ -85,8 +113,8 @@ class PrefillJob {
     uint32_t m_range_end = 0;      // attend: the current key range's end once its first piece chose it (else 0)
     VkDeviceSize m_records_base = 0;
     uint32_t m_attend_pieces = 0;
-    std::array<uint64_t, kRecordSlots> m_record_frames{};
-    double m_ms_per_unit[4] = {}; // GPU ms per unit measured so far, per phase (0: not yet)
+    std::array<uint64_t, kAttendRecords> m_record_frames{}; // by record index
+    double m_ms_per_unit[4] = {};                           // GPU ms per unit measured so far, per phase (0: not yet)
     double m_flops_done = 0, m_flops_total = 0;
     static constexpr uint32_t kPendingCapacity = 8;
     std::array<Pending, kPendingCapacity> m_pending{};

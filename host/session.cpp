@@ -2,46 +2,18 @@
 #include "session.h"
 
 #include "external_buffer_check.h"
+#include "host_submit.h"
+#include "shape_bytes.h"
 
 #include <algorithm>
-#include <cstring>
 
 namespace vkmha {
 namespace {
 
-struct ShapeBytes {
-    uint64_t query, key, value, kpm, mask_elems, output, weights, positions;
-};
-
-// Bytes each buffer of a record needs. qkv (attention-only records): query, key, value and output are the caller's
-// strided Q, K, V and O. max_all (host staging): the most any record of this shape may need, either kind.
-ShapeBytes shape_bytes(const AttentionConfig& c, const AttentionShape& s, const AttentionOptions& o, bool max_all,
-                       const OwnQkv* qkv = nullptr) {
-    ShapeBytes b{};
-    const uint64_t B = s.batch, Lq = s.lq, Lk = s.lk, H = c.num_heads;
-    const uint64_t E = c.embed_dim, QW = c.q_width(), KV = c.kv_width();
-    b.query = B * Lq * (max_all ? std::max(E, QW) : E) * 4;
-    b.key = B * Lk * (max_all ? std::max<uint64_t>(c.kdim, KV) : c.kdim) * 4;
-    b.value = B * Lk * (max_all ? std::max<uint64_t>(c.vdim, KV) : c.vdim) * 4;
-    b.kpm = B * Lk;
-    b.mask_elems = (max_all || o.attn_mask_per_head ? B * H : 1) * Lq * Lk;
-    b.output = b.query;
-    b.weights = (max_all || !o.average_weights ? B * H : B) * Lq * Lk * 4;
-    b.positions = B * Lq * 4;
-    if (qkv) {
-        const uint32_t D = c.head_dim(), G = c.num_kv_heads;
-        b.query = strided_extent(qkv->q, s.batch, c.num_heads, s.lq, D) * 4;
-        b.key = strided_extent(qkv->k, s.batch, G, s.lk, D) * 4;
-        b.value = strided_extent(qkv->v, s.batch, G, s.lk, D) * 4;
-        b.output = strided_extent(qkv->o, s.batch, c.num_heads, s.lq, D) * 4;
-    }
-    return b;
-}
-
-std::vector<BufferRequest> session_requests(const Model& m, const SessionLimits& l, const ScratchSizes& s) {
+// Per frame slot, the scratch buffers in ScratchBuffer order.
+std::vector<BufferRequest> session_requests(const SessionLimits& l, const ScratchSizes& s) {
     std::vector<BufferRequest> reqs;
     const MemoryKind scratch = l.host_visible_scratch ? MemoryKind::host_visible : MemoryKind::device_local;
-    ShapeBytes io = shape_bytes(m.config(), l.max_shape, {}, true);
     // Q/K/V/concat in the model's precision, rounded up to whole 4-byte words.
     auto activation_bytes = [&](uint64_t elems) { return (elems * s.activation_bytes + 3) / 4 * 4; };
     for (uint32_t f = 0; f < l.frames_in_flight; ++f) {
@@ -57,19 +29,6 @@ std::vector<BufferRequest> session_requests(const Model& m, const SessionLimits&
         // per token.
         reqs.push_back({"vkmha records" + n, 24ull * l.max_shape.batch * l.max_shape.lq, MemoryKind::host_visible});
         reqs.push_back({"vkmha sink" + n, 16, MemoryKind::device_local});
-        const uint64_t k = l.host_io ? 1 : 0; // without host I/O these stay as 16-byte placeholders
-        reqs.push_back({"vkmha host query" + n, k * io.query, MemoryKind::host_visible});
-        reqs.push_back({"vkmha host key" + n, k * io.key, MemoryKind::host_visible});
-        reqs.push_back({"vkmha host value" + n, k * io.value, MemoryKind::host_visible});
-        reqs.push_back({"vkmha host key_padding_mask" + n, k * ((io.kpm + 3) / 4 * 4), MemoryKind::host_visible});
-        // Worst-case masks and weights grow with B*H*Lq*Lk: staged only when the session was asked for them.
-        const uint64_t mask_elems = l.host_per_head_mask ? io.mask_elems : uint64_t(l.max_shape.lq) * l.max_shape.lk;
-        reqs.push_back({"vkmha host attn_mask" + n, k * mask_elems * 4, MemoryKind::host_visible});
-        // The queries' positions, then (attention-only submits) the keys'.
-        reqs.push_back({"vkmha host position_ids" + n, k * 4ull * l.max_shape.batch * (l.max_shape.lq + l.max_shape.lk),
-                        MemoryKind::host_visible});
-        reqs.push_back({"vkmha host output" + n, k * io.output, MemoryKind::host_visible});
-        reqs.push_back({"vkmha host weights" + n, k * (l.host_weights ? io.weights : 0), MemoryKind::host_visible});
     }
     return reqs;
 }
@@ -100,6 +59,16 @@ std::string shape_text(const AttentionShape& s) {
     return "batch " + std::to_string(s.batch) + ", lq " + std::to_string(s.lq) + ", lk " + std::to_string(s.lk);
 }
 
+// The session's scratch, and with host_io its host submitter's staging.
+Result<VkDeviceSize> measure(const Context& ctx, const Model& m, const SessionLimits& l,
+                             const std::vector<BufferRequest>& requests) {
+    auto bytes = Arena::measure(ctx.device(), requests);
+    if (!bytes || !l.host_io) return bytes;
+    auto staging = HostSubmitter::memory_required(ctx, m, l);
+    if (!staging) return staging.take_error();
+    return bytes.value() + staging.value();
+}
+
 } // namespace
 
 Session::Bound Session::bind_external(const ExternalBuffer& e, uint64_t needed_bytes, uint64_t elem_bytes) const {
@@ -113,7 +82,7 @@ Session::Bound Session::bind_external(const ExternalBuffer& e, uint64_t needed_b
     return b;
 }
 
-Result<uint32_t> Session::claim_slot(uint64_t frame, uint64_t completed_frame, bool host_submit) const {
+Result<uint32_t> Session::claim_frame_slot(uint64_t frame, uint64_t completed_frame, bool host_submit) const {
     if (frame == kNoFrame) return make_error(ErrorCode::invalid_argument, "frame index UINT64_MAX is reserved");
     if (!host_submit) {
         if (completed_frame != kNoFrame && completed_frame >= frame)
@@ -134,41 +103,42 @@ Result<uint32_t> Session::claim_slot(uint64_t frame, uint64_t completed_frame, b
                                   " was already recorded with this session: one record per session per frame — use "
                                   "a session per layer");
     }
-    const uint32_t slot_index = static_cast<uint32_t>(frame % m_limits.frames_in_flight);
-    const FrameSlot& slot = m_slots[slot_index];
+    const uint32_t frame_slot = static_cast<uint32_t>(frame % m_limits.frames_in_flight);
+    const FrameSlot& slot = m_frame_slots[frame_slot];
     if (slot.recorded_frame != kNoFrame && (completed_frame == kNoFrame || completed_frame < slot.recorded_frame))
         return make_error(
             ErrorCode::frame_in_flight,
-            "frame " + std::to_string(frame) + " needs frame slot " + std::to_string(slot_index) +
+            "frame " + std::to_string(frame) + " needs frame slot " + std::to_string(frame_slot) +
                 ", still in flight with frame " + std::to_string(slot.recorded_frame) + " (completed frame: " +
                 (completed_frame == kNoFrame ? std::string("none") : std::to_string(completed_frame)) + ")");
-    return slot_index;
+    return frame_slot;
 }
 
-void Session::bind_owned(Bindings& bound, uint32_t slot_index) const {
+void Session::bind_owned(Bindings& bound, uint32_t frame_slot) const {
     const std::pair<Slot, const BufferView*> weights[] = {
         {Slot::wq, &m_model->qkv_weights()}, {Slot::wk, &m_model->qkv_weights()}, {Slot::wv, &m_model->qkv_weights()},
         {Slot::bq, &m_model->qkv_biases()},  {Slot::bk, &m_model->qkv_biases()},  {Slot::bv, &m_model->qkv_biases()},
         {Slot::wo, &m_model->out_weights()}, {Slot::bo, &m_model->out_bias()}};
-    for (const auto& [slot, view] : weights)
-        bound[size_t(slot)].info = {view->buffer, 0, std::max<VkDeviceSize>(view->size, 4)};
+    for (const auto& [role, view] : weights)
+        bound[size_t(role)].info = {view->buffer, 0, std::max<VkDeviceSize>(view->size, 4)};
     bound[size_t(Slot::dummy)].info = {m_model->dummy().buffer, 0, 16};
     bound[size_t(Slot::model_table)].info = {m_model->table().buffer, 0, m_model->table().size};
-    const std::pair<Slot, size_t> scratch[] = {{Slot::q, sb_q},
-                                               {Slot::k, sb_k},
-                                               {Slot::v, sb_v},
-                                               {Slot::scores, sb_scores},
-                                               {Slot::concat, sb_concat},
-                                               {Slot::lse, sb_lse},
-                                               {Slot::partials, sb_partials},
-                                               {Slot::records, sb_records},
-                                               {Slot::sink, sb_sink}};
-    for (const auto& [slot, which] : scratch) {
-        if (bound[size_t(slot)].info.buffer != VK_NULL_HANDLE) continue; // bound by the caller (a prefill job's)
-        const BufferView& v = slot_buffer(slot_index, which);
-        bound[size_t(slot)].info = {v.buffer, 0, std::max<VkDeviceSize>(v.size, 4)};
+    using SB = ScratchBuffer;
+    const std::pair<Slot, ScratchBuffer> scratch[] = {{Slot::q, SB::q},
+                                                      {Slot::k, SB::k},
+                                                      {Slot::v, SB::v},
+                                                      {Slot::scores, SB::scores},
+                                                      {Slot::concat, SB::concat},
+                                                      {Slot::lse, SB::lse},
+                                                      {Slot::partials, SB::partials},
+                                                      {Slot::records, SB::records},
+                                                      {Slot::sink, SB::sink}};
+    for (const auto& [role, which] : scratch) {
+        if (bound[size_t(role)].info.buffer != VK_NULL_HANDLE) continue; // bound by the caller (a prefill job's)
+        const BufferView& v = scratch_buffer(frame_slot, which);
+        bound[size_t(role)].info = {v.buffer, 0, std::max<VkDeviceSize>(v.size, 4)};
     }
-    // Slots no plan of this record uses still need a valid buffer for the descriptor writes.
+    // Buffer roles no plan of this record uses still need a valid buffer for the descriptor writes.
     for (Bound& b : bound)
         if (b.info.buffer == VK_NULL_HANDLE) b.info = bound[size_t(Slot::dummy)].info;
 }
@@ -178,21 +148,19 @@ Result<VkDeviceSize> Session::memory_required(const Context& ctx, const Model& m
     auto scratch = attention_scratch(m.config(), m.precision(), l.max_shape, ctx.device().limits(),
                                      m.attention_tiling(), l.scores_budget_bytes, l.fused_only);
     if (!scratch) return scratch.take_error();
-    return Arena::measure(ctx.device(), session_requests(m, l, scratch.value()));
+    return measure(ctx, m, l, session_requests(l, scratch.value()));
 }
 
 Result<std::unique_ptr<Session>> Session::create(const Context& ctx, const Model& m, const SessionLimits& l) {
     VKMHA_TRY(check_limits(l));
     const Device& d = ctx.device();
-    if (l.host_io && (!d.has_queue() || !d.timeline_semaphores()))
-        return make_error(ErrorCode::unsupported,
-                          "host I/O sessions need a queue and timeline semaphores, which this context lacks");
+    if (l.host_io) VKMHA_TRY(HostSubmitter::check_device(d));
     auto scratch = attention_scratch(m.config(), m.precision(), l.max_shape, d.limits(), m.attention_tiling(),
                                      l.scores_budget_bytes, l.fused_only);
     if (!scratch) return scratch.take_error();
-    auto requests = session_requests(m, l, scratch.value());
+    auto requests = session_requests(l, scratch.value());
     if (l.memory_budget) {
-        auto need = Arena::measure(d, requests);
+        auto need = measure(ctx, m, l, requests);
         if (!need) return need.take_error();
         if (need.value() > l.memory_budget)
             return make_error(ErrorCode::budget_exceeded, "session needs " + std::to_string(need.value()) +
@@ -220,28 +188,9 @@ Result<std::unique_ptr<Session>> Session::create(const Context& ctx, const Model
     if (r != VK_SUCCESS) return d.vk_error("vkCreateDescriptorPool", r);
     s->m_pool = Handle<VkDescriptorPool>(&d, pool);
 
-    if (l.host_io) {
-        VkCommandPoolCreateInfo ci{VK_STRUCTURE_TYPE_COMMAND_POOL_CREATE_INFO};
-        ci.flags = VK_COMMAND_POOL_CREATE_RESET_COMMAND_BUFFER_BIT;
-        ci.queueFamilyIndex = d.queue_family();
-        VkCommandPool cmd_pool = VK_NULL_HANDLE;
-        r = d.vk().vkCreateCommandPool(d.handle(), &ci, d.allocator(), &cmd_pool);
-        if (r != VK_SUCCESS) return d.vk_error("vkCreateCommandPool", r);
-        s->m_cmd_pool = Handle<VkCommandPool>(&d, cmd_pool);
-        VkSemaphoreTypeCreateInfo ti{VK_STRUCTURE_TYPE_SEMAPHORE_TYPE_CREATE_INFO};
-        ti.semaphoreType = VK_SEMAPHORE_TYPE_TIMELINE;
-        VkSemaphoreCreateInfo si{VK_STRUCTURE_TYPE_SEMAPHORE_CREATE_INFO};
-        si.pNext = &ti;
-        VkSemaphore sem = VK_NULL_HANDLE;
-        r = d.vk().vkCreateSemaphore(d.handle(), &si, d.allocator(), &sem);
-        if (r != VK_SUCCESS) return d.vk_error("vkCreateSemaphore(timeline)", r);
-        s->m_timeline = Handle<VkSemaphore>(&d, sem);
-        d.set_name(VK_OBJECT_TYPE_SEMAPHORE, reinterpret_cast<uint64_t>(sem), "vkmha session timeline");
-    }
-
-    s->m_slots.resize(l.frames_in_flight);
+    s->m_frame_slots.resize(l.frames_in_flight);
     for (uint32_t f = 0; f < l.frames_in_flight; ++f) {
-        FrameSlot& slot = s->m_slots[f];
+        FrameSlot& slot = s->m_frame_slots[f];
         slot.pass_stages.reserve(s->m_max_passes);
         // One set per pass position; all kernels share one set layout, so any set serves any kernel.
         std::vector<VkDescriptorSetLayout> layouts(s->m_max_passes, ctx.shaders().set_layout());
@@ -261,41 +210,42 @@ Result<std::unique_ptr<Session>> Session::create(const Context& ctx, const Model
             if (r != VK_SUCCESS) return d.vk_error("vkCreateQueryPool", r);
             slot.queries = Handle<VkQueryPool>(&d, qp);
         }
-        if (l.host_io) {
-            VkCommandBufferAllocateInfo cai{VK_STRUCTURE_TYPE_COMMAND_BUFFER_ALLOCATE_INFO};
-            cai.commandPool = s->m_cmd_pool.get();
-            cai.level = VK_COMMAND_BUFFER_LEVEL_PRIMARY;
-            cai.commandBufferCount = 1;
-            r = d.vk().vkAllocateCommandBuffers(d.handle(), &cai, &slot.host_cmd);
-            if (r != VK_SUCCESS) return d.vk_error("vkAllocateCommandBuffers", r);
-        }
+    }
+    if (l.host_io) {
+        auto host = HostSubmitter::create(ctx, *s);
+        if (!host) return host.take_error();
+        s->m_host_submitter = std::move(host.value());
     }
     return s;
 }
 
-Session::~Session() {
-    // Host submissions may still run: they reference our buffers and sets.
-    if (m_timeline && m_host_submits) (void)wait(m_host_submits, UINT64_MAX);
-}
+// Defined here, where HostSubmitter is complete; the submitter (declared last) waits for its submissions first.
+Session::~Session() = default;
 
-const BufferView& Session::scratch(uint64_t frame, Slot slot) const {
-    const uint32_t index = static_cast<uint32_t>(frame % m_limits.frames_in_flight);
-    switch (slot) {
-    case Slot::q: return slot_buffer(index, sb_q);
-    case Slot::k: return slot_buffer(index, sb_k);
-    case Slot::v: return slot_buffer(index, sb_v);
-    case Slot::scores: return slot_buffer(index, sb_scores);
-    case Slot::lse: return slot_buffer(index, sb_lse);
-    case Slot::partials: return slot_buffer(index, sb_partials);
-    default: return slot_buffer(index, sb_concat);
+VkDeviceSize Session::bytes() const { return m_arena.bytes() + (m_host_submitter ? m_host_submitter->bytes() : 0); }
+
+const BufferView& Session::scratch(uint64_t frame, Slot role) const {
+    const uint32_t frame_slot = static_cast<uint32_t>(frame % m_limits.frames_in_flight);
+    switch (role) {
+    case Slot::q: return scratch_buffer(frame_slot, ScratchBuffer::q);
+    case Slot::k: return scratch_buffer(frame_slot, ScratchBuffer::k);
+    case Slot::v: return scratch_buffer(frame_slot, ScratchBuffer::v);
+    case Slot::scores: return scratch_buffer(frame_slot, ScratchBuffer::scores);
+    case Slot::lse: return scratch_buffer(frame_slot, ScratchBuffer::lse);
+    case Slot::partials: return scratch_buffer(frame_slot, ScratchBuffer::partials);
+    default: return scratch_buffer(frame_slot, ScratchBuffer::concat);
     }
 }
 
-const BufferView& Session::slot_buffer(uint32_t slot_index, size_t which) const {
-    return m_arena[slot_index * sb_count + which];
+const BufferView& Session::scratch_buffer(uint32_t frame_slot, ScratchBuffer which) const {
+    return m_arena[frame_slot * size_t(ScratchBuffer::count) + size_t(which)];
 }
 
-Status Session::check_args(const RecordArgs& a) const {
+void Session::release_frame_slot(uint64_t frame) {
+    m_frame_slots[frame % m_limits.frames_in_flight].recorded_frame = kNoFrame;
+}
+
+Status Session::check(const RecordArgs& a) const {
     const AttentionShape& s = a.shape;
     const AttentionShape& mx = m_limits.max_shape;
     if (s.batch == 0 || s.lq == 0 || s.lk == 0)
@@ -363,10 +313,10 @@ Status Session::check_own_qkv(const RecordArgs& a) const {
 
 Status Session::record(VkCommandBuffer cmd, const RecordArgs& a) {
     if (cmd == VK_NULL_HANDLE) return make_error(ErrorCode::invalid_argument, "command buffer is VK_NULL_HANDLE");
-    VKMHA_TRY(check_args(a));
-    auto claimed = claim_slot(a.frame, a.completed_frame, a.host_submit);
+    VKMHA_TRY(check(a));
+    auto claimed = claim_frame_slot(a.frame, a.completed_frame, a.host_submit);
     if (!claimed) return claimed.take_error();
-    const uint32_t slot_index = claimed.value();
+    const uint32_t frame_slot = claimed.value();
     const Device& d = m_ctx->device();
     const AttentionConfig& c = m_model->config();
     ShapeBytes need = shape_bytes(c, a.shape, a.options, false, a.own_qkv ? &a.qkv : nullptr);
@@ -392,7 +342,7 @@ Status Session::record(VkCommandBuffer cmd, const RecordArgs& a) {
     if (a.options.need_weights) bound[size_t(Slot::weights)] = bind_external(a.weights, need.weights, 4);
     const bool positions = a.position_ids.buffer != VK_NULL_HANDLE;
     if (positions) bound[size_t(Slot::position_ids)] = bind_external(a.position_ids, need.positions, 4);
-    bind_owned(bound, slot_index);
+    bind_owned(bound, frame_slot);
 
     PlanInputs pin;
     pin.config = c;
@@ -447,21 +397,21 @@ Status Session::record(VkCommandBuffer cmd, const RecordArgs& a) {
                                      positions ? &a.position_ids : nullptr,
                                      key_positions ? &a.key_position_ids : nullptr};
     const ExternalBuffer* writes[] = {&a.output, a.options.need_weights ? &a.weights : nullptr};
-    record_plan(cmd, slot_index, m_plan, bound, reads, writes, "vkmha attention");
-    mark_recorded(slot_index, a.frame, a.host_submit);
+    record_plan(cmd, frame_slot, m_plan, bound, reads, writes, "vkmha attention");
+    mark_recorded(frame_slot, a.frame, a.host_submit);
     return {};
 }
 
-void Session::mark_recorded(uint32_t slot_index, uint64_t frame, bool host_submit) {
-    m_slots[slot_index].recorded_frame = frame;
+void Session::mark_recorded(uint32_t frame_slot, uint64_t frame, bool host_submit) {
+    m_frame_slots[frame_slot].recorded_frame = frame;
     if (!host_submit) m_last_engine_frame = frame;
 }
 
-void Session::record_plan(VkCommandBuffer cmd, uint32_t slot_index, const AttentionPlan& p, const Bindings& bound,
+void Session::record_plan(VkCommandBuffer cmd, uint32_t frame_slot, const AttentionPlan& p, const Bindings& bound,
                           std::span<const ExternalBuffer* const> reads, std::span<const ExternalBuffer* const> writes,
                           const char* label) {
     const Device& d = m_ctx->device();
-    FrameSlot& slot = m_slots[slot_index];
+    FrameSlot& slot = m_frame_slots[frame_slot];
     const auto& vk = d.vk();
     auto label_begin = [&](const char* text) {
         if (!d.debug_utils()) return;
@@ -549,7 +499,7 @@ void Session::record_plan(VkCommandBuffer cmd, uint32_t slot_index, const Attent
 }
 
 Result<std::vector<StageTiming>> Session::timings(uint64_t frame) const {
-    const FrameSlot& slot = m_slots[frame % m_limits.frames_in_flight];
+    const FrameSlot& slot = m_frame_slots[frame % m_limits.frames_in_flight];
     if (slot.recorded_frame != frame)
         return make_error(ErrorCode::out_of_range,
                           "frame " + std::to_string(frame) + " is not the last frame recorded in its slot");
@@ -576,193 +526,6 @@ Result<std::vector<StageTiming>> Session::timings(uint64_t frame) const {
     for (uint32_t st = 0; st < kStageCount; ++st)
         if (seen[st]) out.push_back({static_cast<Stage>(st), ms[st]});
     return out;
-}
-
-Result<uint64_t> Session::submit_host(const AttentionShape& shape, const AttentionOptions& options,
-                                      const HostInputs& in) {
-    if (!m_limits.host_io)
-        return make_error(ErrorCode::invalid_argument, "session was created without host I/O buffers");
-    if (!in.query) return make_error(ErrorCode::invalid_argument, "query pointer is NULL");
-    if (options.need_weights && !m_limits.host_weights)
-        return make_error(ErrorCode::invalid_argument, "NEED_WEIGHTS in a submit needs a session created with "
-                                                       "VKMHA_SESSION_CREATE_HOST_WEIGHTS_BIT");
-    if (options.attn_mask != MaskKind::none && options.attn_mask_per_head && !m_limits.host_per_head_mask)
-        return make_error(ErrorCode::invalid_argument, "a per-head attn_mask in a submit needs a session created with "
-                                                       "VKMHA_SESSION_CREATE_HOST_PER_HEAD_MASK_BIT");
-    if (options.key_padding != MaskKind::none && !in.key_padding_mask)
-        return make_error(ErrorCode::invalid_argument,
-                          "key_padding_mask pointer is NULL but a key padding mask was requested");
-    if (options.attn_mask != MaskKind::none && !in.attn_mask)
-        return make_error(ErrorCode::invalid_argument, "attn_mask pointer is NULL but an attention mask was requested");
-    const uint32_t slot_index = static_cast<uint32_t>(m_host_submits % m_limits.frames_in_flight);
-    FrameSlot& slot = m_slots[slot_index];
-    if (slot.host_value) VKMHA_TRY(wait(slot.host_value, UINT64_MAX)); // the slot's previous run must finish
-    const AttentionConfig& c = m_model->config();
-    const uint32_t D = c.head_dim(), G = c.num_kv_heads;
-    OwnQkv qkv{.q = {c.num_heads * shape.lq * D, shape.lq * D, D},
-               .k = {G * shape.lk * D, shape.lk * D, D},
-               .v = {G * shape.lk * D, shape.lk * D, D},
-               .o = {c.num_heads * shape.lq * D, shape.lq * D, D}};
-    ShapeBytes need = shape_bytes(c, shape, options, false, in.own_qkv ? &qkv : nullptr);
-    auto host = [&](size_t which) -> const BufferView& { return slot_buffer(slot_index, which); };
-    auto ext = [&](size_t which, uint64_t bytes) {
-        ExternalBuffer e;
-        e.buffer = host(which).buffer;
-        e.range = bytes;
-        return e;
-    };
-    RecordArgs a;
-    a.frame = m_host_submits;
-    a.completed_frame = m_host_submits; // every earlier host frame in this slot was waited for above
-    a.host_submit = true;
-    a.shape = shape;
-    a.options = options;
-    a.query = ext(sb_in_query, need.query);
-    if (in.key) a.key = ext(sb_in_key, need.key);
-    if (in.value)
-        a.value = ext(sb_in_value, need.value);
-    else if (in.key)
-        a.value = a.key;
-    if (options.key_padding != MaskKind::none) a.key_padding_mask = ext(sb_in_kpm, need.kpm);
-    const uint64_t mask_bytes = need.mask_elems * (options.attn_mask == MaskKind::additive ? 4 : 1);
-    if (options.attn_mask != MaskKind::none) a.attn_mask = ext(sb_in_mask, mask_bytes);
-    a.output = ext(sb_out_output, need.output);
-    if (options.need_weights) a.weights = ext(sb_out_weights, need.weights);
-    if (in.position_ids) a.position_ids = ext(sb_in_positions, need.positions);
-    if (in.own_qkv) {
-        a.own_qkv = true;
-        a.qkv = qkv;
-        // The keys' positions follow the queries' in the same staging buffer.
-        if (in.key_position_ids)
-            a.key_position_ids = {host(sb_in_positions).buffer, need.positions, uint64_t(shape.batch) * shape.lk * 4};
-    }
-    if (in.own_qkv && (!in.key || !in.value))
-        return make_error(ErrorCode::invalid_argument, "an attention-only submit needs key and value pointers");
-    if (in.key && in.value == nullptr && c.vdim != c.kdim)
-        return make_error(ErrorCode::invalid_argument, "value pointer is NULL but vdim differs from kdim");
-    if (!in.key && (shape.lk != shape.lq))
-        return make_error(ErrorCode::invalid_argument, "key pointer is NULL (self-attention) but lk " +
-                                                           std::to_string(shape.lk) + " != lq " +
-                                                           std::to_string(shape.lq));
-    VKMHA_TRY(check_args(a));
-    std::memcpy(host(sb_in_query).mapped, in.query, need.query);
-    if (in.key) std::memcpy(host(sb_in_key).mapped, in.key, need.key);
-    if (in.value) std::memcpy(host(sb_in_value).mapped, in.value, need.value);
-    if (options.key_padding != MaskKind::none) std::memcpy(host(sb_in_kpm).mapped, in.key_padding_mask, need.kpm);
-    if (options.attn_mask != MaskKind::none) std::memcpy(host(sb_in_mask).mapped, in.attn_mask, mask_bytes);
-    if (in.position_ids) std::memcpy(host(sb_in_positions).mapped, in.position_ids, need.positions);
-    if (a.key_position_ids.buffer)
-        std::memcpy(static_cast<uint8_t*>(host(sb_in_positions).mapped) + need.positions, in.key_position_ids,
-                    a.key_position_ids.range);
-
-    auto begun = begin_host_submit();
-    if (!begun) return begun.take_error();
-    slot.host_shape = shape;
-    slot.host_options = options;
-    slot.host_own_qkv = in.own_qkv;
-    return end_host_submit(slot_index, record(slot.host_cmd, a));
-}
-
-Result<uint32_t> Session::begin_host_submit() {
-    const uint32_t slot_index = static_cast<uint32_t>(m_host_submits % m_limits.frames_in_flight);
-    FrameSlot& slot = m_slots[slot_index];
-    if (slot.host_value) VKMHA_TRY(wait(slot.host_value, UINT64_MAX)); // the slot's previous run must finish
-    const Device& d = m_ctx->device();
-    const auto& vk = d.vk();
-    VkResult r = vk.vkResetCommandBuffer(slot.host_cmd, 0);
-    VkCommandBufferBeginInfo bi{VK_STRUCTURE_TYPE_COMMAND_BUFFER_BEGIN_INFO};
-    bi.flags = VK_COMMAND_BUFFER_USAGE_ONE_TIME_SUBMIT_BIT;
-    if (r == VK_SUCCESS) r = vk.vkBeginCommandBuffer(slot.host_cmd, &bi);
-    if (r != VK_SUCCESS) return d.vk_error("vkBeginCommandBuffer", r);
-    slot.recorded_frame = kNoFrame; // this slot's previous host frame finished (waited above)
-    return slot_index;
-}
-
-Result<uint64_t> Session::end_host_submit(uint32_t slot_index, Status recorded) {
-    FrameSlot& slot = m_slots[slot_index];
-    const Device& d = m_ctx->device();
-    const auto& vk = d.vk();
-    const uint64_t value = m_host_submits + 1;
-    // Outputs are read by the host after the timeline wait.
-    VkMemoryBarrier to_host{VK_STRUCTURE_TYPE_MEMORY_BARRIER};
-    to_host.srcAccessMask = VK_ACCESS_SHADER_WRITE_BIT;
-    to_host.dstAccessMask = VK_ACCESS_HOST_READ_BIT;
-    vk.vkCmdPipelineBarrier(slot.host_cmd, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT, VK_PIPELINE_STAGE_HOST_BIT, 0, 1,
-                            &to_host, 0, nullptr, 0, nullptr);
-    VkResult r = vk.vkEndCommandBuffer(slot.host_cmd);
-    if (!recorded) return recorded.take_error();
-    if (r != VK_SUCCESS) return d.vk_error("vkEndCommandBuffer", r);
-
-    VkTimelineSemaphoreSubmitInfo ts{VK_STRUCTURE_TYPE_TIMELINE_SEMAPHORE_SUBMIT_INFO};
-    ts.signalSemaphoreValueCount = 1;
-    ts.pSignalSemaphoreValues = &value;
-    VkSubmitInfo si{VK_STRUCTURE_TYPE_SUBMIT_INFO};
-    si.pNext = &ts;
-    si.commandBufferCount = 1;
-    si.pCommandBuffers = &slot.host_cmd;
-    si.signalSemaphoreCount = 1;
-    VkSemaphore sem = m_timeline.get();
-    si.pSignalSemaphores = &sem;
-    r = d.submit(1, &si, VK_NULL_HANDLE);
-    if (r != VK_SUCCESS) return d.vk_error("vkQueueSubmit", r);
-    slot.host_value = value;
-    m_host_submits = value;
-    return value;
-}
-
-Status Session::wait(uint64_t value, uint64_t timeout_ns) const {
-    if (!m_timeline) return make_error(ErrorCode::invalid_argument, "session was created without host I/O");
-    if (value == 0 || value > m_host_submits)
-        return make_error(ErrorCode::invalid_argument,
-                          "timeline value " + std::to_string(value) +
-                              " was never returned by submit (last: " + std::to_string(m_host_submits) + ")");
-    const Device& d = m_ctx->device();
-    VkSemaphore sem = m_timeline.get();
-    VkSemaphoreWaitInfo wi{VK_STRUCTURE_TYPE_SEMAPHORE_WAIT_INFO};
-    wi.semaphoreCount = 1;
-    wi.pSemaphores = &sem;
-    wi.pValues = &value;
-    VkResult r = d.vk().vkWaitSemaphores(d.handle(), &wi, timeout_ns);
-    if (r == VK_TIMEOUT)
-        return make_error(ErrorCode::timeout, "timeline value " + std::to_string(value) + " not reached yet");
-    if (r != VK_SUCCESS) return d.vk_error("vkWaitSemaphores", r);
-    return {};
-}
-
-Status Session::read_outputs(uint64_t value, float* output, size_t output_count, float* weights,
-                             size_t weights_count) const {
-    Status done = wait(value, 0);
-    if (!done) {
-        if (done.error().code == ErrorCode::timeout)
-            return make_error(ErrorCode::not_ready, "submission " + std::to_string(value) + " is still running");
-        return done;
-    }
-    const uint32_t slot_index = static_cast<uint32_t>((value - 1) % m_limits.frames_in_flight);
-    const FrameSlot& slot = m_slots[slot_index];
-    if (slot.host_value != value)
-        return make_error(ErrorCode::out_of_range, "submission " + std::to_string(value) +
-                                                       " was overwritten by submission " +
-                                                       std::to_string(slot.host_value) + "; read outputs sooner");
-    const AttentionConfig& c = m_model->config();
-    const uint64_t head_rows = uint64_t(slot.host_shape.batch) * c.num_heads * slot.host_shape.lq;
-    ShapeBytes need = shape_bytes(c, slot.host_shape, slot.host_options, false);
-    if (slot.host_own_qkv) need.output = head_rows * c.head_dim() * 4;
-    if (output) {
-        if (output_count * 4 < need.output)
-            return make_error(ErrorCode::invalid_argument, "output holds " + std::to_string(output_count) +
-                                                               " floats, needs " + std::to_string(need.output / 4));
-        std::memcpy(output, slot_buffer(slot_index, sb_out_output).mapped, need.output);
-    }
-    if (weights) {
-        if (!slot.host_options.need_weights)
-            return make_error(ErrorCode::invalid_argument,
-                              "submission " + std::to_string(value) + " did not ask for weights");
-        if (weights_count * 4 < need.weights)
-            return make_error(ErrorCode::invalid_argument, "weights holds " + std::to_string(weights_count) +
-                                                               " floats, needs " + std::to_string(need.weights / 4));
-        std::memcpy(weights, slot_buffer(slot_index, sb_out_weights).mapped, need.weights);
-    }
-    return {};
 }
 
 } // namespace vkmha

@@ -4,7 +4,6 @@
 #include "external_buffer_check.h"
 
 #include <algorithm>
-#include <cstring>
 #include <string>
 
 namespace vkmha {
@@ -151,9 +150,9 @@ Status Session::record_cached(VkCommandBuffer cmd, const CachedRecordArgs& a) {
     VKMHA_TRY(check_buffer("key_padding_mask", a.key_padding_mask, kpm_bytes, false, 1));
 
     VKMHA_TRY(check_buffer("position_ids", a.position_ids, T * 4, false));
-    auto claimed = claim_slot(a.frame, a.completed_frame, a.host_submit);
+    auto claimed = claim_frame_slot(a.frame, a.completed_frame, a.host_submit);
     if (!claimed) return claimed.take_error();
-    const uint32_t slot_index = claimed.value();
+    const uint32_t frame_slot = claimed.value();
     const uint32_t R = static_cast<uint32_t>(a.steps.size());
 
     Bindings bound{};
@@ -169,7 +168,7 @@ Status Session::record_cached(VkCommandBuffer cmd, const CachedRecordArgs& a) {
     in.base.offsets.key_padding_mask = bound[size_t(Slot::key_padding_mask)].remainder;
     in.base.offsets.position_ids = bound[size_t(Slot::position_ids)].remainder;
     in.has_position_ids = positions;
-    bind_owned(bound, slot_index);
+    bind_owned(bound, frame_slot);
     in.tokens = static_cast<uint32_t>(T);
     in.records = R;
     in.max_new_tokens = max_new;
@@ -180,7 +179,7 @@ Status Session::record_cached(VkCommandBuffer cmd, const CachedRecordArgs& a) {
     VKMHA_TRY(plan_cached_step(in, m_ctx->device().limits(), m_cached_plan));
 
     // Everything is checked: claim the positions and write the records and the K/V row map.
-    auto* words = static_cast<uint32_t*>(slot_buffer(slot_index, sb_records).mapped);
+    auto* words = static_cast<uint32_t*>(scratch_buffer(frame_slot, ScratchBuffer::records).mapped);
     uint32_t q_offset = 0;
     for (uint32_t r = 0; r < R; ++r) {
         const SequenceStep& st = a.steps[r];
@@ -190,7 +189,7 @@ Status Session::record_cached(VkCommandBuffer cmd, const CachedRecordArgs& a) {
         words[4 * r + 2] = first + st.new_tokens;
         words[4 * r + 3] = st.sequence;
         for (uint32_t t = 0; t < st.new_tokens; ++t) {
-            words[in.kv_map_offset + q_offset + t] = st.sequence * cl.capacity + cache.slot(first + t);
+            words[in.kv_map_offset + q_offset + t] = st.sequence * cl.capacity + cache.ring_position(first + t);
             words[in.positions_offset + q_offset + t] = first + t; // RoPE's default: the cache position
         }
         q_offset += st.new_tokens;
@@ -198,68 +197,9 @@ Status Session::record_cached(VkCommandBuffer cmd, const CachedRecordArgs& a) {
     const ExternalBuffer* reads[] = {&a.query, &a.key, &a.value, kpm ? &a.key_padding_mask : nullptr,
                                      positions ? &a.position_ids : nullptr};
     const ExternalBuffer* writes[] = {&a.output};
-    record_plan(cmd, slot_index, m_cached_plan, bound, reads, writes, "vkmha cached attention");
-    mark_recorded(slot_index, a.frame, a.host_submit);
+    record_plan(cmd, frame_slot, m_cached_plan, bound, reads, writes, "vkmha cached attention");
+    mark_recorded(frame_slot, a.frame, a.host_submit);
     return {};
-}
-
-Result<uint64_t> Session::submit_host_cached(KvCache& cache, std::span<const SequenceStep> steps,
-                                             const HostInputs& in) {
-    if (!m_limits.host_io)
-        return make_error(ErrorCode::invalid_argument, "session was created without host I/O buffers");
-    if (!in.query) return make_error(ErrorCode::invalid_argument, "query pointer is NULL");
-    const AttentionConfig& c = m_model->config();
-    uint64_t T = 0;
-    for (const SequenceStep& st : steps) T += st.new_tokens;
-    auto begun = begin_host_submit();
-    if (!begun) return begun.take_error();
-    const uint32_t slot_index = begun.value();
-    auto host = [&](size_t which) -> const BufferView& { return slot_buffer(slot_index, which); };
-    auto stage = [&](const char* name, size_t which, const void* data, uint64_t bytes, ExternalBuffer& e) -> Status {
-        if (data == nullptr) return {};
-        if (bytes > host(which).size)
-            return make_error(ErrorCode::out_of_range, std::string(name) + " needs " + std::to_string(bytes) +
-                                                           " bytes of host staging; the session has " +
-                                                           std::to_string(host(which).size));
-        std::memcpy(host(which).mapped, data, bytes);
-        e.buffer = host(which).buffer;
-        e.range = bytes;
-        return {};
-    };
-    CachedRecordArgs a;
-    a.frame = m_host_submits;
-    a.completed_frame = m_host_submits; // begin_host_submit waited for this slot's previous run
-    a.host_submit = true;
-    a.cache = &cache;
-    a.steps = steps;
-    // Own Q/K/V: contiguous [T, H, D] and [T, G, D], as scaled_dot_product_attention's inputs per token.
-    const uint32_t D = c.head_dim(), H = c.num_heads, G = c.num_kv_heads;
-    const uint64_t q_width = in.own_qkv ? H * D : c.embed_dim;
-    const uint64_t k_width = in.own_qkv ? G * D : c.kdim, v_width = in.own_qkv ? G * D : c.vdim;
-    if (in.own_qkv) {
-        a.own_qkv = true;
-        a.qkv.q = a.qkv.o = {0, D, H * D};
-        a.qkv.k = a.qkv.v = {0, D, G * D};
-    }
-    Status staged = stage("query", sb_in_query, in.query, T * q_width * 4, a.query);
-    if (staged) staged = stage("key", sb_in_key, in.key, T * k_width * 4, a.key);
-    if (staged) staged = stage("value", sb_in_value, in.value, T * v_width * 4, a.value);
-    if (staged)
-        staged = stage("key_padding_mask", sb_in_kpm, in.key_padding_mask,
-                       uint64_t(cache.limits().sequences) * cache.limits().capacity, a.key_padding_mask);
-    if (staged) staged = stage("position_ids", sb_in_positions, in.position_ids, T * 4, a.position_ids);
-    if (!in.value && in.key) a.value = a.key;
-    const uint64_t out_bytes = T * q_width * 4;
-    if (staged && out_bytes > host(sb_out_output).size)
-        staged = make_error(ErrorCode::out_of_range, "output needs " + std::to_string(out_bytes) +
-                                                         " bytes of host staging; the session has " +
-                                                         std::to_string(host(sb_out_output).size));
-    a.output = {host(sb_out_output).buffer, 0, out_bytes};
-    Status recorded = staged ? record_cached(m_slots[slot_index].host_cmd, a) : staged;
-    m_slots[slot_index].host_shape = {1, static_cast<uint32_t>(T), static_cast<uint32_t>(T)};
-    m_slots[slot_index].host_options = {};
-    m_slots[slot_index].host_own_qkv = in.own_qkv;
-    return end_host_submit(slot_index, std::move(recorded));
 }
 
 Result<PrefillItem> Session::record_prefill(VkCommandBuffer cmd, const PrefillRecordArgs& a) {
@@ -277,9 +217,9 @@ Result<PrefillItem> Session::record_prefill(VkCommandBuffer cmd, const PrefillRe
     const uint32_t T = job.tokens();
     VKMHA_TRY(check_io(c, a.query, a.key, a.value, a.output, T));
     VKMHA_TRY(check_buffer("position_ids", a.position_ids, uint64_t(T) * 4, false));
-    auto claimed = claim_slot(a.frame, a.completed_frame);
+    auto claimed = claim_frame_slot(a.frame, a.completed_frame);
     if (!claimed) return claimed.take_error();
-    const uint32_t slot_index = claimed.value();
+    const uint32_t frame_slot = claimed.value();
 
     // The measured GPU time of earlier pieces, while their frame slots still hold it.
     while (job.has_pending() && a.completed_frame != kNoFrame && job.oldest_pending().frame <= a.completed_frame) {
@@ -314,17 +254,18 @@ Result<PrefillItem> Session::record_prefill(VkCommandBuffer cmd, const PrefillRe
     bound[size_t(Slot::partials)].info = {job.state().buffer, 0, job.state().size};
     bound[size_t(Slot::concat)].info = {job.concat().buffer, 0, job.concat().size};
     bound[size_t(Slot::records)].info = {job.records().buffer, 0, job.records().size};
-    const uint32_t record_slot = job.next_record_slot();
+    // The job's ring of attend records (not a frame slot): the entry this piece writes if it attends.
+    const uint32_t record_index = job.next_record_index();
     if (item.phase == PrefillPhase::attend) {
-        // This piece's record: its rows (q_offset, q_len), its causal end (k_len) and the cache sequence. The slot
-        // was last read by the piece kRecordSlots attend pieces ago, which must have completed.
-        const uint64_t last = job.record_slot_frame(record_slot);
+        // This piece's record: its rows (q_offset, q_len), its causal end (k_len) and the cache sequence. The record
+        // was last read by the piece kAttendRecords attend pieces ago, which must have completed.
+        const uint64_t last = job.record_frame(record_index);
         if (last != UINT64_MAX && (a.completed_frame == kNoFrame || a.completed_frame < last))
-            return make_error(ErrorCode::frame_in_flight, "the prefill job's record slot " +
-                                                              std::to_string(record_slot) +
+            return make_error(ErrorCode::frame_in_flight, "the prefill job's attend record " +
+                                                              std::to_string(record_index) +
                                                               " is still in use by frame " + std::to_string(last) +
                                                               "; pass a newer completed frame");
-        const VkDeviceSize offset = job.record_offset(record_slot);
+        const VkDeviceSize offset = job.record_offset(record_index);
         auto* words = reinterpret_cast<uint32_t*>(static_cast<uint8_t*>(job.records().mapped) + offset);
         words[0] = item.row_begin;
         words[1] = item.row_end - item.row_begin;
@@ -332,12 +273,12 @@ Result<PrefillItem> Session::record_prefill(VkCommandBuffer cmd, const PrefillRe
         words[3] = job.sequence();
         bound[size_t(Slot::records)].info = {job.records().buffer, offset, 16};
     }
-    bind_owned(bound, slot_index);
+    bind_owned(bound, frame_slot);
     const ExternalBuffer* reads[] = {&a.query, &a.key, &a.value, positions ? &a.position_ids : nullptr};
     const ExternalBuffer* writes[] = {&a.output};
-    record_plan(cmd, slot_index, m_cached_plan, bound, reads, writes, "vkmha prefill slice");
-    mark_recorded(slot_index, a.frame, false);
-    if (item.phase == PrefillPhase::attend) job.use_record_slot(record_slot, a.frame);
+    record_plan(cmd, frame_slot, m_cached_plan, bound, reads, writes, "vkmha prefill slice");
+    mark_recorded(frame_slot, a.frame, false);
+    if (item.phase == PrefillPhase::attend) job.use_record(record_index, a.frame);
     job.advance(item);
     job.push_pending({a.frame, item.phase, item.units});
     return item;

@@ -2,6 +2,7 @@
 // concatenation, output projection, attention weights) against the CPU reference, over a sweep of awkward shapes,
 // mask kinds and GQA ratios, with the validation layer on.
 #include "cpu_reference.h"
+#include "host_submit.h"
 #include "io/half.h"
 #include "session.h"
 #include "support/compare.h"
@@ -203,13 +204,14 @@ void run_case(const Case& c, AttentionPath path, bool split_k = true, Precision 
                   p.kpm.empty() ? nullptr : p.kpm.data(),
                   p.inputs().attn_mask,
                   p.inputs().position_ids};
-    auto value = s.submit_host(p.shape, p.options, in);
+    auto value = s.host_submitter()->submit(p.shape, p.options, in);
     REQUIRE_MESSAGE(value.ok(), (value.ok() ? "" : value.error().message));
-    REQUIRE(s.wait(value.value(), UINT64_MAX).ok());
+    REQUIRE(s.host_submitter()->wait(value.value(), UINT64_MAX).ok());
     std::vector<float> output(ref->output.size());
     std::vector<float> weights(ref_out->weights.size());
-    REQUIRE(s.read_outputs(value.value(), output.data(), output.size(), weights.empty() ? nullptr : weights.data(),
-                           weights.size())
+    REQUIRE(s.host_submitter()
+                ->read_outputs(value.value(), output.data(), output.size(), weights.empty() ? nullptr : weights.data(),
+                               weights.size())
                 .ok());
 
     const uint64_t frame = value.value() - 1;

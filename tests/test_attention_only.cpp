@@ -2,6 +2,7 @@
 // CPU reference's reference_attention_qkv; through the host path (contiguous [B, H, L, D]) and the record path
 // ([B, L, H, D] at odd offsets, as an engine's own buffers would be).
 #include "cpu_reference.h"
+#include "host_submit.h"
 #include "session.h"
 #include "support/compare.h"
 #include "support/gpu_context.h"
@@ -129,12 +130,12 @@ void run_host(const QkvCase& c, AttentionPath path) {
     in.position_ids = p.positions.empty() ? nullptr : p.positions.data();
     in.key_position_ids = p.key_positions.empty() ? nullptr : p.key_positions.data();
     in.own_qkv = true;
-    auto value = session->submit_host(p.shape, p.options, in);
+    auto value = session->host_submitter()->submit(p.shape, p.options, in);
     REQUIRE_MESSAGE(value, why(value));
-    REQUIRE(session->wait(value.value(), UINT64_MAX));
+    REQUIRE(session->host_submitter()->wait(value.value(), UINT64_MAX));
     std::vector<float> out(ref->output.size()), weights(ref->weights.size());
-    REQUIRE(session->read_outputs(value.value(), out.data(), out.size(), weights.empty() ? nullptr : weights.data(),
-                                  weights.size()));
+    REQUIRE(session->host_submitter()->read_outputs(value.value(), out.data(), out.size(),
+                                                    weights.empty() ? nullptr : weights.data(), weights.size()));
     check(out, ref->output, "O [B, H, Lq, D]");
     if (c.need_weights) check(weights, ref->weights, "weights per head");
 }
@@ -277,11 +278,11 @@ TEST_SUITE("attention_only") {
             in.key = k.data() + size_t(pos) * c.G * c.D;
             in.value = v.data() + size_t(pos) * c.G * c.D;
             const SequenceStep step{1, n};
-            auto value = session->submit_host_cached(*cache.value(), {&step, 1}, in);
+            auto value = session->host_submitter()->submit_cached(*cache.value(), {&step, 1}, in);
             REQUIRE_MESSAGE(value, why(value));
-            REQUIRE(session->wait(value.value(), UINT64_MAX));
+            REQUIRE(session->host_submitter()->wait(value.value(), UINT64_MAX));
             std::vector<float> out(size_t(n) * c.H * c.D);
-            REQUIRE(session->read_outputs(value.value(), out.data(), out.size(), nullptr, 0));
+            REQUIRE(session->host_submitter()->read_outputs(value.value(), out.data(), out.size(), nullptr, 0));
             got.insert(got.end(), out.begin(), out.end());
             pos += n;
         }
@@ -296,11 +297,11 @@ TEST_SUITE("attention_only") {
         auto session = make_session(ctx, *model, p);
         HostInputs in;
         in.query = p.q.data();
-        auto plain = session->submit_host(p.shape, p.options, in);
+        auto plain = session->host_submitter()->submit(p.shape, p.options, in);
         REQUIRE_FALSE(plain);
         CHECK(plain.error().message.find("attention-only") != std::string::npos);
         in.own_qkv = true;
-        auto no_key = session->submit_host(p.shape, p.options, in);
+        auto no_key = session->host_submitter()->submit(p.shape, p.options, in);
         REQUIRE_FALSE(no_key);
         CHECK(no_key.error().message.find("key and value") != std::string::npos);
         auto cache = KvCache::create(ctx, *model, {1, 16, 0});
@@ -308,7 +309,8 @@ TEST_SUITE("attention_only") {
         const SequenceStep step{0, 1};
         HostInputs cin;
         cin.query = p.q.data();
-        auto cached = session->submit_host_cached(*cache.value(), {&step, 1}, cin); // projections, not own K/V
+        auto cached =
+            session->host_submitter()->submit_cached(*cache.value(), {&step, 1}, cin); // projections, not own K/V
         REQUIRE_FALSE(cached);
         CHECK(cached.error().message.find("attention-only") != std::string::npos);
         RecordArgs r;
@@ -327,8 +329,8 @@ TEST_SUITE("attention_only") {
         os.submit_and_wait();
         // The session stays usable.
         in.key = p.k.data(), in.value = p.v.data();
-        auto good = session->submit_host(p.shape, p.options, in);
+        auto good = session->host_submitter()->submit(p.shape, p.options, in);
         REQUIRE_MESSAGE(good, why(good));
-        REQUIRE(session->wait(good.value(), UINT64_MAX));
+        REQUIRE(session->host_submitter()->wait(good.value(), UINT64_MAX));
     }
 }

@@ -1,6 +1,7 @@
 // KV cache conformance: cached steps (incremental, ragged, windowed, split-K decode), sliced prefill and the error
 // paths, each compared with the CPU reference's one-shot pass over the same history.
 #include "cpu_reference.h"
+#include "host_submit.h"
 #include "io/half.h"
 #include "session.h"
 #include "support/compare.h"
@@ -114,12 +115,12 @@ std::vector<float> run_step(Rig& r, KvCache& cache, const std::vector<SequenceSt
     in.value = v;
     in.key_padding_mask = kpm;
     in.position_ids = positions;
-    auto value = r.session->submit_host_cached(cache, steps, in);
+    auto value = r.session->host_submitter()->submit_cached(cache, steps, in);
     REQUIRE_MESSAGE(value, why(value));
-    auto waited = r.session->wait(value.value(), UINT64_MAX);
+    auto waited = r.session->host_submitter()->wait(value.value(), UINT64_MAX);
     REQUIRE_MESSAGE(waited, why(waited));
     std::vector<float> out(T * r.c.embed_dim);
-    auto read = r.session->read_outputs(value.value(), out.data(), out.size(), nullptr, 0);
+    auto read = r.session->host_submitter()->read_outputs(value.value(), out.data(), out.size(), nullptr, 0);
     REQUIRE_MESSAGE(read, why(read));
     if (value_out) *value_out = value.value();
     return out;
@@ -230,11 +231,11 @@ TEST_SUITE("kv_cache") {
             SequenceStep st{0, count};
             HostInputs in;
             in.query = x.data() + size_t(pos) * c.embed_dim;
-            auto value = session.value()->submit_host_cached(*cache.value(), {&st, 1}, in);
+            auto value = session.value()->host_submitter()->submit_cached(*cache.value(), {&st, 1}, in);
             REQUIRE_MESSAGE(value, why(value));
-            REQUIRE(session.value()->wait(value.value(), UINT64_MAX));
-            REQUIRE(session.value()->read_outputs(value.value(), got.data() + size_t(pos) * c.embed_dim,
-                                                  size_t(count) * c.embed_dim, nullptr, 0));
+            REQUIRE(session.value()->host_submitter()->wait(value.value(), UINT64_MAX));
+            REQUIRE(session.value()->host_submitter()->read_outputs(
+                value.value(), got.data() + size_t(pos) * c.embed_dim, size_t(count) * c.embed_dim, nullptr, 0));
             pos += count;
         }
         AttentionOptions o;
@@ -690,7 +691,7 @@ TEST_SUITE("kv_cache") {
             SequenceStep st{1, 1};
             HostInputs in;
             in.query = x.data();
-            CHECK_FALSE(rig->session->submit_host_cached(*cache, {&st, 1}, in));
+            CHECK_FALSE(rig->session->host_submitter()->submit_cached(*cache, {&st, 1}, in));
             CHECK_FALSE(cache->truncate(1, 5));
             CHECK_FALSE(cache->reset(1));
             // Other sequences stay usable.
@@ -726,7 +727,7 @@ TEST_SUITE("kv_cache") {
             INFO("error case: ", std::string(contains));
             HostInputs in;
             in.query = q;
-            auto r = rig->session->submit_host_cached(*cache, steps, in);
+            auto r = rig->session->host_submitter()->submit_cached(*cache, steps, in);
             REQUIRE_FALSE(r);
             CHECK_MESSAGE(r.error().message.find(contains) != std::string::npos, r.error().message);
             lengths_unchanged();
@@ -765,7 +766,7 @@ TEST_SUITE("kv_cache") {
             HostInputs in;
             in.query = wq.data();
             SequenceStep st{0, 6};
-            auto r = rig->session->submit_host_cached(*wc, {&st, 1}, in);
+            auto r = rig->session->host_submitter()->submit_cached(*wc, {&st, 1}, in);
             REQUIRE_FALSE(r);
             CHECK_MESSAGE(r.error().message.find("tokens per step") != std::string::npos, r.error().message);
         }

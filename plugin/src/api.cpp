@@ -2,6 +2,7 @@
 #include "guard.h"
 
 #include "context.h"
+#include "host_submit.h"
 #include "io/safetensors.h"
 #include "io/weight_map.h"
 #include "kv_cache.h"
@@ -810,6 +811,12 @@ Status refuse_attention_only(const VkmhaModel_T& model, const char* call, const 
                           call + " projects its inputs; use " + instead + " with the caller's own Q, K and V");
 }
 
+// The session's host-submit path (submit*, wait, readOutputs): only a session created with hostIo has one.
+Result<HostSubmitter*> host_submitter(VkmhaSession_T& session) {
+    if (HostSubmitter* host = session.session->host_submitter()) return host;
+    return make_error(ErrorCode::invalid_argument, "session was created without host I/O buffers");
+}
+
 VkmhaResult VKMHA_CALL record_attention(VkmhaSession session, VkCommandBuffer cmd, const VkmhaRecordInfo* info) {
     return guarded([&] {
         VKMHA_REQUIRE(session, "session is NULL");
@@ -874,7 +881,9 @@ VkmhaResult VKMHA_CALL submit(VkmhaSession session, const VkmhaHostSubmitInfo* i
         if (!options) return fail(options.error());
         HostInputs in{info->pQuery,          info->pKey,      info->pValue,
                       info->pKeyPaddingMask, info->pAttnMask, positions->queries};
-        auto v = session->session->submit_host({info->batch, info->queryLength, info->keyLength}, options.value(), in);
+        auto host = host_submitter(*session);
+        if (!host) return fail(host.error());
+        auto v = host.value()->submit({info->batch, info->queryLength, info->keyLength}, options.value(), in);
         if (!v) return fail(v.error());
         *value = v.value();
         return VKMHA_SUCCESS;
@@ -884,7 +893,9 @@ VkmhaResult VKMHA_CALL submit(VkmhaSession session, const VkmhaHostSubmitInfo* i
 VkmhaResult VKMHA_CALL wait(VkmhaSession session, uint64_t value, uint64_t timeout_ns) {
     return guarded([&] {
         VKMHA_REQUIRE(session, "session is NULL");
-        Status s = session->session->wait(value, timeout_ns);
+        auto host = host_submitter(*session);
+        if (!host) return fail(host.error());
+        Status s = host.value()->wait(value, timeout_ns);
         return s ? VKMHA_SUCCESS : fail(s.error());
     });
 }
@@ -893,7 +904,9 @@ VkmhaResult VKMHA_CALL read_outputs(VkmhaSession session, uint64_t value, float*
                                     float* weights, size_t weights_count) {
     return guarded([&] {
         VKMHA_REQUIRE(session, "session is NULL");
-        Status s = session->session->read_outputs(value, output, output_count, weights, weights_count);
+        auto host = host_submitter(*session);
+        if (!host) return fail(host.error());
+        Status s = host.value()->read_outputs(value, output, output_count, weights, weights_count);
         return s ? VKMHA_SUCCESS : fail(s.error());
     });
 }
@@ -1035,7 +1048,9 @@ VkmhaResult VKMHA_CALL submit_cached(VkmhaSession session, const VkmhaHostCached
         if (!steps) return fail(steps.error());
         // position_ids: the [T] positions of the new tokens (as CachedRecordArgs::position_ids).
         HostInputs in{info->pQuery, info->pKey, info->pValue, info->pKeyPaddingMask, nullptr, positions->queries};
-        auto v = session->session->submit_host_cached(*info->cache->cache, steps.value(), in);
+        auto host = host_submitter(*session);
+        if (!host) return fail(host.error());
+        auto v = host.value()->submit_cached(*info->cache->cache, steps.value(), in);
         if (!v) return fail(v.error());
         *value = v.value();
         return VKMHA_SUCCESS;
@@ -1281,7 +1296,9 @@ VkmhaResult VKMHA_CALL submit_qkv(VkmhaSession session, const VkmhaHostQkvSubmit
         in.position_ids = positions->queries;
         in.own_qkv = true;
         if (c.rope.enabled()) in.key_position_ids = positions->keys; // else ignored, as the queries' are
-        auto v = session->session->submit_host({info->batch, info->queryLength, info->keyLength}, options.value(), in);
+        auto host = host_submitter(*session);
+        if (!host) return fail(host.error());
+        auto v = host.value()->submit({info->batch, info->queryLength, info->keyLength}, options.value(), in);
         if (!v) return fail(v.error());
         *value = v.value();
         return VKMHA_SUCCESS;
@@ -1351,7 +1368,9 @@ VkmhaResult VKMHA_CALL submit_cached_qkv(VkmhaSession session, const VkmhaHostCa
         in.key_padding_mask = info->pKeyPaddingMask;
         in.position_ids = positions->queries; // [T], as CachedRecordArgs::position_ids
         in.own_qkv = true;
-        auto v = session->session->submit_host_cached(*info->cache->cache, steps.value(), in);
+        auto host = host_submitter(*session);
+        if (!host) return fail(host.error());
+        auto v = host.value()->submit_cached(*info->cache->cache, steps.value(), in);
         if (!v) return fail(v.error());
         *value = v.value();
         return VKMHA_SUCCESS;
