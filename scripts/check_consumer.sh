@@ -4,7 +4,8 @@
 #   1. cmake --install of build/ into a prefix, then find_package(vkmha CONFIG) -> vkmha::vkmha
 #   2. the same prefix through pkg-config, from a plain Makefile
 #   3. add_subdirectory(vkmha), which must build the library and nothing else; built with VKMHA_SHARED=OFF, so the
-#      static library (one global symbol) is linked and run here too.
+#      static library (one global symbol) is linked and run here too, and installed (VKMHA_INSTALL=ON) and taken
+#      through find_package and pkg-config --static as in 1 and 2.
 # Reuses build/ (scripts/setup.sh builds it); only (3) compiles the library again, with ccache when it is installed.
 # Usage: scripts/check_consumer.sh [work folder, default build/consumer]
 set -euo pipefail
@@ -56,11 +57,24 @@ if command -v ccache >/dev/null; then
 fi
 start=$SECONDS
 cmake -S "$src" -B "$work/subdirectory" -G Ninja -DVKMHA_CONSUMER_MODE=subdirectory -DVKMHA_SOURCE_DIR="$root" \
-    -DVKMHA_SHARED=OFF "${launcher[@]}" >"$work/subdirectory.log"
+    -DVKMHA_SHARED=OFF -DVKMHA_INSTALL=ON "${launcher[@]}" >"$work/subdirectory.log"
 cmake --build "$work/subdirectory" -j "$(nproc)" >>"$work/subdirectory.log"
 echo "consumer: add_subdirectory build took $((SECONDS - start)) s"
 archive="$work/subdirectory/vkmha/plugin/libvkmha.a"
 globals="$(nm --defined-only --extern-only "$archive" | awk 'NF == 3 { print $3 }')"
 [ "$globals" = vkmhaGetProcTable ] || fail "libvkmha.a defines more than vkmhaGetProcTable: $(echo "$globals" | head -5)"
 run_consumer "$work/subdirectory/vkmha_consumer"
+
+echo "consumer: the static library installed by the engine's build (VKMHA_INSTALL=ON), through find_package and"
+echo "          pkg-config --static"
+cmake --install "$work/subdirectory" --prefix "$work/static-prefix" >>"$work/install.log"
+cmake -S "$src" -B "$work/static-package" -G Ninja -DVKMHA_CONSUMER_MODE=package -DCMAKE_PREFIX_PATH="$work/static-prefix" \
+    >"$work/static-package.log"
+cmake --build "$work/static-package" >>"$work/static-package.log"
+run_consumer "$work/static-package/vkmha_consumer"
+mkdir -p "$work/static-pkg-config"
+static_pc="$(find "$work/static-prefix" -path '*/pkgconfig/vkmha.pc' | head -1)"
+PKG_CONFIG_PATH="$(dirname "$static_pc")" make -s -C "$work/static-pkg-config" -f "$src/Makefile" VPATH="$src" \
+    PKG_CONFIG_FLAGS=--static
+run_consumer "$work/static-pkg-config/vkmha_consumer"
 echo "consumer: all three ways pass"
