@@ -35,7 +35,8 @@ dump_header() { # header out.abi
                 echo "void vkmha_abi_$type($type* p) { (void)p; }"
             done
     } >"$dir/types.c"
-    cc -std=c99 -g -O0 -fPIC -shared -I"$dir/include" -o "$dir/libvkmha_abi.so" "$dir/types.c"
+    # Compiled from inside its folder, so the dump names "types.c", not a temporary path.
+    (cd "$dir" && cc -std=c99 -g -O0 -fPIC -shared -Iinclude -o libvkmha_abi.so types.c)
     abidw --no-corpus-path --no-comp-dir-path --no-show-locs --type-id-style hash --out-file "$2" "$dir/libvkmha_abi.so"
 }
 
