@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The whole suite: builds vkmha and runs every test with the Khronos validation layer on (any validation message
-# fails a test): first an ASan+UBSan build of the suites, then the release build through CTest.
+# fails a test): first an ASan+UBSan build of the suites, then the release build through CTest, then the public ABI
+# against its baseline (scripts/check_abi.sh) and the consumer test (scripts/check_consumer.sh).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 source "$root/scripts/setup.sh"
@@ -16,5 +17,8 @@ ASAN_OPTIONS=detect_leaks=1 "$root/build-asan/bin/vkmha-tests" --test-suite="$ho
 echo "vkmha: ASan+UBSan, GPU suites"
 ASAN_OPTIONS=detect_leaks=0 "$root/build-asan/bin/vkmha-tests" --test-suite-exclude="$host_only" --minimal
 
-cd "$root/build"
-ctest --output-on-failure -j "$(nproc)"
+(cd "$root/build" && ctest --output-on-failure -j "$(nproc)")
+
+bash "$root/scripts/check_abi.sh"
+bash "$root/scripts/check_abi.sh" --self-test
+bash "$root/scripts/check_consumer.sh"
