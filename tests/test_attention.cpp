@@ -698,3 +698,215 @@ TEST_SUITE("attention") {
         if (expected) CHECK(size == static_cast<uint32_t>(std::atoi(expected)));
     }
 }
+
+// TEMPORARY (planner-split): dumps plans over many configurations to $VKMHA_PLAN_DUMP, to diff before/after.
+namespace plan_dump {
+using namespace vkmha;
+
+struct ModelCase {
+    AttentionConfig config;
+    Precision precision = Precision::fp32;
+    bool bias = true;
+};
+
+std::vector<ModelCase> model_cases() {
+    std::vector<ModelCase> out;
+    auto add = [&](AttentionConfig c) {
+        for (Precision p : {Precision::fp32, Precision::fp16})
+            for (bool bias : {true, false}) out.push_back({c, p, bias});
+    };
+    add({512, 8, 8, 512, 512});
+    add({512, 8, 2, 512, 512});
+    add({256, 4, 2, 128, 96});
+    AttentionConfig m{512, 8, 2, 512, 512};
+    m.qk_norm = true;
+    m.rope.layout = RopeLayout::neox;
+    m.softcap = 30.0f;
+    m.alibi = true;
+    m.window = 100;
+    m.sinks = true;
+    add(m);
+    AttentionConfig g{256, 4, 1, 256, 256};
+    g.explicit_head_dim = 128;
+    g.rope.layout = RopeLayout::gptj;
+    g.rope.dims = 64;
+    g.rope.scaling = RopeScaling::yarn;
+    g.rope.factor = 4.0;
+    g.rope.original_max_positions = 4096;
+    g.scale = 0.1f;
+    add(g);
+    return out;
+}
+
+// Adapter: the only part that follows the planner's input types.
+void set_model(PlanInputs& in, const ModelCase& m, const DeviceLimits& limits) {
+    in.config = m.config;
+    in.precision = m.precision;
+    in.has_in_bias = m.bias;
+    in.has_out_bias = !m.bias;
+    in.weights = {1000, 2000, 30, 40};
+    in.tiling = ShaderLibrary::choose_attention_tiling(limits, m.config.head_dim());
+    in.has_decode_tiling = true;
+    in.decode_tiling = ShaderLibrary::choose_decode_tiling(limits, m.config.head_dim());
+}
+void set_model(CachePlanBase& b, const ModelCase& m, const DeviceLimits& limits) {
+    b.config = m.config;
+    b.precision = m.precision;
+    b.has_in_bias = m.bias;
+    b.has_out_bias = !m.bias;
+    b.weights = {1000, 2000, 30, 40};
+    b.tiling = ShaderLibrary::choose_attention_tiling(limits, m.config.head_dim());
+    b.has_decode_tiling = true;
+    b.decode_tiling = ShaderLibrary::choose_decode_tiling(limits, m.config.head_dim());
+}
+
+void dump(std::FILE* f, const Result<AttentionPlan>& r) {
+    if (!r) {
+        std::fprintf(f, "  ERR %d %s\n", int(r.error().code), r.error().message.c_str());
+        return;
+    }
+    const AttentionPlan& p = r.value();
+    std::fprintf(f, "  plan q%llu k%llu v%llu c%llu s%llu chunk%u fused%d split%u\n", (unsigned long long)p.q_elems,
+                 (unsigned long long)p.k_elems, (unsigned long long)p.v_elems, (unsigned long long)p.concat_elems,
+                 (unsigned long long)p.scores_elems, p.chunk_bh, int(p.fused), p.split_count);
+    for (const Pass& pass : p.passes) {
+        std::fprintf(f, "  %s%s v%u %s dt%d g%u,%u,%u wm%x [", pass.barrier_before ? "| " : "", kernel_name(pass.kernel),
+                     unsigned(pass.variant), stage_name(pass.stage), int(pass.decode_tiling), pass.groups[0],
+                     pass.groups[1], pass.groups[2], pass.write_mask);
+        for (Slot s : pass.bindings) std::fprintf(f, "%s ", slot_name(s));
+        std::fprintf(f, "] push%u:", pass.push_bytes);
+        for (uint32_t i = 0; i < pass.push_bytes / 4; ++i) std::fprintf(f, " %x", pass.push[i]);
+        std::fprintf(f, "\n");
+    }
+}
+
+std::vector<std::pair<const char*, DeviceLimits>> limit_cases(const DeviceLimits& base) {
+    DeviceLimits gpu = base;
+    gpu.cpu = false;
+    gpu.max_invocation_loop_iterations = 0;
+    DeviceLimits cpu = base;
+    cpu.cpu = true;
+    cpu.max_invocation_loop_iterations = 65535;
+    DeviceLimits narrow = gpu;
+    narrow.max_storage_buffer_range = 1u << 20;
+    DeviceLimits capped = gpu;
+    capped.max_invocation_loop_iterations = 65535;
+    return {{"gpu", gpu}, {"cpu", cpu}, {"narrow", narrow}, {"capped", capped}};
+}
+
+void dump_plain(std::FILE* f, const DeviceLimits& base) {
+    const AttentionShape shapes[] = {{1, 1, 4096}, {2, 3, 100}, {1, 512, 512}, {3, 17, 33}, {1, 64, 40000}, {1, 8, 300000}};
+    for (const auto& [lname, limits] : limit_cases(base))
+        for (const ModelCase& m : model_cases())
+            for (const AttentionShape& s : shapes)
+                for (int variant = 0; variant < 14; ++variant) {
+                    PlanInputs in;
+                    set_model(in, m, limits);
+                    in.shape = s;
+                    in.self_attention = variant % 3 != 2;
+                    in.scores_capacity = variant % 4 == 0 ? 0 : 1u << 22;
+                    in.partials_capacity = variant == 13 ? 1 : 1u << 24;
+                    in.scores_budget_bytes = variant == 5 ? 1u << 16 : 0;
+                    in.offsets = {variant & 1 ? 3u : 0u, 5, 7, 11, 13, 17, 19, 23, 29};
+                    AttentionOptions& o = in.options;
+                    o.path = variant % 2 && variant != 13 ? AttentionPath::unfused : AttentionPath::fused;
+                    o.causal = variant % 5 == 1;
+                    o.need_weights = variant % 3 == 1;
+                    o.average_weights = variant % 6 != 1;
+                    o.key_padding = variant % 4 == 3 ? MaskKind::boolean : MaskKind::none;
+                    o.attn_mask = variant == 3 ? MaskKind::additive : variant == 6 ? MaskKind::boolean : MaskKind::none;
+                    o.attn_mask_per_head = variant == 6;
+                    o.split_k = variant != 8;
+                    in.has_position_ids = variant % 7 == 2;
+                    if (variant >= 10 && variant <= 12) {
+                        in.own_qkv = true;
+                        in.self_attention = false;
+                        const uint32_t H = m.config.num_heads, G = m.config.num_kv_heads, D = m.config.head_dim();
+                        in.qkv.q = {s.lq * H * D, s.lq * D, D};
+                        in.qkv.k = {s.lk * G * D + 8, D, G * D};
+                        in.qkv.v = {s.lk * G * D, s.lk * D, D};
+                        in.qkv.o = {s.lq * H * D, D, H * D};
+                        in.qkv.has_key_position_ids = variant == 11;
+                    }
+                    std::fprintf(f, "plain %s E%u H%u G%u p%u b%d s%u,%u,%u v%d\n", lname, m.config.embed_dim,
+                                 m.config.num_heads, m.config.num_kv_heads, unsigned(m.precision), int(m.bias),
+                                 s.batch, s.lq, s.lk, variant);
+                    dump(f, plan_attention(in, limits));
+                }
+}
+
+void dump_cached(std::FILE* f, const DeviceLimits& base) {
+    struct Step {
+        uint32_t tokens, records, max_new, max_keys;
+    };
+    const Step steps[] = {{3, 3, 1, 4096}, {600, 2, 300, 4096}, {1, 1, 1, 10}, {40, 4, 16, 70000}, {17, 5, 9, 333}};
+    for (const auto& [lname, limits] : limit_cases(base))
+        for (const ModelCase& m : model_cases()) {
+            for (const Step& st : steps)
+                for (int variant = 0; variant < 8; ++variant) {
+                    CachedStepInputs in;
+                    set_model(in.base, m, limits);
+                    in.base.self_attention = variant % 2 == 0;
+                    in.base.capacity = 4096;
+                    in.base.window = variant == 3 ? 50 : 0;
+                    in.base.key_padding = variant % 3 == 1;
+                    in.base.offsets = {variant & 1 ? 3u : 0u, 5, 7, 11, 13, 17, 19, 23, 29};
+                    in.tokens = st.tokens;
+                    in.records = st.records;
+                    in.max_new_tokens = st.max_new;
+                    in.max_keys = st.max_keys;
+                    in.kv_map_offset = 4 * st.records;
+                    in.positions_offset = 4 * st.records + st.tokens;
+                    in.has_position_ids = variant == 5;
+                    in.split_k = variant != 4;
+                    in.partials_capacity = variant == 7 ? 100 : 1u << 22;
+                    if (variant == 6) {
+                        in.own_qkv = true;
+                        const uint32_t H = m.config.num_heads, G = m.config.num_kv_heads, D = m.config.head_dim();
+                        in.qkv.q = {0, D, H * D};
+                        in.qkv.k = {0, st.tokens * D, D};
+                        in.qkv.v = {0, D, G * D};
+                        in.qkv.o = {0, D, H * D};
+                    }
+                    std::fprintf(f, "cached %s E%u H%u G%u p%u b%d t%u r%u n%u k%u v%d\n", lname, m.config.embed_dim,
+                                 m.config.num_heads, m.config.num_kv_heads, unsigned(m.precision), int(m.bias),
+                                 st.tokens, st.records, st.max_new, st.max_keys, variant);
+                    dump(f, plan_cached_step(in, limits));
+                }
+            for (int phase = 0; phase < 4; ++phase)
+                for (int variant = 0; variant < 5; ++variant) {
+                    PrefillItemInputs in;
+                    set_model(in.base, m, limits);
+                    in.base.capacity = 2048;
+                    in.base.key_padding = variant == 2;
+                    in.base.offsets = {3, 5, 7, 11, 13, 17, 19, 23, 29};
+                    in.tokens = 200;
+                    in.first_position = variant * 7;
+                    in.has_position_ids = variant == 1;
+                    in.item.phase = static_cast<PrefillPhase>(phase);
+                    in.item.begin = variant == 4 ? 20 : 10 * variant;
+                    in.item.end = 20 + 30 * variant;
+                    in.item.row_begin = 50;
+                    in.item.row_end = variant == 3 ? 50 : 100;
+                    in.item.first_slice = variant % 2 == 0;
+                    std::fprintf(f, "prefill %s E%u H%u G%u p%u b%d ph%d v%d\n", lname, m.config.embed_dim,
+                                 m.config.num_heads, m.config.num_kv_heads, unsigned(m.precision), int(m.bias), phase,
+                                 variant);
+                    dump(f, plan_prefill_item(in, limits));
+                }
+        }
+}
+} // namespace plan_dump
+
+TEST_SUITE("attention_plan") {
+    TEST_CASE("plan dump (temporary)") {
+        const char* path = std::getenv("VKMHA_PLAN_DUMP");
+        if (!path) return;
+        std::FILE* f = std::fopen(path, "w");
+        REQUIRE(f);
+        const DeviceLimits& limits = vkmha::test::gpu_context().device().limits();
+        plan_dump::dump_plain(f, limits);
+        plan_dump::dump_cached(f, limits);
+        std::fclose(f);
+    }
+}
