@@ -510,11 +510,11 @@ TEST_SUITE("attention_plan") {
         vkmha::test::ValidationGuard guard;
         const DeviceLimits& limits = vkmha::test::gpu_context().device().limits();
         PlanInputs in;
-        in.config = {512, 8, 8, 512, 512};
+        in.model.config = {512, 8, 8, 512, 512};
         in.shape = {1, 1, 4096};
         in.scores_capacity = 0; // fused only
         in.partials_capacity = 1u << 22;
-        in.tiling = ShaderLibrary::choose_attention_tiling(limits, 64);
+        in.model.tiling = ShaderLibrary::choose_attention_tiling(limits, 64);
         auto kernels = [](const AttentionPlan& p) {
             std::string k;
             for (const Pass& pass : p.passes) k += std::string(kernel_name(pass.kernel)) + " ";
@@ -541,7 +541,7 @@ TEST_SUITE("attention_plan") {
             return v;
         };
         CHECK(variants(whole.value()) == "f32 f32 f32 f32 f32 ");
-        in.precision = Precision::fp16;
+        in.model.precision = Precision::fp16;
         in.options.split_k = true;
         auto split16 = plan_attention(in, limits);
         REQUIRE(split16.ok());
@@ -553,7 +553,7 @@ TEST_SUITE("attention_plan") {
         REQUIRE(unfused16.ok());
         CHECK(kernels(unfused16.value()) == "linear linear linear scores softmax apply linear ");
         CHECK(variants(unfused16.value()) == "f16 f16 f16 f16 f32 f16 f16_in ");
-        in.precision = Precision::fp32;
+        in.model.precision = Precision::fp32;
         in.options.path = AttentionPath::fused;
         in.scores_capacity = 0;
 
@@ -566,24 +566,24 @@ TEST_SUITE("attention_plan") {
         // A driver that stops long-running invocations (llvmpipe) gets very long key ranges split even for prefill.
         DeviceLimits capped = limits;
         capped.max_invocation_loop_iterations = 65535;
-        in.config = {256, 1, 1, 256, 256}; // D = 256
-        in.tiling = ShaderLibrary::choose_attention_tiling(capped, 256);
+        in.model.config = {256, 1, 1, 256, 256}; // D = 256
+        in.model.tiling = ShaderLibrary::choose_attention_tiling(capped, 256);
         in.shape = {1, 64, 40000};
         in.partials_capacity = uint64_t(1) << 24;
-        const uint32_t required = min_key_splits(capped, in.tiling, 256, 40000);
+        const uint32_t required = min_key_splits(capped, in.model.tiling, 256, 40000);
         CHECK(required > 1);
-        CHECK(min_key_splits(capped, in.tiling, 256, 1000) == 1);
+        CHECK(min_key_splits(capped, in.model.tiling, 256, 1000) == 1);
         DeviceLimits uncapped = limits;
         uncapped.max_invocation_loop_iterations = 0;
-        CHECK(min_key_splits(uncapped, in.tiling, 256, 40000) == 1);
+        CHECK(min_key_splits(uncapped, in.model.tiling, 256, 40000) == 1);
         auto long_keys = plan_attention(in, capped);
         REQUIRE_MESSAGE(long_keys.ok(), (long_keys.ok() ? "" : long_keys.error().message));
         CHECK(long_keys->split_count >= required);
         in.partials_capacity = 1; // and a session without room for them is refused, not run wrong
         CHECK_FALSE(plan_attention(in, capped).ok());
 
-        in.config = {512, 8, 8, 512, 512};
-        in.tiling = ShaderLibrary::choose_attention_tiling(limits, 64);
+        in.model.config = {512, 8, 8, 512, 512};
+        in.model.tiling = ShaderLibrary::choose_attention_tiling(limits, 64);
         in.shape = {1, 512, 512};
         in.options.need_weights = true; // a fused-only session has no score scratch for the weights
         auto refused = plan_attention(in, limits);
@@ -629,9 +629,9 @@ TEST_SUITE("attention_plan") {
             return k;
         };
         CachedStepInputs in;
-        in.base.config = {512, 8, 2, 512, 512};
+        in.base.model.config = {512, 8, 2, 512, 512};
         in.base.capacity = 4096;
-        in.base.tiling = ShaderLibrary::choose_attention_tiling(limits, 64);
+        in.base.model.tiling = ShaderLibrary::choose_attention_tiling(limits, 64);
         in.tokens = 3;
         in.records = 3;
         in.max_new_tokens = 1;
@@ -739,26 +739,18 @@ std::vector<ModelCase> model_cases() {
 }
 
 // Adapter: the only part that follows the planner's input types.
-void set_model(PlanInputs& in, const ModelCase& m, const DeviceLimits& limits) {
-    in.config = m.config;
-    in.precision = m.precision;
-    in.has_in_bias = m.bias;
-    in.has_out_bias = !m.bias;
-    in.weights = {1000, 2000, 30, 40};
-    in.tiling = ShaderLibrary::choose_attention_tiling(limits, m.config.head_dim());
-    in.has_decode_tiling = true;
-    in.decode_tiling = ShaderLibrary::choose_decode_tiling(limits, m.config.head_dim());
+PlanModel plan_model(const ModelCase& m, const DeviceLimits& limits) {
+    return PlanModel{.config = m.config,
+                     .weights = {1000, 2000, 30, 40},
+                     .precision = m.precision,
+                     .has_in_bias = m.bias,
+                     .has_out_bias = !m.bias,
+                     .tiling = ShaderLibrary::choose_attention_tiling(limits, m.config.head_dim()),
+                     .has_decode_tiling = true,
+                     .decode_tiling = ShaderLibrary::choose_decode_tiling(limits, m.config.head_dim())};
 }
-void set_model(CachePlanBase& b, const ModelCase& m, const DeviceLimits& limits) {
-    b.config = m.config;
-    b.precision = m.precision;
-    b.has_in_bias = m.bias;
-    b.has_out_bias = !m.bias;
-    b.weights = {1000, 2000, 30, 40};
-    b.tiling = ShaderLibrary::choose_attention_tiling(limits, m.config.head_dim());
-    b.has_decode_tiling = true;
-    b.decode_tiling = ShaderLibrary::choose_decode_tiling(limits, m.config.head_dim());
-}
+void set_model(PlanInputs& in, const ModelCase& m, const DeviceLimits& limits) { in.model = plan_model(m, limits); }
+void set_model(CachePlanBase& b, const ModelCase& m, const DeviceLimits& limits) { b.model = plan_model(m, limits); }
 
 void dump(std::FILE* f, const Result<AttentionPlan>& r) {
     if (!r) {
@@ -770,9 +762,9 @@ void dump(std::FILE* f, const Result<AttentionPlan>& r) {
                  (unsigned long long)p.k_elems, (unsigned long long)p.v_elems, (unsigned long long)p.concat_elems,
                  (unsigned long long)p.scores_elems, p.chunk_bh, int(p.fused), p.split_count);
     for (const Pass& pass : p.passes) {
-        std::fprintf(f, "  %s%s v%u %s dt%d g%u,%u,%u wm%x [", pass.barrier_before ? "| " : "", kernel_name(pass.kernel),
-                     unsigned(pass.variant), stage_name(pass.stage), int(pass.decode_tiling), pass.groups[0],
-                     pass.groups[1], pass.groups[2], pass.write_mask);
+        std::fprintf(f, "  %s%s v%u %s dt%d g%u,%u,%u wm%x [", pass.barrier_before ? "| " : "",
+                     kernel_name(pass.kernel), unsigned(pass.variant), stage_name(pass.stage), int(pass.decode_tiling),
+                     pass.groups[0], pass.groups[1], pass.groups[2], pass.write_mask);
         for (Slot s : pass.bindings) std::fprintf(f, "%s ", slot_name(s));
         std::fprintf(f, "] push%u:", pass.push_bytes);
         for (uint32_t i = 0; i < pass.push_bytes / 4; ++i) std::fprintf(f, " %x", pass.push[i]);
@@ -795,7 +787,8 @@ std::vector<std::pair<const char*, DeviceLimits>> limit_cases(const DeviceLimits
 }
 
 void dump_plain(std::FILE* f, const DeviceLimits& base) {
-    const AttentionShape shapes[] = {{1, 1, 4096}, {2, 3, 100}, {1, 512, 512}, {3, 17, 33}, {1, 64, 40000}, {1, 8, 300000}};
+    const AttentionShape shapes[] = {{1, 1, 4096}, {2, 3, 100},    {1, 512, 512},
+                                     {3, 17, 33},  {1, 64, 40000}, {1, 8, 300000}};
     for (const auto& [lname, limits] : limit_cases(base))
         for (const ModelCase& m : model_cases())
             for (const AttentionShape& s : shapes)
@@ -829,8 +822,8 @@ void dump_plain(std::FILE* f, const DeviceLimits& base) {
                         in.qkv.has_key_position_ids = variant == 11;
                     }
                     std::fprintf(f, "plain %s E%u H%u G%u p%u b%d s%u,%u,%u v%d\n", lname, m.config.embed_dim,
-                                 m.config.num_heads, m.config.num_kv_heads, unsigned(m.precision), int(m.bias),
-                                 s.batch, s.lq, s.lk, variant);
+                                 m.config.num_heads, m.config.num_kv_heads, unsigned(m.precision), int(m.bias), s.batch,
+                                 s.lq, s.lk, variant);
                     dump(f, plan_attention(in, limits));
                 }
 }
