@@ -161,54 +161,56 @@ struct OwnQkv {
     bool operator==(const OwnQkv&) const = default;
 };
 
-struct PlanInputs {
+// The tiling for `rows` query rows per (batch, key/value head): the decode one when the regular row tile would be
+// mostly padding.
+inline bool use_decode_tiling(const AttentionTiling& tiling, bool has_decode_tiling, uint64_t rows) {
+    return has_decode_tiling && rows * 4 <= tiling.rows;
+}
+
+// What every plan of a session knows about its model: the config, where the packed weights start, and the
+// pipelines' tilings on this device. Fixed for the session's life.
+struct PlanModel {
     AttentionConfig config;
     WeightOffsets weights;
-    bool self_attention = false;           // key and value are the query: Q, K and V may be projected in one dispatch
     Precision precision = Precision::fp32; // the model's: picks the kernels' storage variants
-    AttentionShape shape;
-    AttentionOptions options;
     bool has_in_bias = false;
     bool has_out_bias = false;
+    AttentionTiling tiling;         // the fused kernel's, from the shader library
+    bool has_decode_tiling = false; // the model also has the decode pipeline, with decode_tiling
+    AttentionTiling decode_tiling;
+    LinearTiling linear_tiling; // the projections'
+
+    // The fused kernel's tiling for `rows` query rows per (batch, key/value head).
+    bool decode(uint64_t rows) const { return use_decode_tiling(tiling, has_decode_tiling, rows); }
+    const AttentionTiling& fused_tiling(uint64_t rows) const { return decode(rows) ? decode_tiling : tiling; }
+};
+
+struct PlanInputs {
+    PlanModel model;
+    bool self_attention = false; // key and value are the query: Q, K and V may be projected in one dispatch
+    AttentionShape shape;
+    AttentionOptions options;
     bool has_position_ids = false; // Slot::position_ids holds the caller's RoPE positions [B, Lq]
     bool own_qkv = false;          // attention only: the caller's Q, K, V in the query/key/value slots, O out
     OwnQkv qkv;
     ExternalOffsets offsets;
-    uint64_t scores_capacity = 0;   // floats of scores scratch the session allocated (0: fused only)
-    uint64_t partials_capacity = 0; // floats of split-K partials scratch
-    AttentionTiling tiling;         // the fused kernel's, from the shader library
-    bool has_decode_tiling = false; // the model also has the decode pipeline, with decode_tiling
-    AttentionTiling decode_tiling;
-    LinearTiling linear_tiling;       // the projections'
+    uint64_t scores_capacity = 0;     // floats of scores scratch the session allocated (0: fused only)
+    uint64_t partials_capacity = 0;   // floats of split-K partials scratch
     uint64_t scores_budget_bytes = 0; // as given to attention_scratch
 };
 
 // Checks the shape against the device's limits (binding ranges, group counts) and lays out the passes.
 Result<AttentionPlan> plan_attention(const PlanInputs&, const DeviceLimits&);
 
-// What every plan over a KV cache shares (kv_cache.h): the model, the cache's shape, the device's tilings.
+// What every plan over a KV cache shares (kv_cache.h): the model, the cache's shape, the caller's bindings.
 struct CachePlanBase {
-    AttentionConfig config;
-    WeightOffsets weights;
+    PlanModel model;
     bool self_attention = false; // key and value are the query
-    Precision precision = Precision::fp32;
-    bool has_in_bias = false;
-    bool has_out_bias = false;
-    uint32_t capacity = 0; // the cache's slots per sequence
+    uint32_t capacity = 0;       // the cache's slots per sequence
     uint32_t window = 0;
     bool key_padding = false; // a [sequences, capacity] byte mask by slot is bound
     ExternalOffsets offsets;  // query, key, value, key_padding_mask, output
-    AttentionTiling tiling;
-    bool has_decode_tiling = false;
-    AttentionTiling decode_tiling;
-    LinearTiling linear_tiling;
 };
-
-// The tiling for `rows` query rows per (batch, key/value head): the decode one when the regular row tile would be
-// mostly padding.
-inline bool use_decode_tiling(const AttentionTiling& tiling, bool has_decode_tiling, uint64_t rows) {
-    return has_decode_tiling && rows * 4 <= tiling.rows;
-}
 
 // One step of a ragged batch over a KV cache: `tokens` new tokens packed sequence after sequence (query, key,
 // value and output are [tokens, width]), `records` sequence records then the K/V row map (one cache row per

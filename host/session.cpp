@@ -151,6 +151,23 @@ Result<VkDeviceSize> Session::memory_required(const Context& ctx, const Model& m
     return measure(ctx, m, l, session_requests(l, scratch.value()));
 }
 
+namespace {
+
+// The model's facts every plan of the session reads.
+PlanModel plan_model(const Model& m, const ShaderLibrary& shaders) {
+    return PlanModel{.config = m.config(),
+                     .weights = m.weight_offsets(),
+                     .precision = m.precision(),
+                     .has_in_bias = m.has_in_bias(),
+                     .has_out_bias = m.has_out_bias(),
+                     .tiling = m.attention_tiling(),
+                     .has_decode_tiling = m.decode_pipeline() != VK_NULL_HANDLE,
+                     .decode_tiling = m.decode_tiling(),
+                     .linear_tiling = shaders.linear_tiling()};
+}
+
+} // namespace
+
 Result<std::unique_ptr<Session>> Session::create(const Context& ctx, const Model& m, const SessionLimits& l) {
     VKMHA_TRY(check_limits(l));
     const Device& d = ctx.device();
@@ -170,6 +187,7 @@ Result<std::unique_ptr<Session>> Session::create(const Context& ctx, const Model
     std::unique_ptr<Session> s(new Session());
     s->m_ctx = &ctx;
     s->m_model = &m;
+    s->m_plan_model = plan_model(m, ctx.shaders());
     s->m_limits = l;
     s->m_scratch = scratch.value();
     s->m_max_passes = max_pass_count(m.config(), l, s->m_scratch);
@@ -345,14 +363,10 @@ Status Session::record(VkCommandBuffer cmd, const RecordArgs& a) {
     bind_owned(bound, frame_slot);
 
     PlanInputs pin;
-    pin.config = c;
-    pin.weights = m_model->weight_offsets();
+    pin.model = m_plan_model;
     pin.self_attention = a.key.buffer == VK_NULL_HANDLE && a.value.buffer == VK_NULL_HANDLE;
-    pin.precision = m_model->precision();
     pin.shape = a.shape;
     pin.options = a.options;
-    pin.has_in_bias = m_model->has_in_bias();
-    pin.has_out_bias = m_model->has_out_bias();
     pin.offsets.query = bound[size_t(Slot::query)].remainder;
     pin.offsets.key = bound[size_t(Slot::key)].remainder;
     pin.offsets.value = bound[size_t(Slot::value)].remainder;
@@ -370,10 +384,6 @@ Status Session::record(VkCommandBuffer cmd, const RecordArgs& a) {
     pin.scores_capacity = m_scratch.scores_elems;
     pin.scores_budget_bytes = m_limits.scores_budget_bytes;
     pin.partials_capacity = m_scratch.partials_elems;
-    pin.tiling = m_model->attention_tiling();
-    pin.has_decode_tiling = m_model->decode_pipeline() != VK_NULL_HANDLE;
-    pin.decode_tiling = m_model->decode_tiling();
-    pin.linear_tiling = m_ctx->shaders().linear_tiling();
     if (!m_plan_valid ||
         !(pin.shape == m_plan_inputs.shape && pin.options == m_plan_inputs.options &&
           pin.offsets == m_plan_inputs.offsets && pin.has_position_ids == m_plan_inputs.has_position_ids &&

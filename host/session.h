@@ -157,6 +157,7 @@ class Session {
 
     const Context* m_ctx = nullptr;
     const Model* m_model = nullptr;
+    PlanModel m_plan_model; // the model's facts, as every plan reads them
     SessionLimits m_limits;
     ScratchSizes m_scratch;
     uint32_t m_max_passes = 0;

@@ -89,22 +89,14 @@ CachePlanBase Session::cache_plan_base(const KvCache& cache, Bindings& bound, co
     bound[size_t(Slot::cache_v)].info = {cache.values().buffer, 0, cache.values().size};
 
     CachePlanBase b;
-    b.config = c;
-    b.weights = m_model->weight_offsets();
+    b.model = m_plan_model;
     b.self_attention = key.buffer == VK_NULL_HANDLE && value.buffer == VK_NULL_HANDLE;
-    b.precision = m_model->precision();
-    b.has_in_bias = m_model->has_in_bias();
-    b.has_out_bias = m_model->has_out_bias();
     b.capacity = cache.limits().capacity;
     b.window = cache.limits().window;
     b.offsets.query = bound[size_t(Slot::query)].remainder;
     b.offsets.key = bound[size_t(Slot::key)].remainder;
     b.offsets.value = bound[size_t(Slot::value)].remainder;
     b.offsets.output = bound[size_t(Slot::output)].remainder;
-    b.tiling = m_model->attention_tiling();
-    b.has_decode_tiling = m_model->decode_pipeline() != VK_NULL_HANDLE;
-    b.decode_tiling = m_model->decode_tiling();
-    b.linear_tiling = m_ctx->shaders().linear_tiling();
     return b;
 }
 

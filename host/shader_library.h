@@ -1,8 +1,9 @@
 // ShaderLibrary: the embedded SPIR-V kernels turned into compute pipelines (through a pipeline cache an
-// engine can persist), plus the C++ mirrors of each kernel's push-constant block.
+// engine can persist). The C++ mirrors of the kernels' push-constant blocks are in push_constants.h.
 #pragma once
 
 #include "attention_config.h"
+#include "push_constants.h"
 #include "vulkan/handle.h"
 
 #include <array>
@@ -50,61 +51,6 @@ uint32_t kernel_binding_count(Kernel);
 // is bound there counts as written for synchronization, whether or not this dispatch writes it.
 uint32_t kernel_write_mask(Kernel);
 uint32_t kernel_read_write_mask(Kernel);
-
-// Push-constant blocks, field for field as in shaders/*.comp (4-byte members only).
-struct LinearParams {
-    uint32_t M, N, K, x_offset, w_offset, b_offset, y_offset, has_bias, out_mode, rows_per_batch, head_dim,
-        num_out_heads, map_offset;
-    uint32_t q_cols = 0, q_out_mode = 0, q_rows_per_batch = 0; // packed Q/K/V (0: one output)
-};
-struct ScoresParams {
-    uint32_t B, H, G, Lq, Lk, D, bh_begin, bh_count;
-    float scale;
-    uint32_t attn_mask_mode, attn_mask_offset, attn_mask_bh_stride, kpm_mode, kpm_offset, causal;
-    int32_t causal_offset;
-    float softcap;
-    uint32_t alibi, window;
-};
-struct SoftmaxParams {
-    uint32_t rows, Lk, copy_out, out_offset;
-    uint32_t sinks, H, Lq, bh_begin;
-};
-struct ApplyParams {
-    uint32_t H, G, Lq, Lk, D, bh_begin, bh_count;
-};
-struct AverageHeadsParams {
-    uint32_t H, Lq, Lk, bh_begin, bh_count, out_offset;
-};
-struct AttentionParams {
-    uint32_t B, H, G, Lq, Lk, D;
-    float scale;
-    uint32_t attn_mask_mode, attn_mask_offset, attn_mask_bh_stride, kpm_mode, kpm_offset, kpm_stride, causal;
-    int32_t causal_offset;
-    uint32_t split_count, keys_per_split, write_lse, o_offset;
-    uint32_t cache_mode, capacity, window, key_lo, key_hi, state_mode, q_row_major;
-    float softcap;
-    uint32_t alibi, sinks;
-};
-struct CombineParams {
-    uint32_t B, H, Lq, D, split_count, write_lse, o_offset;
-    uint32_t sinks;
-};
-struct CopyParams {
-    uint32_t B, H, L, D;
-    uint32_t src_offset, src_batch_stride, src_head_stride, src_row_stride;
-    uint32_t dst_offset, dst_batch_stride, dst_head_stride, dst_row_stride;
-    uint32_t dst_mapped, map_offset, rows_per_batch;
-};
-struct RopeParams {
-    uint32_t rows, heads, D, R, pairing, norm;
-    float eps, attention_factor;
-    uint32_t freq_offset, norm_offset, row_layout, rows_per_batch, map_offset, data_offset, pos_mode, pos_offset;
-    int32_t pos_base;
-    uint32_t pos_period;
-};
-struct ProbsFromLseParams {
-    uint32_t rows, Lk, copy_out, out_offset, bh_begin, Lq;
-};
 
 // linear.comp's tiling (its specialization constants 0..4): a workgroup computes a (y*rows) x (x*cols) block.
 struct LinearTiling {

@@ -510,11 +510,11 @@ TEST_SUITE("attention_plan") {
         vkmha::test::ValidationGuard guard;
         const DeviceLimits& limits = vkmha::test::gpu_context().device().limits();
         PlanInputs in;
-        in.config = {512, 8, 8, 512, 512};
+        in.model.config = {512, 8, 8, 512, 512};
         in.shape = {1, 1, 4096};
         in.scores_capacity = 0; // fused only
         in.partials_capacity = 1u << 22;
-        in.tiling = ShaderLibrary::choose_attention_tiling(limits, 64);
+        in.model.tiling = ShaderLibrary::choose_attention_tiling(limits, 64);
         auto kernels = [](const AttentionPlan& p) {
             std::string k;
             for (const Pass& pass : p.passes) k += std::string(kernel_name(pass.kernel)) + " ";
@@ -541,7 +541,7 @@ TEST_SUITE("attention_plan") {
             return v;
         };
         CHECK(variants(whole.value()) == "f32 f32 f32 f32 f32 ");
-        in.precision = Precision::fp16;
+        in.model.precision = Precision::fp16;
         in.options.split_k = true;
         auto split16 = plan_attention(in, limits);
         REQUIRE(split16.ok());
@@ -553,7 +553,7 @@ TEST_SUITE("attention_plan") {
         REQUIRE(unfused16.ok());
         CHECK(kernels(unfused16.value()) == "linear linear linear scores softmax apply linear ");
         CHECK(variants(unfused16.value()) == "f16 f16 f16 f16 f32 f16 f16_in ");
-        in.precision = Precision::fp32;
+        in.model.precision = Precision::fp32;
         in.options.path = AttentionPath::fused;
         in.scores_capacity = 0;
 
@@ -566,24 +566,24 @@ TEST_SUITE("attention_plan") {
         // A driver that stops long-running invocations (llvmpipe) gets very long key ranges split even for prefill.
         DeviceLimits capped = limits;
         capped.max_invocation_loop_iterations = 65535;
-        in.config = {256, 1, 1, 256, 256}; // D = 256
-        in.tiling = ShaderLibrary::choose_attention_tiling(capped, 256);
+        in.model.config = {256, 1, 1, 256, 256}; // D = 256
+        in.model.tiling = ShaderLibrary::choose_attention_tiling(capped, 256);
         in.shape = {1, 64, 40000};
         in.partials_capacity = uint64_t(1) << 24;
-        const uint32_t required = min_key_splits(capped, in.tiling, 256, 40000);
+        const uint32_t required = min_key_splits(capped, in.model.tiling, 256, 40000);
         CHECK(required > 1);
-        CHECK(min_key_splits(capped, in.tiling, 256, 1000) == 1);
+        CHECK(min_key_splits(capped, in.model.tiling, 256, 1000) == 1);
         DeviceLimits uncapped = limits;
         uncapped.max_invocation_loop_iterations = 0;
-        CHECK(min_key_splits(uncapped, in.tiling, 256, 40000) == 1);
+        CHECK(min_key_splits(uncapped, in.model.tiling, 256, 40000) == 1);
         auto long_keys = plan_attention(in, capped);
         REQUIRE_MESSAGE(long_keys.ok(), (long_keys.ok() ? "" : long_keys.error().message));
         CHECK(long_keys->split_count >= required);
         in.partials_capacity = 1; // and a session without room for them is refused, not run wrong
         CHECK_FALSE(plan_attention(in, capped).ok());
 
-        in.config = {512, 8, 8, 512, 512};
-        in.tiling = ShaderLibrary::choose_attention_tiling(limits, 64);
+        in.model.config = {512, 8, 8, 512, 512};
+        in.model.tiling = ShaderLibrary::choose_attention_tiling(limits, 64);
         in.shape = {1, 512, 512};
         in.options.need_weights = true; // a fused-only session has no score scratch for the weights
         auto refused = plan_attention(in, limits);
@@ -629,9 +629,9 @@ TEST_SUITE("attention_plan") {
             return k;
         };
         CachedStepInputs in;
-        in.base.config = {512, 8, 2, 512, 512};
+        in.base.model.config = {512, 8, 2, 512, 512};
         in.base.capacity = 4096;
-        in.base.tiling = ShaderLibrary::choose_attention_tiling(limits, 64);
+        in.base.model.tiling = ShaderLibrary::choose_attention_tiling(limits, 64);
         in.tokens = 3;
         in.records = 3;
         in.max_new_tokens = 1;
