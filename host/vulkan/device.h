@@ -100,6 +100,7 @@ class Device {
     Device() = default;
     // Reads the limits once the physical device and queue family are known; `families` are the device's.
     void read_limits(const std::vector<VkQueueFamilyProperties>& families);
+    // Own mode: routes validation messages to the log and counts them, where VK_EXT_debug_utils is on.
     void install_messenger();
     static VKAPI_ATTR VkBool32 VKAPI_CALL debug_callback(VkDebugUtilsMessageSeverityFlagBitsEXT,
                                                          VkDebugUtilsMessageTypeFlagsEXT,

@@ -1,6 +1,10 @@
 // The C ABI: vkmhaGetProcTable and the functions of its table, each a thin guarded shim over host/.
 #include "guard.h"
 
+#include "chain.h"
+#include "enum_mirror.h"
+#include "struct_check.h"
+
 #include "context.h"
 #include "io/safetensors.h"
 #include "io/weight_map.h"
@@ -52,132 +56,16 @@ std::string hex(uint32_t v) {
     return buf;
 }
 
-std::string stype_message(const char* what, uint32_t got, uint32_t want) {
-    return std::string(what) + "->sType is " + std::to_string(got) + ", expected " + std::to_string(want);
-}
-
 #define VKMHA_REQUIRE(cond, message)                                                                                   \
     do {                                                                                                               \
         if (!(cond)) return invalid(message);                                                                          \
     } while (0)
 
-// ---- pNext chains (1.2) ---------------------------------------------------------------------------------------
-
-// What every chained struct starts with.
-struct ChainHeader {
-    VkmhaStructureType sType;
-    const void* pNext;
-};
-
-// A longer chain is a cycle or garbage, not a real caller's.
-constexpr size_t kMaxChainLength = 64;
-
-const char* structure_name(uint32_t type) {
-    switch (type) {
-    case VKMHA_STRUCTURE_TYPE_MODEL_ATTENTION_INFO: return "VkmhaModelAttentionInfo";
-    case VKMHA_STRUCTURE_TYPE_POSITIONS_INFO: return "VkmhaPositionsInfo";
-    default: return nullptr; // the others are never chained: messages give their number only
-    }
-}
-
-std::string structure_text(uint32_t type) {
-    const char* name = structure_name(type);
-    return "sType " + std::to_string(type) + (name ? std::string(" (") + name + ")" : std::string());
-}
-
-// One struct a chain may hold, and where the walk leaves it (nullptr when absent).
-struct ChainSlot {
-    VkmhaStructureType type;
-    const void** found;
-};
-
-// Walks `owner`'s pNext chain into `slots`; a struct `owner` does not take, or one chained twice, is refused by name.
-Status walk_chain(const void* next, const char* owner, std::span<const ChainSlot> slots) {
-    for (const ChainSlot& slot : slots) *slot.found = nullptr;
-    for (size_t length = 0; next; ++length) {
-        if (length == kMaxChainLength)
-            return make_error(ErrorCode::invalid_argument, std::string(owner) + "::pNext chain is longer than " +
-                                                               std::to_string(kMaxChainLength) + " structs (a cycle?)");
-        const auto* header = static_cast<const ChainHeader*>(next);
-        const ChainSlot* slot = nullptr;
-        for (const ChainSlot& s : slots)
-            if (s.type == header->sType) slot = &s;
-        if (!slot) {
-            std::string takes = slots.empty() ? " (its pNext must be NULL)" : "; it takes ";
-            for (size_t i = 0; i < slots.size(); ++i)
-                takes += (i ? ", " : "") + std::string(structure_name(slots[i].type));
-            return make_error(ErrorCode::invalid_argument, std::string(owner) + "::pNext chain holds " +
-                                                               structure_text(header->sType) + ", which " + owner +
-                                                               " does not take" + takes);
-        }
-        if (*slot->found)
-            return make_error(ErrorCode::invalid_argument,
-                              std::string(structure_name(slot->type)) + " is chained twice on " + owner);
-        *slot->found = header;
-        next = header->pNext;
-    }
-    return {};
-}
-
-// An input struct that takes no chained struct (its pNext is documented NULL).
-Status no_chain(const void* next, const char* owner) { return walk_chain(next, owner, {}); }
-
-// The VkmhaPositionsInfo on `owner`'s chain, or nullptr.
-Result<const VkmhaPositionsInfo*> positions_in_chain(const void* next, const char* owner) {
-    const void* found = nullptr;
-    const ChainSlot slots[] = {{VKMHA_STRUCTURE_TYPE_POSITIONS_INFO, &found}};
-    VKMHA_TRY(walk_chain(next, owner, slots));
-    return static_cast<const VkmhaPositionsInfo*>(found);
-}
-
-// Only recordAttentionQkv and submitQkv read key positions: anywhere else they would be silently unused.
-Status no_key_positions(const VkmhaPositionsInfo& p, const char* owner) {
-    const char* field = p.keyPositionIds.buffer != VK_NULL_HANDLE ? "keyPositionIds is bound"
-                        : p.pKeyPositionIds                       ? "pKeyPositionIds is set"
-                                                                  : nullptr;
-    if (!field) return {};
-    return make_error(ErrorCode::invalid_argument, std::string("VkmhaPositionsInfo::") + field + " on " + owner +
-                                                       "'s chain; only recordAttentionQkv and submitQkv read key "
-                                                       "positions");
-}
-
-// Record calls read positions from a buffer, submit calls from host memory: the other fields must stay unset.
-// `keys`: the call reads key positions too.
-Result<const VkmhaPositionsInfo*> record_positions(const void* next, const char* owner, bool keys = false) {
-    auto p = positions_in_chain(next, owner);
-    if (!p || !*p) return p;
-    const VkmhaPositionsInfo& info = **p;
-    if (!keys) VKMHA_TRY(no_key_positions(info, owner));
-    for (const auto& [set, field, reads] :
-         {std::tuple{info.pPositionIds != nullptr, "pPositionIds", "positionIds"},
-          std::tuple{info.pKeyPositionIds != nullptr, "pKeyPositionIds", "keyPositionIds"}})
-        if (set)
-            return make_error(ErrorCode::invalid_argument, std::string("VkmhaPositionsInfo::") + field + " is set on " +
-                                                               owner + "'s chain; a record call reads " + reads);
-    return p;
-}
-
-// A submit call's positions in host memory: the queries' (or new tokens') and, with `keys`, the keys'.
-struct HostPositions {
-    const int32_t* queries = nullptr;
-    const int32_t* keys = nullptr;
-};
-
-Result<HostPositions> host_positions(const void* next, const char* owner, bool keys = false) {
-    auto p = positions_in_chain(next, owner);
-    if (!p) return p.take_error();
-    if (!*p) return HostPositions{};
-    const VkmhaPositionsInfo& info = **p;
-    if (!keys) VKMHA_TRY(no_key_positions(info, owner));
-    for (const auto& [bound, field, reads] :
-         {std::tuple{info.positionIds.buffer != VK_NULL_HANDLE, "positionIds", "pPositionIds"},
-          std::tuple{info.keyPositionIds.buffer != VK_NULL_HANDLE, "keyPositionIds", "pKeyPositionIds"}})
-        if (bound)
-            return make_error(ErrorCode::invalid_argument, std::string("VkmhaPositionsInfo::") + field +
-                                                               " is bound on " + owner +
-                                                               "'s chain; a submit call reads " + reads);
-    return HostPositions{info.pPositionIds, info.pKeyPositionIds};
-}
+// A failed Status becomes the call's VkmhaResult and last error.
+#define VKMHA_CHECK(expr)                                                                                              \
+    do {                                                                                                               \
+        if (Status check_ = (expr); !check_) return fail(check_.error());                                              \
+    } while (0)
 
 const char* VKMHA_CALL get_last_error() { return last_error(); }
 
@@ -219,14 +107,51 @@ VkmhaResult VKMHA_CALL enumerate_devices(uint32_t* count, char (*names)[256]) {
     });
 }
 
+// Own mode: the device VkmhaOwnDeviceInfo names (optional: NULL takes the best one).
+Result<std::unique_ptr<Device>> own_device(const VkmhaOwnDeviceInfo* own, LogFunction log) {
+    OwnDeviceOptions o;
+    if (own) {
+        VKMHA_TRY(check_unchained(own, "pOwnDevice"));
+        o.device_index = own->deviceIndex;
+        if (own->pDeviceName) o.device_name = own->pDeviceName;
+    }
+    return Device::create_own(o, std::move(log));
+}
+
+// Adopt mode: the engine's handles and what it enabled, as the host takes them.
+Result<std::unique_ptr<Device>> adopt_device(const VkmhaAdoptDeviceInfo* a, LogFunction log) {
+    if (!a) return argument_error("deviceMode is ADOPT but pAdoptDevice is NULL");
+    VKMHA_TRY(check_unchained(a, "pAdoptDevice"));
+    if (a->enabledInstanceExtensionCount != 0 && !a->ppEnabledInstanceExtensions)
+        return argument_error("enabledInstanceExtensionCount is nonzero but ppEnabledInstanceExtensions is NULL");
+    if (a->enabledDeviceExtensionCount != 0 && !a->ppEnabledDeviceExtensions)
+        return argument_error("enabledDeviceExtensionCount is nonzero but ppEnabledDeviceExtensions is NULL");
+    AdoptDeviceOptions o;
+    o.instance = a->instance;
+    o.physical_device = a->physicalDevice;
+    o.device = a->device;
+    o.get_instance_proc_addr = a->pfnGetInstanceProcAddr;
+    o.api_version = a->apiVersion;
+    for (uint32_t i = 0; i < a->enabledInstanceExtensionCount; ++i)
+        if (a->ppEnabledInstanceExtensions[i])
+            o.enabled_instance_extensions.push_back(a->ppEnabledInstanceExtensions[i]);
+    for (uint32_t i = 0; i < a->enabledDeviceExtensionCount; ++i)
+        if (a->ppEnabledDeviceExtensions[i]) o.enabled_device_extensions.push_back(a->ppEnabledDeviceExtensions[i]);
+    o.timeline_semaphore_enabled = a->timelineSemaphoreEnabled == VK_TRUE;
+    o.storage_buffer_16bit_access_enabled = a->storageBuffer16BitAccessEnabled == VK_TRUE;
+    o.queue_given = a->queue != VK_NULL_HANDLE;
+    o.queue = a->queue;
+    o.queue_family_index = a->queueFamilyIndex;
+    o.pipeline_cache = a->pipelineCache;
+    o.allocator = a->pAllocator;
+    return Device::adopt(o, std::move(log));
+}
+
 VkmhaResult VKMHA_CALL create_context(const VkmhaContextCreateInfo* info, VkmhaContext* out) {
     return guarded([&] {
         VKMHA_REQUIRE(out, "pContext is NULL");
         *out = nullptr;
-        VKMHA_REQUIRE(info, "pCreateInfo is NULL");
-        VKMHA_REQUIRE(info->sType == VKMHA_STRUCTURE_TYPE_CONTEXT_CREATE_INFO,
-                      stype_message("pCreateInfo", info->sType, VKMHA_STRUCTURE_TYPE_CONTEXT_CREATE_INFO));
-        if (Status chain = no_chain(info->pNext, "VkmhaContextCreateInfo"); !chain) return fail(chain.error());
+        VKMHA_CHECK(check_unchained(info, "pCreateInfo"));
         VKMHA_REQUIRE(info->pipelineCacheDataSize == 0 || info->pPipelineCacheData,
                       "pipelineCacheDataSize is " + std::to_string(info->pipelineCacheDataSize) +
                           " but pPipelineCacheData is NULL");
@@ -235,52 +160,15 @@ VkmhaResult VKMHA_CALL create_context(const VkmhaContextCreateInfo* info, VkmhaC
         handle->log_user = info->pLogUserData;
         VkmhaContext_T* raw = handle.get();
         LogFunction log = [raw](LogLevel level, const std::string& message) {
-            if (raw->log) raw->log(static_cast<VkmhaLogLevel>(level), message.c_str(), raw->log_user);
+            if (raw->log) raw->log(to_c(level), message.c_str(), raw->log_user);
         };
         Result<std::unique_ptr<Device>> device = make_error(ErrorCode::internal, "no device");
-        if (info->deviceMode == VKMHA_DEVICE_MODE_OWN) {
-            OwnDeviceOptions o;
-            if (const VkmhaOwnDeviceInfo* own = info->pOwnDevice) {
-                VKMHA_REQUIRE(own->sType == VKMHA_STRUCTURE_TYPE_OWN_DEVICE_INFO,
-                              stype_message("pOwnDevice", own->sType, VKMHA_STRUCTURE_TYPE_OWN_DEVICE_INFO));
-                if (Status chain = no_chain(own->pNext, "VkmhaOwnDeviceInfo"); !chain) return fail(chain.error());
-                o.device_index = own->deviceIndex;
-                if (own->pDeviceName) o.device_name = own->pDeviceName;
-            }
-            device = Device::create_own(o, log);
-        } else if (info->deviceMode == VKMHA_DEVICE_MODE_ADOPT) {
-            const VkmhaAdoptDeviceInfo* a = info->pAdoptDevice;
-            VKMHA_REQUIRE(a, "deviceMode is ADOPT but pAdoptDevice is NULL");
-            VKMHA_REQUIRE(a->sType == VKMHA_STRUCTURE_TYPE_ADOPT_DEVICE_INFO,
-                          stype_message("pAdoptDevice", a->sType, VKMHA_STRUCTURE_TYPE_ADOPT_DEVICE_INFO));
-            if (Status chain = no_chain(a->pNext, "VkmhaAdoptDeviceInfo"); !chain) return fail(chain.error());
-            VKMHA_REQUIRE(a->enabledInstanceExtensionCount == 0 || a->ppEnabledInstanceExtensions,
-                          "enabledInstanceExtensionCount is nonzero but ppEnabledInstanceExtensions is NULL");
-            VKMHA_REQUIRE(a->enabledDeviceExtensionCount == 0 || a->ppEnabledDeviceExtensions,
-                          "enabledDeviceExtensionCount is nonzero but ppEnabledDeviceExtensions is NULL");
-            AdoptDeviceOptions o;
-            o.instance = a->instance;
-            o.physical_device = a->physicalDevice;
-            o.device = a->device;
-            o.get_instance_proc_addr = a->pfnGetInstanceProcAddr;
-            o.api_version = a->apiVersion;
-            for (uint32_t i = 0; i < a->enabledInstanceExtensionCount; ++i)
-                if (a->ppEnabledInstanceExtensions[i])
-                    o.enabled_instance_extensions.push_back(a->ppEnabledInstanceExtensions[i]);
-            for (uint32_t i = 0; i < a->enabledDeviceExtensionCount; ++i)
-                if (a->ppEnabledDeviceExtensions[i])
-                    o.enabled_device_extensions.push_back(a->ppEnabledDeviceExtensions[i]);
-            o.timeline_semaphore_enabled = a->timelineSemaphoreEnabled == VK_TRUE;
-            o.storage_buffer_16bit_access_enabled = a->storageBuffer16BitAccessEnabled == VK_TRUE;
-            o.queue_given = a->queue != VK_NULL_HANDLE;
-            o.queue = a->queue;
-            o.queue_family_index = a->queueFamilyIndex;
-            o.pipeline_cache = a->pipelineCache;
-            o.allocator = a->pAllocator;
-            device = Device::adopt(o, log);
-        } else {
+        if (info->deviceMode == VKMHA_DEVICE_MODE_OWN)
+            device = own_device(info->pOwnDevice, log);
+        else if (info->deviceMode == VKMHA_DEVICE_MODE_ADOPT)
+            device = adopt_device(info->pAdoptDevice, log);
+        else
             return invalid("deviceMode " + std::to_string(info->deviceMode) + " is unknown");
-        }
         if (!device) return fail(device.error());
         std::vector<uint8_t> cache;
         if (info->pipelineCacheDataSize) {
@@ -305,14 +193,11 @@ void VKMHA_CALL destroy_context(VkmhaContext context) {
 VkmhaResult VKMHA_CALL get_context_properties(VkmhaContext context, VkmhaContextProperties* props) {
     return guarded([&] {
         VKMHA_REQUIRE(context, "context is NULL");
-        VKMHA_REQUIRE(props, "pProperties is NULL");
-        VKMHA_REQUIRE(props->sType == VKMHA_STRUCTURE_TYPE_CONTEXT_PROPERTIES,
-                      stype_message("pProperties", props->sType, VKMHA_STRUCTURE_TYPE_CONTEXT_PROPERTIES));
+        // No output struct extends this one yet: a chained struct would be left unfilled, so it is refused.
+        VKMHA_CHECK(check_unchained(props, "pProperties"));
         const Device& d = context->context->device();
-        void* next = props->pNext;
         *props = {};
         props->sType = VKMHA_STRUCTURE_TYPE_CONTEXT_PROPERTIES;
-        props->pNext = next;
         std::strncpy(props->deviceName, d.info().name.c_str(), sizeof(props->deviceName) - 1);
         props->deviceType = d.info().type;
         props->vendorId = d.info().vendor_id;
@@ -511,10 +396,10 @@ Status check_rope(const VkmhaModelAttentionInfo& a, uint32_t head_dim) {
 // The header's defaults (0 = ...) made explicit.
 RopeConfig rope_config(const VkmhaModelAttentionInfo& a) {
     RopeConfig r;
-    r.layout = static_cast<RopeLayout>(a.ropeLayout);
+    r.layout = to_host(a.ropeLayout);
     r.dims = a.rotaryDims;
     if (a.ropeTheta != 0) r.theta = a.ropeTheta;
-    r.scaling = static_cast<RopeScaling>(a.ropeScaling);
+    r.scaling = to_host(a.ropeScaling);
     if (r.scaling != RopeScaling::none) r.factor = a.ropeScalingFactor;
     if (r.scaling == RopeScaling::llama3) {
         r.low_freq_factor = a.ropeLowFreqFactor;
@@ -612,10 +497,7 @@ Result<AttentionConfig> attention_only_config(const VkmhaModelCreateInfo& info, 
 // (which turn QK-norm and sinks on) and the chained options applied.
 Result<io::LoadedModel> load_model(VkmhaContext context, const VkmhaModelCreateInfo* info) {
     if (!context) return make_error(ErrorCode::invalid_argument, "context is NULL");
-    if (!info) return make_error(ErrorCode::invalid_argument, "pCreateInfo is NULL");
-    if (info->sType != VKMHA_STRUCTURE_TYPE_MODEL_CREATE_INFO)
-        return make_error(ErrorCode::invalid_argument,
-                          stype_message("pCreateInfo", info->sType, VKMHA_STRUCTURE_TYPE_MODEL_CREATE_INFO));
+    VKMHA_TRY(check_struct(info, "pCreateInfo"));
     const void* chained = nullptr;
     const ChainSlot slots[] = {{VKMHA_STRUCTURE_TYPE_MODEL_ATTENTION_INFO, &chained}};
     VKMHA_TRY(walk_chain(info->pNext, "VkmhaModelCreateInfo", slots));
@@ -648,7 +530,7 @@ Result<io::LoadedModel> load_model(VkmhaContext context, const VkmhaModelCreateI
 }
 
 Precision precision_of(const VkmhaModelCreateInfo& info) {
-    return info.precision == VKMHA_PRECISION_FP16 ? Precision::fp16 : Precision::fp32;
+    return to_host(info.precision); // check_model_info refused any other value
 }
 
 VkmhaResult VKMHA_CALL get_model_memory_requirements(VkmhaContext context, const VkmhaModelCreateInfo* info,
@@ -710,17 +592,13 @@ VkmhaResult VKMHA_CALL get_model_properties(VkmhaModel model, VkmhaModelProperti
         props->hasInputBias = model->model->has_in_bias();
         props->hasOutputBias = model->model->has_out_bias();
         props->deviceMemoryBytes = model->model->bytes();
-        props->precision = model->model->precision() == Precision::fp16 ? VKMHA_PRECISION_FP16 : VKMHA_PRECISION_FP32;
+        props->precision = to_c(model->model->precision());
         return VKMHA_SUCCESS;
     });
 }
 
 Result<SessionLimits> session_limits(const VkmhaSessionCreateInfo* info) {
-    if (!info) return make_error(ErrorCode::invalid_argument, "pCreateInfo is NULL");
-    if (info->sType != VKMHA_STRUCTURE_TYPE_SESSION_CREATE_INFO)
-        return make_error(ErrorCode::invalid_argument,
-                          stype_message("pCreateInfo", info->sType, VKMHA_STRUCTURE_TYPE_SESSION_CREATE_INFO));
-    VKMHA_TRY(no_chain(info->pNext, "VkmhaSessionCreateInfo"));
+    VKMHA_TRY(check_unchained(info, "pCreateInfo"));
     SessionLimits l;
     l.max_shape = {info->maxBatch, info->maxQueryLength, info->maxKeyLength};
     l.frames_in_flight = info->framesInFlight ? info->framesInFlight : 2;
@@ -792,8 +670,8 @@ Result<AttentionOptions> attention_options(VkmhaAttentionFlags flags, VkmhaMaskT
     o.attn_mask_per_head = flags & VKMHA_ATTENTION_PER_HEAD_MASK_BIT;
     o.path = flags & VKMHA_ATTENTION_UNFUSED_BIT ? AttentionPath::unfused : AttentionPath::fused;
     o.split_k = !(flags & VKMHA_ATTENTION_NO_SPLIT_K_BIT);
-    o.key_padding = static_cast<MaskKind>(kpm);
-    o.attn_mask = static_cast<MaskKind>(mask);
+    o.key_padding = to_host(kpm);
+    o.attn_mask = to_host(mask);
     return o;
 }
 
@@ -812,12 +690,8 @@ Status refuse_attention_only(const VkmhaModel_T& model, const char* call, const 
 
 VkmhaResult VKMHA_CALL record_attention(VkmhaSession session, VkCommandBuffer cmd, const VkmhaRecordInfo* info) {
     return guarded([&] {
-        VKMHA_REQUIRE(session, "session is NULL");
-        VKMHA_REQUIRE(info, "pInfo is NULL");
-        VKMHA_REQUIRE(info->sType == VKMHA_STRUCTURE_TYPE_RECORD_INFO,
-                      stype_message("pInfo", info->sType, VKMHA_STRUCTURE_TYPE_RECORD_INFO));
-        if (Status only = refuse_attention_only(*session->model, "recordAttention", "recordAttentionQkv"); !only)
-            return fail(only.error());
+        VKMHA_CHECK(check_record_call(session, info));
+        VKMHA_CHECK(refuse_attention_only(*session->model, "recordAttention", "recordAttentionQkv"));
         auto positions = record_positions(info->pNext, "VkmhaRecordInfo");
         if (!positions) return fail(positions.error());
         auto options = attention_options(info->flags, info->keyPaddingMaskType, info->attnMaskType);
@@ -853,7 +727,7 @@ VkmhaResult VKMHA_CALL get_stage_timings(VkmhaSession session, uint64_t frame, u
         }
         const uint32_t written = std::min(*count, n);
         for (uint32_t i = 0; i < written; ++i)
-            out[i] = {static_cast<VkmhaStage>((*timings)[i].stage), static_cast<float>((*timings)[i].ms)};
+            out[i] = {to_c((*timings)[i].stage), static_cast<float>((*timings)[i].ms)};
         *count = written;
         return VKMHA_SUCCESS;
     });
@@ -861,13 +735,8 @@ VkmhaResult VKMHA_CALL get_stage_timings(VkmhaSession session, uint64_t frame, u
 
 VkmhaResult VKMHA_CALL submit(VkmhaSession session, const VkmhaHostSubmitInfo* info, uint64_t* value) {
     return guarded([&] {
-        VKMHA_REQUIRE(value, "pTimelineValue is NULL");
-        VKMHA_REQUIRE(session, "session is NULL");
-        VKMHA_REQUIRE(info, "pInfo is NULL");
-        VKMHA_REQUIRE(info->sType == VKMHA_STRUCTURE_TYPE_HOST_SUBMIT_INFO,
-                      stype_message("pInfo", info->sType, VKMHA_STRUCTURE_TYPE_HOST_SUBMIT_INFO));
-        if (Status only = refuse_attention_only(*session->model, "submit", "submitQkv"); !only)
-            return fail(only.error());
+        VKMHA_CHECK(check_submit_call(session, info, value));
+        VKMHA_CHECK(refuse_attention_only(*session->model, "submit", "submitQkv"));
         auto positions = host_positions(info->pNext, "VkmhaHostSubmitInfo");
         if (!positions) return fail(positions.error());
         auto options = attention_options(info->flags, info->keyPaddingMaskType, info->attnMaskType);
@@ -901,11 +770,7 @@ VkmhaResult VKMHA_CALL read_outputs(VkmhaSession session, uint64_t value, float*
 // ---- 1.1: KV caches, cached steps, sliced prefill -------------------------------------------------------------
 
 Result<KvCacheLimits> kv_cache_limits(const VkmhaKvCacheCreateInfo* info) {
-    if (!info) return make_error(ErrorCode::invalid_argument, "pCreateInfo is NULL");
-    if (info->sType != VKMHA_STRUCTURE_TYPE_KV_CACHE_CREATE_INFO)
-        return make_error(ErrorCode::invalid_argument,
-                          stype_message("pCreateInfo", info->sType, VKMHA_STRUCTURE_TYPE_KV_CACHE_CREATE_INFO));
-    VKMHA_TRY(no_chain(info->pNext, "VkmhaKvCacheCreateInfo"));
+    VKMHA_TRY(check_unchained(info, "pCreateInfo"));
     return KvCacheLimits{info->sequences, info->capacity, info->window};
 }
 
@@ -990,14 +855,9 @@ Result<std::vector<SequenceStep>> sequence_steps(uint32_t count, const VkmhaSequ
 VkmhaResult VKMHA_CALL record_cached_attention(VkmhaSession session, VkCommandBuffer cmd,
                                                const VkmhaCachedRecordInfo* info) {
     return guarded([&] {
-        VKMHA_REQUIRE(session, "session is NULL");
-        VKMHA_REQUIRE(info, "pInfo is NULL");
-        VKMHA_REQUIRE(info->sType == VKMHA_STRUCTURE_TYPE_CACHED_RECORD_INFO,
-                      stype_message("pInfo", info->sType, VKMHA_STRUCTURE_TYPE_CACHED_RECORD_INFO));
+        VKMHA_CHECK(check_record_call(session, info));
         VKMHA_REQUIRE(info->cache, "pInfo->cache is NULL");
-        if (Status only = refuse_attention_only(*session->model, "recordCachedAttention", "recordCachedAttentionQkv");
-            !only)
-            return fail(only.error());
+        VKMHA_CHECK(refuse_attention_only(*session->model, "recordCachedAttention", "recordCachedAttentionQkv"));
         auto positions = record_positions(info->pNext, "VkmhaCachedRecordInfo");
         if (!positions) return fail(positions.error());
         auto steps = sequence_steps(info->stepCount, info->pSteps);
@@ -1020,15 +880,10 @@ VkmhaResult VKMHA_CALL record_cached_attention(VkmhaSession session, VkCommandBu
 
 VkmhaResult VKMHA_CALL submit_cached(VkmhaSession session, const VkmhaHostCachedSubmitInfo* info, uint64_t* value) {
     return guarded([&] {
-        VKMHA_REQUIRE(value, "pTimelineValue is NULL");
-        VKMHA_REQUIRE(session, "session is NULL");
-        VKMHA_REQUIRE(info, "pInfo is NULL");
-        VKMHA_REQUIRE(info->sType == VKMHA_STRUCTURE_TYPE_HOST_CACHED_SUBMIT_INFO,
-                      stype_message("pInfo", info->sType, VKMHA_STRUCTURE_TYPE_HOST_CACHED_SUBMIT_INFO));
+        VKMHA_CHECK(check_submit_call(session, info, value));
         VKMHA_REQUIRE(info->cache, "pInfo->cache is NULL");
         VKMHA_REQUIRE(info->pQuery, "pInfo->pQuery is NULL");
-        if (Status only = refuse_attention_only(*session->model, "submitCached", "submitCachedQkv"); !only)
-            return fail(only.error());
+        VKMHA_CHECK(refuse_attention_only(*session->model, "submitCached", "submitCachedQkv"));
         auto positions = host_positions(info->pNext, "VkmhaHostCachedSubmitInfo");
         if (!positions) return fail(positions.error());
         auto steps = sequence_steps(info->stepCount, info->pSteps);
@@ -1048,14 +903,10 @@ VkmhaResult VKMHA_CALL create_prefill_job(VkmhaModel model, const VkmhaPrefillJo
         VKMHA_REQUIRE(out, "pJob is NULL");
         *out = nullptr;
         VKMHA_REQUIRE(model, "model is NULL");
-        VKMHA_REQUIRE(info, "pCreateInfo is NULL");
-        VKMHA_REQUIRE(info->sType == VKMHA_STRUCTURE_TYPE_PREFILL_JOB_CREATE_INFO,
-                      stype_message("pCreateInfo", info->sType, VKMHA_STRUCTURE_TYPE_PREFILL_JOB_CREATE_INFO));
-        if (Status chain = no_chain(info->pNext, "VkmhaPrefillJobCreateInfo"); !chain) return fail(chain.error());
+        VKMHA_CHECK(check_unchained(info, "pCreateInfo"));
         VKMHA_REQUIRE(info->cache, "pCreateInfo->cache is NULL");
         VKMHA_REQUIRE(info->cache->model == model, "pCreateInfo->cache was created for another model");
-        if (Status only = refuse_attention_only(*model, "a sliced prefill", "recordCachedAttentionQkv"); !only)
-            return fail(only.error());
+        VKMHA_CHECK(refuse_attention_only(*model, "a sliced prefill", "recordCachedAttentionQkv"));
         auto job = PrefillJob::create(*model->context->context, *info->cache->cache,
                                       PrefillJobInfo{info->sequence, info->tokenCount});
         if (!job) return fail(job.error());
@@ -1077,10 +928,7 @@ void VKMHA_CALL destroy_prefill_job(VkmhaPrefillJob job) {
 VkmhaResult VKMHA_CALL record_prefill(VkmhaSession session, VkCommandBuffer cmd, const VkmhaPrefillRecordInfo* info,
                                       VkmhaPrefillStatus* status) {
     return guarded([&] {
-        VKMHA_REQUIRE(session, "session is NULL");
-        VKMHA_REQUIRE(info, "pInfo is NULL");
-        VKMHA_REQUIRE(info->sType == VKMHA_STRUCTURE_TYPE_PREFILL_RECORD_INFO,
-                      stype_message("pInfo", info->sType, VKMHA_STRUCTURE_TYPE_PREFILL_RECORD_INFO));
+        VKMHA_CHECK(check_record_call(session, info));
         auto positions = record_positions(info->pNext, "VkmhaPrefillRecordInfo");
         if (!positions) return fail(positions.error());
         VKMHA_REQUIRE(info->job, "pInfo->job is NULL");
@@ -1107,7 +955,7 @@ VkmhaResult VKMHA_CALL record_prefill(VkmhaSession session, VkCommandBuffer cmd,
             status->done = a.job->done() ? VK_TRUE : VK_FALSE;
             status->progress = static_cast<float>(a.job->progress());
             const bool nothing = was_done || item->begin == item->end; // a default item: nothing was recorded
-            status->phase = nothing ? VKMHA_PREFILL_PHASE_NONE : static_cast<VkmhaPrefillPhase>(item->phase);
+            status->phase = nothing ? VKMHA_PREFILL_PHASE_NONE : to_c(item->phase);
             status->begin = nothing ? 0 : item->begin;
             status->end = nothing ? 0 : item->end;
             status->rowBegin = nothing ? 0 : item->row_begin;
@@ -1213,18 +1061,13 @@ Status require_pointers(const char* owner, std::initializer_list<std::pair<const
 VkmhaResult VKMHA_CALL record_attention_qkv(VkmhaSession session, VkCommandBuffer cmd, const VkmhaQkvRecordInfo* info) {
     return guarded([&] {
         constexpr const char* owner = "VkmhaQkvRecordInfo";
-        VKMHA_REQUIRE(session, "session is NULL");
-        VKMHA_REQUIRE(info, "pInfo is NULL");
-        VKMHA_REQUIRE(info->sType == VKMHA_STRUCTURE_TYPE_QKV_RECORD_INFO,
-                      stype_message("pInfo", info->sType, VKMHA_STRUCTURE_TYPE_QKV_RECORD_INFO));
+        VKMHA_CHECK(check_record_call(session, info));
         auto positions = record_positions(info->pNext, owner, true);
         if (!positions) return fail(positions.error());
         auto options = attention_options(info->flags, info->keyPaddingMaskType, info->attnMaskType);
         if (!options) return fail(options.error());
-        if (Status bound =
-                require_bound(owner, {{"q", &info->q}, {"k", &info->k}, {"v", &info->v}, {"output", &info->output}});
-            !bound)
-            return fail(bound.error());
+        VKMHA_CHECK(
+            require_bound(owner, {{"q", &info->q}, {"k", &info->k}, {"v", &info->v}, {"output", &info->output}}));
         const AttentionConfig& c = session->model->model->config();
         const VkmhaTensorLayout* layouts[4] = {&info->qLayout, &info->kLayout, &info->vLayout, &info->outputLayout};
         auto qkv = own_qkv(c, owner, layouts, info->batch, info->queryLength, info->keyLength, false, 0);
@@ -1256,17 +1099,12 @@ VkmhaResult VKMHA_CALL record_attention_qkv(VkmhaSession session, VkCommandBuffe
 VkmhaResult VKMHA_CALL submit_qkv(VkmhaSession session, const VkmhaHostQkvSubmitInfo* info, uint64_t* value) {
     return guarded([&] {
         constexpr const char* owner = "VkmhaHostQkvSubmitInfo";
-        VKMHA_REQUIRE(value, "pTimelineValue is NULL");
-        VKMHA_REQUIRE(session, "session is NULL");
-        VKMHA_REQUIRE(info, "pInfo is NULL");
-        VKMHA_REQUIRE(info->sType == VKMHA_STRUCTURE_TYPE_HOST_QKV_SUBMIT_INFO,
-                      stype_message("pInfo", info->sType, VKMHA_STRUCTURE_TYPE_HOST_QKV_SUBMIT_INFO));
+        VKMHA_CHECK(check_submit_call(session, info, value));
         auto positions = host_positions(info->pNext, owner, true);
         if (!positions) return fail(positions.error());
         auto options = attention_options(info->flags, info->keyPaddingMaskType, info->attnMaskType);
         if (!options) return fail(options.error());
-        if (Status given = require_pointers(owner, {{"pQ", info->pQ}, {"pK", info->pK}, {"pV", info->pV}}); !given)
-            return fail(given.error());
+        VKMHA_CHECK(require_pointers(owner, {{"pQ", info->pQ}, {"pK", info->pK}, {"pV", info->pV}}));
         const AttentionConfig& c = session->model->model->config();
         const uint32_t D = c.head_dim();
         // The host path stages contiguous tensors: their strides must fit too.
@@ -1292,19 +1130,14 @@ VkmhaResult VKMHA_CALL record_cached_attention_qkv(VkmhaSession session, VkComma
                                                    const VkmhaCachedQkvRecordInfo* info) {
     return guarded([&] {
         constexpr const char* owner = "VkmhaCachedQkvRecordInfo";
-        VKMHA_REQUIRE(session, "session is NULL");
-        VKMHA_REQUIRE(info, "pInfo is NULL");
-        VKMHA_REQUIRE(info->sType == VKMHA_STRUCTURE_TYPE_CACHED_QKV_RECORD_INFO,
-                      stype_message("pInfo", info->sType, VKMHA_STRUCTURE_TYPE_CACHED_QKV_RECORD_INFO));
+        VKMHA_CHECK(check_record_call(session, info));
         VKMHA_REQUIRE(info->cache, "pInfo->cache is NULL");
         auto positions = record_positions(info->pNext, owner);
         if (!positions) return fail(positions.error());
         auto steps = sequence_steps(info->stepCount, info->pSteps);
         if (!steps) return fail(steps.error());
-        if (Status bound =
-                require_bound(owner, {{"q", &info->q}, {"k", &info->k}, {"v", &info->v}, {"output", &info->output}});
-            !bound)
-            return fail(bound.error());
+        VKMHA_CHECK(
+            require_bound(owner, {{"q", &info->q}, {"k", &info->k}, {"v", &info->v}, {"output", &info->output}}));
         uint64_t tokens = 0;
         for (const SequenceStep& st : steps.value()) tokens += st.new_tokens;
         const VkmhaTensorLayout* layouts[4] = {&info->qLayout, &info->kLayout, &info->vLayout, &info->outputLayout};
@@ -1332,18 +1165,13 @@ VkmhaResult VKMHA_CALL submit_cached_qkv(VkmhaSession session, const VkmhaHostCa
                                          uint64_t* value) {
     return guarded([&] {
         constexpr const char* owner = "VkmhaHostCachedQkvSubmitInfo";
-        VKMHA_REQUIRE(value, "pTimelineValue is NULL");
-        VKMHA_REQUIRE(session, "session is NULL");
-        VKMHA_REQUIRE(info, "pInfo is NULL");
-        VKMHA_REQUIRE(info->sType == VKMHA_STRUCTURE_TYPE_HOST_CACHED_QKV_SUBMIT_INFO,
-                      stype_message("pInfo", info->sType, VKMHA_STRUCTURE_TYPE_HOST_CACHED_QKV_SUBMIT_INFO));
+        VKMHA_CHECK(check_submit_call(session, info, value));
         VKMHA_REQUIRE(info->cache, "pInfo->cache is NULL");
         auto positions = host_positions(info->pNext, owner);
         if (!positions) return fail(positions.error());
         auto steps = sequence_steps(info->stepCount, info->pSteps);
         if (!steps) return fail(steps.error());
-        if (Status given = require_pointers(owner, {{"pQ", info->pQ}, {"pK", info->pK}, {"pV", info->pV}}); !given)
-            return fail(given.error());
+        VKMHA_CHECK(require_pointers(owner, {{"pQ", info->pQ}, {"pK", info->pK}, {"pV", info->pV}}));
         HostInputs in;
         in.query = info->pQ;
         in.key = info->pK;
@@ -1360,7 +1188,7 @@ VkmhaResult VKMHA_CALL submit_cached_qkv(VkmhaSession session, const VkmhaHostCa
 
 const char* VKMHA_CALL stage_name_c(VkmhaStage stage) {
     if (static_cast<uint32_t>(stage) >= kStageCount) return "unknown";
-    return stage_name(static_cast<Stage>(stage));
+    return stage_name(static_cast<Stage>(stage)); // in range, and enum_mirror.h holds the values equal
 }
 
 } // namespace
