@@ -29,7 +29,7 @@ bool same_tiling(const AttentionTiling& a, const AttentionTiling& b) {
 } // namespace
 
 TEST_SUITE("kernel_policy") {
-    TEST_CASE("policy: chosen from the facts; overrides only narrow it") {
+    TEST_CASE("policy: chosen from the facts, and overrides only narrow it") {
         const DeviceLimits cpu = cpu_facts();
         CHECK(choose_kernel_policy(cpu) == KernelPolicy{.cpu_tiling = true, .subgroup_arithmetic = true});
         CHECK(choose_kernel_policy(cpu, {.allow_cpu_tiling = false}) ==

@@ -216,7 +216,7 @@ TEST_SUITE("plugin_boundary") {
                        "pInfo is NULL");
     }
 
-    TEST_CASE("enums: stage names follow VkmhaStage; a value past the last is unknown") {
+    TEST_CASE("enums: stage names follow VkmhaStage, and a value past the last is unknown") {
         const VkmhaProcTable& t = api();
         CHECK(std::string(t.stageName(VKMHA_STAGE_Q_PROJ)) == "q_proj");
         CHECK(std::string(t.stageName(VKMHA_STAGE_ATTENTION)) == "attention");
