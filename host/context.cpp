@@ -3,11 +3,12 @@
 
 namespace vkmha {
 
-Result<std::unique_ptr<Context>> Context::create(std::unique_ptr<Device> device, const std::vector<uint8_t>& cache) {
+Result<std::unique_ptr<Context>> Context::create(std::unique_ptr<Device> device, const std::vector<uint8_t>& cache,
+                                                 const KernelPolicyOverrides& overrides) {
     std::unique_ptr<Context> ctx(new Context());
     ctx->m_device = std::move(device);
     const Device& d = *ctx->m_device;
-    auto shaders = ShaderLibrary::create(d, cache);
+    auto shaders = ShaderLibrary::create(d, choose_kernel_policy(d.limits(), overrides), cache);
     if (!shaders) return shaders.take_error();
     ctx->m_shaders = std::move(shaders.value());
     if (d.has_queue()) {

@@ -1,5 +1,5 @@
-// Context: one device plus everything built once for it (pipelines, an upload path). Models and sessions hang
-// off a context and must be destroyed before it.
+// Context: one device plus everything built once for it (the kernel policy, pipelines, an upload path). Models and
+// sessions hang off a context and must be destroyed before it.
 #pragma once
 
 #include "shader_library.h"
@@ -11,10 +11,14 @@ namespace vkmha {
 
 class Context {
   public:
-    static Result<std::unique_ptr<Context>> create(std::unique_ptr<Device> device, const std::vector<uint8_t>& cache);
+    // overrides: narrow the kernel policy chosen for the device (tests run every kernel family on one device).
+    static Result<std::unique_ptr<Context>> create(std::unique_ptr<Device> device, const std::vector<uint8_t>& cache,
+                                                   const KernelPolicyOverrides& overrides = {});
 
     const Device& device() const { return *m_device; }
     const ShaderLibrary& shaders() const { return m_shaders; }
+    // What vkmha runs on this device; device().limits() says what the device is.
+    const KernelPolicy& kernel_policy() const { return m_shaders.policy(); }
     // Runs `record` in a one-time command buffer on the context's queue and waits: used only at model creation.
     template <typename F> Status run_once(F&& record) const;
 

@@ -147,12 +147,13 @@ Result<std::unique_ptr<Model>> Model::create(const Context& ctx, const Attention
     m->m_precision = precision;
     m->m_in_bias = !w.bq.empty();
     m->m_out_bias = !w.bo.empty();
-    m->m_tiling = ShaderLibrary::choose_attention_tiling(ctx.device().limits(), c.head_dim());
+    m->m_tiling = ShaderLibrary::choose_attention_tiling(ctx.device().limits(), ctx.kernel_policy(), c.head_dim());
     if (c.head_dim() <= m->m_tiling.max_head_dim) { // larger head dims take the unfused path
         auto pipeline = ctx.shaders().attention_pipeline(m->m_tiling, precision, score_modifiers(c));
         if (!pipeline) return pipeline.take_error();
         m->m_attention = std::move(pipeline.value());
-        m->m_decode_tiling = ShaderLibrary::choose_decode_tiling(ctx.device().limits(), c.head_dim());
+        m->m_decode_tiling =
+            ShaderLibrary::choose_decode_tiling(ctx.device().limits(), ctx.kernel_policy(), c.head_dim());
         auto decode = ctx.shaders().attention_pipeline(m->m_decode_tiling, precision, score_modifiers(c));
         if (!decode) return decode.take_error();
         m->m_decode = std::move(decode.value());

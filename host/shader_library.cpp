@@ -154,9 +154,11 @@ uint32_t kernel_binding_count(Kernel k) { return info(k).bindings; }
 uint32_t kernel_write_mask(Kernel k) { return info(k).write_mask; }
 uint32_t kernel_read_write_mask(Kernel k) { return info(k).read_write_mask; }
 
-Result<ShaderLibrary> ShaderLibrary::create(const Device& d, const std::vector<uint8_t>& initial_cache) {
+Result<ShaderLibrary> ShaderLibrary::create(const Device& d, const KernelPolicy& policy,
+                                            const std::vector<uint8_t>& initial_cache) {
     ShaderLibrary lib;
     lib.m_device = &d;
+    lib.m_policy = policy;
     const auto& vk = d.vk();
     if (d.external_pipeline_cache()) {
         lib.m_cache_in_use = d.external_pipeline_cache();
@@ -219,7 +221,7 @@ Result<ShaderLibrary> ShaderLibrary::create(const Device& d, const std::vector<u
     // Per-device tiling: the defaults need 256 invocations and ~8 KiB of shared memory for the projections; Vulkan
     // guarantees only 128 invocations, so smaller devices get half-height workgroups.
     if (d.limits().max_workgroup_invocations < lib.m_linear_tiling.x * lib.m_linear_tiling.y) lib.m_linear_tiling.y = 8;
-    if (d.limits().cpu) {
+    if (policy.cpu_tiling) {
         // Lane tiles (linear.comp -DLANE_TILES), for the reason attention's are (choose_attention_tiling): one SIMD
         // vector of invocations, an 8 x 8 register tile each (16 products per load).
         LinearTiling& lt = lib.m_linear_tiling;
@@ -258,7 +260,7 @@ Result<Handle<VkPipeline>> ShaderLibrary::build_pipeline(Kernel kernel, Variant 
                                                          bool lane_tiles) const {
     const Device& d = *m_device;
     const auto& vk = d.vk();
-    const VariantInfo* found = find_variant(kernel, variant, m_device->limits().subgroup_arithmetic, lane_tiles);
+    const VariantInfo* found = find_variant(kernel, variant, m_policy.subgroup_arithmetic, lane_tiles);
     if (!found)
         return make_error(ErrorCode::internal, std::string("kernel ") + kernel_name(kernel) + " has no variant " +
                                                    std::to_string(static_cast<uint32_t>(variant)));
@@ -306,9 +308,10 @@ Result<Handle<VkPipeline>> ShaderLibrary::build_pipeline(Kernel kernel, Variant 
     return Handle<VkPipeline>(&d, pipeline);
 }
 
-AttentionTiling ShaderLibrary::choose_attention_tiling(const DeviceLimits& limits, uint32_t head_dim) {
+AttentionTiling ShaderLibrary::choose_attention_tiling(const DeviceLimits& limits, const KernelPolicy& policy,
+                                                       uint32_t head_dim) {
     AttentionTiling t; // the defaults fit Vulkan's minimum limits (128 invocations, 16 KiB of shared memory)
-    if (limits.cpu && head_dim % 4 == 0 && head_dim <= 128) {
+    if (policy.cpu_tiling && head_dim % 4 == 0 && head_dim <= 128) {
         // Lane tiles: llvmpipe runs each load or store inside a loop as a loop over the SIMD lanes, so the kernel
         // that keeps Q, scores and accumulators in each invocation's registers and touches memory only for K and V
         // rows runs the fused core 3-5x faster than workgroup tiles there (shaders/README.md). One SIMD vector of
@@ -324,7 +327,7 @@ AttentionTiling ShaderLibrary::choose_attention_tiling(const DeviceLimits& limit
         if (4u * (2 * t.workgroup + t.workgroup * head_dim) <= limits.max_compute_shared_memory) return t;
         t = AttentionTiling{}; // the merge buffer does not fit: workgroup tiles below
     }
-    if (limits.cpu) {
+    if (policy.cpu_tiling) {
         // CPU implementations run an invocation's loops serially and have no register file to spill: fewer, longer
         // invocations with more rows each measured 1.6x faster on lavapipe, and longer key tiles with narrower
         // head-dim steps (fewer barriers per key, which llvmpipe runs as coroutine switches) 1.2x more
@@ -344,8 +347,9 @@ AttentionTiling ShaderLibrary::choose_attention_tiling(const DeviceLimits& limit
     return t;
 }
 
-AttentionTiling ShaderLibrary::choose_decode_tiling(const DeviceLimits& limits, uint32_t head_dim) {
-    AttentionTiling t = choose_attention_tiling(limits, head_dim);
+AttentionTiling ShaderLibrary::choose_decode_tiling(const DeviceLimits& limits, const KernelPolicy& policy,
+                                                    uint32_t head_dim) {
+    AttentionTiling t = choose_attention_tiling(limits, policy, head_dim);
     // Workgroup tiles' smallest is one vec4 of rows (WG % 4 == 0 holds for every WG above); lane tiles take any count.
     t.rows = t.lanes ? 1 : 4;
     return t;

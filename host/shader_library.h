@@ -3,6 +3,7 @@
 #pragma once
 
 #include "attention_config.h"
+#include "kernel_policy.h"
 #include "push_constants.h"
 #include "vulkan/handle.h"
 
@@ -78,7 +79,9 @@ class ShaderLibrary {
   public:
     // initial_cache: bytes from a previous cache_data() (may be empty, stale or foreign: a header that does not match
     // this device is dropped with a warning; the driver validates the rest).
-    static Result<ShaderLibrary> create(const Device&, const std::vector<uint8_t>& initial_cache);
+    // policy: which kernel family runs here (lane or workgroup tiles, subgroup arithmetic or not).
+    static Result<ShaderLibrary> create(const Device&, const KernelPolicy& policy,
+                                        const std::vector<uint8_t>& initial_cache);
 
     // Every kernel's pipeline but Kernel::attention's, which models build with attention_pipeline(). The fp16
     // variants exist only on devices with 16-bit storage (Device::storage16()); VK_NULL_HANDLE where none exists.
@@ -86,14 +89,16 @@ class ShaderLibrary {
         return m_pipelines[static_cast<size_t>(k) * kVariantCount + static_cast<size_t>(v)].get();
     }
     uint32_t pipeline_count() const { return m_pipeline_count; }
-    // The fused kernel's tiling for a model's head dim on this device, and its pipeline for the model's precision.
-    static AttentionTiling choose_attention_tiling(const DeviceLimits&, uint32_t head_dim);
+    // The fused kernel's tiling for a model's head dim on a device under a policy, and its pipeline for the model's
+    // precision.
+    static AttentionTiling choose_attention_tiling(const DeviceLimits&, const KernelPolicy&, uint32_t head_dim);
     // The same for decode-like work (a few query rows per key/value head): 4 rows per workgroup (1 with lane tiles),
     // so one query token does not pay for a full row tile of padding.
-    static AttentionTiling choose_decode_tiling(const DeviceLimits&, uint32_t head_dim);
+    static AttentionTiling choose_decode_tiling(const DeviceLimits&, const KernelPolicy&, uint32_t head_dim);
     // score_modifiers: attention.comp's SCORE_MODIFIERS (bit 0 soft-cap, bit 1 ALiBi), from score_modifiers().
     Result<Handle<VkPipeline>> attention_pipeline(const AttentionTiling&, Precision, uint32_t score_modifiers) const;
     const LinearTiling& linear_tiling() const { return m_linear_tiling; }
+    const KernelPolicy& policy() const { return m_policy; }
     // Every kernel shares one layout (kMaxBindings storage buffers, kMaxPushBytes of push constants), so any
     // pre-allocated descriptor set serves any kernel.
     VkPipelineLayout layout() const { return m_layout.get(); }
@@ -109,6 +114,7 @@ class ShaderLibrary {
                                               int32_t* cache_hit, bool lane_tiles = false) const;
 
     const Device* m_device = nullptr;
+    KernelPolicy m_policy;
     Handle<VkPipelineCache> m_own_cache;
     VkPipelineCache m_cache_in_use = VK_NULL_HANDLE;
     int32_t m_from_cache = -1;

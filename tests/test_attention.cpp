@@ -403,8 +403,8 @@ TEST_SUITE("attention") {
         // The default context uses softmax_subgroup where the device supports subgroup arithmetic; this one does not.
         Context& plain = vkmha::test::gpu_context_portable();
         MESSAGE("default context uses subgroup arithmetic: ",
-                vkmha::test::gpu_context().device().limits().subgroup_arithmetic);
-        CHECK_FALSE(plain.device().limits().subgroup_arithmetic);
+                vkmha::test::gpu_context().kernel_policy().subgroup_arithmetic);
+        CHECK_FALSE(plain.kernel_policy().subgroup_arithmetic);
         for (const Case& c : kCases) run_case(c, AttentionPath::unfused, true, Precision::fp32, nullptr, &plain);
     }
 
@@ -426,9 +426,9 @@ TEST_SUITE("attention") {
 
     TEST_CASE("fused: workgroup tiles match the CPU reference too (lane tiles are the CPU default)") {
         Context& portable = vkmha::test::gpu_context_portable();
-        const bool default_lanes = vkmha::test::gpu_context().device().limits().cpu;
+        const bool default_lanes = vkmha::test::gpu_context().kernel_policy().cpu_tiling;
         MESSAGE("default context uses lane tiles where the head dim allows: ", default_lanes);
-        CHECK_FALSE(portable.device().limits().cpu);
+        CHECK_FALSE(portable.kernel_policy().cpu_tiling);
         for (const Case& c : kCases) run_case(c, AttentionPath::fused, true, Precision::fp32, nullptr, &portable);
         for (const Case& c : kDecode) {
             run_case(c, AttentionPath::fused, true, Precision::fp32, nullptr, &portable);
@@ -470,40 +470,40 @@ TEST_SUITE("attention") {
 TEST_SUITE("attention_plan") {
     TEST_CASE("tiling: CPU devices get lane tiles for head dims that are multiples of 4 up to 128") {
         DeviceLimits cpu;
-        cpu.cpu = true;
+        cpu.cpu_implementation = true;
         cpu.subgroup_size = 8;
         cpu.max_compute_shared_memory = 32768;
         cpu.max_workgroup_invocations = 1024;
         for (uint32_t d : {4u, 8u, 64u, 100u, 128u}) {
             INFO("head dim ", d);
-            const AttentionTiling t = ShaderLibrary::choose_attention_tiling(cpu, d);
+            const AttentionTiling t = ShaderLibrary::choose_attention_tiling(cpu, choose_kernel_policy(cpu), d);
             CHECK(t.lanes);
             CHECK(t.max_head_dim == d); // the kernel's vec4 rows need D == D_MAX
             CHECK(t.workgroup == 8);
             CHECK(t.keys == t.workgroup);
             CHECK(t.rows * d <= 512);
             CHECK(t.rows >= 1);
-            const AttentionTiling decode = ShaderLibrary::choose_decode_tiling(cpu, d);
+            const AttentionTiling decode = ShaderLibrary::choose_decode_tiling(cpu, choose_kernel_policy(cpu), d);
             CHECK(decode.lanes);
             CHECK(decode.rows == 1);
         }
         for (uint32_t d : {1u, 6u, 130u, 132u, 256u}) {
             INFO("head dim ", d);
-            CHECK_FALSE(ShaderLibrary::choose_attention_tiling(cpu, d).lanes);
+            CHECK_FALSE(ShaderLibrary::choose_attention_tiling(cpu, choose_kernel_policy(cpu), d).lanes);
         }
         DeviceLimits narrow = cpu;
         narrow.subgroup_size = 4;
-        CHECK(ShaderLibrary::choose_attention_tiling(narrow, 64).workgroup == 4);
+        CHECK(ShaderLibrary::choose_attention_tiling(narrow, choose_kernel_policy(narrow), 64).workgroup == 4);
         DeviceLimits wide = cpu;
         wide.subgroup_size = 64;
-        CHECK(ShaderLibrary::choose_attention_tiling(wide, 64).workgroup == 16);
+        CHECK(ShaderLibrary::choose_attention_tiling(wide, choose_kernel_policy(wide), 64).workgroup == 16);
         DeviceLimits small = cpu;
         small.max_compute_shared_memory = 2048; // the lanes' merge buffer (4 * (2 * 8 + 8 * 64) bytes) does not fit
-        CHECK_FALSE(ShaderLibrary::choose_attention_tiling(small, 64).lanes);
+        CHECK_FALSE(ShaderLibrary::choose_attention_tiling(small, choose_kernel_policy(small), 64).lanes);
         DeviceLimits gpu = cpu;
-        gpu.cpu = false;
-        CHECK_FALSE(ShaderLibrary::choose_attention_tiling(gpu, 64).lanes);
-        CHECK(ShaderLibrary::choose_decode_tiling(gpu, 64).rows == 4);
+        gpu.cpu_implementation = false;
+        CHECK_FALSE(ShaderLibrary::choose_attention_tiling(gpu, choose_kernel_policy(gpu), 64).lanes);
+        CHECK(ShaderLibrary::choose_decode_tiling(gpu, choose_kernel_policy(gpu), 64).rows == 4);
     }
 
     TEST_CASE("plan: decode shapes split the keys and merge them, long queries and NO_SPLIT_K do not") {
@@ -514,7 +514,7 @@ TEST_SUITE("attention_plan") {
         in.shape = {1, 1, 4096};
         in.scores_capacity = 0; // fused only
         in.partials_capacity = 1u << 22;
-        in.model.tiling = ShaderLibrary::choose_attention_tiling(limits, 64);
+        in.model.tiling = ShaderLibrary::choose_attention_tiling(limits, vkmha::test::gpu_context().kernel_policy(), 64);
         auto kernels = [](const AttentionPlan& p) {
             std::string k;
             for (const Pass& pass : p.passes) k += std::string(kernel_name(pass.kernel)) + " ";
@@ -567,7 +567,7 @@ TEST_SUITE("attention_plan") {
         DeviceLimits capped = limits;
         capped.max_invocation_loop_iterations = 65535;
         in.model.config = {256, 1, 1, 256, 256}; // D = 256
-        in.model.tiling = ShaderLibrary::choose_attention_tiling(capped, 256);
+        in.model.tiling = ShaderLibrary::choose_attention_tiling(capped, vkmha::test::gpu_context().kernel_policy(), 256);
         in.shape = {1, 64, 40000};
         in.partials_capacity = uint64_t(1) << 24;
         const uint32_t required = min_key_splits(capped, in.model.tiling, 256, 40000);
@@ -583,7 +583,7 @@ TEST_SUITE("attention_plan") {
         CHECK_FALSE(plan_attention(in, capped).ok());
 
         in.model.config = {512, 8, 8, 512, 512};
-        in.model.tiling = ShaderLibrary::choose_attention_tiling(limits, 64);
+        in.model.tiling = ShaderLibrary::choose_attention_tiling(limits, vkmha::test::gpu_context().kernel_policy(), 64);
         in.shape = {1, 512, 512};
         in.options.need_weights = true; // a fused-only session has no score scratch for the weights
         auto refused = plan_attention(in, limits);
@@ -631,7 +631,7 @@ TEST_SUITE("attention_plan") {
         CachedStepInputs in;
         in.base.model.config = {512, 8, 2, 512, 512};
         in.base.capacity = 4096;
-        in.base.model.tiling = ShaderLibrary::choose_attention_tiling(limits, 64);
+        in.base.model.tiling = ShaderLibrary::choose_attention_tiling(limits, vkmha::test::gpu_context().kernel_policy(), 64);
         in.tokens = 3;
         in.records = 3;
         in.max_new_tokens = 1;

@@ -129,6 +129,124 @@ PhysicalDeviceInfo describe(const vk::InstanceTable& vki, VkPhysicalDevice pd) {
     return PhysicalDeviceInfo{props.deviceName, props.deviceType, props.vendorID, props.apiVersion};
 }
 
+std::vector<VkQueueFamilyProperties> queue_families(const vk::InstanceTable& vki, VkPhysicalDevice pd) {
+    uint32_t count = 0;
+    vki.vkGetPhysicalDeviceQueueFamilyProperties(pd, &count, nullptr);
+    std::vector<VkQueueFamilyProperties> families(count);
+    vki.vkGetPhysicalDeviceQueueFamilyProperties(pd, &count, families.data());
+    families.resize(count);
+    return families;
+}
+
+std::vector<VkExtensionProperties> device_extensions(const vk::InstanceTable& vki, VkPhysicalDevice pd) {
+    uint32_t count = 0;
+    vki.vkEnumerateDeviceExtensionProperties(pd, nullptr, &count, nullptr);
+    std::vector<VkExtensionProperties> extensions(count);
+    vki.vkEnumerateDeviceExtensionProperties(pd, nullptr, &count, extensions.data());
+    extensions.resize(count);
+    return extensions;
+}
+
+// Own mode, step 1: the device the options name (by index or by part of its name), else the best type among the
+// Vulkan 1.1 devices.
+Result<VkPhysicalDevice> pick_physical_device(const vk::InstanceTable& vki, VkInstance instance,
+                                              const OwnDeviceOptions& options) {
+    const std::vector<VkPhysicalDevice> devices = physical_devices(vki, instance);
+    if (devices.empty()) return make_error(ErrorCode::unsupported, "no Vulkan physical device found");
+    if (options.device_index >= 0) {
+        if (static_cast<size_t>(options.device_index) >= devices.size())
+            return make_error(ErrorCode::invalid_argument, "device index " + std::to_string(options.device_index) +
+                                                               " is out of range (" + std::to_string(devices.size()) +
+                                                               " devices)");
+        return devices[static_cast<size_t>(options.device_index)];
+    }
+    if (!options.device_name.empty()) {
+        for (VkPhysicalDevice pd : devices)
+            if (lower(describe(vki, pd).name).find(lower(options.device_name)) != std::string::npos) return pd;
+        return make_error(ErrorCode::invalid_argument, "no Vulkan device name contains '" + options.device_name + "'");
+    }
+    VkPhysicalDevice best = devices.front();
+    int best_rank = 99;
+    for (VkPhysicalDevice pd : devices) {
+        const PhysicalDeviceInfo info = describe(vki, pd);
+        const int rank = info.api_version >= VK_API_VERSION_1_1 ? type_rank(info.type) : 50;
+        if (rank < best_rank) best_rank = rank, best = pd;
+    }
+    return best;
+}
+
+// Own mode, step 2: a compute queue family, preferring one whose queues can write timestamps.
+Result<uint32_t> pick_queue_family(const std::vector<VkQueueFamilyProperties>& families, const std::string& device) {
+    int family = -1;
+    for (size_t i = 0; i < families.size(); ++i) {
+        if (!(families[i].queueFlags & VK_QUEUE_COMPUTE_BIT)) continue;
+        if (family < 0 ||
+            (families[static_cast<size_t>(family)].timestampValidBits == 0 && families[i].timestampValidBits > 0))
+            family = static_cast<int>(i);
+    }
+    if (family < 0) return make_error(ErrorCode::unsupported, "device '" + device + "' has no compute queue");
+    return static_cast<uint32_t>(family);
+}
+
+// What own mode enables of what the device supports, and the extensions that enabling it takes.
+struct OwnDeviceFeatures {
+    bool storage16 = false;         // storageBuffer16BitAccess (core 1.1): fp16 models
+    bool timeline = false;          // timelineSemaphore (core 1.2, an extension before): standalone submit/wait
+    bool creation_feedback = false; // core 1.3, an extension before: pipeline-cache hits
+    std::vector<const char*> extensions;
+};
+
+// Own mode, step 3. `api_version`: the instance's and the device's, whichever is lower.
+OwnDeviceFeatures probe_features(const vk::InstanceTable& vki, VkPhysicalDevice pd, uint32_t api_version) {
+    const std::vector<VkExtensionProperties> available = device_extensions(vki, pd);
+    OwnDeviceFeatures f;
+    if (has_extension(available, "VK_KHR_portability_subset")) f.extensions.push_back("VK_KHR_portability_subset");
+    const bool core12 = api_version >= VK_API_VERSION_1_2;
+    VkPhysicalDeviceTimelineSemaphoreFeatures timeline{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_TIMELINE_SEMAPHORE_FEATURES};
+    VkPhysicalDevice16BitStorageFeatures storage16{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_16BIT_STORAGE_FEATURES};
+    VkPhysicalDeviceFeatures2 features2{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FEATURES_2};
+    features2.pNext = &storage16;
+    // The timeline struct is known to the driver only where the feature exists (core or extension).
+    if (core12 || has_extension(available, VK_KHR_TIMELINE_SEMAPHORE_EXTENSION_NAME)) storage16.pNext = &timeline;
+    vki.vkGetPhysicalDeviceFeatures2(pd, &features2);
+    f.storage16 = storage16.storageBuffer16BitAccess == VK_TRUE;
+    f.timeline = timeline.timelineSemaphore == VK_TRUE;
+    if (f.timeline && !core12) f.extensions.push_back(VK_KHR_TIMELINE_SEMAPHORE_EXTENSION_NAME);
+    if (api_version >= VK_API_VERSION_1_3) {
+        f.creation_feedback = true;
+    } else if (has_extension(available, VK_EXT_PIPELINE_CREATION_FEEDBACK_EXTENSION_NAME)) {
+        f.extensions.push_back(VK_EXT_PIPELINE_CREATION_FEEDBACK_EXTENSION_NAME);
+        f.creation_feedback = true;
+    }
+    return f;
+}
+
+// Own mode, step 4: the logical device with one queue of `family` and the probed features enabled.
+VkResult create_logical_device(const vk::InstanceTable& vki, VkPhysicalDevice pd, uint32_t family,
+                               const OwnDeviceFeatures& f, VkDevice& device) {
+    VkPhysicalDeviceTimelineSemaphoreFeatures timeline{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_TIMELINE_SEMAPHORE_FEATURES};
+    VkPhysicalDevice16BitStorageFeatures storage16{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_16BIT_STORAGE_FEATURES};
+    VkPhysicalDeviceFeatures2 features2{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FEATURES_2};
+    features2.pNext = &storage16;
+    storage16.storageBuffer16BitAccess = f.storage16 ? VK_TRUE : VK_FALSE;
+    if (f.timeline) {
+        timeline.timelineSemaphore = VK_TRUE;
+        storage16.pNext = &timeline;
+    }
+    const float priority = 1.0f;
+    VkDeviceQueueCreateInfo qci{VK_STRUCTURE_TYPE_DEVICE_QUEUE_CREATE_INFO};
+    qci.queueFamilyIndex = family;
+    qci.queueCount = 1;
+    qci.pQueuePriorities = &priority;
+    VkDeviceCreateInfo dci{VK_STRUCTURE_TYPE_DEVICE_CREATE_INFO};
+    dci.pNext = &features2;
+    dci.queueCreateInfoCount = 1;
+    dci.pQueueCreateInfos = &qci;
+    dci.enabledExtensionCount = static_cast<uint32_t>(f.extensions.size());
+    dci.ppEnabledExtensionNames = f.extensions.data();
+    return vki.vkCreateDevice(pd, &dci, nullptr, &device);
+}
+
 } // namespace
 
 Result<std::vector<PhysicalDeviceInfo>> Device::enumerate() {
@@ -157,126 +275,44 @@ Result<std::unique_ptr<Device>> Device::create_own(const OwnDeviceOptions& optio
         d->m_vki.vkSetDebugUtilsObjectNameEXT = nullptr;
         d->m_vki.vkCreateDebugUtilsMessengerEXT = nullptr;
     }
-    if (d->m_vki.vkCreateDebugUtilsMessengerEXT) {
-        VkDebugUtilsMessengerCreateInfoEXT mi{VK_STRUCTURE_TYPE_DEBUG_UTILS_MESSENGER_CREATE_INFO_EXT};
-        mi.messageSeverity =
-            VK_DEBUG_UTILS_MESSAGE_SEVERITY_WARNING_BIT_EXT | VK_DEBUG_UTILS_MESSAGE_SEVERITY_ERROR_BIT_EXT;
-        mi.messageType =
-            VK_DEBUG_UTILS_MESSAGE_TYPE_VALIDATION_BIT_EXT | VK_DEBUG_UTILS_MESSAGE_TYPE_PERFORMANCE_BIT_EXT;
-        mi.pfnUserCallback = &Device::debug_callback;
-        mi.pUserData = d.get();
-        d->m_vki.vkCreateDebugUtilsMessengerEXT(d->m_instance, &mi, nullptr, &d->m_messenger);
-    }
+    d->install_messenger();
 
-    auto devices = physical_devices(d->m_vki, d->m_instance);
-    if (devices.empty()) return make_error(ErrorCode::unsupported, "no Vulkan physical device found");
-    int chosen = -1;
-    if (options.device_index >= 0) {
-        if (static_cast<size_t>(options.device_index) >= devices.size())
-            return make_error(ErrorCode::invalid_argument, "device index " + std::to_string(options.device_index) +
-                                                               " is out of range (" + std::to_string(devices.size()) +
-                                                               " devices)");
-        chosen = options.device_index;
-    } else if (!options.device_name.empty()) {
-        for (size_t i = 0; i < devices.size() && chosen < 0; ++i)
-            if (lower(describe(d->m_vki, devices[i]).name).find(lower(options.device_name)) != std::string::npos)
-                chosen = static_cast<int>(i);
-        if (chosen < 0)
-            return make_error(ErrorCode::invalid_argument,
-                              "no Vulkan device name contains '" + options.device_name + "'");
-    } else {
-        int best_rank = 99;
-        for (size_t i = 0; i < devices.size(); ++i) {
-            PhysicalDeviceInfo info = describe(d->m_vki, devices[i]);
-            int rank = info.api_version >= VK_API_VERSION_1_1 ? type_rank(info.type) : 50;
-            if (rank < best_rank) best_rank = rank, chosen = static_cast<int>(i);
-        }
-    }
-    d->m_physical = devices[static_cast<size_t>(chosen)];
+    auto physical = pick_physical_device(d->m_vki, d->m_instance, options);
+    if (!physical) return physical.take_error();
+    d->m_physical = physical.value();
     d->m_info = describe(d->m_vki, d->m_physical);
     d->m_api_version = std::min(d->m_info.api_version, setup->api_version);
     if (d->m_info.api_version < VK_API_VERSION_1_1)
         return make_error(ErrorCode::unsupported,
                           "device '" + d->m_info.name + "' supports only Vulkan 1.0; vkmha needs 1.1");
+    const std::vector<VkQueueFamilyProperties> families = queue_families(d->m_vki, d->m_physical);
+    auto family = pick_queue_family(families, d->m_info.name);
+    if (!family) return family.take_error();
+    d->m_queue_family = family.value();
+    const OwnDeviceFeatures features = probe_features(d->m_vki, d->m_physical, d->m_api_version);
 
-    uint32_t family_count = 0;
-    d->m_vki.vkGetPhysicalDeviceQueueFamilyProperties(d->m_physical, &family_count, nullptr);
-    std::vector<VkQueueFamilyProperties> families(family_count);
-    d->m_vki.vkGetPhysicalDeviceQueueFamilyProperties(d->m_physical, &family_count, families.data());
-    int family = -1;
-    for (uint32_t i = 0; i < family_count; ++i) {
-        if (!(families[i].queueFlags & VK_QUEUE_COMPUTE_BIT)) continue;
-        if (family < 0 ||
-            (families[static_cast<size_t>(family)].timestampValidBits == 0 && families[i].timestampValidBits > 0))
-            family = static_cast<int>(i);
-    }
-    if (family < 0) return make_error(ErrorCode::unsupported, "device '" + d->m_info.name + "' has no compute queue");
-    d->m_queue_family = static_cast<uint32_t>(family);
-
-    uint32_t ext_count = 0;
-    d->m_vki.vkEnumerateDeviceExtensionProperties(d->m_physical, nullptr, &ext_count, nullptr);
-    std::vector<VkExtensionProperties> exts(ext_count);
-    d->m_vki.vkEnumerateDeviceExtensionProperties(d->m_physical, nullptr, &ext_count, exts.data());
-    std::vector<const char*> enabled;
-    if (has_extension(exts, "VK_KHR_portability_subset")) enabled.push_back("VK_KHR_portability_subset");
-
-    // Timeline semaphores back standalone submit/wait: core feature in 1.2, an extension before. 16-bit storage
-    // (core in 1.1) backs fp16 models.
-    VkPhysicalDeviceTimelineSemaphoreFeatures timeline{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_TIMELINE_SEMAPHORE_FEATURES};
-    VkPhysicalDevice16BitStorageFeatures storage16{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_16BIT_STORAGE_FEATURES};
-    VkPhysicalDeviceFeatures2 features2{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FEATURES_2};
-    bool timeline_ext = has_extension(exts, VK_KHR_TIMELINE_SEMAPHORE_EXTENSION_NAME);
-    bool core12 = d->m_info.api_version >= VK_API_VERSION_1_2 && setup->api_version >= VK_API_VERSION_1_2;
-    auto core13 = [&] {
-        return d->m_info.api_version >= VK_API_VERSION_1_3 && setup->api_version >= VK_API_VERSION_1_3;
-    };
-    features2.pNext = &storage16;
-    if (core12 || timeline_ext) storage16.pNext = &timeline;
-    d->m_vki.vkGetPhysicalDeviceFeatures2(d->m_physical, &features2);
-    VkPhysicalDeviceFeatures2 enable2{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FEATURES_2};
-    VkPhysicalDeviceTimelineSemaphoreFeatures enable_timeline{
-        VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_TIMELINE_SEMAPHORE_FEATURES};
-    VkPhysicalDevice16BitStorageFeatures enable_storage16{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_16BIT_STORAGE_FEATURES};
-    enable2.pNext = &enable_storage16;
-    if (storage16.storageBuffer16BitAccess) {
-        enable_storage16.storageBuffer16BitAccess = VK_TRUE;
-        d->m_storage16 = true;
-    }
-    if (timeline.timelineSemaphore) {
-        enable_timeline.timelineSemaphore = VK_TRUE;
-        enable_storage16.pNext = &enable_timeline;
-        if (!core12) enabled.push_back(VK_KHR_TIMELINE_SEMAPHORE_EXTENSION_NAME);
-        d->m_timeline = true;
-    }
-
-    if (core13()) {
-        d->m_creation_feedback = true;
-    } else if (has_extension(exts, VK_EXT_PIPELINE_CREATION_FEEDBACK_EXTENSION_NAME)) {
-        enabled.push_back(VK_EXT_PIPELINE_CREATION_FEEDBACK_EXTENSION_NAME);
-        d->m_creation_feedback = true;
-    }
-
-    float priority = 1.0f;
-    VkDeviceQueueCreateInfo qci{VK_STRUCTURE_TYPE_DEVICE_QUEUE_CREATE_INFO};
-    qci.queueFamilyIndex = d->m_queue_family;
-    qci.queueCount = 1;
-    qci.pQueuePriorities = &priority;
-    VkDeviceCreateInfo dci{VK_STRUCTURE_TYPE_DEVICE_CREATE_INFO};
-    dci.pNext = &enable2;
-    dci.queueCreateInfoCount = 1;
-    dci.pQueueCreateInfos = &qci;
-    dci.enabledExtensionCount = static_cast<uint32_t>(enabled.size());
-    dci.ppEnabledExtensionNames = enabled.data();
-    VkResult r = d->m_vki.vkCreateDevice(d->m_physical, &dci, nullptr, &d->m_device);
+    VkResult r = create_logical_device(d->m_vki, d->m_physical, d->m_queue_family, features, d->m_device);
     if (r != VK_SUCCESS) return d->vk_error("vkCreateDevice", r);
+    d->m_storage16 = features.storage16;
+    d->m_timeline = features.timeline;
+    d->m_creation_feedback = features.creation_feedback;
     const char* missing = nullptr;
     if (!vk::load_device_table(d->m_vki, d->m_device, d->m_vk, missing))
         return make_error(ErrorCode::unsupported, std::string("Vulkan device lacks ") + missing);
     d->m_vk.vkGetDeviceQueue(d->m_device, d->m_queue_family, 0, &d->m_queue);
-    VKMHA_TRY(d->finish_setup());
-    if (!options.subgroup_operations) d->m_limits.subgroup_arithmetic = false;
-    if (!options.cpu_tiling) d->m_limits.cpu = false;
+    d->read_limits(families);
     return d;
+}
+
+void Device::install_messenger() {
+    if (!m_vki.vkCreateDebugUtilsMessengerEXT) return;
+    VkDebugUtilsMessengerCreateInfoEXT mi{VK_STRUCTURE_TYPE_DEBUG_UTILS_MESSENGER_CREATE_INFO_EXT};
+    mi.messageSeverity =
+        VK_DEBUG_UTILS_MESSAGE_SEVERITY_WARNING_BIT_EXT | VK_DEBUG_UTILS_MESSAGE_SEVERITY_ERROR_BIT_EXT;
+    mi.messageType = VK_DEBUG_UTILS_MESSAGE_TYPE_VALIDATION_BIT_EXT | VK_DEBUG_UTILS_MESSAGE_TYPE_PERFORMANCE_BIT_EXT;
+    mi.pfnUserCallback = &Device::debug_callback;
+    mi.pUserData = this;
+    m_vki.vkCreateDebugUtilsMessengerEXT(m_instance, &mi, nullptr, &m_messenger);
 }
 
 Result<std::unique_ptr<Device>> Device::adopt(const AdoptDeviceOptions& o, LogFunction log) {
@@ -319,26 +355,23 @@ Result<std::unique_ptr<Device>> Device::adopt(const AdoptDeviceOptions& o, LogFu
         (o.api_version >= VK_API_VERSION_1_3 && d->m_info.api_version >= VK_API_VERSION_1_3) ||
         std::find(o.enabled_device_extensions.begin(), o.enabled_device_extensions.end(),
                   VK_EXT_PIPELINE_CREATION_FEEDBACK_EXTENSION_NAME) != o.enabled_device_extensions.end();
+    const std::vector<VkQueueFamilyProperties> families = queue_families(d->m_vki, o.physical_device);
     if (o.queue_given) {
         if (o.queue == VK_NULL_HANDLE) return make_error(ErrorCode::invalid_argument, "adopt: queue is VK_NULL_HANDLE");
         d->m_queue = o.queue;
         d->m_queue_family = o.queue_family_index;
     } else {
-        uint32_t family_count = 0;
-        d->m_vki.vkGetPhysicalDeviceQueueFamilyProperties(o.physical_device, &family_count, nullptr);
-        std::vector<VkQueueFamilyProperties> families(family_count);
-        d->m_vki.vkGetPhysicalDeviceQueueFamilyProperties(o.physical_device, &family_count, families.data());
-        for (uint32_t i = 0; i < family_count; ++i)
+        for (uint32_t i = 0; i < families.size(); ++i)
             if (families[i].queueFlags & VK_QUEUE_COMPUTE_BIT) {
                 d->m_queue_family = i; // for timestamp validity only; no queue is used without one given
                 break;
             }
     }
-    VKMHA_TRY(d->finish_setup());
+    d->read_limits(families);
     return d;
 }
 
-Status Device::finish_setup() {
+void Device::read_limits(const std::vector<VkQueueFamilyProperties>& families) {
     VkPhysicalDeviceSubgroupProperties subgroup{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SUBGROUP_PROPERTIES};
     VkPhysicalDeviceDriverProperties driver{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_DRIVER_PROPERTIES};
     VkPhysicalDeviceProperties2 props2{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_PROPERTIES_2};
@@ -357,15 +390,10 @@ Status Device::finish_setup() {
                                    (subgroup.supportedOperations & VK_SUBGROUP_FEATURE_BASIC_BIT) &&
                                    (subgroup.supportedOperations & VK_SUBGROUP_FEATURE_ARITHMETIC_BIT);
     m_limits.timestamp_period_ns = l.timestampPeriod;
-    m_limits.cpu = props2.properties.deviceType == VK_PHYSICAL_DEVICE_TYPE_CPU;
+    m_limits.cpu_implementation = props2.properties.deviceType == VK_PHYSICAL_DEVICE_TYPE_CPU;
     if (driver.driverID == VK_DRIVER_ID_MESA_LLVMPIPE) m_limits.max_invocation_loop_iterations = 65535;
-    uint32_t family_count = 0;
-    m_vki.vkGetPhysicalDeviceQueueFamilyProperties(m_physical, &family_count, nullptr);
-    std::vector<VkQueueFamilyProperties> families(family_count);
-    m_vki.vkGetPhysicalDeviceQueueFamilyProperties(m_physical, &family_count, families.data());
     m_limits.timestamps =
-        m_queue_family < family_count && families[m_queue_family].timestampValidBits > 0 && l.timestampPeriod > 0;
-    return {};
+        m_queue_family < families.size() && families[m_queue_family].timestampValidBits > 0 && l.timestampPeriod > 0;
 }
 
 Device::~Device() {

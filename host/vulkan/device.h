@@ -3,6 +3,7 @@
 #pragma once
 
 #include "result.h"
+#include "vulkan/device_limits.h"
 #include "vulkan/dispatch.h"
 
 #include <atomic>
@@ -26,11 +27,9 @@ struct PhysicalDeviceInfo {
 };
 
 struct OwnDeviceOptions {
-    int32_t device_index = -1;       // -1: best by type (discrete > integrated > virtual > cpu)
-    std::string device_name;         // non-empty: first device whose name contains this (case-insensitive)
-    bool enable_debug_utils = true;  // labels, object names, and validation messages routed to the log
-    bool subgroup_operations = true; // false: use the subgroup-free kernels even where subgroups are supported
-    bool cpu_tiling = true;          // false: tile the kernels as for GPUs on CPU implementations too (tests use it)
+    int32_t device_index = -1;      // -1: best by type (discrete > integrated > virtual > cpu)
+    std::string device_name;        // non-empty: first device whose name contains this (case-insensitive)
+    bool enable_debug_utils = true; // labels, object names, and validation messages routed to the log
 };
 
 struct AdoptDeviceOptions {
@@ -48,22 +47,6 @@ struct AdoptDeviceOptions {
     uint32_t queue_family_index = 0;
     VkPipelineCache pipeline_cache = VK_NULL_HANDLE;  // optional; used, never destroyed
     const VkAllocationCallbacks* allocator = nullptr; // optional
-};
-
-struct DeviceLimits {
-    VkDeviceSize max_storage_buffer_range = 0;
-    VkDeviceSize min_storage_buffer_offset_alignment = 0;
-    uint32_t max_compute_shared_memory = 0;
-    uint32_t max_workgroup_invocations = 0;
-    uint32_t max_workgroup_count[3] = {0, 0, 0};
-    uint32_t subgroup_size = 0;
-    float timestamp_period_ns = 0;
-    bool timestamps = false; // the queue family has timestampValidBits > 0
-    // Loop iterations one invocation may run before the driver silently stops it; 0 = no such limit. llvmpipe
-    // (lavapipe) has one: 65535 over all loops of an invocation (see shaders/README.md).
-    uint32_t max_invocation_loop_iterations = 0;
-    bool subgroup_arithmetic = false; // subgroup arithmetic operations are supported in compute shaders
-    bool cpu = false; // a CPU implementation (lavapipe, SwiftShader): tiling favours few, long invocations
 };
 
 class Device {
@@ -90,6 +73,7 @@ class Device {
         return m_vk.vkQueueSubmit(m_queue, count, submits, fence);
     }
     uint32_t queue_family() const { return m_queue_family; }
+    // Facts only: what vkmha chooses to run here is the context's KernelPolicy.
     const DeviceLimits& limits() const { return m_limits; }
     const PhysicalDeviceInfo& info() const { return m_info; }
     bool debug_utils() const { return m_vki.vkCmdBeginDebugUtilsLabelEXT != nullptr; }
@@ -114,7 +98,10 @@ class Device {
 
   private:
     Device() = default;
-    Status finish_setup();
+    // Reads the limits once the physical device and queue family are known; `families` are the device's.
+    void read_limits(const std::vector<VkQueueFamilyProperties>& families);
+    // Own mode: routes validation messages to the log and counts them, where VK_EXT_debug_utils is on.
+    void install_messenger();
     static VKAPI_ATTR VkBool32 VKAPI_CALL debug_callback(VkDebugUtilsMessageSeverityFlagBitsEXT,
                                                          VkDebugUtilsMessageTypeFlagsEXT,
                                                          const VkDebugUtilsMessengerCallbackDataEXT*, void*);

@@ -1,22 +1,23 @@
 // The C ABI: vkmhaGetProcTable and the functions of its table, each a thin guarded shim over host/.
 #include "guard.h"
 
+#include "chain.h"
+#include "enum_mirror.h"
+#include "model_info.h"
+#include "qkv_layout.h"
+#include "struct_check.h"
+
 #include "context.h"
 #include "host_submit.h"
-#include "io/safetensors.h"
 #include "io/weight_map.h"
 #include "kv_cache.h"
 #include "model.h"
 #include "prefill_job.h"
-#include "rope.h"
 #include "session.h"
 
 #include <algorithm>
-#include <array>
 #include <cmath>
 #include <cstring>
-#include <span>
-#include <tuple>
 
 struct VkmhaContext_T {
     std::unique_ptr<vkmha::Context> context;
@@ -53,132 +54,16 @@ std::string hex(uint32_t v) {
     return buf;
 }
 
-std::string stype_message(const char* what, uint32_t got, uint32_t want) {
-    return std::string(what) + "->sType is " + std::to_string(got) + ", expected " + std::to_string(want);
-}
-
 #define VKMHA_REQUIRE(cond, message)                                                                                   \
     do {                                                                                                               \
         if (!(cond)) return invalid(message);                                                                          \
     } while (0)
 
-// ---- pNext chains (1.2) ---------------------------------------------------------------------------------------
-
-// What every chained struct starts with.
-struct ChainHeader {
-    VkmhaStructureType sType;
-    const void* pNext;
-};
-
-// A longer chain is a cycle or garbage, not a real caller's.
-constexpr size_t kMaxChainLength = 64;
-
-const char* structure_name(uint32_t type) {
-    switch (type) {
-    case VKMHA_STRUCTURE_TYPE_MODEL_ATTENTION_INFO: return "VkmhaModelAttentionInfo";
-    case VKMHA_STRUCTURE_TYPE_POSITIONS_INFO: return "VkmhaPositionsInfo";
-    default: return nullptr; // the others are never chained: messages give their number only
-    }
-}
-
-std::string structure_text(uint32_t type) {
-    const char* name = structure_name(type);
-    return "sType " + std::to_string(type) + (name ? std::string(" (") + name + ")" : std::string());
-}
-
-// One struct a chain may hold, and where the walk leaves it (nullptr when absent).
-struct ChainSlot {
-    VkmhaStructureType type;
-    const void** found;
-};
-
-// Walks `owner`'s pNext chain into `slots`; a struct `owner` does not take, or one chained twice, is refused by name.
-Status walk_chain(const void* next, const char* owner, std::span<const ChainSlot> slots) {
-    for (const ChainSlot& slot : slots) *slot.found = nullptr;
-    for (size_t length = 0; next; ++length) {
-        if (length == kMaxChainLength)
-            return make_error(ErrorCode::invalid_argument, std::string(owner) + "::pNext chain is longer than " +
-                                                               std::to_string(kMaxChainLength) + " structs (a cycle?)");
-        const auto* header = static_cast<const ChainHeader*>(next);
-        const ChainSlot* slot = nullptr;
-        for (const ChainSlot& s : slots)
-            if (s.type == header->sType) slot = &s;
-        if (!slot) {
-            std::string takes = slots.empty() ? " (its pNext must be NULL)" : "; it takes ";
-            for (size_t i = 0; i < slots.size(); ++i)
-                takes += (i ? ", " : "") + std::string(structure_name(slots[i].type));
-            return make_error(ErrorCode::invalid_argument, std::string(owner) + "::pNext chain holds " +
-                                                               structure_text(header->sType) + ", which " + owner +
-                                                               " does not take" + takes);
-        }
-        if (*slot->found)
-            return make_error(ErrorCode::invalid_argument,
-                              std::string(structure_name(slot->type)) + " is chained twice on " + owner);
-        *slot->found = header;
-        next = header->pNext;
-    }
-    return {};
-}
-
-// An input struct that takes no chained struct (its pNext is documented NULL).
-Status no_chain(const void* next, const char* owner) { return walk_chain(next, owner, {}); }
-
-// The VkmhaPositionsInfo on `owner`'s chain, or nullptr.
-Result<const VkmhaPositionsInfo*> positions_in_chain(const void* next, const char* owner) {
-    const void* found = nullptr;
-    const ChainSlot slots[] = {{VKMHA_STRUCTURE_TYPE_POSITIONS_INFO, &found}};
-    VKMHA_TRY(walk_chain(next, owner, slots));
-    return static_cast<const VkmhaPositionsInfo*>(found);
-}
-
-// Only recordAttentionQkv and submitQkv read key positions: anywhere else they would be silently unused.
-Status no_key_positions(const VkmhaPositionsInfo& p, const char* owner) {
-    const char* field = p.keyPositionIds.buffer != VK_NULL_HANDLE ? "keyPositionIds is bound"
-                        : p.pKeyPositionIds                       ? "pKeyPositionIds is set"
-                                                                  : nullptr;
-    if (!field) return {};
-    return make_error(ErrorCode::invalid_argument, std::string("VkmhaPositionsInfo::") + field + " on " + owner +
-                                                       "'s chain; only recordAttentionQkv and submitQkv read key "
-                                                       "positions");
-}
-
-// Record calls read positions from a buffer, submit calls from host memory: the other fields must stay unset.
-// `keys`: the call reads key positions too.
-Result<const VkmhaPositionsInfo*> record_positions(const void* next, const char* owner, bool keys = false) {
-    auto p = positions_in_chain(next, owner);
-    if (!p || !*p) return p;
-    const VkmhaPositionsInfo& info = **p;
-    if (!keys) VKMHA_TRY(no_key_positions(info, owner));
-    for (const auto& [set, field, reads] :
-         {std::tuple{info.pPositionIds != nullptr, "pPositionIds", "positionIds"},
-          std::tuple{info.pKeyPositionIds != nullptr, "pKeyPositionIds", "keyPositionIds"}})
-        if (set)
-            return make_error(ErrorCode::invalid_argument, std::string("VkmhaPositionsInfo::") + field + " is set on " +
-                                                               owner + "'s chain; a record call reads " + reads);
-    return p;
-}
-
-// A submit call's positions in host memory: the queries' (or new tokens') and, with `keys`, the keys'.
-struct HostPositions {
-    const int32_t* queries = nullptr;
-    const int32_t* keys = nullptr;
-};
-
-Result<HostPositions> host_positions(const void* next, const char* owner, bool keys = false) {
-    auto p = positions_in_chain(next, owner);
-    if (!p) return p.take_error();
-    if (!*p) return HostPositions{};
-    const VkmhaPositionsInfo& info = **p;
-    if (!keys) VKMHA_TRY(no_key_positions(info, owner));
-    for (const auto& [bound, field, reads] :
-         {std::tuple{info.positionIds.buffer != VK_NULL_HANDLE, "positionIds", "pPositionIds"},
-          std::tuple{info.keyPositionIds.buffer != VK_NULL_HANDLE, "keyPositionIds", "pKeyPositionIds"}})
-        if (bound)
-            return make_error(ErrorCode::invalid_argument, std::string("VkmhaPositionsInfo::") + field +
-                                                               " is bound on " + owner +
-                                                               "'s chain; a submit call reads " + reads);
-    return HostPositions{info.pPositionIds, info.pKeyPositionIds};
-}
+// A failed Status becomes the call's VkmhaResult and last error.
+#define VKMHA_CHECK(expr)                                                                                              \
+    do {                                                                                                               \
+        if (Status check_ = (expr); !check_) return fail(check_.error());                                              \
+    } while (0)
 
 const char* VKMHA_CALL get_last_error() { return last_error(); }
 
@@ -220,14 +105,51 @@ VkmhaResult VKMHA_CALL enumerate_devices(uint32_t* count, char (*names)[256]) {
     });
 }
 
+// Own mode: the device VkmhaOwnDeviceInfo names (optional: NULL takes the best one).
+Result<std::unique_ptr<Device>> own_device(const VkmhaOwnDeviceInfo* own, LogFunction log) {
+    OwnDeviceOptions o;
+    if (own) {
+        VKMHA_TRY(check_unchained(own, "pOwnDevice"));
+        o.device_index = own->deviceIndex;
+        if (own->pDeviceName) o.device_name = own->pDeviceName;
+    }
+    return Device::create_own(o, std::move(log));
+}
+
+// Adopt mode: the engine's handles and what it enabled, as the host takes them.
+Result<std::unique_ptr<Device>> adopt_device(const VkmhaAdoptDeviceInfo* a, LogFunction log) {
+    if (!a) return argument_error("deviceMode is ADOPT but pAdoptDevice is NULL");
+    VKMHA_TRY(check_unchained(a, "pAdoptDevice"));
+    if (a->enabledInstanceExtensionCount != 0 && !a->ppEnabledInstanceExtensions)
+        return argument_error("enabledInstanceExtensionCount is nonzero but ppEnabledInstanceExtensions is NULL");
+    if (a->enabledDeviceExtensionCount != 0 && !a->ppEnabledDeviceExtensions)
+        return argument_error("enabledDeviceExtensionCount is nonzero but ppEnabledDeviceExtensions is NULL");
+    AdoptDeviceOptions o;
+    o.instance = a->instance;
+    o.physical_device = a->physicalDevice;
+    o.device = a->device;
+    o.get_instance_proc_addr = a->pfnGetInstanceProcAddr;
+    o.api_version = a->apiVersion;
+    for (uint32_t i = 0; i < a->enabledInstanceExtensionCount; ++i)
+        if (a->ppEnabledInstanceExtensions[i])
+            o.enabled_instance_extensions.push_back(a->ppEnabledInstanceExtensions[i]);
+    for (uint32_t i = 0; i < a->enabledDeviceExtensionCount; ++i)
+        if (a->ppEnabledDeviceExtensions[i]) o.enabled_device_extensions.push_back(a->ppEnabledDeviceExtensions[i]);
+    o.timeline_semaphore_enabled = a->timelineSemaphoreEnabled == VK_TRUE;
+    o.storage_buffer_16bit_access_enabled = a->storageBuffer16BitAccessEnabled == VK_TRUE;
+    o.queue_given = a->queue != VK_NULL_HANDLE;
+    o.queue = a->queue;
+    o.queue_family_index = a->queueFamilyIndex;
+    o.pipeline_cache = a->pipelineCache;
+    o.allocator = a->pAllocator;
+    return Device::adopt(o, std::move(log));
+}
+
 VkmhaResult VKMHA_CALL create_context(const VkmhaContextCreateInfo* info, VkmhaContext* out) {
     return guarded([&] {
         VKMHA_REQUIRE(out, "pContext is NULL");
         *out = nullptr;
-        VKMHA_REQUIRE(info, "pCreateInfo is NULL");
-        VKMHA_REQUIRE(info->sType == VKMHA_STRUCTURE_TYPE_CONTEXT_CREATE_INFO,
-                      stype_message("pCreateInfo", info->sType, VKMHA_STRUCTURE_TYPE_CONTEXT_CREATE_INFO));
-        if (Status chain = no_chain(info->pNext, "VkmhaContextCreateInfo"); !chain) return fail(chain.error());
+        VKMHA_CHECK(check_unchained(info, "pCreateInfo"));
         VKMHA_REQUIRE(info->pipelineCacheDataSize == 0 || info->pPipelineCacheData,
                       "pipelineCacheDataSize is " + std::to_string(info->pipelineCacheDataSize) +
                           " but pPipelineCacheData is NULL");
@@ -236,52 +158,15 @@ VkmhaResult VKMHA_CALL create_context(const VkmhaContextCreateInfo* info, VkmhaC
         handle->log_user = info->pLogUserData;
         VkmhaContext_T* raw = handle.get();
         LogFunction log = [raw](LogLevel level, const std::string& message) {
-            if (raw->log) raw->log(static_cast<VkmhaLogLevel>(level), message.c_str(), raw->log_user);
+            if (raw->log) raw->log(to_c(level), message.c_str(), raw->log_user);
         };
         Result<std::unique_ptr<Device>> device = make_error(ErrorCode::internal, "no device");
-        if (info->deviceMode == VKMHA_DEVICE_MODE_OWN) {
-            OwnDeviceOptions o;
-            if (const VkmhaOwnDeviceInfo* own = info->pOwnDevice) {
-                VKMHA_REQUIRE(own->sType == VKMHA_STRUCTURE_TYPE_OWN_DEVICE_INFO,
-                              stype_message("pOwnDevice", own->sType, VKMHA_STRUCTURE_TYPE_OWN_DEVICE_INFO));
-                if (Status chain = no_chain(own->pNext, "VkmhaOwnDeviceInfo"); !chain) return fail(chain.error());
-                o.device_index = own->deviceIndex;
-                if (own->pDeviceName) o.device_name = own->pDeviceName;
-            }
-            device = Device::create_own(o, log);
-        } else if (info->deviceMode == VKMHA_DEVICE_MODE_ADOPT) {
-            const VkmhaAdoptDeviceInfo* a = info->pAdoptDevice;
-            VKMHA_REQUIRE(a, "deviceMode is ADOPT but pAdoptDevice is NULL");
-            VKMHA_REQUIRE(a->sType == VKMHA_STRUCTURE_TYPE_ADOPT_DEVICE_INFO,
-                          stype_message("pAdoptDevice", a->sType, VKMHA_STRUCTURE_TYPE_ADOPT_DEVICE_INFO));
-            if (Status chain = no_chain(a->pNext, "VkmhaAdoptDeviceInfo"); !chain) return fail(chain.error());
-            VKMHA_REQUIRE(a->enabledInstanceExtensionCount == 0 || a->ppEnabledInstanceExtensions,
-                          "enabledInstanceExtensionCount is nonzero but ppEnabledInstanceExtensions is NULL");
-            VKMHA_REQUIRE(a->enabledDeviceExtensionCount == 0 || a->ppEnabledDeviceExtensions,
-                          "enabledDeviceExtensionCount is nonzero but ppEnabledDeviceExtensions is NULL");
-            AdoptDeviceOptions o;
-            o.instance = a->instance;
-            o.physical_device = a->physicalDevice;
-            o.device = a->device;
-            o.get_instance_proc_addr = a->pfnGetInstanceProcAddr;
-            o.api_version = a->apiVersion;
-            for (uint32_t i = 0; i < a->enabledInstanceExtensionCount; ++i)
-                if (a->ppEnabledInstanceExtensions[i])
-                    o.enabled_instance_extensions.push_back(a->ppEnabledInstanceExtensions[i]);
-            for (uint32_t i = 0; i < a->enabledDeviceExtensionCount; ++i)
-                if (a->ppEnabledDeviceExtensions[i])
-                    o.enabled_device_extensions.push_back(a->ppEnabledDeviceExtensions[i]);
-            o.timeline_semaphore_enabled = a->timelineSemaphoreEnabled == VK_TRUE;
-            o.storage_buffer_16bit_access_enabled = a->storageBuffer16BitAccessEnabled == VK_TRUE;
-            o.queue_given = a->queue != VK_NULL_HANDLE;
-            o.queue = a->queue;
-            o.queue_family_index = a->queueFamilyIndex;
-            o.pipeline_cache = a->pipelineCache;
-            o.allocator = a->pAllocator;
-            device = Device::adopt(o, log);
-        } else {
+        if (info->deviceMode == VKMHA_DEVICE_MODE_OWN)
+            device = own_device(info->pOwnDevice, log);
+        else if (info->deviceMode == VKMHA_DEVICE_MODE_ADOPT)
+            device = adopt_device(info->pAdoptDevice, log);
+        else
             return invalid("deviceMode " + std::to_string(info->deviceMode) + " is unknown");
-        }
         if (!device) return fail(device.error());
         std::vector<uint8_t> cache;
         if (info->pipelineCacheDataSize) {
@@ -306,14 +191,11 @@ void VKMHA_CALL destroy_context(VkmhaContext context) {
 VkmhaResult VKMHA_CALL get_context_properties(VkmhaContext context, VkmhaContextProperties* props) {
     return guarded([&] {
         VKMHA_REQUIRE(context, "context is NULL");
-        VKMHA_REQUIRE(props, "pProperties is NULL");
-        VKMHA_REQUIRE(props->sType == VKMHA_STRUCTURE_TYPE_CONTEXT_PROPERTIES,
-                      stype_message("pProperties", props->sType, VKMHA_STRUCTURE_TYPE_CONTEXT_PROPERTIES));
+        // No output struct extends this one yet: a chained struct would be left unfilled, so it is refused.
+        VKMHA_CHECK(check_unchained(props, "pProperties"));
         const Device& d = context->context->device();
-        void* next = props->pNext;
         *props = {};
         props->sType = VKMHA_STRUCTURE_TYPE_CONTEXT_PROPERTIES;
-        props->pNext = next;
         std::strncpy(props->deviceName, d.info().name.c_str(), sizeof(props->deviceName) - 1);
         props->deviceType = d.info().type;
         props->vendorId = d.info().vendor_id;
@@ -348,308 +230,10 @@ VkmhaResult VKMHA_CALL get_pipeline_cache_data(VkmhaContext context, size_t* siz
     });
 }
 
-// The create-info's tensors (read from pSafetensorsPath, or copied from pTensors) and where they came from, for
-// messages. Neither given (an attention-only model): none.
-struct ModelTensors {
-    std::vector<io::Tensor> tensors;
-    std::string origin;
-};
-
-Result<ModelTensors> read_tensors(const VkmhaModelCreateInfo& info) {
-    std::vector<io::Tensor> tensors;
-    std::string origin;
-    if (info.pSafetensorsPath) {
-        origin = info.pSafetensorsPath;
-        auto read = io::read_safetensors(origin);
-        if (!read) return read.take_error();
-        tensors = std::move(read.value());
-    } else {
-        origin = "pTensors";
-        for (uint32_t i = 0; i < info.tensorCount; ++i) {
-            const VkmhaTensor& t = info.pTensors[i];
-            const std::string at = "pTensors[" + std::to_string(i) + "]";
-            if (!t.pName) return make_error(ErrorCode::invalid_argument, at + ".pName is NULL");
-            if (!t.pData) return make_error(ErrorCode::invalid_argument, at + " ('" + t.pName + "') pData is NULL");
-            if (t.rank == 0 || t.rank > 4)
-                return make_error(ErrorCode::invalid_argument,
-                                  at + " ('" + t.pName + "') rank " + std::to_string(t.rank) + " is outside 1..4");
-            io::Tensor tensor;
-            tensor.name = t.pName;
-            size_t elem = 0;
-            switch (t.dataType) {
-            case VKMHA_DATA_TYPE_F32: tensor.dtype = io::DType::f32, elem = 4; break;
-            case VKMHA_DATA_TYPE_F16: tensor.dtype = io::DType::f16, elem = 2; break;
-            case VKMHA_DATA_TYPE_BF16: tensor.dtype = io::DType::bf16, elem = 2; break;
-            default:
-                return make_error(ErrorCode::invalid_argument,
-                                  at + " ('" + t.pName + "') dataType " + std::to_string(t.dataType) + " is unknown");
-            }
-            uint64_t count = 1;
-            for (uint32_t r = 0; r < t.rank; ++r) {
-                if (t.shape[r] == 0 || t.shape[r] > (1ull << 32) || count > (1ull << 34) / t.shape[r])
-                    return make_error(ErrorCode::invalid_argument,
-                                      at + " ('" + t.pName + "') shape[" + std::to_string(r) +
-                                          "] = " + std::to_string(t.shape[r]) + " is out of range");
-                count *= t.shape[r];
-                tensor.shape.push_back(t.shape[r]);
-            }
-            const auto* bytes = static_cast<const uint8_t*>(t.pData);
-            tensor.data.assign(bytes, bytes + count * elem);
-            tensors.push_back(std::move(tensor));
-        }
-    }
-    return ModelTensors{std::move(tensors), std::move(origin)};
-}
-
-// The create-info's own fields (its chain is walked before: attention_only is its VkmhaModelAttentionInfo's).
-Status check_model_info(const VkmhaModelCreateInfo* info, bool attention_only) {
-    if (info->numHeads == 0) return make_error(ErrorCode::invalid_argument, "numHeads is 0");
-    if (info->pSafetensorsPath != nullptr && info->tensorCount > 0)
-        return make_error(ErrorCode::invalid_argument, "give exactly one of pSafetensorsPath and tensorCount/pTensors");
-    if (!attention_only && info->pSafetensorsPath == nullptr && info->tensorCount == 0)
-        return make_error(ErrorCode::invalid_argument, "give exactly one of pSafetensorsPath and tensorCount/pTensors "
-                                                       "(only a VkmhaModelAttentionInfo::attentionOnly model has "
-                                                       "no weights)");
-    if (info->tensorCount && !info->pTensors)
-        return make_error(ErrorCode::invalid_argument, "tensorCount is nonzero but pTensors is NULL");
-    if (info->precision != VKMHA_PRECISION_FP32 && info->precision != VKMHA_PRECISION_FP16)
-        return make_error(ErrorCode::invalid_argument, "precision " + std::to_string(info->precision) + " is unknown");
-    return {};
-}
-
-// ---- 1.2: VkmhaModelAttentionInfo ------------------------------------------------------------------------------
-
-Error attention_info_error(const std::string& what) {
-    return make_error(ErrorCode::invalid_argument, "VkmhaModelAttentionInfo::" + what);
-}
-
-std::string number(float value) {
-    char buf[32];
-    std::snprintf(buf, sizeof buf, "%g", static_cast<double>(value));
-    return buf;
-}
-
-// A float field whose 0 is its default; anything else must be finite and above `minimum`.
-Status check_above(const char* field, float value, float minimum = 0.0f) {
-    if (value == 0.0f || (std::isfinite(value) && value > minimum)) return {};
-    return attention_info_error(std::string(field) + " is " + number(value) +
-                                "; expected 0 (the default) or a finite number > " + number(minimum));
-}
-
-Status check_bool(const char* field, VkBool32 value) {
-    if (value == VK_FALSE || value == VK_TRUE) return {};
-    return attention_info_error(std::string(field) + " is " + std::to_string(value) + ", not VK_TRUE or VK_FALSE");
-}
-
-const char* scaling_name(VkmhaRopeScaling scaling) {
-    switch (scaling) {
-    case VKMHA_ROPE_SCALING_LINEAR: return "LINEAR";
-    case VKMHA_ROPE_SCALING_LLAMA3: return "LLAMA3";
-    case VKMHA_ROPE_SCALING_YARN: return "YARN";
-    default: return "NONE";
-    }
-}
-
-Status check_enums(const VkmhaModelAttentionInfo& a) {
-    if (static_cast<uint32_t>(a.ropeLayout) > VKMHA_ROPE_LAYOUT_GPTJ)
-        return attention_info_error("ropeLayout " + std::to_string(a.ropeLayout) +
-                                    " is unknown (NONE 0, NEOX 1, GPTJ 2)");
-    if (static_cast<uint32_t>(a.ropeScaling) > VKMHA_ROPE_SCALING_YARN)
-        return attention_info_error("ropeScaling " + std::to_string(a.ropeScaling) +
-                                    " is unknown (NONE 0, LINEAR 1, LLAMA3 2, YARN 3)");
-    VKMHA_TRY(check_bool("ropeNoTruncate", a.ropeNoTruncate));
-    VKMHA_TRY(check_bool("attentionOnly", a.attentionOnly));
-    return check_bool("alibi", a.alibi);
-}
-
-// RoPE settings without a layout are most likely a forgotten ropeLayout, not a wish for no RoPE.
-Status check_rope_unset(const VkmhaModelAttentionInfo& a) {
-    const std::pair<const char*, bool> fields[] = {{"rotaryDims", a.rotaryDims != 0},
-                                                   {"ropeTheta", a.ropeTheta != 0},
-                                                   {"ropeScaling", a.ropeScaling != VKMHA_ROPE_SCALING_NONE},
-                                                   {"ropeScalingFactor", a.ropeScalingFactor != 0},
-                                                   {"ropeLowFreqFactor", a.ropeLowFreqFactor != 0},
-                                                   {"ropeHighFreqFactor", a.ropeHighFreqFactor != 0},
-                                                   {"ropeOriginalMaxPositions", a.ropeOriginalMaxPositions != 0},
-                                                   {"ropeBetaFast", a.ropeBetaFast != 0},
-                                                   {"ropeBetaSlow", a.ropeBetaSlow != 0},
-                                                   {"ropeNoTruncate", a.ropeNoTruncate != VK_FALSE}};
-    for (const auto& [field, set] : fields)
-        if (set) return attention_info_error(std::string(field) + " is set but ropeLayout is NONE");
-    return {};
-}
-
-// The parameters the chosen scaling reads (the others are ignored).
-Status check_rope_scaling(const VkmhaModelAttentionInfo& a) {
-    if (a.ropeScaling == VKMHA_ROPE_SCALING_NONE) return {};
-    const std::string scaling = scaling_name(a.ropeScaling);
-    if (!(std::isfinite(a.ropeScalingFactor) && a.ropeScalingFactor > 0))
-        return attention_info_error("ropeScalingFactor is " + number(a.ropeScalingFactor) + "; " + scaling +
-                                    " scaling needs a finite factor > 0");
-    if (a.ropeScaling == VKMHA_ROPE_SCALING_LINEAR) return {};
-    if (a.ropeOriginalMaxPositions == 0)
-        return attention_info_error("ropeOriginalMaxPositions is 0; " + scaling +
-                                    " scaling needs the original context length (original_max_position_embeddings)");
-    if (a.ropeScaling == VKMHA_ROPE_SCALING_YARN) return {};
-    const float low = a.ropeLowFreqFactor, high = a.ropeHighFreqFactor;
-    if (!(std::isfinite(low) && std::isfinite(high) && low > 0 && high > low))
-        return attention_info_error("ropeLowFreqFactor " + number(low) + " and ropeHighFreqFactor " + number(high) +
-                                    ": LLAMA3 scaling needs 0 < ropeLowFreqFactor < ropeHighFreqFactor");
-    return {};
-}
-
-Status check_rope(const VkmhaModelAttentionInfo& a, uint32_t head_dim) {
-    if (a.ropeLayout == VKMHA_ROPE_LAYOUT_NONE) return check_rope_unset(a);
-    if (a.rotaryDims % 2 != 0 || a.rotaryDims > head_dim)
-        return attention_info_error("rotaryDims " + std::to_string(a.rotaryDims) +
-                                    " must be even and at most headDim " + std::to_string(head_dim));
-    VKMHA_TRY(check_above("ropeTheta", a.ropeTheta, 1.0f));
-    VKMHA_TRY(check_above("ropeBetaFast", a.ropeBetaFast));
-    VKMHA_TRY(check_above("ropeBetaSlow", a.ropeBetaSlow));
-    return check_rope_scaling(a);
-}
-
-// The header's defaults (0 = ...) made explicit.
-RopeConfig rope_config(const VkmhaModelAttentionInfo& a) {
-    RopeConfig r;
-    r.layout = static_cast<RopeLayout>(a.ropeLayout);
-    r.dims = a.rotaryDims;
-    if (a.ropeTheta != 0) r.theta = a.ropeTheta;
-    r.scaling = static_cast<RopeScaling>(a.ropeScaling);
-    if (r.scaling != RopeScaling::none) r.factor = a.ropeScalingFactor;
-    if (r.scaling == RopeScaling::llama3) {
-        r.low_freq_factor = a.ropeLowFreqFactor;
-        r.high_freq_factor = a.ropeHighFreqFactor;
-    }
-    if (r.scaling == RopeScaling::llama3 || r.scaling == RopeScaling::yarn)
-        r.original_max_positions = a.ropeOriginalMaxPositions;
-    if (a.ropeBetaFast != 0) r.beta_fast = a.ropeBetaFast;
-    if (a.ropeBetaSlow != 0) r.beta_slow = a.ropeBetaSlow;
-    r.truncate = a.ropeNoTruncate != VK_TRUE;
-    return r;
-}
-
-// Checks every field against the model's head dim (known once the weights are read) and sets them in `c`.
-Status apply_attention_info(const VkmhaModelAttentionInfo& a, AttentionConfig& c) {
-    VKMHA_TRY(check_enums(a));
-    VKMHA_TRY(check_rope(a, c.head_dim()));
-    VKMHA_TRY(check_above("scale", a.scale));
-    VKMHA_TRY(check_above("softcap", a.softcap));
-    VKMHA_TRY(check_above("normEps", a.normEps));
-    if (a.ropeLayout != VKMHA_ROPE_LAYOUT_NONE) c.rope = rope_config(a);
-    // A backstop for what the checks above do not word themselves (validate_rope is the core's own rule).
-    if (Status rope = validate_rope(c.rope, c.head_dim()); !rope)
-        return make_error(ErrorCode::invalid_argument, "VkmhaModelAttentionInfo: " + rope.error().message);
-    c.scale = a.scale;
-    c.softcap = a.softcap;
-    c.alibi = a.alibi == VK_TRUE;
-    c.window = a.window;
-    if (a.normEps != 0) c.norm_eps = a.normEps;
-    return {};
-}
-
-// ---- 1.2: attention-only models ---------------------------------------------------------------------------------
-
-// The tensors an attention-only model takes, and nothing else: q_norm.weight and k_norm.weight [D] (both or neither)
-// and sinks [H], any float type.
-Result<io::LoadedModel> map_attention_only(const ModelTensors& in, const AttentionConfig& config) {
-    io::LoadedModel m;
-    m.config = config;
-    const uint32_t D = config.head_dim(), H = config.num_heads;
-    const std::string& origin = in.origin;
-    auto named = [&](const io::Tensor& t) { return origin + ": tensor " + io::quote_for_message(t.name); };
-    for (const io::Tensor& t : in.tensors)
-        if (t.name != "q_norm.weight" && t.name != "k_norm.weight" && t.name != "sinks")
-            return make_error(ErrorCode::invalid_argument,
-                              named(t) + " is not one an attention-only model takes (VkmhaModelAttentionInfo::"
-                                         "attentionOnly: only sinks, q_norm.weight and k_norm.weight)");
-    auto take = [&](const char* name, uint64_t size, const char* dims, std::vector<float>& out) -> Result<bool> {
-        const io::Tensor* t = io::find_tensor(in.tensors, name);
-        if (!t) return false;
-        if (t->shape != std::vector<uint64_t>{size})
-            return make_error(ErrorCode::io, named(*t) + " has shape " + io::shape_to_string(t->shape) + ", expected " +
-                                                 dims + " = [" + std::to_string(size) + "]");
-        auto values = io::to_float(*t, origin);
-        if (!values) return values.take_error();
-        out = std::move(values.value());
-        return true;
-    };
-    auto q = take("q_norm.weight", D, "[D]", m.weights.q_norm);
-    if (!q) return q.take_error();
-    auto k = take("k_norm.weight", D, "[D]", m.weights.k_norm);
-    if (!k) return k.take_error();
-    if (*q != *k)
-        return make_error(ErrorCode::io, origin + ": tensor " + (*q ? "'q_norm.weight'" : "'k_norm.weight'") +
-                                             " is given without " + (*q ? "'k_norm.weight'" : "'q_norm.weight'") +
-                                             " (QK-norm needs both, [D] each)");
-    m.config.qk_norm = *q;
-    auto sinks = take("sinks", H, "[H]", m.weights.sinks);
-    if (!sinks) return sinks.take_error();
-    m.config.sinks = *sinks;
-    return m;
-}
-
-// An attention-only model's shape comes from the create-info and the struct, not from weights.
-Result<AttentionConfig> attention_only_config(const VkmhaModelCreateInfo& info, const VkmhaModelAttentionInfo& a) {
-    const uint32_t H = info.numHeads, G = info.numKvHeads ? info.numKvHeads : info.numHeads;
-    if (a.headDim == 0)
-        return attention_info_error("headDim is 0; an attentionOnly model has no weights to infer the head dim from");
-    if (G > H || H % G != 0)
-        return make_error(ErrorCode::invalid_argument,
-                          "numKvHeads " + std::to_string(G) + " does not divide numHeads " + std::to_string(H));
-    if (uint64_t(H) * a.headDim > (1u << 16))
-        return attention_info_error("headDim " + std::to_string(a.headDim) + ": numHeads * headDim = " +
-                                    std::to_string(uint64_t(H) * a.headDim) + " is over 65536");
-    AttentionConfig c;
-    c.num_heads = H;
-    c.num_kv_heads = G;
-    c.explicit_head_dim = a.headDim;
-    c.embed_dim = c.kdim = c.vdim = H * a.headDim;
-    c.attention_only = true;
-    return c;
-}
-
-// What createModel and getModelMemoryRequirements share: the create-info and its chain checked, the weights read
-// (which turn QK-norm and sinks on) and the chained options applied.
+// What createModel and getModelMemoryRequirements share (model_info.h), behind the context's own check.
 Result<io::LoadedModel> load_model(VkmhaContext context, const VkmhaModelCreateInfo* info) {
     if (!context) return make_error(ErrorCode::invalid_argument, "context is NULL");
-    if (!info) return make_error(ErrorCode::invalid_argument, "pCreateInfo is NULL");
-    if (info->sType != VKMHA_STRUCTURE_TYPE_MODEL_CREATE_INFO)
-        return make_error(ErrorCode::invalid_argument,
-                          stype_message("pCreateInfo", info->sType, VKMHA_STRUCTURE_TYPE_MODEL_CREATE_INFO));
-    const void* chained = nullptr;
-    const ChainSlot slots[] = {{VKMHA_STRUCTURE_TYPE_MODEL_ATTENTION_INFO, &chained}};
-    VKMHA_TRY(walk_chain(info->pNext, "VkmhaModelCreateInfo", slots));
-    const auto* attention = static_cast<const VkmhaModelAttentionInfo*>(chained);
-    if (attention) VKMHA_TRY(check_bool("attentionOnly", attention->attentionOnly));
-    const bool attention_only = attention && attention->attentionOnly == VK_TRUE;
-    VKMHA_TRY(check_model_info(info, attention_only));
-    Result<io::LoadedModel> loaded = make_error(ErrorCode::internal, "no model");
-    if (attention_only) {
-        auto config = attention_only_config(*info, *attention);
-        if (!config) return config.take_error();
-        auto tensors = read_tensors(*info);
-        if (!tensors) return tensors.take_error();
-        loaded = map_attention_only(tensors.value(), config.value());
-    } else {
-        auto tensors = read_tensors(*info);
-        if (!tensors) return tensors.take_error();
-        loaded = io::map_attention_weights(tensors->tensors, info->numHeads, info->numKvHeads, tensors->origin);
-        if (loaded && attention && attention->headDim != 0 && attention->headDim != loaded->config.head_dim())
-            return attention_info_error("headDim is " + std::to_string(attention->headDim) +
-                                        " but the weights give a head dim of " +
-                                        std::to_string(loaded->config.head_dim()) + " (0: take the weights')");
-    }
-    // The weight mapping calls a missing or misshapen tensor an I/O error, which it is in a safetensors file; in the
-    // caller's pTensors it is a bad argument.
-    if (!loaded && !info->pSafetensorsPath && loaded.error().code == ErrorCode::io)
-        return make_error(ErrorCode::invalid_argument, loaded.error().message);
-    if (loaded && attention) VKMHA_TRY(apply_attention_info(*attention, loaded->config));
-    return loaded;
-}
-
-Precision precision_of(const VkmhaModelCreateInfo& info) {
-    return info.precision == VKMHA_PRECISION_FP16 ? Precision::fp16 : Precision::fp32;
+    return load_model_info(info);
 }
 
 VkmhaResult VKMHA_CALL get_model_memory_requirements(VkmhaContext context, const VkmhaModelCreateInfo* info,
@@ -711,17 +295,13 @@ VkmhaResult VKMHA_CALL get_model_properties(VkmhaModel model, VkmhaModelProperti
         props->hasInputBias = model->model->has_in_bias();
         props->hasOutputBias = model->model->has_out_bias();
         props->deviceMemoryBytes = model->model->bytes();
-        props->precision = model->model->precision() == Precision::fp16 ? VKMHA_PRECISION_FP16 : VKMHA_PRECISION_FP32;
+        props->precision = to_c(model->model->precision());
         return VKMHA_SUCCESS;
     });
 }
 
 Result<SessionLimits> session_limits(const VkmhaSessionCreateInfo* info) {
-    if (!info) return make_error(ErrorCode::invalid_argument, "pCreateInfo is NULL");
-    if (info->sType != VKMHA_STRUCTURE_TYPE_SESSION_CREATE_INFO)
-        return make_error(ErrorCode::invalid_argument,
-                          stype_message("pCreateInfo", info->sType, VKMHA_STRUCTURE_TYPE_SESSION_CREATE_INFO));
-    VKMHA_TRY(no_chain(info->pNext, "VkmhaSessionCreateInfo"));
+    VKMHA_TRY(check_unchained(info, "pCreateInfo"));
     SessionLimits l;
     l.max_shape = {info->maxBatch, info->maxQueryLength, info->maxKeyLength};
     l.frames_in_flight = info->framesInFlight ? info->framesInFlight : 2;
@@ -793,8 +373,8 @@ Result<AttentionOptions> attention_options(VkmhaAttentionFlags flags, VkmhaMaskT
     o.attn_mask_per_head = flags & VKMHA_ATTENTION_PER_HEAD_MASK_BIT;
     o.path = flags & VKMHA_ATTENTION_UNFUSED_BIT ? AttentionPath::unfused : AttentionPath::fused;
     o.split_k = !(flags & VKMHA_ATTENTION_NO_SPLIT_K_BIT);
-    o.key_padding = static_cast<MaskKind>(kpm);
-    o.attn_mask = static_cast<MaskKind>(mask);
+    o.key_padding = to_host(kpm);
+    o.attn_mask = to_host(mask);
     return o;
 }
 
@@ -819,12 +399,8 @@ Result<HostSubmitter*> host_submitter(VkmhaSession_T& session) {
 
 VkmhaResult VKMHA_CALL record_attention(VkmhaSession session, VkCommandBuffer cmd, const VkmhaRecordInfo* info) {
     return guarded([&] {
-        VKMHA_REQUIRE(session, "session is NULL");
-        VKMHA_REQUIRE(info, "pInfo is NULL");
-        VKMHA_REQUIRE(info->sType == VKMHA_STRUCTURE_TYPE_RECORD_INFO,
-                      stype_message("pInfo", info->sType, VKMHA_STRUCTURE_TYPE_RECORD_INFO));
-        if (Status only = refuse_attention_only(*session->model, "recordAttention", "recordAttentionQkv"); !only)
-            return fail(only.error());
+        VKMHA_CHECK(check_record_call(session, info));
+        VKMHA_CHECK(refuse_attention_only(*session->model, "recordAttention", "recordAttentionQkv"));
         auto positions = record_positions(info->pNext, "VkmhaRecordInfo");
         if (!positions) return fail(positions.error());
         auto options = attention_options(info->flags, info->keyPaddingMaskType, info->attnMaskType);
@@ -860,7 +436,7 @@ VkmhaResult VKMHA_CALL get_stage_timings(VkmhaSession session, uint64_t frame, u
         }
         const uint32_t written = std::min(*count, n);
         for (uint32_t i = 0; i < written; ++i)
-            out[i] = {static_cast<VkmhaStage>((*timings)[i].stage), static_cast<float>((*timings)[i].ms)};
+            out[i] = {to_c((*timings)[i].stage), static_cast<float>((*timings)[i].ms)};
         *count = written;
         return VKMHA_SUCCESS;
     });
@@ -868,13 +444,8 @@ VkmhaResult VKMHA_CALL get_stage_timings(VkmhaSession session, uint64_t frame, u
 
 VkmhaResult VKMHA_CALL submit(VkmhaSession session, const VkmhaHostSubmitInfo* info, uint64_t* value) {
     return guarded([&] {
-        VKMHA_REQUIRE(value, "pTimelineValue is NULL");
-        VKMHA_REQUIRE(session, "session is NULL");
-        VKMHA_REQUIRE(info, "pInfo is NULL");
-        VKMHA_REQUIRE(info->sType == VKMHA_STRUCTURE_TYPE_HOST_SUBMIT_INFO,
-                      stype_message("pInfo", info->sType, VKMHA_STRUCTURE_TYPE_HOST_SUBMIT_INFO));
-        if (Status only = refuse_attention_only(*session->model, "submit", "submitQkv"); !only)
-            return fail(only.error());
+        VKMHA_CHECK(check_submit_call(session, info, value));
+        VKMHA_CHECK(refuse_attention_only(*session->model, "submit", "submitQkv"));
         auto positions = host_positions(info->pNext, "VkmhaHostSubmitInfo");
         if (!positions) return fail(positions.error());
         auto options = attention_options(info->flags, info->keyPaddingMaskType, info->attnMaskType);
@@ -914,11 +485,7 @@ VkmhaResult VKMHA_CALL read_outputs(VkmhaSession session, uint64_t value, float*
 // ---- 1.1: KV caches, cached steps, sliced prefill -------------------------------------------------------------
 
 Result<KvCacheLimits> kv_cache_limits(const VkmhaKvCacheCreateInfo* info) {
-    if (!info) return make_error(ErrorCode::invalid_argument, "pCreateInfo is NULL");
-    if (info->sType != VKMHA_STRUCTURE_TYPE_KV_CACHE_CREATE_INFO)
-        return make_error(ErrorCode::invalid_argument,
-                          stype_message("pCreateInfo", info->sType, VKMHA_STRUCTURE_TYPE_KV_CACHE_CREATE_INFO));
-    VKMHA_TRY(no_chain(info->pNext, "VkmhaKvCacheCreateInfo"));
+    VKMHA_TRY(check_unchained(info, "pCreateInfo"));
     return KvCacheLimits{info->sequences, info->capacity, info->window};
 }
 
@@ -1003,14 +570,9 @@ Result<std::vector<SequenceStep>> sequence_steps(uint32_t count, const VkmhaSequ
 VkmhaResult VKMHA_CALL record_cached_attention(VkmhaSession session, VkCommandBuffer cmd,
                                                const VkmhaCachedRecordInfo* info) {
     return guarded([&] {
-        VKMHA_REQUIRE(session, "session is NULL");
-        VKMHA_REQUIRE(info, "pInfo is NULL");
-        VKMHA_REQUIRE(info->sType == VKMHA_STRUCTURE_TYPE_CACHED_RECORD_INFO,
-                      stype_message("pInfo", info->sType, VKMHA_STRUCTURE_TYPE_CACHED_RECORD_INFO));
+        VKMHA_CHECK(check_record_call(session, info));
         VKMHA_REQUIRE(info->cache, "pInfo->cache is NULL");
-        if (Status only = refuse_attention_only(*session->model, "recordCachedAttention", "recordCachedAttentionQkv");
-            !only)
-            return fail(only.error());
+        VKMHA_CHECK(refuse_attention_only(*session->model, "recordCachedAttention", "recordCachedAttentionQkv"));
         auto positions = record_positions(info->pNext, "VkmhaCachedRecordInfo");
         if (!positions) return fail(positions.error());
         auto steps = sequence_steps(info->stepCount, info->pSteps);
@@ -1033,15 +595,10 @@ VkmhaResult VKMHA_CALL record_cached_attention(VkmhaSession session, VkCommandBu
 
 VkmhaResult VKMHA_CALL submit_cached(VkmhaSession session, const VkmhaHostCachedSubmitInfo* info, uint64_t* value) {
     return guarded([&] {
-        VKMHA_REQUIRE(value, "pTimelineValue is NULL");
-        VKMHA_REQUIRE(session, "session is NULL");
-        VKMHA_REQUIRE(info, "pInfo is NULL");
-        VKMHA_REQUIRE(info->sType == VKMHA_STRUCTURE_TYPE_HOST_CACHED_SUBMIT_INFO,
-                      stype_message("pInfo", info->sType, VKMHA_STRUCTURE_TYPE_HOST_CACHED_SUBMIT_INFO));
+        VKMHA_CHECK(check_submit_call(session, info, value));
         VKMHA_REQUIRE(info->cache, "pInfo->cache is NULL");
         VKMHA_REQUIRE(info->pQuery, "pInfo->pQuery is NULL");
-        if (Status only = refuse_attention_only(*session->model, "submitCached", "submitCachedQkv"); !only)
-            return fail(only.error());
+        VKMHA_CHECK(refuse_attention_only(*session->model, "submitCached", "submitCachedQkv"));
         auto positions = host_positions(info->pNext, "VkmhaHostCachedSubmitInfo");
         if (!positions) return fail(positions.error());
         auto steps = sequence_steps(info->stepCount, info->pSteps);
@@ -1063,14 +620,10 @@ VkmhaResult VKMHA_CALL create_prefill_job(VkmhaModel model, const VkmhaPrefillJo
         VKMHA_REQUIRE(out, "pJob is NULL");
         *out = nullptr;
         VKMHA_REQUIRE(model, "model is NULL");
-        VKMHA_REQUIRE(info, "pCreateInfo is NULL");
-        VKMHA_REQUIRE(info->sType == VKMHA_STRUCTURE_TYPE_PREFILL_JOB_CREATE_INFO,
-                      stype_message("pCreateInfo", info->sType, VKMHA_STRUCTURE_TYPE_PREFILL_JOB_CREATE_INFO));
-        if (Status chain = no_chain(info->pNext, "VkmhaPrefillJobCreateInfo"); !chain) return fail(chain.error());
+        VKMHA_CHECK(check_unchained(info, "pCreateInfo"));
         VKMHA_REQUIRE(info->cache, "pCreateInfo->cache is NULL");
         VKMHA_REQUIRE(info->cache->model == model, "pCreateInfo->cache was created for another model");
-        if (Status only = refuse_attention_only(*model, "a sliced prefill", "recordCachedAttentionQkv"); !only)
-            return fail(only.error());
+        VKMHA_CHECK(refuse_attention_only(*model, "a sliced prefill", "recordCachedAttentionQkv"));
         auto job = PrefillJob::create(*model->context->context, *info->cache->cache,
                                       PrefillJobInfo{info->sequence, info->tokenCount});
         if (!job) return fail(job.error());
@@ -1092,10 +645,7 @@ void VKMHA_CALL destroy_prefill_job(VkmhaPrefillJob job) {
 VkmhaResult VKMHA_CALL record_prefill(VkmhaSession session, VkCommandBuffer cmd, const VkmhaPrefillRecordInfo* info,
                                       VkmhaPrefillStatus* status) {
     return guarded([&] {
-        VKMHA_REQUIRE(session, "session is NULL");
-        VKMHA_REQUIRE(info, "pInfo is NULL");
-        VKMHA_REQUIRE(info->sType == VKMHA_STRUCTURE_TYPE_PREFILL_RECORD_INFO,
-                      stype_message("pInfo", info->sType, VKMHA_STRUCTURE_TYPE_PREFILL_RECORD_INFO));
+        VKMHA_CHECK(check_record_call(session, info));
         auto positions = record_positions(info->pNext, "VkmhaPrefillRecordInfo");
         if (!positions) return fail(positions.error());
         VKMHA_REQUIRE(info->job, "pInfo->job is NULL");
@@ -1122,7 +672,7 @@ VkmhaResult VKMHA_CALL record_prefill(VkmhaSession session, VkCommandBuffer cmd,
             status->done = a.job->done() ? VK_TRUE : VK_FALSE;
             status->progress = static_cast<float>(a.job->progress());
             const bool nothing = was_done || item->begin == item->end; // a default item: nothing was recorded
-            status->phase = nothing ? VKMHA_PREFILL_PHASE_NONE : static_cast<VkmhaPrefillPhase>(item->phase);
+            status->phase = nothing ? VKMHA_PREFILL_PHASE_NONE : to_c(item->phase);
             status->begin = nothing ? 0 : item->begin;
             status->end = nothing ? 0 : item->end;
             status->rowBegin = nothing ? 0 : item->row_begin;
@@ -1134,112 +684,16 @@ VkmhaResult VKMHA_CALL record_prefill(VkmhaSession session, VkCommandBuffer cmd,
 
 // ---- 1.2: attention only (the caller's own Q, K, V) ------------------------------------------------------------
 
-// `owner::field` for messages.
-std::string field_name(const char* owner, const char* field) { return std::string(owner) + "::" + field; }
-
-// Strides [heads, L, D] packed, or an error when they do not fit the 32 bits the kernels take.
-Result<TensorStrides> contiguous(uint32_t heads, uint32_t L, uint32_t D) {
-    const uint64_t batch = uint64_t(heads) * L * D;
-    if (batch > UINT32_MAX)
-        return make_error(ErrorCode::out_of_range, "a tensor of " + std::to_string(heads) + " heads x " +
-                                                       std::to_string(L) + " rows x " + std::to_string(D) +
-                                                       " floats is over 2^32 elements");
-    return TensorStrides{static_cast<uint32_t>(batch), L * D, D};
-}
-
-// A caller's layout as the host's strides: all zero = `packed`; else every stride (but a cached step's batchStride,
-// which must be 0) at least the head dim.
-Result<TensorStrides> strides_of(const VkmhaTensorLayout& l, const TensorStrides& packed, uint32_t D,
-                                 const std::string& field, bool cached) {
-    if (cached && l.batchStride != 0)
-        return make_error(ErrorCode::invalid_argument, field + ".batchStride is " + std::to_string(l.batchStride) +
-                                                           "; a cached step's tensors have no batch: it must be 0");
-    if (l.batchStride == 0 && l.headStride == 0 && l.rowStride == 0) return packed;
-    const std::pair<const char*, uint32_t> all[] = {
-        {"batchStride", l.batchStride}, {"headStride", l.headStride}, {"rowStride", l.rowStride}};
-    for (const auto& [name, value] : all) {
-        if (cached && std::string(name) == "batchStride") continue;
-        if (value < D)
-            return make_error(ErrorCode::invalid_argument, field + "." + name + " is " + std::to_string(value) +
-                                                               ", below the head dim " + std::to_string(D) +
-                                                               " (all strides 0: the contiguous layout)");
-    }
-    return TensorStrides{cached ? 0u : l.batchStride, l.headStride, l.rowStride};
-}
-
-// Refuses an output whose (b, h, l) rows of D floats could share a float (two invocations would write it): the strides,
-// smallest first, must each step past everything the smaller ones span. Dimensions of size 1 never step.
-Status check_output_rows(const TensorStrides& s, uint64_t B, uint64_t H, uint64_t L, uint32_t D,
-                         const std::string& field) {
-    std::array<std::pair<uint64_t, uint64_t>, 3> dims{{{s.batch, B}, {s.head, H}, {s.row, L}}};
-    std::sort(dims.begin(), dims.end());
-    uint64_t span = D;
-    for (const auto& [stride, count] : dims) {
-        if (count <= 1) continue;
-        if (stride < span)
-            return make_error(ErrorCode::invalid_argument,
-                              field + " (batchStride " + std::to_string(s.batch) + ", headStride " +
-                                  std::to_string(s.head) + ", rowStride " + std::to_string(s.row) +
-                                  ") makes rows of the output overlap for [" + std::to_string(B) + ", " +
-                                  std::to_string(H) + ", " + std::to_string(L) + ", " + std::to_string(D) + "]");
-        span += stride * (count - 1);
-    }
-    return {};
-}
-
-// The four layouts of a Qkv record: Q and O of `H` heads over `lq` rows, K and V of G heads over `lk`; cached steps
-// (no batch) pass lq = lk = 1 for the packed per-token layout [T, heads, D].
-Result<OwnQkv> own_qkv(const AttentionConfig& c, const char* owner, const VkmhaTensorLayout* layouts[4], uint64_t B,
-                       uint32_t lq, uint32_t lk, bool cached, uint64_t rows) {
-    const uint32_t D = c.head_dim(), H = c.num_heads, G = c.num_kv_heads;
-    Result<TensorStrides> packed_q = cached ? Result<TensorStrides>(TensorStrides{0, D, H * D}) : contiguous(H, lq, D);
-    if (!packed_q) return packed_q.take_error();
-    Result<TensorStrides> packed_kv = cached ? Result<TensorStrides>(TensorStrides{0, D, G * D}) : contiguous(G, lk, D);
-    if (!packed_kv) return packed_kv.take_error();
-    const char* names[4] = {"qLayout", "kLayout", "vLayout", "outputLayout"};
-    TensorStrides* out[4];
-    OwnQkv x;
-    out[0] = &x.q, out[1] = &x.k, out[2] = &x.v, out[3] = &x.o;
-    for (int i = 0; i < 4; ++i) {
-        const bool kv = i == 1 || i == 2;
-        auto st = strides_of(*layouts[i], kv ? *packed_kv : *packed_q, D, field_name(owner, names[i]), cached);
-        if (!st) return st.take_error();
-        *out[i] = *st;
-    }
-    VKMHA_TRY(check_output_rows(x.o, cached ? 1 : B, H, cached ? rows : lq, D, field_name(owner, "outputLayout")));
-    return x;
-}
-
-// q, k, v and output: each required.
-Status require_bound(const char* owner, std::initializer_list<std::pair<const char*, const VkmhaBufferBinding*>> all) {
-    for (const auto& [name, b] : all)
-        if (b->buffer == VK_NULL_HANDLE)
-            return make_error(ErrorCode::invalid_argument,
-                              field_name(owner, name) + " is not bound (q, k, v and output are required)");
-    return {};
-}
-
-Status require_pointers(const char* owner, std::initializer_list<std::pair<const char*, const float*>> all) {
-    for (const auto& [name, p] : all)
-        if (!p) return make_error(ErrorCode::invalid_argument, field_name(owner, name) + " is NULL (required)");
-    return {};
-}
-
 VkmhaResult VKMHA_CALL record_attention_qkv(VkmhaSession session, VkCommandBuffer cmd, const VkmhaQkvRecordInfo* info) {
     return guarded([&] {
         constexpr const char* owner = "VkmhaQkvRecordInfo";
-        VKMHA_REQUIRE(session, "session is NULL");
-        VKMHA_REQUIRE(info, "pInfo is NULL");
-        VKMHA_REQUIRE(info->sType == VKMHA_STRUCTURE_TYPE_QKV_RECORD_INFO,
-                      stype_message("pInfo", info->sType, VKMHA_STRUCTURE_TYPE_QKV_RECORD_INFO));
+        VKMHA_CHECK(check_record_call(session, info));
         auto positions = record_positions(info->pNext, owner, true);
         if (!positions) return fail(positions.error());
         auto options = attention_options(info->flags, info->keyPaddingMaskType, info->attnMaskType);
         if (!options) return fail(options.error());
-        if (Status bound =
-                require_bound(owner, {{"q", &info->q}, {"k", &info->k}, {"v", &info->v}, {"output", &info->output}});
-            !bound)
-            return fail(bound.error());
+        VKMHA_CHECK(
+            require_bound(owner, {{"q", &info->q}, {"k", &info->k}, {"v", &info->v}, {"output", &info->output}}));
         const AttentionConfig& c = session->model->model->config();
         const VkmhaTensorLayout* layouts[4] = {&info->qLayout, &info->kLayout, &info->vLayout, &info->outputLayout};
         auto qkv = own_qkv(c, owner, layouts, info->batch, info->queryLength, info->keyLength, false, 0);
@@ -1271,17 +725,12 @@ VkmhaResult VKMHA_CALL record_attention_qkv(VkmhaSession session, VkCommandBuffe
 VkmhaResult VKMHA_CALL submit_qkv(VkmhaSession session, const VkmhaHostQkvSubmitInfo* info, uint64_t* value) {
     return guarded([&] {
         constexpr const char* owner = "VkmhaHostQkvSubmitInfo";
-        VKMHA_REQUIRE(value, "pTimelineValue is NULL");
-        VKMHA_REQUIRE(session, "session is NULL");
-        VKMHA_REQUIRE(info, "pInfo is NULL");
-        VKMHA_REQUIRE(info->sType == VKMHA_STRUCTURE_TYPE_HOST_QKV_SUBMIT_INFO,
-                      stype_message("pInfo", info->sType, VKMHA_STRUCTURE_TYPE_HOST_QKV_SUBMIT_INFO));
+        VKMHA_CHECK(check_submit_call(session, info, value));
         auto positions = host_positions(info->pNext, owner, true);
         if (!positions) return fail(positions.error());
         auto options = attention_options(info->flags, info->keyPaddingMaskType, info->attnMaskType);
         if (!options) return fail(options.error());
-        if (Status given = require_pointers(owner, {{"pQ", info->pQ}, {"pK", info->pK}, {"pV", info->pV}}); !given)
-            return fail(given.error());
+        VKMHA_CHECK(require_pointers(owner, {{"pQ", info->pQ}, {"pK", info->pK}, {"pV", info->pV}}));
         const AttentionConfig& c = session->model->model->config();
         const uint32_t D = c.head_dim();
         // The host path stages contiguous tensors: their strides must fit too.
@@ -1309,19 +758,14 @@ VkmhaResult VKMHA_CALL record_cached_attention_qkv(VkmhaSession session, VkComma
                                                    const VkmhaCachedQkvRecordInfo* info) {
     return guarded([&] {
         constexpr const char* owner = "VkmhaCachedQkvRecordInfo";
-        VKMHA_REQUIRE(session, "session is NULL");
-        VKMHA_REQUIRE(info, "pInfo is NULL");
-        VKMHA_REQUIRE(info->sType == VKMHA_STRUCTURE_TYPE_CACHED_QKV_RECORD_INFO,
-                      stype_message("pInfo", info->sType, VKMHA_STRUCTURE_TYPE_CACHED_QKV_RECORD_INFO));
+        VKMHA_CHECK(check_record_call(session, info));
         VKMHA_REQUIRE(info->cache, "pInfo->cache is NULL");
         auto positions = record_positions(info->pNext, owner);
         if (!positions) return fail(positions.error());
         auto steps = sequence_steps(info->stepCount, info->pSteps);
         if (!steps) return fail(steps.error());
-        if (Status bound =
-                require_bound(owner, {{"q", &info->q}, {"k", &info->k}, {"v", &info->v}, {"output", &info->output}});
-            !bound)
-            return fail(bound.error());
+        VKMHA_CHECK(
+            require_bound(owner, {{"q", &info->q}, {"k", &info->k}, {"v", &info->v}, {"output", &info->output}}));
         uint64_t tokens = 0;
         for (const SequenceStep& st : steps.value()) tokens += st.new_tokens;
         const VkmhaTensorLayout* layouts[4] = {&info->qLayout, &info->kLayout, &info->vLayout, &info->outputLayout};
@@ -1349,18 +793,13 @@ VkmhaResult VKMHA_CALL submit_cached_qkv(VkmhaSession session, const VkmhaHostCa
                                          uint64_t* value) {
     return guarded([&] {
         constexpr const char* owner = "VkmhaHostCachedQkvSubmitInfo";
-        VKMHA_REQUIRE(value, "pTimelineValue is NULL");
-        VKMHA_REQUIRE(session, "session is NULL");
-        VKMHA_REQUIRE(info, "pInfo is NULL");
-        VKMHA_REQUIRE(info->sType == VKMHA_STRUCTURE_TYPE_HOST_CACHED_QKV_SUBMIT_INFO,
-                      stype_message("pInfo", info->sType, VKMHA_STRUCTURE_TYPE_HOST_CACHED_QKV_SUBMIT_INFO));
+        VKMHA_CHECK(check_submit_call(session, info, value));
         VKMHA_REQUIRE(info->cache, "pInfo->cache is NULL");
         auto positions = host_positions(info->pNext, owner);
         if (!positions) return fail(positions.error());
         auto steps = sequence_steps(info->stepCount, info->pSteps);
         if (!steps) return fail(steps.error());
-        if (Status given = require_pointers(owner, {{"pQ", info->pQ}, {"pK", info->pK}, {"pV", info->pV}}); !given)
-            return fail(given.error());
+        VKMHA_CHECK(require_pointers(owner, {{"pQ", info->pQ}, {"pK", info->pK}, {"pV", info->pV}}));
         HostInputs in;
         in.query = info->pQ;
         in.key = info->pK;
@@ -1379,7 +818,7 @@ VkmhaResult VKMHA_CALL submit_cached_qkv(VkmhaSession session, const VkmhaHostCa
 
 const char* VKMHA_CALL stage_name_c(VkmhaStage stage) {
     if (static_cast<uint32_t>(stage) >= kStageCount) return "unknown";
-    return stage_name(static_cast<Stage>(stage));
+    return stage_name(static_cast<Stage>(stage)); // in range, and enum_mirror.h holds the values equal
 }
 
 } // namespace

@@ -16,8 +16,8 @@ std::mutex g_mutex;
 std::string g_last;
 } // namespace
 
-std::unique_ptr<Context> make_context(const OwnDeviceOptions& options) {
-    auto device = Device::create_own(options, [](LogLevel level, const std::string& message) {
+std::unique_ptr<Context> make_context(const KernelPolicyOverrides& overrides) {
+    auto device = Device::create_own({}, [](LogLevel level, const std::string& message) {
         if (message.rfind("validation: ", 0) == 0) {
             g_messages.fetch_add(1);
             std::lock_guard<std::mutex> lock(g_mutex);
@@ -29,7 +29,7 @@ std::unique_ptr<Context> make_context(const OwnDeviceOptions& options) {
         std::fprintf(stderr, "cannot create the test device: %s\n", device.error().message.c_str());
         std::abort(); // the test binary, not the library: nothing can run without a device
     }
-    auto context = Context::create(std::move(device.value()), {});
+    auto context = Context::create(std::move(device.value()), {}, overrides);
     if (!context) {
         std::fprintf(stderr, "cannot create the test context: %s\n", context.error().message.c_str());
         std::abort();
@@ -44,10 +44,10 @@ Context& gpu_context() {
 
 Context& gpu_context_portable() {
     static std::unique_ptr<Context> ctx = [] {
-        OwnDeviceOptions options;
-        options.subgroup_operations = false;
-        options.cpu_tiling = false;
-        return make_context(options);
+        KernelPolicyOverrides overrides;
+        overrides.allow_subgroup_arithmetic = false;
+        overrides.allow_cpu_tiling = false;
+        return make_context(overrides);
     }();
     return *ctx;
 }

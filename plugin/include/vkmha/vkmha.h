@@ -16,7 +16,20 @@
  *   order, each at most once; "NULL": none). A chain holding any other sType is refused with
  *   VKMHA_ERROR_INVALID_ARGUMENT naming the sType value and the struct it was chained to. Chained structs are read
  *   during the call only. A caller that negotiated an older version may still chain the newer structs the library
- *   knows.
+ *   knows. A struct whose pNext comment says "NULL" refuses any chained struct, naming itself in the message; so does
+ *   an output struct (VkmhaContextProperties), whose chained structs would otherwise be silently left unfilled.
+ *
+ * ABI rules (how later versions extend this header without breaking 1.0, 1.1 and 1.2 callers)
+ *   - The layout of a struct in a released version never changes: no field is added, removed, moved or resized.
+ *   - A struct that begins with sType/pNext grows by a new extension struct chained on its pNext, with its own
+ *     VKMHA_STRUCTURE_TYPE_* value (as VkmhaModelAttentionInfo extends VkmhaModelCreateInfo in 1.2).
+ *   - Structs without sType (VkmhaDeviceRequirements, VkmhaTensor, VkmhaModelProperties, VkmhaBufferBinding,
+ *     VkmhaSequenceStep, VkmhaPrefillStatus, VkmhaTensorLayout, VkmhaStageTiming) are frozen. One used inside an
+ *     input struct grows through an extension struct chained on that input struct (e.g. per-tensor options as an
+ *     array parallel to pTensors, chained on VkmhaModelCreateInfo); an output struct is superseded by a new
+ *     function appended to VkmhaProcTable whose struct begins with sType/pNext (Vulkan's "2" pattern).
+ *   - Every new struct, input or output, begins with sType/pNext.
+ *   - VkmhaProcTable only grows at its end; enums only gain values; a flags type only gains bits.
  *
  * Ownership
  *   Handles (context, model, session) are created by create* and destroyed by the matching destroy*; destroy
@@ -260,7 +273,7 @@ typedef struct VkmhaContextCreateInfo {
 
 typedef struct VkmhaContextProperties {
     VkmhaStructureType sType; /* VKMHA_STRUCTURE_TYPE_CONTEXT_PROPERTIES */
-    void* pNext;              /* NULL */
+    void* pNext;              /* NULL (no output struct extends this one yet: a chained struct is refused) */
     char deviceName[256];
     VkPhysicalDeviceType deviceType;
     uint32_t vendorId;
