@@ -514,7 +514,8 @@ TEST_SUITE("attention_plan") {
         in.shape = {1, 1, 4096};
         in.scores_capacity = 0; // fused only
         in.partials_capacity = 1u << 22;
-        in.model.tiling = ShaderLibrary::choose_attention_tiling(limits, vkmha::test::gpu_context().kernel_policy(), 64);
+        in.model.tiling =
+            ShaderLibrary::choose_attention_tiling(limits, vkmha::test::gpu_context().kernel_policy(), 64);
         auto kernels = [](const AttentionPlan& p) {
             std::string k;
             for (const Pass& pass : p.passes) k += std::string(kernel_name(pass.kernel)) + " ";
@@ -567,7 +568,8 @@ TEST_SUITE("attention_plan") {
         DeviceLimits capped = limits;
         capped.max_invocation_loop_iterations = 65535;
         in.model.config = {256, 1, 1, 256, 256}; // D = 256
-        in.model.tiling = ShaderLibrary::choose_attention_tiling(capped, vkmha::test::gpu_context().kernel_policy(), 256);
+        in.model.tiling =
+            ShaderLibrary::choose_attention_tiling(capped, vkmha::test::gpu_context().kernel_policy(), 256);
         in.shape = {1, 64, 40000};
         in.partials_capacity = uint64_t(1) << 24;
         const uint32_t required = min_key_splits(capped, in.model.tiling, 256, 40000);
@@ -583,7 +585,8 @@ TEST_SUITE("attention_plan") {
         CHECK_FALSE(plan_attention(in, capped).ok());
 
         in.model.config = {512, 8, 8, 512, 512};
-        in.model.tiling = ShaderLibrary::choose_attention_tiling(limits, vkmha::test::gpu_context().kernel_policy(), 64);
+        in.model.tiling =
+            ShaderLibrary::choose_attention_tiling(limits, vkmha::test::gpu_context().kernel_policy(), 64);
         in.shape = {1, 512, 512};
         in.options.need_weights = true; // a fused-only session has no score scratch for the weights
         auto refused = plan_attention(in, limits);
@@ -631,7 +634,8 @@ TEST_SUITE("attention_plan") {
         CachedStepInputs in;
         in.base.model.config = {512, 8, 2, 512, 512};
         in.base.capacity = 4096;
-        in.base.model.tiling = ShaderLibrary::choose_attention_tiling(limits, vkmha::test::gpu_context().kernel_policy(), 64);
+        in.base.model.tiling =
+            ShaderLibrary::choose_attention_tiling(limits, vkmha::test::gpu_context().kernel_policy(), 64);
         in.tokens = 3;
         in.records = 3;
         in.max_new_tokens = 1;
