@@ -168,7 +168,7 @@ Result<ShaderLibrary> ShaderLibrary::create(const Device& d, const std::vector<u
     // guarantees only 128 invocations, so smaller devices get half-height workgroups.
     if (d.limits().max_workgroup_invocations < lib.m_linear_tiling.x * lib.m_linear_tiling.y) lib.m_linear_tiling.y = 8;
     if (d.limits().cpu) {
-        // Lane tiles (linear.comp -DLANE_TILES), for the reason attention's are (choose_attention_tiling): one SIMD
+        // Lane tiles (linear_lanes.comp), for the reason attention's are (choose_attention_tiling): one SIMD
         // vector of invocations, an 8 x 8 register tile each (16 products per load).
         LinearTiling& lt = lib.m_linear_tiling;
         lt.lanes = true;

@@ -19,7 +19,7 @@ namespace vkmha {
 constexpr uint32_t kMaxBindings = 10;
 constexpr uint32_t kMaxPushBytes = 128; // Vulkan's guaranteed minimum of maxPushConstantsSize
 
-// attention.comp's SCORE_MODIFIERS for a model: the modifiers it compiles in.
+// The fused kernels' SCORE_MODIFIERS for a model: the modifiers it compiles in.
 inline uint32_t score_modifiers(const AttentionConfig& c) { return (c.softcap > 0.0f ? 1u : 0u) | (c.alibi ? 2u : 0u); }
 
 const char* kernel_name(Kernel);
@@ -97,19 +97,19 @@ struct LinearTiling {
     uint32_t x = 16, y = 16;     // invocations along N and M
     uint32_t k = 16;             // K elements staged per step
     uint32_t rows = 4, cols = 4; // register tile per invocation
-    bool lanes = false;          // the lane-tiled variant (linear.comp -DLANE_TILES): y == 1, k unused
+    bool lanes = false;          // the lane-tiled kernel (linear_lanes.comp): y == 1, k unused
     uint32_t block_n() const { return x * cols; }
     uint32_t block_m() const { return y * rows; }
 };
 
-// attention.comp's tiling (its specialization constants 0..4); see shaders/attention.comp.
+// The fused kernel's tiling (its specialization constants 0..4); see shaders/common/attention_common.glsl.
 struct AttentionTiling {
     uint32_t workgroup = 64; // invocations
     uint32_t rows = 16;      // query rows (position x head of the group) per workgroup
     uint32_t keys = 64;      // BC: keys per K/V tile; split-K ranges are multiples of it
     uint32_t dims = 32;      // DC: head-dim columns staged per step (workgroup tiles only)
     uint32_t max_head_dim = 256;
-    // The lane-tiled variant (attention.comp -DLANE_TILES, for CPU implementations): each invocation scores its own
+    // The lane-tiled kernel (attention_lanes.comp, for CPU implementations): each invocation scores its own
     // keys against every row, no shared memory inside the key loop; needs max_head_dim == the head dim, % 4 == 0.
     bool lanes = false;
 };
