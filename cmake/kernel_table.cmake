@@ -8,6 +8,7 @@
 # not compile otherwise), and a test checks each WORKGROUP against the local size the SPIR-V declares.
 
 set_property(GLOBAL PROPERTY VKMHA_KERNEL_ROWS "")
+set_property(GLOBAL PROPERTY VKMHA_KERNEL_SPIRV_SOURCES "")
 
 # vkmha_kernel(<kernel> <variant> <source.comp> [LANE_TILES] [SUBGROUP_ARITHMETIC] [WORKGROUP x [y [z]]]
 #              [DEFINES -D...])

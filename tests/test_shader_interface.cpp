@@ -103,31 +103,6 @@ TEST_SUITE("shader_interface") {
         CHECK(kernel_read_write_mask(Kernel::rope) == mask({0}));
     }
 
-    TEST_CASE("reflection: the masks equal the hand-written table they replace") {
-        struct Old {
-            Kernel kernel;
-            uint32_t bindings, write_mask, read_write_mask;
-        };
-        const Old old[] = {
-            {Kernel::linear, 7, (1u << 3) | (1u << 5) | (1u << 6), 0},
-            {Kernel::scores, 5, 1u << 2, 0},
-            {Kernel::softmax, 3, 0b11, 0b01},
-            {Kernel::apply, 3, 1u << 2, 0},
-            {Kernel::average_heads, 2, 1u << 1, 1u << 1},
-            {Kernel::attention, 9, (1u << 3) | (1u << 6) | (1u << 7), 1u << 7},
-            {Kernel::combine, 4, 0b110, 0},
-            {Kernel::probs_from_lse, 3, 0b11, 0b01},
-            {Kernel::rope, 4, 0b1, 0b1},
-            {Kernel::copy, 3, 0b10, 0},
-        };
-        for (const Old& o : old) {
-            CAPTURE(kernel_name(o.kernel));
-            CHECK(kernel_binding_count(o.kernel) == o.bindings);
-            CHECK(kernel_write_mask(o.kernel) == o.write_mask);
-            CHECK(kernel_read_write_mask(o.kernel) == o.read_write_mask);
-        }
-    }
-
     TEST_CASE("reflection: push-constant layout names the GLSL's members at their offsets") {
         const std::vector<PushMember> attention = push_constant_layout(Kernel::attention, Variant::f32);
         REQUIRE(attention.size() == 29);
