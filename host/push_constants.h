@@ -86,14 +86,14 @@ struct ProbsFromLseParams {
 };
 
 // One member of a push-constant block: its name in the GLSL and its byte offset in the C++ mirror.
-struct PushMember {
+struct PushField {
     std::string_view name;
     uint32_t offset;
 };
 
 // The C++ member names are the GLSL ones, so one macro writes both halves of a row.
 #define VKMHA_PUSH_MEMBER(Block, member)                                                                               \
-    PushMember { #member, static_cast < uint32_t>(offsetof(Block, member)) }
+    PushField { #member, static_cast < uint32_t>(offsetof(Block, member)) }
 
 inline constexpr std::array kLinearParamsLayout{
     VKMHA_PUSH_MEMBER(LinearParams, M),          VKMHA_PUSH_MEMBER(LinearParams, N),
@@ -218,7 +218,7 @@ inline constexpr std::array kProbsFromLseParamsLayout{
 
 // Member i of a table at byte 4 * i, and the struct exactly as large as the table: with 4-byte members only, that
 // is every member of the struct, each at the offset its GLSL declaration order gives it.
-template <typename Block, size_t N> consteval bool packed_in_glsl_order(const std::array<PushMember, N>& layout) {
+template <typename Block, size_t N> consteval bool packed_in_glsl_order(const std::array<PushField, N>& layout) {
     if (sizeof(Block) != 4 * N) return false;
     for (size_t i = 0; i < N; ++i)
         if (layout[i].offset != 4 * i) return false;

@@ -2,8 +2,10 @@
 #include "session.h"
 
 #include "external_buffer_check.h"
+#include "sequence_record.h"
 
 #include <algorithm>
+#include <cstring>
 #include <string>
 
 namespace vkmha {
@@ -165,8 +167,8 @@ Status Session::record_cached(VkCommandBuffer cmd, const CachedRecordArgs& a) {
     in.records = R;
     in.max_new_tokens = max_new;
     in.max_keys = max_keys;
-    in.kv_map_offset = 4 * R;
-    in.positions_offset = 4 * R + static_cast<uint32_t>(T);
+    in.kv_map_offset = kSequenceRecordWords * R;
+    in.positions_offset = kSequenceRecordWords * R + static_cast<uint32_t>(T);
     in.partials_capacity = m_scratch.partials_elems;
     VKMHA_TRY(plan_cached_step(in, m_ctx->device().limits(), m_cached_plan));
 
@@ -176,10 +178,9 @@ Status Session::record_cached(VkCommandBuffer cmd, const CachedRecordArgs& a) {
     for (uint32_t r = 0; r < R; ++r) {
         const SequenceStep& st = a.steps[r];
         const uint32_t first = cache.append(st.sequence, st.new_tokens);
-        words[4 * r + 0] = q_offset;
-        words[4 * r + 1] = st.new_tokens;
-        words[4 * r + 2] = first + st.new_tokens;
-        words[4 * r + 3] = st.sequence;
+        const SequenceRecord record{
+            .q_offset = q_offset, .q_len = st.new_tokens, .k_len = first + st.new_tokens, .kv_seq = st.sequence};
+        std::memcpy(words + kSequenceRecordWords * r, &record, sizeof record);
         for (uint32_t t = 0; t < st.new_tokens; ++t) {
             words[in.kv_map_offset + q_offset + t] = st.sequence * cl.capacity + cache.ring_position(first + t);
             words[in.positions_offset + q_offset + t] = first + t; // RoPE's default: the cache position
@@ -258,12 +259,12 @@ Result<PrefillItem> Session::record_prefill(VkCommandBuffer cmd, const PrefillRe
                                                               " is still in use by frame " + std::to_string(last) +
                                                               "; pass a newer completed frame");
         const VkDeviceSize offset = job.record_offset(record_index);
-        auto* words = reinterpret_cast<uint32_t*>(static_cast<uint8_t*>(job.records().mapped) + offset);
-        words[0] = item.row_begin;
-        words[1] = item.row_end - item.row_begin;
-        words[2] = job.first_position() + item.row_end;
-        words[3] = job.sequence();
-        bound[size_t(Slot::records)].info = {job.records().buffer, offset, 16};
+        const SequenceRecord record{.q_offset = item.row_begin,
+                                    .q_len = item.row_end - item.row_begin,
+                                    .k_len = job.first_position() + item.row_end,
+                                    .kv_seq = job.sequence()};
+        std::memcpy(static_cast<uint8_t*>(job.records().mapped) + offset, &record, sizeof record);
+        bound[size_t(Slot::records)].info = {job.records().buffer, offset, sizeof record};
     }
     bind_owned(bound, frame_slot);
     const ExternalBuffer* reads[] = {&a.query, &a.key, &a.value, positions ? &a.position_ids : nullptr};

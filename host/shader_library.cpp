@@ -6,58 +6,8 @@
 #include <span>
 #include <string>
 
-namespace vkmha::spirv {
-#define VKMHA_SPIRV(name)                                                                                              \
-    extern const uint32_t name[];                                                                                      \
-    extern const size_t name##_words;
-VKMHA_SPIRV(linear)
-VKMHA_SPIRV(linear_f16)
-VKMHA_SPIRV(linear_f16_in)
-VKMHA_SPIRV(linear_lanes)
-VKMHA_SPIRV(linear_lanes_f16)
-VKMHA_SPIRV(linear_lanes_f16_in)
-VKMHA_SPIRV(scores)
-VKMHA_SPIRV(scores_f16)
-VKMHA_SPIRV(softmax)
-VKMHA_SPIRV(softmax_subgroup)
-VKMHA_SPIRV(apply)
-VKMHA_SPIRV(apply_f16)
-VKMHA_SPIRV(average_heads)
-VKMHA_SPIRV(attention)
-VKMHA_SPIRV(attention_f16)
-VKMHA_SPIRV(attention_lanes)
-VKMHA_SPIRV(attention_lanes_f16)
-VKMHA_SPIRV(combine)
-VKMHA_SPIRV(combine_f16)
-VKMHA_SPIRV(probs_from_lse)
-VKMHA_SPIRV(rope)
-VKMHA_SPIRV(rope_f16)
-VKMHA_SPIRV(copy)
-VKMHA_SPIRV(copy_f16)
-VKMHA_SPIRV(copy_f16_in)
-#undef VKMHA_SPIRV
-} // namespace vkmha::spirv
-
 namespace vkmha {
 namespace {
-
-struct KernelInfo {
-    const char* name;
-    uint32_t bindings;
-    uint32_t write_mask;      // bindings not declared readonly in the GLSL
-    uint32_t read_write_mask; // of those, the ones the kernel reads too
-};
-
-// One row of shaders/CMakeLists.txt's table: a variant's SPIR-V.
-struct VariantInfo {
-    Kernel kernel;
-    Variant variant;
-    const char* name;
-    const uint32_t* code;
-    const size_t* words;
-    bool needs_subgroup_arithmetic = false; // preferred over the next row of the same variant where available
-    bool lane_tiles = false;                // -DLANE_TILES (AttentionTiling::lanes, LinearTiling::lanes)
-};
 
 static_assert(sizeof(LinearParams) <= kMaxPushBytes && sizeof(ScoresParams) <= kMaxPushBytes &&
               sizeof(SoftmaxParams) <= kMaxPushBytes && sizeof(ApplyParams) <= kMaxPushBytes &&
@@ -65,64 +15,46 @@ static_assert(sizeof(LinearParams) <= kMaxPushBytes && sizeof(ScoresParams) <= k
               sizeof(CombineParams) <= kMaxPushBytes && sizeof(ProbsFromLseParams) <= kMaxPushBytes &&
               sizeof(RopeParams) <= kMaxPushBytes && sizeof(CopyParams) <= kMaxPushBytes);
 
-const KernelInfo& info(Kernel k) {
-    static const KernelInfo table[kKernelCount] = {
-        {"linear", 7, (1u << 3) | (1u << 5) | (1u << 6), 0},
-        {"scores", 5, 1u << 2, 0},
-        {"softmax", 3, 0b11, 0b01},
-        {"apply", 3, 1u << 2, 0},
-        {"average_heads", 2, 1u << 1, 1u << 1},
-        {"attention", 9, (1u << 3) | (1u << 6) | (1u << 7), 1u << 7},
-        {"combine", 4, 0b110, 0},
-        {"probs_from_lse", 3, 0b11, 0b01},
-        {"rope", 4, 0b1, 0b1},
-        {"copy", 3, 0b10, 0},
-    };
-    return table[static_cast<size_t>(k)];
+// The row for (k, v) this device can run: the subgroup row where the device has subgroup arithmetic, else the plain
+// one (the table's order does not matter).
+const KernelVariantRow* find_variant(Kernel k, Variant v, bool subgroup_arithmetic, bool lane_tiles = false) {
+    const KernelVariantRow* found = nullptr;
+    for (const KernelVariantRow& row : kKernelVariantRows) {
+        if (row.kernel != k || row.variant != v || row.lane_tiles != lane_tiles) continue;
+        if (row.needs_subgroup_arithmetic && !subgroup_arithmetic) continue;
+        if (!found || row.needs_subgroup_arithmetic) found = &row;
+    }
+    return found;
 }
 
-#define VKMHA_VARIANT(kernel, variant, name)                                                                           \
-    { Kernel::kernel, Variant::variant, #name, spirv::name, &spirv::name##_words }
-constexpr VariantInfo kVariants[] = {
-    VKMHA_VARIANT(linear, f32, linear),
-    VKMHA_VARIANT(linear, f16, linear_f16),
-    VKMHA_VARIANT(linear, f16_in, linear_f16_in),
-    {Kernel::linear, Variant::f32, "linear_lanes", spirv::linear_lanes, &spirv::linear_lanes_words, false, true},
-    {Kernel::linear, Variant::f16, "linear_lanes_f16", spirv::linear_lanes_f16, &spirv::linear_lanes_f16_words, false,
-     true},
-    {Kernel::linear, Variant::f16_in, "linear_lanes_f16_in", spirv::linear_lanes_f16_in,
-     &spirv::linear_lanes_f16_in_words, false, true},
-    VKMHA_VARIANT(scores, f32, scores),
-    VKMHA_VARIANT(scores, f16, scores_f16),
-    {Kernel::softmax, Variant::f32, "softmax_subgroup", spirv::softmax_subgroup, &spirv::softmax_subgroup_words, true},
-    VKMHA_VARIANT(softmax, f32, softmax),
-    VKMHA_VARIANT(apply, f32, apply),
-    VKMHA_VARIANT(apply, f16, apply_f16),
-    VKMHA_VARIANT(average_heads, f32, average_heads),
-    VKMHA_VARIANT(attention, f32, attention),
-    VKMHA_VARIANT(attention, f16, attention_f16),
-    {Kernel::attention, Variant::f32, "attention_lanes", spirv::attention_lanes, &spirv::attention_lanes_words, false,
-     true},
-    {Kernel::attention, Variant::f16, "attention_lanes_f16", spirv::attention_lanes_f16,
-     &spirv::attention_lanes_f16_words, false, true},
-    VKMHA_VARIANT(combine, f32, combine),
-    VKMHA_VARIANT(combine, f16, combine_f16),
-    VKMHA_VARIANT(probs_from_lse, f32, probs_from_lse),
-    VKMHA_VARIANT(rope, f32, rope),
-    VKMHA_VARIANT(rope, f16, rope_f16),
-    VKMHA_VARIANT(copy, f32, copy),
-    VKMHA_VARIANT(copy, f16, copy_f16),
-    VKMHA_VARIANT(copy, f16_in, copy_f16_in),
+// A kernel's bindings as its SPIR-V declares them: the union over its variants (they agree; a test checks it).
+struct KernelBindings {
+    uint32_t count = 0;
+    uint32_t write_mask = 0;
+    uint32_t read_write_mask = 0;
+    bool reflected = true; // false: some variant's SPIR-V could not be reflected (ShaderLibrary::create refuses)
 };
-#undef VKMHA_VARIANT
 
-// The first row for (k, v) this device can run: subgroup rows come first and need subgroup arithmetic.
-const VariantInfo* find_variant(Kernel k, Variant v, bool subgroup_arithmetic, bool lane_tiles = false) {
-    for (const VariantInfo& info : kVariants)
-        if (info.kernel == k && info.variant == v && info.lane_tiles == lane_tiles &&
-            (subgroup_arithmetic || !info.needs_subgroup_arithmetic))
-            return &info;
-    return nullptr;
+const KernelBindings& kernel_bindings(Kernel k) {
+    static const std::array<KernelBindings, kKernelCount> table = [] {
+        std::array<KernelBindings, kKernelCount> t{};
+        for (const KernelVariantRow& row : kKernelVariantRows) {
+            KernelBindings& kb = t[static_cast<size_t>(row.kernel)];
+            auto reflected = reflect_shader_interface(row.spirv());
+            if (!reflected) {
+                // Never with the embedded SPIR-V; should it happen, every binding counts as read and written.
+                kb.reflected = false;
+                kb.count = kMaxBindings;
+                kb.write_mask = kb.read_write_mask = (1u << kMaxBindings) - 1u;
+                continue;
+            }
+            kb.count = std::max(kb.count, reflected->binding_count);
+            kb.write_mask |= reflected->write_mask;
+            kb.read_write_mask |= reflected->read_write_mask;
+        }
+        return t;
+    }();
+    return table[static_cast<size_t>(k)];
 }
 
 // Why `data` cannot seed this device's pipeline cache, or empty when its VkPipelineCacheHeaderVersionOne matches.
@@ -148,11 +80,27 @@ std::string cache_header_mismatch(const Device& d, const std::vector<uint8_t>& d
 
 } // namespace
 
-const char* kernel_name(Kernel k) { return info(k).name; }
+const char* kernel_name(Kernel k) { return kKernelNames[static_cast<size_t>(k)]; }
 bool has_variant(Kernel k, Variant v) { return find_variant(k, v, false) != nullptr; }
-uint32_t kernel_binding_count(Kernel k) { return info(k).bindings; }
-uint32_t kernel_write_mask(Kernel k) { return info(k).write_mask; }
-uint32_t kernel_read_write_mask(Kernel k) { return info(k).read_write_mask; }
+uint32_t kernel_binding_count(Kernel k) { return kernel_bindings(k).count; }
+uint32_t kernel_write_mask(Kernel k) { return kernel_bindings(k).write_mask; }
+uint32_t kernel_read_write_mask(Kernel k) { return kernel_bindings(k).read_write_mask; }
+
+std::span<const uint32_t> kernel_spirv(Kernel k, Variant v, bool lane_tiles, bool subgroup_arithmetic) {
+    const KernelVariantRow* row = find_variant(k, v, subgroup_arithmetic, lane_tiles);
+    if (!row || row->needs_subgroup_arithmetic != subgroup_arithmetic) return {};
+    return row->spirv();
+}
+
+std::vector<PushMember> push_constant_layout(Kernel k, Variant v, bool lane_tiles) {
+    auto reflected = reflect_shader_interface(kernel_spirv(k, v, lane_tiles));
+    return reflected ? std::move(reflected->push_members) : std::vector<PushMember>();
+}
+
+uint32_t push_constant_bytes(Kernel k, Variant v, bool lane_tiles) {
+    auto reflected = reflect_shader_interface(kernel_spirv(k, v, lane_tiles));
+    return reflected ? reflected->push_bytes : 0;
+}
 
 Result<ShaderLibrary> ShaderLibrary::create(const Device& d, const KernelPolicy& policy,
                                             const std::vector<uint8_t>& initial_cache) {
@@ -222,7 +170,7 @@ Result<ShaderLibrary> ShaderLibrary::create(const Device& d, const KernelPolicy&
     // guarantees only 128 invocations, so smaller devices get half-height workgroups.
     if (d.limits().max_workgroup_invocations < lib.m_linear_tiling.x * lib.m_linear_tiling.y) lib.m_linear_tiling.y = 8;
     if (policy.cpu_tiling) {
-        // Lane tiles (linear.comp -DLANE_TILES), for the reason attention's are (choose_attention_tiling): one SIMD
+        // Lane tiles (linear_lanes.comp), for the reason attention's are (choose_attention_tiling): one SIMD
         // vector of invocations, an 8 x 8 register tile each (16 products per load).
         LinearTiling& lt = lib.m_linear_tiling;
         lt.lanes = true;
@@ -236,7 +184,11 @@ Result<ShaderLibrary> ShaderLibrary::create(const Device& d, const KernelPolicy&
     // Every variant of every kernel but the fused one, whose tiling is specialised per model (attention_pipeline); the
     // fp16 variants only where the device has 16-bit storage (their SPIR-V declares StorageBuffer16BitAccess).
     lib.m_from_cache = d.creation_feedback() ? 0 : -1;
-    for (const VariantInfo& v : kVariants) {
+    for (uint32_t k = 0; k < kKernelCount; ++k)
+        if (!kernel_bindings(static_cast<Kernel>(k)).reflected)
+            return make_error(ErrorCode::internal, std::string("the SPIR-V of kernel ") +
+                                                       kernel_name(static_cast<Kernel>(k)) + " could not be reflected");
+    for (const KernelVariantRow& v : kKernelVariantRows) {
         if (v.kernel == Kernel::attention || (v.variant != Variant::f32 && !d.storage16())) continue;
         if (v.lane_tiles != (v.kernel == Kernel::linear && lib.m_linear_tiling.lanes)) continue;
         const LinearTiling& lt = lib.m_linear_tiling;
@@ -260,7 +212,7 @@ Result<Handle<VkPipeline>> ShaderLibrary::build_pipeline(Kernel kernel, Variant 
                                                          bool lane_tiles) const {
     const Device& d = *m_device;
     const auto& vk = d.vk();
-    const VariantInfo* found = find_variant(kernel, variant, m_policy.subgroup_arithmetic, lane_tiles);
+    const KernelVariantRow* found = find_variant(kernel, variant, m_policy.subgroup_arithmetic, lane_tiles);
     if (!found)
         return make_error(ErrorCode::internal, std::string("kernel ") + kernel_name(kernel) + " has no variant " +
                                                    std::to_string(static_cast<uint32_t>(variant)));
@@ -268,7 +220,7 @@ Result<Handle<VkPipeline>> ShaderLibrary::build_pipeline(Kernel kernel, Variant 
         return make_error(ErrorCode::unsupported, std::string(found->name) +
                                                       " needs the storageBuffer16BitAccess feature, which this "
                                                       "device does not have enabled");
-    const VariantInfo& k = *found;
+    const KernelVariantRow& k = *found;
     VkShaderModuleCreateInfo smi{VK_STRUCTURE_TYPE_SHADER_MODULE_CREATE_INFO};
     smi.codeSize = *k.words * sizeof(uint32_t);
     smi.pCode = k.code;

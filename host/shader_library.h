@@ -4,7 +4,9 @@
 
 #include "attention_config.h"
 #include "kernel_policy.h"
+#include "kernel_table.h"
 #include "push_constants.h"
+#include "spirv_reflect.h"
 #include "vulkan/handle.h"
 
 #include <array>
@@ -14,63 +16,47 @@
 
 namespace vkmha {
 
-enum class Kernel : uint32_t {
-    linear,
-    scores,
-    softmax,
-    apply,
-    average_heads,
-    attention,
-    combine,
-    probs_from_lse,
-    rope, // QK-norm and rotary positions, in place on Q or K rows
-    copy, // strided [B, H, L, D] copies: the caller's own Q/K/V in, O out (attention-only records)
-    count
-};
-constexpr uint32_t kKernelCount = static_cast<uint32_t>(Kernel::count);
-// A kernel's SPIR-V variants (rows of shaders/CMakeLists.txt's table), by which of its bindings are stored as fp16.
-// Arithmetic is fp32 in every variant.
-enum class Variant : uint32_t {
-    f32,    // every binding fp32; the only variant of softmax, average_heads and probs_from_lse
-    f16,    // fp16 weights and Q/K/V/concat; linear and copy: fp32 X in, fp16 Y out (Q/K/V)
-    f16_in, // linear and copy: fp16 X in (the concatenated heads), fp32 Y out (the output)
-    count
-};
-constexpr uint32_t kVariantCount = static_cast<uint32_t>(Variant::count);
 // 10 storage buffers in one stage: every desktop and mobile Vulkan driver offers more (the spec's minimum is 4; the
 // context checks maxPerStageDescriptorStorageBuffers).
 constexpr uint32_t kMaxBindings = 10;
 constexpr uint32_t kMaxPushBytes = 128; // Vulkan's guaranteed minimum of maxPushConstantsSize
 
-// attention.comp's SCORE_MODIFIERS for a model: the modifiers it compiles in.
+// The fused kernels' SCORE_MODIFIERS for a model: the modifiers it compiles in.
 inline uint32_t score_modifiers(const AttentionConfig& c) { return (c.softcap > 0.0f ? 1u : 0u) | (c.alibi ? 2u : 0u); }
 
 const char* kernel_name(Kernel);
 bool has_variant(Kernel, Variant);
+// What a kernel declares at its boundary, reflected from its SPIR-V (every variant of a kernel declares the same;
+// tests/test_shader_interface.cpp checks it). The highest binding + 1; the bindings it does not declare readonly
+// (bit b = binding b), and those of them it does not declare writeonly either. Whatever is bound at a writable
+// binding counts as written for synchronization, whether or not this dispatch writes it.
 uint32_t kernel_binding_count(Kernel);
-// Bindings the kernel's GLSL declares writable (bit b = binding b), and those of them it also reads. Whatever
-// is bound there counts as written for synchronization, whether or not this dispatch writes it.
 uint32_t kernel_write_mask(Kernel);
 uint32_t kernel_read_write_mask(Kernel);
+// The SPIR-V words of a variant (empty where the table has no such row) and its push-constant block as the SPIR-V
+// lays it out (member names, byte offsets and sizes; push_constant_bytes: the block's size).
+std::span<const uint32_t> kernel_spirv(Kernel, Variant, bool lane_tiles = false, bool subgroup_arithmetic = false);
+std::vector<PushMember> push_constant_layout(Kernel, Variant, bool lane_tiles = false);
+uint32_t push_constant_bytes(Kernel, Variant, bool lane_tiles = false);
 
 // linear.comp's tiling (its specialization constants 0..4): a workgroup computes a (y*rows) x (x*cols) block.
 struct LinearTiling {
     uint32_t x = 16, y = 16;     // invocations along N and M
     uint32_t k = 16;             // K elements staged per step
     uint32_t rows = 4, cols = 4; // register tile per invocation
-    bool lanes = false;          // the lane-tiled variant (linear.comp -DLANE_TILES): y == 1, k unused
+    bool lanes = false;          // the lane-tiled kernel (linear_lanes.comp): y == 1, k unused
     uint32_t block_n() const { return x * cols; }
     uint32_t block_m() const { return y * rows; }
 };
 
-// attention.comp's tiling (its specialization constants 0..4); see shaders/attention.comp.
+// The fused kernel's tiling (its specialization constants 0..4); see shaders/common/attention_common.glsl.
 struct AttentionTiling {
     uint32_t workgroup = 64; // invocations
     uint32_t rows = 16;      // query rows (position x head of the group) per workgroup
     uint32_t keys = 64;      // BC: keys per K/V tile; split-K ranges are multiples of it
     uint32_t dims = 32;      // DC: head-dim columns staged per step (workgroup tiles only)
     uint32_t max_head_dim = 256;
-    // The lane-tiled variant (attention.comp -DLANE_TILES, for CPU implementations): each invocation scores its own
+    // The lane-tiled kernel (attention_lanes.comp, for CPU implementations): each invocation scores its own
     // keys against every row, no shared memory inside the key loop; needs max_head_dim == the head dim, % 4 == 0.
     bool lanes = false;
 };

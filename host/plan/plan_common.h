@@ -4,20 +4,24 @@
 #pragma once
 
 #include "attention_plan.h"
+#include "kernel_table.h"
 #include "push_constants.h"
 
+#include <array>
 #include <cstdint>
 #include <cstring>
 #include <initializer_list>
 
 namespace vkmha::plan_build {
 
-// Workgroup sizes the kernels declare (shaders/README.md): the planner divides its grids by them.
-constexpr uint32_t kTile = 16;          // linear/scores/apply workgroups are 16x16
-constexpr uint32_t kAverageGroup = 256; // average_heads' workgroup size
-constexpr uint32_t kCombineGroup = 64;  // combine's workgroup size
-constexpr uint32_t kRopeGroup = 64;     // rope's workgroup size
-constexpr uint32_t kCopyGroup = 64;     // copy's workgroup size
+// Grid divisors: the workgroup sizes of shaders/CMakeLists.txt's kernel table (kernel_workgroup_size).
+constexpr uint32_t kTile = kernel_workgroup_size(Kernel::scores)[0]; // scores and apply: kTile x kTile
+static_assert(kernel_workgroup_size(Kernel::scores) == std::array<uint32_t, 3>{kTile, kTile, 1} &&
+              kernel_workgroup_size(Kernel::apply) == kernel_workgroup_size(Kernel::scores));
+constexpr uint32_t kAverageGroup = kernel_workgroup_size(Kernel::average_heads)[0];
+constexpr uint32_t kCombineGroup = kernel_workgroup_size(Kernel::combine)[0];
+constexpr uint32_t kRopeGroup = kernel_workgroup_size(Kernel::rope)[0];
+constexpr uint32_t kCopyGroup = kernel_workgroup_size(Kernel::copy)[0];
 
 constexpr uint32_t kMaxGroups = 65535; // Vulkan's guaranteed minimum per grid dimension; larger grids go 2D
 // Split-K: only for decode-like shapes, toward this many workgroups, at most this many key ranges.
