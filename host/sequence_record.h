@@ -1,4 +1,4 @@
-// The per-sequence record the fused attention kernels read in KV-cache mode (cache_mode 1, binding 4): one per
+// The per-sequence record the fused attention kernels read in KV-cache mode (cache_mode 1, binding 9): one per
 // sequence of a ragged cached step, one per prefill piece. Mirrors SequenceRecord in
 // shaders/common/attention_common.glsl (std430: four 32-bit words, 16 bytes per record).
 #pragma once

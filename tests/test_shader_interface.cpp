@@ -87,7 +87,7 @@ TEST_SUITE("shader_interface") {
 
     TEST_CASE("reflection: write masks follow the GLSL's readonly and writeonly") {
         // attention.comp: O (3) and LSE (6) writeonly, the partial records (7) read and written, the rest readonly.
-        CHECK(kernel_binding_count(Kernel::attention) == 9);
+        CHECK(kernel_binding_count(Kernel::attention) == 10); // 9: the KV-cache sequence records
         CHECK(kernel_write_mask(Kernel::attention) == mask({3, 6, 7}));
         CHECK(kernel_read_write_mask(Kernel::attention) == mask({7}));
         // linear.comp: Y, K and V out (packed Q/K/V), all writeonly.

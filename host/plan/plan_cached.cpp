@@ -47,9 +47,9 @@ struct CachePlanner {
         const bool partial = a.split.count > 1 || a.state_mode != 0;
         Pass& p = add(Kernel::attention, Stage::attention,
                       {a.q_in_concat ? Slot::concat : Slot::q, Slot::cache_k, Slot::cache_v,
-                       partial ? Slot::dummy : Slot::concat, Slot::records,
+                       partial ? Slot::dummy : Slot::concat, Slot::dummy,
                        base.key_padding ? Slot::key_padding_mask : Slot::dummy, Slot::dummy,
-                       partial ? Slot::partials : Slot::dummy, partial ? Slot::dummy : sinks_slot(c)});
+                       partial ? Slot::partials : Slot::dummy, partial ? Slot::dummy : sinks_slot(c), Slot::records});
         set_push(p, AttentionParams{.B = a.records,
                                     .H = H,
                                     .G = G,

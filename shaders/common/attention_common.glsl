@@ -7,7 +7,7 @@
 // Split-K (decode shapes): workgroup z = s handles one key range and writes unnormalized partial records
 // that combine.comp merges.
 //
-// KV-cache mode (cache_mode 1): workgroup y = r * G + g serves sequence record r of a ragged batch (binding 4 holds
+// KV-cache mode (cache_mode 1): workgroup y = r * G + g serves sequence record r of a ragged batch (binding 9 holds
 // the records, SequenceRecord below). Q and O are packed over the batch's tokens (B = 1 layout, Lq = tokens), K and V
 // are the cache [sequences, G, capacity, D], key position j lives in slot j % capacity (a ring in sliding-window
 // mode), the pass is causal with offset k_len - q_len per sequence, and the key padding mask is
@@ -83,16 +83,15 @@ layout(std430, set = 0, binding = 0) readonly buffer InputQ { QKV_T q_data[]; };
 layout(std430, set = 0, binding = 1) readonly buffer InputK { QKV_T k_data[]; }; // [B, G, Lk, D]
 layout(std430, set = 0, binding = 2) readonly buffer InputV { QKV_T v_data[]; }; // [B, G, Lk, D]
 layout(std430, set = 0, binding = 3) writeonly buffer OutputO { ACT_T o_data[]; }; // [B, Lq, H * D] from o_offset
-// Binding 4 by mode: the attn_mask as bytes or floats (attn_mask_mode), or the sequence records (cache_mode 1, which
-// takes no attn_mask).
+// Binding 4: the attn_mask, read as bytes (boolean masks, 4 per word) or floats (additive) by attn_mask_mode.
 layout(std430, set = 0, binding = 4) readonly buffer MaskU { uint mask_u[]; };
 layout(std430, set = 0, binding = 4) readonly buffer MaskF { float mask_f[]; };
-layout(std430, set = 0, binding = 4) readonly buffer Records { SequenceRecord seq_records[]; };
 layout(std430, set = 0, binding = 5) readonly buffer KeyPadding { uint kpm_u[]; };    // bytes [B, kpm_stride]
 layout(std430, set = 0, binding = 6) writeonly buffer OutputLse { float lse_data[]; }; // [B, H, Lq]
 // Record r = ((s * B + b) * H + h) * Lq + i at element r * (D + 2): acc[0..D-1], m, l. Read back in state mode 2.
 layout(std430, set = 0, binding = 7) buffer Partials { float part_data[]; };
 layout(std430, set = 0, binding = 8) readonly buffer Sinks { float sink_data[]; }; // [H]; read when sinks != 0
+layout(std430, set = 0, binding = 9) readonly buffer Records { SequenceRecord seq_records[]; }; // cache_mode 1
 
 layout(push_constant) uniform Params {
     uint B;
