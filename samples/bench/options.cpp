@@ -142,7 +142,7 @@ Options parse_options(int argc, char** argv) {
         add_list<uint32_t>(app, "--head-dim", o.head_dims, counts_up_to(4096), "head dimensions, E = H*D (default 64)")
             ->group(shape),
         app.add_option("--lq", o.query_length, "decode: Lq fixed at N, Lk swept over --sizes")
-            ->check(count(1u << 20))
+            ->transform(count(1u << 20))
             ->group(shape),
         app.add_flag("--causal", o.causal, "causal mask")->group(shape),
     };
@@ -154,7 +154,7 @@ Options parse_options(int argc, char** argv) {
                            "each plain or a '+'-joined set of rope, qk-norm, softcap, alibi, sinks, window "
                            "(default plain; see below)");
     app.add_option("--repeat", o.repeat, "timed runs per row; the median is reported (after one warm-up)")
-        ->check(count(1000))
+        ->transform(count(1000))
         ->capture_default_str();
     app.add_option("--device", o.device, "Vulkan device by index or name substring")->type_name("N|NAME");
     app.add_flag("--compare-cpu", o.compare_cpu,

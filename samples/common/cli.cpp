@@ -79,7 +79,9 @@ CLI::Validator count(unsigned long max) {
     return CLI::Validator(
         [max, range](std::string& text) {
             uint32_t v = 0;
-            return to_count(text, max, &v) ? std::string() : "'" + text + "' is not a count in " + range;
+            if (!to_count(text, max, &v)) return "'" + text + "' is not a count in " + range;
+            text = std::to_string(v); // CLI11 would read "010" as octal; the tools have always read decimal
+            return std::string();
         },
         "COUNT in " + range);
 }
@@ -89,8 +91,9 @@ CLI::Validator whole_number(unsigned long max) {
     return CLI::Validator(
         [max, range](std::string& text) {
             uint32_t v = 0;
-            return text == "0" || to_count(text, max, &v) ? std::string()
-                                                          : "'" + text + "' is not a whole number in " + range;
+            if (text != "0" && !to_count(text, max, &v)) return "'" + text + "' is not a whole number in " + range;
+            text = std::to_string(v); // decimal, as count() has it
+            return std::string();
         },
         range);
 }

@@ -22,10 +22,11 @@ void parse(CLI::App& app, int argc, char** argv);
 // `text` as a count in 1..max, or false; "-2", "1x" and "" are not counts.
 bool to_count(const std::string& text, unsigned long max, uint32_t* out);
 
-// A count in 1..max; the refusal names the value and the range (CLI11 adds the flag).
+// A count in 1..max, read as decimal; the refusal names the value and the range (CLI11 adds the flag). It rewrites
+// the value (CLI11 itself would read "010" as octal), so add it with Option::transform, not Option::check.
 CLI::Validator count(unsigned long max = 65536);
 
-// A whole number in 0..max (an index, or a count that may be 0).
+// A whole number in 0..max (an index, or a count that may be 0); like count(), added with Option::transform.
 CLI::Validator whole_number(unsigned long max);
 
 // A finite number above `minimum` (exclusive) and at most 3e38 (a float), or false.

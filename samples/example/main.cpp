@@ -25,14 +25,14 @@ int main(int argc, char** argv) {
         "vkmha-make-example"};
     vkmha::cli::configure(app);
     app.add_option("--prefix", prefix, "output files' prefix")->capture_default_str();
-    app.add_option("--embed", E, "embedding width E")->check(vkmha::cli::count())->capture_default_str();
-    app.add_option("--heads", H, "query heads H, dividing E")->check(vkmha::cli::count())->capture_default_str();
-    app.add_option("--kv-heads", G, "key/value heads G, dividing H (Llama names)")->check(vkmha::cli::count());
-    app.add_option("--batch", B, "batch size")->check(vkmha::cli::count())->capture_default_str();
-    app.add_option("--lq", Lq, "query length")->check(vkmha::cli::count())->capture_default_str();
+    app.add_option("--embed", E, "embedding width E")->transform(vkmha::cli::count())->capture_default_str();
+    app.add_option("--heads", H, "query heads H, dividing E")->transform(vkmha::cli::count())->capture_default_str();
+    app.add_option("--kv-heads", G, "key/value heads G, dividing H (Llama names)")->transform(vkmha::cli::count());
+    app.add_option("--batch", B, "batch size")->transform(vkmha::cli::count())->capture_default_str();
+    app.add_option("--lq", Lq, "query length")->transform(vkmha::cli::count())->capture_default_str();
     const CLI::Option* lk = app.add_option("--lk", Lk, "key length: cross-attention (default: self-attention, Lk = Lq)")
-                                ->check(vkmha::cli::count());
-    app.add_option("--seed", seed, "random seed")->check(vkmha::cli::count())->capture_default_str();
+                                ->transform(vkmha::cli::count());
+    app.add_option("--seed", seed, "random seed")->transform(vkmha::cli::count())->capture_default_str();
     app.add_flag("--key-padding", padding, "add a key_padding_mask (batch item b pads its last b keys)");
     vkmha::cli::parse(app, argc, argv);
     const bool cross = lk->count() > 0;

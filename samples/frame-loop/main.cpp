@@ -49,12 +49,13 @@ Options parse(int argc, char** argv) {
         "--chat: a dialogue sequence gets one token per frame through a KV cache (NPC sequences one every few\n"
         "frames, in the same ragged step) while a long prompt is prefilled in the background in pieces that fit\n"
         "the frame's remaining GPU budget. --frames: at least N frames, more while the prefill runs (at most 8N).");
-    app.add_option("--frames", o.frames, "frames (default 12; --chat: at least N, default 64)")->check(count(1000000));
+    app.add_option("--frames", o.frames, "frames (default 12; --chat: at least N, default 64)")
+        ->transform(count(1000000));
     app.add_flag("--causal", o.causal, "causal mask (default mode only)");
     const char* chat = "--chat: a dialogue token per frame through a KV cache, beside a sliced prefill";
     app.add_flag("--chat", o.chat, "the chat mode (see below)")->group(chat);
     app.add_option("--prefill", o.chat_options.prefill, "prompt tokens to prefill")
-        ->check(count(65536))
+        ->transform(count(65536))
         ->capture_default_str()
         ->group(chat);
     app.add_option("--budget-ms", o.chat_options.budget_ms,
@@ -71,7 +72,7 @@ Options parse(int argc, char** argv) {
         ->capture_default_str()
         ->group(chat);
     app.add_option("--npcs", o.chat_options.npcs, "NPC sequences besides the dialogue")
-        ->check(whole_number(16))
+        ->transform(whole_number(16))
         ->capture_default_str()
         ->group(chat);
     vkmha::cli::parse(app, argc, argv);

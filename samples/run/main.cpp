@@ -143,7 +143,7 @@ void add_model_flags(CLI::App& app, VkmhaModelAttentionInfo& m, ModelFlags& flag
             ->check(number_above(1.0))
             ->group(group),
         app.add_option("--rope-dims", m.rotaryDims, "rotary dims (default the head dim)")
-            ->check(count())
+            ->transform(count())
             ->check(even)
             ->group(group),
         app.add_option("--rope-scaling", flags.rope_scaling,
@@ -163,7 +163,7 @@ void add_model_flags(CLI::App& app, VkmhaModelAttentionInfo& m, ModelFlags& flag
     app.add_option("--softcap", m.softcap, "logit soft-capping")->check(number_above(0.0))->group(group);
     app.add_flag("--alibi", flags.alibi, "ALiBi position biases")->group(group);
     app.add_option("--window", m.window, "sliding window: key j visible to query i when i - W < j")
-        ->check(count(1ul << 30))
+        ->transform(count(1ul << 30))
         ->group(group);
     app.add_option("--norm-eps", m.normEps, "QK-norm's epsilon (default 1e-6)")->check(number_above(0.0))->group(group);
 }
@@ -215,8 +215,8 @@ Options parse(int argc, char** argv) {
     app.add_option("--weights", o.weights, "the layer's weights (W.safetensors; optional with --qkv)");
     app.add_option("--input", o.input, "the input tensors (IN.safetensors)")->required();
     app.add_option("--output", o.output, "where to write the result (OUT.safetensors)")->required();
-    app.add_option("--heads", o.heads, "query heads H")->required()->check(count());
-    app.add_option("--kv-heads", o.kv_heads, "key/value heads G (grouped-query attention)")->check(count());
+    app.add_option("--heads", o.heads, "query heads H")->required()->transform(count());
+    app.add_option("--kv-heads", o.kv_heads, "key/value heads G (grouped-query attention)")->transform(count());
     app.add_flag("--causal", o.causal, "causal mask (aligned to the bottom right)");
     app.add_flag("--need-weights", o.need_weights, "also write attn_output_weights");
     app.add_flag("--no-average-weights", no_average, "with --need-weights: per head, not averaged");

@@ -53,17 +53,17 @@ Options parse(int argc, char** argv) {
     configure(app);
     app.add_option("--weights", o.weights, "the layer's weights (W.safetensors)")->required();
     app.add_option("--input", o.input, "the input tensors (IN.safetensors)")->required();
-    app.add_option("--heads", o.heads, "query heads H")->required()->check(count());
+    app.add_option("--heads", o.heads, "query heads H")->required()->transform(count());
     app.add_option("--output", o.output, "the picture (OUT.png)")->required();
-    app.add_option("--kv-heads", o.kv_heads, "key/value heads G (grouped-query attention)")->check(count());
+    app.add_option("--kv-heads", o.kv_heads, "key/value heads G (grouped-query attention)")->transform(count());
     app.add_flag("--causal", o.causal, "causal mask");
     app.add_option("--batch-index", o.batch_index, "the batch item to draw")
-        ->check(whole_number(65535))
+        ->transform(whole_number(65535))
         ->capture_default_str();
     app.add_option("--device", o.device, "Vulkan device by index or name substring")->type_name("N|NAME");
-    app.add_option("--cell", o.cell, "pixels per weight (default: about 1200 px wide)")->check(count(64));
+    app.add_option("--cell", o.cell, "pixels per weight (default: about 1200 px wide)")->transform(count(64));
     app.add_option("--max-tokens", o.max_tokens, "draw at most N queries and keys (the layer sees all)")
-        ->check(count())
+        ->transform(count())
         ->capture_default_str();
     app.add_option("--scale", scale, "colour by weight, or by its log over three decades below the maximum")
         ->check(CLI::IsMember({"linear", "log"}))
