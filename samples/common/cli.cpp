@@ -112,7 +112,13 @@ CLI::Validator number_above(double minimum) {
     return CLI::Validator(
         [minimum, bound](std::string& text) {
             float v = 0;
-            return to_number(text, minimum, &v) ? std::string() : "'" + text + "' is not a finite number " + bound;
+            if (!to_number(text, minimum, &v)) return "'" + text + "' is not a finite number " + bound;
+            // The float the old parsers made (through double); 9 significant digits read back as exactly it, where
+            // CLI11's own conversion (through long double) could round the last bit differently.
+            char exact[32];
+            std::snprintf(exact, sizeof exact, "%.9g", double(v));
+            text = exact;
+            return std::string();
         },
         "NUMBER " + bound);
 }

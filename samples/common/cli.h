@@ -32,7 +32,7 @@ CLI::Validator whole_number(unsigned long max);
 // A finite number above `minimum` (exclusive) and at most 3e38 (a float), or false.
 bool to_number(const std::string& text, double minimum, float* out);
 
-// A finite number above `minimum`.
+// A finite number above `minimum`, for a float option; like count(), added with Option::transform.
 CLI::Validator number_above(double minimum);
 
 } // namespace vkmha::cli

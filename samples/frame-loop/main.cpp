@@ -60,13 +60,16 @@ Options parse(int argc, char** argv) {
         ->group(chat);
     app.add_option("--budget-ms", o.chat_options.budget_ms,
                    "the frame's GPU budget for vkmha (the prefill gets the rest, >= 1 ms)")
-        ->check(CLI::Validator(
+        ->transform(CLI::Validator(
             [](std::string& text) {
                 char* end = nullptr;
                 const float ms = std::strtof(text.c_str(), &end);
-                return text.empty() || *end || !(ms > 0.0f) || ms > 1000.0f
-                           ? "'" + text + "' is not a time in (0, 1000] ms"
-                           : std::string();
+                if (text.empty() || *end || !(ms > 0.0f) || ms > 1000.0f)
+                    return "'" + text + "' is not a time in (0, 1000] ms";
+                char exact[32]; // the float strtof made, in digits CLI11 reads back as exactly it
+                std::snprintf(exact, sizeof exact, "%.9g", double(ms));
+                text = exact;
+                return std::string();
             },
             "MS in (0, 1000]"))
         ->capture_default_str()

@@ -140,7 +140,7 @@ void add_model_flags(CLI::App& app, VkmhaModelAttentionInfo& m, ModelFlags& flag
         "EVEN");
     flags.rope_only = {
         app.add_option("--rope-theta", m.ropeTheta, "RoPE base (default 10000)")
-            ->check(number_above(1.0))
+            ->transform(number_above(1.0))
             ->group(group),
         app.add_option("--rope-dims", m.rotaryDims, "rotary dims (default the head dim)")
             ->transform(count())
@@ -158,14 +158,16 @@ void add_model_flags(CLI::App& app, VkmhaModelAttentionInfo& m, ModelFlags& flag
             ->group(group),
     };
     app.add_option("--scale", m.scale, "softmax scale (default 1/sqrt(head dim))")
-        ->check(number_above(0.0))
+        ->transform(number_above(0.0))
         ->group(group);
-    app.add_option("--softcap", m.softcap, "logit soft-capping")->check(number_above(0.0))->group(group);
+    app.add_option("--softcap", m.softcap, "logit soft-capping")->transform(number_above(0.0))->group(group);
     app.add_flag("--alibi", flags.alibi, "ALiBi position biases")->group(group);
     app.add_option("--window", m.window, "sliding window: key j visible to query i when i - W < j")
         ->transform(count(1ul << 30))
         ->group(group);
-    app.add_option("--norm-eps", m.normEps, "QK-norm's epsilon (default 1e-6)")->check(number_above(0.0))->group(group);
+    app.add_option("--norm-eps", m.normEps, "QK-norm's epsilon (default 1e-6)")
+        ->transform(number_above(0.0))
+        ->group(group);
 }
 
 // What CLI11 cannot check alone: rope-only flags without --rope, and the compound --rope-scaling value.
