@@ -3,14 +3,14 @@
 // also uses for a failed run; --help and --version print to stdout and exit 0.
 #pragma once
 
+#include "common/die.h"
+
 #include <CLI/CLI.hpp>
 
 #include <cstdint>
 #include <string>
 
 namespace vkmha::cli {
-
-[[noreturn]] void die(const char* program, const std::string& message);
 
 // An App named `program` with what every tool shares: --help/-h, --version (the project and C API versions) and
 // "the last of a repeated flag wins", as the hand-written parsers had it.
