@@ -4,7 +4,8 @@
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 packages=(build-essential cmake ninja-build pkg-config libvulkan-dev glslang-tools libglm-dev doctest-dev libpng-dev
-          mesa-vulkan-drivers vulkan-validationlayers clang-format libopenblas-dev abigail-tools)
+          mesa-vulkan-drivers vulkan-validationlayers clang-format libopenblas-dev abigail-tools
+          libcli11-dev nlohmann-json3-dev)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -1,5 +1,6 @@
 // Tests of vkmha-run as a user meets it: PyTorch conformance on the Vulkan device and the CPU reference, no validation
-// messages, and a one-line error naming the culprit for every kind of bad argument or file.
+// messages, and a one-line error naming the culprit for every kind of bad argument or file; and of what every tool
+// shares: --help, --version and the refusal of an unknown flag.
 #include "io/safetensors.h"
 
 #include <doctest/doctest.h>
@@ -451,6 +452,31 @@ io::Tensor last_rows(const io::Tensor& t, uint64_t from) {
 } // namespace
 
 TEST_SUITE("cli") {
+
+    TEST_CASE("every tool: --help and --version exit 0 and an unknown flag is refused in one line naming it") {
+        const TempDir dir;
+        // vkmha-viz and vkmha-bench are built only with libpng; a tool absent from this build tree is skipped.
+        for (const char* tool :
+             {"vkmha-run", "vkmha-make-example", "vkmha-compare", "vkmha-bench", "vkmha-viz", "frame-loop"}) {
+            const std::string path = (fs::path(run_path).parent_path() / tool).string();
+            CAPTURE(path);
+            if (!fs::exists(path)) {
+                MESSAGE(path, " is not built; skipped");
+                continue;
+            }
+            for (const char* flag : {"--help", "--version"}) {
+                const ProcessResult r = run_process(path, {flag}, dir.file("stderr.txt"));
+                CHECK_MESSAGE((r.exited && r.exit_code == 0), describe(path, {flag}), " exited with ", r.exit_code);
+                CHECK_MESSAGE(r.err.empty(), describe(path, {flag}), " wrote to stderr: ", r.err);
+            }
+            const ProcessResult r = run_process(path, {"--no-such-flag"}, dir.file("stderr.txt"));
+            CHECK(r.exited);
+            CHECK(r.exit_code == 1);
+            CHECK_MESSAGE(lines_of(r.err).size() == 1, "expected one line on stderr, got: ", r.err);
+            CHECK_MESSAGE(r.err.find("--no-such-flag") != std::string::npos, r.err);
+            CHECK_MESSAGE(r.err.find(tool) == 0, "the message does not start with the tool's name: ", r.err);
+        }
+    }
 
     TEST_CASE("vkmha-run: matches PyTorch on every fixture case, on the default device and on --device cpu") {
         const TempDir dir;

@@ -1,7 +1,7 @@
-// fail.h: the one way vkmha-bench fails: one line on stderr, exit code 1 (samples/common/cli.h).
+// fail.h: the one way vkmha-bench fails: one line on stderr, exit code 1 (samples/common/die.h).
 #pragma once
 
-#include "common/cli.h"
+#include "common/die.h"
 
 #include <cstdio>
 #include <string>

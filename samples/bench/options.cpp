@@ -6,56 +6,78 @@
 #include "common/cli.h"
 
 #include <filesystem>
+#include <functional>
 
 namespace bench {
 namespace {
 
-const char* kUsage =
-    "usage: vkmha-bench [options]\n"
-    "Times vkmha's attention paths over a sweep of shapes; prints a table, writes JSON and a PNG plot.\n"
-    "  --quick               a tiny sweep (CI smoke test)\n"
-    "  --sizes L1,L2,...     sequence lengths to sweep (Lq = Lk = L; with --lq: Lk = L)\n"
-    "  --batch B1,...        batch sizes                      (default 1)\n"
-    "  --heads H1,...        query heads                      (default 8)\n"
-    "  --kv-heads G1,...     key/value heads, each dividing H (default: H)\n"
-    "  --head-dim D1,...     head dimensions, E = H*D         (default 64)\n"
-    "  --lq N                decode: Lq fixed at N, Lk swept over --sizes\n"
-    "  --causal              causal mask\n"
-    "  --paths P1,...        fused, unfused, fused-nosplit    (default fused,unfused; +fused-nosplit for decode)\n"
-    "  --precision P1,...    fp32, fp16 (fp16 storage, fp32 arithmetic) (default fp32)\n"
-    "  --model-options M1,...  each plain or a '+'-joined set of: rope (NeoX, theta 10000, R = D), qk-norm\n"
-    "                        (random q_norm/k_norm weights around 1), softcap (50), alibi, sinks (random), window\n"
-    "                        (256); e.g. plain,rope+qk-norm (default plain). Rows with options are also reported\n"
-    "                        as GPU time vs the plain row of the same shape and path\n"
-    "  --repeat N            timed runs per row; the median is reported (default 3, after one warm-up)\n"
-    "  --device N|NAME       Vulkan device by index or name substring\n"
-    "  --compare-cpu         also time the CPU reference on each shape; report GPU/CPU speed and max |error|\n"
-    "  --sgemm               also time OpenBLAS sgemm 2048^3 on 2 threads and compare the fused core with it\n"
-    "  --json PATH           (default build/bench.json when ./build exists, else ./vkmha-bench.json)\n"
-    "  --png PATH            (default build/bench.png when ./build exists, else ./vkmha-bench.png)\n"
-    "Any of --sizes --batch --heads --kv-heads --head-dim --lq --causal replaces the built-in sweep with the\n"
-    "cross product of their values (defaults in parentheses).\n";
-
-uint32_t parse_count(const std::string& flag, const std::string& text, uint32_t max) {
-    return vkmha::cli::parse_count("vkmha-bench", flag, text.c_str(), max);
-}
-
-std::vector<std::string> split(const std::string& flag, const std::string& text) {
-    std::vector<std::string> items;
+// Each list flag's items, or why `text` is refused (naming the item; CLI11 adds the flag). Empty items are refused
+// rather than skipped, so "--sizes 64,,128" is a typo caught, not a row lost.
+std::string split(const std::string& text, std::vector<std::string>* items) {
     size_t start = 0;
     while (true) {
         const size_t comma = text.find(',', start);
-        items.push_back(text.substr(start, comma - start));
-        if (items.back().empty()) die(flag + " '" + text + "' has an empty item");
-        if (comma == std::string::npos) return items;
+        items->push_back(text.substr(start, comma - start));
+        if (items->back().empty()) return "'" + text + "' has an empty item";
+        if (comma == std::string::npos) return {};
         start = comma + 1;
     }
 }
 
-std::vector<uint32_t> parse_counts(const std::string& flag, const std::string& text, uint32_t max) {
-    std::vector<uint32_t> v;
-    for (const std::string& item : split(flag, text)) v.push_back(parse_count(flag, item, max));
-    return v;
+// A comma-separated list: `parse_item` turns one item into a T or says why it cannot.
+template <typename T> using ItemParser = std::function<std::string(const std::string&, T*)>;
+
+template <typename T>
+std::string parse_list(const std::string& text, const ItemParser<T>& parse_item, std::vector<T>* out) {
+    std::vector<std::string> items;
+    if (std::string error = split(text, &items); !error.empty()) return error;
+    out->clear();
+    for (const std::string& item : items) {
+        T value{};
+        if (std::string error = parse_item(item, &value); !error.empty()) return error;
+        out->push_back(value);
+    }
+    return {};
+}
+
+// A list flag whose value replaces `target`; CLI11 validates it with the same parser first, so the callback that
+// fills `target` cannot fail.
+template <typename T>
+CLI::Option* add_list(CLI::App& app, const std::string& flag, std::vector<T>& target, ItemParser<T> parse_item,
+                      const std::string& help) {
+    return app
+        .add_option_function<std::string>(
+            flag, [&target, parse_item](const std::string& text) { parse_list(text, parse_item, &target); }, help)
+        ->check(CLI::Validator(
+            [parse_item](std::string& text) {
+                std::vector<T> scratch;
+                return parse_list(text, parse_item, &scratch);
+            },
+            ""))
+        ->type_name("A,B,...");
+}
+
+ItemParser<uint32_t> counts_up_to(unsigned long max) {
+    return [max](const std::string& item, uint32_t* out) {
+        return vkmha::cli::to_count(item, max, out) ? std::string()
+                                                    : "'" + item + "' is not a count in 1.." + std::to_string(max);
+    };
+}
+
+std::string parse_path(const std::string& name, const Path** out) {
+    *out = find_path(name);
+    return *out ? std::string() : "'" + name + "' is not a path (" + path_names() + ")";
+}
+
+std::string parse_precision(const std::string& name, const Precision** out) {
+    *out = find_precision(name);
+    return *out ? std::string() : "'" + name + "' is not a precision (available: " + precision_names() + ")";
+}
+
+std::string parse_model_option_item(const std::string& item, ModelOptions* out) {
+    std::string error;
+    if (parse_model_options(item, out, &error)) return {};
+    return error + " (each item: plain, or a '+'-joined set of " + model_option_names() + ")";
 }
 
 // Fails now, not after a long sweep, when a file could not be created for want of its directory.
@@ -101,74 +123,53 @@ void builtin_sweep(Sweep& sweep, bool quick, bool cpu_device, const std::vector<
 } // namespace
 
 Options parse_options(int argc, char** argv) {
+    using vkmha::cli::count;
     Options o;
-    for (int i = 1; i < argc; ++i) {
-        const std::string a = argv[i];
-        auto value = [&]() -> std::string {
-            if (i + 1 >= argc) die(a + " needs a value");
-            return argv[++i];
-        };
-        if (a == "--help" || a == "-h") {
-            std::fputs(kUsage, stdout);
-            std::exit(0);
-        } else if (a == "--quick")
-            o.quick = true;
-        else if (a == "--compare-cpu")
-            o.compare_cpu = true;
-        else if (a == "--sgemm")
-            o.sgemm = true;
-        else if (a == "--causal")
-            o.causal = o.custom = true;
-        else if (a == "--json")
-            o.json_path = value();
-        else if (a == "--png")
-            o.png_path = value();
-        else if (a == "--device")
-            o.device = value();
-        else if (a == "--repeat")
-            o.repeat = parse_count(a, value(), 1000);
-        else if (a == "--sizes")
-            o.sizes = parse_counts(a, value(), 1u << 20), o.custom = true;
-        else if (a == "--batch")
-            o.batches = parse_counts(a, value(), 4096), o.custom = true;
-        else if (a == "--heads")
-            o.heads = parse_counts(a, value(), 1024), o.custom = true;
-        else if (a == "--kv-heads")
-            o.kv_heads = parse_counts(a, value(), 1024), o.custom = true;
-        else if (a == "--head-dim")
-            o.head_dims = parse_counts(a, value(), 4096), o.custom = true;
-        else if (a == "--lq")
-            o.query_length = parse_count(a, value(), 1u << 20), o.custom = true;
-        else if (a == "--paths") {
-            const std::string text = value();
-            o.paths.clear();
-            for (const std::string& name : split(a, text)) {
-                const Path* p = find_path(name);
-                if (!p) die("--paths '" + name + "' is not a path (" + path_names() + ")");
-                o.paths.push_back(p);
-            }
-        } else if (a == "--model-options") {
-            const std::string text = value();
-            o.model_options.clear();
-            for (const std::string& item : split(a, text)) {
-                ModelOptions m;
-                std::string error;
-                if (!parse_model_options(item, &m, &error))
-                    die("--model-options " + error + " (each item: plain, or a '+'-joined set of " +
-                        model_option_names() + ")");
-                o.model_options.push_back(m);
-            }
-        } else if (a == "--precision") {
-            const std::string text = value();
-            o.precisions.clear();
-            for (const std::string& name : split(a, text)) {
-                const Precision* p = find_precision(name);
-                if (!p) die("--precision '" + name + "' is not a precision (available: " + precision_names() + ")");
-                o.precisions.push_back(p);
-            }
-        } else
-            die("unknown argument '" + a + "' (see --help)");
-    }
+    CLI::App app{"Times vkmha's attention paths over a sweep of shapes; prints a table, writes JSON and a PNG plot.",
+                 "vkmha-bench"};
+    vkmha::cli::configure(app);
+    app.add_flag("--quick", o.quick, "a tiny sweep (CI smoke test)");
+    const char* shape = "Shape (any of these replaces the built-in sweep with the cross product of their values)";
+    const std::vector<const CLI::Option*> shape_flags = {
+        add_list<uint32_t>(app, "--sizes", o.sizes, counts_up_to(1u << 20),
+                           "sequence lengths to sweep (Lq = Lk = L; with --lq: Lk = L)")
+            ->group(shape),
+        add_list<uint32_t>(app, "--batch", o.batches, counts_up_to(4096), "batch sizes (default 1)")->group(shape),
+        add_list<uint32_t>(app, "--heads", o.heads, counts_up_to(1024), "query heads (default 8)")->group(shape),
+        add_list<uint32_t>(app, "--kv-heads", o.kv_heads, counts_up_to(1024),
+                           "key/value heads, each dividing H (default: H)")
+            ->group(shape),
+        add_list<uint32_t>(app, "--head-dim", o.head_dims, counts_up_to(4096), "head dimensions, E = H*D (default 64)")
+            ->group(shape),
+        app.add_option("--lq", o.query_length, "decode: Lq fixed at N, Lk swept over --sizes")
+            ->transform(count(1u << 20))
+            ->group(shape),
+        app.add_flag("--causal", o.causal, "causal mask")->group(shape),
+    };
+    add_list<const Path*>(app, "--paths", o.paths, parse_path,
+                          "fused, unfused, fused-nosplit (default fused,unfused; +fused-nosplit for decode)");
+    add_list<const Precision*>(app, "--precision", o.precisions, parse_precision,
+                               "fp32, fp16 (fp16 storage, fp32 arithmetic) (default fp32)");
+    add_list<ModelOptions>(app, "--model-options", o.model_options, parse_model_option_item,
+                           "each plain or a '+'-joined set of rope, qk-norm, softcap, alibi, sinks, window "
+                           "(default plain; see below)");
+    app.add_option("--repeat", o.repeat, "timed runs per row; the median is reported (after one warm-up)")
+        ->transform(count(1000))
+        ->capture_default_str();
+    app.add_option("--device", o.device, "Vulkan device by index or name substring")->type_name("N|NAME");
+    app.add_flag("--compare-cpu", o.compare_cpu,
+                 "also time the CPU reference on each shape; report GPU/CPU speed and max |error|");
+    app.add_flag("--sgemm", o.sgemm, "also time OpenBLAS sgemm 2048^3 on 2 threads and compare the fused core");
+    app.add_option("--json", o.json_path, "(default build/bench.json when ./build exists, else ./vkmha-bench.json)")
+        ->type_name("PATH");
+    app.add_option("--png", o.png_path, "(default build/bench.png when ./build exists, else ./vkmha-bench.png)")
+        ->type_name("PATH");
+    app.footer(
+        "--model-options: rope (NeoX, theta 10000, R = D), qk-norm (random q_norm/k_norm weights around 1),\n"
+        "softcap (50), alibi, sinks (random), window (256); e.g. plain,rope+qk-norm. Rows with options are also\n"
+        "reported as GPU time vs the plain row of the same shape and path.");
+    vkmha::cli::parse(app, argc, argv);
+    for (const CLI::Option* flag : shape_flags) o.custom = o.custom || flag->count() > 0;
     if (o.precisions.empty()) o.precisions.push_back(&kPrecisions[0]);
     if (o.model_options.empty()) o.model_options.push_back(ModelOptions{});
     if (o.json_path.empty()) o.json_path = default_output("build/bench.json", "vkmha-bench.json");

@@ -6,9 +6,11 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <iterator>
-#include <sstream>
+
+#include <nlohmann/json.hpp>
 
 namespace bench {
 namespace {
@@ -28,74 +30,18 @@ std::string short_number(double v) {
 
 std::string ratio_text(const std::optional<double>& r) { return r ? fixed(*r, 2) + "x" : "-"; }
 
-// A minimal JSON writer: objects and arrays nest, commas and string escapes are handled here.
-class Json {
-  public:
-    std::string str() const { return m_out.str(); }
-    void begin_object(const char* key = nullptr) { open(key, '{'); }
-    void end_object() { close('}'); }
-    void begin_array(const char* key = nullptr) { open(key, '['); }
-    void end_array() { close(']'); }
-    void value(const char* key, const std::string& v) { prefix(key), m_out << quoted(v); }
-    void value(const char* key, const char* v) { value(key, std::string(v)); }
-    void value(const char* key, bool v) { prefix(key), m_out << (v ? "true" : "false"); }
-    void value(const char* key, uint64_t v) { prefix(key), m_out << v; }
-    void value(const char* key, uint32_t v) { value(key, uint64_t(v)); }
-    void value(const char* key, double v) {
-        prefix(key);
-        if (!std::isfinite(v)) {
-            m_out << "null";
-            return;
-        }
-        char text[40];
-        std::snprintf(text, sizeof text, "%.6g", v);
-        m_out << text;
-    }
-    void value(const char* key, const std::optional<double>& v) {
-        if (v)
-            value(key, *v);
-        else
-            prefix(key), m_out << "null";
-    }
+using Json = nlohmann::ordered_json; // keys in the order written, as the file has always had them
 
-  private:
-    static std::string quoted(const std::string& s) {
-        std::string q = "\"";
-        for (const char c : s) {
-            if (c == '"' || c == '\\')
-                q += '\\', q += c;
-            else if (static_cast<unsigned char>(c) < 0x20) {
-                char esc[8];
-                std::snprintf(esc, sizeof esc, "\\u%04x", static_cast<unsigned>(static_cast<unsigned char>(c)));
-                q += esc;
-            } else
-                q += c;
-        }
-        return q + "\"";
-    }
-    void prefix(const char* key) {
-        if (!m_first.empty()) {
-            if (!m_first.back()) m_out << ',';
-            m_first.back() = false;
-            m_out << '\n' << std::string(2 * m_first.size(), ' ');
-        }
-        if (key) m_out << quoted(key) << ": ";
-    }
-    void open(const char* key, char bracket) {
-        prefix(key);
-        m_out << bracket;
-        m_first.push_back(true);
-    }
-    void close(char bracket) {
-        const bool empty = m_first.back();
-        m_first.pop_back();
-        if (!empty) m_out << '\n' << std::string(2 * m_first.size(), ' ');
-        m_out << bracket;
-    }
+// A measurement as JSON: six significant figures (what the timers resolve; longer only looks precise), null when
+// there is none or it is not finite.
+Json measured(double v) {
+    if (!std::isfinite(v)) return nullptr;
+    char text[40];
+    std::snprintf(text, sizeof text, "%.6g", v);
+    return std::strtod(text, nullptr);
+}
 
-    std::ostringstream m_out;
-    std::vector<bool> m_first; // per open container: no element written yet
-};
+Json measured(const std::optional<double>& v) { return v ? measured(*v) : Json(nullptr); }
 
 bool has_model_options(const Report& report) {
     for (const Config& c : report.configs)
@@ -245,94 +191,107 @@ void print_sgemm(const Report& report) {
                 shape_text(report.configs[f.row.config], f.row.lq, f.row.lk).c_str(), f.core_gflops, 100 * s.ratio);
 }
 
+namespace {
+
+Json device_json(const VkmhaContextProperties& d) {
+    const char* types[] = {"other", "integrated", "discrete", "virtual", "cpu"};
+    const auto type = static_cast<size_t>(d.deviceType);
+    return {
+        {"name", d.deviceName},
+        {"vendor_id", d.vendorId},
+        {"device_type", type < std::size(types) ? types[type] : "unknown"},
+        {"api_version", std::to_string(VK_API_VERSION_MAJOR(d.deviceApiVersion)) + "." +
+                            std::to_string(VK_API_VERSION_MINOR(d.deviceApiVersion)) + "." +
+                            std::to_string(VK_API_VERSION_PATCH(d.deviceApiVersion))},
+        {"subgroup_size", d.subgroupSize},
+        {"max_storage_buffer_range", uint64_t(d.maxStorageBufferRange)},
+    };
+}
+
+Json row_json(const Report& report, const RowResult& r, const std::function<const char*(VkmhaStage)>& stage_name) {
+    const Config& c = report.configs[r.row.config];
+    Json stages = Json::object();
+    for (const StageTime& s : r.gpu.stages) stages[stage_name(s.stage)] = measured(s.ms);
+    Json runs = Json::array(); // each timed run, in the order they ran
+    for (double ms : r.gpu.run_total_ms) runs.push_back(measured(ms));
+    Json j = {
+        {"shape", shape_text(c, r.row.lq, r.row.lk)},
+        {"path", r.row.path->name},
+        {"flags", uint32_t(r.row.path->flags)},
+        {"precision", c.precision->name},
+        {"batch", c.batch},
+        {"heads", c.heads},
+        {"kv_heads", c.kv_heads},
+        {"head_dim", c.head_dim},
+        {"embed_dim", c.embed_dim()},
+        {"query_length", r.row.lq},
+        {"key_length", r.row.lk},
+        {"causal", c.causal},
+        {"model_options", c.options.name()},
+        {"stages_ms", std::move(stages)},
+        {"gpu_ms", measured(r.gpu.total_ms)},
+        {"gpu_ms_runs", std::move(runs)},
+        {"attention_core_ms", measured(r.gpu.core_ms)},
+        {"wall_ms", measured(r.gpu.wall_ms)},
+        {"attention_core_flops", uint64_t(std::llround(r.core_flops))},
+        {"total_flops", uint64_t(std::llround(r.total_flops))},
+        {"bytes", uint64_t(std::llround(r.bytes))},
+        {"attention_core_gflops", measured(r.core_gflops)},
+        {"total_gflops", measured(r.total_gflops)},
+        {"gbps", measured(r.gbps)},
+        {"model_bytes", r.gpu.model_bytes},
+        {"session_bytes", r.gpu.session_bytes},
+        {"peak_device_bytes", r.peak_bytes()},
+        {"peak_device_mib", measured(double(r.peak_bytes()) / (1 << 20))},
+        {"speedup_vs_unfused", measured(r.speedup_vs_unfused)},
+        {"core_speedup_vs_unfused", measured(r.core_speedup_vs_unfused)},
+        {"vs_plain", measured(r.vs_plain)},
+        {"vs_plain_min", measured(r.vs_plain_min)},
+        {"vs_plain_max", measured(r.vs_plain_max)},
+        {"core_vs_plain", measured(r.core_vs_plain)},
+        {"cpu_ms", measured(r.cpu_ms)},
+    };
+    if (r.cpu_ms) j["cpu_runs"] = r.cpu_runs;
+    j["gpu_vs_cpu"] = measured(r.gpu_vs_cpu);
+    j["max_abs_error"] = measured(r.max_abs_error);
+    return j;
+}
+
+Json sgemm_json(const Report& report, const SgemmComparison& s) {
+    Json j = {
+        {"n", s.sgemm.n},
+        {"threads", s.sgemm.threads},
+        {"ms", measured(s.sgemm.ms)},
+        {"gflops", measured(s.sgemm.gflops)},
+    };
+    if (s.fused) {
+        j["fused_shape"] = shape_text(report.configs[s.fused->row.config], s.fused->row.lq, s.fused->row.lk);
+        j["fused_core_gflops"] = measured(s.fused->core_gflops);
+        j["fused_core_vs_sgemm"] = measured(s.ratio);
+    }
+    j["target"] = measured(0.25);
+    return j;
+}
+
+} // namespace
+
 std::string write_json(const Report& report, const std::string& path,
                        const std::function<const char*(VkmhaStage)>& stage_name) {
-    Json j;
-    j.begin_object();
-    j.value("tool", "vkmha-bench");
-    j.begin_object("device");
-    j.value("name", report.device.deviceName);
-    j.value("vendor_id", report.device.vendorId);
-    const char* types[] = {"other", "integrated", "discrete", "virtual", "cpu"};
-    const auto type = static_cast<size_t>(report.device.deviceType);
-    j.value("device_type", type < std::size(types) ? types[type] : "unknown");
-    j.value("api_version", std::to_string(VK_API_VERSION_MAJOR(report.device.deviceApiVersion)) + "." +
-                               std::to_string(VK_API_VERSION_MINOR(report.device.deviceApiVersion)) + "." +
-                               std::to_string(VK_API_VERSION_PATCH(report.device.deviceApiVersion)));
-    j.value("subgroup_size", report.device.subgroupSize);
-    j.value("max_storage_buffer_range", uint64_t(report.device.maxStorageBufferRange));
-    j.end_object();
-    j.value("timing", "GPU timestamps per stage (getStageTimings); median of " + std::to_string(report.repeat) +
-                          " timed runs after one warm-up; CPU reference: one run, or the median of as many after it "
-                          "when it took under 0.2 s");
-    j.value("repeat", report.repeat);
-    j.begin_array("rows");
-    for (const RowResult& r : report.rows) {
-        const Config& c = report.configs[r.row.config];
-        j.begin_object();
-        j.value("shape", shape_text(c, r.row.lq, r.row.lk));
-        j.value("path", r.row.path->name);
-        j.value("flags", uint32_t(r.row.path->flags));
-        j.value("precision", c.precision->name);
-        j.value("batch", c.batch);
-        j.value("heads", c.heads);
-        j.value("kv_heads", c.kv_heads);
-        j.value("head_dim", c.head_dim);
-        j.value("embed_dim", c.embed_dim());
-        j.value("query_length", r.row.lq);
-        j.value("key_length", r.row.lk);
-        j.value("causal", c.causal);
-        j.value("model_options", c.options.name());
-        j.begin_object("stages_ms");
-        for (const StageTime& s : r.gpu.stages) j.value(stage_name(s.stage), s.ms);
-        j.end_object();
-        j.value("gpu_ms", r.gpu.total_ms);
-        j.begin_array("gpu_ms_runs"); // each timed run, in the order they ran
-        for (double ms : r.gpu.run_total_ms) j.value(nullptr, ms);
-        j.end_array();
-        j.value("attention_core_ms", r.gpu.core_ms);
-        j.value("wall_ms", r.gpu.wall_ms);
-        j.value("attention_core_flops", uint64_t(std::llround(r.core_flops)));
-        j.value("total_flops", uint64_t(std::llround(r.total_flops)));
-        j.value("bytes", uint64_t(std::llround(r.bytes)));
-        j.value("attention_core_gflops", r.core_gflops);
-        j.value("total_gflops", r.total_gflops);
-        j.value("gbps", r.gbps);
-        j.value("model_bytes", r.gpu.model_bytes);
-        j.value("session_bytes", r.gpu.session_bytes);
-        j.value("peak_device_bytes", r.peak_bytes());
-        j.value("peak_device_mib", double(r.peak_bytes()) / (1 << 20));
-        j.value("speedup_vs_unfused", r.speedup_vs_unfused);
-        j.value("core_speedup_vs_unfused", r.core_speedup_vs_unfused);
-        j.value("vs_plain", r.vs_plain);
-        j.value("vs_plain_min", r.vs_plain_min);
-        j.value("vs_plain_max", r.vs_plain_max);
-        j.value("core_vs_plain", r.core_vs_plain);
-        j.value("cpu_ms", r.cpu_ms);
-        if (r.cpu_ms) j.value("cpu_runs", r.cpu_runs);
-        j.value("gpu_vs_cpu", r.gpu_vs_cpu);
-        j.value("max_abs_error", r.max_abs_error);
-        j.end_object();
-    }
-    j.end_array();
-    if (report.sgemm) {
-        const SgemmComparison& s = *report.sgemm;
-        j.begin_object("sgemm");
-        j.value("n", s.sgemm.n);
-        j.value("threads", s.sgemm.threads);
-        j.value("ms", s.sgemm.ms);
-        j.value("gflops", s.sgemm.gflops);
-        if (s.fused) {
-            j.value("fused_shape", shape_text(report.configs[s.fused->row.config], s.fused->row.lq, s.fused->row.lk));
-            j.value("fused_core_gflops", s.fused->core_gflops);
-            j.value("fused_core_vs_sgemm", s.ratio);
-        }
-        j.value("target", 0.25);
-        j.end_object();
-    }
-    j.end_object();
+    Json rows = Json::array();
+    for (const RowResult& r : report.rows) rows.push_back(row_json(report, r, stage_name));
+    Json j = {
+        {"tool", "vkmha-bench"},
+        {"device", device_json(report.device)},
+        {"timing", "GPU timestamps per stage (getStageTimings); median of " + std::to_string(report.repeat) +
+                       " timed runs after one warm-up; CPU reference: one run, or the median of as many after it "
+                       "when it took under 0.2 s"},
+        {"repeat", report.repeat},
+        {"rows", std::move(rows)},
+    };
+    if (report.sgemm) j["sgemm"] = sgemm_json(report, *report.sgemm);
     std::ofstream file(path, std::ios::binary);
-    file << j.str() << '\n';
+    // Invalid UTF-8 (a device name cut mid-character) is replaced rather than thrown on.
+    file << j.dump(2, ' ', false, Json::error_handler_t::replace) << '\n';
     file.close();
     if (!file) return path + ": cannot write the JSON file";
     return {};

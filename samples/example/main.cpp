@@ -3,10 +3,8 @@
 #include "common/cli.h"
 #include "io/safetensors.h"
 
-#include <cerrno>
 #include <cmath>
 #include <cstdio>
-#include <cstdlib>
 #include <random>
 #include <string>
 #include <vector>
@@ -15,44 +13,29 @@ namespace {
 
 [[noreturn]] void die(const std::string& message) { vkmha::cli::die("vkmha-make-example", message); }
 
-uint32_t parse_count(const std::string& flag, const char* text) {
-    return vkmha::cli::parse_count("vkmha-make-example", flag, text);
-}
-
 } // namespace
 
 int main(int argc, char** argv) {
     std::string prefix = "example";
     uint32_t E = 64, H = 8, G = 0, B = 2, Lq = 16, Lk = 0, seed = 1;
-    bool cross = false, padding = false;
-    for (int i = 1; i < argc; ++i) {
-        std::string a = argv[i];
-        auto value = [&]() -> const char* {
-            if (i + 1 >= argc) die(a + " needs a value");
-            return argv[++i];
-        };
-        if (a == "--prefix")
-            prefix = value();
-        else if (a == "--embed")
-            E = parse_count(a, value());
-        else if (a == "--heads")
-            H = parse_count(a, value());
-        else if (a == "--kv-heads")
-            G = parse_count(a, value());
-        else if (a == "--batch")
-            B = parse_count(a, value());
-        else if (a == "--lq")
-            Lq = parse_count(a, value());
-        else if (a == "--lk")
-            Lk = parse_count(a, value()), cross = true;
-        else if (a == "--seed")
-            seed = parse_count(a, value());
-        else if (a == "--key-padding")
-            padding = true;
-        else
-            die("unknown argument '" + a +
-                "' (known: --prefix --embed --heads --kv-heads --batch --lq --lk --seed --key-padding)");
-    }
+    bool padding = false;
+    CLI::App app{
+        "Writes a random attention layer (PREFIX.weights.safetensors) and its input (PREFIX.input.safetensors):\n"
+        "PyTorch names by default, Hugging Face Llama names with --kv-heads (grouped-query attention).",
+        "vkmha-make-example"};
+    vkmha::cli::configure(app);
+    app.add_option("--prefix", prefix, "output files' prefix")->capture_default_str();
+    app.add_option("--embed", E, "embedding width E")->transform(vkmha::cli::count())->capture_default_str();
+    app.add_option("--heads", H, "query heads H, dividing E")->transform(vkmha::cli::count())->capture_default_str();
+    app.add_option("--kv-heads", G, "key/value heads G, dividing H (Llama names)")->transform(vkmha::cli::count());
+    app.add_option("--batch", B, "batch size")->transform(vkmha::cli::count())->capture_default_str();
+    app.add_option("--lq", Lq, "query length")->transform(vkmha::cli::count())->capture_default_str();
+    const CLI::Option* lk = app.add_option("--lk", Lk, "key length: cross-attention (default: self-attention, Lk = Lq)")
+                                ->transform(vkmha::cli::count());
+    app.add_option("--seed", seed, "random seed")->transform(vkmha::cli::count())->capture_default_str();
+    app.add_flag("--key-padding", padding, "add a key_padding_mask (batch item b pads its last b keys)");
+    vkmha::cli::parse(app, argc, argv);
+    const bool cross = lk->count() > 0;
     if (E % H) die("--embed " + std::to_string(E) + " is not divisible by --heads " + std::to_string(H));
     if (G && H % G) die("--heads " + std::to_string(H) + " is not divisible by --kv-heads " + std::to_string(G));
     if (!cross) Lk = Lq;

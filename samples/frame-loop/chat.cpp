@@ -168,7 +168,6 @@ class ChatMode {
     const uint32_t m_prompt_sequence;
 
     VkmhaKvCache m_cache = nullptr;
-    uint32_t m_capacity = 0; // positions per sequence of m_cache
     VkmhaSession m_chat_session = nullptr;
     VkmhaSession m_prefill_session = nullptr;
     VkmhaPrefillJob m_job = nullptr;
@@ -200,14 +199,13 @@ void ChatMode::create_cache() {
     VkDeviceSize cache_bytes = 0;
     m_rt.check(m_api.getKvCacheMemoryRequirements(m_rt.model, &ki, &cache_bytes), "getKvCacheMemoryRequirements");
     m_rt.check(m_api.createKvCache(m_rt.model, &ki, &m_cache), "createKvCache");
-    m_capacity = ki.capacity;
     std::printf("frame-loop: KV cache: %u sequences x %u positions, %llu bytes; %u NPCs speak every %u frames; "
                 "prefill %u tokens into sequence %u, GPU budget %.1f ms per frame\n",
                 ki.sequences, ki.capacity, (unsigned long long)cache_bytes, m_options.npcs, kNpcPeriod, P,
                 m_prompt_sequence, double(m_options.budget_ms));
 }
 
-// Two streams of work, two sessions: the chat step (up to 1 + npcs tokens over up to `capacity` keys) and the
+// Two streams of work, two sessions: the chat step (up to 1 + npcs tokens; its keys live in the KV cache) and the
 // prefill (the job keeps its own per-prompt state; FUSED_ONLY: no Lq x Lk score scratch).
 void ChatMode::create_sessions() {
     const uint32_t P = m_options.prefill;
@@ -215,7 +213,9 @@ void ChatMode::create_sessions() {
     si.sType = VKMHA_STRUCTURE_TYPE_SESSION_CREATE_INFO;
     si.maxBatch = 1;
     si.maxQueryLength = 1 + m_options.npcs;
-    si.maxKeyLength = m_capacity;
+    // Cached steps read K and V from the cache and never use the session's K/V scratch, which maxKeyLength sizes:
+    // 1 keeps the session small (docs/ENGINE_INTEGRATION.md, section (f)).
+    si.maxKeyLength = 1;
     si.framesInFlight = kFramesInFlight;
     m_chat_session = create_session(m_rt, si, "chat");
     si.maxQueryLength = std::min<uint32_t>(P, 64);

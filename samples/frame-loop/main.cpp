@@ -10,9 +10,9 @@
 //   5. checking the last frame against the CPU reference, and a clean shutdown.
 // 1-3 live in engine.cpp (shared with --chat, chat.cpp: KV caches, ragged cached steps and a sliced prefill).
 #include "chat.h"
+#include "common/cli.h"
 #include "engine.h"
 
-#include <cerrno>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -30,19 +30,6 @@ using namespace frame_loop;
 constexpr uint32_t kBatch = 2;
 constexpr uint32_t kLength = 40;
 
-const char* const kUsage =
-    "usage: frame-loop [--frames N] [--causal]\n"
-    "       frame-loop --chat [--frames N] [--prefill N] [--budget-ms MS] [--npcs N]\n"
-    "  default  a [2, 40, 64] self-attention every frame, 3 frames in flight (--frames default 12)\n"
-    "  --chat   a dialogue sequence gets one token per frame through a KV cache (NPC sequences one every few\n"
-    "           frames, in the same ragged step) while a long prompt is prefilled in the background in pieces\n"
-    "           that fit the frame's remaining GPU budget\n"
-    "    --frames N      at least N frames (default 64), more while the prefill runs (at most 8N)\n"
-    "    --prefill N     prompt tokens to prefill (default 1024)\n"
-    "    --budget-ms MS  the frame's GPU budget for vkmha (default 16.6); the prefill gets what the chat step\n"
-    "                    left, at least 1 ms\n"
-    "    --npcs N        NPC sequences besides the dialogue (default 3, at most 16)\n";
-
 struct Options {
     bool chat = false;
     uint64_t frames = 0; // 0: the mode's default
@@ -50,46 +37,48 @@ struct Options {
     ChatOptions chat_options;
 };
 
-uint64_t parse_count(const char* flag, const char* text, uint64_t max) {
-    char* end = nullptr;
-    errno = 0;
-    const unsigned long long n = std::strtoull(text, &end, 10);
-    if (!*text || *end || errno || n == 0 || n > max || text[0] == '-')
-        die(std::string(flag) + " '" + text + "' is not a count in 1.." + std::to_string(max));
-    return n;
-}
-
 Options parse(int argc, char** argv) {
+    using namespace vkmha::cli;
     Options o;
-    for (int i = 1; i < argc; ++i) {
-        const std::string a = argv[i];
-        const bool has_value = i + 1 < argc;
-        if (a == "--frames" && has_value) {
-            o.frames = parse_count("--frames", argv[++i], 1000000);
-        } else if (a == "--causal") {
-            o.causal = true;
-        } else if (a == "--chat") {
-            o.chat = true;
-        } else if (a == "--prefill" && has_value) {
-            o.chat_options.prefill = static_cast<uint32_t>(parse_count("--prefill", argv[++i], 65536));
-        } else if (a == "--npcs" && has_value) {
-            const std::string text = argv[++i];
-            o.chat_options.npcs = text == "0" ? 0 : static_cast<uint32_t>(parse_count("--npcs", text.c_str(), 16));
-        } else if (a == "--budget-ms" && has_value) {
-            const char* text = argv[++i];
-            char* end = nullptr;
-            const float ms = std::strtof(text, &end);
-            if (!*text || *end || !(ms > 0.0f) || ms > 1000.0f)
-                die(std::string("--budget-ms '") + text + "' is not a time in (0, 1000] ms");
-            o.chat_options.budget_ms = ms;
-        } else if (a == "--help" || a == "-h") {
-            std::printf("%s", kUsage);
-            std::exit(0);
-        } else {
-            std::fprintf(stderr, "%s", kUsage);
-            die("unknown argument '" + a + "'");
-        }
-    }
+    CLI::App app{"An engine-like program: its own Vulkan device, libvkmha loaded with dlopen, attention recorded into\n"
+                 "its own command buffers with frames in flight. Default: a [2, 40, 64] self-attention every frame, 3\n"
+                 "frames in flight, the last frame checked against the CPU reference.",
+                 "frame-loop"};
+    configure(app);
+    app.footer(
+        "--chat: a dialogue sequence gets one token per frame through a KV cache (NPC sequences one every few\n"
+        "frames, in the same ragged step) while a long prompt is prefilled in the background in pieces that fit\n"
+        "the frame's remaining GPU budget. --frames: at least N frames, more while the prefill runs (at most 8N).");
+    app.add_option("--frames", o.frames, "frames (default 12; --chat: at least N, default 64)")
+        ->transform(count(1000000));
+    app.add_flag("--causal", o.causal, "causal mask (default mode only)");
+    const char* chat = "--chat: a dialogue token per frame through a KV cache, beside a sliced prefill";
+    app.add_flag("--chat", o.chat, "the chat mode (see below)")->group(chat);
+    app.add_option("--prefill", o.chat_options.prefill, "prompt tokens to prefill")
+        ->transform(count(65536))
+        ->capture_default_str()
+        ->group(chat);
+    app.add_option("--budget-ms", o.chat_options.budget_ms,
+                   "the frame's GPU budget for vkmha (the prefill gets the rest, >= 1 ms)")
+        ->transform(CLI::Validator(
+            [](std::string& text) {
+                char* end = nullptr;
+                const float ms = std::strtof(text.c_str(), &end);
+                if (text.empty() || *end || !(ms > 0.0f) || ms > 1000.0f)
+                    return "'" + text + "' is not a time in (0, 1000] ms";
+                char exact[32]; // the float strtof made, in digits CLI11 reads back as exactly it
+                std::snprintf(exact, sizeof exact, "%.9g", double(ms));
+                text = exact;
+                return std::string();
+            },
+            "MS in (0, 1000]"))
+        ->capture_default_str()
+        ->group(chat);
+    app.add_option("--npcs", o.chat_options.npcs, "NPC sequences besides the dialogue")
+        ->transform(whole_number(16))
+        ->capture_default_str()
+        ->group(chat);
+    vkmha::cli::parse(app, argc, argv);
     if (o.chat && o.causal) die("--causal is for the default mode (cached steps are always causal)");
     if (o.frames) o.chat_options.frames = o.frames;
     if (!o.frames) o.frames = 12;

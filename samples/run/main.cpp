@@ -11,11 +11,9 @@
 #include "rope.h"
 
 #include <algorithm>
-#include <cerrno>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
-#include <functional>
 #include <initializer_list>
 #include <string>
 #include <vector>
@@ -26,26 +24,15 @@ using vkmha::io::Tensor;
 using vkmha::samples::Api;
 using vkmha::samples::InputTensors;
 
-const char* kUsage =
-    "usage: vkmha-run --weights W.safetensors --input IN.safetensors --output OUT.safetensors --heads H\n"
-    "                 [--kv-heads G] [--causal] [--need-weights] [--no-average-weights] [--device N|NAME|cpu]\n"
-    "                 [--precision fp32|fp16]   (fp16: weights and Q/K/V stored as fp16, fp32 arithmetic)\n"
-    "                 [--incremental]   (with --causal: feeds the query one token per step through a KV cache,\n"
-    "                                    one sequence per batch element; same output as the one-shot pass)\n"
-    "  model options (the attention of real model families):\n"
-    "                 [--rope neox|gptj] [--rope-theta F (10000)] [--rope-dims N (head dim)]\n"
-    "                 [--rope-scaling linear:F | llama3:F,LOW,HIGH,ORIG | "
-    "yarn:F,ORIG[,BETA_FAST,BETA_SLOW[,notrunc]]]\n"
-    "                 [--scale F (1/sqrt(head dim))] [--softcap F] [--alibi] [--window W] [--norm-eps F (1e-6)]\n"
-    "  QK-norm and sinks come with the weights (q_norm.weight and k_norm.weight [D], sinks [H]); the input's optional\n"
-    "  position_ids [B, Lq] (I32 or I64) gives the RoPE positions (--incremental: step t's token of row b is at\n"
-    "  position_ids[b, t]).\n"
-    "  attention only (the caller's own Q, K, V; no projections):\n"
-    "                 --qkv: the input holds q [B, H, Lq, D], k and v [B, G, Lk, D] (G from --kv-heads or k), "
-    "optional\n"
-    "                 key_padding_mask, attn_mask, position_ids [B, Lq] and key_position_ids [B, Lk]; --weights is\n"
-    "                 optional (sinks, q_norm.weight, k_norm.weight only); the output attn_output is [B, H, Lq, D].\n"
-    "                 --incremental feeds Q, K, V one token per step through a KV cache (Lq = Lk).\n";
+// What --help adds below the flags.
+const char* kNotes =
+    "QK-norm and sinks come with the weights (q_norm.weight and k_norm.weight [D], sinks [H]); the input's optional\n"
+    "position_ids [B, Lq] (I32 or I64) gives the RoPE positions (--incremental: step t's token of row b is at\n"
+    "position_ids[b, t]).\n"
+    "--qkv (attention only, the caller's own Q, K, V; no projections): the input holds q [B, H, Lq, D], k and v\n"
+    "[B, G, Lk, D] (G from --kv-heads or k), optional key_padding_mask, attn_mask, position_ids [B, Lq] and\n"
+    "key_position_ids [B, Lk]; --weights is optional (sinks, q_norm.weight, k_norm.weight only); the output\n"
+    "attn_output is [B, H, Lq, D]. --incremental then feeds Q, K, V one token per step through a KV cache (Lq = Lk).";
 
 struct Options {
     std::string weights, input, output, device;
@@ -56,31 +43,9 @@ struct Options {
     // The model options as the public API takes them (all 0: off); the CPU reference gets them through
     // apply_model_options.
     VkmhaModelAttentionInfo attention{VKMHA_STRUCTURE_TYPE_MODEL_ATTENTION_INFO};
-    std::string rope_only_flag; // the first --rope-* flag given, refused without --rope
 };
 
 [[noreturn]] void die(const std::string& message) { vkmha::cli::die("vkmha-run", message); }
-
-uint32_t parse_count(const std::string& flag, const char* text, unsigned long max = 65536) {
-    return vkmha::cli::parse_count("vkmha-run", flag, text, max);
-}
-
-// A finite number above `minimum` (exclusive), or false.
-bool to_number(const std::string& text, double minimum, float* out) {
-    char* end = nullptr;
-    errno = 0;
-    const double v = std::strtod(text.c_str(), &end);
-    if (text.empty() || *end || errno || !std::isfinite(v) || !(v > minimum) || v > 3.0e38) return false;
-    *out = static_cast<float>(v);
-    return true;
-}
-
-float parse_number(const std::string& flag, const char* text, double minimum = 0.0) {
-    float v = 0;
-    if (!to_number(text, minimum, &v))
-        die(flag + " '" + text + "' is not a finite number > " + std::to_string(static_cast<int>(minimum)));
-    return v;
-}
 
 std::vector<std::string> split(const std::string& text, char separator) {
     std::vector<std::string> fields;
@@ -91,24 +56,26 @@ std::vector<std::string> split(const std::string& text, char separator) {
     return fields;
 }
 
-// --rope-scaling KIND:FIELDS into `a`; every refusal names the flag, the value and the expected form.
-void parse_rope_scaling(const std::string& text, VkmhaModelAttentionInfo& a) {
+// --rope-scaling KIND:FIELDS into `a`; returns why `text` is refused (naming the value and the expected form), or "".
+std::string parse_rope_scaling(const std::string& text, VkmhaModelAttentionInfo& a) {
+    struct Refusal {
+        std::string why;
+    };
     const size_t colon = text.find(':');
     const std::string kind = text.substr(0, colon);
     const std::vector<std::string> f =
         colon == std::string::npos ? std::vector<std::string>{} : split(text.substr(colon + 1), ',');
-    auto bad = [&](const std::string& why) {
-        die("--rope-scaling '" + text + "': " + why +
-            " (expected linear:F | llama3:F,LOW,HIGH,ORIG | yarn:F,ORIG[,BETA_FAST,BETA_SLOW[,notrunc]])");
-    };
+    auto bad = [&](const std::string& why) { throw Refusal{why}; };
     auto number = [&](size_t i, const char* what) {
         float v = 0;
-        if (!to_number(f[i], 0.0, &v)) bad(std::string(what) + " '" + f[i] + "' is not a finite number > 0");
+        if (!vkmha::cli::to_number(f[i], 0.0, &v))
+            bad(std::string(what) + " '" + f[i] + "' is not a finite number > 0");
         return v;
     };
     auto count = [&](size_t i) {
         float v = 0;
-        if (!to_number(f[i], 0.0, &v) || v != std::floor(v) || v > 1e9) bad("ORIG '" + f[i] + "' is not a count");
+        if (!vkmha::cli::to_number(f[i], 0.0, &v) || v != std::floor(v) || v > 1e9)
+            bad("ORIG '" + f[i] + "' is not a count");
         return static_cast<uint32_t>(v);
     };
     auto fields = [&](std::initializer_list<size_t> allowed) {
@@ -118,68 +85,101 @@ void parse_rope_scaling(const std::string& text, VkmhaModelAttentionInfo& a) {
             counts += (counts.empty() ? "" : n == *(allowed.end() - 1) ? " or " : ", ") + std::to_string(n);
         bad(kind + " takes " + counts + " fields, got " + std::to_string(f.size()));
     };
-    if (kind == "linear") {
-        fields({1});
-        a.ropeScaling = VKMHA_ROPE_SCALING_LINEAR;
-        a.ropeScalingFactor = number(0, "F");
-    } else if (kind == "llama3") {
-        fields({4});
-        a.ropeScaling = VKMHA_ROPE_SCALING_LLAMA3;
-        a.ropeScalingFactor = number(0, "F");
-        a.ropeLowFreqFactor = number(1, "LOW");
-        a.ropeHighFreqFactor = number(2, "HIGH");
-        a.ropeOriginalMaxPositions = count(3);
-        if (!(a.ropeHighFreqFactor > a.ropeLowFreqFactor)) bad("HIGH must be above LOW");
-    } else if (kind == "yarn") {
-        fields({2, 4, 5});
-        a.ropeScaling = VKMHA_ROPE_SCALING_YARN;
-        a.ropeScalingFactor = number(0, "F");
-        a.ropeOriginalMaxPositions = count(1);
-        if (f.size() >= 4) {
-            a.ropeBetaFast = number(2, "BETA_FAST");
-            a.ropeBetaSlow = number(3, "BETA_SLOW");
+    try {
+        if (kind == "linear") {
+            fields({1});
+            a.ropeScaling = VKMHA_ROPE_SCALING_LINEAR;
+            a.ropeScalingFactor = number(0, "F");
+        } else if (kind == "llama3") {
+            fields({4});
+            a.ropeScaling = VKMHA_ROPE_SCALING_LLAMA3;
+            a.ropeScalingFactor = number(0, "F");
+            a.ropeLowFreqFactor = number(1, "LOW");
+            a.ropeHighFreqFactor = number(2, "HIGH");
+            a.ropeOriginalMaxPositions = count(3);
+            if (!(a.ropeHighFreqFactor > a.ropeLowFreqFactor)) bad("HIGH must be above LOW");
+        } else if (kind == "yarn") {
+            fields({2, 4, 5});
+            a.ropeScaling = VKMHA_ROPE_SCALING_YARN;
+            a.ropeScalingFactor = number(0, "F");
+            a.ropeOriginalMaxPositions = count(1);
+            if (f.size() >= 4) {
+                a.ropeBetaFast = number(2, "BETA_FAST");
+                a.ropeBetaSlow = number(3, "BETA_SLOW");
+            }
+            if (f.size() == 5 && f[4] != "notrunc") bad("the fifth field '" + f[4] + "' is not notrunc");
+            a.ropeNoTruncate = f.size() == 5 ? VK_TRUE : VK_FALSE;
+        } else {
+            bad("unknown scaling '" + kind + "'");
         }
-        if (f.size() == 5 && f[4] != "notrunc") bad("the fifth field '" + f[4] + "' is not notrunc");
-        a.ropeNoTruncate = f.size() == 5 ? VK_TRUE : VK_FALSE;
-    } else {
-        bad("unknown scaling '" + kind + "'");
+    } catch (const Refusal& r) {
+        return "'" + text + "': " + r.why +
+               " (expected linear:F | llama3:F,LOW,HIGH,ORIG | yarn:F,ORIG[,BETA_FAST,BETA_SLOW[,notrunc]])";
     }
+    return {};
 }
 
-// The model-option flags (--rope ... --norm-eps); false when `a` is none of them.
-bool parse_model_option(Options& o, const std::string& a, const std::function<const char*()>& value) {
-    VkmhaModelAttentionInfo& m = o.attention;
-    const bool rope_only = a == "--rope-theta" || a == "--rope-dims" || a == "--rope-scaling";
-    if (rope_only && o.rope_only_flag.empty()) o.rope_only_flag = a;
-    if (a == "--rope") {
-        const std::string v = value();
-        if (v == "neox")
-            m.ropeLayout = VKMHA_ROPE_LAYOUT_NEOX;
-        else if (v == "gptj")
-            m.ropeLayout = VKMHA_ROPE_LAYOUT_GPTJ;
-        else
-            die("--rope '" + v + "' is not neox or gptj");
-    } else if (a == "--rope-theta")
-        m.ropeTheta = parse_number(a, value(), 1.0);
-    else if (a == "--rope-dims") {
-        const char* text = value();
-        m.rotaryDims = parse_count(a, text);
-        if (m.rotaryDims % 2) die("--rope-dims '" + std::string(text) + "' is odd (rotary dims come in pairs)");
-    } else if (a == "--rope-scaling")
-        parse_rope_scaling(value(), m);
-    else if (a == "--scale")
-        m.scale = parse_number(a, value());
-    else if (a == "--softcap")
-        m.softcap = parse_number(a, value());
-    else if (a == "--alibi")
-        m.alibi = VK_TRUE;
-    else if (a == "--window")
-        m.window = parse_count(a, value(), 1ul << 30);
-    else if (a == "--norm-eps")
-        m.normEps = parse_number(a, value());
-    else
-        return false;
-    return true;
+// The model-option flags (--rope ... --norm-eps), written straight into the VkmhaModelAttentionInfo the API takes.
+// Each value is checked here, so a bad one is refused before any file is read; the library checks the rest.
+struct ModelFlags {
+    std::string rope, rope_scaling;
+    bool alibi = false;
+    std::vector<const CLI::Option*> rope_only; // refused without --rope
+};
+
+void add_model_flags(CLI::App& app, VkmhaModelAttentionInfo& m, ModelFlags& flags) {
+    using namespace vkmha::cli;
+    const char* group = "Model options (the attention of real model families)";
+    app.add_option("--rope", flags.rope, "rotary embedding: halves (neox) or interleaved pairs (gptj)")
+        ->check(CLI::IsMember({"neox", "gptj"}))
+        ->group(group);
+    const CLI::Validator even(
+        [](std::string& text) {
+            return std::stoul(text) % 2 ? "'" + text + "' is odd (rotary dims come in pairs)" : std::string();
+        },
+        "EVEN");
+    flags.rope_only = {
+        app.add_option("--rope-theta", m.ropeTheta, "RoPE base (default 10000)")
+            ->transform(number_above(1.0))
+            ->group(group),
+        app.add_option("--rope-dims", m.rotaryDims, "rotary dims (default the head dim)")
+            ->transform(count())
+            ->check(even)
+            ->group(group),
+        app.add_option("--rope-scaling", flags.rope_scaling,
+                       "linear:F | llama3:F,LOW,HIGH,ORIG | yarn:F,ORIG[,BETA_FAST,BETA_SLOW[,notrunc]]")
+            ->check(CLI::Validator(
+                [](std::string& text) {
+                    VkmhaModelAttentionInfo scratch{};
+                    return parse_rope_scaling(text, scratch);
+                },
+                ""))
+            ->type_name("KIND:FIELDS")
+            ->group(group),
+    };
+    app.add_option("--scale", m.scale, "softmax scale (default 1/sqrt(head dim))")
+        ->transform(number_above(0.0))
+        ->group(group);
+    app.add_option("--softcap", m.softcap, "logit soft-capping")->transform(number_above(0.0))->group(group);
+    app.add_flag("--alibi", flags.alibi, "ALiBi position biases")->group(group);
+    app.add_option("--window", m.window, "sliding window: key j visible to query i when i - W < j")
+        ->transform(count(1ul << 30))
+        ->group(group);
+    app.add_option("--norm-eps", m.normEps, "QK-norm's epsilon (default 1e-6)")
+        ->transform(number_above(0.0))
+        ->group(group);
+}
+
+// What CLI11 cannot check alone: rope-only flags without --rope, and the compound --rope-scaling value.
+void apply_model_flags(const CLI::App& app, const ModelFlags& flags, VkmhaModelAttentionInfo& m) {
+    if (flags.rope == "neox") m.ropeLayout = VKMHA_ROPE_LAYOUT_NEOX;
+    if (flags.rope == "gptj") m.ropeLayout = VKMHA_ROPE_LAYOUT_GPTJ;
+    if (m.ropeLayout == VKMHA_ROPE_LAYOUT_NONE)
+        for (const CLI::Option* given : app.parse_order()) // the first one on the command line, as before
+            if (std::find(flags.rope_only.begin(), flags.rope_only.end(), given) != flags.rope_only.end())
+                die(given->get_name() + " needs --rope neox|gptj");
+    if (!flags.rope_scaling.empty()) parse_rope_scaling(flags.rope_scaling, m); // checked by its validator
+    m.alibi = flags.alibi ? VK_TRUE : VK_FALSE;
 }
 
 InputTensors load_inputs(const std::string& file, uint32_t E, uint32_t kdim, uint32_t vdim, uint32_t H) {
@@ -188,58 +188,10 @@ InputTensors load_inputs(const std::string& file, uint32_t E, uint32_t kdim, uin
     return std::move(in).value();
 }
 
-Options parse(int argc, char** argv) {
-    Options o;
-    for (int i = 1; i < argc; ++i) {
-        std::string a = argv[i];
-        auto value = [&]() -> const char* {
-            if (i + 1 >= argc) die(a + " needs a value");
-            return argv[++i];
-        };
-        if (a == "--weights")
-            o.weights = value();
-        else if (a == "--input")
-            o.input = value();
-        else if (a == "--output")
-            o.output = value();
-        else if (a == "--heads")
-            o.heads = parse_count(a, value());
-        else if (a == "--kv-heads")
-            o.kv_heads = parse_count(a, value());
-        else if (a == "--device")
-            o.device = value();
-        else if (a == "--precision") {
-            const std::string p = value();
-            if (p == "fp32")
-                o.precision = VKMHA_PRECISION_FP32;
-            else if (p == "fp16")
-                o.precision = VKMHA_PRECISION_FP16;
-            else
-                die("--precision '" + p + "' is not fp32 or fp16");
-        } else if (a == "--causal")
-            o.causal = true;
-        else if (a == "--need-weights")
-            o.need_weights = true;
-        else if (a == "--incremental")
-            o.incremental = true;
-        else if (a == "--qkv")
-            o.qkv = true;
-        else if (a == "--no-average-weights")
-            o.average = false;
-        else if (parse_model_option(o, a, value)) {
-        } else if (a == "--help" || a == "-h") {
-            std::fputs(kUsage, stdout);
-            std::exit(0);
-        } else
-            die("unknown argument '" + a + "' (see --help)");
-    }
+// The combinations no single flag can refuse.
+void check_combinations(const Options& o) {
     if (o.weights.empty() && !o.qkv) die("missing --weights");
-    if (o.input.empty()) die("missing --input");
-    if (o.output.empty()) die("missing --output");
-    if (o.heads == 0) die("missing --heads");
     if (!o.average && !o.need_weights) die("--no-average-weights needs --need-weights");
-    if (!o.rope_only_flag.empty() && o.attention.ropeLayout == VKMHA_ROPE_LAYOUT_NONE)
-        die(o.rope_only_flag + " needs --rope neox|gptj");
     if (o.device == "cpu" && o.precision == VKMHA_PRECISION_FP16)
         die("--precision fp16 needs a Vulkan device; --device cpu is the CPU reference (fp32, double accumulation)");
     if (o.incremental) {
@@ -249,6 +201,42 @@ Options parse(int argc, char** argv) {
         if (o.device == "cpu")
             die("--incremental runs on a Vulkan device (KV cache); --device cpu is the one-shot CPU reference");
     }
+}
+
+Options parse(int argc, char** argv) {
+    using namespace vkmha::cli;
+    Options o;
+    std::string precision = "fp32";
+    bool no_average = false;
+    ModelFlags model_flags;
+    CLI::App app{
+        "Runs one multi-head attention layer from safetensors files on a Vulkan device through vkmha's C API,\n"
+        "or on the CPU reference (--device cpu), and writes attn_output (and the weights) as safetensors.",
+        "vkmha-run"};
+    configure(app);
+    app.add_option("--weights", o.weights, "the layer's weights (W.safetensors; optional with --qkv)");
+    app.add_option("--input", o.input, "the input tensors (IN.safetensors)")->required();
+    app.add_option("--output", o.output, "where to write the result (OUT.safetensors)")->required();
+    app.add_option("--heads", o.heads, "query heads H")->required()->transform(count());
+    app.add_option("--kv-heads", o.kv_heads, "key/value heads G (grouped-query attention)")->transform(count());
+    app.add_flag("--causal", o.causal, "causal mask (aligned to the bottom right)");
+    app.add_flag("--need-weights", o.need_weights, "also write attn_output_weights");
+    app.add_flag("--no-average-weights", no_average, "with --need-weights: per head, not averaged");
+    app.add_option("--device", o.device, "Vulkan device by index or name substring, or cpu (the CPU reference)")
+        ->type_name("N|NAME|cpu");
+    app.add_option("--precision", precision, "fp16: weights and Q/K/V stored as fp16, fp32 arithmetic")
+        ->check(CLI::IsMember({"fp32", "fp16"}))
+        ->capture_default_str();
+    app.add_flag("--incremental", o.incremental,
+                 "with --causal: feed the query one token per step through a KV cache (same output)");
+    app.add_flag("--qkv", o.qkv, "attention only: the input holds the caller's own q, k and v (see below)");
+    add_model_flags(app, o.attention, model_flags);
+    app.footer(kNotes);
+    vkmha::cli::parse(app, argc, argv);
+    o.average = !no_average;
+    o.precision = precision == "fp16" ? VKMHA_PRECISION_FP16 : VKMHA_PRECISION_FP32;
+    apply_model_flags(app, model_flags, o.attention);
+    check_combinations(o);
     return o;
 }
 

@@ -8,7 +8,6 @@
 #include "common/png_writer.h"
 #include "render.h"
 
-#include <cerrno>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -28,15 +27,6 @@ constexpr const char* kProgram = "vkmha-viz";
 constexpr int kTargetWidth = 1200; // pixels, for --cell's automatic choice
 constexpr int kMaxSide = 16384;    // pixels: far past any useful picture, and libpng's rows stay small
 
-const char* kUsage =
-    "usage: vkmha-viz --weights W.safetensors --input IN.safetensors --heads H --output OUT.png\n"
-    "                 [--kv-heads G] [--causal] [--batch-index b] [--device N|NAME] [--cell PIXELS]\n"
-    "                 [--max-tokens N] [--scale linear|log]\n"
-    "Runs the layer on a Vulkan device (masks from the input file as in vkmha-run) and draws each head's\n"
-    "attention weights for batch item b (default 0). --cell: pixels per weight (default: about 1200 px wide).\n"
-    "--max-tokens: draw at most the first N queries and keys (default 256; the layer still sees them all).\n"
-    "--scale: colour by weight (linear, default) or by its logarithm over three decades below the maximum (log).\n";
-
 struct Options {
     std::string weights, input, output, device;
     uint32_t heads = 0, kv_heads = 0, batch_index = 0, cell = 0, max_tokens = 256;
@@ -52,66 +42,34 @@ struct Failure : std::runtime_error {
 
 [[noreturn]] void die(const std::string& message) { throw Failure(message); }
 
-uint32_t parse_count(const std::string& flag, const char* text, unsigned long max = 65536) {
-    return vkmha::cli::parse_count(kProgram, flag, text, max);
-}
-
-// 0..65535; cli::parse_count starts at 1.
-uint32_t parse_index(const std::string& flag, const char* text) {
-    char* end = nullptr;
-    errno = 0;
-    const unsigned long v = std::strtoul(text, &end, 10);
-    if (!*text || *end || errno || v > 65535 || text[0] == '-')
-        die(flag + " '" + text + "' is not an index in 0..65535");
-    return static_cast<uint32_t>(v);
-}
-
 Options parse(int argc, char** argv) {
+    using namespace vkmha::cli;
     Options o;
-    for (int i = 1; i < argc; ++i) {
-        std::string a = argv[i];
-        auto value = [&]() -> const char* {
-            if (i + 1 >= argc) die(a + " needs a value");
-            return argv[++i];
-        };
-        if (a == "--weights")
-            o.weights = value();
-        else if (a == "--input")
-            o.input = value();
-        else if (a == "--output")
-            o.output = value();
-        else if (a == "--heads")
-            o.heads = parse_count(a, value());
-        else if (a == "--kv-heads")
-            o.kv_heads = parse_count(a, value());
-        else if (a == "--device")
-            o.device = value();
-        else if (a == "--causal")
-            o.causal = true;
-        else if (a == "--batch-index")
-            o.batch_index = parse_index(a, value());
-        else if (a == "--cell")
-            o.cell = parse_count(a, value(), 64);
-        else if (a == "--max-tokens")
-            o.max_tokens = parse_count(a, value());
-        else if (a == "--scale") {
-            const std::string s = value();
-            if (s == "linear")
-                o.scale = vkmha::viz::Scale::linear;
-            else if (s == "log")
-                o.scale = vkmha::viz::Scale::log;
-            else
-                die("--scale '" + s + "' is not linear or log");
-        } else if (a == "--help" || a == "-h") {
-            std::fputs(kUsage, stdout);
-            std::exit(0);
-        } else
-            die("unknown argument '" + a + "' (see --help)");
-    }
-    if (o.weights.empty()) die("missing --weights");
-    if (o.input.empty()) die("missing --input");
-    if (o.output.empty()) die("missing --output");
-    if (o.heads == 0) die("missing --heads");
+    std::string scale = "linear";
+    CLI::App app{"Runs the layer on a Vulkan device through vkmha's C API (masks from the input file as in vkmha-run)\n"
+                 "and draws each head's attention weights for one batch item as a PNG (rows = queries, columns = "
+                 "keys).",
+                 kProgram};
+    configure(app);
+    app.add_option("--weights", o.weights, "the layer's weights (W.safetensors)")->required();
+    app.add_option("--input", o.input, "the input tensors (IN.safetensors)")->required();
+    app.add_option("--heads", o.heads, "query heads H")->required()->transform(count());
+    app.add_option("--output", o.output, "the picture (OUT.png)")->required();
+    app.add_option("--kv-heads", o.kv_heads, "key/value heads G (grouped-query attention)")->transform(count());
+    app.add_flag("--causal", o.causal, "causal mask");
+    app.add_option("--batch-index", o.batch_index, "the batch item to draw")
+        ->transform(whole_number(65535))
+        ->capture_default_str();
+    app.add_option("--device", o.device, "Vulkan device by index or name substring")->type_name("N|NAME");
+    app.add_option("--cell", o.cell, "pixels per weight (default: about 1200 px wide)")->transform(count(64));
+    app.add_option("--max-tokens", o.max_tokens, "draw at most N queries and keys (the layer sees all)")
+        ->transform(count())
+        ->capture_default_str();
+    app.add_option("--scale", scale, "colour by weight, or by its log over three decades below the maximum")
+        ->check(CLI::IsMember({"linear", "log"}))
+        ->capture_default_str();
+    vkmha::cli::parse(app, argc, argv);
+    o.scale = scale == "log" ? vkmha::viz::Scale::log : vkmha::viz::Scale::linear;
     if (o.device == "cpu")
         die("--device 'cpu': vkmha-viz runs on a Vulkan device only (vkmha-run has the CPU reference)");
     return o;
