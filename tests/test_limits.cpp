@@ -134,6 +134,23 @@ TEST_SUITE("limits") {
         CHECK(contains(over.error().message, "65535"));
     }
 
+    TEST_CASE("workgroups: projection row tiles past 65535 are refused naming the kernel, at 65535 they plan") {
+        // linear.comp's packed K/V outputs take no row offset, so a projection cannot be split by rows without a
+        // kernel change: batch * length rows past 65535 row tiles are refused at planning, with the count.
+        DeviceLimits limits = lavapipe_like();
+        limits.max_storage_buffer_range = UINT32_MAX; // reach the grid, not a binding
+        const uint32_t block_m = vkmha::test::gpu_context().shaders().linear_tiling().block_m();
+        PlanInputs in = inputs(limits, 16, 4, 4, {block_m, kGuaranteedGroups, 1});
+        in.options.split_k = false;
+        auto at_limit = plan_attention(in, limits);
+        REQUIRE_MESSAGE(at_limit.ok(), at_limit.error().message);
+        in.shape.lq = kGuaranteedGroups + 1;
+        auto over = plan_attention(in, limits);
+        REQUIRE_FALSE(over.ok());
+        CHECK(over.error().code == ErrorCode::unsupported);
+        CHECK(contains(over.error().message, "linear needs 65536 workgroups in dimension 1"));
+    }
+
     TEST_CASE("workgroups: the unfused path splits B*H past 65535 into chunks that each fit the grid") {
         vkmha::test::ValidationGuard guard;
         const DeviceLimits limits = lavapipe_like();
