@@ -154,7 +154,7 @@ inline bool rows_disjoint(const TensorStrides& s, uint32_t B, uint32_t H, uint32
     for (const auto& [stride, count] : dims) {
         if (count <= 1) continue;
         if (stride < span) return false;
-        span = stride * (count - 1) + span;
+        span = saturating_add(stride * (count - 1), span); // three 32x32-bit products may pass 2^64
     }
     return true;
 }
