@@ -9,6 +9,7 @@
 #include "support/gpu_context.h"
 #include "support/host_io.h"
 #include "support/plugin_api.h"
+#include "support/run_inputs.h"
 
 #include "vkmha/vkmha.h"
 
@@ -166,6 +167,25 @@ TEST_SUITE("limits") {
             if (pass.kernel == Kernel::scores) ++score_passes;
         }
         CHECK(score_passes == 2);
+    }
+
+    TEST_CASE("workgroups: B*H = 80000 pairs of attention weights run in grid-sized chunks, matching the reference") {
+        // The split above, end to end: need_weights recomputes scores per chunk of (batch, head) pairs through the same
+        // chunking; before it, this record was refused for its 80000-deep score grid. One KV head keeps the fused
+        // kernel's B*G grid at 20000.
+        const uint32_t B = 20000;
+        vkmha::test::ModelSpec spec;
+        spec.heads = 4;
+        spec.kv_heads = 1;
+        spec.naming = vkmha::test::Naming::llama;
+        vkmha::test::OwnSetup setup(spec, vkmha::test::session_info(B, 1, 2, true));
+        REQUIRE(uint64_t(B) * setup.host.config.num_heads > kGuaranteedGroups);
+        AttentionOptions options;
+        options.need_weights = true;
+        options.average_weights = false;
+        const vkmha::test::RunInputs in =
+            vkmha::test::make_inputs(setup.host.config, {B, 1, 2}, options, true, false, 16);
+        vkmha::test::run_and_check(setup.session.get(), setup.host, in, "B*H = 80000, per-head weights");
     }
 
     TEST_CASE("memory queries: max shapes that overflow or exceed the bindings are refused before allocating") {
