@@ -16,7 +16,11 @@
 #include <doctest/doctest.h>
 
 #include <cstdint>
+#include <filesystem>
+#include <fstream>
+#include <random>
 #include <string>
+#include <vector>
 
 using namespace vkmha;
 
@@ -46,6 +50,31 @@ PlanInputs inputs(const DeviceLimits& limits, uint32_t E, uint32_t H, uint32_t G
 }
 
 bool contains(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
+
+// A crafted weights file in a fresh temporary folder, removed with it.
+class CraftedFile {
+  public:
+    CraftedFile(const std::string& header, size_t data_bytes, uint64_t claimed_header_length = 0) {
+        std::random_device seed;
+        m_dir = std::filesystem::temp_directory_path() / ("vkmha_limits_" + std::to_string(seed()));
+        std::filesystem::create_directories(m_dir);
+        std::vector<uint8_t> bytes(8);
+        const uint64_t length = claimed_header_length ? claimed_header_length : header.size();
+        for (size_t i = 0; i < 8; ++i) bytes[i] = static_cast<uint8_t>(length >> (8 * i));
+        bytes.insert(bytes.end(), header.begin(), header.end());
+        bytes.resize(bytes.size() + data_bytes, 0);
+        std::ofstream out(path(), std::ios::binary);
+        out.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
+    }
+    ~CraftedFile() {
+        std::error_code ignored;
+        std::filesystem::remove_all(m_dir, ignored);
+    }
+    std::string path() const { return (m_dir / "crafted.safetensors").string(); }
+
+  private:
+    std::filesystem::path m_dir;
+};
 
 } // namespace
 
@@ -208,5 +237,52 @@ TEST_SUITE("limits") {
                            "maxStorageBufferRange");
         }
         setup.check_still_works("after refused memory queries");
+    }
+
+    TEST_CASE("untrusted weights: crafted files are refused through the C API before anything is allocated") {
+        const VkmhaProcTable& t = vkmha::test::api();
+        vkmha::test::LogCapture log;
+        vkmha::test::ContextHandle context;
+        const VkmhaContextCreateInfo ci = vkmha::test::own_context_info(&log);
+        REQUIRE_VKMHA(t.createContext(&ci, context.out()));
+        const std::string w = R"("in_proj_weight":{"dtype":"F32","shape":[48,16],"data_offsets":)";
+        std::string many = "{";
+        for (int i = 0; i < 100001; ++i)
+            many += (i ? ",\"" : "\"") + std::to_string(i) + R"(":{"dtype":"U8","shape":[0],"data_offsets":[0,0]})";
+        many += "}";
+        struct Crafted {
+            const char* what;
+            CraftedFile file;
+            const char* message;
+        };
+        const Crafted files[] = {
+            // 2^40 floats (4 TiB) claimed in 64 bytes.
+            {"a 4 TiB tensor in 64 bytes",
+             CraftedFile(
+                 R"({"in_proj_weight":{"dtype":"F32","shape":[1099511627776],"data_offsets":[0,4398046511104]}})", 64),
+             "exceed the data section (64 bytes)"},
+            {"a tensor shorter than its shape", CraftedFile("{" + w + "[0,64]}}", 64), "hold 64 bytes"},
+            {"a header length past the file", CraftedFile("{}", 0, 100ull << 20), "header length 104857600 exceeds"},
+            {"a header length past the cap", CraftedFile("{}", 0, (100ull << 20) + 1), "exceeds the 100 MiB limit"},
+            {"more tensors than the cap", CraftedFile(many, 0), "more than 100000 tensors"},
+        };
+        for (const Crafted& c : files) {
+            CAPTURE(c.what);
+            VkmhaModelCreateInfo mi{};
+            mi.sType = VKMHA_STRUCTURE_TYPE_MODEL_CREATE_INFO;
+            mi.numHeads = 4;
+            const std::string path = c.file.path();
+            mi.pSafetensorsPath = path.c_str();
+            VkDeviceSize bytes = 0;
+            EXPECT_FAILURE(VKMHA_ERROR_IO, t.getModelMemoryRequirements(context.get(), &mi, &bytes), path, c.message);
+            vkmha::test::ModelHandle model;
+            EXPECT_FAILURE(VKMHA_ERROR_IO, t.createModel(context.get(), &mi, model.out()), path, c.message);
+            CHECK(model.get() == nullptr);
+        }
+        // The context is untouched: a good model still loads and reports its memory.
+        const vkmha::test::HostModel good = vkmha::test::make_model(vkmha::test::ModelSpec{});
+        vkmha::test::ModelHandle model;
+        vkmha::test::create_model(context.get(), good, model);
+        vkmha::test::check_no_validation_messages(context.get(), log);
     }
 }
