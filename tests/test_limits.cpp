@@ -10,6 +10,7 @@
 #include "support/host_io.h"
 #include "support/plugin_api.h"
 #include "support/run_inputs.h"
+#include "vulkan/arena.h"
 
 #include "vkmha/vkmha.h"
 
@@ -215,6 +216,15 @@ TEST_SUITE("limits") {
         const vkmha::test::RunInputs in =
             vkmha::test::make_inputs(setup.host.config, {B, 1, 2}, options, true, false, 16);
         vkmha::test::run_and_check(setup.session.get(), setup.host, in, "B*H = 80000, per-head weights");
+    }
+
+    TEST_CASE("arena: a buffer total past 2^64 bytes is refused before vkCreateBuffer is asked for it") {
+        vkmha::test::ValidationGuard guard;
+        const Device& device = vkmha::test::gpu_context().device();
+        const std::vector<BufferRequest> one = {{"vkmha huge", kSaturated - 8, MemoryKind::device_local}};
+        auto single = Arena::measure(device, one);
+        REQUIRE_FALSE(single.ok());
+        CHECK(contains(single.error().message, "vkmha huge need more than 2^64 bytes"));
     }
 
     TEST_CASE("memory queries: max shapes that overflow or exceed the bindings are refused before allocating") {
