@@ -296,7 +296,8 @@ void PlainPlanner::fused_pass(const KeySplit& split, uint32_t row_tiles) {
     const bool partial = split.count > 1;
     Pass& p = add(Kernel::attention, Stage::attention,
                   {q_slot(), Slot::k, Slot::v, partial ? Slot::dummy : Slot::concat, mask_slot(), kpm_slot(),
-                   lse && !partial ? Slot::lse : Slot::dummy, partial ? Slot::partials : Slot::dummy, sinks_slot(c), Slot::dummy});
+                   lse && !partial ? Slot::lse : Slot::dummy, partial ? Slot::partials : Slot::dummy, sinks_slot(c),
+                   Slot::dummy});
     p.decode_tiling = model.decode(uint64_t(Lq) * (H / G));
     set_push(p, AttentionParams{.B = B,
                                 .H = H,
