@@ -82,11 +82,12 @@ Result<ScratchSizes> attention_scratch(const AttentionConfig& c, Precision preci
     ScratchSizes sizes;
     sizes.activation_bytes = precision_bytes(precision);
     const uint64_t D = c.head_dim();
-    sizes.q_elems = uint64_t(s.batch) * c.num_heads * s.lq * D;
-    sizes.k_elems = uint64_t(s.batch) * c.num_kv_heads * s.lk * D;
+    // Saturating: a shape whose counts pass 2^64 is refused by the binding checks below, never wrapped.
+    sizes.q_elems = saturating_product({s.batch, c.num_heads, s.lq, D});
+    sizes.k_elems = saturating_product({s.batch, c.num_kv_heads, s.lk, D});
     sizes.v_elems = sizes.k_elems;
-    sizes.concat_elems = uint64_t(s.batch) * s.lq * c.q_width();
-    sizes.lse_elems = uint64_t(s.batch) * c.num_heads * s.lq;
+    sizes.concat_elems = saturating_product({s.batch, s.lq, c.q_width()});
+    sizes.lse_elems = saturating_product({s.batch, c.num_heads, s.lq});
     if (fused_only) {
         // The fused path without weights projects Q into the concat buffer and attends in place (q_row_major), and
         // only need_weights, refused here, reads the LSE.
@@ -95,15 +96,15 @@ Result<ScratchSizes> attention_scratch(const AttentionConfig& c, Precision preci
     }
     // Split-K serves decode shapes (Lq <= kSplitMaxLq), within a budget; and any shape whose keys this device
     // cannot run in one invocation's loops (min_key_splits), whatever that takes.
-    const uint64_t record = uint64_t(s.batch) * c.num_heads * (D + 2);
-    sizes.partials_elems = std::max(
-        std::min<uint64_t>(kPartialsBudgetBytes / 4, uint64_t(kMaxSplits) * std::min(s.lq, kSplitMaxLq) * record),
-        min_key_splits(limits, tiling, c.head_dim(), s.lk) > 1
-            ? min_key_splits(limits, tiling, c.head_dim(), s.lk) * uint64_t(s.lq) * record
-            : 0);
+    const uint64_t record = saturating_product({s.batch, c.num_heads, D + 2});
+    const uint32_t required_splits = min_key_splits(limits, tiling, c.head_dim(), s.lk);
+    sizes.partials_elems =
+        std::max(std::min<uint64_t>(kPartialsBudgetBytes / 4,
+                                    saturating_product({kMaxSplits, std::min(s.lq, kSplitMaxLq), record})),
+                 required_splits > 1 ? saturating_product({required_splits, s.lq, record}) : 0);
     VKMHA_TRY(check_binding(limits, "split-K partial results", sizes.partials_elems, 4));
     if (!fused_only) {
-        const uint64_t row_block = uint64_t(s.lq) * s.lk;
+        const uint64_t row_block = uint64_t(s.lq) * s.lk; // two 32-bit factors: no overflow
         if (row_block > cap)
             return make_error(ErrorCode::unsupported,
                               "need_weights and the unfused path need Lq*Lk = " + std::to_string(s.lq) + "*" +
@@ -114,6 +115,10 @@ Result<ScratchSizes> attention_scratch(const AttentionConfig& c, Precision preci
     VKMHA_TRY(check_binding(limits, "query projections", sizes.q_elems, sizes.activation_bytes));
     VKMHA_TRY(check_binding(limits, "key projections", sizes.k_elems, sizes.activation_bytes));
     VKMHA_TRY(check_binding(limits, "concatenated heads", sizes.concat_elems, sizes.activation_bytes));
+    // Every pass counts rows in 32 bits (a projection's M is batch * length). The bindings above imply this today;
+    // checked here so that a later layout change cannot let them wrap silently.
+    VKMHA_TRY(check_fits_u32("batch * lq query rows", uint64_t(s.batch) * s.lq));
+    VKMHA_TRY(check_fits_u32("batch * lk key rows", uint64_t(s.batch) * s.lk));
     return sizes;
 }
 

@@ -3,6 +3,7 @@
 #pragma once
 
 #include "attention_config.h"
+#include "checked_math.h"
 #include "prefill_item.h"
 #include "result.h"
 #include "shader_library.h"
@@ -140,7 +141,9 @@ struct TensorStrides {
 // Elements from a strided tensor's offset to one past its last element (0 for an empty one).
 inline uint64_t strided_extent(const TensorStrides& s, uint32_t B, uint32_t H, uint32_t L, uint32_t D) {
     if (B == 0 || H == 0 || L == 0 || D == 0) return 0;
-    return uint64_t(B - 1) * s.batch + uint64_t(H - 1) * s.head + uint64_t(L - 1) * s.row + D;
+    // Three 32x32-bit products can sum past 2^64: saturate, so that the range checks refuse it.
+    return saturating_add(saturating_add(uint64_t(B - 1) * s.batch, uint64_t(H - 1) * s.head),
+                          saturating_add(uint64_t(L - 1) * s.row, D));
 }
 // Whether the B * H * L rows of D elements a strided tensor spans are disjoint: sorted by stride, each stride must
 // clear the span of the dimensions below it (dimensions of size 1 do not count).
@@ -151,7 +154,7 @@ inline bool rows_disjoint(const TensorStrides& s, uint32_t B, uint32_t H, uint32
     for (const auto& [stride, count] : dims) {
         if (count <= 1) continue;
         if (stride < span) return false;
-        span = stride * (count - 1) + span;
+        span = saturating_add(stride * (count - 1), span); // three 32x32-bit products may pass 2^64
     }
     return true;
 }

@@ -1,6 +1,9 @@
 // PrefillJob: buffers, the sequence reservation, and the slice-size choice from measured costs.
 #include "prefill_job.h"
 
+#include "checked_math.h"
+#include "plan/plan_common.h"
+
 #include <algorithm>
 #include <cmath>
 #include <string>
@@ -27,10 +30,30 @@ std::vector<BufferRequest> requests(const KvCache& cache, uint32_t tokens) {
              MemoryKind::host_visible}};
 }
 
+// Every buffer a piece binds holds the whole prompt's rows, and the pieces index them with 32-bit element offsets
+// (row * width): each must fit one binding, which also keeps those offsets under 2^32.
+Status check_prompt_bindings(const DeviceLimits& limits, const AttentionConfig& c, Precision precision,
+                             uint32_t tokens) {
+    const uint64_t T = tokens;
+    const auto fits = [&](const char* what, uint64_t elems, uint64_t elem_bytes) -> Status {
+        if (plan_build::check_binding(limits, what, elems, elem_bytes).ok()) return {};
+        return make_error(ErrorCode::unsupported, "a prefill of " + std::to_string(tokens) + " tokens needs " +
+                                                      count_text(saturating_mul(elems, elem_bytes), "bytes") + " of " +
+                                                      what + " in one binding, over this device's " +
+                                                      std::to_string(limits.max_storage_buffer_range) +
+                                                      " (maxStorageBufferRange); split the prompt");
+    };
+    VKMHA_TRY(fits("running state", T * c.num_heads * (c.head_dim() + 2), 4));
+    VKMHA_TRY(fits("queries", T * c.q_width(), precision_bytes(precision)));
+    VKMHA_TRY(fits("prompt rows", T * std::max({c.embed_dim, c.kdim, c.vdim}), 4));
+    return {};
+}
+
 } // namespace
 
 Result<VkDeviceSize> PrefillJob::memory_required(const Context& ctx, const KvCache& cache, uint32_t tokens) {
     if (tokens == 0) return make_error(ErrorCode::invalid_argument, "prefill of 0 tokens");
+    VKMHA_TRY(check_prompt_bindings(ctx.device().limits(), cache.model().config(), cache.model().precision(), tokens));
     return Arena::measure(ctx.device(), requests(cache, tokens));
 }
 
@@ -41,11 +64,7 @@ Result<std::unique_ptr<PrefillJob>> PrefillJob::create(const Context& ctx, KvCac
         return make_error(ErrorCode::invalid_argument, "a prefill job projects the prompt, and the model is "
                                                        "attention-only (no projection weights)");
     VKMHA_TRY(cache.check_append(info.sequence, info.tokens));
-    const uint64_t state_bytes = uint64_t(info.tokens) * c.num_heads * (c.head_dim() + 2) * 4;
-    if (state_bytes > ctx.device().limits().max_storage_buffer_range)
-        return make_error(ErrorCode::unsupported, "a prefill of " + std::to_string(info.tokens) + " tokens needs " +
-                                                      std::to_string(state_bytes) +
-                                                      " bytes of running state in one binding; split the prompt");
+    VKMHA_TRY(check_prompt_bindings(ctx.device().limits(), c, cache.model().precision(), info.tokens));
     auto arena = Arena::create(ctx.device(), requests(cache, info.tokens));
     if (!arena) return arena.take_error();
     std::unique_ptr<PrefillJob> job(new PrefillJob());

@@ -45,6 +45,16 @@ Status check_limits(const SessionLimits& l) {
     return {};
 }
 
+// A host-I/O session stages its largest shape's every input and output; counts past 2^64 bytes are refused here
+// (the arena and the staging copies would otherwise see wrapped sizes).
+Status check_host_staging(const AttentionConfig& c, const SessionLimits& l) {
+    if (!l.host_io || !shape_bytes_overflow(shape_bytes(c, l.max_shape, {}, true))) return {};
+    return make_error(ErrorCode::unsupported, "host I/O staging for the session max shape (batch " +
+                                                  std::to_string(l.max_shape.batch) + ", lq " +
+                                                  std::to_string(l.max_shape.lq) + ", lk " +
+                                                  std::to_string(l.max_shape.lk) + ") needs more than 2^64 bytes");
+}
+
 uint32_t max_pass_count(const AttentionConfig& c, const SessionLimits& l, const ScratchSizes& s) {
     // Four projections, QK-norm/RoPE on Q and K, the fused kernel with its combine; per score chunk at most four
     // passes more.
@@ -145,6 +155,7 @@ void Session::bind_owned(Bindings& bound, uint32_t frame_slot) const {
 
 Result<VkDeviceSize> Session::memory_required(const Context& ctx, const Model& m, const SessionLimits& l) {
     VKMHA_TRY(check_limits(l));
+    VKMHA_TRY(check_host_staging(m.config(), l));
     auto scratch = attention_scratch(m.config(), m.precision(), l.max_shape, ctx.device().limits(),
                                      m.attention_tiling(), l.scores_budget_bytes, l.fused_only);
     if (!scratch) return scratch.take_error();
@@ -170,6 +181,7 @@ PlanModel plan_model(const Model& m, const ShaderLibrary& shaders) {
 
 Result<std::unique_ptr<Session>> Session::create(const Context& ctx, const Model& m, const SessionLimits& l) {
     VKMHA_TRY(check_limits(l));
+    VKMHA_TRY(check_host_staging(m.config(), l));
     const Device& d = ctx.device();
     if (l.host_io) VKMHA_TRY(HostSubmitter::check_device(d));
     auto scratch = attention_scratch(m.config(), m.precision(), l.max_shape, d.limits(), m.attention_tiling(),

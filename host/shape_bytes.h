@@ -18,4 +18,7 @@ struct ShapeBytes {
 ShapeBytes shape_bytes(const AttentionConfig&, const AttentionShape&, const AttentionOptions&, bool max_all,
                        const OwnQkv* qkv = nullptr);
 
+// Whether a count passed 2^64 (each is saturated there, never wrapped).
+bool shape_bytes_overflow(const ShapeBytes&);
+
 } // namespace vkmha

@@ -547,6 +547,69 @@ TEST_SUITE("safetensors") {
         }
     }
 
+    // docs/SECURITY.md: a weights file from the internet is untrusted. These files are crafted byte by byte.
+    TEST_CASE("safetensors: untrusted files that claim more than they hold are refused before allocating") {
+        // 2^40 F32 elements (4 TiB) claimed in a file of a few dozen bytes: refused by the layout check, as an io
+        // error naming the data section, not attempted as a 4 TiB allocation (which would be out_of_memory or worse).
+        const std::string huge = one_tensor_header("\"F32\"", "[1099511627776]", "[0,4398046511104]");
+        CHECK(rejection(huge, 16).find("data_offsets [0, 4398046511104] exceed the data section (16 bytes)") !=
+              std::string::npos);
+        // Offsets inside the file but a shape far larger than them: the shape's size is checked against the offsets.
+        CHECK(rejection(one_tensor_header("\"F32\"", "[1099511627776]", "[0,16]"), 16).find("hold 16") !=
+              std::string::npos);
+        // A shape whose byte count passes 2^64 (2^62 F32 elements) and one whose element count does.
+        CHECK(rejection(one_tensor_header("\"F32\"", "[4611686018427387904]", "[0,16]"), 16)
+                  .find("needs more than 2^64 bytes") != std::string::npos);
+        CHECK(rejection(one_tensor_header("\"U8\"", "[4294967296,4294967296]", "[0,16]"), 16)
+                  .find("more than 2^64 elements") != std::string::npos);
+        // The same through read_safetensors on disk: the header is checked against the file size before any tensor
+        // buffer exists.
+        TempDir dir;
+        const std::string path = dir.file("claims.safetensors");
+        write_bytes(path, with_length_prefix(huge, 16));
+        auto read = read_safetensors(path);
+        REQUIRE_FALSE(read.ok());
+        CHECK(read.error().code == ErrorCode::io);
+        CHECK(read.error().message.find("exceed the data section") != std::string::npos);
+        // A header length past the file is refused before the header is read (no 100 MiB buffer for a 12-byte file).
+        std::vector<uint8_t> short_file = with_length_prefix("{}  ");
+        const uint64_t claimed = 100ull << 20;
+        for (size_t i = 0; i < 8; ++i) short_file[i] = static_cast<uint8_t>(claimed >> (8 * i));
+        write_bytes(path, short_file);
+        read = read_safetensors(path);
+        REQUIRE_FALSE(read.ok());
+        CHECK(read.error().message.find("header length 104857600 exceeds the 4 bytes after the length") !=
+              std::string::npos);
+    }
+
+    TEST_CASE("safetensors: caps on tensor count and rank bound what a header can make the parser allocate") {
+        // 100000 empty tensors parse; one more is refused by count.
+        auto header_of = [](size_t count) {
+            std::string header = "{";
+            for (size_t i = 0; i < count; ++i)
+                header +=
+                    (i ? ",\"" : "\"") + std::to_string(i) + R"(":{"dtype":"U8","shape":[0],"data_offsets":[0,0]})";
+            return header + "}";
+        };
+        auto at_cap = parse(with_length_prefix(header_of(100000)));
+        REQUIRE_MESSAGE(at_cap.ok(), at_cap.error().message);
+        CHECK(at_cap->size() == 100000);
+        CHECK(rejection(header_of(100001)) == origin + ": header lists more than 100000 tensors");
+        // Rank 64 parses; rank 65 is refused (a 100 MiB header of "1," would otherwise be 400 MiB of dimensions).
+        auto shape_of_rank = [](size_t rank) {
+            std::string shape = "[";
+            for (size_t i = 0; i < rank; ++i) shape += i ? ",1" : "1";
+            return shape + "]";
+        };
+        auto rank_64 = parse(with_length_prefix(one_tensor_header("\"U8\"", shape_of_rank(64), "[0,1]"), 1));
+        REQUIRE_MESSAGE(rank_64.ok(), rank_64.error().message);
+        CHECK(rank_64->at(0).shape.size() == 64);
+        CHECK(rejection(one_tensor_header("\"U8\"", shape_of_rank(65), "[0,1]"), 1) ==
+              origin + ": tensor 't': shape has more than 64 entries");
+        CHECK(rejection(one_tensor_header("\"U8\"", "[1]", shape_of_rank(65)), 1) ==
+              origin + ": tensor 't': data_offsets has more than 64 entries");
+    }
+
     TEST_CASE("safetensors: malformed headers are rejected") {
         const std::string good_entry = R"({"dtype":"U8","shape":[1],"data_offsets":[0,1]})";
         struct Case {

@@ -26,6 +26,11 @@ namespace {
 
 // The reference implementation's limit (it uses 100,000,000); a header past it is hostile or broken.
 constexpr uint64_t max_header_bytes = 100ull << 20;
+// Caps that bound what a hostile header can make the parser allocate (docs/SECURITY.md). The largest public
+// checkpoints hold a few thousand tensors per file (Llama 3.1 405B: about 1,100 in all) of rank at most 5; each parsed
+// entry costs a few hundred bytes, so these keep a 100 MiB header's parse within a small multiple of its size.
+constexpr size_t max_tensor_count = 100000;
+constexpr size_t max_tensor_rank = 64; // PyTorch's own limit on dimensions
 // Deeper JSON is rejected rather than recursed into, so a hostile header cannot exhaust the stack.
 constexpr int max_json_depth = 64;
 constexpr size_t max_name_bytes_in_messages = 80;
@@ -199,6 +204,8 @@ class HeaderParser {
                 have_metadata = true;
                 return parse_metadata();
             }
+            if (entries.size() == max_tensor_count)
+                return error("header lists more than " + std::to_string(max_tensor_count) + " tensors");
             if (!names.insert(key).second) return error("duplicate tensor name " + quote_name(key));
             auto entry = parse_tensor_info(std::move(key));
             if (!entry) return entry.take_error();
@@ -455,10 +462,11 @@ class HeaderParser {
         return value;
     }
 
-    Result<std::vector<uint64_t>> parse_u64_array(const std::string& what, int depth) {
+    Result<std::vector<uint64_t>> parse_u64_array(const std::string& what, int depth, size_t max_count) {
         if (at_end() || peek() != '[') return wrong_type(what, "an array of non-negative integers", depth);
         std::vector<uint64_t> values;
         VKMHA_TRY(parse_array(depth, [&](size_t index) -> Status {
+            if (index == max_count) return error(what + " has more than " + std::to_string(max_count) + " entries");
             auto value = parse_u64(what + "[" + std::to_string(index) + "]", depth + 1);
             if (!value) return value.take_error();
             values.push_back(*value);
@@ -491,14 +499,15 @@ class HeaderParser {
             }
             if (key == "shape") {
                 if (auto once = check_once(have_shape); !once) return once;
-                auto shape = parse_u64_array(context + "shape", 3);
+                auto shape = parse_u64_array(context + "shape", 3, max_tensor_rank);
                 if (!shape) return shape.take_error();
                 entry.shape = std::move(shape.value());
                 return {};
             }
             if (key == "data_offsets") {
                 if (auto once = check_once(have_offsets); !once) return once;
-                auto offsets = parse_u64_array(context + "data_offsets", 3);
+                // Capped like a shape (any cap over 2 keeps the exact message below for short arrays).
+                auto offsets = parse_u64_array(context + "data_offsets", 3, max_tensor_rank);
                 if (!offsets) return offsets.take_error();
                 if (offsets->size() != 2)
                     return error(context + "data_offsets must be [begin, end], got " + std::to_string(offsets->size()) +

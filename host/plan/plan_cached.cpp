@@ -313,6 +313,12 @@ Status plan_cached_step(const CachedStepInputs& in, const DeviceLimits& limits, 
     const uint64_t o_elems = in.own_qkv ? strided_extent(in.qkv.o, 1, H, T, D) : uint64_t(T) * c.embed_dim;
     VKMHA_TRY(check_binding(limits, "query input", q_elems + b.offsets.query, 4));
     VKMHA_TRY(check_binding(limits, "output", o_elems + b.offsets.output, 4));
+    // The key and value rows too: their projections' x_offset (begin * kdim) is a 32-bit element index.
+    const uint32_t G = c.num_kv_heads;
+    const uint64_t k_elems = in.own_qkv ? strided_extent(in.qkv.k, 1, G, T, D) : uint64_t(T) * c.kdim;
+    const uint64_t v_elems = in.own_qkv ? strided_extent(in.qkv.v, 1, G, T, D) : uint64_t(T) * c.vdim;
+    VKMHA_TRY(check_binding(limits, "key input", saturating_add(k_elems, b.offsets.key), 4));
+    VKMHA_TRY(check_binding(limits, "value input", saturating_add(v_elems, b.offsets.value), 4));
     plan.concat_elems = uint64_t(T) * c.q_width();
     plan.fused = true;
     auto split = cached_step_split(in, limits);

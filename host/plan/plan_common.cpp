@@ -1,6 +1,7 @@
 // Pass construction shared by the plain and the KV-cache planners (plan_common.h).
 #include "plan/plan_common.h"
 
+#include "checked_math.h"
 #include "rope.h"
 
 #include <algorithm>
@@ -14,10 +15,10 @@ void spread_groups(Pass& pass, uint32_t groups) {
 }
 
 Status check_binding(const DeviceLimits& limits, const char* what, uint64_t elems, uint64_t elem_bytes) {
-    uint64_t bytes = elems * elem_bytes;
+    const uint64_t bytes = saturating_mul(elems, elem_bytes);
     if (bytes > limits.max_storage_buffer_range)
-        return make_error(ErrorCode::unsupported, std::string(what) + " needs " + std::to_string(bytes) +
-                                                      " bytes in one binding; the device allows " +
+        return make_error(ErrorCode::unsupported, std::string(what) + " needs " + count_text(bytes, "bytes") +
+                                                      " in one binding; the device allows " +
                                                       std::to_string(limits.max_storage_buffer_range) +
                                                       " (maxStorageBufferRange)");
     return {};

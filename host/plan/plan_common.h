@@ -44,6 +44,8 @@ template <typename Params> void set_push(Pass& pass, const Params& params) {
 // flatten the 2D id back).
 void spread_groups(Pass&, uint32_t groups);
 
+// `elems` may be saturated (checked_math.h): it is refused like any count over the limit. A binding that passes holds
+// under 2^32 bytes (maxStorageBufferRange is a uint32), so element indices within it fit the kernels' 32 bits.
 Status check_binding(const DeviceLimits&, const char* what, uint64_t elems, uint64_t elem_bytes);
 
 // `bindings` in binding order; unused ones are Slot::dummy here and become a slot the pass writes where the kernel

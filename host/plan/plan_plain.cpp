@@ -69,21 +69,26 @@ Status PlainPlanner::size_plan() {
             return make_error(ErrorCode::invalid_argument,
                               std::string(o.need_weights ? "need_weights" : "the unfused path") +
                                   " needs score scratch, which this fused-only session does not have");
-        plan.chunk_bh = static_cast<uint32_t>(std::min<uint64_t>(uint64_t(B) * H, in.scores_capacity / row_block));
+        // A chunk's (batch, head) pairs are the score kernels' third grid dimension: more chunks, not a grid past
+        // the device's maxComputeWorkGroupCount.
+        plan.chunk_bh = static_cast<uint32_t>(
+            std::min<uint64_t>({uint64_t(B) * H, in.scores_capacity / row_block, limits.max_workgroup_count[2]}));
         if (plan.chunk_bh == 0)
             return make_error(ErrorCode::internal, "scores scratch is smaller than one head's scores");
         plan.scores_elems = uint64_t(plan.chunk_bh) * row_block;
     }
-    const uint64_t q_elems = in.own_qkv ? strided_extent(in.qkv.q, B, H, Lq, D) : uint64_t(B) * Lq * E;
-    const uint64_t o_elems = in.own_qkv ? strided_extent(in.qkv.o, B, H, Lq, D) : uint64_t(B) * Lq * E;
-    VKMHA_TRY(check_binding(limits, "query input", q_elems + in.offsets.query, 4));
-    VKMHA_TRY(check_binding(limits, "output", o_elems + in.offsets.output, 4));
+    // Saturating sums and products: a shape past 2^64 elements is refused by check_binding, never wrapped.
+    const uint64_t q_elems = in.own_qkv ? strided_extent(in.qkv.q, B, H, Lq, D) : saturating_product({B, Lq, E});
+    const uint64_t o_elems = in.own_qkv ? strided_extent(in.qkv.o, B, H, Lq, D) : saturating_product({B, Lq, E});
+    VKMHA_TRY(check_binding(limits, "query input", saturating_add(q_elems, in.offsets.query), 4));
+    VKMHA_TRY(check_binding(limits, "output", saturating_add(o_elems, in.offsets.output), 4));
     if (o.need_weights)
-        VKMHA_TRY(check_binding(limits, "attention weights output",
-                                (o.average_weights ? uint64_t(B) : uint64_t(B) * H) * row_block + in.offsets.weights,
-                                4));
+        VKMHA_TRY(check_binding(
+            limits, "attention weights output",
+            saturating_add(saturating_product({B, o.average_weights ? 1u : H, row_block}), in.offsets.weights), 4));
     if (o.attn_mask != MaskKind::none)
-        VKMHA_TRY(check_binding(limits, "attn_mask", (o.attn_mask_per_head ? uint64_t(B) * H : 1) * row_block,
+        VKMHA_TRY(check_binding(limits, "attn_mask",
+                                saturating_product({o.attn_mask_per_head ? B * uint64_t(H) : 1, row_block}),
                                 o.attn_mask == MaskKind::additive ? 4 : 1));
     return {};
 }
@@ -291,7 +296,8 @@ void PlainPlanner::fused_pass(const KeySplit& split, uint32_t row_tiles) {
     const bool partial = split.count > 1;
     Pass& p = add(Kernel::attention, Stage::attention,
                   {q_slot(), Slot::k, Slot::v, partial ? Slot::dummy : Slot::concat, mask_slot(), kpm_slot(),
-                   lse && !partial ? Slot::lse : Slot::dummy, partial ? Slot::partials : Slot::dummy, sinks_slot(c), Slot::dummy});
+                   lse && !partial ? Slot::lse : Slot::dummy, partial ? Slot::partials : Slot::dummy, sinks_slot(c),
+                   Slot::dummy});
     p.decode_tiling = model.decode(uint64_t(Lq) * (H / G));
     set_push(p, AttentionParams{.B = B,
                                 .H = H,

@@ -1,6 +1,8 @@
 // Arena: buffers bound into one allocation per memory kind.
 #include "vulkan/arena.h"
 
+#include "checked_math.h"
+
 #include <algorithm>
 
 namespace vkmha {
@@ -20,7 +22,15 @@ struct Layout {
 
 Result<Layout> lay_out(const Device& d, const std::vector<BufferRequest>& requests) {
     Layout layout;
+    // Sizes come from caller shapes: a total past 2^64 bytes is refused, never wrapped into a small allocation (and
+    // never asked of vkCreateBuffer).
+    const auto overflows = [&](int k, VkDeviceSize alignment, VkDeviceSize size) {
+        return saturating_add(saturating_add(layout.total[k], alignment), size) == kSaturated;
+    };
     for (const BufferRequest& r : requests) {
+        if (overflows(r.kind == MemoryKind::host_visible ? 1 : 0, 256, r.size))
+            return make_error(ErrorCode::unsupported,
+                              "vkmha's buffers up to " + r.name + " need more than 2^64 bytes of memory in all");
         VkBufferCreateInfo bi{VK_STRUCTURE_TYPE_BUFFER_CREATE_INFO};
         bi.size = std::max<VkDeviceSize>(r.size, 16); // zero-sized buffers are invalid; unused slots stay tiny
         bi.usage = kUsage;
@@ -32,7 +42,11 @@ Result<Layout> lay_out(const Device& d, const std::vector<BufferRequest>& reques
         VkMemoryRequirements req{};
         d.vk().vkGetBufferMemoryRequirements(d.handle(), buffer, &req);
         int k = r.kind == MemoryKind::host_visible ? 1 : 0;
-        VkDeviceSize offset = align_up(layout.total[k], std::max<VkDeviceSize>(req.alignment, 256));
+        const VkDeviceSize alignment = std::max<VkDeviceSize>(req.alignment, 256);
+        if (overflows(k, alignment, req.size))
+            return make_error(ErrorCode::unsupported,
+                              "vkmha's buffers up to " + r.name + " need more than 2^64 bytes of memory in all");
+        VkDeviceSize offset = align_up(layout.total[k], alignment);
         layout.offsets.push_back(offset);
         layout.total[k] = offset + req.size;
         layout.type_bits[k] &= req.memoryTypeBits;

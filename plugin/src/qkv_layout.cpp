@@ -2,6 +2,8 @@
 // pointers those calls require, each refusal naming the struct and field.
 #include "qkv_layout.h"
 
+#include "checked_math.h"
+
 #include <algorithm>
 #include <array>
 #include <string>
@@ -62,7 +64,8 @@ Status check_output_rows(const TensorStrides& s, uint64_t B, uint64_t H, uint64_
                                   std::to_string(s.head) + ", rowStride " + std::to_string(s.row) +
                                   ") makes rows of the output overlap for [" + std::to_string(B) + ", " +
                                   std::to_string(H) + ", " + std::to_string(L) + ", " + std::to_string(D) + "]");
-        span += stride * (count - 1);
+        // Saturating: a span past 2^64 must read as overlapping, never wrap to a small one that looks disjoint.
+        span = vkmha::saturating_add(span, vkmha::saturating_mul(stride, count - 1));
     }
     return {};
 }
