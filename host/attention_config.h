@@ -87,8 +87,8 @@ struct AttentionWeights {
     std::vector<float> sinks;          // [H] with sinks, else empty
 };
 
-// Where each part of the model's fp32 table (Model::table(), bound as Slot::model_table) starts, in floats. Sinks come
-// first so that the attention kernels read sink h at element h without an offset.
+// Where each part of the model's fp32 table (Model::table(), bound as BufferRole::model_table) starts, in floats. Sinks
+// come first so that the attention kernels read sink h at element h without an offset.
 struct TableOffsets {
     uint32_t sinks = 0;    // [H] with config.sinks
     uint32_t inv_freq = 0; // [R/2] with config.rope

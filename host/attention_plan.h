@@ -18,7 +18,7 @@ namespace vkmha {
 
 // Every buffer a pass can read or write. The first group is bound by the caller each frame, the second belongs
 // to the model, the third to the session's frame slot.
-enum class Slot : uint32_t {
+enum class BufferRole : uint32_t {
     query,
     key,
     value,
@@ -47,12 +47,12 @@ enum class Slot : uint32_t {
     position_ids,     // the caller's int32 RoPE positions
     key_position_ids, // and its keys' (attention-only records)
     model_table,      // the model's fp32 table: sinks, RoPE inv_freq, QK-norm weights (Model::table_offsets)
-    sink,             // a small per-slot buffer bound where a kernel's writable binding is unused
+    sink,             // a small per-frame-slot buffer bound where a kernel's writable binding is unused
     dummy,            // a small buffer bound where a kernel's read-only binding is unused; never written
     count
 };
-constexpr uint32_t kSlotCount = static_cast<uint32_t>(Slot::count);
-const char* slot_name(Slot);
+constexpr uint32_t kBufferRoleCount = static_cast<uint32_t>(BufferRole::count);
+const char* buffer_role_name(BufferRole);
 
 // Passes are grouped into stages for timing and debug labels.
 enum class Stage : uint32_t {
@@ -78,7 +78,7 @@ struct Pass {
     Kernel kernel = Kernel::linear;
     Variant variant = Variant::f32; // the kernel's SPIR-V variant: fp16 storage for fp16 models
     Stage stage = Stage::q_proj;
-    std::array<Slot, kMaxBindings> bindings = all_dummy();
+    std::array<BufferRole, kMaxBindings> bindings = all_dummy();
     uint32_t write_mask = 0;     // bit b set: binding b is declared writable (kernel_write_mask)
     bool barrier_before = false; // a write earlier in the pass list is read or overwritten here
     bool decode_tiling = false;  // Kernel::attention: the model's decode pipeline (4 rows per workgroup)
@@ -86,9 +86,9 @@ struct Pass {
     uint32_t push_bytes = 0;
     uint32_t groups[3] = {1, 1, 1};
 
-    static std::array<Slot, kMaxBindings> all_dummy() {
-        std::array<Slot, kMaxBindings> b;
-        b.fill(Slot::dummy);
+    static std::array<BufferRole, kMaxBindings> all_dummy() {
+        std::array<BufferRole, kMaxBindings> b;
+        b.fill(BufferRole::dummy);
         return b;
     }
 };
@@ -160,7 +160,7 @@ inline bool rows_disjoint(const TensorStrides& s, uint32_t B, uint32_t H, uint32
 }
 struct OwnQkv {
     TensorStrides q, k, v, o;          // Q [B, H, Lq, D], K and V [B, G, Lk, D], O [B, H, Lq, D]
-    bool has_key_position_ids = false; // Slot::key_position_ids holds the keys' RoPE positions [B, Lk]
+    bool has_key_position_ids = false; // BufferRole::key_position_ids holds the keys' RoPE positions [B, Lk]
     bool operator==(const OwnQkv&) const = default;
 };
 
@@ -193,7 +193,7 @@ struct PlanInputs {
     bool self_attention = false; // key and value are the query: Q, K and V may be projected in one dispatch
     AttentionShape shape;
     AttentionOptions options;
-    bool has_position_ids = false; // Slot::position_ids holds the caller's RoPE positions [B, Lq]
+    bool has_position_ids = false; // BufferRole::position_ids holds the caller's RoPE positions [B, Lq]
     bool own_qkv = false;          // attention only: the caller's Q, K, V in the query/key/value slots, O out
     OwnQkv qkv;
     ExternalOffsets offsets;
@@ -211,13 +211,13 @@ struct CachePlanBase {
     bool self_attention = false; // key and value are the query
     uint32_t capacity = 0;       // the cache's slots per sequence
     uint32_t window = 0;
-    bool key_padding = false; // a [sequences, capacity] byte mask by slot is bound
+    bool key_padding = false; // a [sequences, capacity] byte mask by ring position is bound
     ExternalOffsets offsets;  // query, key, value, key_padding_mask, output
 };
 
 // One step of a ragged batch over a KV cache: `tokens` new tokens packed sequence after sequence (query, key,
 // value and output are [tokens, width]), `records` sequence records then the K/V row map (one cache row per
-// token, from word kv_map_offset) in Slot::records. Projects Q, writes the new K/V into the cache, attends
+// token, from word kv_map_offset) in BufferRole::records. Projects Q, writes the new K/V into the cache, attends
 // causally over each sequence's cached positions (split-K for decode), projects the output.
 struct CachedStepInputs {
     CachePlanBase base;
@@ -226,8 +226,8 @@ struct CachedStepInputs {
     uint32_t max_new_tokens = 0; // the largest q_len of the records
     uint32_t max_keys = 0;       // the largest key range (positions attended) of the records
     uint32_t kv_map_offset = 0;
-    uint32_t positions_offset = 0; // RoPE: each token's position (int32) in Slot::records from this word
-    bool has_position_ids = false; // the caller's positions [tokens] in Slot::position_ids instead
+    uint32_t positions_offset = 0; // RoPE: each token's position (int32) in BufferRole::records from this word
+    bool has_position_ids = false; // the caller's positions [tokens] in BufferRole::position_ids instead
     bool own_qkv = false;          // the caller's Q, K, V (batch strides unused): copied in, no projections
     OwnQkv qkv;
     uint64_t partials_capacity = 0;
@@ -238,13 +238,14 @@ Result<AttentionPlan> plan_cached_step(const CachedStepInputs&, const DeviceLimi
 Status plan_cached_step(const CachedStepInputs&, const DeviceLimits&, AttentionPlan& plan);
 
 // One bounded piece of a sliced prefill (prefill_job.h) of `tokens` tokens of one cached sequence. Its buffers:
-// Slot::q (the prompt's Q, [H, tokens, D]), Slot::partials (per-row running state), Slot::concat ([tokens, E]),
-// Slot::records (the Q row map and the K/V row map, tokens words each; for attend, the piece's one record).
+// BufferRole::q (the prompt's Q, [H, tokens, D]), BufferRole::partials (per-row running state), BufferRole::concat
+// ([tokens, E]), BufferRole::records (the Q row map and the K/V row map, tokens words each; for attend, the piece's one
+// record).
 struct PrefillItemInputs {
     CachePlanBase base;
     uint32_t tokens = 0;
     uint32_t first_position = 0;   // the cache position of the prompt's first token (RoPE's default)
-    bool has_position_ids = false; // RoPE: the prompt's positions [tokens] in Slot::position_ids instead
+    bool has_position_ids = false; // RoPE: the prompt's positions [tokens] in BufferRole::position_ids instead
     PrefillItem item;
 };
 Result<AttentionPlan> plan_prefill_item(const PrefillItemInputs&, const DeviceLimits&);

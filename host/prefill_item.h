@@ -15,7 +15,7 @@ enum class PrefillPhase : uint32_t {
     out_proj, // the output projection of rows [begin, end)
 };
 
-// A piece of a prefill job's work (PrefillJob::next), as record_prefill records it. For attend, Slot::records
+// A piece of a prefill job's work (PrefillJob::next), as record_prefill records it. For attend, BufferRole::records
 // holds the rows' one record.
 struct PrefillItem {
     PrefillPhase phase = PrefillPhase::project;

@@ -125,24 +125,25 @@ Result<uint32_t> Session::claim_frame_slot(uint64_t frame, uint64_t completed_fr
 }
 
 void Session::bind_owned(Bindings& bound, uint32_t frame_slot) const {
-    const std::pair<Slot, const BufferView*> weights[] = {
-        {Slot::wq, &m_model->qkv_weights()}, {Slot::wk, &m_model->qkv_weights()}, {Slot::wv, &m_model->qkv_weights()},
-        {Slot::bq, &m_model->qkv_biases()},  {Slot::bk, &m_model->qkv_biases()},  {Slot::bv, &m_model->qkv_biases()},
-        {Slot::wo, &m_model->out_weights()}, {Slot::bo, &m_model->out_bias()}};
+    const std::pair<BufferRole, const BufferView*> weights[] = {
+        {BufferRole::wq, &m_model->qkv_weights()}, {BufferRole::wk, &m_model->qkv_weights()},
+        {BufferRole::wv, &m_model->qkv_weights()}, {BufferRole::bq, &m_model->qkv_biases()},
+        {BufferRole::bk, &m_model->qkv_biases()},  {BufferRole::bv, &m_model->qkv_biases()},
+        {BufferRole::wo, &m_model->out_weights()}, {BufferRole::bo, &m_model->out_bias()}};
     for (const auto& [role, view] : weights)
         bound[size_t(role)].info = {view->buffer, 0, std::max<VkDeviceSize>(view->size, 4)};
-    bound[size_t(Slot::dummy)].info = {m_model->dummy().buffer, 0, 16};
-    bound[size_t(Slot::model_table)].info = {m_model->table().buffer, 0, m_model->table().size};
+    bound[size_t(BufferRole::dummy)].info = {m_model->dummy().buffer, 0, 16};
+    bound[size_t(BufferRole::model_table)].info = {m_model->table().buffer, 0, m_model->table().size};
     using SB = ScratchBuffer;
-    const std::pair<Slot, ScratchBuffer> scratch[] = {{Slot::q, SB::q},
-                                                      {Slot::k, SB::k},
-                                                      {Slot::v, SB::v},
-                                                      {Slot::scores, SB::scores},
-                                                      {Slot::concat, SB::concat},
-                                                      {Slot::lse, SB::lse},
-                                                      {Slot::partials, SB::partials},
-                                                      {Slot::records, SB::records},
-                                                      {Slot::sink, SB::sink}};
+    const std::pair<BufferRole, ScratchBuffer> scratch[] = {{BufferRole::q, SB::q},
+                                                            {BufferRole::k, SB::k},
+                                                            {BufferRole::v, SB::v},
+                                                            {BufferRole::scores, SB::scores},
+                                                            {BufferRole::concat, SB::concat},
+                                                            {BufferRole::lse, SB::lse},
+                                                            {BufferRole::partials, SB::partials},
+                                                            {BufferRole::records, SB::records},
+                                                            {BufferRole::sink, SB::sink}};
     for (const auto& [role, which] : scratch) {
         if (bound[size_t(role)].info.buffer != VK_NULL_HANDLE) continue; // bound by the caller (a prefill job's)
         const BufferView& v = scratch_buffer(frame_slot, which);
@@ -150,7 +151,7 @@ void Session::bind_owned(Bindings& bound, uint32_t frame_slot) const {
     }
     // Buffer roles no plan of this record uses still need a valid buffer for the descriptor writes.
     for (Bound& b : bound)
-        if (b.info.buffer == VK_NULL_HANDLE) b.info = bound[size_t(Slot::dummy)].info;
+        if (b.info.buffer == VK_NULL_HANDLE) b.info = bound[size_t(BufferRole::dummy)].info;
 }
 
 Result<VkDeviceSize> Session::memory_required(const Context& ctx, const Model& m, const SessionLimits& l) {
@@ -254,15 +255,15 @@ Session::~Session() = default;
 
 VkDeviceSize Session::bytes() const { return m_arena.bytes() + (m_host_submitter ? m_host_submitter->bytes() : 0); }
 
-const BufferView& Session::scratch(uint64_t frame, Slot role) const {
+const BufferView& Session::scratch(uint64_t frame, BufferRole role) const {
     const uint32_t frame_slot = static_cast<uint32_t>(frame % m_limits.frames_in_flight);
     switch (role) {
-    case Slot::q: return scratch_buffer(frame_slot, ScratchBuffer::q);
-    case Slot::k: return scratch_buffer(frame_slot, ScratchBuffer::k);
-    case Slot::v: return scratch_buffer(frame_slot, ScratchBuffer::v);
-    case Slot::scores: return scratch_buffer(frame_slot, ScratchBuffer::scores);
-    case Slot::lse: return scratch_buffer(frame_slot, ScratchBuffer::lse);
-    case Slot::partials: return scratch_buffer(frame_slot, ScratchBuffer::partials);
+    case BufferRole::q: return scratch_buffer(frame_slot, ScratchBuffer::q);
+    case BufferRole::k: return scratch_buffer(frame_slot, ScratchBuffer::k);
+    case BufferRole::v: return scratch_buffer(frame_slot, ScratchBuffer::v);
+    case BufferRole::scores: return scratch_buffer(frame_slot, ScratchBuffer::scores);
+    case BufferRole::lse: return scratch_buffer(frame_slot, ScratchBuffer::lse);
+    case BufferRole::partials: return scratch_buffer(frame_slot, ScratchBuffer::partials);
     default: return scratch_buffer(frame_slot, ScratchBuffer::concat);
     }
 }
@@ -354,24 +355,24 @@ Status Session::record(VkCommandBuffer cmd, const RecordArgs& a) {
     const ExternalBuffer& key = a.key.buffer ? a.key : a.query;
     const ExternalBuffer& value = a.value.buffer ? a.value : key;
     Bindings bound{};
-    bound[size_t(Slot::query)] = bind_external(a.query, need.query, 4);
-    bound[size_t(Slot::key)] = bind_external(key, a.key.buffer ? need.key : need.query, 4);
-    bound[size_t(Slot::value)] =
+    bound[size_t(BufferRole::query)] = bind_external(a.query, need.query, 4);
+    bound[size_t(BufferRole::key)] = bind_external(key, a.key.buffer ? need.key : need.query, 4);
+    bound[size_t(BufferRole::value)] =
         bind_external(value, a.value.buffer ? need.value : (a.key.buffer ? need.key : need.query), 4);
     const bool key_positions = a.key_position_ids.buffer != VK_NULL_HANDLE;
     if (key_positions)
-        bound[size_t(Slot::key_position_ids)] =
+        bound[size_t(BufferRole::key_position_ids)] =
             bind_external(a.key_position_ids, uint64_t(a.shape.batch) * a.shape.lk * 4, 4);
-    bound[size_t(Slot::output)] = bind_external(a.output, need.output, 4);
+    bound[size_t(BufferRole::output)] = bind_external(a.output, need.output, 4);
     if (a.options.key_padding != MaskKind::none)
-        bound[size_t(Slot::key_padding_mask)] = bind_external(a.key_padding_mask, need.kpm, 1);
+        bound[size_t(BufferRole::key_padding_mask)] = bind_external(a.key_padding_mask, need.kpm, 1);
     if (a.options.attn_mask != MaskKind::none) {
         uint64_t eb = a.options.attn_mask == MaskKind::additive ? 4 : 1;
-        bound[size_t(Slot::attn_mask)] = bind_external(a.attn_mask, need.mask_elems * eb, eb);
+        bound[size_t(BufferRole::attn_mask)] = bind_external(a.attn_mask, need.mask_elems * eb, eb);
     }
-    if (a.options.need_weights) bound[size_t(Slot::weights)] = bind_external(a.weights, need.weights, 4);
+    if (a.options.need_weights) bound[size_t(BufferRole::weights)] = bind_external(a.weights, need.weights, 4);
     const bool positions = a.position_ids.buffer != VK_NULL_HANDLE;
-    if (positions) bound[size_t(Slot::position_ids)] = bind_external(a.position_ids, need.positions, 4);
+    if (positions) bound[size_t(BufferRole::position_ids)] = bind_external(a.position_ids, need.positions, 4);
     bind_owned(bound, frame_slot);
 
     PlanInputs pin;
@@ -379,15 +380,15 @@ Status Session::record(VkCommandBuffer cmd, const RecordArgs& a) {
     pin.self_attention = a.key.buffer == VK_NULL_HANDLE && a.value.buffer == VK_NULL_HANDLE;
     pin.shape = a.shape;
     pin.options = a.options;
-    pin.offsets.query = bound[size_t(Slot::query)].remainder;
-    pin.offsets.key = bound[size_t(Slot::key)].remainder;
-    pin.offsets.value = bound[size_t(Slot::value)].remainder;
-    pin.offsets.output = bound[size_t(Slot::output)].remainder;
-    pin.offsets.key_padding_mask = bound[size_t(Slot::key_padding_mask)].remainder;
-    pin.offsets.attn_mask = bound[size_t(Slot::attn_mask)].remainder;
-    pin.offsets.weights = bound[size_t(Slot::weights)].remainder;
-    pin.offsets.position_ids = bound[size_t(Slot::position_ids)].remainder;
-    pin.offsets.key_position_ids = bound[size_t(Slot::key_position_ids)].remainder;
+    pin.offsets.query = bound[size_t(BufferRole::query)].remainder;
+    pin.offsets.key = bound[size_t(BufferRole::key)].remainder;
+    pin.offsets.value = bound[size_t(BufferRole::value)].remainder;
+    pin.offsets.output = bound[size_t(BufferRole::output)].remainder;
+    pin.offsets.key_padding_mask = bound[size_t(BufferRole::key_padding_mask)].remainder;
+    pin.offsets.attn_mask = bound[size_t(BufferRole::attn_mask)].remainder;
+    pin.offsets.weights = bound[size_t(BufferRole::weights)].remainder;
+    pin.offsets.position_ids = bound[size_t(BufferRole::position_ids)].remainder;
+    pin.offsets.key_position_ids = bound[size_t(BufferRole::key_position_ids)].remainder;
     pin.has_position_ids = positions;
     pin.own_qkv = a.own_qkv;
     pin.qkv = a.qkv;
@@ -491,7 +492,7 @@ void Session::record_plan(VkCommandBuffer cmd, uint32_t frame_slot, const Attent
         VkWriteDescriptorSet set_writes[kMaxBindings]{};
         for (uint32_t b = 0; b < kMaxBindings; ++b) {
             // Every set has the kMaxBindings layout; bindings a kernel does not declare still get the dummy.
-            const Slot s = b < n ? pass.bindings[b] : Slot::dummy;
+            const BufferRole s = b < n ? pass.bindings[b] : BufferRole::dummy;
             set_writes[b].sType = VK_STRUCTURE_TYPE_WRITE_DESCRIPTOR_SET;
             set_writes[b].dstSet = set;
             set_writes[b].dstBinding = b;

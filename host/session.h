@@ -106,7 +106,7 @@ class Session {
     // A frame slot's scratch buffer for a buffer role (q, k, v, scores, concat, lse, partials); mapped only with
     // host_visible_scratch. q, k, v and concat hold the model's precision (fp16 models: IEEE binary16), the rest
     // floats.
-    const BufferView& scratch(uint64_t frame, Slot role) const;
+    const BufferView& scratch(uint64_t frame, BufferRole role) const;
 
     // The host-submit path: non-null exactly when the session was created with host_io.
     HostSubmitter* host_submitter() { return m_host_submitter.get(); }
@@ -125,7 +125,7 @@ class Session {
         VkDescriptorBufferInfo info{};
         uint32_t remainder = 0;
     };
-    using Bindings = std::array<Bound, kSlotCount>;
+    using Bindings = std::array<Bound, kBufferRoleCount>;
     // One entry of the frame ring: frame N records into frame slot N % frames_in_flight.
     struct FrameSlot {
         std::vector<VkDescriptorSet> sets;

@@ -83,22 +83,22 @@ CachePlanBase Session::cache_plan_base(const KvCache& cache, Bindings& bound, co
     const TokenBytes need = qkv ? own_token_bytes(c, *qkv, tokens)
                                 : TokenBytes{tokens * c.embed_dim * 4, tokens * (key.buffer ? c.kdim : c.embed_dim) * 4,
                                              tokens * v_width * 4, tokens * c.embed_dim * 4};
-    bound[size_t(Slot::query)] = bind_external(query, need.query, 4);
-    bound[size_t(Slot::key)] = bind_external(k, need.key, 4);
-    bound[size_t(Slot::value)] = bind_external(v, need.value, 4);
-    bound[size_t(Slot::output)] = bind_external(output, need.output, 4);
-    bound[size_t(Slot::cache_k)].info = {cache.keys().buffer, 0, cache.keys().size};
-    bound[size_t(Slot::cache_v)].info = {cache.values().buffer, 0, cache.values().size};
+    bound[size_t(BufferRole::query)] = bind_external(query, need.query, 4);
+    bound[size_t(BufferRole::key)] = bind_external(k, need.key, 4);
+    bound[size_t(BufferRole::value)] = bind_external(v, need.value, 4);
+    bound[size_t(BufferRole::output)] = bind_external(output, need.output, 4);
+    bound[size_t(BufferRole::cache_k)].info = {cache.keys().buffer, 0, cache.keys().size};
+    bound[size_t(BufferRole::cache_v)].info = {cache.values().buffer, 0, cache.values().size};
 
     CachePlanBase b;
     b.model = m_plan_model;
     b.self_attention = key.buffer == VK_NULL_HANDLE && value.buffer == VK_NULL_HANDLE;
     b.capacity = cache.limits().capacity;
     b.window = cache.limits().window;
-    b.offsets.query = bound[size_t(Slot::query)].remainder;
-    b.offsets.key = bound[size_t(Slot::key)].remainder;
-    b.offsets.value = bound[size_t(Slot::value)].remainder;
-    b.offsets.output = bound[size_t(Slot::output)].remainder;
+    b.offsets.query = bound[size_t(BufferRole::query)].remainder;
+    b.offsets.key = bound[size_t(BufferRole::key)].remainder;
+    b.offsets.value = bound[size_t(BufferRole::value)].remainder;
+    b.offsets.output = bound[size_t(BufferRole::output)].remainder;
     return b;
 }
 
@@ -151,16 +151,16 @@ Status Session::record_cached(VkCommandBuffer cmd, const CachedRecordArgs& a) {
 
     Bindings bound{};
     const bool kpm = a.key_padding_mask.buffer != VK_NULL_HANDLE;
-    if (kpm) bound[size_t(Slot::key_padding_mask)] = bind_external(a.key_padding_mask, kpm_bytes, 1);
+    if (kpm) bound[size_t(BufferRole::key_padding_mask)] = bind_external(a.key_padding_mask, kpm_bytes, 1);
     const bool positions = a.position_ids.buffer != VK_NULL_HANDLE;
-    if (positions) bound[size_t(Slot::position_ids)] = bind_external(a.position_ids, T * 4, 4);
+    if (positions) bound[size_t(BufferRole::position_ids)] = bind_external(a.position_ids, T * 4, 4);
     CachedStepInputs in;
     in.base = cache_plan_base(cache, bound, a.query, a.key, a.value, a.output, T, a.own_qkv ? &a.qkv : nullptr);
     in.base.key_padding = kpm;
     in.own_qkv = a.own_qkv;
     in.qkv = a.qkv;
-    in.base.offsets.key_padding_mask = bound[size_t(Slot::key_padding_mask)].remainder;
-    in.base.offsets.position_ids = bound[size_t(Slot::position_ids)].remainder;
+    in.base.offsets.key_padding_mask = bound[size_t(BufferRole::key_padding_mask)].remainder;
+    in.base.offsets.position_ids = bound[size_t(BufferRole::position_ids)].remainder;
     in.has_position_ids = positions;
     bind_owned(bound, frame_slot);
     in.tokens = static_cast<uint32_t>(T);
@@ -236,17 +236,17 @@ Result<PrefillItem> Session::record_prefill(VkCommandBuffer cmd, const PrefillRe
     in.first_position = job.first_position();
     const bool positions = a.position_ids.buffer != VK_NULL_HANDLE;
     if (positions) {
-        bound[size_t(Slot::position_ids)] = bind_external(a.position_ids, uint64_t(T) * 4, 4);
-        in.base.offsets.position_ids = bound[size_t(Slot::position_ids)].remainder;
+        bound[size_t(BufferRole::position_ids)] = bind_external(a.position_ids, uint64_t(T) * 4, 4);
+        in.base.offsets.position_ids = bound[size_t(BufferRole::position_ids)].remainder;
         in.has_position_ids = true;
     }
     in.item = item;
     VKMHA_TRY(plan_prefill_item(in, m_ctx->device().limits(), m_cached_plan));
 
-    bound[size_t(Slot::q)].info = {job.q().buffer, 0, job.q().size};
-    bound[size_t(Slot::partials)].info = {job.state().buffer, 0, job.state().size};
-    bound[size_t(Slot::concat)].info = {job.concat().buffer, 0, job.concat().size};
-    bound[size_t(Slot::records)].info = {job.records().buffer, 0, job.records().size};
+    bound[size_t(BufferRole::q)].info = {job.q().buffer, 0, job.q().size};
+    bound[size_t(BufferRole::partials)].info = {job.state().buffer, 0, job.state().size};
+    bound[size_t(BufferRole::concat)].info = {job.concat().buffer, 0, job.concat().size};
+    bound[size_t(BufferRole::records)].info = {job.records().buffer, 0, job.records().size};
     // The job's ring of attend records (not a frame slot): the entry this piece writes if it attends.
     const uint32_t record_index = job.next_record_index();
     if (item.phase == PrefillPhase::attend) {
@@ -264,7 +264,7 @@ Result<PrefillItem> Session::record_prefill(VkCommandBuffer cmd, const PrefillRe
                                     .k_len = job.first_position() + item.row_end,
                                     .kv_seq = job.sequence()};
         std::memcpy(static_cast<uint8_t*>(job.records().mapped) + offset, &record, sizeof record);
-        bound[size_t(Slot::records)].info = {job.records().buffer, offset, sizeof record};
+        bound[size_t(BufferRole::records)].info = {job.records().buffer, offset, sizeof record};
     }
     bind_owned(bound, frame_slot);
     const ExternalBuffer* reads[] = {&a.query, &a.key, &a.value, positions ? &a.position_ids : nullptr};

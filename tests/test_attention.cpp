@@ -230,15 +230,15 @@ void run_case(const Case& c, AttentionPath path, bool split_k = true, Precision 
     // The fused path without weights projects Q into the concat buffer and attends in place: its Q is gone by now
     // (and a wrong Q still fails the output checks).
     if (path == AttentionPath::unfused || p.options.need_weights)
-        check("q projection", read(s.scratch(frame, Slot::q), ref->q.size(), precision), ref->q);
-    check("k projection", read(s.scratch(frame, Slot::k), ref->k.size(), precision), ref->k);
-    check("v projection", read(s.scratch(frame, Slot::v), ref->v.size(), precision), ref->v);
+        check("q projection", read(s.scratch(frame, BufferRole::q), ref->q.size(), precision), ref->q);
+    check("k projection", read(s.scratch(frame, BufferRole::k), ref->k.size(), precision), ref->k);
+    check("v projection", read(s.scratch(frame, BufferRole::v), ref->v.size(), precision), ref->v);
     // With one chunk the unfused path's in-place softmax leaves every head's probabilities in the scores scratch.
     const uint64_t all_probs = ref->probs.size();
-    if (path == AttentionPath::unfused && s.scratch(frame, Slot::scores).size >= all_probs * sizeof(float))
-        check("scores+softmax", read(s.scratch(frame, Slot::scores), all_probs), ref->probs);
+    if (path == AttentionPath::unfused && s.scratch(frame, BufferRole::scores).size >= all_probs * sizeof(float))
+        check("scores+softmax", read(s.scratch(frame, BufferRole::scores), all_probs), ref->probs);
     check(path == AttentionPath::fused ? "fused attention concat" : "P·V concat",
-          read(s.scratch(frame, Slot::concat), ref->concat.size(), precision), ref->concat);
+          read(s.scratch(frame, BufferRole::concat), ref->concat.size(), precision), ref->concat);
     auto out_cmp = check("output", output, ref->output);
     MESSAGE(std::string(c.name), " (", std::string(path_name), ", ", std::string(precision_name(precision)),
             "): output max|d| ", out_cmp.max_abs, ", nmse ", out_cmp.nmse);
@@ -649,11 +649,11 @@ TEST_SUITE("attention_plan") {
         CHECK(kernels(decode.value()) == "linear linear linear | attention | combine | linear ");
         // The K/V projections write the cache through the row map, and the attention reads the cache.
         const Pass& k_proj = decode->passes[1];
-        CHECK(k_proj.bindings[3] == Slot::cache_k);
-        CHECK(k_proj.bindings[4] == Slot::records);
+        CHECK(k_proj.bindings[3] == BufferRole::cache_k);
+        CHECK(k_proj.bindings[4] == BufferRole::records);
         const Pass& attention = decode->passes[3];
-        CHECK(attention.bindings[1] == Slot::cache_k);
-        CHECK(attention.bindings[2] == Slot::cache_v);
+        CHECK(attention.bindings[1] == BufferRole::cache_k);
+        CHECK(attention.bindings[2] == BufferRole::cache_v);
         CHECK(attention.groups[1] == 3 * 2); // records x KV heads
 
         in.split_k = false;
@@ -684,8 +684,8 @@ TEST_SUITE("attention_plan") {
         auto attend = plan_prefill_item(piece, limits);
         REQUIRE(attend.ok());
         REQUIRE(attend->passes.size() == 1);
-        CHECK(attend->passes[0].bindings[7] == Slot::partials); // the running state
-        CHECK(attend->passes[0].groups[1] == 2);                // one record x KV heads
+        CHECK(attend->passes[0].bindings[7] == BufferRole::partials); // the running state
+        CHECK(attend->passes[0].groups[1] == 2);                      // one record x KV heads
         piece.item.begin = piece.item.end;
         CHECK_FALSE(plan_prefill_item(piece, limits).ok()); // an empty piece is refused
     }

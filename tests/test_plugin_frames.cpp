@@ -164,7 +164,8 @@ TEST_SUITE("plugin") {
             }
             REQUIRE_MESSAGE(record(third, 0) == VKMHA_SUCCESS, last_error());
             finish_and_submit(third);
-            // Slot 0 now belongs to frame 2: frame 0's timings are gone, and the call says which frame it was asked.
+            // BufferRole 0 now belongs to frame 2: frame 0's timings are gone, and the call says which frame it was
+            // asked.
             uint32_t count0 = 8;
             std::array<VkmhaStageTiming, 8> gone{};
             EXPECT_FAILURE(VKMHA_ERROR_OUT_OF_RANGE, api().getStageTimings(session.get(), 0, &count0, gone.data()),

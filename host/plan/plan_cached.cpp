@@ -21,8 +21,9 @@ struct CacheAttention {
     uint32_t max_new_tokens = 0; // the most query rows of one record
     KeySplit split;              // count > 1 writes split-K partials
     uint32_t key_lo = 0, key_hi = UINT32_MAX;
-    uint32_t state_mode = 0;  // 1/2: start/resume the running state in Slot::partials, else O
-    bool q_in_concat = false; // Q is row-major in the concat buffer (attended in place), else head-major in Slot::q
+    uint32_t state_mode = 0; // 1/2: start/resume the running state in BufferRole::partials, else O
+    bool q_in_concat =
+        false; // Q is row-major in the concat buffer (attended in place), else head-major in BufferRole::q
 };
 
 // The passes of plans over a KV cache.
@@ -33,7 +34,7 @@ struct CachePlanner {
     const AttentionConfig& c = base.model.config;
     uint32_t H = c.num_heads, G = c.num_kv_heads, D = c.head_dim();
 
-    Pass& add(Kernel kernel, Stage stage, std::initializer_list<Slot> bindings) {
+    Pass& add(Kernel kernel, Stage stage, std::initializer_list<BufferRole> bindings) {
         return add_pass(plan, model.precision, kernel, stage, bindings);
     }
 
@@ -46,10 +47,11 @@ struct CachePlanner {
     void attention(const CacheAttention& a) {
         const bool partial = a.split.count > 1 || a.state_mode != 0;
         Pass& p = add(Kernel::attention, Stage::attention,
-                      {a.q_in_concat ? Slot::concat : Slot::q, Slot::cache_k, Slot::cache_v,
-                       partial ? Slot::dummy : Slot::concat, Slot::dummy,
-                       base.key_padding ? Slot::key_padding_mask : Slot::dummy, Slot::dummy,
-                       partial ? Slot::partials : Slot::dummy, partial ? Slot::dummy : sinks_slot(c), Slot::records});
+                      {a.q_in_concat ? BufferRole::concat : BufferRole::q, BufferRole::cache_k, BufferRole::cache_v,
+                       partial ? BufferRole::dummy : BufferRole::concat, BufferRole::dummy,
+                       base.key_padding ? BufferRole::key_padding_mask : BufferRole::dummy, BufferRole::dummy,
+                       partial ? BufferRole::partials : BufferRole::dummy, partial ? BufferRole::dummy : sinks_role(c),
+                       BufferRole::records});
         set_push(p, AttentionParams{.B = a.records,
                                     .H = H,
                                     .G = G,
@@ -83,16 +85,16 @@ struct CachePlanner {
     // K and V rows [begin, begin + rows) of the key/value inputs into the cache rows the map names from map_offset.
     void project_kv(uint32_t rows, uint32_t begin, uint32_t map_offset) {
         const WeightOffsets& w = model.weights;
-        for (const auto& [stage, x, wslot, bslot, y, K, x_offset, w_offset, b_offset] :
-             {std::tuple{Stage::k_proj, Slot::key, Slot::wk, Slot::bk, Slot::cache_k, c.kdim, base.offsets.key, w.wk,
-                         w.bk},
-              std::tuple{Stage::v_proj, Slot::value, Slot::wv, Slot::bv, Slot::cache_v, c.vdim, base.offsets.value,
-                         w.wv, w.bv}})
+        for (const auto& [stage, x, w_role, b_role, y, K, x_offset, w_offset, b_offset] :
+             {std::tuple{Stage::k_proj, BufferRole::key, BufferRole::wk, BufferRole::bk, BufferRole::cache_k, c.kdim,
+                         base.offsets.key, w.wk, w.bk},
+              std::tuple{Stage::v_proj, BufferRole::value, BufferRole::wv, BufferRole::bv, BufferRole::cache_v, c.vdim,
+                         base.offsets.value, w.wv, w.bv}})
             add_projection(plan, model,
                            {.stage = stage,
                             .x = x,
-                            .w = wslot,
-                            .bias = bslot,
+                            .w = w_role,
+                            .bias = b_role,
                             .y = y,
                             .M = rows,
                             .N = c.kv_width(),
@@ -145,8 +147,8 @@ void cached_step_inputs(const CachedStepInputs& in, CachePlanner& p, AttentionPl
     const uint32_t T = in.tokens;
     if (in.own_qkv) {
         add_copy(plan, b.model.precision,
-                 {.src = Slot::query,
-                  .dst = Slot::concat,
+                 {.src = BufferRole::query,
+                  .dst = BufferRole::concat,
                   .H = p.H,
                   .L = T,
                   .D = p.D,
@@ -154,8 +156,8 @@ void cached_step_inputs(const CachedStepInputs& in, CachePlanner& p, AttentionPl
                   .src_strides = in.qkv.q,
                   .dst_strides = concat_rows(c)});
         for (const auto& [src, dst, offset, strides] :
-             {std::tuple{Slot::key, Slot::cache_k, b.offsets.key, in.qkv.k},
-              std::tuple{Slot::value, Slot::cache_v, b.offsets.value, in.qkv.v}})
+             {std::tuple{BufferRole::key, BufferRole::cache_k, b.offsets.key, in.qkv.k},
+              std::tuple{BufferRole::value, BufferRole::cache_v, b.offsets.value, in.qkv.v}})
             add_copy(plan, b.model.precision,
                      {.src = src,
                       .dst = dst,
@@ -171,21 +173,21 @@ void cached_step_inputs(const CachedStepInputs& in, CachePlanner& p, AttentionPl
         add_packed_qkv(plan, b.model,
                        {.rows = T,
                         .x_offset = b.offsets.query,
-                        .q = Slot::concat,
+                        .q = BufferRole::concat,
                         .q_head_major = false,
                         .q_rows_per_batch = T,
-                        .k = Slot::cache_k,
-                        .v = Slot::cache_v,
+                        .k = BufferRole::cache_k,
+                        .v = BufferRole::cache_v,
                         .kv_out_mode = 2,
                         .kv_rows_per_batch = b.capacity,
                         .map_offset = in.kv_map_offset});
     } else {
         add_projection(plan, b.model,
                        {.stage = Stage::q_proj,
-                        .x = Slot::query,
-                        .w = Slot::wq,
-                        .bias = Slot::bq,
-                        .y = Slot::concat,
+                        .x = BufferRole::query,
+                        .w = BufferRole::wq,
+                        .bias = BufferRole::bq,
+                        .y = BufferRole::concat,
                         .M = T,
                         .N = c.q_width(),
                         .K = c.embed_dim,
@@ -202,12 +204,16 @@ void cached_step_rope(const CachedStepInputs& in, AttentionPlan& plan) {
     const CachePlanBase& b = in.base;
     const AttentionConfig& c = b.model.config;
     const uint32_t T = in.tokens;
-    const Slot positions = in.has_position_ids ? Slot::position_ids : Slot::records;
+    const BufferRole positions = in.has_position_ids ? BufferRole::position_ids : BufferRole::records;
     const uint32_t pos_offset = in.has_position_ids ? b.offsets.position_ids : in.positions_offset;
     add_rope(plan, b.model.precision, c,
-             {.data = Slot::concat, .rows = T, .heads = c.num_heads, .positions = positions, .pos_offset = pos_offset});
+             {.data = BufferRole::concat,
+              .rows = T,
+              .heads = c.num_heads,
+              .positions = positions,
+              .pos_offset = pos_offset});
     add_rope(plan, b.model.precision, c,
-             {.data = Slot::cache_k,
+             {.data = BufferRole::cache_k,
               .rows = T,
               .heads = c.num_kv_heads,
               .row_layout = 2,
@@ -225,8 +231,8 @@ void cached_step_output(const CachedStepInputs& in, AttentionPlan& plan) {
     const uint32_t T = in.tokens;
     if (in.own_qkv) {
         add_copy(plan, b.model.precision,
-                 {.src = Slot::concat,
-                  .dst = Slot::output,
+                 {.src = BufferRole::concat,
+                  .dst = BufferRole::output,
                   .H = c.num_heads,
                   .L = T,
                   .D = c.head_dim(),
@@ -237,10 +243,10 @@ void cached_step_output(const CachedStepInputs& in, AttentionPlan& plan) {
     }
     add_projection(plan, b.model,
                    {.stage = Stage::out_proj,
-                    .x = Slot::concat,
-                    .w = Slot::wo,
-                    .bias = Slot::bo,
-                    .y = Slot::output,
+                    .x = BufferRole::concat,
+                    .w = BufferRole::wo,
+                    .bias = BufferRole::bo,
+                    .y = BufferRole::output,
                     .M = T,
                     .N = c.embed_dim,
                     .K = c.q_width(),
@@ -258,10 +264,10 @@ void prefill_project(const PrefillItemInputs& in, CachePlanner& p, AttentionPlan
     const uint32_t begin = in.item.begin, n = in.item.end - in.item.begin, T = in.tokens;
     add_projection(plan, b.model,
                    {.stage = Stage::q_proj,
-                    .x = Slot::query,
-                    .w = Slot::wq,
-                    .bias = Slot::bq,
-                    .y = Slot::q,
+                    .x = BufferRole::query,
+                    .w = BufferRole::wq,
+                    .bias = BufferRole::bq,
+                    .y = BufferRole::q,
                     .M = n,
                     .N = c.q_width(),
                     .K = c.embed_dim,
@@ -273,10 +279,10 @@ void prefill_project(const PrefillItemInputs& in, CachePlanner& p, AttentionPlan
     p.project_kv(n, begin, T + begin);
     if (!needs_rope_pass(c)) return;
     const auto first = static_cast<int32_t>(in.first_position + begin);
-    const Slot positions = in.has_position_ids ? Slot::position_ids : Slot::dummy;
+    const BufferRole positions = in.has_position_ids ? BufferRole::position_ids : BufferRole::dummy;
     const uint32_t pos_offset = b.offsets.position_ids + begin;
     add_rope(plan, b.model.precision, c,
-             {.data = Slot::q,
+             {.data = BufferRole::q,
               .rows = n,
               .heads = p.H,
               .row_layout = 2,
@@ -286,7 +292,7 @@ void prefill_project(const PrefillItemInputs& in, CachePlanner& p, AttentionPlan
               .pos_offset = pos_offset,
               .pos_base = first});
     add_rope(plan, b.model.precision, c,
-             {.data = Slot::cache_k,
+             {.data = BufferRole::cache_k,
               .rows = n,
               .heads = p.G,
               .row_layout = 2,
@@ -372,10 +378,10 @@ Status plan_prefill_item(const PrefillItemInputs& in, const DeviceLimits& limits
     case PrefillPhase::out_proj:
         add_projection(plan, b.model,
                        {.stage = Stage::out_proj,
-                        .x = Slot::concat,
-                        .w = Slot::wo,
-                        .bias = Slot::bo,
-                        .y = Slot::output,
+                        .x = BufferRole::concat,
+                        .w = BufferRole::wo,
+                        .bias = BufferRole::bo,
+                        .y = BufferRole::output,
                         .M = n,
                         .N = c.embed_dim,
                         .K = c.q_width(),

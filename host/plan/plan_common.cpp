@@ -39,35 +39,35 @@ Status check_groups(const DeviceLimits& limits, const Pass& pass) {
 } // namespace
 
 // An unused writable binding (which the kernel does not write in that configuration, but which synchronization
-// validation counts as written) is bound to a slot the pass really writes, so it adds no hazard: independent passes
+// validation counts as written) is bound to a role the pass really writes, so it adds no hazard: independent passes
 // need no barrier between them.
 Pass& add_pass(AttentionPlan& plan, Precision precision, Kernel kernel, Stage stage,
-               std::initializer_list<Slot> bindings) {
+               std::initializer_list<BufferRole> bindings) {
     Pass p;
     p.kernel = kernel;
     p.variant = precision == Precision::fp16 && has_variant(kernel, Variant::f16) ? Variant::f16 : Variant::f32;
     p.stage = stage;
     std::copy(bindings.begin(), bindings.end(), p.bindings.begin());
     p.write_mask = kernel_write_mask(kernel);
-    Slot written = Slot::sink;
+    BufferRole written = BufferRole::sink;
     for (uint32_t b = 0; b < kernel_binding_count(kernel); ++b)
-        if ((p.write_mask >> b) & 1u && p.bindings[b] != Slot::dummy) {
+        if ((p.write_mask >> b) & 1u && p.bindings[b] != BufferRole::dummy) {
             written = p.bindings[b];
             break;
         }
     for (uint32_t b = 0; b < kernel_binding_count(kernel); ++b)
-        if ((p.write_mask >> b) & 1u && p.bindings[b] == Slot::dummy) p.bindings[b] = written;
+        if ((p.write_mask >> b) & 1u && p.bindings[b] == BufferRole::dummy) p.bindings[b] = written;
     plan.passes.push_back(p);
     return plan.passes.back();
 }
 
-// The dummy slot is never really accessed, so it is no hazard.
+// The dummy role is never really accessed, so it is no hazard.
 Status place_barriers(AttentionPlan& plan, const DeviceLimits& limits) {
     uint64_t written = 0, read = 0;
     for (Pass& pass : plan.passes) {
         uint64_t reads = 0, writes = 0;
         for (uint32_t b = 0; b < kernel_binding_count(pass.kernel); ++b) {
-            if (pass.bindings[b] == Slot::dummy) continue;
+            if (pass.bindings[b] == BufferRole::dummy) continue;
             uint64_t bit = 1ull << static_cast<uint32_t>(pass.bindings[b]);
             ((pass.write_mask >> b) & 1u ? writes : reads) |= bit;
         }
@@ -97,10 +97,10 @@ void reset_plan(AttentionPlan& plan) {
 namespace {
 
 // A linear pass (bindings: x, w, b, y, row map, k, v); fp16 models read the fp16 concat as input.
-Pass& add_linear(AttentionPlan& plan, const PlanModel& model, Stage stage, std::initializer_list<Slot> bindings,
+Pass& add_linear(AttentionPlan& plan, const PlanModel& model, Stage stage, std::initializer_list<BufferRole> bindings,
                  const LinearParams& params) {
     Pass& p = add_pass(plan, model.precision, Kernel::linear, stage, bindings);
-    if (p.variant == Variant::f16 && *bindings.begin() == Slot::concat) p.variant = Variant::f16_in;
+    if (p.variant == Variant::f16 && *bindings.begin() == BufferRole::concat) p.variant = Variant::f16_in;
     set_push(p, params);
     p.groups[0] = div_up(params.N, model.linear_tiling.block_n());
     p.groups[1] = div_up(params.M, model.linear_tiling.block_m());
@@ -112,7 +112,8 @@ Pass& add_linear(AttentionPlan& plan, const PlanModel& model, Stage stage, std::
 void add_projection(AttentionPlan& plan, const PlanModel& model, const Projection& pr) {
     const uint32_t D = model.config.head_dim();
     add_linear(plan, model, pr.stage,
-               {pr.x, pr.w, pr.has_bias ? pr.bias : Slot::dummy, pr.y, pr.out_mode == 2 ? Slot::records : Slot::dummy},
+               {pr.x, pr.w, pr.has_bias ? pr.bias : BufferRole::dummy, pr.y,
+                pr.out_mode == 2 ? BufferRole::records : BufferRole::dummy},
                LinearParams{.M = pr.M,
                             .N = pr.N,
                             .K = pr.K,
@@ -136,8 +137,8 @@ bool can_pack_qkv(const PlanModel& model, bool self_attention) {
 void add_packed_qkv(AttentionPlan& plan, const PlanModel& model, const PackedQkv& pq) {
     const AttentionConfig& c = model.config;
     add_linear(plan, model, Stage::qkv_proj,
-               {Slot::query, Slot::wq, model.has_in_bias ? Slot::bq : Slot::dummy, pq.q,
-                pq.kv_out_mode == 2 ? Slot::records : Slot::dummy, pq.k, pq.v},
+               {BufferRole::query, BufferRole::wq, model.has_in_bias ? BufferRole::bq : BufferRole::dummy, pq.q,
+                pq.kv_out_mode == 2 ? BufferRole::records : BufferRole::dummy, pq.k, pq.v},
                LinearParams{.M = pq.rows,
                             .N = c.q_width() + 2 * c.kv_width(),
                             .K = c.embed_dim,
@@ -155,8 +156,9 @@ void add_packed_qkv(AttentionPlan& plan, const PlanModel& model, const PackedQkv
 
 void add_rope(AttentionPlan& plan, Precision precision, const AttentionConfig& c, const RopeRows& r) {
     const bool mapped = r.row_layout == 2;
-    Pass& p = add_pass(plan, precision, Kernel::rope, Stage::rope,
-                       {r.data, Slot::model_table, r.positions, mapped ? Slot::records : Slot::dummy});
+    Pass& p =
+        add_pass(plan, precision, Kernel::rope, Stage::rope,
+                 {r.data, BufferRole::model_table, r.positions, mapped ? BufferRole::records : BufferRole::dummy});
     const TableOffsets t = table_offsets(c);
     set_push(p, RopeParams{.rows = r.rows,
                            .heads = r.heads,
@@ -172,7 +174,7 @@ void add_rope(AttentionPlan& plan, Precision precision, const AttentionConfig& c
                            .rows_per_batch = r.rows_per_batch,
                            .map_offset = r.map_offset,
                            .data_offset = r.data_offset,
-                           .pos_mode = r.positions != Slot::dummy ? 1u : 0u,
+                           .pos_mode = r.positions != BufferRole::dummy ? 1u : 0u,
                            .pos_offset = r.pos_offset,
                            .pos_base = r.pos_base,
                            .pos_period = r.pos_period});
@@ -180,9 +182,9 @@ void add_rope(AttentionPlan& plan, Precision precision, const AttentionConfig& c
 }
 
 void add_copy(AttentionPlan& plan, Precision precision, const CopyRegion& r) {
-    Pass& p =
-        add_pass(plan, precision, Kernel::copy, Stage::copy, {r.src, r.dst, r.mapped ? Slot::records : Slot::dummy});
-    if (p.variant == Variant::f16 && r.src == Slot::concat) p.variant = Variant::f16_in; // fp16 heads out to fp32
+    Pass& p = add_pass(plan, precision, Kernel::copy, Stage::copy,
+                       {r.src, r.dst, r.mapped ? BufferRole::records : BufferRole::dummy});
+    if (p.variant == Variant::f16 && r.src == BufferRole::concat) p.variant = Variant::f16_in; // fp16 heads out to fp32
     set_push(p, CopyParams{.B = r.B,
                            .H = r.H,
                            .L = r.L,
@@ -232,8 +234,9 @@ void add_combine(AttentionPlan& plan, const PlanModel& model, uint32_t batch, ui
                  bool write_lse) {
     const AttentionConfig& c = model.config;
     const uint32_t H = c.num_heads, D = c.head_dim();
-    Pass& p = add_pass(plan, model.precision, Kernel::combine, Stage::combine,
-                       {Slot::partials, Slot::concat, write_lse ? Slot::lse : Slot::dummy, sinks_slot(c)});
+    Pass& p = add_pass(
+        plan, model.precision, Kernel::combine, Stage::combine,
+        {BufferRole::partials, BufferRole::concat, write_lse ? BufferRole::lse : BufferRole::dummy, sinks_role(c)});
     set_push(p, CombineParams{.B = batch,
                               .H = H,
                               .Lq = rows,

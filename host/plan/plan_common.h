@@ -48,22 +48,23 @@ void spread_groups(Pass&, uint32_t groups);
 // under 2^32 bytes (maxStorageBufferRange is a uint32), so element indices within it fit the kernels' 32 bits.
 Status check_binding(const DeviceLimits&, const char* what, uint64_t elems, uint64_t elem_bytes);
 
-// `bindings` in binding order; unused ones are Slot::dummy here and become a slot the pass writes where the kernel
-// declares them writable. fp16 models run each kernel's fp16 storage variant where it has one.
-Pass& add_pass(AttentionPlan&, Precision, Kernel, Stage, std::initializer_list<Slot> bindings);
+// `bindings` in binding order; unused ones are BufferRole::dummy here and become a role the pass writes where the
+// kernel declares them writable. fp16 models run each kernel's fp16 storage variant where it has one.
+Pass& add_pass(AttentionPlan&, Precision, Kernel, Stage, std::initializer_list<BufferRole> bindings);
 
-// Barriers: a pass needs one when it touches a slot written since the last barrier (RAW/WAW) or writes a slot read
-// since the last barrier (WAR). Also checks every grid against the device's limits.
+// Barriers: a pass needs one when it touches a buffer role written since the last barrier (RAW/WAW) or writes a role
+// read since the last barrier (WAR). Also checks every grid against the device's limits.
 Status place_barriers(AttentionPlan&, const DeviceLimits&);
 
 // Empties a plan but keeps its pass storage, so per-frame plans allocate nothing in steady state.
 void reset_plan(AttentionPlan&);
 
 // One linear.comp pass: rows [0, M) of x (N x K weights w, bias b) -> y. out_mode 0 row-major, 1 head-major with
-// rows_per_batch rows per batch, 2 head-major at the rows the map in Slot::records names from word map_offset.
+// rows_per_batch rows per batch, 2 head-major at the rows the map in BufferRole::records names from word map_offset.
 struct Projection {
     Stage stage = Stage::q_proj;
-    Slot x = Slot::dummy, w = Slot::dummy, bias = Slot::dummy, y = Slot::dummy; // bias: bound only with has_bias
+    BufferRole x = BufferRole::dummy, w = BufferRole::dummy, bias = BufferRole::dummy,
+               y = BufferRole::dummy; // bias: bound only with has_bias
     uint32_t M = 0, N = 0, K = 0;
     uint32_t x_offset = 0, y_offset = 0, w_offset = 0, b_offset = 0;
     bool has_bias = false;
@@ -78,22 +79,22 @@ bool can_pack_qkv(const PlanModel&, bool self_attention);
 struct PackedQkv {
     uint32_t rows = 0; // token rows of the query input
     uint32_t x_offset = 0;
-    Slot q = Slot::dummy;          // Q's destination
-    bool q_head_major = false;     // else row-major [rows, H * D]
-    uint32_t q_rows_per_batch = 0; // q_head_major
-    Slot k = Slot::dummy, v = Slot::dummy;
+    BufferRole q = BufferRole::dummy; // Q's destination
+    bool q_head_major = false;        // else row-major [rows, H * D]
+    uint32_t q_rows_per_batch = 0;    // q_head_major
+    BufferRole k = BufferRole::dummy, v = BufferRole::dummy;
     uint32_t kv_out_mode = 1;       // linear.comp's out_mode for K and V: 1 head-major, 2 at the mapped rows
     uint32_t kv_rows_per_batch = 0; // K/V rows of one batch (the cache capacity for mode 2)
-    uint32_t map_offset = 0;        // mode 2: the row map in Slot::records
+    uint32_t map_offset = 0;        // mode 2: the row map in BufferRole::records
 };
 void add_packed_qkv(AttentionPlan&, const PlanModel&, const PackedQkv&);
 
 // Where one QK-norm/RoPE pass finds its rows (rope.comp's row_layout) and their positions.
 struct RopeRows {
-    Slot data = Slot::dummy;
+    BufferRole data = BufferRole::dummy;
     uint32_t rows = 0, heads = 0;
     uint32_t row_layout = 0, rows_per_batch = 0, map_offset = 0, data_offset = 0;
-    Slot positions = Slot::dummy; // bound: pos_mode 1, positions[pos_offset + m]
+    BufferRole positions = BufferRole::dummy; // bound: pos_mode 1, positions[pos_offset + m]
     uint32_t pos_offset = 0;
     int32_t pos_base = 0; // unbound: position = pos_base + m % pos_period
     uint32_t pos_period = UINT32_MAX;
@@ -103,9 +104,9 @@ inline bool needs_rope_pass(const AttentionConfig& c) { return c.qk_norm || c.ro
 // QK-norm and RoPE in place on Q or K rows, after their projection and before anything reads them.
 void add_rope(AttentionPlan&, Precision, const AttentionConfig&, const RopeRows&);
 
-// Copies a strided [B, H, L, D] tensor (Kernel::copy); a mapped destination takes its rows from Slot::records.
+// Copies a strided [B, H, L, D] tensor (Kernel::copy); a mapped destination takes its rows from BufferRole::records.
 struct CopyRegion {
-    Slot src = Slot::dummy, dst = Slot::dummy;
+    BufferRole src = BufferRole::dummy, dst = BufferRole::dummy;
     uint32_t B = 1, H = 1, L = 1, D = 1;
     uint32_t src_offset = 0;
     TensorStrides src_strides;
@@ -119,7 +120,7 @@ void add_copy(AttentionPlan&, Precision, const CopyRegion&);
 // Head-major [B, heads, L, D] strides, as vkmha's Q/K/V scratch and caches hold them.
 inline TensorStrides head_major(uint32_t heads, uint32_t L, uint32_t D) { return {heads * L * D, L * D, D}; }
 
-inline Slot sinks_slot(const AttentionConfig& c) { return c.sinks ? Slot::model_table : Slot::dummy; }
+inline BufferRole sinks_role(const AttentionConfig& c) { return c.sinks ? BufferRole::model_table : BufferRole::dummy; }
 
 // The fused kernel's key ranges per row. Decode-like work (few query rows per head) has too few workgroups to fill a
 // device, so its keys are split across workgroups and merged exactly by the combine pass; llvmpipe also needs splits

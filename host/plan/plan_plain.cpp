@@ -28,15 +28,17 @@ struct PlainPlanner {
     uint64_t row_block = uint64_t(Lq) * Lk;
     float scale = c.softmax_scale();
 
-    Pass& add(Kernel kernel, Stage stage, std::initializer_list<Slot> bindings) {
+    Pass& add(Kernel kernel, Stage stage, std::initializer_list<BufferRole> bindings) {
         return add_pass(plan, model.precision, kernel, stage, bindings);
     }
     // The fused path without weights projects Q row-major into the concat buffer and attends in place (see
     // attention.comp's q_row_major): no Q scratch. need_weights recomputes scores from head-major Q afterwards.
     bool q_in_place() const { return plan.fused && !o.need_weights && !in.own_qkv; }
-    Slot q_slot() const { return q_in_place() ? Slot::concat : Slot::q; }
-    Slot mask_slot() const { return o.attn_mask != MaskKind::none ? Slot::attn_mask : Slot::dummy; }
-    Slot kpm_slot() const { return o.key_padding != MaskKind::none ? Slot::key_padding_mask : Slot::dummy; }
+    BufferRole q_role() const { return q_in_place() ? BufferRole::concat : BufferRole::q; }
+    BufferRole mask_role() const { return o.attn_mask != MaskKind::none ? BufferRole::attn_mask : BufferRole::dummy; }
+    BufferRole kpm_role() const {
+        return o.key_padding != MaskKind::none ? BufferRole::key_padding_mask : BufferRole::dummy;
+    }
     uint32_t mask_bh_stride() const { return o.attn_mask_per_head ? static_cast<uint32_t>(row_block) : 0; }
     int32_t causal_offset() const { return static_cast<int32_t>(Lk) - static_cast<int32_t>(Lq); }
 
@@ -98,8 +100,9 @@ void PlainPlanner::copies_in() {
     const OwnQkv& x = in.qkv;
     const ExternalOffsets& off = in.offsets;
     for (const auto& [src, dst, heads, L, offset, strides] :
-         {std::tuple{Slot::query, Slot::q, H, Lq, off.query, x.q}, std::tuple{Slot::key, Slot::k, G, Lk, off.key, x.k},
-          std::tuple{Slot::value, Slot::v, G, Lk, off.value, x.v}})
+         {std::tuple{BufferRole::query, BufferRole::q, H, Lq, off.query, x.q},
+          std::tuple{BufferRole::key, BufferRole::k, G, Lk, off.key, x.k},
+          std::tuple{BufferRole::value, BufferRole::v, G, Lk, off.value, x.v}})
         add_copy(plan, model.precision,
                  {.src = src,
                   .dst = dst,
@@ -122,20 +125,20 @@ void PlainPlanner::projections() {
         add_packed_qkv(plan, model,
                        {.rows = B * Lq,
                         .x_offset = in.offsets.query,
-                        .q = q_slot(),
+                        .q = q_role(),
                         .q_head_major = !q_in_place(),
                         .q_rows_per_batch = Lq,
-                        .k = Slot::k,
-                        .v = Slot::v,
+                        .k = BufferRole::k,
+                        .v = BufferRole::v,
                         .kv_out_mode = 1,
                         .kv_rows_per_batch = Lk});
     } else {
         add_projection(plan, model,
                        {.stage = Stage::q_proj,
-                        .x = Slot::query,
-                        .w = Slot::wq,
-                        .bias = Slot::bq,
-                        .y = q_slot(),
+                        .x = BufferRole::query,
+                        .w = BufferRole::wq,
+                        .bias = BufferRole::bq,
+                        .y = q_role(),
                         .M = B * Lq,
                         .N = c.q_width(),
                         .K = E,
@@ -145,10 +148,10 @@ void PlainPlanner::projections() {
                         .rows_per_batch = Lq});
         add_projection(plan, model,
                        {.stage = Stage::k_proj,
-                        .x = Slot::key,
-                        .w = Slot::wk,
-                        .bias = Slot::bk,
-                        .y = Slot::k,
+                        .x = BufferRole::key,
+                        .w = BufferRole::wk,
+                        .bias = BufferRole::bk,
+                        .y = BufferRole::k,
                         .M = B * Lk,
                         .N = KV,
                         .K = c.kdim,
@@ -160,10 +163,10 @@ void PlainPlanner::projections() {
                         .rows_per_batch = Lk});
         add_projection(plan, model,
                        {.stage = Stage::v_proj,
-                        .x = Slot::value,
-                        .w = Slot::wv,
-                        .bias = Slot::bv,
-                        .y = Slot::v,
+                        .x = BufferRole::value,
+                        .w = BufferRole::wv,
+                        .bias = BufferRole::bv,
+                        .y = BufferRole::v,
                         .M = B * Lk,
                         .N = KV,
                         .K = c.vdim,
@@ -180,26 +183,26 @@ void PlainPlanner::projections() {
 // Queries at Lk - Lq + i (or the caller's position_ids), keys at j (self-attention: the queries' positions).
 void PlainPlanner::rope() {
     const bool given = in.has_position_ids;
-    RopeRows q{.data = q_slot(),
+    RopeRows q{.data = q_role(),
                .rows = B * Lq,
                .heads = H,
                .row_layout = q_in_place() ? 0u : 1u,
                .rows_per_batch = Lq,
-               .positions = given ? Slot::position_ids : Slot::dummy,
+               .positions = given ? BufferRole::position_ids : BufferRole::dummy,
                .pos_offset = in.offsets.position_ids,
                .pos_base = causal_offset(),
                .pos_period = Lq};
-    RopeRows k{.data = Slot::k,
+    RopeRows k{.data = BufferRole::k,
                .rows = B * Lk,
                .heads = G,
                .row_layout = 1,
                .rows_per_batch = Lk,
-               .positions = given && in.self_attention ? Slot::position_ids : Slot::dummy,
+               .positions = given && in.self_attention ? BufferRole::position_ids : BufferRole::dummy,
                .pos_offset = in.offsets.position_ids,
                .pos_period = Lk,
                .key = true};
     if (in.own_qkv && in.qkv.has_key_position_ids) {
-        k.positions = Slot::key_position_ids;
+        k.positions = BufferRole::key_position_ids;
         k.pos_offset = in.offsets.key_position_ids;
     }
     add_rope(plan, model.precision, c, q);
@@ -208,7 +211,8 @@ void PlainPlanner::rope() {
 
 // Scores of (batch, head) pairs [bh0, bh0 + count) into the chunk-local scores scratch.
 void PlainPlanner::scores(uint32_t bh0, uint32_t count) {
-    Pass& p = add(Kernel::scores, Stage::scores, {Slot::q, Slot::k, Slot::scores, mask_slot(), kpm_slot()});
+    Pass& p =
+        add(Kernel::scores, Stage::scores, {BufferRole::q, BufferRole::k, BufferRole::scores, mask_role(), kpm_role()});
     set_push(p, ScoresParams{.B = B,
                              .H = H,
                              .G = G,
@@ -239,10 +243,10 @@ void PlainPlanner::probabilities(uint32_t bh0, uint32_t count, bool from_lse) {
     const bool copy_out = o.need_weights && !o.average_weights;
     const uint32_t rows = count * Lq;
     const uint32_t out_offset = static_cast<uint32_t>(uint64_t(bh0) * row_block + in.offsets.weights);
-    const Slot out = copy_out ? Slot::weights : Slot::dummy;
+    const BufferRole out = copy_out ? BufferRole::weights : BufferRole::dummy;
     Pass* p = nullptr;
     if (from_lse) {
-        p = &add(Kernel::probs_from_lse, Stage::softmax, {Slot::scores, out, Slot::lse});
+        p = &add(Kernel::probs_from_lse, Stage::softmax, {BufferRole::scores, out, BufferRole::lse});
         set_push(*p, ProbsFromLseParams{.rows = rows,
                                         .Lk = Lk,
                                         .copy_out = copy_out ? 1u : 0u,
@@ -250,7 +254,7 @@ void PlainPlanner::probabilities(uint32_t bh0, uint32_t count, bool from_lse) {
                                         .bh_begin = bh0,
                                         .Lq = Lq});
     } else {
-        p = &add(Kernel::softmax, Stage::softmax, {Slot::scores, out, sinks_slot(c)});
+        p = &add(Kernel::softmax, Stage::softmax, {BufferRole::scores, out, sinks_role(c)});
         set_push(*p, SoftmaxParams{.rows = rows,
                                    .Lk = Lk,
                                    .copy_out = copy_out ? 1u : 0u,
@@ -263,7 +267,7 @@ void PlainPlanner::probabilities(uint32_t bh0, uint32_t count, bool from_lse) {
     p->groups[0] = std::min(rows, kMaxGroups);
     p->groups[1] = div_up(rows, kMaxGroups);
     if (o.need_weights && o.average_weights) {
-        Pass& av = add(Kernel::average_heads, Stage::average_weights, {Slot::scores, Slot::weights});
+        Pass& av = add(Kernel::average_heads, Stage::average_weights, {BufferRole::scores, BufferRole::weights});
         set_push(av,
                  AverageHeadsParams{
                      .H = H, .Lq = Lq, .Lk = Lk, .bh_begin = bh0, .bh_count = count, .out_offset = in.offsets.weights});
@@ -274,7 +278,7 @@ void PlainPlanner::probabilities(uint32_t bh0, uint32_t count, bool from_lse) {
 
 // P·V of a chunk into the concatenated heads.
 void PlainPlanner::apply(uint32_t bh0, uint32_t count) {
-    Pass& p = add(Kernel::apply, Stage::apply, {Slot::scores, Slot::v, Slot::concat});
+    Pass& p = add(Kernel::apply, Stage::apply, {BufferRole::scores, BufferRole::v, BufferRole::concat});
     set_push(p, ApplyParams{.H = H, .G = G, .Lq = Lq, .Lk = Lk, .D = D, .bh_begin = bh0, .bh_count = count});
     p.groups[0] = div_up(D, kTile);
     p.groups[1] = div_up(Lq, kTile);
@@ -295,9 +299,9 @@ void PlainPlanner::fused_pass(const KeySplit& split, uint32_t row_tiles) {
     const bool lse = o.need_weights;
     const bool partial = split.count > 1;
     Pass& p = add(Kernel::attention, Stage::attention,
-                  {q_slot(), Slot::k, Slot::v, partial ? Slot::dummy : Slot::concat, mask_slot(), kpm_slot(),
-                   lse && !partial ? Slot::lse : Slot::dummy, partial ? Slot::partials : Slot::dummy, sinks_slot(c),
-                   Slot::dummy});
+                  {q_role(), BufferRole::k, BufferRole::v, partial ? BufferRole::dummy : BufferRole::concat,
+                   mask_role(), kpm_role(), lse && !partial ? BufferRole::lse : BufferRole::dummy,
+                   partial ? BufferRole::partials : BufferRole::dummy, sinks_role(c), BufferRole::dummy});
     p.decode_tiling = model.decode(uint64_t(Lq) * (H / G));
     set_push(p, AttentionParams{.B = B,
                                 .H = H,
@@ -360,8 +364,8 @@ Status PlainPlanner::fused_attention() {
 void PlainPlanner::output() {
     if (in.own_qkv) {
         add_copy(plan, model.precision,
-                 {.src = Slot::concat,
-                  .dst = Slot::output,
+                 {.src = BufferRole::concat,
+                  .dst = BufferRole::output,
                   .B = B,
                   .H = H,
                   .L = Lq,
@@ -373,10 +377,10 @@ void PlainPlanner::output() {
     }
     add_projection(plan, model,
                    {.stage = Stage::out_proj,
-                    .x = Slot::concat,
-                    .w = Slot::wo,
-                    .bias = Slot::bo,
-                    .y = Slot::output,
+                    .x = BufferRole::concat,
+                    .w = BufferRole::wo,
+                    .bias = BufferRole::bo,
+                    .y = BufferRole::output,
                     .M = B * Lq,
                     .N = E,
                     .K = c.q_width(),

@@ -49,15 +49,15 @@ std::string structure_text(uint32_t type) {
 
 } // namespace
 
-Status walk_chain(const void* next, const char* owner, std::span<const ChainSlot> slots) {
-    for (const ChainSlot& slot : slots) *slot.found = nullptr;
+Status walk_chain(const void* next, const char* owner, std::span<const ChainTarget> slots) {
+    for (const ChainTarget& slot : slots) *slot.found = nullptr;
     for (size_t length = 0; next; ++length) {
         if (length == kMaxChainLength)
             return make_error(ErrorCode::invalid_argument, std::string(owner) + "::pNext chain is longer than " +
                                                                std::to_string(kMaxChainLength) + " structs (a cycle?)");
         const auto* header = static_cast<const ChainHeader*>(next);
-        const ChainSlot* slot = nullptr;
-        for (const ChainSlot& s : slots)
+        const ChainTarget* slot = nullptr;
+        for (const ChainTarget& s : slots)
             if (s.type == header->sType) slot = &s;
         if (!slot) {
             std::string takes = slots.empty() ? " (its pNext must be NULL)" : "; it takes ";
@@ -83,7 +83,7 @@ namespace {
 // The VkmhaPositionsInfo on `owner`'s chain, or nullptr.
 Result<const VkmhaPositionsInfo*> positions_in_chain(const void* next, const char* owner) {
     const void* found = nullptr;
-    const ChainSlot slots[] = {{VKMHA_STRUCTURE_TYPE_POSITIONS_INFO, &found}};
+    const ChainTarget slots[] = {{VKMHA_STRUCTURE_TYPE_POSITIONS_INFO, &found}};
     VKMHA_TRY(walk_chain(next, owner, slots));
     return static_cast<const VkmhaPositionsInfo*>(found);
 }

@@ -14,13 +14,13 @@ namespace vkmha::plugin {
 const char* structure_name(uint32_t type);
 
 // One struct a chain may hold, and where the walk leaves it (nullptr when absent).
-struct ChainSlot {
+struct ChainTarget {
     VkmhaStructureType type;
     const void** found;
 };
 
 // Walks `owner`'s pNext chain into `slots`; a struct `owner` does not take, or one chained twice, is refused by name.
-Status walk_chain(const void* next, const char* owner, std::span<const ChainSlot> slots);
+Status walk_chain(const void* next, const char* owner, std::span<const ChainTarget> slots);
 
 // A struct whose pNext the header documents as NULL: any chained struct is refused, naming `owner`.
 Status no_chain(const void* next, const char* owner);

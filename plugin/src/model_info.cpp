@@ -283,7 +283,7 @@ Result<AttentionConfig> attention_only_config(const VkmhaModelCreateInfo& info, 
 Result<io::LoadedModel> load_model_info(const VkmhaModelCreateInfo* info) {
     VKMHA_TRY(check_struct(info, "pCreateInfo"));
     const void* chained = nullptr;
-    const ChainSlot slots[] = {{VKMHA_STRUCTURE_TYPE_MODEL_ATTENTION_INFO, &chained}};
+    const ChainTarget slots[] = {{VKMHA_STRUCTURE_TYPE_MODEL_ATTENTION_INFO, &chained}};
     VKMHA_TRY(walk_chain(info->pNext, "VkmhaModelCreateInfo", slots));
     const auto* attention = static_cast<const VkmhaModelAttentionInfo*>(chained);
     if (attention) VKMHA_TRY(check_bool("attentionOnly", attention->attentionOnly));

@@ -106,8 +106,8 @@ struct FrameRing {
 
 // Retires the oldest frame in flight: waits for its fence (at once if already signalled), then
 // `read_results(frame)`, which must read vkmha's timings before the slot is recorded again.
-template <typename Slot, typename ReadResults>
-void retire_oldest(const Engine& e, FrameRing& ring, Slot (&slots)[kFramesInFlight], ReadResults&& read_results) {
+template <typename BufferRole, typename ReadResults>
+void retire_oldest(const Engine& e, FrameRing& ring, BufferRole (&slots)[kFramesInFlight], ReadResults&& read_results) {
     const uint64_t frame = ring.oldest_in_flight++;
     VK_CHECK(vkWaitForFences(e.device, 1, &slots[frame % kFramesInFlight].fence, VK_TRUE, UINT64_MAX));
     ring.completed_frame = frame;
@@ -116,8 +116,8 @@ void retire_oldest(const Engine& e, FrameRing& ring, Slot (&slots)[kFramesInFlig
 
 // Before recording `frame`: retires what has finished, oldest first, without blocking; blocks only on the frame
 // that last used this frame's slot (frame - kFramesInFlight), never on a frame we have just submitted.
-template <typename Slot, typename ReadResults>
-void retire_finished(const Engine& e, FrameRing& ring, Slot (&slots)[kFramesInFlight], uint64_t frame,
+template <typename BufferRole, typename ReadResults>
+void retire_finished(const Engine& e, FrameRing& ring, BufferRole (&slots)[kFramesInFlight], uint64_t frame,
                      ReadResults&& read_results) {
     while (ring.oldest_in_flight < frame) {
         const bool slot_needed = frame - ring.oldest_in_flight >= kFramesInFlight;
@@ -131,8 +131,8 @@ void retire_finished(const Engine& e, FrameRing& ring, Slot (&slots)[kFramesInFl
 }
 
 // After the last frame: waits for (and reads) every frame still in flight.
-template <typename Slot, typename ReadResults>
-void retire_all(const Engine& e, FrameRing& ring, Slot (&slots)[kFramesInFlight], uint64_t frames,
+template <typename BufferRole, typename ReadResults>
+void retire_all(const Engine& e, FrameRing& ring, BufferRole (&slots)[kFramesInFlight], uint64_t frames,
                 ReadResults&& read_results) {
     while (ring.oldest_in_flight < frames) retire_oldest(e, ring, slots, read_results);
 }
