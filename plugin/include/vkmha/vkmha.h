@@ -114,6 +114,8 @@ typedef enum VkmhaResult {
     VKMHA_ERROR_IO = -8,              /* a file could not be read or is malformed */
     VKMHA_ERROR_VULKAN = -9,          /* a Vulkan call failed (the message names it) */
     VKMHA_ERROR_INTERNAL = -10,
+    VKMHA_ERROR_DEVICE_LOST = -11, /* the device was lost (VK_ERROR_DEVICE_LOST): every later call on the context, or
+                                      on anything made from it, returns this until the context is destroyed */
     VKMHA_RESULT_MAX_ENUM = 0x7FFFFFFF
 } VkmhaResult;
 
