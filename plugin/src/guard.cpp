@@ -34,6 +34,7 @@ VkmhaResult to_result(ErrorCode code) {
     case ErrorCode::not_ready: return VKMHA_NOT_READY;
     case ErrorCode::timeout: return VKMHA_TIMEOUT;
     case ErrorCode::internal: return VKMHA_ERROR_INTERNAL;
+    case ErrorCode::device_lost: return VKMHA_ERROR_DEVICE_LOST;
     }
     return VKMHA_ERROR_INTERNAL;
 }
