@@ -79,6 +79,7 @@ struct Data {
     std::vector<float> tokens; // [kCapacity, E]: submit uses the first 4, cached steps the first 4 as 3 + 1 tokens
     std::vector<float> prompt; // [kPrefillTokens, E]
     std::vector<float> submit_ref, step1_ref, step2_ref, prefill_ref;
+    std::vector<uint8_t> pipeline_cache; // getPipelineCacheData after a clean run
     Data() {
         std::mt19937 rng(1616);
         tokens = vkmha::test::random_floats(rng, size_t(kCapacity) * kEmbed, 1.0f);
@@ -164,13 +165,21 @@ class Scenario {
         return VKMHA_ERROR_DEVICE_LOST; // nothing was made on the context yet
     }
     bool has_context() const { return m_context.get() != nullptr; }
+    std::vector<uint8_t> pipeline_cache_data() {
+        size_t size = 0;
+        REQUIRE_VKMHA(api().getPipelineCacheData(m_context.get(), &size, nullptr));
+        std::vector<uint8_t> bytes(size);
+        REQUIRE_VKMHA(api().getPipelineCacheData(m_context.get(), &size, bytes.data()));
+        bytes.resize(size);
+        return bytes;
+    }
     bool wrong_output() const { return m_wrong; }
     // Destroys everything, children first.
     void destroy() {
         m_job.reset();
         m_record_session.reset();
+        m_session.reset(); // before the cache: destroying a session waits for its host submits, which use the cache
         m_cache.reset();
-        m_session.reset();
         m_model.reset();
         m_context.reset();
     }
@@ -264,6 +273,9 @@ class Scenario {
                  ci.sType = VKMHA_STRUCTURE_TYPE_CONTEXT_CREATE_INFO;
                  ci.deviceMode = VKMHA_DEVICE_MODE_ADOPT;
                  ci.pAdoptDevice = &a;
+                 // Pipelines from an earlier run's cache: compiling them is most of a run's time on lavapipe.
+                 ci.pPipelineCacheData = m_data.pipeline_cache.data();
+                 ci.pipelineCacheDataSize = m_data.pipeline_cache.size();
                  return api().createContext(&ci, m_context.out());
              }},
             {"createModel",
@@ -385,7 +397,7 @@ struct Tally {
 };
 
 // Checks one injected run; `what` names the N and the error kind for messages.
-void check_run(const Outcome& o, const std::string& what, const std::string& failed_call, Tally& tally,
+void check_run(const Outcome& o, const std::string& what, const std::string& failed_call, VkResult kind, Tally& tally,
                const EngineDevice& engine, uint64_t messages_before) {
     ++tally.runs;
     FaultInjector& fi = FaultInjector::instance();
@@ -405,6 +417,9 @@ void check_run(const Outcome& o, const std::string& what, const std::string& fai
     CHECK_MESSAGE(o.result < 0, what, ": ", o.call, " returned ", vkmha::test::result_name(o.result));
     CHECK_MESSAGE(o.message.find(without_khr(failed_call)) != std::string::npos, what, ": ", o.call,
                   "'s message does not name ", failed_call, ": ", o.message);
+    if (kind == VK_ERROR_DEVICE_LOST)
+        CHECK_MESSAGE(o.result == VKMHA_ERROR_DEVICE_LOST, what, ": ", o.call, " returned ",
+                      vkmha::test::result_name(o.result), ", not VKMHA_ERROR_DEVICE_LOST: ", o.message);
     if (o.result == VKMHA_ERROR_DEVICE_LOST) {
         ++tally.lost;
         CHECK_MESSAGE(o.lost_check.empty(), what, ": ", o.lost_check);
@@ -484,6 +499,51 @@ struct Adopted {
     }
     ~Adopted() { FaultInjector::instance().disarm(); }
 };
+
+// A clean run that fills data.pipeline_cache (so the sweep's runs compile nothing), then one that counts the calls
+// or allocations of the scenario as every swept run makes them.
+void warm_up(Engine& engine, Data& data) {
+    FaultInjector::instance().disarm();
+    {
+        Outcome o;
+        Scenario s(engine, data);
+        REQUIRE_MESSAGE(s.run(o), "the scenario fails without injection: ", o.call, ": ", o.message);
+        data.pipeline_cache = s.pipeline_cache_data();
+        s.destroy();
+    }
+}
+
+void sweep_calls(VkResult kind) {
+    Data data;
+    Tally tally;
+    const auto start = std::chrono::steady_clock::now();
+    Engine engine;
+    warm_up(engine, data);
+    FaultInjector& fi = FaultInjector::instance();
+    fi.arm_call(0, VK_SUCCESS);
+    const Outcome clean = run_once(engine, data);
+    REQUIRE_MESSAGE(clean.completed, "the scenario fails without injection: ", clean.call, ": ", clean.message);
+    REQUIRE(!clean.wrong_output);
+    const uint64_t total = fi.calls();
+    REQUIRE(total > 0);
+    for (uint64_t n = 1; n <= total; ++n) {
+        const uint64_t messages = engine.device.validation_messages();
+        fi.arm_call(n, kind);
+        const Outcome o = run_once(engine, data);
+        REQUIRE_MESSAGE(fi.fired(), "call ", n, " of ", total, " was never made: the scenario changed");
+        ++tally.injected;
+        const std::string what =
+            std::string("call ") + std::to_string(n) + " (" + fi.failed_call() + ") failing with " + kind_name(kind);
+        check_run(o, what, fi.failed_call(), kind, tally, engine.device, messages);
+    }
+    MESSAGE("fault injection (", std::string(kind_name(kind)), "): ", total, " fallible calls in the scenario, ",
+            tally.injected, " failures injected: ", tally.reported, " reported by the failing call (", tally.lost,
+            " as device lost), ", tally.in_destroy, " inside destroy calls (nothing to report); ",
+            std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(), " s");
+    engine.release();
+    engine.device.destroy(); // the object tracker reports undestroyed objects here
+    CHECK_MESSAGE(engine.device.validation_messages() == 0, engine.device.last_validation_message());
+}
 
 } // namespace
 
@@ -578,48 +638,23 @@ TEST_SUITE("fault_injection") {
         CHECK(a.length(0) == 0);
     }
 
-    TEST_CASE("sweep: every fallible Vulkan call fails once, with each error kind") {
-        const Data data;
-        Tally tally;
-        const auto start = std::chrono::steady_clock::now();
-        {
-            Engine engine;
-            FaultInjector& fi = FaultInjector::instance();
-            fi.arm_call(0, VK_SUCCESS);
-            const Outcome clean = run_once(engine, data);
-            REQUIRE_MESSAGE(clean.completed, "the scenario fails without injection: ", clean.call, ": ", clean.message);
-            REQUIRE(!clean.wrong_output);
-            const uint64_t total = fi.calls();
-            REQUIRE(total > 0);
-            const VkResult kinds[] = {VK_ERROR_OUT_OF_DEVICE_MEMORY, VK_ERROR_OUT_OF_HOST_MEMORY, VK_ERROR_DEVICE_LOST};
-            for (VkResult kind : kinds) {
-                for (uint64_t n = 1; n <= total; ++n) {
-                    const uint64_t messages = engine.device.validation_messages();
-                    fi.arm_call(n, kind);
-                    const Outcome o = run_once(engine, data);
-                    REQUIRE_MESSAGE(fi.fired(), "call ", n, " of ", total, " was never made: the scenario changed");
-                    ++tally.injected;
-                    const std::string what = std::string("call ") + std::to_string(n) + " (" + fi.failed_call() +
-                                             ") failing with " + kind_name(kind);
-                    check_run(o, what, fi.failed_call(), tally, engine.device, messages);
-                }
-            }
-            MESSAGE("fault injection: ", total, " fallible calls in the scenario, ", tally.injected,
-                    " failures injected (", tally.reported, " reported by the failing call, ", tally.lost,
-                    " as device lost, ", tally.in_destroy, " inside destroy calls)");
-            engine.release();
-            engine.device.destroy(); // the object tracker reports undestroyed objects here
-            CHECK_MESSAGE(engine.device.validation_messages() == 0, engine.device.last_validation_message());
-        }
-        MESSAGE("sweep took ", std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(), " s");
+    TEST_CASE("sweep: every fallible Vulkan call fails once with VK_ERROR_OUT_OF_DEVICE_MEMORY") {
+        sweep_calls(VK_ERROR_OUT_OF_DEVICE_MEMORY);
+    }
+    TEST_CASE("sweep: every fallible Vulkan call fails once with VK_ERROR_OUT_OF_HOST_MEMORY") {
+        sweep_calls(VK_ERROR_OUT_OF_HOST_MEMORY);
+    }
+    TEST_CASE("sweep: every fallible Vulkan call fails once with VK_ERROR_DEVICE_LOST") {
+        sweep_calls(VK_ERROR_DEVICE_LOST);
     }
 
     TEST_CASE("sweep: every host allocation through the engine's VkAllocationCallbacks fails once") {
-        const Data data;
+        Data data;
         Tally tally;
         const auto start = std::chrono::steady_clock::now();
         {
             Engine engine;
+            warm_up(engine, data);
             FaultInjector& fi = FaultInjector::instance();
             fi.arm_allocation(0);
             const Outcome clean = run_once(engine, data);
@@ -645,7 +680,7 @@ TEST_SUITE("fault_injection") {
                     ++tally.absorbed;
                     continue;
                 }
-                check_run(o, what, call, tally, engine.device, messages);
+                check_run(o, what, call, VK_SUCCESS, tally, engine.device, messages);
             }
             MESSAGE("host-allocation fault injection: ", total, " allocations in the scenario, ", tally.injected,
                     " failed (", tally.reported, " reported by the failing call, ", tally.in_destroy,
