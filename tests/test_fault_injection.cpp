@@ -26,6 +26,7 @@
 #include <functional>
 #include <random>
 #include <string>
+#include <thread>
 #include <vector>
 
 namespace {
@@ -602,6 +603,35 @@ TEST_SUITE("fault_injection") {
             FaultInjector::instance().disarm();
             CHECK_MESSAGE(a.engine.device.validation_messages() == messages, a.engine.device.last_validation_message());
         }
+    }
+
+    TEST_CASE("createModel: overlapping calls on one context take turns on its upload pool and fence") {
+        const Data data;
+        Adopted a;
+        const uint64_t messages = a.engine.device.validation_messages();
+        constexpr int kThreads = 4;
+        std::vector<ModelHandle> models(kThreads);
+        std::vector<VkmhaResult> results(kThreads, VKMHA_ERROR_INTERNAL);
+        {
+            std::vector<std::thread> threads;
+            for (int i = 0; i < kThreads; ++i)
+                threads.emplace_back([&, i] { results[size_t(i)] = a.try_create_model(models[size_t(i)]); });
+            for (std::thread& t : threads) t.join();
+        }
+        for (int i = 0; i < kThreads; ++i) {
+            CAPTURE(i);
+            REQUIRE(results[size_t(i)] == VKMHA_SUCCESS);
+            VkmhaSessionCreateInfo si{};
+            si.sType = VKMHA_STRUCTURE_TYPE_SESSION_CREATE_INFO;
+            si.maxBatch = 1;
+            si.maxQueryLength = si.maxKeyLength = kSubmitTokens;
+            si.hostIo = VK_TRUE;
+            SessionHandle session;
+            REQUIRE_VKMHA(api().createSession(models[size_t(i)].get(), &si, session.out()));
+            const std::vector<float> out = a.submit_and_read(session.get(), data);
+            CHECK(matches(out.data(), data.submit_ref));
+        }
+        CHECK_MESSAGE(a.engine.device.validation_messages() == messages, a.engine.device.last_validation_message());
     }
 
     TEST_CASE("device lost: VKMHA_ERROR_DEVICE_LOST, then every call on the context says so until it is destroyed") {
