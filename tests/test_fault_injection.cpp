@@ -685,6 +685,7 @@ TEST_SUITE("fault_injection") {
         {
             Engine engine;
             warm_up(engine, data);
+            std::map<std::string, uint64_t> skipped_in;
             FaultInjector& fi = FaultInjector::instance();
             fi.arm_allocation(0);
             const Outcome clean = run_once(engine, data);
@@ -699,6 +700,7 @@ TEST_SUITE("fault_injection") {
                     // Inside a call that returns no VkResult (vkCmd*, vkUpdateDescriptorSets, a destroy): the driver
                     // must cope alone, and lavapipe does not (it segfaults or drops the command) — not vkmha's to test.
                     ++tally.skipped;
+                    ++skipped_in[fi.failed_call()];
                     continue;
                 }
                 REQUIRE_MESSAGE(fi.fired(), "allocation ", n, " of ", total, " was never made: the scenario changed");
@@ -716,6 +718,9 @@ TEST_SUITE("fault_injection") {
                     " failed (", tally.reported, " reported by the failing call, ", tally.in_destroy,
                     " inside destroy calls, ", tally.absorbed, " outside any fallible call), ", tally.skipped,
                     " skipped: inside a call that cannot report (the driver's, noted)");
+            std::string where;
+            for (const auto& [call, count] : skipped_in) where += call + " " + std::to_string(count) + "; ";
+            MESSAGE("skipped allocations by call: ", where);
             engine.release();
             engine.device.destroy();
             CHECK_MESSAGE(engine.device.validation_messages() == 0, engine.device.last_validation_message());

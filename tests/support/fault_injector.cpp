@@ -417,6 +417,7 @@ void* FaultInjector::allocate(size_t size, size_t alignment) {
         if (m_allocation_fail_at != 0 && m_allocations == m_allocation_fail_at) {
             if (t_in_recording > 0) {
                 m_skipped = true;
+                m_failed_call = t_current_call ? t_current_call : "?";
             } else {
                 m_fired = true;
                 m_failed_call = t_current_call ? t_current_call : "(no Vulkan call)";

@@ -33,7 +33,8 @@ class FaultInjector {
     uint64_t calls() const;       // fallible calls since the last arm
     uint64_t allocations() const; // host allocations since the last arm
     bool fired() const;           // the armed failure happened
-    // The Vulkan call that failed (a call whose host allocation failed, for allocation sweeps); empty if none.
+    // The Vulkan call that failed (a call whose host allocation failed, for allocation sweeps; the call the skipped
+    // allocation was in, when skipped_in_recording()); empty if none.
     std::string failed_call() const;
     // Allocation sweeps: the armed allocation fell inside a vkCmd* call and was not failed. Such a call cannot report
     // a failure (Vulkan defers it to vkEndCommandBuffer), and lavapipe segfaults or drops the command there, so a
