@@ -6,6 +6,7 @@
 #include "vulkan/device.h"
 
 #include <memory>
+#include <mutex>
 
 namespace vkmha {
 
@@ -20,18 +21,27 @@ class Context {
     // What vkmha runs on this device; device().limits() says what the device is.
     const KernelPolicy& kernel_policy() const { return m_shaders.policy(); }
     // Runs `record` in a one-time command buffer on the context's queue and waits: used only at model creation.
+    // Calls from several threads take turns (one pool, one fence).
     template <typename F> Status run_once(F&& record) const;
+    // Waits for an upload whose wait failed, so that the pool and fence are not destroyed in use.
+    ~Context();
 
   private:
+    Context() = default;
     Status submit_and_wait(VkCommandBuffer) const;
+    Status wait_upload(VkCommandBuffer) const;
     Result<VkCommandBuffer> begin_once() const;
     std::unique_ptr<Device> m_device;
     ShaderLibrary m_shaders;
     Handle<VkCommandPool> m_pool;
     Handle<VkFence> m_fence;
+    mutable std::mutex m_upload_mutex;
+    // An upload whose fence wait failed twice: its command buffer and the fence stay untouched until a wait succeeds.
+    mutable VkCommandBuffer m_pending_upload = VK_NULL_HANDLE;
 };
 
 template <typename F> Status Context::run_once(F&& record) const {
+    std::lock_guard<std::mutex> lock(m_upload_mutex);
     auto cmd = begin_once();
     if (!cmd) return cmd.take_error();
     record(cmd.value());

@@ -86,7 +86,12 @@ Result<std::unique_ptr<HostSubmitter>> HostSubmitter::create(const Context& ctx,
 }
 
 HostSubmitter::~HostSubmitter() {
-    if (m_timeline && m_submits) (void)wait(m_submits, UINT64_MAX);
+    if (!m_timeline || !m_submits) return;
+    // The staging and the session's buffers are freed next, so the GPU must be done with them: a failed wait is
+    // tried once more (a lost device needs no wait), and a destructor cannot fail, so what remains is logged.
+    Status done = wait(m_submits, UINT64_MAX);
+    if (!done && done.error().code != ErrorCode::device_lost) done = wait(m_submits, UINT64_MAX);
+    if (!done) m_ctx->device().log(LogLevel::error, "destroying a session: " + done.error().message);
 }
 
 const BufferView& HostSubmitter::staging(uint32_t frame_slot, Staging which) const {
@@ -231,11 +236,18 @@ Result<uint64_t> HostSubmitter::submit_cached(KvCache& cache, std::span<const Se
                                                          std::to_string(host(Staging::output).size));
     a.output = {host(Staging::output).buffer, 0, out_bytes};
     FrameSlot& slot = m_frame_slots[frame_slot];
+    // Recording claims the steps' cache positions; a submission that then fails never writes them.
+    std::vector<KvCache::SequenceState> before;
+    for (const SequenceStep& st : steps)
+        if (st.sequence < cache.limits().sequences) before.push_back(cache.save(st.sequence));
     Status recorded = staged ? m_session->record_cached(slot.cmd, a) : staged;
     slot.shape = {1, static_cast<uint32_t>(T), static_cast<uint32_t>(T)};
     slot.options = {};
     slot.own_qkv = in.own_qkv;
-    return end(frame_slot, std::move(recorded));
+    Result<uint64_t> submitted = end(frame_slot, std::move(recorded));
+    if (!submitted)
+        for (const KvCache::SequenceState& s : before) cache.restore(s);
+    return submitted;
 }
 
 Result<uint32_t> HostSubmitter::begin() {
@@ -245,9 +257,10 @@ Result<uint32_t> HostSubmitter::begin() {
     const Device& d = m_ctx->device();
     const auto& vk = d.vk();
     VkResult r = vk.vkResetCommandBuffer(slot.cmd, 0);
+    if (r != VK_SUCCESS) return d.vk_error("vkResetCommandBuffer", r);
     VkCommandBufferBeginInfo bi{VK_STRUCTURE_TYPE_COMMAND_BUFFER_BEGIN_INFO};
     bi.flags = VK_COMMAND_BUFFER_USAGE_ONE_TIME_SUBMIT_BIT;
-    if (r == VK_SUCCESS) r = vk.vkBeginCommandBuffer(slot.cmd, &bi);
+    r = vk.vkBeginCommandBuffer(slot.cmd, &bi);
     if (r != VK_SUCCESS) return d.vk_error("vkBeginCommandBuffer", r);
     m_session->release_frame_slot(m_submits); // this slot's previous host frame finished (waited above)
     return frame_slot;

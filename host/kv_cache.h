@@ -38,6 +38,16 @@ class KvCache {
     Status check_append(uint32_t sequence, uint32_t count) const;
     // Advances a sequence's length by `count` (after check_append) and returns the first new position.
     uint32_t append(uint32_t sequence, uint32_t count);
+    // A sequence's host-side state, saved before a step is recorded so that a step whose submission then fails (and
+    // so never ran) can be undone: the lengths must not claim positions the GPU never wrote.
+    struct SequenceState {
+        uint32_t sequence, length, oldest;
+    };
+    SequenceState save(uint32_t sequence) const { return {sequence, m_length[sequence], m_oldest[sequence]}; }
+    void restore(const SequenceState& s) {
+        m_length[s.sequence] = s.length;
+        m_oldest[s.sequence] = s.oldest;
+    }
     // A sequence a sliced prefill is filling: appends and rollbacks are refused until it finishes or is abandoned.
     void set_busy(uint32_t sequence, bool busy) { m_busy[sequence] = busy; }
     // The ring position (row within its sequence's `capacity` rows) that holds absolute position `position`.

@@ -19,6 +19,7 @@ enum class ErrorCode {
     vulkan,           // a Vulkan call failed
     not_ready,        // results not available yet (poll again)
     timeout,          // a wait ran out of time
+    device_lost,      // the device was lost: nothing on it works again (the context says so from then on)
     internal          // a bug in vkmha
 };
 

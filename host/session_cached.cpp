@@ -217,8 +217,14 @@ Result<PrefillItem> Session::record_prefill(VkCommandBuffer cmd, const PrefillRe
     // The measured GPU time of earlier pieces, while their frame slots still hold it.
     while (job.has_pending() && a.completed_frame != kNoFrame && job.oldest_pending().frame <= a.completed_frame) {
         const PrefillJob::Pending p = job.oldest_pending();
-        job.pop_pending();
         auto t = timings(p.frame);
+        // Timings that are not there (no timestamps, a reused slot) only leave the estimate unrefined; a failed
+        // read (vkGetQueryPoolResults, a lost device) is the engine's to know. The piece stays pending for a retry.
+        const bool missing =
+            !t && (t.error().code == ErrorCode::not_ready || t.error().code == ErrorCode::unsupported ||
+                   t.error().code == ErrorCode::out_of_range);
+        if (!t && !missing) return t.take_error();
+        job.pop_pending();
         if (!t) continue;
         double ms = 0;
         for (const StageTiming& st : t.value()) ms += st.ms;

@@ -84,10 +84,7 @@ Result<Arena> Arena::create(const Device& d, const std::vector<BufferRequest>& r
         VkDeviceMemory memory = VK_NULL_HANDLE;
         VkResult r = d.vk().vkAllocateMemory(d.handle(), &ai, d.allocator(), &memory);
         if (r != VK_SUCCESS)
-            return make_error(
-                r == VK_ERROR_OUT_OF_DEVICE_MEMORY || r == VK_ERROR_OUT_OF_HOST_MEMORY ? ErrorCode::out_of_memory
-                                                                                       : ErrorCode::vulkan,
-                "vkAllocateMemory(" + std::to_string(layout->total[k]) + " bytes) failed: " + vk::result_name(r));
+            return d.vk_error(("vkAllocateMemory(" + std::to_string(layout->total[k]) + " bytes)").c_str(), r);
         arena.m_blocks[static_cast<size_t>(k)].memory = Handle<VkDeviceMemory>(&d, memory);
         if (k == 1) {
             r = d.vk().vkMapMemory(d.handle(), memory, 0, VK_WHOLE_SIZE, 0, &base[1]);

@@ -435,6 +435,10 @@ Error Device::vk_error(const char* what, VkResult result) const {
     ErrorCode code = ErrorCode::vulkan;
     if (result == VK_ERROR_OUT_OF_DEVICE_MEMORY || result == VK_ERROR_OUT_OF_HOST_MEMORY)
         code = ErrorCode::out_of_memory;
+    if (result == VK_ERROR_DEVICE_LOST) {
+        code = ErrorCode::device_lost;
+        m_lost.store(true);
+    }
     return make_error(code, std::string(what) + " failed: " + vk::result_name(result));
 }
 

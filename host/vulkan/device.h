@@ -93,8 +93,10 @@ class Device {
     void log(LogLevel level, const std::string& message) const {
         if (m_log) m_log(level, message);
     }
-    // A Vulkan error as a vkmha Error naming the call and result.
+    // A Vulkan error as a vkmha Error naming the call and result. VK_ERROR_DEVICE_LOST marks the device lost.
     Error vk_error(const char* what, VkResult result) const;
+    // Some call returned VK_ERROR_DEVICE_LOST: the device is unusable for good (Vulkan's lost-device rules).
+    bool lost() const { return m_lost.load(); }
 
   private:
     Device() = default;
@@ -126,6 +128,7 @@ class Device {
     PhysicalDeviceInfo m_info{};
     LogFunction m_log;
     std::atomic<uint64_t> m_validation_messages{0};
+    mutable std::atomic<bool> m_lost{false};
     mutable std::mutex m_queue_mutex;
 };
 

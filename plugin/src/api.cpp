@@ -65,6 +65,25 @@ std::string hex(uint32_t v) {
         if (Status check_ = (expr); !check_) return fail(check_.error());                                              \
     } while (0)
 
+// ---- a lost device stays lost --------------------------------------------------------------------------------
+
+const Context* context_of(const VkmhaContext_T* c) { return c ? c->context.get() : nullptr; }
+const Context* context_of(const VkmhaModel_T* m) { return m ? context_of(m->context) : nullptr; }
+const Context* context_of(const VkmhaSession_T* s) { return s ? context_of(s->model) : nullptr; }
+const Context* context_of(const VkmhaKvCache_T* c) { return c ? context_of(c->model) : nullptr; }
+
+// `guarded` for a call on `handle`'s context: once a Vulkan call returned VK_ERROR_DEVICE_LOST, nothing on that
+// device works again (Vulkan's rule), so every later call says so before touching it. Destroy calls stay plain.
+template <typename H, typename F> VkmhaResult guarded_on(const H* handle, F&& body) noexcept {
+    return guarded([&]() -> VkmhaResult {
+        const Context* ctx = context_of(handle);
+        if (ctx && ctx->device().lost())
+            return fail(ErrorCode::device_lost, "the device was lost (VK_ERROR_DEVICE_LOST) by an earlier call on this "
+                                                "context; destroy everything made from it and the context");
+        return body();
+    });
+}
+
 const char* VKMHA_CALL get_last_error() { return last_error(); }
 
 VkmhaResult VKMHA_CALL get_device_requirements(VkmhaDeviceRequirements* req) {
@@ -189,7 +208,7 @@ void VKMHA_CALL destroy_context(VkmhaContext context) {
 }
 
 VkmhaResult VKMHA_CALL get_context_properties(VkmhaContext context, VkmhaContextProperties* props) {
-    return guarded([&] {
+    return guarded_on(context, [&] {
         VKMHA_REQUIRE(context, "context is NULL");
         // No output struct extends this one yet: a chained struct would be left unfilled, so it is refused.
         VKMHA_CHECK(check_unchained(props, "pProperties"));
@@ -214,7 +233,7 @@ VkmhaResult VKMHA_CALL get_context_properties(VkmhaContext context, VkmhaContext
 }
 
 VkmhaResult VKMHA_CALL get_pipeline_cache_data(VkmhaContext context, size_t* size, void* data) {
-    return guarded([&] {
+    return guarded_on(context, [&] {
         VKMHA_REQUIRE(context, "context is NULL");
         VKMHA_REQUIRE(size, "pSize is NULL");
         auto bytes = context->context->shaders().cache_data();
@@ -238,7 +257,7 @@ Result<io::LoadedModel> load_model(VkmhaContext context, const VkmhaModelCreateI
 
 VkmhaResult VKMHA_CALL get_model_memory_requirements(VkmhaContext context, const VkmhaModelCreateInfo* info,
                                                      VkDeviceSize* bytes) {
-    return guarded([&] {
+    return guarded_on(context, [&] {
         VKMHA_REQUIRE(bytes, "pBytes is NULL");
         auto loaded = load_model(context, info);
         if (!loaded) return fail(loaded.error());
@@ -250,7 +269,7 @@ VkmhaResult VKMHA_CALL get_model_memory_requirements(VkmhaContext context, const
 }
 
 VkmhaResult VKMHA_CALL create_model(VkmhaContext context, const VkmhaModelCreateInfo* info, VkmhaModel* out) {
-    return guarded([&] {
+    return guarded_on(context, [&] {
         VKMHA_REQUIRE(out, "pModel is NULL");
         *out = nullptr;
         auto loaded = load_model(context, info);
@@ -281,7 +300,7 @@ void VKMHA_CALL destroy_model(VkmhaModel model) {
 }
 
 VkmhaResult VKMHA_CALL get_model_properties(VkmhaModel model, VkmhaModelProperties* props) {
-    return guarded([&] {
+    return guarded_on(model, [&] {
         VKMHA_REQUIRE(model, "model is NULL");
         VKMHA_REQUIRE(props, "pProperties is NULL");
         const AttentionConfig& c = model->model->config();
@@ -319,7 +338,7 @@ Result<SessionLimits> session_limits(const VkmhaSessionCreateInfo* info) {
 
 VkmhaResult VKMHA_CALL get_session_memory_requirements(VkmhaModel model, const VkmhaSessionCreateInfo* info,
                                                        VkDeviceSize* bytes) {
-    return guarded([&] {
+    return guarded_on(model, [&] {
         VKMHA_REQUIRE(model, "model is NULL");
         VKMHA_REQUIRE(bytes, "pBytes is NULL");
         auto limits = session_limits(info);
@@ -332,7 +351,7 @@ VkmhaResult VKMHA_CALL get_session_memory_requirements(VkmhaModel model, const V
 }
 
 VkmhaResult VKMHA_CALL create_session(VkmhaModel model, const VkmhaSessionCreateInfo* info, VkmhaSession* out) {
-    return guarded([&] {
+    return guarded_on(model, [&] {
         VKMHA_REQUIRE(out, "pSession is NULL");
         *out = nullptr;
         VKMHA_REQUIRE(model, "model is NULL");
@@ -398,7 +417,7 @@ Result<HostSubmitter*> host_submitter(VkmhaSession_T& session) {
 }
 
 VkmhaResult VKMHA_CALL record_attention(VkmhaSession session, VkCommandBuffer cmd, const VkmhaRecordInfo* info) {
-    return guarded([&] {
+    return guarded_on(session, [&] {
         VKMHA_CHECK(check_record_call(session, info));
         VKMHA_CHECK(refuse_attention_only(*session->model, "recordAttention", "recordAttentionQkv"));
         auto positions = record_positions(info->pNext, "VkmhaRecordInfo");
@@ -424,7 +443,7 @@ VkmhaResult VKMHA_CALL record_attention(VkmhaSession session, VkCommandBuffer cm
 }
 
 VkmhaResult VKMHA_CALL get_stage_timings(VkmhaSession session, uint64_t frame, uint32_t* count, VkmhaStageTiming* out) {
-    return guarded([&] {
+    return guarded_on(session, [&] {
         VKMHA_REQUIRE(session, "session is NULL");
         VKMHA_REQUIRE(count, "pCount is NULL");
         auto timings = session->session->timings(frame);
@@ -443,7 +462,7 @@ VkmhaResult VKMHA_CALL get_stage_timings(VkmhaSession session, uint64_t frame, u
 }
 
 VkmhaResult VKMHA_CALL submit(VkmhaSession session, const VkmhaHostSubmitInfo* info, uint64_t* value) {
-    return guarded([&] {
+    return guarded_on(session, [&] {
         VKMHA_CHECK(check_submit_call(session, info, value));
         VKMHA_CHECK(refuse_attention_only(*session->model, "submit", "submitQkv"));
         auto positions = host_positions(info->pNext, "VkmhaHostSubmitInfo");
@@ -462,7 +481,7 @@ VkmhaResult VKMHA_CALL submit(VkmhaSession session, const VkmhaHostSubmitInfo* i
 }
 
 VkmhaResult VKMHA_CALL wait(VkmhaSession session, uint64_t value, uint64_t timeout_ns) {
-    return guarded([&] {
+    return guarded_on(session, [&] {
         VKMHA_REQUIRE(session, "session is NULL");
         auto host = host_submitter(*session);
         if (!host) return fail(host.error());
@@ -473,7 +492,7 @@ VkmhaResult VKMHA_CALL wait(VkmhaSession session, uint64_t value, uint64_t timeo
 
 VkmhaResult VKMHA_CALL read_outputs(VkmhaSession session, uint64_t value, float* output, size_t output_count,
                                     float* weights, size_t weights_count) {
-    return guarded([&] {
+    return guarded_on(session, [&] {
         VKMHA_REQUIRE(session, "session is NULL");
         auto host = host_submitter(*session);
         if (!host) return fail(host.error());
@@ -491,7 +510,7 @@ Result<KvCacheLimits> kv_cache_limits(const VkmhaKvCacheCreateInfo* info) {
 
 VkmhaResult VKMHA_CALL get_kv_cache_memory_requirements(VkmhaModel model, const VkmhaKvCacheCreateInfo* info,
                                                         VkDeviceSize* bytes) {
-    return guarded([&] {
+    return guarded_on(model, [&] {
         VKMHA_REQUIRE(model, "model is NULL");
         VKMHA_REQUIRE(bytes, "pBytes is NULL");
         auto limits = kv_cache_limits(info);
@@ -504,7 +523,7 @@ VkmhaResult VKMHA_CALL get_kv_cache_memory_requirements(VkmhaModel model, const 
 }
 
 VkmhaResult VKMHA_CALL create_kv_cache(VkmhaModel model, const VkmhaKvCacheCreateInfo* info, VkmhaKvCache* out) {
-    return guarded([&] {
+    return guarded_on(model, [&] {
         VKMHA_REQUIRE(out, "pCache is NULL");
         *out = nullptr;
         VKMHA_REQUIRE(model, "model is NULL");
@@ -528,7 +547,7 @@ void VKMHA_CALL destroy_kv_cache(VkmhaKvCache cache) {
 }
 
 VkmhaResult VKMHA_CALL get_kv_cache_length(VkmhaKvCache cache, uint32_t sequence, uint32_t* length) {
-    return guarded([&] {
+    return guarded_on(cache, [&] {
         VKMHA_REQUIRE(cache, "cache is NULL");
         VKMHA_REQUIRE(length, "pLength is NULL");
         auto n = cache->cache->length(sequence);
@@ -539,7 +558,7 @@ VkmhaResult VKMHA_CALL get_kv_cache_length(VkmhaKvCache cache, uint32_t sequence
 }
 
 VkmhaResult VKMHA_CALL reset_kv_cache(VkmhaKvCache cache, uint32_t sequence) {
-    return guarded([&] {
+    return guarded_on(cache, [&] {
         VKMHA_REQUIRE(cache, "cache is NULL");
         if (sequence == VKMHA_ALL_SEQUENCES) {
             cache->cache->reset_all();
@@ -551,7 +570,7 @@ VkmhaResult VKMHA_CALL reset_kv_cache(VkmhaKvCache cache, uint32_t sequence) {
 }
 
 VkmhaResult VKMHA_CALL truncate_kv_cache(VkmhaKvCache cache, uint32_t sequence, uint32_t length) {
-    return guarded([&] {
+    return guarded_on(cache, [&] {
         VKMHA_REQUIRE(cache, "cache is NULL");
         Status s = cache->cache->truncate(sequence, length);
         return s ? VKMHA_SUCCESS : fail(s.error());
@@ -569,7 +588,7 @@ Result<std::vector<SequenceStep>> sequence_steps(uint32_t count, const VkmhaSequ
 
 VkmhaResult VKMHA_CALL record_cached_attention(VkmhaSession session, VkCommandBuffer cmd,
                                                const VkmhaCachedRecordInfo* info) {
-    return guarded([&] {
+    return guarded_on(session, [&] {
         VKMHA_CHECK(check_record_call(session, info));
         VKMHA_REQUIRE(info->cache, "pInfo->cache is NULL");
         VKMHA_CHECK(refuse_attention_only(*session->model, "recordCachedAttention", "recordCachedAttentionQkv"));
@@ -594,7 +613,7 @@ VkmhaResult VKMHA_CALL record_cached_attention(VkmhaSession session, VkCommandBu
 }
 
 VkmhaResult VKMHA_CALL submit_cached(VkmhaSession session, const VkmhaHostCachedSubmitInfo* info, uint64_t* value) {
-    return guarded([&] {
+    return guarded_on(session, [&] {
         VKMHA_CHECK(check_submit_call(session, info, value));
         VKMHA_REQUIRE(info->cache, "pInfo->cache is NULL");
         VKMHA_REQUIRE(info->pQuery, "pInfo->pQuery is NULL");
@@ -616,7 +635,7 @@ VkmhaResult VKMHA_CALL submit_cached(VkmhaSession session, const VkmhaHostCached
 
 VkmhaResult VKMHA_CALL create_prefill_job(VkmhaModel model, const VkmhaPrefillJobCreateInfo* info,
                                           VkmhaPrefillJob* out) {
-    return guarded([&] {
+    return guarded_on(model, [&] {
         VKMHA_REQUIRE(out, "pJob is NULL");
         *out = nullptr;
         VKMHA_REQUIRE(model, "model is NULL");
@@ -644,7 +663,7 @@ void VKMHA_CALL destroy_prefill_job(VkmhaPrefillJob job) {
 
 VkmhaResult VKMHA_CALL record_prefill(VkmhaSession session, VkCommandBuffer cmd, const VkmhaPrefillRecordInfo* info,
                                       VkmhaPrefillStatus* status) {
-    return guarded([&] {
+    return guarded_on(session, [&] {
         VKMHA_CHECK(check_record_call(session, info));
         auto positions = record_positions(info->pNext, "VkmhaPrefillRecordInfo");
         if (!positions) return fail(positions.error());
@@ -685,7 +704,7 @@ VkmhaResult VKMHA_CALL record_prefill(VkmhaSession session, VkCommandBuffer cmd,
 // ---- 1.2: attention only (the caller's own Q, K, V) ------------------------------------------------------------
 
 VkmhaResult VKMHA_CALL record_attention_qkv(VkmhaSession session, VkCommandBuffer cmd, const VkmhaQkvRecordInfo* info) {
-    return guarded([&] {
+    return guarded_on(session, [&] {
         constexpr const char* owner = "VkmhaQkvRecordInfo";
         VKMHA_CHECK(check_record_call(session, info));
         auto positions = record_positions(info->pNext, owner, true);
@@ -723,7 +742,7 @@ VkmhaResult VKMHA_CALL record_attention_qkv(VkmhaSession session, VkCommandBuffe
 }
 
 VkmhaResult VKMHA_CALL submit_qkv(VkmhaSession session, const VkmhaHostQkvSubmitInfo* info, uint64_t* value) {
-    return guarded([&] {
+    return guarded_on(session, [&] {
         constexpr const char* owner = "VkmhaHostQkvSubmitInfo";
         VKMHA_CHECK(check_submit_call(session, info, value));
         auto positions = host_positions(info->pNext, owner, true);
@@ -756,7 +775,7 @@ VkmhaResult VKMHA_CALL submit_qkv(VkmhaSession session, const VkmhaHostQkvSubmit
 
 VkmhaResult VKMHA_CALL record_cached_attention_qkv(VkmhaSession session, VkCommandBuffer cmd,
                                                    const VkmhaCachedQkvRecordInfo* info) {
-    return guarded([&] {
+    return guarded_on(session, [&] {
         constexpr const char* owner = "VkmhaCachedQkvRecordInfo";
         VKMHA_CHECK(check_record_call(session, info));
         VKMHA_REQUIRE(info->cache, "pInfo->cache is NULL");
@@ -791,7 +810,7 @@ VkmhaResult VKMHA_CALL record_cached_attention_qkv(VkmhaSession session, VkComma
 
 VkmhaResult VKMHA_CALL submit_cached_qkv(VkmhaSession session, const VkmhaHostCachedQkvSubmitInfo* info,
                                          uint64_t* value) {
-    return guarded([&] {
+    return guarded_on(session, [&] {
         constexpr const char* owner = "VkmhaHostCachedQkvSubmitInfo";
         VKMHA_CHECK(check_submit_call(session, info, value));
         VKMHA_REQUIRE(info->cache, "pInfo->cache is NULL");

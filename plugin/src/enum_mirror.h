@@ -82,6 +82,7 @@ inline constexpr ResultOfError kResultOfError[] = {
     {ErrorCode::vulkan, VKMHA_ERROR_VULKAN},
     {ErrorCode::not_ready, VKMHA_NOT_READY},
     {ErrorCode::timeout, VKMHA_TIMEOUT},
+    {ErrorCode::device_lost, VKMHA_ERROR_DEVICE_LOST},
     {ErrorCode::internal, VKMHA_ERROR_INTERNAL},
 };
 constexpr bool rows_in_order() {

@@ -61,6 +61,7 @@ std::string result_name(VkmhaResult r) {
     case VKMHA_ERROR_IO: return "VKMHA_ERROR_IO";
     case VKMHA_ERROR_VULKAN: return "VKMHA_ERROR_VULKAN";
     case VKMHA_ERROR_INTERNAL: return "VKMHA_ERROR_INTERNAL";
+    case VKMHA_ERROR_DEVICE_LOST: return "VKMHA_ERROR_DEVICE_LOST";
     default: return "(unknown VkmhaResult)";
     }
 }

@@ -9,6 +9,8 @@
  *   Every function returns a VkmhaResult (VKMHA_SUCCESS = 0, negative = error). Nothing throws, aborts or exits
  *   across this boundary. After an error, getLastError() returns a one-line message naming the bad value; it is
  *   per thread and valid until that thread's next vkmha call. A context may also have a log callback.
+ *   Once a call sees VK_ERROR_DEVICE_LOST it returns VKMHA_ERROR_DEVICE_LOST, and so does every later call on that
+ *   context or anything made from it, until they are destroyed (destroy* still works).
  *
  * Extension structs (pNext)
  *   Since 1.2 some input structs take extension structs chained on pNext, as in Vulkan: each starts with sType and
@@ -44,10 +46,10 @@
  *   Functions on different sessions may be called from different threads concurrently, sessions of one model
  *   included (a model is read-only once created). One session must not be used from two threads at once, nor one
  *   KV cache: cached steps on it, its prefill jobs' create, destroy and recordPrefill, and its length, reset and
- *   truncate calls. createModel calls on one context must not overlap (they share its upload command pool and
- *   fence). createModel and submit use the context's queue: the caller must not use that VkQueue on another thread
- *   during those calls (Vulkan's external-synchronisation rule for queues). The log callback may be called from
- *   several threads at once.
+ *   truncate calls. createModel calls on one context may overlap: their uploads share its command pool and fence
+ *   and take turns. createModel and submit use the context's queue: the caller must not use that VkQueue on
+ *   another thread during those calls (Vulkan's external-synchronisation rule for queues). The log callback may be
+ *   called from several threads at once.
  *
  * Frames and the barrier contract (recordAttention)
  *   recordAttention writes one forward pass into the caller's VkCommandBuffer, which must be in the recording
@@ -127,6 +129,8 @@ typedef enum VkmhaResult {
     VKMHA_ERROR_IO = -8,              /* a file could not be read or is malformed */
     VKMHA_ERROR_VULKAN = -9,          /* a Vulkan call failed (the message names it) */
     VKMHA_ERROR_INTERNAL = -10,
+    VKMHA_ERROR_DEVICE_LOST = -11, /* the device was lost (VK_ERROR_DEVICE_LOST): every later call on the context, or
+                                      on anything made from it, returns this until the context is destroyed */
     VKMHA_RESULT_MAX_ENUM = 0x7FFFFFFF
 } VkmhaResult;
 
