@@ -1122,7 +1122,7 @@ TEST_SUITE("cli") {
         }
     }
 
-    TEST_CASE("vkmha-run --qkv: matches scaled_dot_product_attention fixtures (plain with per-head weights; GQA causal "
+    TEST_CASE("vkmha-run --qkv: matches scaled_dot_product_attention fixtures (plain with per-head weights, GQA causal "
               "RoPE) on the default device and on --device cpu, one-shot and --incremental") {
         const TempDir dir;
         const std::string output = dir.file("out.safetensors");

@@ -326,7 +326,7 @@ struct ProjectionModel {
 
 TEST_SUITE("plugin_qkv") {
 
-    TEST_CASE("vkmhaGetProcTable: the Qkv entries are filled at 1.2; a 1.1 caller's smaller table is left alone past "
+    TEST_CASE("vkmhaGetProcTable: the Qkv entries are filled at 1.2, and a 1.1 caller's smaller table is left alone past "
               "recordPrefill") {
         const VkmhaProcTable& t = api();
         CHECK((t.recordAttentionQkv != nullptr));
@@ -405,7 +405,7 @@ TEST_SUITE("plugin_qkv") {
         check_no_validation_messages(s.context.get(), s.log);
     }
 
-    TEST_CASE("attention-only model without any tensors (tensorCount 0), unfused and averaged weights; Qkv calls on a "
+    TEST_CASE("attention-only model without any tensors (tensorCount 0), unfused and averaged weights, and Qkv calls on a "
               "model with projections") {
         SUBCASE("no tensors") {
             QkvModel m(3, 3, 8, false, false);
@@ -435,7 +435,7 @@ TEST_SUITE("plugin_qkv") {
     }
 
     TEST_CASE("adopt mode: recordAttentionQkv on the engine's [B, L, H, D] buffers at odd offsets, positions and key "
-              "positions from its buffers; recordCachedAttentionQkv with padded rows") {
+              "positions from its buffers, and recordCachedAttentionQkv with padded rows") {
         EngineDevice engine;
         REQUIRE_MESSAGE(engine.ok(), "engine device: ", engine.error());
         {
