@@ -7,7 +7,7 @@
 namespace vkmha {
 
 struct KernelPolicy {
-    // Tiles for CPU implementations: lane tiles (linear.comp and attention.comp -DLANE_TILES, one SIMD vector of
+    // Tiles for CPU implementations: lane tiles (linear_lanes.comp and attention_lanes.comp, one SIMD vector of
     // invocations with a register tile each) where the head dim allows, else fewer, longer workgroups; llvmpipe runs
     // either faster than GPU tiles (ShaderLibrary::choose_attention_tiling has the figures). false: GPU tiles.
     bool cpu_tiling = false;
