@@ -326,8 +326,9 @@ struct ProjectionModel {
 
 TEST_SUITE("plugin_qkv") {
 
-    TEST_CASE("vkmhaGetProcTable: the Qkv entries are filled at 1.2, and a 1.1 caller's smaller table is left alone past "
-              "recordPrefill") {
+    TEST_CASE(
+        "vkmhaGetProcTable: the Qkv entries are filled at 1.2, and a 1.1 caller's smaller table is left alone past "
+        "recordPrefill") {
         const VkmhaProcTable& t = api();
         CHECK((t.recordAttentionQkv != nullptr));
         CHECK((t.submitQkv != nullptr));
@@ -405,8 +406,9 @@ TEST_SUITE("plugin_qkv") {
         check_no_validation_messages(s.context.get(), s.log);
     }
 
-    TEST_CASE("attention-only model without any tensors (tensorCount 0), unfused and averaged weights, and Qkv calls on a "
-              "model with projections") {
+    TEST_CASE(
+        "attention-only model without any tensors (tensorCount 0), unfused and averaged weights, and Qkv calls on a "
+        "model with projections") {
         SUBCASE("no tensors") {
             QkvModel m(3, 3, 8, false, false);
             OwnSetup s;
