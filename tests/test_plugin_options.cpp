@@ -403,10 +403,10 @@ constexpr auto kForeignType = static_cast<VkmhaStructureType>(987654);
 
 TEST_SUITE("plugin_options") {
 
-    TEST_CASE("vkmhaGetProcTable: the library is 1.2, a 1.1 caller's table is filled up to its size") {
+    TEST_CASE("vkmhaGetProcTable: the library is 1.3, a 1.1 caller's table is filled up to its size") {
         const VkmhaProcTable& t = api();
-        CHECK(t.apiVersion == VKMHA_API_VERSION_1_2);
-        CHECK(VKMHA_HEADER_VERSION == VKMHA_API_VERSION_1_2);
+        CHECK(t.apiVersion == VKMHA_API_VERSION_1_3);
+        CHECK(VKMHA_HEADER_VERSION == VKMHA_API_VERSION_1_3);
         void* handle = dlopen(VKMHA_LIBRARY_PATH, RTLD_NOW | RTLD_LOCAL);
         REQUIRE(handle);
         auto get = reinterpret_cast<PFN_vkmhaGetProcTable>(dlsym(handle, "vkmhaGetProcTable"));
@@ -417,8 +417,8 @@ TEST_SUITE("plugin_options") {
         REQUIRE(get(VKMHA_API_VERSION_1_1, &old, sizeof old) == VKMHA_SUCCESS);
         CHECK((old.recordPrefill == t.recordPrefill));
         CHECK((old.createModel == t.createModel));
-        CHECK(old.apiVersion == VKMHA_API_VERSION_1_2); // the version the library filled the table for
-        CHECK(get(VKMHA_MAKE_API_VERSION(1, 3, 0), &old, sizeof old) == VKMHA_ERROR_VERSION_NOT_SUPPORTED);
+        CHECK(old.apiVersion == VKMHA_API_VERSION_1_3); // the version the library filled the table for
+        CHECK(get(VKMHA_MAKE_API_VERSION(1, 4, 0), &old, sizeof old) == VKMHA_ERROR_VERSION_NOT_SUPPORTED);
         dlclose(handle);
     }
 

@@ -44,7 +44,7 @@ struct VkmhaPrefillJob_T {
 namespace vkmha::plugin {
 namespace {
 
-constexpr uint32_t kLibraryVersion = VKMHA_API_VERSION_1_2;
+constexpr uint32_t kLibraryVersion = VKMHA_API_VERSION_1_3;
 
 VkmhaResult invalid(std::string message) { return fail(ErrorCode::invalid_argument, std::move(message)); }
 

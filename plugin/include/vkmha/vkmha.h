@@ -21,7 +21,7 @@
  *   knows. A struct whose pNext comment says "NULL" refuses any chained struct, naming itself in the message; so does
  *   an output struct (VkmhaContextProperties), whose chained structs would otherwise be silently left unfilled.
  *
- * ABI rules (how later versions extend this header without breaking 1.0, 1.1 and 1.2 callers)
+ * ABI rules (how later versions extend this header without breaking 1.0, 1.1, 1.2 and 1.3 callers)
  *   - The layout of a struct in a released version never changes: no field is added, removed, moved or resized.
  *   - A struct that begins with sType/pNext grows by a new extension struct chained on its pNext, with its own
  *     VKMHA_STRUCTURE_TYPE_* value (as VkmhaModelAttentionInfo extends VkmhaModelCreateInfo in 1.2).
@@ -99,8 +99,10 @@ extern "C" {
 #define VKMHA_API_VERSION_1_1 VKMHA_MAKE_API_VERSION(1, 1, 0) /* KV caches, cached steps, sliced prefill */
 /* 1.2: RoPE, QK-norm, scale, soft-cap, ALiBi, window, sinks; attention only (the caller's own Q, K, V) */
 #define VKMHA_API_VERSION_1_2 VKMHA_MAKE_API_VERSION(1, 2, 0)
+/* 1.3: what engines ship with (see the entries and structs marked 1.3) */
+#define VKMHA_API_VERSION_1_3 VKMHA_MAKE_API_VERSION(1, 3, 0)
 /* The version this header describes. */
-#define VKMHA_HEADER_VERSION VKMHA_API_VERSION_1_2
+#define VKMHA_HEADER_VERSION VKMHA_API_VERSION_1_3
 
 /* No frame has completed yet (for VkmhaRecordInfo::completedFrame). */
 #define VKMHA_NO_FRAME UINT64_MAX
