@@ -81,6 +81,9 @@ std::string cache_header_mismatch(const Device& d, const std::vector<uint8_t>& d
 } // namespace
 
 const char* kernel_name(Kernel k) { return kKernelNames[static_cast<size_t>(k)]; }
+const KernelVariantRow* kernel_row(Kernel k, Variant v, bool lane_tiles, bool subgroup_arithmetic) {
+    return find_variant(k, v, subgroup_arithmetic, lane_tiles);
+}
 bool has_variant(Kernel k, Variant v) { return find_variant(k, v, false) != nullptr; }
 uint32_t kernel_binding_count(Kernel k) { return kernel_bindings(k).count; }
 uint32_t kernel_write_mask(Kernel k) { return kernel_bindings(k).write_mask; }
@@ -248,6 +251,8 @@ Result<Handle<VkPipeline>> ShaderLibrary::build_pipeline(Kernel kernel, Variant 
     cpi.stage.pName = "main";
     if (n) cpi.stage.pSpecializationInfo = &spec;
     cpi.layout = m_layout.get();
+    // Compile-only contexts read the statistics of what they build (pipeline_statistics.h).
+    if (d.pipeline_statistics()) cpi.flags |= VK_PIPELINE_CREATE_CAPTURE_STATISTICS_BIT_KHR;
     VkPipeline pipeline = VK_NULL_HANDLE;
     r = vk.vkCreateComputePipelines(d.handle(), m_cache_in_use, 1, &cpi, d.allocator(), &pipeline);
     if (r != VK_SUCCESS) return d.vk_error((std::string("vkCreateComputePipelines(") + k.name + ")").c_str(), r);

@@ -4,6 +4,7 @@
 #include "chain.h"
 #include "enum_mirror.h"
 #include "model_info.h"
+#include "pipeline_statistics_api.h"
 #include "qkv_layout.h"
 #include "struct_check.h"
 
@@ -125,8 +126,9 @@ VkmhaResult VKMHA_CALL enumerate_devices(uint32_t* count, char (*names)[256]) {
 }
 
 // Own mode: the device VkmhaOwnDeviceInfo names (optional: NULL takes the best one).
-Result<std::unique_ptr<Device>> own_device(const VkmhaOwnDeviceInfo* own, LogFunction log) {
+Result<std::unique_ptr<Device>> own_device(const VkmhaOwnDeviceInfo* own, bool compile_only, LogFunction log) {
     OwnDeviceOptions o;
+    o.compile_only = compile_only;
     if (own) {
         VKMHA_TRY(check_unchained(own, "pOwnDevice"));
         o.device_index = own->deviceIndex;
@@ -136,7 +138,7 @@ Result<std::unique_ptr<Device>> own_device(const VkmhaOwnDeviceInfo* own, LogFun
 }
 
 // Adopt mode: the engine's handles and what it enabled, as the host takes them.
-Result<std::unique_ptr<Device>> adopt_device(const VkmhaAdoptDeviceInfo* a, LogFunction log) {
+Result<std::unique_ptr<Device>> adopt_device(const VkmhaAdoptDeviceInfo* a, bool compile_only, LogFunction log) {
     if (!a) return argument_error("deviceMode is ADOPT but pAdoptDevice is NULL");
     VKMHA_TRY(check_unchained(a, "pAdoptDevice"));
     if (a->enabledInstanceExtensionCount != 0 && !a->ppEnabledInstanceExtensions)
@@ -161,6 +163,7 @@ Result<std::unique_ptr<Device>> adopt_device(const VkmhaAdoptDeviceInfo* a, LogF
     o.queue_family_index = a->queueFamilyIndex;
     o.pipeline_cache = a->pipelineCache;
     o.allocator = a->pAllocator;
+    o.compile_only = compile_only;
     return Device::adopt(o, std::move(log));
 }
 
@@ -168,7 +171,13 @@ VkmhaResult VKMHA_CALL create_context(const VkmhaContextCreateInfo* info, VkmhaC
     return guarded([&] {
         VKMHA_REQUIRE(out, "pContext is NULL");
         *out = nullptr;
-        VKMHA_CHECK(check_unchained(info, "pCreateInfo"));
+        VKMHA_CHECK(check_struct(info, "pCreateInfo"));
+        const VkmhaContextCompileOnlyInfo* compile_only = nullptr; // 1.3
+        const ChainTarget chain[] = {
+            {VKMHA_STRUCTURE_TYPE_CONTEXT_COMPILE_ONLY_INFO, reinterpret_cast<const void**>(&compile_only)}};
+        VKMHA_CHECK(walk_chain(info->pNext, "VkmhaContextCreateInfo", chain));
+        if (compile_only) VKMHA_CHECK(no_chain(compile_only->pNext, "VkmhaContextCompileOnlyInfo"));
+        const bool compile = compile_only && compile_only->compileOnly == VK_TRUE;
         VKMHA_REQUIRE(info->pipelineCacheDataSize == 0 || info->pPipelineCacheData,
                       "pipelineCacheDataSize is " + std::to_string(info->pipelineCacheDataSize) +
                           " but pPipelineCacheData is NULL");
@@ -181,9 +190,9 @@ VkmhaResult VKMHA_CALL create_context(const VkmhaContextCreateInfo* info, VkmhaC
         };
         Result<std::unique_ptr<Device>> device = make_error(ErrorCode::internal, "no device");
         if (info->deviceMode == VKMHA_DEVICE_MODE_OWN)
-            device = own_device(info->pOwnDevice, log);
+            device = own_device(info->pOwnDevice, compile, log);
         else if (info->deviceMode == VKMHA_DEVICE_MODE_ADOPT)
-            device = adopt_device(info->pAdoptDevice, log);
+            device = adopt_device(info->pAdoptDevice, compile, log);
         else
             return invalid("deviceMode " + std::to_string(info->deviceMode) + " is unknown");
         if (!device) return fail(device.error());
@@ -220,7 +229,7 @@ VkmhaResult VKMHA_CALL get_context_properties(VkmhaContext context, VkmhaContext
         props->vendorId = d.info().vendor_id;
         props->deviceApiVersion = d.info().api_version;
         props->ownsDevice = d.owns_device();
-        props->canSubmit = d.has_queue() && d.timeline_semaphores();
+        props->canSubmit = d.has_queue() && d.timeline_semaphores() && !d.compile_only();
         props->timestamps = d.limits().timestamps;
         props->debugUtils = d.debug_utils();
         props->subgroupSize = d.limits().subgroup_size;
@@ -246,6 +255,15 @@ VkmhaResult VKMHA_CALL get_pipeline_cache_data(VkmhaContext context, size_t* siz
         std::memcpy(data, bytes->data(), n);
         *size = n;
         return n < bytes->size() ? VKMHA_NOT_READY : VKMHA_SUCCESS;
+    });
+}
+
+// 1.3 (pipeline_statistics_api.cpp)
+VkmhaResult VKMHA_CALL get_pipeline_statistics(VkmhaContext context, const VkmhaPipelineStatisticsInfo* info,
+                                               uint32_t* count, VkmhaPipelineStatistics* statistics) {
+    return guarded_on(context, [&] {
+        VKMHA_REQUIRE(context, "context is NULL");
+        return pipeline_statistics_c(*context->context, info, count, statistics);
     });
 }
 
@@ -896,6 +914,7 @@ extern "C" VKMHA_EXPORT VkmhaResult VKMHA_CALL vkmhaGetProcTable(uint32_t reques
         full.submitQkv = submit_qkv;
         full.recordCachedAttentionQkv = record_cached_attention_qkv;
         full.submitCachedQkv = submit_cached_qkv;
+        full.getPipelineStatistics = get_pipeline_statistics; // 1.3
         std::memcpy(table, &full, std::min(table_size, sizeof(full)));
         return VKMHA_SUCCESS;
     });

@@ -156,6 +156,9 @@ typedef enum VkmhaStructureType {
     VKMHA_STRUCTURE_TYPE_HOST_QKV_SUBMIT_INFO = 17,        /* 1.2 */
     VKMHA_STRUCTURE_TYPE_CACHED_QKV_RECORD_INFO = 18,      /* 1.2 */
     VKMHA_STRUCTURE_TYPE_HOST_CACHED_QKV_SUBMIT_INFO = 19, /* 1.2 */
+    VKMHA_STRUCTURE_TYPE_CONTEXT_COMPILE_ONLY_INFO = 36,   /* 1.3 */
+    VKMHA_STRUCTURE_TYPE_PIPELINE_STATISTICS_INFO = 37,    /* 1.3 */
+    VKMHA_STRUCTURE_TYPE_PIPELINE_STATISTICS = 38,         /* 1.3 */
     VKMHA_STRUCTURE_TYPE_MAX_ENUM = 0x7FFFFFFF
 } VkmhaStructureType;
 
@@ -263,7 +266,7 @@ typedef struct VkmhaAdoptDeviceInfo {
 
 typedef struct VkmhaContextCreateInfo {
     VkmhaStructureType sType;                 /* VKMHA_STRUCTURE_TYPE_CONTEXT_CREATE_INFO */
-    const void* pNext;                        /* NULL */
+    const void* pNext;                        /* optional (1.3): VkmhaContextCompileOnlyInfo */
     VkmhaDeviceMode deviceMode;               /* default OWN (0) */
     const VkmhaOwnDeviceInfo* pOwnDevice;     /* optional in OWN mode (NULL = best device); ignored in ADOPT */
     const VkmhaAdoptDeviceInfo* pAdoptDevice; /* required in ADOPT mode */
@@ -276,6 +279,20 @@ typedef struct VkmhaContextCreateInfo {
                                                  mode when the engine passes its own pipelineCache */
     size_t pipelineCacheDataSize;
 } VkmhaContextCreateInfo;
+
+/* 1.3, chained on VkmhaContextCreateInfo: a context that builds vkmha's pipelines and never submits work, to read
+ * their shader statistics (getPipelineStatistics) on any device, one that cannot execute included: Mesa's RADV
+ * "null hardware" device (RADV_FORCE_FAMILY=gfx1100, navi21, vangogh, ... without that GPU), which compiles with
+ * the real AMD compiler. In OWN mode it enables VK_KHR_pipeline_executable_properties where the device has it.
+ * On such a context createModel (which uploads weights) fails with VKMHA_ERROR_UNSUPPORTED naming the context as
+ * compile-only, so nothing that would submit work (sessions, KV caches, records, submit) can be made from it;
+ * getContextProperties reports canSubmit VK_FALSE. A context without this struct on a null-hardware device is
+ * refused (VKMHA_ERROR_UNSUPPORTED), and own mode never picks one as "the best device". */
+typedef struct VkmhaContextCompileOnlyInfo {
+    VkmhaStructureType sType; /* VKMHA_STRUCTURE_TYPE_CONTEXT_COMPILE_ONLY_INFO */
+    const void* pNext;        /* NULL */
+    VkBool32 compileOnly;     /* VK_TRUE: compile only; VK_FALSE: an ordinary context, as without this struct */
+} VkmhaContextCompileOnlyInfo;
 
 typedef struct VkmhaContextProperties {
     VkmhaStructureType sType; /* VKMHA_STRUCTURE_TYPE_CONTEXT_PROPERTIES */
@@ -725,6 +742,54 @@ typedef struct VkmhaHostCachedQkvSubmitInfo {
     const uint8_t* pKeyPaddingMask; /* NULL or [sequences, capacity] bytes by slot */
 } VkmhaHostCachedQkvSubmitInfo;
 
+/* 1.3: getPipelineStatistics. What a pipeline does in a forward pass. */
+typedef enum VkmhaPipelineRole {
+    VKMHA_PIPELINE_ROLE_PREFILL = 0,    /* the fused attention kernel's row tiling (prompts, many query rows) */
+    VKMHA_PIPELINE_ROLE_DECODE = 1,     /* the fused attention kernel's decode tiling (a few query rows) */
+    VKMHA_PIPELINE_ROLE_COMBINE = 2,    /* the split-K merge (combine) */
+    VKMHA_PIPELINE_ROLE_PROJECTION = 3, /* the Q/K/V and output projections (linear) */
+    VKMHA_PIPELINE_ROLE_OTHER = 4,      /* unfused path, weights, QK-norm/RoPE, copies */
+    VKMHA_PIPELINE_ROLE_MAX_ENUM = 0x7FFFFFFF
+} VkmhaPipelineRole;
+
+/* 1.3: the model configuration whose pipelines getPipelineStatistics builds (as createModel would, with the same
+ * tiling choices and specialization constants). */
+typedef struct VkmhaPipelineStatisticsInfo {
+    VkmhaStructureType sType; /* VKMHA_STRUCTURE_TYPE_PIPELINE_STATISTICS_INFO */
+    const void* pNext;        /* optional: VkmhaModelAttentionInfo (its softcap and alibi are compiled into the
+                                 fused kernel; no other field changes a pipeline, and they are ignored) */
+    uint32_t embedDim;        /* E, required */
+    uint32_t numHeads;        /* H, required */
+    uint32_t numKvHeads;      /* G; 0 (default) = numHeads; must divide numHeads */
+    uint32_t headDim;         /* D; 0 (default) = embedDim / numHeads */
+    VkmhaPrecision precision; /* storage precision, as VkmhaModelCreateInfo::precision */
+} VkmhaPipelineStatisticsInfo;
+
+#define VKMHA_MAX_SPECIALIZATION_CONSTANTS 8U /* 1.3 */
+#define VKMHA_MAX_PIPELINE_STATISTICS 48U     /* 1.3; more than any driver reports today (RADV: 19) */
+
+/* 1.3: one statistic as the driver reports it (VkPipelineExecutableStatisticKHR), under the driver's own name. */
+typedef struct VkmhaPipelineStatistic {
+    char name[64];                                 /* e.g. RADV's "VGPRs", "Spilled VGPRs", "Subgroups per SIMD" */
+    VkPipelineExecutableStatisticFormatKHR format; /* which member of value holds it */
+    VkPipelineExecutableStatisticValueKHR value;
+} VkmhaPipelineStatistic;
+
+/* 1.3: one pipeline and its statistics (output of getPipelineStatistics). */
+typedef struct VkmhaPipelineStatistics {
+    VkmhaStructureType sType; /* VKMHA_STRUCTURE_TYPE_PIPELINE_STATISTICS */
+    void* pNext;              /* NULL */
+    char kernel[64];          /* the kernel (shaders/<kernel>.comp family), e.g. "attention" */
+    char variant[64];         /* its SPIR-V variant, e.g. "attention_f16", "softmax_subgroup", "linear_lanes_f16" */
+    VkmhaPipelineRole role;
+    uint32_t workgroupSize[3];
+    uint32_t specializationCount; /* the constants it was specialised with, in constant_id order (0: defaults) */
+    char specializationNames[VKMHA_MAX_SPECIALIZATION_CONSTANTS][32];
+    uint32_t specializationValues[VKMHA_MAX_SPECIALIZATION_CONSTANTS];
+    uint32_t statisticCount;
+    VkmhaPipelineStatistic statistics[VKMHA_MAX_PIPELINE_STATISTICS];
+} VkmhaPipelineStatistics;
+
 typedef struct VkmhaStageTiming {
     VkmhaStage stage;
     float milliseconds; /* GPU time summed over the stage's dispatches */
@@ -815,6 +880,15 @@ typedef struct VkmhaProcTable {
     /* The host-pointer counterpart (hostIo sessions); readOutputs then copies O [T, H, D]. */
     VkmhaResult(VKMHA_CALL* submitCachedQkv)(VkmhaSession session, const VkmhaHostCachedQkvSubmitInfo* pInfo,
                                              uint64_t* pTimelineValue);
+    /* 1.3 */
+    /* The shader statistics of every pipeline a model of pInfo's configuration would run on the context's device
+       (the driver's VK_KHR_pipeline_executable_properties). Needs a compile-only context in OWN mode
+       (VkmhaContextCompileOnlyInfo) on a device with that extension, else VKMHA_ERROR_UNSUPPORTED naming what is
+       missing (lavapipe lacks the extension). Two-call idiom: pStatistics NULL returns the count in *pCount; a
+       smaller *pCount fills that many and returns VKMHA_NOT_READY. Each element's sType must be set by the caller.
+       Compiles the model's pipelines on every call (milliseconds each with ACO). */
+    VkmhaResult(VKMHA_CALL* getPipelineStatistics)(VkmhaContext context, const VkmhaPipelineStatisticsInfo* pInfo,
+                                                   uint32_t* pCount, VkmhaPipelineStatistics* pStatistics);
 } VkmhaProcTable;
 
 /* The one exported function. requestedApiVersion: the header version the caller was built with
