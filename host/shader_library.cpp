@@ -294,6 +294,15 @@ AttentionTiling ShaderLibrary::choose_attention_tiling(const DeviceLimits& limit
         t.keys = 128;
         t.dims = 8;
     }
+    if (!policy.cpu_tiling) {
+        // RADV/ACO statistics (docs/PERFORMANCE.md, "GPU kernels on AMD's compiler"). Compact tiles: 8 head-dim
+        // columns per step take shared memory from 14.5 to 7 KiB, which on RDNA lifts the prefill kernel from 6 to
+        // 8-10 subgroups per SIMD and decode (4 rows, 3.5 KiB) from 8 to 16, with no more registers.
+        if (policy.tile_class == TileClass::compact) t.dims = 8;
+        // Each invocation accumulates ROWS x ceil(D / WG) floats: above D = 128, 16 rows took 132 VGPRs and spilled
+        // 118 of them to scratch on RDNA3 (176 VGPRs, 4 subgroups per SIMD, on RDNA2); 8 rows spill nothing.
+        if (head_dim > 128) t.rows = 8;
+    }
     // Shared memory (attention.comp's header): halve the key tile until it fits the device.
     auto shared_bytes = [&] { return 4u * (t.dims * t.rows + t.dims * (t.keys + 1) + t.keys * t.rows + t.workgroup); };
     while (shared_bytes() > limits.max_compute_shared_memory && t.keys / 2 >= t.workgroup && t.keys % 2 == 0)
