@@ -4,6 +4,7 @@
 #include "cpu_reference.h"
 #include "host_submit.h"
 #include "io/half.h"
+#include "plan/plan_common.h"
 #include "session.h"
 #include "support/compare.h"
 #include "support/gpu_context.h"
@@ -551,6 +552,18 @@ TEST_SUITE("attention_plan") {
         CHECK(split->fused);
         CHECK(split->split_count > 1);
         CHECK(kernels(split.value()) == "linear linear linear attention combine linear ");
+
+        // Sized from the compute units where the device reports them (VK_AMD_shader_core_properties, ...): a Steam
+        // Deck's 8 (32 workgroups, so 4 splits of 8 heads) splits less than the 256-workgroup default.
+        DeviceLimits deck = limits;
+        deck.compute_units = 8;
+        CHECK(plan_build::split_target_workgroups(deck) == 32);
+        auto fewer = plan_attention(in, deck);
+        REQUIRE(fewer.ok());
+        CHECK(fewer->split_count == 4);
+        DeviceLimits unknown = limits;
+        unknown.compute_units = 0;
+        CHECK(plan_build::split_target_workgroups(unknown) == plan_build::kSplitTargetWorkgroups);
 
         in.options.split_k = false;
         auto whole = plan_attention(in, limits);

@@ -413,7 +413,25 @@ void Device::read_limits(const std::vector<VkQueueFamilyProperties>& families) {
     props2.pNext = &subgroup;
     // Driver identity is core in 1.2 (VK_KHR_driver_properties before); chain it only where it is known.
     if (m_api_version >= VK_API_VERSION_1_2) subgroup.pNext = &driver;
+    // Core counts, for sizing split-K (plan_common.cpp); each struct only where the device has its extension.
+    const std::vector<VkExtensionProperties> extensions = device_extensions(m_vki, m_physical);
+    VkPhysicalDeviceShaderCorePropertiesAMD amd{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SHADER_CORE_PROPERTIES_AMD};
+    VkPhysicalDeviceShaderSMBuiltinsPropertiesNV nv{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SHADER_SM_BUILTINS_PROPERTIES_NV};
+    // Arm's core count, from VK_ARM_shader_core_builtins (VK_ARM_shader_core_properties is newer than these headers).
+    VkPhysicalDeviceShaderCoreBuiltinsPropertiesARM arm{
+        VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SHADER_CORE_BUILTINS_PROPERTIES_ARM};
+    auto chain = [&](bool supported, auto& properties) {
+        if (!supported) return;
+        properties.pNext = props2.pNext;
+        props2.pNext = &properties;
+    };
+    chain(has_extension(extensions, VK_AMD_SHADER_CORE_PROPERTIES_EXTENSION_NAME), amd);
+    chain(has_extension(extensions, VK_NV_SHADER_SM_BUILTINS_EXTENSION_NAME), nv);
+    chain(has_extension(extensions, VK_ARM_SHADER_CORE_BUILTINS_EXTENSION_NAME), arm);
     m_vki.vkGetPhysicalDeviceProperties2(m_physical, &props2);
+    m_limits.compute_units = amd.shaderEngineCount * amd.shaderArraysPerEngineCount * amd.computeUnitsPerShaderArray;
+    if (!m_limits.compute_units) m_limits.compute_units = nv.shaderSMCount;
+    if (!m_limits.compute_units) m_limits.compute_units = arm.shaderCoreCount;
     const VkPhysicalDeviceLimits& l = props2.properties.limits;
     m_limits.max_storage_buffer_range = l.maxStorageBufferRange;
     m_limits.min_storage_buffer_offset_alignment = std::max<VkDeviceSize>(l.minStorageBufferOffsetAlignment, 4);
