@@ -178,13 +178,14 @@ VkmhaContext create_compile_only_context(const vkmha::samples::Api& api, const s
 } // namespace
 
 int run_shader_stats(const Options& o) {
+    const std::vector<Config> configs = configs_of(o); // bad shape flags fail before any device work
     const vkmha::samples::Api api(die);
     VkmhaContext context = create_compile_only_context(api, o.device);
     VkmhaContextProperties props{VKMHA_STRUCTURE_TYPE_CONTEXT_PROPERTIES};
     api.check(api->getContextProperties(context, &props), "getContextProperties");
     std::printf("device: %s (subgroup %u)\n", props.deviceName, props.subgroupSize);
     std::vector<ConfigStats> all;
-    for (const Config& c : configs_of(o)) {
+    for (const Config& c : configs) {
         VkmhaModelAttentionInfo attention{VKMHA_STRUCTURE_TYPE_MODEL_ATTENTION_INFO};
         attention.softcap = c.options.softcap ? kSoftcap : 0.0f;
         attention.alibi = c.options.alibi ? VK_TRUE : VK_FALSE;

@@ -886,7 +886,7 @@ typedef struct VkmhaProcTable {
        (VkmhaContextCompileOnlyInfo) on a device with that extension, else VKMHA_ERROR_UNSUPPORTED naming what is
        missing (lavapipe lacks the extension). Two-call idiom: pStatistics NULL returns the count in *pCount; a
        smaller *pCount fills that many and returns VKMHA_NOT_READY. Each element's sType must be set by the caller.
-       Compiles the model's pipelines on every call (milliseconds each with ACO). */
+       Builds the fused-kernel pipelines anew on every call (milliseconds each with ACO). */
     VkmhaResult(VKMHA_CALL* getPipelineStatistics)(VkmhaContext context, const VkmhaPipelineStatisticsInfo* pInfo,
                                                    uint32_t* pCount, VkmhaPipelineStatistics* pStatistics);
 } VkmhaProcTable;
