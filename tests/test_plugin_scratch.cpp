@@ -109,6 +109,46 @@ VkmhaScratchArenaCreateInfo arena_info(VkDeviceSize bytes_per_frame, uint32_t fr
     return ai;
 }
 
+// README.md's "Memory" formulas, written as the README states them. Each figure is a lower bound: the README also
+// says that each buffer is rounded up to 256 bytes, which `buffers` counts for the upper bound.
+struct Formula {
+    uint64_t bytes = 0;
+    uint64_t buffers = 0;
+};
+
+struct LayerShape {
+    uint64_t E, H, G, D, p; // p: bytes per stored element
+};
+
+Formula readme_model(const LayerShape& l) {
+    const uint64_t QW = l.H * l.D, KV = l.G * l.D;
+    // Weights, biases, and the fp32 table (16 bytes for a plain model) and the dummy: 6 buffers.
+    return {l.p * (2 * l.E * QW + KV * (l.E + l.E)) + l.p * (QW + 2 * KV + l.E) + 16 + 16, 6};
+}
+
+Formula readme_scratch(const LayerShape& l, AttentionShape s, bool score_scratch) {
+    const uint64_t B = s.batch, Lq = s.lq, Lk = s.lk;
+    const uint64_t partials = std::min<uint64_t>(4ull << 20, 32 * std::min<uint64_t>(Lq, 16) * B * l.H * (l.D + 2));
+    uint64_t bytes = l.p * (2 * B * Lk * l.G * l.D + B * Lq * l.H * l.D) + 4 * partials;
+    if (score_scratch) {
+        const uint64_t chunk = std::min<uint64_t>(B * l.H, (16ull << 20) / (Lq * Lk));
+        bytes += l.p * B * l.H * Lq * l.D + 4 * B * l.H * Lq + 4 * chunk * Lq * Lk;
+    }
+    return {bytes, 7}; // Q, K, V, scores, heads, LSE, partials: each at least 16 bytes, rounded up
+}
+
+Formula readme_session(const LayerShape& l, AttentionShape s, bool score_scratch, uint64_t frames, bool arena) {
+    const Formula scratch = readme_scratch(l, s, score_scratch);
+    const uint64_t records = 24 * uint64_t(s.batch) * s.lq + 16; // and the 16-byte sink
+    return {frames * ((arena ? 0 : scratch.bytes) + records), frames * ((arena ? 0 : scratch.buffers) + 2)};
+}
+
+void check_formula(uint64_t reported, Formula f, const std::string& what) {
+    INFO(what, ": reported ", reported, ", README formula ", f.bytes, " + up to ", f.buffers, " x 256");
+    CHECK(reported >= f.bytes);
+    CHECK(reported <= f.bytes + 256 * f.buffers);
+}
+
 } // namespace
 
 TEST_SUITE("plugin_scratch") {
@@ -388,6 +428,73 @@ TEST_SUITE("plugin_scratch") {
         // Destroy order: the session goes after its arena's handle, then the arena's memory with it.
         right.reset();
         session.reset();
+        check_no_validation_messages(context.get(), log);
+    }
+
+    TEST_CASE("memory formula: README's model, session, arena and KV cache figures match the queries") {
+        LogCapture log;
+        ContextHandle context;
+        const VkmhaContextCreateInfo ci = own_context_info(&log);
+        REQUIRE_VKMHA(api().createContext(&ci, context.out()));
+        struct Case {
+            ModelSpec spec;
+            AttentionShape max;
+            uint32_t frames;
+            VkmhaPrecision precision;
+        };
+        const Case cases[] = {
+            {{.embed = 256, .heads = 8, .kv_heads = 2, .naming = Naming::llama},
+             {2, 129, 129},
+             2,
+             VKMHA_PRECISION_FP32},
+            {{.embed = 256, .heads = 8, .kv_heads = 2, .naming = Naming::llama},
+             {2, 129, 129},
+             2,
+             VKMHA_PRECISION_FP16},
+            {{.embed = 400, .heads = 5}, {1, 7, 127}, 3, VKMHA_PRECISION_FP32}, // head dim 80
+        };
+        for (const Case& c : cases) {
+            const HostModel host = make_model(c.spec);
+            const LayerShape l{host.config.embed_dim, host.config.num_heads, host.config.num_kv_heads,
+                               host.config.head_dim(), c.precision == VKMHA_PRECISION_FP16 ? 2u : 4u};
+            const std::string name = "E" + std::to_string(l.E) + " H" + std::to_string(l.H) + " G" +
+                                     std::to_string(l.G) + " D" + std::to_string(l.D) + " p" + std::to_string(l.p);
+            CAPTURE(name);
+            const std::vector<VkmhaTensor> views = vkmha::test::tensor_views(host.tensors);
+            VkmhaModelCreateInfo mi = vkmha::test::model_info(host.config.num_heads, views);
+            mi.precision = c.precision;
+            VkDeviceSize bytes = 0;
+            REQUIRE_VKMHA(api().getModelMemoryRequirements(context.get(), &mi, &bytes));
+            check_formula(bytes, readme_model(l), name + " model");
+            ModelHandle model;
+            if (api().createModel(context.get(), &mi, model.out()) != VKMHA_SUCCESS) {
+                MESSAGE(name, ": no fp16 storage on this device: ", last_error());
+                continue;
+            }
+            for (const bool scores : {false, true}) {
+                const VkmhaSessionCreateInfo si =
+                    plain_session(c.max, false, scores ? VKMHA_SESSION_CREATE_SCORE_SCRATCH_BIT : 0, c.frames);
+                const std::string what = name + (scores ? " with score scratch" : " default");
+                check_formula(scratch_bytes(model.get(), si), readme_scratch(l, c.max, scores), what + " scratch");
+                check_formula(session_bytes(api(), model.get(), si), readme_session(l, c.max, scores, c.frames, false),
+                              what + " session");
+                ArenaHandle arena;
+                const VkmhaScratchArenaCreateInfo ai = arena_info(scratch_bytes(model.get(), si), c.frames);
+                REQUIRE_VKMHA(api().createScratchArena(context.get(), &ai, arena.out()));
+                VkmhaSessionScratchArenaInfo shared{VKMHA_STRUCTURE_TYPE_SESSION_SCRATCH_ARENA_INFO, nullptr,
+                                                    arena.get()};
+                VkmhaSessionCreateInfo on_arena = si;
+                on_arena.pNext = &shared;
+                check_formula(session_bytes(api(), model.get(), on_arena),
+                              readme_session(l, c.max, scores, c.frames, true), what + " session on an arena");
+            }
+            VkmhaKvCacheCreateInfo ki{};
+            ki.sType = VKMHA_STRUCTURE_TYPE_KV_CACHE_CREATE_INFO;
+            ki.sequences = 3;
+            ki.capacity = 129;
+            REQUIRE_VKMHA(api().getKvCacheMemoryRequirements(model.get(), &ki, &bytes));
+            check_formula(bytes, {2 * 3 * l.G * 129 * l.D * l.p, 2}, name + " KV cache");
+        }
         check_no_validation_messages(context.get(), log);
     }
 }
