@@ -871,7 +871,8 @@ typedef struct VkmhaProcTable {
                                              uint64_t* pTimelineValue);
     /* 1.3 */
     /* Bytes of scratch one frame slot of this session takes, from its own memory or from an arena (the figure an
-       arena's bytesPerFrame must reach; a multiple of 256). A chained VkmhaSessionScratchArenaInfo is ignored. */
+       arena's bytesPerFrame must reach; a multiple of 256). A chained VkmhaSessionScratchArenaInfo is taken but
+       its arena is not consulted. */
     VkmhaResult(VKMHA_CALL* getSessionScratchRequirements)(VkmhaModel model, const VkmhaSessionCreateInfo* pCreateInfo,
                                                            VkDeviceSize* pBytesPerFrame);
     /* A scratch arena that sessions of any model on this context are created against (see
