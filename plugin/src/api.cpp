@@ -14,6 +14,7 @@
 #include "kv_cache.h"
 #include "model.h"
 #include "prefill_job.h"
+#include "scratch_arena.h"
 #include "session.h"
 
 #include <algorithm>
@@ -40,6 +41,10 @@ struct VkmhaKvCache_T {
 struct VkmhaPrefillJob_T {
     VkmhaKvCache_T* cache = nullptr;
     std::unique_ptr<vkmha::PrefillJob> job;
+};
+struct VkmhaScratchArena_T {
+    VkmhaContext_T* context = nullptr;
+    std::shared_ptr<vkmha::ScratchArena> arena; // its sessions hold it too: the memory goes with the last of them
 };
 
 namespace vkmha::plugin {
@@ -337,29 +342,62 @@ VkmhaResult VKMHA_CALL get_model_properties(VkmhaModel model, VkmhaModelProperti
     });
 }
 
-Result<SessionLimits> session_limits(const VkmhaSessionCreateInfo* info) {
-    VKMHA_TRY(check_unchained(info, "pCreateInfo"));
+// Which version's session defaults a table's createSession and getSessionMemoryRequirements follow: a table filled
+// for 1.0-1.2 keeps their score scratch by default (a caller built against those headers must see no change), a
+// 1.3 table gives the cheap session unless the caller asks for weights or the unfused path (vkmha.h, "Entry point").
+enum class SessionDefaults { v1_2, v1_3 };
+
+// The score scratch the flags and the defaults ask for. A 1.3 default session still gets it when nothing else could
+// run the model: a head dim over the fused kernel's limit always takes the unfused path.
+Result<bool> fused_only(const VkmhaModel_T& model, VkmhaSessionCreateFlags flags, SessionDefaults defaults) {
+    const bool fused = flags & VKMHA_SESSION_CREATE_FUSED_ONLY_BIT;
+    const bool scores = flags & VKMHA_SESSION_CREATE_SCORE_SCRATCH_BIT;
+    if (fused && scores)
+        return make_error(ErrorCode::invalid_argument, "session flags set both VKMHA_SESSION_CREATE_FUSED_ONLY_BIT and "
+                                                       "VKMHA_SESSION_CREATE_SCORE_SCRATCH_BIT");
+    if (defaults == SessionDefaults::v1_2 || fused || scores) return fused;
+    const Model& m = *model.model;
+    const bool unfused_only = m.config().head_dim() > m.attention_tiling().max_head_dim;
+    return !(unfused_only || (flags & VKMHA_SESSION_CREATE_HOST_WEIGHTS_BIT));
+}
+
+// The session's limits; a chained VkmhaSessionScratchArenaInfo gives its arena (whose frame count a 0 takes).
+Result<SessionLimits> session_limits(const VkmhaModel_T& model, const VkmhaSessionCreateInfo* info,
+                                     SessionDefaults defaults) {
+    VKMHA_TRY(check_struct(info, "pCreateInfo"));
+    const void* arena_info = nullptr;
+    const ChainTarget chain[] = {{VKMHA_STRUCTURE_TYPE_SESSION_SCRATCH_ARENA_INFO, &arena_info}};
+    VKMHA_TRY(walk_chain(info->pNext, "VkmhaSessionCreateInfo", chain));
     SessionLimits l;
     l.max_shape = {info->maxBatch, info->maxQueryLength, info->maxKeyLength};
     l.frames_in_flight = info->framesInFlight ? info->framesInFlight : 2;
     l.host_io = info->hostIo == VK_TRUE;
     l.memory_budget = info->memoryBudget;
     constexpr uint32_t known = VKMHA_SESSION_CREATE_FUSED_ONLY_BIT | VKMHA_SESSION_CREATE_HOST_WEIGHTS_BIT |
-                               VKMHA_SESSION_CREATE_HOST_PER_HEAD_MASK_BIT;
+                               VKMHA_SESSION_CREATE_HOST_PER_HEAD_MASK_BIT | VKMHA_SESSION_CREATE_SCORE_SCRATCH_BIT;
     if (info->flags & ~known)
         return make_error(ErrorCode::invalid_argument, "session flags 0x" + hex(info->flags) + " has unknown bits");
-    l.fused_only = info->flags & VKMHA_SESSION_CREATE_FUSED_ONLY_BIT;
+    auto fused = fused_only(model, info->flags, defaults);
+    if (!fused) return fused.take_error();
+    l.fused_only = fused.value();
     l.host_weights = info->flags & VKMHA_SESSION_CREATE_HOST_WEIGHTS_BIT;
     l.host_per_head_mask = info->flags & VKMHA_SESSION_CREATE_HOST_PER_HEAD_MASK_BIT;
+    if (arena_info) {
+        const VkmhaScratchArena arena = static_cast<const VkmhaSessionScratchArenaInfo*>(arena_info)->arena;
+        if (!arena) return argument_error("VkmhaSessionScratchArenaInfo::arena is NULL");
+        l.scratch_arena = arena->arena;
+        if (info->framesInFlight == 0) l.frames_in_flight = arena->arena->frames_in_flight();
+    }
     return l;
 }
 
+template <SessionDefaults D>
 VkmhaResult VKMHA_CALL get_session_memory_requirements(VkmhaModel model, const VkmhaSessionCreateInfo* info,
                                                        VkDeviceSize* bytes) {
     return guarded_on(model, [&] {
         VKMHA_REQUIRE(model, "model is NULL");
         VKMHA_REQUIRE(bytes, "pBytes is NULL");
-        auto limits = session_limits(info);
+        auto limits = session_limits(*model, info, D);
         if (!limits) return fail(limits.error());
         auto need = Session::memory_required(*model->context->context, *model->model, limits.value());
         if (!need) return fail(need.error());
@@ -368,12 +406,13 @@ VkmhaResult VKMHA_CALL get_session_memory_requirements(VkmhaModel model, const V
     });
 }
 
+template <SessionDefaults D>
 VkmhaResult VKMHA_CALL create_session(VkmhaModel model, const VkmhaSessionCreateInfo* info, VkmhaSession* out) {
     return guarded_on(model, [&] {
         VKMHA_REQUIRE(out, "pSession is NULL");
         *out = nullptr;
         VKMHA_REQUIRE(model, "model is NULL");
-        auto limits = session_limits(info);
+        auto limits = session_limits(*model, info, D);
         if (!limits) return fail(limits.error());
         auto session = Session::create(*model->context->context, *model->model, limits.value());
         if (!session) return fail(session.error());
@@ -853,6 +892,50 @@ VkmhaResult VKMHA_CALL submit_cached_qkv(VkmhaSession session, const VkmhaHostCa
     });
 }
 
+// ---- 1.3: scratch arenas ------------------------------------------------------------------------------------
+
+VkmhaResult VKMHA_CALL get_session_scratch_requirements(VkmhaModel model, const VkmhaSessionCreateInfo* info,
+                                                        VkDeviceSize* bytes) {
+    return guarded_on(model, [&] {
+        VKMHA_REQUIRE(model, "model is NULL");
+        VKMHA_REQUIRE(bytes, "pBytesPerFrame is NULL");
+        auto limits = session_limits(*model, info, SessionDefaults::v1_3);
+        if (!limits) return fail(limits.error());
+        auto need = Session::scratch_bytes_per_frame(*model->context->context, *model->model, limits.value());
+        if (!need) return fail(need.error());
+        *bytes = need.value();
+        return VKMHA_SUCCESS;
+    });
+}
+
+VkmhaResult VKMHA_CALL create_scratch_arena(VkmhaContext context, const VkmhaScratchArenaCreateInfo* info,
+                                            VkmhaScratchArena* out) {
+    return guarded_on(context, [&] {
+        VKMHA_REQUIRE(out, "pArena is NULL");
+        *out = nullptr;
+        VKMHA_REQUIRE(context, "context is NULL");
+        VKMHA_CHECK(check_unchained(info, "pCreateInfo"));
+        ScratchArenaLimits l;
+        l.bytes_per_frame = info->bytesPerFrame;
+        l.frames_in_flight = info->framesInFlight ? info->framesInFlight : 2;
+        l.memory_budget = info->memoryBudget;
+        auto arena = ScratchArena::create(*context->context, l);
+        if (!arena) return fail(arena.error());
+        auto handle = std::make_unique<VkmhaScratchArena_T>();
+        handle->context = context;
+        handle->arena = std::move(arena.value());
+        *out = handle.release();
+        return VKMHA_SUCCESS;
+    });
+}
+
+void VKMHA_CALL destroy_scratch_arena(VkmhaScratchArena arena) {
+    (void)guarded([&] {
+        delete arena;
+        return VKMHA_SUCCESS;
+    });
+}
+
 const char* VKMHA_CALL stage_name_c(VkmhaStage stage) {
     if (static_cast<uint32_t>(stage) >= kStageCount) return "unknown";
     return stage_name(static_cast<Stage>(stage)); // in range, and enum_mirror.h holds the values equal
@@ -890,8 +973,11 @@ extern "C" VKMHA_EXPORT VkmhaResult VKMHA_CALL vkmhaGetProcTable(uint32_t reques
         full.destroyModel = destroy_model;
         full.getModelMemoryRequirements = get_model_memory_requirements;
         full.getModelProperties = get_model_properties;
-        full.getSessionMemoryRequirements = get_session_memory_requirements;
-        full.createSession = create_session;
+        // The session defaults follow the version the caller asked for (vkmha.h, "Entry point").
+        const bool v1_3 = VKMHA_API_VERSION_MINOR(requested) >= 3;
+        full.getSessionMemoryRequirements = v1_3 ? get_session_memory_requirements<SessionDefaults::v1_3>
+                                                 : get_session_memory_requirements<SessionDefaults::v1_2>;
+        full.createSession = v1_3 ? create_session<SessionDefaults::v1_3> : create_session<SessionDefaults::v1_2>;
         full.destroySession = destroy_session;
         full.recordAttention = record_attention;
         full.getStageTimings = get_stage_timings;
@@ -915,6 +1001,9 @@ extern "C" VKMHA_EXPORT VkmhaResult VKMHA_CALL vkmhaGetProcTable(uint32_t reques
         full.recordCachedAttentionQkv = record_cached_attention_qkv;
         full.submitCachedQkv = submit_cached_qkv;
         full.getPipelineStatistics = get_pipeline_statistics; // 1.3
+        full.getSessionScratchRequirements = get_session_scratch_requirements;
+        full.createScratchArena = create_scratch_arena;
+        full.destroyScratchArena = destroy_scratch_arena;
         std::memcpy(table, &full, std::min(table_size, sizeof(full)));
         return VKMHA_SUCCESS;
     });

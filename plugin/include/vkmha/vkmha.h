@@ -4,6 +4,10 @@
  *   The library exports one symbol, vkmhaGetProcTable(). It negotiates the API version and fills an
  *   append-only table of function pointers (VkmhaProcTable). New functions are only ever appended, so a table
  *   filled for version 1.0 stays valid for every later 1.x library.
+ *   Behaviour follows the version the caller requested, as Vulkan's does: a table filled for 1.3 or later gives the
+ *   1.3 defaults, a table filled for 1.0 to 1.2 keeps those versions' defaults, so a caller built against an older
+ *   header runs exactly as before. The one such default: a session's Lq x Lk score scratch (see
+ *   VkmhaSessionCreateFlagBits).
  *
  * Errors
  *   Every function returns a VkmhaResult (VKMHA_SUCCESS = 0, negative = error). Nothing throws, aborts or exits
@@ -35,7 +39,9 @@
  *
  * Ownership
  *   Handles (context, model, session) are created by create* and destroyed by the matching destroy*; destroy
- *   a session before its model, and models before their context. vkmha never destroys a Vulkan object it did
+ *   a session before its model, and models before their context. (1.3) A scratch arena may be destroyed before or
+ *   after the sessions created against it: its memory is freed with the last of them; destroy it, and them,
+ *   before their context. vkmha never destroys a Vulkan object it did
  *   not create: in adopt mode the instance, device, queue, pipeline cache and all buffers bound to a record stay
  *   the caller's. Pointers passed in a create-info need only live for the duration of the call unless a field
  *   says otherwise. destroy* does not wait for GPU work the caller submitted: wait for the frames that used a
@@ -110,8 +116,9 @@ extern "C" {
 typedef struct VkmhaContext_T* VkmhaContext;
 typedef struct VkmhaModel_T* VkmhaModel;
 typedef struct VkmhaSession_T* VkmhaSession;
-typedef struct VkmhaKvCache_T* VkmhaKvCache;       /* 1.1 */
-typedef struct VkmhaPrefillJob_T* VkmhaPrefillJob; /* 1.1 */
+typedef struct VkmhaKvCache_T* VkmhaKvCache;           /* 1.1 */
+typedef struct VkmhaPrefillJob_T* VkmhaPrefillJob;     /* 1.1 */
+typedef struct VkmhaScratchArena_T* VkmhaScratchArena; /* 1.3 */
 
 /* resetKvCache: every sequence. */
 #define VKMHA_ALL_SEQUENCES UINT32_MAX
@@ -159,6 +166,8 @@ typedef enum VkmhaStructureType {
     VKMHA_STRUCTURE_TYPE_CONTEXT_COMPILE_ONLY_INFO = 36,   /* 1.3 */
     VKMHA_STRUCTURE_TYPE_PIPELINE_STATISTICS_INFO = 37,    /* 1.3 */
     VKMHA_STRUCTURE_TYPE_PIPELINE_STATISTICS = 38,         /* 1.3 */
+    VKMHA_STRUCTURE_TYPE_SCRATCH_ARENA_CREATE_INFO = 24,   /* 1.3 */
+    VKMHA_STRUCTURE_TYPE_SESSION_SCRATCH_ARENA_INFO = 25,  /* 1.3 */
     VKMHA_STRUCTURE_TYPE_MAX_ENUM = 0x7FFFFFFF
 } VkmhaStructureType;
 
@@ -371,21 +380,34 @@ typedef struct VkmhaModelProperties {
     VkmhaPrecision precision; /* as created */
 } VkmhaModelProperties;
 
+/* The score scratch: NEED_WEIGHTS and UNFUSED records (and models whose headDim is over what the fused kernel
+ * runs, getSessionMemoryRequirements tells) go through an Lq x Lk score buffer per chunk of (batch, head) pairs, up
+ * to 64 MiB per frame slot; plain fused records never touch it. Whether a session has one depends on the version its
+ * proc table was filled for (the header's "Entry point"):
+ *   1.3 and later: none unless asked for (SCORE_SCRATCH_BIT, or HOST_WEIGHTS_BIT), or the model can only run
+ *     unfused; the cheap session is the default.
+ *   1.0 to 1.2: always, unless FUSED_ONLY_BIT; a caller built against those headers sees no change.
+ * A session without one refuses NEED_WEIGHTS and UNFUSED records with VKMHA_ERROR_INVALID_ARGUMENT naming
+ * VKMHA_SESSION_CREATE_SCORE_SCRATCH_BIT. */
 typedef enum VkmhaSessionCreateFlagBits {
     VKMHA_SESSION_CREATE_FUSED_ONLY_BIT = 0x1,   /* allocate no Lq x Lk score scratch: the least device memory, and
-                                                    records that ask for NEED_WEIGHTS or UNFUSED are refused */
+                                                    records that ask for NEED_WEIGHTS or UNFUSED are refused. The
+                                                    default for 1.3 tables; not with SCORE_SCRATCH_BIT */
     VKMHA_SESSION_CREATE_HOST_WEIGHTS_BIT = 0x2, /* hostIo: also stage NEED_WEIGHTS results for readOutputs
                                                     ([B, H, Lq, Lk] floats per frame slot); without it, a submit
                                                     with NEED_WEIGHTS is refused */
     VKMHA_SESSION_CREATE_HOST_PER_HEAD_MASK_BIT = 0x4, /* hostIo: stage [B*H, Lq, Lk] masks (PER_HEAD_MASK);
                                                           without it, host masks are [Lq, Lk] */
+    VKMHA_SESSION_CREATE_SCORE_SCRATCH_BIT = 0x20,     /* 1.3: allocate the Lq x Lk score scratch that NEED_WEIGHTS and
+                                                          UNFUSED records need (a 1.0-1.2 table always does, unless
+                                                          FUSED_ONLY_BIT); not with FUSED_ONLY_BIT */
     VKMHA_SESSION_CREATE_FLAG_BITS_MAX_ENUM = 0x7FFFFFFF
 } VkmhaSessionCreateFlagBits;
 typedef uint32_t VkmhaSessionCreateFlags;
 
 typedef struct VkmhaSessionCreateInfo {
     VkmhaStructureType sType;      /* VKMHA_STRUCTURE_TYPE_SESSION_CREATE_INFO */
-    const void* pNext;             /* NULL */
+    const void* pNext;             /* NULL or (1.3) a VkmhaSessionScratchArenaInfo */
     uint32_t maxBatch;             /* required, >= 1: every record's batch must be <= (else OUT_OF_RANGE) */
     uint32_t maxQueryLength;       /* required, >= 1: every record's queryLength must be <=. A cached step's new
                                       tokens (the sum of newTokens) must be <= maxBatch * maxQueryLength */
@@ -789,6 +811,37 @@ typedef struct VkmhaPipelineStatistics {
     uint32_t statisticCount;
     VkmhaPipelineStatistic statistics[VKMHA_MAX_PIPELINE_STATISTICS];
 } VkmhaPipelineStatistics;
+/* ---- 1.3: one scratch arena for a whole model ----------------------------------------------------------------
+ * A transformer runs its layers one after another, so their sessions need not each own scratch: sessions created
+ * against one scratch arena (VkmhaSessionScratchArenaInfo) take their Q/K/V, score, concat, LSE and split-K scratch
+ * from it, and 32 layers take the scratch of the largest one instead of 32 times it. Each session keeps its own
+ * frame slots (descriptor sets, timestamps, cached-step records), and its own host staging is refused (hostIo).
+ * The rule: sessions sharing an arena must not run concurrently on the GPU. Record them into one command buffer, or
+ * into command buffers submitted in order to one queue: every record begins with a barrier that orders it after
+ * the vkmha work before it on that queue, so consecutive layers are safe. Frame N of every session uses the arena's
+ * frame slot N % framesInFlight; a record is refused (VKMHA_ERROR_FRAME_IN_FLIGHT, naming the arena) while that
+ * slot still holds another, uncompleted frame of any of its sessions, so record every session of an arena with the
+ * same frame indices. Sessions of one arena must not be used from two threads at once. */
+typedef struct VkmhaScratchArenaCreateInfo {
+    VkmhaStructureType sType;   /* VKMHA_STRUCTURE_TYPE_SCRATCH_ARENA_CREATE_INFO */
+    const void* pNext;          /* NULL */
+    VkDeviceSize bytesPerFrame; /* required, >= 1: at least the largest getSessionScratchRequirements of the sessions
+                                   it will serve (rounded up to 256). The arena takes framesInFlight times this */
+    uint32_t framesInFlight;    /* 1..8; 0 = 2. Its sessions' framesInFlight must be 0 (take this) or equal it */
+    VkDeviceSize memoryBudget;  /* bytes of device memory the arena may take; 0 = unlimited. Over it: creation fails
+                                   with VKMHA_ERROR_BUDGET_EXCEEDED */
+} VkmhaScratchArenaCreateInfo;
+
+/* Chained on VkmhaSessionCreateInfo::pNext (createSession, getSessionMemoryRequirements, getSessionScratch-
+ * Requirements): the session's scratch comes from `arena`. Refused with VKMHA_ERROR_BUDGET_EXCEEDED when the arena's
+ * bytesPerFrame is below what the session needs, with VKMHA_ERROR_INVALID_ARGUMENT for a hostIo session, another
+ * context's arena or a different framesInFlight. getSessionMemoryRequirements then counts only what the session
+ * owns besides the arena. */
+typedef struct VkmhaSessionScratchArenaInfo {
+    VkmhaStructureType sType; /* VKMHA_STRUCTURE_TYPE_SESSION_SCRATCH_ARENA_INFO */
+    const void* pNext;        /* the rest of the chain (NULL at its end) */
+    VkmhaScratchArena arena;  /* required; made on the model's context */
+} VkmhaSessionScratchArenaInfo;
 
 typedef struct VkmhaStageTiming {
     VkmhaStage stage;
@@ -889,6 +942,18 @@ typedef struct VkmhaProcTable {
        Builds the fused-kernel pipelines anew on every call (milliseconds each with ACO). */
     VkmhaResult(VKMHA_CALL* getPipelineStatistics)(VkmhaContext context, const VkmhaPipelineStatisticsInfo* pInfo,
                                                    uint32_t* pCount, VkmhaPipelineStatistics* pStatistics);
+    /* Bytes of scratch one frame slot of this session takes, from its own memory or from an arena (the figure an
+       arena's bytesPerFrame must reach; a multiple of 256). A chained VkmhaSessionScratchArenaInfo is taken but
+       its arena is not consulted. */
+    VkmhaResult(VKMHA_CALL* getSessionScratchRequirements)(VkmhaModel model, const VkmhaSessionCreateInfo* pCreateInfo,
+                                                           VkDeviceSize* pBytesPerFrame);
+    /* A scratch arena that sessions of any model on this context are created against (see
+       VkmhaScratchArenaCreateInfo); all its device memory is allocated here. */
+    VkmhaResult(VKMHA_CALL* createScratchArena)(VkmhaContext context, const VkmhaScratchArenaCreateInfo* pCreateInfo,
+                                                VkmhaScratchArena* pArena);
+    /* Releases the caller's handle; the memory goes with the last session using it. The GPU must be done with every
+       record of its sessions before the last of them is destroyed. */
+    void(VKMHA_CALL* destroyScratchArena)(VkmhaScratchArena arena);
 } VkmhaProcTable;
 
 /* The one exported function. requestedApiVersion: the header version the caller was built with
