@@ -22,6 +22,42 @@ ASAN_OPTIONS=detect_leaks=0 "$root/build-asan/bin/vkmha-tests" --test-suite-excl
 
 (cd "$root/build" && ctest --output-on-failure -j "$(nproc)")
 
+# ThreadSanitizer (clang): the threaded suite (tests/test_threads.cpp). Only the
+# driver's own reports are suppressed (tests/tsan.supp says why for each); any race in vkmha fails the run.
+echo "vkmha: ThreadSanitizer, threaded suites"
+cmake -S "$root" -B "$root/build-tsan" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_COMPILER=clang++-14 \
+    -DCMAKE_C_COMPILER=clang-14 -DVKMHA_SANITIZE_THREAD=ON >/dev/null
+cmake --build "$root/build-tsan" -j "$(nproc)" --target vkmha-tests
+TSAN_OPTIONS="suppressions=$root/tests/tsan.supp halt_on_error=1 history_size=4" \
+    "$root/build-tsan/bin/vkmha-tests" --test-suite=threads --minimal
+
+# libFuzzer (clang, ASan+UBSan): each target for a bounded time from its committed seed corpus (fuzz/corpus/); new
+# inputs go to a scratch corpus in build-fuzz, crashes to build-fuzz/crash-* (turn each into a regression test).
+echo "vkmha: fuzzing, 60 s per target"
+cmake -S "$root" -B "$root/build-fuzz" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_COMPILER=clang++-14 \
+    -DCMAKE_C_COMPILER=clang-14 -DVKMHA_FUZZ=ON -DVKMHA_BUILD_TOOLS=OFF -DVKMHA_BUILD_TESTS=OFF -DVKMHA_INSTALL=OFF \
+    >/dev/null
+cmake --build "$root/build-fuzz" -j "$(nproc)" --target vkmha-fuzz-safetensors vkmha-fuzz-c-api
+rm -f "$root"/build-fuzz/{crash,leak,timeout,oom}-*
+for target in safetensors c_api; do
+    scratch="$root/build-fuzz/corpus-$target"
+    mkdir -p "$scratch"
+    # The C API target's context is made once for the process; llvmpipe's JIT keeps what it compiled, which a
+    # per-input leak check would count: leaks are the soak suite's and the fault sweep's to find.
+    leaks=1
+    [ "$target" = c_api ] && leaks=0
+    "$root/build-fuzz/bin/vkmha-fuzz-${target//_/-}" -max_total_time=60 -timeout=20 -rss_limit_mb=4096 \
+        -detect_leaks=$leaks -print_final_stats=1 -artifact_prefix="$root/build-fuzz/" \
+        "$scratch" "$root/fuzz/corpus/$target" 2>&1 | grep -E "^(stat::|#[0-9]+ +DONE|==|SUMMARY|ERROR)" || true
+    if ls "$root"/build-fuzz/{crash,leak,timeout,oom}-* >/dev/null 2>&1; then
+        echo "vkmha: the $target fuzzer found a failing input (build-fuzz/)" >&2
+        exit 1
+    fi
+done
+
+# Soak, short form: frame-loop's memory flat from 100 to 1000 frames (scripts/soak.sh --long: 10000 frames).
+bash "$root/scripts/soak.sh" "$root/build"
+
 bash "$root/scripts/check_abi.sh"
 bash "$root/scripts/check_abi.sh" --self-test
 bash "$root/scripts/check_consumer.sh"
