@@ -44,8 +44,8 @@ for target in safetensors c_api; do
     scratch="$root/build-fuzz/corpus-$target"
     mkdir -p "$scratch"
     # -timeout: one input of the C API target may create a whole own-mode context (seconds on a loaded machine); a
-    # hang is still caught. The C API target's context lives for the whole process, and lavapipe leaks at exit (21 blocks from
-    # libvulkan_lvp.so, measured): no leak checks there; vkmha's leaks are the soak suite's and the fault sweep's.
+    # hang is still caught. That target's context lives for the whole process, and lavapipe leaks at exit (21 blocks
+    # from libvulkan_lvp.so, measured): no leak checks there; vkmha's leaks are the soak suite's and the fault sweep's.
     leaks=1
     [ "$target" = c_api ] && leaks=0
     ASAN_OPTIONS="detect_leaks=$leaks" \
