@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The whole suite: builds vkmha and runs every test with the Khronos validation layer on (any validation message
-# fails a test): first an ASan+UBSan build of the suites, then the release build through CTest, then the public ABI
+# fails a test): first an ASan+UBSan build of the suites, then the release build through CTest, a ThreadSanitizer build
+# of the threaded suite, the libFuzzer targets for 60 s each and the short soak (scripts/soak.sh), then the public ABI
 # against its baseline (scripts/check_abi.sh) and the consumer test (scripts/check_consumer.sh).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
