@@ -16,7 +16,7 @@ void main()
     const uint ty = gl_LocalInvocationID.y;
     const uint tid = ty * WG_X + tx;
     const uint threads = WG_X * WG_Y;
-    const uint m0 = gl_WorkGroupID.y * BLOCK_M;
+    const uint m0 = linear_row_tile() * BLOCK_M;
     const uint n0 = gl_WorkGroupID.x * BLOCK_N;
 
     float acc[ROWS_PER_INVOCATION][COLS_PER_INVOCATION];

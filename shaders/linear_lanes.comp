@@ -17,7 +17,7 @@ const uint C = COLS_PER_INVOCATION;
 void main()
 {
     const uint tx = gl_LocalInvocationID.x;
-    const uint m0 = gl_WorkGroupID.y * R;
+    const uint m0 = linear_row_tile() * R;
     const uint n0 = gl_WorkGroupID.x * WG_X * C;
     // Rows and columns past the problem read the last one (always in range) and are never stored.
     uint x_row[R];

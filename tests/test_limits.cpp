@@ -17,6 +17,7 @@
 #include <doctest/doctest.h>
 
 #include <cstdint>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <random>
@@ -165,21 +166,52 @@ TEST_SUITE("limits") {
         CHECK(contains(over.error().message, "65535"));
     }
 
-    TEST_CASE("workgroups: projection row tiles past 65535 are refused naming the kernel, at 65535 they plan") {
-        // linear.comp's packed K/V outputs take no row offset, so a projection cannot be split by rows without a
-        // kernel change: batch * length rows past 65535 row tiles are refused at planning, with the count.
+    TEST_CASE("workgroups: projection row tiles past 65535 fold into the grid's z, in one dispatch each") {
+        // linear.comp's packed K/V outputs take no row offset, so a projection is not split into several dispatches:
+        // its row tiles fold over (y <= 65535, z), and the kernel reads tile z * groups.y + y.
         DeviceLimits limits = lavapipe_like();
         limits.max_storage_buffer_range = UINT32_MAX; // reach the grid, not a binding
         const uint32_t block_m = vkmha::test::gpu_context().shaders().linear_tiling().block_m();
-        PlanInputs in = inputs(limits, 16, 4, 4, {block_m, kGuaranteedGroups, 1});
-        in.options.split_k = false;
-        auto at_limit = plan_attention(in, limits);
-        REQUIRE_MESSAGE(at_limit.ok(), at_limit.error().message);
-        in.shape.lq = kGuaranteedGroups + 1;
-        auto over = plan_attention(in, limits);
-        REQUIRE_FALSE(over.ok());
-        CHECK(over.error().code == ErrorCode::unsupported);
-        CHECK(contains(over.error().message, "linear needs 65536 workgroups in dimension 1"));
+        for (uint32_t lq : {kGuaranteedGroups, kGuaranteedGroups + 1, 3 * kGuaranteedGroups}) {
+            CAPTURE(lq);
+            PlanInputs in = inputs(limits, 16, 4, 4, {block_m, lq, 1}); // lq row tiles
+            in.options.split_k = false;
+            auto plan = plan_attention(in, limits);
+            REQUIRE_MESSAGE(plan.ok(), plan.error().message);
+            uint32_t folded = 0;
+            for (const Pass& pass : plan->passes) {
+                for (uint32_t count : pass.groups) CHECK(count <= kGuaranteedGroups);
+                if (pass.kernel != Kernel::linear) continue;
+                LinearParams params;
+                std::memcpy(&params, pass.push.data(), sizeof params);
+                const uint64_t tiles = (uint64_t(params.M) + block_m - 1) / block_m;
+                CHECK(uint64_t(pass.groups[1]) * pass.groups[2] >= tiles);      // every row tile has a workgroup
+                CHECK(uint64_t(pass.groups[1]) * (pass.groups[2] - 1) < tiles); // and no z layer is wholly idle
+                if (tiles == lq) ++folded;
+            }
+            CHECK(folded == 2); // the query and output projections, one dispatch each (K/V: block_m rows)
+        }
+    }
+
+    TEST_CASE("workgroups: 557056 token rows, 69632 projection row tiles, match the CPU reference") {
+        // End to end on the device: B * L rows past 65535 of lavapipe's 8-row projection tiles (lane tiles) fold
+        // into a second grid layer; before, this record was refused. One KV head keeps the fused grid at B = 32768.
+        const uint32_t B = 32768, L = 17;
+        vkmha::test::ModelSpec spec;
+        spec.embed = 8;
+        spec.heads = 2;
+        spec.kv_heads = 1;
+        spec.naming = vkmha::test::Naming::llama;
+        vkmha::test::OwnSetup setup(spec, vkmha::test::session_info(B, L, L, true));
+        const VkmhaContextProperties p = vkmha::test::context_properties(setup.context.get());
+        if (p.deviceType == VK_PHYSICAL_DEVICE_TYPE_CPU) // lane tiles of 8 rows: the premise of this test
+            CHECK(uint64_t(B) * L / 8 > kGuaranteedGroups);
+        AttentionOptions options;
+        options.causal = true;
+        const vkmha::test::RunInputs in =
+            vkmha::test::make_inputs(setup.host.config, {B, L, L}, options, false, false, 17);
+        vkmha::test::run_and_check(setup.session.get(), setup.host, in, "69632 row tiles");
+        setup.check_still_works("after the folded projections");
     }
 
     TEST_CASE("workgroups: the unfused path splits B*H past 65535 into chunks that each fit the grid") {

@@ -192,12 +192,18 @@ Expected expected_metadata(const ModelFixture& f) {
 void check_metadata(const ModelFixture& f, const std::map<std::string, std::string>& meta) {
     const Expected e = expected_metadata(f);
     CHECK(meta.size() == e.text.size() + e.number.size()); // no key the table does not spell out
-    for (const auto& [key, value] : e.text) {
+    // Plain names, not structured bindings: clang before 16 (the ThreadSanitizer build) cannot capture those in
+    // doctest's lambdas.
+    for (const auto& text_entry : e.text) {
+        const std::string& key = text_entry.first;
+        const std::string& value = text_entry.second;
         CAPTURE(key);
         REQUIRE(meta.count(key) == 1);
         CHECK(meta.at(key) == value);
     }
-    for (const auto& [key, value] : e.number) {
+    for (const auto& number_entry : e.number) {
+        const std::string& key = number_entry.first;
+        const double value = number_entry.second;
         CAPTURE(key);
         REQUIRE(meta.count(key) == 1);
         const std::string& text = meta.at(key);

@@ -103,7 +103,11 @@ Pass& add_linear(AttentionPlan& plan, const PlanModel& model, Stage stage, std::
     if (p.variant == Variant::f16 && *bindings.begin() == BufferRole::concat) p.variant = Variant::f16_in;
     set_push(p, params);
     p.groups[0] = div_up(params.N, model.linear_tiling.block_n());
-    p.groups[1] = div_up(params.M, model.linear_tiling.block_m());
+    // Row tiles past the guaranteed grid fold into z (linear_row_tile() in linear_common.glsl): one dispatch still
+    // covers every row, which the packed K/V outputs need (they take no row offset). 0 rows stay 0 groups, refused.
+    const uint32_t row_tiles = div_up(params.M, model.linear_tiling.block_m());
+    p.groups[1] = std::min(row_tiles, kMaxGroups);
+    p.groups[2] = row_tiles ? div_up(row_tiles, p.groups[1]) : 1;
     return p;
 }
 

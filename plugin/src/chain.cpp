@@ -1,6 +1,7 @@
 // pNext chains: the walk that takes the structs a call accepts and refuses any other by name.
 #include "chain.h"
 
+#include <cstring>
 #include <string>
 #include <tuple>
 
@@ -36,11 +37,17 @@ const char* structure_name(uint32_t type) {
     }
 }
 
+uint32_t raw_structure_type(const void* header) {
+    uint32_t type = 0;
+    std::memcpy(&type, header, sizeof type);
+    return type;
+}
+
 namespace {
 
-// What every chained struct starts with.
+// What every chained struct starts with (sType read through raw_structure_type).
 struct ChainHeader {
-    VkmhaStructureType sType;
+    uint32_t sType;
     const void* pNext;
 };
 
@@ -60,23 +67,23 @@ Status walk_chain(const void* next, const char* owner, std::span<const ChainTarg
         if (length == kMaxChainLength)
             return make_error(ErrorCode::invalid_argument, std::string(owner) + "::pNext chain is longer than " +
                                                                std::to_string(kMaxChainLength) + " structs (a cycle?)");
-        const auto* header = static_cast<const ChainHeader*>(next);
+        const uint32_t type = raw_structure_type(next);
         const ChainTarget* slot = nullptr;
         for (const ChainTarget& s : slots)
-            if (s.type == header->sType) slot = &s;
+            if (uint32_t(s.type) == type) slot = &s;
         if (!slot) {
             std::string takes = slots.empty() ? " (its pNext must be NULL)" : "; it takes ";
             for (size_t i = 0; i < slots.size(); ++i)
                 takes += (i ? ", " : "") + std::string(structure_name(slots[i].type));
             return make_error(ErrorCode::invalid_argument, std::string(owner) + "::pNext chain holds " +
-                                                               structure_text(header->sType) + ", which " + owner +
+                                                               structure_text(type) + ", which " + owner +
                                                                " does not take" + takes);
         }
         if (*slot->found)
             return make_error(ErrorCode::invalid_argument,
                               std::string(structure_name(slot->type)) + " is chained twice on " + owner);
-        *slot->found = header;
-        next = header->pNext;
+        *slot->found = next;
+        next = static_cast<const ChainHeader*>(next)->pNext;
     }
     return {};
 }

@@ -13,6 +13,10 @@ namespace vkmha::plugin {
 // The struct a VkmhaStructureType value belongs to, or nullptr for a value the header does not define.
 const char* structure_name(uint32_t type);
 
+// The sType at the start of a caller's struct, as the 32 bits C wrote. Read as the enum, a value past the
+// enumerators' range (e.g. 0xC6C6C6C6, which C allows) is undefined behaviour in C++ (found by fuzz/).
+uint32_t raw_structure_type(const void* header);
+
 // One struct a chain may hold, and where the walk leaves it (nullptr when absent).
 struct ChainTarget {
     VkmhaStructureType type;

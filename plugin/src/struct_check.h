@@ -48,8 +48,9 @@ inline Error argument_error(std::string message) { return make_error(ErrorCode::
 // `param` (the parameter's name in the header, e.g. "pInfo") is present and carries T's sType.
 template <typename T> Status check_struct(const T* s, const char* param) {
     if (!s) return argument_error(std::string(param) + " is NULL");
-    if (s->sType == StructType<T>::type) return {};
-    return argument_error(std::string(param) + "->sType is " + std::to_string(s->sType) + ", expected " +
+    const uint32_t type = raw_structure_type(s); // any 32 bits a C caller wrote, not only the enum's values
+    if (type == uint32_t(StructType<T>::type)) return {};
+    return argument_error(std::string(param) + "->sType is " + std::to_string(type) + ", expected " +
                           std::to_string(StructType<T>::type) + " for a " + StructType<T>::name);
 }
 

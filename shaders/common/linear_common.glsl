@@ -14,8 +14,9 @@
 //   constant_id 2  TILE_K               default 16  K elements staged in shared memory per step
 //   constant_id 3  ROWS_PER_INVOCATION  default 1   register tile along M
 //   constant_id 4  COLS_PER_INVOCATION  default 1   register tile along N
-// Dispatch: (ceil(N / (local_size_x * COLS_PER_INVOCATION)),
-//            ceil(M / (local_size_y * ROWS_PER_INVOCATION)), 1)
+// Dispatch: (ceil(N / (local_size_x * COLS_PER_INVOCATION)), Y, Z) with Y * Z >= the row tiles
+//            ceil(M / (local_size_y * ROWS_PER_INVOCATION)): tiles past the guaranteed 65535 per grid dimension fold
+//            into z (linear_row_tile()); the extra workgroups of the last z layer store nothing.
 //
 // Storage variants (shaders/CMakeLists.txt): X_F16, W_F16 (weights and bias), Y_F16 make that binding fp16
 // (GL_EXT_shader_16bit_storage); each value is converted to float on load and the sum is always fp32.
@@ -121,5 +122,9 @@ void store(uint m, uint n, float v)
         v_data[destination(p.out_mode, m, n - p.q_cols - kv_cols, kv_cols, p.rows_per_batch, p.num_out_heads)] = Y_T(v);
     }
 }
+
+// The row tile of this workgroup: y, folded over z when a projection has more row tiles than one grid dimension holds
+// (the host's plan_common.cpp add_linear; the packed K/V outputs take no row offset, so one dispatch covers all rows).
+uint linear_row_tile() { return gl_WorkGroupID.z * gl_NumWorkGroups.y + gl_WorkGroupID.y; }
 
 #endif

@@ -48,14 +48,28 @@
  *   session or model (fences, vkDeviceWaitIdle) before destroying it. (Work vkmha submitted itself, through
  *   submit, is waited for.)
  *
- * Threading
- *   Functions on different sessions may be called from different threads concurrently, sessions of one model
- *   included (a model is read-only once created). One session must not be used from two threads at once, nor one
- *   KV cache: cached steps on it, its prefill jobs' create, destroy and recordPrefill, and its length, reset and
- *   truncate calls. createModel calls on one context may overlap: their uploads share its command pool and fence
- *   and take turns. createModel and submit use the context's queue: the caller must not use that VkQueue on
- *   another thread during those calls (Vulkan's external-synchronisation rule for queues). The log callback may be
- *   called from several threads at once.
+ * Threading (as Vulkan states it: an object a call takes as "externally synchronized" must not be used by any other
+ * call on another thread at the same time; the caller orders those calls, with a mutex or by design)
+ *   - Free-threaded: vkmhaGetProcTable, getLastError (per thread), getDeviceRequirements, enumerateDevices,
+ *     stageName, and every call on a context or model that does not also name an externally synchronized object
+ *     below: createModel, getModelMemoryRequirements, getContextProperties, getPipelineCacheData on one context;
+ *     createSession, createKvCache, createPrefillJob's model argument, getModelProperties and the get*Memory-
+ *     Requirements queries on one model. A model is read-only once created, so any number of threads may record
+ *     and submit sessions of one model at once. createModel calls on one context take turns internally (they share
+ *     its one-time upload command pool and fence).
+ *   - Externally synchronized: a session in every call that takes it (record*, submit*, wait, readOutputs,
+ *     getStageTimings, destroySession); a KV cache in every call that takes it (cached steps recorded or submitted
+ *     on it by any session, createPrefillJob, getKvCacheLength, resetKvCache, truncateKvCache, destroyKvCache), and
+ *     its prefill jobs with it (recordPrefill, destroyPrefillJob); the VkCommandBuffer a record writes into (and,
+ *     by Vulkan's rule, the VkCommandPool it came from); and each handle in its destroy call: no call may use a
+ *     model, context or anything made from it while it is destroyed.
+ *   - Queues: vkmha submits to the context's queue only in createModel (the weights' upload) and in submit*. Its
+ *     own submits take an internal lock, so host submits of different sessions may race. In adopt mode that queue
+ *     is the engine's: the engine must not use that VkQueue on another thread during those calls (Vulkan's
+ *     external-synchronization rule for queues). Record calls never touch a queue.
+ *   - A lost device (VKMHA_ERROR_DEVICE_LOST) is seen by every thread: the flag is shared by the context.
+ *   - The log callback is called on the thread of the vkmha call that logs, possibly from several threads at once.
+ *   tests/test_threads.cpp exercises these rules, and scripts/test.sh runs it under ThreadSanitizer.
  *
  * Frames and the barrier contract (recordAttention)
  *   recordAttention writes one forward pass into the caller's VkCommandBuffer, which must be in the recording
