@@ -30,6 +30,8 @@ const char* structure_name(uint32_t type) {
     case VKMHA_STRUCTURE_TYPE_CONTEXT_COMPILE_ONLY_INFO: return "VkmhaContextCompileOnlyInfo";
     case VKMHA_STRUCTURE_TYPE_PIPELINE_STATISTICS_INFO: return "VkmhaPipelineStatisticsInfo";
     case VKMHA_STRUCTURE_TYPE_PIPELINE_STATISTICS: return "VkmhaPipelineStatistics";
+    case VKMHA_STRUCTURE_TYPE_MODEL_UPLOAD_INFO: return "VkmhaModelUploadInfo";
+    case VKMHA_STRUCTURE_TYPE_REFERENCE_INFO: return "VkmhaReferenceInfo";
     default: return nullptr;
     }
 }
