@@ -44,7 +44,8 @@ Result<VkCommandBuffer> Context::begin_once() const {
                                                       "and never submits work (uploading weights would)");
     if (!m_pool)
         return make_error(ErrorCode::invalid_argument,
-                          "this context has no queue (adopted without one): uploading weights needs a queue");
+                          "this context has no queue (adopted without one): createModel's own upload needs a queue; "
+                          "chain a VkmhaModelUploadInfo (recordUpload) to record the upload into your command buffer");
     if (m_pending_upload != VK_NULL_HANDLE) {
         // An earlier upload's wait failed: the fence and its command buffer may still be in use.
         VkFence fence = m_fence.get();

@@ -146,40 +146,16 @@ Result<VkDeviceSize> Model::memory_required(const Context& ctx, const AttentionC
     return Arena::measure(ctx.device(), model_requests(c, precision, MemoryKind::device_local));
 }
 
-Result<std::unique_ptr<Model>> Model::create(const Context& ctx, const AttentionConfig& c, const AttentionWeights& w,
-                                             Precision precision) {
-    VKMHA_TRY(validate_weights(c, w));
-    VKMHA_TRY(check_precision(ctx, precision));
-    if (ctx.compile_only())
-        return make_error(ErrorCode::unsupported, "createModel uploads weights, and the context on '" +
-                                                      ctx.device().info().name +
-                                                      "' is compile-only (it never submits work): read its "
-                                                      "pipelines' statistics with getPipelineStatistics instead");
-    std::unique_ptr<Model> m(new Model());
-    m->m_config = c;
-    m->m_precision = precision;
-    m->m_in_bias = !w.bq.empty();
-    m->m_out_bias = !w.bo.empty();
-    const FusedTilings tilings = choose_fused_tilings(ctx.device().limits(), ctx.kernel_policy(), c);
-    m->m_tiling = tilings.prefill;
-    if (tilings.fused) { // larger head dims take the unfused path
-        auto pipeline = ctx.shaders().attention_pipeline(m->m_tiling, precision, score_modifiers(c));
-        if (!pipeline) return pipeline.take_error();
-        m->m_attention = std::move(pipeline.value());
-        m->m_decode_tiling = tilings.decode;
-        auto decode = ctx.shaders().attention_pipeline(m->m_decode_tiling, precision, score_modifiers(c));
-        if (!decode) return decode.take_error();
-        m->m_decode = std::move(decode.value());
-    }
-    auto arena = Arena::create(ctx.device(), model_requests(c, precision, MemoryKind::device_local));
-    if (!arena) return arena.take_error();
-    m->m_arena = std::move(arena.value());
+namespace {
+
+// Host-visible buffers holding the weights in the model's precision, in the layout of model_requests, ready to be
+// copied to the device.
+Result<Arena> staged_weights(const Context& ctx, const AttentionConfig& c, const AttentionWeights& w,
+                             Precision precision, const WeightOffsets& o) {
     auto staging = Arena::create(ctx.device(), model_requests(c, precision, MemoryKind::host_visible));
     if (!staging) return staging.take_error();
-    m->m_offsets = offsets_of(c);
     const std::vector<float> table = table_contents(c, w);
     std::memcpy((*staging)[5].mapped, table.data(), table.size() * sizeof(float));
-    const WeightOffsets& o = m->m_offsets;
     // Each weight: its staging buffer and element offset there.
     struct Part {
         const char* name;
@@ -210,13 +186,58 @@ Result<std::unique_ptr<Model>> Model::create(const Context& ctx, const Attention
             std::memcpy(static_cast<float*>(base) + part.offset, src.data(), src.size() * sizeof(float));
         }
     }
+    return staging;
+}
+
+void record_copies(const Device& d, const Arena& staging, const Arena& dst, VkCommandBuffer cmd) {
+    for (size_t i = 0; i < staging.size(); ++i) {
+        VkBufferCopy region{0, 0, staging[i].size};
+        d.vk().vkCmdCopyBuffer(cmd, staging[i].buffer, dst[i].buffer, 1, &region);
+    }
+}
+
+} // namespace
+
+Result<std::unique_ptr<Model>> Model::create(const Context& ctx, const AttentionConfig& c, const AttentionWeights& w,
+                                             Precision precision, ModelUpload upload) {
+    VKMHA_TRY(validate_weights(c, w));
+    VKMHA_TRY(check_precision(ctx, precision));
+    if (ctx.compile_only())
+        return make_error(ErrorCode::unsupported, "createModel uploads weights, and the context on '" +
+                                                      ctx.device().info().name +
+                                                      "' is compile-only (it never submits work): read its "
+                                                      "pipelines' statistics with getPipelineStatistics instead");
+    std::unique_ptr<Model> m(new Model());
+    m->m_device = &ctx.device();
+    m->m_config = c;
+    m->m_precision = precision;
+    m->m_in_bias = !w.bq.empty();
+    m->m_out_bias = !w.bo.empty();
+    const FusedTilings tilings = choose_fused_tilings(ctx.device().limits(), ctx.kernel_policy(), c);
+    m->m_tiling = tilings.prefill;
+    if (tilings.fused) { // larger head dims take the unfused path
+        auto pipeline = ctx.shaders().attention_pipeline(m->m_tiling, precision, score_modifiers(c));
+        if (!pipeline) return pipeline.take_error();
+        m->m_attention = std::move(pipeline.value());
+        m->m_decode_tiling = tilings.decode;
+        auto decode = ctx.shaders().attention_pipeline(m->m_decode_tiling, precision, score_modifiers(c));
+        if (!decode) return decode.take_error();
+        m->m_decode = std::move(decode.value());
+    }
+    auto arena = Arena::create(ctx.device(), model_requests(c, precision, MemoryKind::device_local));
+    if (!arena) return arena.take_error();
+    m->m_arena = std::move(arena.value());
+    m->m_offsets = offsets_of(c);
+    auto staging = staged_weights(ctx, c, w, precision, m->m_offsets);
+    if (!staging) return staging.take_error();
+    if (upload == ModelUpload::record) { // the engine records the copies (record_upload)
+        m->m_staging = std::move(staging.value());
+        return m;
+    }
     const Device& d = ctx.device();
-    Arena& dst = m->m_arena;
+    const Arena& dst = m->m_arena;
     VKMHA_TRY(ctx.run_once([&](VkCommandBuffer cmd) {
-        for (size_t i = 0; i < staging->size(); ++i) {
-            VkBufferCopy region{0, 0, (*staging)[i].size};
-            d.vk().vkCmdCopyBuffer(cmd, (*staging)[i].buffer, dst[i].buffer, 1, &region);
-        }
+        record_copies(d, staging.value(), dst, cmd);
         // The copies must be visible to every later compute read of the weights, in any later submission.
         VkMemoryBarrier barrier{VK_STRUCTURE_TYPE_MEMORY_BARRIER};
         barrier.srcAccessMask = VK_ACCESS_TRANSFER_WRITE_BIT;
@@ -225,6 +246,30 @@ Result<std::unique_ptr<Model>> Model::create(const Context& ctx, const Attention
                                     &barrier, 0, nullptr, 0, nullptr);
     }));
     return m;
+}
+
+Status Model::record_upload(VkCommandBuffer cmd) {
+    if (!m_staging)
+        return make_error(ErrorCode::invalid_argument,
+                          "the model's weights are already on the device: recordModelUpload is only for a model "
+                          "created with VkmhaModelUploadInfo::recordUpload whose upload is not yet completed");
+    if (cmd == VK_NULL_HANDLE) return make_error(ErrorCode::invalid_argument, "commandBuffer is VK_NULL_HANDLE");
+    record_copies(*m_device, *m_staging, m_arena, cmd);
+    m_upload_recorded = true;
+    return {};
+}
+
+Status Model::finish_upload() {
+    if (!m_staging)
+        return make_error(ErrorCode::invalid_argument,
+                          "the model's weights are already on the device: completeModelUpload is only for a model "
+                          "created with VkmhaModelUploadInfo::recordUpload, once");
+    if (!m_upload_recorded)
+        return make_error(ErrorCode::invalid_argument,
+                          "completeModelUpload before recordModelUpload: record the upload into a command buffer, "
+                          "submit it and wait for it first");
+    m_staging.reset();
+    return {};
 }
 
 } // namespace vkmha

@@ -6,7 +6,15 @@
 #include "context.h"
 #include "vulkan/arena.h"
 
+#include <optional>
+
 namespace vkmha {
+
+// How createModel's weights reach device memory. submit: through the context's queue, waited for before create
+// returns. record: create only allocates and fills host-visible staging; the engine records the copies into its own
+// command buffer (record_upload), submits them on its queue, and calls finish_upload once they completed, which frees
+// the staging. Until then the model must not be used (upload_pending()).
+enum class ModelUpload { submit, record };
 
 class Model {
   public:
@@ -14,7 +22,19 @@ class Model {
     // storage variants; it needs Device::storage16() (else ErrorCode::unsupported).
     static Result<VkDeviceSize> memory_required(const Context&, const AttentionConfig&, Precision = Precision::fp32);
     static Result<std::unique_ptr<Model>> create(const Context&, const AttentionConfig&, const AttentionWeights&,
-                                                 Precision = Precision::fp32);
+                                                 Precision = Precision::fp32, ModelUpload = ModelUpload::submit);
+
+    // ModelUpload::record: the weights are not on the device until the engine's copies have run and finish_upload
+    // was called.
+    bool upload_pending() const { return m_staging.has_value(); }
+    // Whether record_upload has been called since create (finish_upload refuses a model never recorded).
+    bool upload_recorded() const { return m_upload_recorded; }
+    // Records one copy per weight buffer from the staging into `cmd` (transfer stage, TRANSFER_WRITE on exit; no
+    // barrier: the engine orders its compute after it). May be recorded again, e.g. into a new command buffer after
+    // the engine discarded the first. Refused once the upload is finished or when the model was created to submit.
+    Status record_upload(VkCommandBuffer cmd);
+    // The engine says every recorded upload has completed on the GPU: frees the staging; the model is usable.
+    Status finish_upload();
 
     const AttentionConfig& config() const { return m_config; }
     Precision precision() const { return m_precision; }
@@ -39,11 +59,15 @@ class Model {
     VkPipeline decode_pipeline() const { return m_decode.get(); }
 
   private:
+    const Device* m_device = nullptr; // the context's; records the upload copies
     AttentionConfig m_config;
     Precision m_precision = Precision::fp32;
     bool m_in_bias = false;
     bool m_out_bias = false;
     Arena m_arena;
+    // ModelUpload::record: the filled staging, kept until finish_upload (or destruction).
+    std::optional<Arena> m_staging;
+    bool m_upload_recorded = false;
     WeightOffsets m_offsets;
     AttentionTiling m_tiling, m_decode_tiling;
     Handle<VkPipeline> m_attention, m_decode;

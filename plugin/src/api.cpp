@@ -6,6 +6,7 @@
 #include "model_info.h"
 #include "pipeline_statistics_api.h"
 #include "qkv_layout.h"
+#include "reference.h"
 #include "struct_check.h"
 
 #include "context.h"
@@ -305,7 +306,14 @@ VkmhaResult VKMHA_CALL create_model(VkmhaContext context, const VkmhaModelCreate
                                                             " bytes of device memory, over the budget of " +
                                                             std::to_string(info->memoryBudget));
         }
-        auto model = Model::create(*context->context, loaded->config, loaded->weights, precision_of(*info));
+        auto upload = upload_of(*info);
+        if (!upload) return fail(upload.error());
+        // Own mode: the caller has no command buffer on vkmha's device to record the upload into.
+        VKMHA_REQUIRE(upload.value() == ModelUpload::submit || !context->context->device().owns_device(),
+                      "VkmhaModelUploadInfo::recordUpload needs an adopted device (deviceMode ADOPT): in own mode "
+                      "there is no engine command buffer on vkmha's device to record the upload into");
+        auto model =
+            Model::create(*context->context, loaded->config, loaded->weights, precision_of(*info), upload.value());
         if (!model) return fail(model.error());
         auto handle = std::make_unique<VkmhaModel_T>();
         handle->context = context;
@@ -936,12 +944,73 @@ void VKMHA_CALL destroy_scratch_arena(VkmhaScratchArena arena) {
     });
 }
 
+// ---- 1.3: the weight upload recorded into the engine's command buffer --------------------------------------------
+
+VkmhaResult VKMHA_CALL record_model_upload(VkmhaModel model, VkCommandBuffer cmd) {
+    return guarded_on(model, [&] {
+        VKMHA_REQUIRE(model, "model is NULL");
+        VKMHA_CHECK(model->model->record_upload(cmd));
+        return VKMHA_SUCCESS;
+    });
+}
+
+VkmhaResult VKMHA_CALL complete_model_upload(VkmhaModel model) {
+    return guarded_on(model, [&] {
+        VKMHA_REQUIRE(model, "model is NULL");
+        VKMHA_CHECK(model->model->finish_upload());
+        return VKMHA_SUCCESS;
+    });
+}
+
+// ---- 1.3: the CPU reference --------------------------------------------------------------------------------------
+
+VkmhaResult VKMHA_CALL reference_attention_c(const VkmhaReferenceInfo* info) {
+    return guarded([&] {
+        VKMHA_CHECK(check_unchained(info, "pInfo"));
+        VKMHA_REQUIRE((info->pSubmit != nullptr) != (info->pQkv != nullptr),
+                      std::string("pInfo->pSubmit and pInfo->pQkv are ") + (info->pSubmit ? "both set" : "both NULL") +
+                          "; give exactly one");
+        VKMHA_REQUIRE(info->pModel, "pInfo->pModel is NULL");
+        auto loaded = load_model_info(info->pModel);
+        if (!loaded) return fail(loaded.error());
+        if (info->pSubmit) {
+            const VkmhaHostSubmitInfo& s = *info->pSubmit;
+            VKMHA_CHECK(check_struct(&s, "pInfo->pSubmit"));
+            auto positions = host_positions(s.pNext, "VkmhaHostSubmitInfo");
+            if (!positions) return fail(positions.error());
+            auto options = attention_options(s.flags, s.keyPaddingMaskType, s.attnMaskType);
+            if (!options) return fail(options.error());
+            VKMHA_CHECK(run_reference(loaded.value(), *info, options.value(), positions.value()));
+        } else {
+            const VkmhaHostQkvSubmitInfo& s = *info->pQkv;
+            VKMHA_CHECK(check_struct(&s, "pInfo->pQkv"));
+            auto positions = host_positions(s.pNext, "VkmhaHostQkvSubmitInfo", true);
+            if (!positions) return fail(positions.error());
+            auto options = attention_options(s.flags, s.keyPaddingMaskType, s.attnMaskType);
+            if (!options) return fail(options.error());
+            VKMHA_CHECK(run_reference(loaded.value(), *info, options.value(), positions.value()));
+        }
+        return VKMHA_SUCCESS;
+    });
+}
+
 const char* VKMHA_CALL stage_name_c(VkmhaStage stage) {
     if (static_cast<uint32_t>(stage) >= kStageCount) return "unknown";
     return stage_name(static_cast<Stage>(stage)); // in range, and enum_mirror.h holds the values equal
 }
 
 } // namespace
+
+Status check_model_uploaded(VkmhaSession session) {
+    if (!session->model->model->upload_pending()) return {};
+    return argument_error(
+        std::string("the session's model is waiting for its recorded weight upload (VkmhaModelUploadInfo"
+                    "::recordUpload): ") +
+        (session->model->model->upload_recorded()
+             ? "call completeModelUpload once the command buffer holding recordModelUpload completed"
+             : "record it with recordModelUpload, submit it, then call completeModelUpload"));
+}
+
 } // namespace vkmha::plugin
 
 extern "C" VKMHA_EXPORT VkmhaResult VKMHA_CALL vkmhaGetProcTable(uint32_t requested, VkmhaProcTable* table,
@@ -1004,6 +1073,9 @@ extern "C" VKMHA_EXPORT VkmhaResult VKMHA_CALL vkmhaGetProcTable(uint32_t reques
         full.getSessionScratchRequirements = get_session_scratch_requirements;
         full.createScratchArena = create_scratch_arena;
         full.destroyScratchArena = destroy_scratch_arena;
+        full.recordModelUpload = record_model_upload;
+        full.completeModelUpload = complete_model_upload;
+        full.referenceAttention = reference_attention_c;
         std::memcpy(table, &full, std::min(table_size, sizeof(full)));
         return VKMHA_SUCCESS;
     });

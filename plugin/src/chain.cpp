@@ -33,6 +33,8 @@ const char* structure_name(uint32_t type) {
     case VKMHA_STRUCTURE_TYPE_PIPELINE_STATISTICS: return "VkmhaPipelineStatistics";
     case VKMHA_STRUCTURE_TYPE_SCRATCH_ARENA_CREATE_INFO: return "VkmhaScratchArenaCreateInfo";
     case VKMHA_STRUCTURE_TYPE_SESSION_SCRATCH_ARENA_INFO: return "VkmhaSessionScratchArenaInfo";
+    case VKMHA_STRUCTURE_TYPE_MODEL_UPLOAD_INFO: return "VkmhaModelUploadInfo";
+    case VKMHA_STRUCTURE_TYPE_REFERENCE_INFO: return "VkmhaReferenceInfo";
     default: return nullptr;
     }
 }

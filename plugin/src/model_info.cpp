@@ -283,7 +283,9 @@ Result<AttentionConfig> attention_only_config(const VkmhaModelCreateInfo& info, 
 Result<io::LoadedModel> load_model_info(const VkmhaModelCreateInfo* info) {
     VKMHA_TRY(check_struct(info, "pCreateInfo"));
     const void* chained = nullptr;
-    const ChainTarget slots[] = {{VKMHA_STRUCTURE_TYPE_MODEL_ATTENTION_INFO, &chained}};
+    const void* upload = nullptr; // read by upload_of
+    const ChainTarget slots[] = {{VKMHA_STRUCTURE_TYPE_MODEL_ATTENTION_INFO, &chained},
+                                 {VKMHA_STRUCTURE_TYPE_MODEL_UPLOAD_INFO, &upload}};
     VKMHA_TRY(walk_chain(info->pNext, "VkmhaModelCreateInfo", slots));
     const auto* attention = static_cast<const VkmhaModelAttentionInfo*>(chained);
     if (attention) VKMHA_TRY(check_bool("attentionOnly", attention->attentionOnly));
@@ -315,6 +317,21 @@ Result<io::LoadedModel> load_model_info(const VkmhaModelCreateInfo* info) {
 
 Precision precision_of(const VkmhaModelCreateInfo& info) {
     return to_host(info.precision); // check_model_info refused any other value
+}
+
+Result<ModelUpload> upload_of(const VkmhaModelCreateInfo& info) {
+    const void* attention = nullptr;
+    const void* found = nullptr;
+    const ChainTarget slots[] = {{VKMHA_STRUCTURE_TYPE_MODEL_ATTENTION_INFO, &attention},
+                                 {VKMHA_STRUCTURE_TYPE_MODEL_UPLOAD_INFO, &found}};
+    VKMHA_TRY(walk_chain(info.pNext, "VkmhaModelCreateInfo", slots));
+    const auto* upload = static_cast<const VkmhaModelUploadInfo*>(found);
+    if (!upload) return ModelUpload::submit;
+    if (upload->recordUpload != VK_FALSE && upload->recordUpload != VK_TRUE)
+        return make_error(ErrorCode::invalid_argument, "VkmhaModelUploadInfo::recordUpload is " +
+                                                           std::to_string(upload->recordUpload) +
+                                                           ", not VK_TRUE or VK_FALSE");
+    return upload->recordUpload == VK_TRUE ? ModelUpload::record : ModelUpload::submit;
 }
 
 } // namespace vkmha::plugin

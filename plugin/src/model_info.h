@@ -4,6 +4,7 @@
 
 #include "attention_config.h"
 #include "io/weight_map.h"
+#include "model.h"
 #include "result.h"
 #include "vkmha/vkmha.h"
 
@@ -15,5 +16,9 @@ Result<io::LoadedModel> load_model_info(const VkmhaModelCreateInfo* info);
 
 // The model's storage precision; only for a create-info load_model_info accepted.
 Precision precision_of(const VkmhaModelCreateInfo& info);
+
+// 1.3: whether createModel submits the upload or leaves it to the engine (a chained VkmhaModelUploadInfo); only for a
+// create-info load_model_info accepted.
+Result<ModelUpload> upload_of(const VkmhaModelCreateInfo& info);
 
 } // namespace vkmha::plugin

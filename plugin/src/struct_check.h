@@ -41,6 +41,7 @@ VKMHA_STRUCT_TYPE(VkmhaPipelineStatisticsInfo, VKMHA_STRUCTURE_TYPE_PIPELINE_STA
 VKMHA_STRUCT_TYPE(VkmhaPipelineStatistics, VKMHA_STRUCTURE_TYPE_PIPELINE_STATISTICS)
 VKMHA_STRUCT_TYPE(VkmhaScratchArenaCreateInfo, VKMHA_STRUCTURE_TYPE_SCRATCH_ARENA_CREATE_INFO)
 VKMHA_STRUCT_TYPE(VkmhaSessionScratchArenaInfo, VKMHA_STRUCTURE_TYPE_SESSION_SCRATCH_ARENA_INFO)
+VKMHA_STRUCT_TYPE(VkmhaReferenceInfo, VKMHA_STRUCTURE_TYPE_REFERENCE_INFO)
 #undef VKMHA_STRUCT_TYPE
 
 inline Error argument_error(std::string message) { return make_error(ErrorCode::invalid_argument, std::move(message)); }
@@ -60,9 +61,13 @@ template <typename T> Status check_unchained(const T* s, const char* param) {
     return no_chain(s->pNext, StructType<T>::name);
 }
 
-// What every record call checks first: the session and its pInfo.
+// A session whose model's recorded upload (VkmhaModelUploadInfo) is not completed must not read its weights (api.cpp).
+Status check_model_uploaded(VkmhaSession session);
+
+// What every record call checks first: the session, its model's weights and its pInfo.
 template <typename T> Status check_record_call(VkmhaSession session, const T* info) {
     if (!session) return argument_error("session is NULL");
+    VKMHA_TRY(check_model_uploaded(session));
     return check_struct(info, "pInfo");
 }
 

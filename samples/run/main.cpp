@@ -5,10 +5,8 @@
 #include "common/api.h"
 #include "common/attention_inputs.h"
 #include "common/cli.h"
-#include "cpu_reference.h"
 #include "io/safetensors.h"
 #include "io/weight_map.h"
-#include "rope.h"
 
 #include <algorithm>
 #include <cmath>
@@ -40,8 +38,7 @@ struct Options {
     bool causal = false, need_weights = false, average = true, incremental = false;
     bool qkv = false; // attention only: the input holds the caller's own q, k, v
     VkmhaPrecision precision = VKMHA_PRECISION_FP32;
-    // The model options as the public API takes them (all 0: off); the CPU reference gets them through
-    // apply_model_options.
+    // The model options as the public API takes them (all 0: off), for either device.
     VkmhaModelAttentionInfo attention{VKMHA_STRUCTURE_TYPE_MODEL_ATTENTION_INFO};
 };
 
@@ -244,32 +241,6 @@ struct Outputs {
     std::vector<float> output, weights;
 };
 
-// The model options for the CPU reference, with the API's defaults (0 = ...) spelled out as the library does.
-void apply_model_options(const VkmhaModelAttentionInfo& a, vkmha::AttentionConfig& c) {
-    vkmha::RopeConfig& r = c.rope;
-    r.layout = static_cast<vkmha::RopeLayout>(a.ropeLayout);
-    r.dims = a.rotaryDims;
-    if (a.ropeTheta != 0) r.theta = a.ropeTheta;
-    r.scaling = static_cast<vkmha::RopeScaling>(a.ropeScaling);
-    if (r.scaling != vkmha::RopeScaling::none) r.factor = a.ropeScalingFactor;
-    if (r.scaling == vkmha::RopeScaling::llama3) {
-        r.low_freq_factor = a.ropeLowFreqFactor;
-        r.high_freq_factor = a.ropeHighFreqFactor;
-    }
-    r.original_max_positions = a.ropeOriginalMaxPositions;
-    if (a.ropeBetaFast != 0) r.beta_fast = a.ropeBetaFast;
-    if (a.ropeBetaSlow != 0) r.beta_slow = a.ropeBetaSlow;
-    r.truncate = a.ropeNoTruncate != VK_TRUE;
-    c.scale = a.scale;
-    c.softcap = a.softcap;
-    c.alibi = a.alibi == VK_TRUE;
-    c.window = a.window;
-    if (a.normEps != 0) c.norm_eps = a.normEps;
-    if (c.rotary_dims() > c.head_dim())
-        die("--rope-dims '" + std::to_string(a.rotaryDims) + "' is over the head dim " + std::to_string(c.head_dim()));
-    if (auto valid = vkmha::validate_rope(c.rope, c.head_dim()); !valid) die(valid.error().message);
-}
-
 // The library names the VkmhaModelAttentionInfo field it refused; say which flag set it.
 std::string with_flag(const std::string& message) {
     static const std::pair<const char*, const char*> fields[] = {
@@ -281,26 +252,70 @@ std::string with_flag(const std::string& message) {
     return message;
 }
 
-Outputs run_cpu(const Options& o, const vkmha::io::LoadedModel& model, const InputTensors& in) {
-    vkmha::AttentionShape shape{in.batch, in.lq, in.lk};
-    vkmha::AttentionOptions opt;
-    opt.causal = o.causal;
-    opt.need_weights = o.need_weights;
-    opt.average_weights = o.average;
-    opt.key_padding = in.key_padding_mask.empty() ? vkmha::MaskKind::none : vkmha::MaskKind::boolean;
-    opt.attn_mask = static_cast<vkmha::MaskKind>(in.mask_type);
-    opt.attn_mask_per_head = in.mask_per_head;
-    vkmha::AttentionInputs ri;
-    ri.query = in.query.data();
-    ri.key = in.has_key ? in.key.data() : nullptr;
-    ri.value = in.has_value ? in.value.data() : nullptr;
-    ri.key_padding_mask = in.key_padding_mask.empty() ? nullptr : in.key_padding_mask.data();
-    ri.attn_mask = in.attn_mask();
-    ri.position_ids = in.position_ids.empty() ? nullptr : in.position_ids.data();
-    auto r = vkmha::reference_attention(model.config, model.weights, shape, opt, ri);
-    if (!r) die(r.error().message);
-    std::fprintf(stderr, "vkmha-run: device: CPU reference (double accumulation)\n");
-    return {std::move(r->output), std::move(r->weights)};
+// The layer as createModel and referenceAttention take it: --weights, --heads, --kv-heads, --precision and the
+// model-option flags.
+VkmhaModelCreateInfo layer_info(const Options& o) {
+    VkmhaModelCreateInfo mi{};
+    mi.sType = VKMHA_STRUCTURE_TYPE_MODEL_CREATE_INFO;
+    mi.pNext = &o.attention;
+    mi.numHeads = o.heads;
+    mi.numKvHeads = o.kv_heads;
+    mi.pSafetensorsPath = o.weights.c_str();
+    mi.precision = o.precision;
+    return mi;
+}
+
+VkmhaAttentionFlags attention_flags(const Options& o, const InputTensors& in) {
+    return (o.causal ? uint32_t(VKMHA_ATTENTION_CAUSAL_BIT) : 0u) |
+           (o.need_weights ? uint32_t(VKMHA_ATTENTION_NEED_WEIGHTS_BIT) : 0u) |
+           (o.average ? 0u : uint32_t(VKMHA_ATTENTION_PER_HEAD_WEIGHTS_BIT)) |
+           (in.mask_per_head ? uint32_t(VKMHA_ATTENTION_PER_HEAD_MASK_BIT) : 0u);
+}
+
+// The input file as submit and referenceAttention take it; `positions` (chained when the file has position_ids)
+// must outlive the returned struct.
+VkmhaHostSubmitInfo host_submit_info(const Options& o, const InputTensors& in, VkmhaPositionsInfo& positions) {
+    VkmhaHostSubmitInfo hi{};
+    hi.sType = VKMHA_STRUCTURE_TYPE_HOST_SUBMIT_INFO;
+    hi.batch = in.batch;
+    hi.queryLength = in.lq;
+    hi.keyLength = in.lk;
+    hi.flags = attention_flags(o, in);
+    hi.keyPaddingMaskType = in.key_padding_mask.empty() ? VKMHA_MASK_TYPE_NONE : VKMHA_MASK_TYPE_BOOL;
+    hi.attnMaskType = in.mask_type;
+    hi.pQuery = in.query.data();
+    hi.pKey = in.has_key ? in.key.data() : nullptr;
+    hi.pValue = in.has_value ? in.value.data() : nullptr;
+    hi.pKeyPaddingMask = in.key_padding_mask.empty() ? nullptr : in.key_padding_mask.data();
+    hi.pAttnMask = in.attn_mask();
+    positions = VkmhaPositionsInfo{VKMHA_STRUCTURE_TYPE_POSITIONS_INFO};
+    positions.pPositionIds = in.position_ids.data();
+    if (!in.position_ids.empty()) hi.pNext = &positions;
+    return hi;
+}
+
+// --device cpu: the library's public CPU reference (referenceAttention), as an engine would check its GPU with it.
+// `model` and `submit` (or `qkv`) are the create-info and inputs the GPU path takes; the output has `width` floats per
+// row and the layer `heads` heads.
+Outputs run_cpu(const Options& o, const VkmhaModelCreateInfo& model, const VkmhaHostSubmitInfo* submit,
+                const VkmhaHostQkvSubmitInfo* qkv, const InputTensors& in, uint32_t width, uint32_t heads) {
+    const Api api(die);
+    Outputs out;
+    out.output.resize(size_t(in.batch) * in.lq * width);
+    if (o.need_weights) out.weights.resize(size_t(in.batch) * (o.average ? 1 : heads) * in.lq * in.lk);
+    VkmhaReferenceInfo ri{};
+    ri.sType = VKMHA_STRUCTURE_TYPE_REFERENCE_INFO;
+    ri.pModel = &model;
+    ri.pSubmit = submit;
+    ri.pQkv = qkv;
+    ri.pOutput = out.output.data();
+    ri.outputCount = out.output.size();
+    ri.pWeights = o.need_weights ? out.weights.data() : nullptr;
+    ri.weightsCount = out.weights.size();
+    if (api->referenceAttention(&ri) != VKMHA_SUCCESS) die(with_flag(api->getLastError()));
+    std::fprintf(stderr, "vkmha-run: device: CPU reference (referenceAttention, double accumulation)%s\n",
+                 qkv ? ", attention only" : "");
+    return out;
 }
 
 // Checks that `in` can be decoded token by token: self-attention (or a key/value as long as the query: token t's key
@@ -435,13 +450,6 @@ void print_device(const Api& api, VkmhaContext ctx) {
                  VK_API_VERSION_MAJOR(cp.deviceApiVersion), VK_API_VERSION_MINOR(cp.deviceApiVersion), cp.subgroupSize);
 }
 
-VkmhaAttentionFlags attention_flags(const Options& o, const InputTensors& in) {
-    return (o.causal ? uint32_t(VKMHA_ATTENTION_CAUSAL_BIT) : 0u) |
-           (o.need_weights ? uint32_t(VKMHA_ATTENTION_NEED_WEIGHTS_BIT) : 0u) |
-           (o.average ? 0u : uint32_t(VKMHA_ATTENTION_PER_HEAD_WEIGHTS_BIT)) |
-           (in.mask_per_head ? uint32_t(VKMHA_ATTENTION_PER_HEAD_MASK_BIT) : 0u);
-}
-
 Outputs run_gpu(const Options& o, const Api& api, VkmhaModel model, VkmhaContext ctx, const InputTensors& in,
                 const VkmhaModelProperties& mp) {
     print_device(api, ctx);
@@ -461,22 +469,8 @@ Outputs run_gpu(const Options& o, const Api& api, VkmhaModel model, VkmhaContext
         api->destroySession(session);
         return out;
     }
-    VkmhaHostSubmitInfo hi{};
-    hi.sType = VKMHA_STRUCTURE_TYPE_HOST_SUBMIT_INFO;
-    hi.batch = in.batch;
-    hi.queryLength = in.lq;
-    hi.keyLength = in.lk;
-    hi.flags = attention_flags(o, in);
-    hi.keyPaddingMaskType = in.key_padding_mask.empty() ? VKMHA_MASK_TYPE_NONE : VKMHA_MASK_TYPE_BOOL;
-    hi.attnMaskType = in.mask_type;
-    hi.pQuery = in.query.data();
-    hi.pKey = in.has_key ? in.key.data() : nullptr;
-    hi.pValue = in.has_value ? in.value.data() : nullptr;
-    hi.pKeyPaddingMask = in.key_padding_mask.empty() ? nullptr : in.key_padding_mask.data();
-    hi.pAttnMask = in.attn_mask();
-    VkmhaPositionsInfo pi{VKMHA_STRUCTURE_TYPE_POSITIONS_INFO};
-    pi.pPositionIds = in.position_ids.data();
-    if (!in.position_ids.empty()) hi.pNext = &pi;
+    VkmhaPositionsInfo pi{};
+    const VkmhaHostSubmitInfo hi = host_submit_info(o, in, pi);
     uint64_t value = 0;
     api.check(api->submit(session, &hi, &value), "submit");
     api.check(api->wait(session, value, UINT64_MAX), "wait");
@@ -493,68 +487,50 @@ Outputs run_gpu(const Options& o, const Api& api, VkmhaModel model, VkmhaContext
 
 // ---- --qkv: attention only, on the caller's own Q, K and V ------------------------------------------------------
 
-// The attention-only layer of `in`'s shape (H, G, D from the input) with the model-option flags and, from
-// --weights when given, sinks / q_norm.weight / k_norm.weight (nothing else: the projections are the caller's).
-vkmha::io::LoadedModel qkv_model(const Options& o, const InputTensors& in) {
-    vkmha::io::LoadedModel m;
-    vkmha::AttentionConfig& c = m.config;
-    c.num_heads = in.heads;
-    c.num_kv_heads = in.kv_heads;
-    c.explicit_head_dim = in.head_dim;
-    c.embed_dim = c.kdim = c.vdim = in.heads * in.head_dim;
-    c.attention_only = true;
-    if (!o.weights.empty()) {
-        auto tensors = vkmha::io::read_safetensors(o.weights);
-        if (!tensors) die(tensors.error().message);
-        for (const Tensor& t : tensors.value())
-            if (t.name != "q_norm.weight" && t.name != "k_norm.weight" && t.name != "sinks")
-                die(o.weights + ": tensor " + vkmha::io::quote_for_message(t.name) +
-                    " is not one --qkv takes (only sinks, q_norm.weight and k_norm.weight: the projections are the "
-                    "caller's)");
-        auto take = [&](const char* name, uint32_t size, const char* dims, std::vector<float>& out) {
-            const Tensor* t = vkmha::io::find_tensor(tensors.value(), name);
-            if (!t) return false;
-            if (t->shape != std::vector<uint64_t>{size})
-                die(o.weights + ": tensor '" + name + "' has shape " + vkmha::io::shape_to_string(t->shape) +
-                    ", expected " + dims + " = [" + std::to_string(size) + "]");
-            auto values = vkmha::io::to_float(*t, o.weights);
-            if (!values) die(values.error().message);
-            out = std::move(values.value());
-            return true;
-        };
-        const bool q = take("q_norm.weight", in.head_dim, "[D]", m.weights.q_norm);
-        const bool k = take("k_norm.weight", in.head_dim, "[D]", m.weights.k_norm);
-        if (q != k)
-            die(o.weights + ": tensor " + (q ? "'q_norm.weight'" : "'k_norm.weight'") + " is given without " +
-                (q ? "'k_norm.weight'" : "'q_norm.weight'") + " (QK-norm needs both, [D] each)");
-        c.qk_norm = q;
-        c.sinks = take("sinks", in.heads, "[H]", m.weights.sinks);
-    }
-    apply_model_options(o.attention, c);
-    return m;
+// The attention-only layer of `in`'s shape (H, G, D from the input) with the model-option flags and --weights when
+// given (sinks, q_norm.weight, k_norm.weight only: the projections are the caller's). `attention` must outlive it.
+VkmhaModelCreateInfo qkv_layer_info(const Options& o, const InputTensors& in, VkmhaModelAttentionInfo& attention) {
+    attention = o.attention;
+    attention.attentionOnly = VK_TRUE;
+    attention.headDim = in.head_dim;
+    VkmhaModelCreateInfo mi{};
+    mi.sType = VKMHA_STRUCTURE_TYPE_MODEL_CREATE_INFO;
+    mi.pNext = &attention;
+    mi.numHeads = in.heads;
+    mi.numKvHeads = in.kv_heads;
+    mi.pSafetensorsPath = o.weights.empty() ? nullptr : o.weights.c_str();
+    mi.precision = o.precision;
+    return mi;
+}
+
+// The input file's q, k, v as submitQkv and referenceAttention take them; `positions` must outlive it.
+VkmhaHostQkvSubmitInfo host_qkv_info(const Options& o, const InputTensors& in, VkmhaPositionsInfo& positions) {
+    VkmhaHostQkvSubmitInfo hi{};
+    hi.sType = VKMHA_STRUCTURE_TYPE_HOST_QKV_SUBMIT_INFO;
+    hi.batch = in.batch;
+    hi.queryLength = in.lq;
+    hi.keyLength = in.lk;
+    hi.flags = attention_flags(o, in);
+    hi.keyPaddingMaskType = in.key_padding_mask.empty() ? VKMHA_MASK_TYPE_NONE : VKMHA_MASK_TYPE_BOOL;
+    hi.attnMaskType = in.mask_type;
+    hi.pQ = in.query.data();
+    hi.pK = in.key.data();
+    hi.pV = in.value.data();
+    hi.pKeyPaddingMask = in.key_padding_mask.empty() ? nullptr : in.key_padding_mask.data();
+    hi.pAttnMask = in.attn_mask();
+    positions = VkmhaPositionsInfo{VKMHA_STRUCTURE_TYPE_POSITIONS_INFO};
+    positions.pPositionIds = in.position_ids.empty() ? nullptr : in.position_ids.data();
+    positions.pKeyPositionIds = in.key_position_ids.empty() ? nullptr : in.key_position_ids.data();
+    if (positions.pPositionIds || positions.pKeyPositionIds) hi.pNext = &positions;
+    return hi;
 }
 
 Outputs run_cpu_qkv(const Options& o, const InputTensors& in) {
-    const vkmha::io::LoadedModel model = qkv_model(o, in);
-    vkmha::AttentionOptions opt;
-    opt.causal = o.causal;
-    opt.need_weights = o.need_weights;
-    opt.average_weights = o.average;
-    opt.key_padding = in.key_padding_mask.empty() ? vkmha::MaskKind::none : vkmha::MaskKind::boolean;
-    opt.attn_mask = static_cast<vkmha::MaskKind>(in.mask_type);
-    opt.attn_mask_per_head = in.mask_per_head;
-    vkmha::AttentionInputs ri;
-    ri.query = in.query.data();
-    ri.key = in.key.data();
-    ri.value = in.value.data();
-    ri.key_padding_mask = in.key_padding_mask.empty() ? nullptr : in.key_padding_mask.data();
-    ri.attn_mask = in.attn_mask();
-    ri.position_ids = in.position_ids.empty() ? nullptr : in.position_ids.data();
-    ri.key_position_ids = in.key_position_ids.empty() ? nullptr : in.key_position_ids.data();
-    auto r = vkmha::reference_attention_qkv(model.config, model.weights, {in.batch, in.lq, in.lk}, opt, ri);
-    if (!r) die(r.error().message);
-    std::fprintf(stderr, "vkmha-run: device: CPU reference (double accumulation), attention only\n");
-    return {std::move(r->output), std::move(r->weights)};
+    VkmhaModelAttentionInfo attention{};
+    const VkmhaModelCreateInfo mi = qkv_layer_info(o, in, attention);
+    VkmhaPositionsInfo pi{};
+    const VkmhaHostQkvSubmitInfo hi = host_qkv_info(o, in, pi);
+    return run_cpu(o, mi, nullptr, &hi, in, in.heads * in.head_dim, in.heads);
 }
 
 // --qkv --incremental: self-attention, and (with RoPE) one position per token for its query and its key, since a
@@ -638,16 +614,8 @@ Outputs run_incremental_qkv(const Api& api, VkmhaModel model, VkmhaSession sessi
 Outputs run_gpu_qkv(const Options& o, const InputTensors& in) {
     const Api api(die);
     VkmhaContext ctx = api.create_own_context(o.device, "vkmha-run");
-    VkmhaModelAttentionInfo attention = o.attention;
-    attention.attentionOnly = VK_TRUE;
-    attention.headDim = in.head_dim;
-    VkmhaModelCreateInfo mi{};
-    mi.sType = VKMHA_STRUCTURE_TYPE_MODEL_CREATE_INFO;
-    mi.pNext = &attention;
-    mi.numHeads = in.heads;
-    mi.numKvHeads = in.kv_heads;
-    mi.pSafetensorsPath = o.weights.empty() ? nullptr : o.weights.c_str();
-    mi.precision = o.precision;
+    VkmhaModelAttentionInfo attention{};
+    const VkmhaModelCreateInfo mi = qkv_layer_info(o, in, attention);
     VkmhaModel model = nullptr;
     if (api->createModel(ctx, &mi, &model) != VKMHA_SUCCESS) {
         std::string message = with_flag(api->getLastError());
@@ -670,23 +638,8 @@ Outputs run_gpu_qkv(const Options& o, const InputTensors& in) {
     if (o.incremental) {
         out = run_incremental_qkv(api, model, session, in);
     } else {
-        VkmhaHostQkvSubmitInfo hi{};
-        hi.sType = VKMHA_STRUCTURE_TYPE_HOST_QKV_SUBMIT_INFO;
-        hi.batch = in.batch;
-        hi.queryLength = in.lq;
-        hi.keyLength = in.lk;
-        hi.flags = attention_flags(o, in);
-        hi.keyPaddingMaskType = in.key_padding_mask.empty() ? VKMHA_MASK_TYPE_NONE : VKMHA_MASK_TYPE_BOOL;
-        hi.attnMaskType = in.mask_type;
-        hi.pQ = in.query.data();
-        hi.pK = in.key.data();
-        hi.pV = in.value.data();
-        hi.pKeyPaddingMask = in.key_padding_mask.empty() ? nullptr : in.key_padding_mask.data();
-        hi.pAttnMask = in.attn_mask();
-        VkmhaPositionsInfo pi{VKMHA_STRUCTURE_TYPE_POSITIONS_INFO};
-        pi.pPositionIds = in.position_ids.empty() ? nullptr : in.position_ids.data();
-        pi.pKeyPositionIds = in.key_position_ids.empty() ? nullptr : in.key_position_ids.data();
-        if (pi.pPositionIds || pi.pKeyPositionIds) hi.pNext = &pi;
+        VkmhaPositionsInfo pi{};
+        const VkmhaHostQkvSubmitInfo hi = host_qkv_info(o, in, pi);
         uint64_t value = 0;
         api.check(api->submitQkv(session, &hi, &value), "submit");
         api.check(api->wait(session, value, UINT64_MAX), "wait");
@@ -721,23 +674,19 @@ int main(int argc, char** argv) {
     } else if (o.device == "cpu") {
         auto tensors = vkmha::io::read_safetensors(o.weights);
         if (!tensors) die(tensors.error().message);
+        // Only the shapes, to read the input file; referenceAttention reads the weights itself.
         auto model = vkmha::io::map_attention_weights(tensors.value(), o.heads, o.kv_heads, o.weights);
         if (!model) die(model.error().message);
-        apply_model_options(o.attention, model->config);
         const vkmha::AttentionConfig& c = model->config;
         const InputTensors in = load_inputs(o.input, c.embed_dim, c.kdim, c.vdim, c.num_heads);
-        out = run_cpu(o, model.value(), in);
+        VkmhaPositionsInfo pi{};
+        const VkmhaHostSubmitInfo hi = host_submit_info(o, in, pi);
+        out = run_cpu(o, layer_info(o), &hi, nullptr, in, c.embed_dim, c.num_heads);
         E = c.embed_dim, B = in.batch, Lq = in.lq, Lk = in.lk;
     } else {
         const Api api(die);
         VkmhaContext ctx = api.create_own_context(o.device, "vkmha-run");
-        VkmhaModelCreateInfo mi{};
-        mi.sType = VKMHA_STRUCTURE_TYPE_MODEL_CREATE_INFO;
-        mi.numHeads = o.heads;
-        mi.numKvHeads = o.kv_heads;
-        mi.pSafetensorsPath = o.weights.c_str();
-        mi.precision = o.precision;
-        mi.pNext = &o.attention;
+        const VkmhaModelCreateInfo mi = layer_info(o);
         VkmhaModel model = nullptr;
         VkmhaResult r = api->createModel(ctx, &mi, &model);
         if (r != VKMHA_SUCCESS) {

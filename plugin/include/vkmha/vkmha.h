@@ -177,6 +177,8 @@ typedef enum VkmhaStructureType {
     VKMHA_STRUCTURE_TYPE_HOST_QKV_SUBMIT_INFO = 17,        /* 1.2 */
     VKMHA_STRUCTURE_TYPE_CACHED_QKV_RECORD_INFO = 18,      /* 1.2 */
     VKMHA_STRUCTURE_TYPE_HOST_CACHED_QKV_SUBMIT_INFO = 19, /* 1.2 */
+    VKMHA_STRUCTURE_TYPE_MODEL_UPLOAD_INFO = 28,           /* 1.3 */
+    VKMHA_STRUCTURE_TYPE_REFERENCE_INFO = 29,              /* 1.3 */
     VKMHA_STRUCTURE_TYPE_CONTEXT_COMPILE_ONLY_INFO = 36,   /* 1.3 */
     VKMHA_STRUCTURE_TYPE_PIPELINE_STATISTICS_INFO = 37,    /* 1.3 */
     VKMHA_STRUCTURE_TYPE_PIPELINE_STATISTICS = 38,         /* 1.3 */
@@ -372,7 +374,7 @@ typedef enum VkmhaPrecision {
  * sinks ([numHeads]) attention sinks (see VkmhaModelAttentionInfo). */
 typedef struct VkmhaModelCreateInfo {
     VkmhaStructureType sType;     /* VKMHA_STRUCTURE_TYPE_MODEL_CREATE_INFO */
-    const void* pNext;            /* NULL or (1.2) a VkmhaModelAttentionInfo */
+    const void* pNext;            /* NULL, (1.2) a VkmhaModelAttentionInfo, (1.3) a VkmhaModelUploadInfo */
     uint32_t numHeads;            /* required: H */
     uint32_t numKvHeads;          /* 0 (default) = numHeads, or inferred from k_proj.weight with Llama names.
                                      Query head h reads KV head h / (numHeads / numKvHeads): consecutive query
@@ -856,6 +858,59 @@ typedef struct VkmhaSessionScratchArenaInfo {
     const void* pNext;        /* the rest of the chain (NULL at its end) */
     VkmhaScratchArena arena;  /* required; made on the model's context */
 } VkmhaSessionScratchArenaInfo;
+/* ---- 1.3: the weight upload recorded into the engine's command buffer -------------------------------------------
+ * By default createModel copies the weights to the device through the context's queue and waits. Engines that stream
+ * assets record the copies themselves instead, beside their own uploads:
+ *   1. createModel with a VkmhaModelUploadInfo (recordUpload VK_TRUE) chained: it allocates the model's device memory
+ *      and fills host-visible staging (converted to the model's precision); it uses no queue and waits on nothing,
+ *      so it works on a context adopted without a queue too. Own mode refuses it (the caller has no command buffer
+ *      on vkmha's device).
+ *   2. recordModelUpload(model, commandBuffer): vkmha records one vkCmdCopyBuffer per weight buffer from its
+ *      staging. The command buffer must be recording, outside a render pass, of the context's queue family (the
+ *      model's buffers are VK_SHARING_MODE_EXCLUSIVE). vkmha records no barrier: on exit the weights were last
+ *      written by VK_PIPELINE_STAGE_TRANSFER_BIT with VK_ACCESS_TRANSFER_WRITE_BIT. The engine orders every use of
+ *      the model after them with a barrier from TRANSFER / TRANSFER_WRITE to COMPUTE_SHADER / SHADER_READ (a
+ *      VkMemoryBarrier suffices): at the end of the upload's command buffer (it then orders every later submission
+ *      on that queue, submit's included) or at the start of the frame that first records the model; from another
+ *      queue of the family, a semaphore whose wait stage includes COMPUTE_SHADER. Record again (into another command
+ *      buffer) if the engine discarded the first one.
+ *   3. completeModelUpload(model), once every submission of that command buffer has completed on the GPU (the
+ *      engine's fence or timeline): frees the staging. Until then the model's sessions refuse every record and
+ *      submit, naming completeModelUpload; sessions, KV caches and prefill jobs may be created meanwhile.
+ * destroyModel frees the staging of an upload never completed; as for any destroy, the GPU must be done with the
+ * copies first. */
+typedef struct VkmhaModelUploadInfo {
+    VkmhaStructureType sType; /* VKMHA_STRUCTURE_TYPE_MODEL_UPLOAD_INFO */
+    const void* pNext;        /* the rest of the chain (NULL at its end) */
+    VkBool32 recordUpload;    /* VK_TRUE: createModel only allocates and stages (steps above); default VK_FALSE:
+                                 createModel uploads through the context's queue and waits, as without the struct */
+} VkmhaModelUploadInfo;
+
+/* ---- 1.3: the CPU reference ---------------------------------------------------------------------------------------
+ * referenceAttention runs one layer on vkmha's CPU reference: the math of docs/DESIGN.md with every dot product
+ * accumulated in double, in index order, from the weights as given (fp32, whatever the model's precision). It needs no
+ * context or device, so an engine can check vkmha on a player's GPU against it (a test scene, a bug report) as vkmha's
+ * own tools do. It is slow (no SIMD, no threads): small layers only. Compare a GPU result g with the reference r
+ * element by element:
+ *   VKMHA_PRECISION_FP32 models: |g - r| <= 2e-4 + 2e-3 |r| (vkmha's promise; its tests hold half of it on O(1) data)
+ *   VKMHA_PRECISION_FP16 models: |g - r| <= 1.5e-3 + 1.5e-3 |r| on O(1) data (weights and Q/K/V/concat rounded to
+ *     fp16, about 1e-3 relative, growing with the size of the logits: no fixed bound)
+ * The output and weights layouts are those readOutputs returns for the same submit. */
+typedef struct VkmhaReferenceInfo {
+    VkmhaStructureType sType;           /* VKMHA_STRUCTURE_TYPE_REFERENCE_INFO */
+    const void* pNext;                  /* NULL */
+    const VkmhaModelCreateInfo* pModel; /* required: the layer exactly as createModel takes it (weights, chained
+                                           VkmhaModelAttentionInfo); memoryBudget, precision and a chained
+                                           VkmhaModelUploadInfo do not change the result */
+    const VkmhaHostSubmitInfo* pSubmit; /* the inputs as submit takes them (masks, flags, VkmhaPositionsInfo) ... */
+    const VkmhaHostQkvSubmitInfo* pQkv; /* ... or as submitQkv takes them (any model): exactly one of the two */
+    float* pOutput;                     /* required: [batch, queryLength, embedDim] floats (pSubmit) or
+                                           [batch, numHeads, queryLength, headDim] (pQkv) */
+    size_t outputCount;                 /* floats pOutput holds: at least the output's count */
+    float* pWeights;                    /* NULL, or with NEED_WEIGHTS the weights as readOutputs returns them:
+                                           [batch, queryLength, keyLength] (head mean) or [batch, numHeads, ...] */
+    size_t weightsCount;                /* floats pWeights holds: at least the weights' count */
+} VkmhaReferenceInfo;
 
 typedef struct VkmhaStageTiming {
     VkmhaStage stage;
@@ -968,6 +1023,15 @@ typedef struct VkmhaProcTable {
     /* Releases the caller's handle; the memory goes with the last session using it. The GPU must be done with every
        record of its sessions before the last of them is destroyed. */
     void(VKMHA_CALL* destroyScratchArena)(VkmhaScratchArena arena);
+    /* Records the weight upload of a model created with VkmhaModelUploadInfo::recordUpload into commandBuffer (see
+       VkmhaModelUploadInfo); VKMHA_ERROR_INVALID_ARGUMENT for any other model or once completeModelUpload was
+       called. Not concurrently with any other call on the model or its sessions. */
+    VkmhaResult(VKMHA_CALL* recordModelUpload)(VkmhaModel model, VkCommandBuffer commandBuffer);
+    /* The recorded upload has completed on the GPU: frees the staging; the model's sessions may record from now
+       on. Refused before recordModelUpload and for a model created without recordUpload. */
+    VkmhaResult(VKMHA_CALL* completeModelUpload)(VkmhaModel model);
+    /* Runs the layer on the CPU reference (see VkmhaReferenceInfo); thread-safe; no context needed. */
+    VkmhaResult(VKMHA_CALL* referenceAttention)(const VkmhaReferenceInfo* pInfo);
 } VkmhaProcTable;
 
 /* The one exported function. requestedApiVersion: the header version the caller was built with
