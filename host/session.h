@@ -29,6 +29,9 @@ struct SessionLimits {
     uint64_t scores_budget_bytes = 0;  // caps the per-chunk score scratch (0: 64 MiB); smaller = more chunks
     bool fused_only = false;           // no score scratch: need_weights and the unfused path are refused
     bool host_visible_scratch = false; // tests only: lets scratch() be read back to check each stage
+    // false: no timestamp query pool, and no query reset or timestamp write in any record (shipping builds); timings()
+    // then refuses. On by default so that a caller who never asks keeps the behaviour of API 1.2.
+    bool timestamps = true;
 };
 
 struct RecordArgs {

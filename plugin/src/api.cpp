@@ -327,12 +327,13 @@ Result<SessionLimits> session_limits(const VkmhaSessionCreateInfo* info) {
     l.host_io = info->hostIo == VK_TRUE;
     l.memory_budget = info->memoryBudget;
     constexpr uint32_t known = VKMHA_SESSION_CREATE_FUSED_ONLY_BIT | VKMHA_SESSION_CREATE_HOST_WEIGHTS_BIT |
-                               VKMHA_SESSION_CREATE_HOST_PER_HEAD_MASK_BIT;
+                               VKMHA_SESSION_CREATE_HOST_PER_HEAD_MASK_BIT | VKMHA_SESSION_CREATE_NO_TIMESTAMPS_BIT;
     if (info->flags & ~known)
         return make_error(ErrorCode::invalid_argument, "session flags 0x" + hex(info->flags) + " has unknown bits");
     l.fused_only = info->flags & VKMHA_SESSION_CREATE_FUSED_ONLY_BIT;
     l.host_weights = info->flags & VKMHA_SESSION_CREATE_HOST_WEIGHTS_BIT;
     l.host_per_head_mask = info->flags & VKMHA_SESSION_CREATE_HOST_PER_HEAD_MASK_BIT;
+    l.timestamps = !(info->flags & VKMHA_SESSION_CREATE_NO_TIMESTAMPS_BIT);
     return l;
 }
 

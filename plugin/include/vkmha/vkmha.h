@@ -362,6 +362,11 @@ typedef enum VkmhaSessionCreateFlagBits {
                                                     with NEED_WEIGHTS is refused */
     VKMHA_SESSION_CREATE_HOST_PER_HEAD_MASK_BIT = 0x4, /* hostIo: stage [B*H, Lq, Lk] masks (PER_HEAD_MASK);
                                                           without it, host masks are [Lq, Lk] */
+    VKMHA_SESSION_CREATE_NO_TIMESTAMPS_BIT = 0x8,      /* 1.3: no GPU timestamps (shipping builds): no query pool, and
+                                                          no query reset or timestamp write in any record;
+                                                          getStageTimings returns VKMHA_ERROR_UNSUPPORTED, and sliced
+                                                          prefill sizes its pieces without measurements. Without it
+                                                          (the default, as in 1.2) every record is timed */
     VKMHA_SESSION_CREATE_FLAG_BITS_MAX_ENUM = 0x7FFFFFFF
 } VkmhaSessionCreateFlagBits;
 typedef uint32_t VkmhaSessionCreateFlags;
