@@ -777,6 +777,9 @@ typedef struct VkmhaProcTable {
     /* Two-call idiom: pData NULL returns the size in *pSize; a smaller *pSize copies that much and returns
        VKMHA_NOT_READY. */
     VkmhaResult(VKMHA_CALL* getPipelineCacheData)(VkmhaContext context, size_t* pSize, void* pData);
+    /* Uploads the weights on the context's queue and waits. Since 1.3 that submission also dispatches once (with
+       zero workgroups) every pipeline the model's sessions may bind, so that drivers which compile at first dispatch
+       (llvmpipe) do it here and no record compiles: create models at load time. */
     VkmhaResult(VKMHA_CALL* createModel)(VkmhaContext context, const VkmhaModelCreateInfo* pCreateInfo,
                                          VkmhaModel* pModel);
     void(VKMHA_CALL* destroyModel)(VkmhaModel model);
@@ -790,7 +793,8 @@ typedef struct VkmhaProcTable {
                                              const VkmhaRecordInfo* pInfo);
     /* Per-stage GPU times of a recorded frame; VKMHA_NOT_READY until it has completed. *pCount in: capacity;
        out: stages written. Never blocks. A submit's frame index is its timeline value - 1. Once the frame's slot
-       has been reused by a later frame, VKMHA_ERROR_OUT_OF_RANGE. */
+       has been reused by a later frame, VKMHA_ERROR_OUT_OF_RANGE. VKMHA_ERROR_UNSUPPORTED without timestamps (the
+       queue family has none, or 1.3: the session was created with VKMHA_SESSION_CREATE_NO_TIMESTAMPS_BIT). */
     VkmhaResult(VKMHA_CALL* getStageTimings)(VkmhaSession session, uint64_t frameIndex, uint32_t* pCount,
                                              VkmhaStageTiming* pTimings);
     /* Standalone submission (hostIo sessions): uploads, records and submits to the context's queue, and returns
