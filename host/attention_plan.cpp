@@ -109,7 +109,9 @@ Result<ScratchSizes> attention_scratch(const AttentionConfig& c, Precision preci
             return make_error(ErrorCode::unsupported,
                               "need_weights and the unfused path need Lq*Lk = " + std::to_string(s.lq) + "*" +
                                   std::to_string(s.lk) + " scores per head in one binding, over this device's " +
-                                  std::to_string(cap * 4) + "-byte score chunk limit; create the session fused-only");
+                                  std::to_string(cap * 4) +
+                                  "-byte score chunk limit; create the session without score scratch (no "
+                                  "VKMHA_SESSION_CREATE_SCORE_SCRATCH_BIT, or with FUSED_ONLY_BIT before API 1.3)");
         sizes.scores_elems = std::min<uint64_t>(uint64_t(s.batch) * c.num_heads, cap / row_block) * row_block;
     }
     VKMHA_TRY(check_binding(limits, "query projections", sizes.q_elems, sizes.activation_bytes));

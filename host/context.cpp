@@ -11,7 +11,7 @@ Result<std::unique_ptr<Context>> Context::create(std::unique_ptr<Device> device,
     auto shaders = ShaderLibrary::create(d, choose_kernel_policy(d.limits(), overrides), cache);
     if (!shaders) return shaders.take_error();
     ctx->m_shaders = std::move(shaders.value());
-    if (d.has_queue()) {
+    if (d.has_queue() && !d.compile_only()) {
         VkCommandPoolCreateInfo pi{VK_STRUCTURE_TYPE_COMMAND_POOL_CREATE_INFO};
         pi.flags = VK_COMMAND_POOL_CREATE_RESET_COMMAND_BUFFER_BIT | VK_COMMAND_POOL_CREATE_TRANSIENT_BIT;
         pi.queueFamilyIndex = d.queue_family();
@@ -38,6 +38,10 @@ Context::~Context() {
 
 Result<VkCommandBuffer> Context::begin_once() const {
     const Device& d = *m_device;
+    if (d.compile_only())
+        return make_error(ErrorCode::unsupported, "context on '" + d.info().name +
+                                                      "' is compile-only: it builds pipelines for their statistics "
+                                                      "and never submits work (uploading weights would)");
     if (!m_pool)
         return make_error(ErrorCode::invalid_argument,
                           "this context has no queue (adopted without one): uploading weights needs a queue");

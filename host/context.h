@@ -21,6 +21,8 @@ class Context {
     const ShaderLibrary& shaders() const { return m_shaders; }
     // What vkmha runs on this device; device().limits() says what the device is.
     const KernelPolicy& kernel_policy() const { return m_shaders.policy(); }
+    // Builds pipelines only (Device::compile_only): everything that would submit work is refused by name.
+    bool compile_only() const { return m_device->compile_only(); }
     // Runs `record` in a one-time command buffer on the context's queue and waits: used only at model creation.
     // Calls from several threads take turns (one pool, one fence).
     template <typename F> Status run_once(F&& record) const;

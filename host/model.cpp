@@ -133,6 +133,14 @@ Status validate_weights(const AttentionConfig& c, const AttentionWeights& w) {
     return {};
 }
 
+FusedTilings choose_fused_tilings(const DeviceLimits& limits, const KernelPolicy& policy, const AttentionConfig& c) {
+    FusedTilings t;
+    t.prefill = ShaderLibrary::choose_attention_tiling(limits, policy, c.head_dim());
+    t.fused = c.head_dim() <= t.prefill.max_head_dim;
+    if (t.fused) t.decode = ShaderLibrary::choose_decode_tiling(limits, policy, c.head_dim());
+    return t;
+}
+
 Result<VkDeviceSize> Model::memory_required(const Context& ctx, const AttentionConfig& c, Precision precision) {
     VKMHA_TRY(validate_config(c));
     VKMHA_TRY(check_precision(ctx, precision));
@@ -143,18 +151,23 @@ Result<std::unique_ptr<Model>> Model::create(const Context& ctx, const Attention
                                              Precision precision) {
     VKMHA_TRY(validate_weights(c, w));
     VKMHA_TRY(check_precision(ctx, precision));
+    if (ctx.compile_only())
+        return make_error(ErrorCode::unsupported, "createModel uploads weights, and the context on '" +
+                                                      ctx.device().info().name +
+                                                      "' is compile-only (it never submits work): read its "
+                                                      "pipelines' statistics with getPipelineStatistics instead");
     std::unique_ptr<Model> m(new Model());
     m->m_config = c;
     m->m_precision = precision;
     m->m_in_bias = !w.bq.empty();
     m->m_out_bias = !w.bo.empty();
-    m->m_tiling = ShaderLibrary::choose_attention_tiling(ctx.device().limits(), ctx.kernel_policy(), c.head_dim());
-    if (c.head_dim() <= m->m_tiling.max_head_dim) { // larger head dims take the unfused path
+    const FusedTilings tilings = choose_fused_tilings(ctx.device().limits(), ctx.kernel_policy(), c);
+    m->m_tiling = tilings.prefill;
+    if (tilings.fused) { // larger head dims take the unfused path
         auto pipeline = ctx.shaders().attention_pipeline(m->m_tiling, precision, score_modifiers(c));
         if (!pipeline) return pipeline.take_error();
         m->m_attention = std::move(pipeline.value());
-        m->m_decode_tiling =
-            ShaderLibrary::choose_decode_tiling(ctx.device().limits(), ctx.kernel_policy(), c.head_dim());
+        m->m_decode_tiling = tilings.decode;
         auto decode = ctx.shaders().attention_pipeline(m->m_decode_tiling, precision, score_modifiers(c));
         if (!decode) return decode.take_error();
         m->m_decode = std::move(decode.value());

@@ -49,6 +49,16 @@ class Model {
     Handle<VkPipeline> m_attention, m_decode;
 };
 
+// The fused kernel's two tilings a model of `config` builds pipelines for on a device (Model::create, and the
+// shader statistics, which must report the very same pipelines). fused: false where the head dim takes the unfused
+// path (no fused pipelines at all).
+struct FusedTilings {
+    bool fused = false;
+    AttentionTiling prefill;
+    AttentionTiling decode;
+};
+FusedTilings choose_fused_tilings(const DeviceLimits&, const KernelPolicy&, const AttentionConfig& config);
+
 Status validate_config(const AttentionConfig&);
 Status validate_weights(const AttentionConfig&, const AttentionWeights&);
 

@@ -1,6 +1,7 @@
 // Session: scratch and frame slots for a model, and the recorder that turns an AttentionPlan into commands.
 #include "session.h"
 
+#include "checked_math.h"
 #include "external_buffer_check.h"
 #include "host_submit.h"
 #include "shape_bytes.h"
@@ -10,27 +11,66 @@
 namespace vkmha {
 namespace {
 
-// Per frame slot, the scratch buffers in ScratchBuffer order.
+// The scratch a frame slot binds (what an arena may hold instead), in ScratchBuffer order: Q/K/V/concat in the
+// model's precision, rounded up to whole 4-byte words; the rest floats.
+std::array<uint64_t, 7> scratch_piece_bytes(const ScratchSizes& s) {
+    auto activation_bytes = [&](uint64_t elems) { return (elems * s.activation_bytes + 3) / 4 * 4; };
+    return {activation_bytes(s.q_elems), activation_bytes(s.k_elems),      activation_bytes(s.v_elems),
+            s.scores_elems * 4,          activation_bytes(s.concat_elems), s.lse_elems * 4,
+            s.partials_elems * 4};
+}
+
+// Per frame slot, the buffers the session owns in ScratchBuffer order; with a scratch arena, only the records and
+// the sink (the arena holds the rest).
 std::vector<BufferRequest> session_requests(const SessionLimits& l, const ScratchSizes& s) {
     std::vector<BufferRequest> reqs;
     const MemoryKind scratch = l.host_visible_scratch ? MemoryKind::host_visible : MemoryKind::device_local;
-    // Q/K/V/concat in the model's precision, rounded up to whole 4-byte words.
-    auto activation_bytes = [&](uint64_t elems) { return (elems * s.activation_bytes + 3) / 4 * 4; };
+    static const char* const names[] = {"q", "k", "v", "scores", "concat", "lse", "partials"};
+    const auto pieces = scratch_piece_bytes(s);
     for (uint32_t f = 0; f < l.frames_in_flight; ++f) {
         const std::string n = " [frame slot " + std::to_string(f) + "]";
-        reqs.push_back({"vkmha q" + n, activation_bytes(s.q_elems), scratch});
-        reqs.push_back({"vkmha k" + n, activation_bytes(s.k_elems), scratch});
-        reqs.push_back({"vkmha v" + n, activation_bytes(s.v_elems), scratch});
-        reqs.push_back({"vkmha scores" + n, s.scores_elems * 4, scratch});
-        reqs.push_back({"vkmha concat" + n, activation_bytes(s.concat_elems), scratch});
-        reqs.push_back({"vkmha lse" + n, s.lse_elems * 4, scratch});
-        reqs.push_back({"vkmha partials" + n, s.partials_elems * 4, scratch});
+        if (!l.scratch_arena)
+            for (size_t i = 0; i < pieces.size(); ++i)
+                reqs.push_back({std::string("vkmha ") + names[i] + n, pieces[i], scratch});
         // KV-cache steps: one 4-word record per sequence, one K/V row and one position per token: at most 6 words
-        // per token.
+        // per token. Written by the host at record time, so never shared.
         reqs.push_back({"vkmha records" + n, 24ull * l.max_shape.batch * l.max_shape.lq, MemoryKind::host_visible});
         reqs.push_back({"vkmha sink" + n, 16, MemoryKind::device_local});
     }
     return reqs;
+}
+
+// Each piece takes at least 16 bytes (an unused role still binds a range inside the arena's buffer), rounded up to
+// kScratchAlignment.
+VkDeviceSize shared_piece_bytes(uint64_t bytes) { return align_scratch(std::max<uint64_t>(bytes, 16)); }
+
+VkDeviceSize per_frame_bytes(const ScratchSizes& s) {
+    VkDeviceSize total = 0;
+    for (uint64_t bytes : scratch_piece_bytes(s)) total = saturating_add(total, shared_piece_bytes(bytes));
+    return total;
+}
+
+// A session sharing an arena: the arena's frame ring is its own, and the arena holds its scratch.
+Status check_arena(const Context& ctx, const SessionLimits& l, const ScratchSizes& s) {
+    const ScratchArena* a = l.scratch_arena.get();
+    if (!a) return {};
+    if (&a->context() != &ctx)
+        return make_error(ErrorCode::invalid_argument, "the scratch arena was created on another context");
+    if (l.host_io)
+        return make_error(ErrorCode::invalid_argument,
+                          "a hostIo session cannot share a scratch arena (its submits run on their own timeline)");
+    if (a->frames_in_flight() != l.frames_in_flight)
+        return make_error(ErrorCode::invalid_argument, "framesInFlight " + std::to_string(l.frames_in_flight) +
+                                                           " differs from the scratch arena's " +
+                                                           std::to_string(a->frames_in_flight()));
+    const VkDeviceSize need = per_frame_bytes(s);
+    if (need > a->bytes_per_frame())
+        return make_error(ErrorCode::budget_exceeded, "the session needs " + std::to_string(need) +
+                                                          " bytes of scratch per frame, over the scratch "
+                                                          "arena's bytesPerFrame of " +
+                                                          std::to_string(a->bytes_per_frame()) +
+                                                          " (getSessionScratchRequirements)");
+    return {};
 }
 
 Status check_limits(const SessionLimits& l) {
@@ -121,6 +161,7 @@ Result<uint32_t> Session::claim_frame_slot(uint64_t frame, uint64_t completed_fr
             "frame " + std::to_string(frame) + " needs frame slot " + std::to_string(frame_slot) +
                 ", still in flight with frame " + std::to_string(slot.recorded_frame) + " (completed frame: " +
                 (completed_frame == kNoFrame ? std::string("none") : std::to_string(completed_frame)) + ")");
+    if (m_limits.scratch_arena) VKMHA_TRY(m_limits.scratch_arena->check_claim(frame, completed_frame));
     return frame_slot;
 }
 
@@ -147,7 +188,7 @@ void Session::bind_owned(Bindings& bound, uint32_t frame_slot) const {
     for (const auto& [role, which] : scratch) {
         if (bound[size_t(role)].info.buffer != VK_NULL_HANDLE) continue; // bound by the caller (a prefill job's)
         const BufferView& v = scratch_buffer(frame_slot, which);
-        bound[size_t(role)].info = {v.buffer, 0, std::max<VkDeviceSize>(v.size, 4)};
+        bound[size_t(role)].info = {v.buffer, v.offset, std::max<VkDeviceSize>(v.size, 4)};
     }
     // Buffer roles no plan of this record uses still need a valid buffer for the descriptor writes.
     for (Bound& b : bound)
@@ -160,7 +201,16 @@ Result<VkDeviceSize> Session::memory_required(const Context& ctx, const Model& m
     auto scratch = attention_scratch(m.config(), m.precision(), l.max_shape, ctx.device().limits(),
                                      m.attention_tiling(), l.scores_budget_bytes, l.fused_only);
     if (!scratch) return scratch.take_error();
+    VKMHA_TRY(check_arena(ctx, l, scratch.value()));
     return measure(ctx, m, l, session_requests(l, scratch.value()));
+}
+
+Result<VkDeviceSize> Session::scratch_bytes_per_frame(const Context& ctx, const Model& m, const SessionLimits& l) {
+    VKMHA_TRY(check_limits(l));
+    auto scratch = attention_scratch(m.config(), m.precision(), l.max_shape, ctx.device().limits(),
+                                     m.attention_tiling(), l.scores_budget_bytes, l.fused_only);
+    if (!scratch) return scratch.take_error();
+    return per_frame_bytes(scratch.value());
 }
 
 namespace {
@@ -188,6 +238,7 @@ Result<std::unique_ptr<Session>> Session::create(const Context& ctx, const Model
     auto scratch = attention_scratch(m.config(), m.precision(), l.max_shape, d.limits(), m.attention_tiling(),
                                      l.scores_budget_bytes, l.fused_only);
     if (!scratch) return scratch.take_error();
+    VKMHA_TRY(check_arena(ctx, l, scratch.value()));
     auto requests = session_requests(l, scratch.value());
     if (l.memory_budget) {
         auto need = measure(ctx, m, l, requests);
@@ -207,6 +258,7 @@ Result<std::unique_ptr<Session>> Session::create(const Context& ctx, const Model
     auto arena = Arena::create(d, requests);
     if (!arena) return arena.take_error();
     s->m_arena = std::move(arena.value());
+    s->place_scratch();
 
     const uint32_t sets = s->m_max_passes * l.frames_in_flight;
     VkDescriptorPoolSize pool_size{VK_DESCRIPTOR_TYPE_STORAGE_BUFFER, sets * kMaxBindings};
@@ -269,7 +321,30 @@ const BufferView& Session::scratch(uint64_t frame, BufferRole role) const {
 }
 
 const BufferView& Session::scratch_buffer(uint32_t frame_slot, ScratchBuffer which) const {
-    return m_arena[frame_slot * size_t(ScratchBuffer::count) + size_t(which)];
+    return m_scratch_views[frame_slot * size_t(ScratchBuffer::count) + size_t(which)];
+}
+
+void Session::place_scratch() {
+    constexpr size_t count = size_t(ScratchBuffer::count);
+    const ScratchArena* shared = m_limits.scratch_arena.get();
+    m_scratch_views.clear();
+    if (!shared) {
+        for (size_t i = 0; i < m_arena.size(); ++i) m_scratch_views.push_back(m_arena[i]);
+        return;
+    }
+    // The arena's frame buffer holds the pieces back to back; the own arena holds each slot's records and sink.
+    const auto pieces = scratch_piece_bytes(m_scratch);
+    for (uint32_t f = 0; f < m_limits.frames_in_flight; ++f) {
+        const BufferView& frame = shared->frame_buffer(f);
+        VkDeviceSize offset = 0;
+        for (uint64_t bytes : pieces) {
+            m_scratch_views.push_back({frame.buffer, offset, std::max<VkDeviceSize>(bytes, 16), nullptr});
+            offset += shared_piece_bytes(bytes);
+        }
+        m_scratch_views.push_back(m_arena[2 * f]);     // records
+        m_scratch_views.push_back(m_arena[2 * f + 1]); // sink
+    }
+    static_assert(size_t(ScratchBuffer::records) == 7 && count == 9, "the pieces, then records and sink");
 }
 
 void Session::release_frame_slot(uint64_t frame) {
@@ -428,6 +503,7 @@ Status Session::record(VkCommandBuffer cmd, const RecordArgs& a) {
 void Session::mark_recorded(uint32_t frame_slot, uint64_t frame, bool host_submit) {
     m_frame_slots[frame_slot].recorded_frame = frame;
     if (!host_submit) m_last_engine_frame = frame;
+    if (m_limits.scratch_arena) m_limits.scratch_arena->mark_recorded(frame);
 }
 
 void Session::record_plan(VkCommandBuffer cmd, uint32_t frame_slot, const AttentionPlan& p, const Bindings& bound,

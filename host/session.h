@@ -10,6 +10,7 @@
 #include "kv_cache.h"
 #include "model.h"
 #include "prefill_job.h"
+#include "scratch_arena.h"
 
 #include <array>
 #include <memory>
@@ -32,6 +33,10 @@ struct SessionLimits {
     // false: no timestamp query pool, and no query reset or timestamp write in any record (shipping builds); timings()
     // then refuses. On by default so that a caller who never asks keeps the behaviour of API 1.2.
     bool timestamps = true;
+    // Take the scratch (Q/K/V, scores, concat, LSE, partials) from this arena instead of allocating it: the arena's
+    // frames_in_flight must equal frames_in_flight, its bytes_per_frame must cover scratch_bytes_per_frame, and
+    // host_io is refused. The session shares ownership, so the arena lives as long as its last session.
+    std::shared_ptr<ScratchArena> scratch_arena;
 };
 
 struct RecordArgs {
@@ -86,6 +91,9 @@ class Session {
   public:
     static Result<VkDeviceSize> memory_required(const Context&, const Model&, const SessionLimits&);
     static Result<std::unique_ptr<Session>> create(const Context&, const Model&, const SessionLimits&);
+    // The scratch one frame slot takes, each buffer rounded up to kScratchAlignment: what an arena must hold per
+    // frame for this session (the limits' arena, if any, is not consulted).
+    static Result<VkDeviceSize> scratch_bytes_per_frame(const Context&, const Model&, const SessionLimits&);
     ~Session();
 
     // Records one forward pass into `cmd` (outside a render pass). Allocates nothing, waits on nothing.
@@ -117,7 +125,8 @@ class Session {
 
     const Model& model() const { return *m_model; }
     const SessionLimits& limits() const { return m_limits; }
-    VkDeviceSize bytes() const; // the session's device memory, its host submitter's staging included
+    VkDeviceSize bytes() const; // the session's own device memory, its host submitter's staging included (not an
+                                // arena's)
 
   private:
     // The scratch buffers every frame slot holds, in their arena order: frame slot f's buffer b is arena entry
@@ -139,6 +148,8 @@ class Session {
     Session() = default;
     Status check_own_qkv(const RecordArgs&) const;
     const BufferView& scratch_buffer(uint32_t frame_slot, ScratchBuffer) const;
+    // Fills m_scratch_views: from the own arena, or the shared arena's frame buffers plus the own records and sink.
+    void place_scratch();
     Bound bind_external(const ExternalBuffer&, uint64_t needed_bytes, uint64_t elem_bytes) const;
     // The frame slot a frame records into, once the caller's completed frame shows its last use finished. An engine's
     // frames (host_submit false) must also be sane: completed_frame < frame, frames never go back, and a session
@@ -165,6 +176,7 @@ class Session {
     ScratchSizes m_scratch;
     uint32_t m_max_passes = 0;
     Arena m_arena;
+    std::vector<BufferView> m_scratch_views; // frame slot f's buffer b is entry f * ScratchBuffer::count + b
     Handle<VkDescriptorPool> m_pool;
     std::vector<FrameSlot> m_frame_slots;
     // The last plan, reused while shape, options and binding offsets repeat: steady-state frames allocate nothing.

@@ -81,6 +81,9 @@ std::string cache_header_mismatch(const Device& d, const std::vector<uint8_t>& d
 } // namespace
 
 const char* kernel_name(Kernel k) { return kKernelNames[static_cast<size_t>(k)]; }
+const KernelVariantRow* kernel_row(Kernel k, Variant v, bool lane_tiles, bool subgroup_arithmetic) {
+    return find_variant(k, v, subgroup_arithmetic, lane_tiles);
+}
 bool has_variant(Kernel k, Variant v) { return find_variant(k, v, false) != nullptr; }
 uint32_t kernel_binding_count(Kernel k) { return kernel_bindings(k).count; }
 uint32_t kernel_write_mask(Kernel k) { return kernel_bindings(k).write_mask; }
@@ -248,6 +251,8 @@ Result<Handle<VkPipeline>> ShaderLibrary::build_pipeline(Kernel kernel, Variant 
     cpi.stage.pName = "main";
     if (n) cpi.stage.pSpecializationInfo = &spec;
     cpi.layout = m_layout.get();
+    // Compile-only contexts read the statistics of what they build (pipeline_statistics.h).
+    if (d.pipeline_statistics()) cpi.flags |= VK_PIPELINE_CREATE_CAPTURE_STATISTICS_BIT_KHR;
     VkPipeline pipeline = VK_NULL_HANDLE;
     r = vk.vkCreateComputePipelines(d.handle(), m_cache_in_use, 1, &cpi, d.allocator(), &pipeline);
     if (r != VK_SUCCESS) return d.vk_error((std::string("vkCreateComputePipelines(") + k.name + ")").c_str(), r);
@@ -288,6 +293,15 @@ AttentionTiling ShaderLibrary::choose_attention_tiling(const DeviceLimits& limit
         t.rows = 32;
         t.keys = 128;
         t.dims = 8;
+    }
+    if (!policy.cpu_tiling) {
+        // RADV/ACO statistics (docs/PERFORMANCE.md, "GPU kernels on AMD's compiler"). Compact tiles: 8 head-dim
+        // columns per step take shared memory from 14.5 to 7 KiB, which on RDNA lifts the prefill kernel from 6 to
+        // 8-10 subgroups per SIMD and decode (4 rows, 3.5 KiB) from 8 to 16, with no more registers.
+        if (policy.tile_class == TileClass::compact) t.dims = 8;
+        // Each invocation accumulates ROWS x ceil(D / WG) floats: above D = 128, 16 rows took 132 VGPRs and spilled
+        // 118 of them to scratch on RDNA3 (176 VGPRs, 4 subgroups per SIMD, on RDNA2); 8 rows spill nothing.
+        if (head_dim > 128) t.rows = 8;
     }
     // Shared memory (attention.comp's header): halve the key tile until it fits the device.
     auto shared_bytes = [&] { return 4u * (t.dims * t.rows + t.dims * (t.keys + 1) + t.keys * t.rows + t.workgroup); };

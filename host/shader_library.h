@@ -25,6 +25,9 @@ constexpr uint32_t kMaxPushBytes = 128; // Vulkan's guaranteed minimum of maxPus
 inline uint32_t score_modifiers(const AttentionConfig& c) { return (c.softcap > 0.0f ? 1u : 0u) | (c.alibi ? 2u : 0u); }
 
 const char* kernel_name(Kernel);
+// The table row a context builds for (kernel, variant): its subgroup row where subgroup arithmetic is used, its lane
+// row for lane tiles; nullptr where the table has none.
+const KernelVariantRow* kernel_row(Kernel, Variant, bool lane_tiles, bool subgroup_arithmetic);
 bool has_variant(Kernel, Variant);
 // What a kernel declares at its boundary, reflected from its SPIR-V (every variant of a kernel declares the same;
 // tests/test_shader_interface.cpp checks it). The highest binding + 1; the bindings it does not declare readonly

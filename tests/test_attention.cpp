@@ -4,6 +4,7 @@
 #include "cpu_reference.h"
 #include "host_submit.h"
 #include "io/half.h"
+#include "plan/plan_common.h"
 #include "session.h"
 #include "support/compare.h"
 #include "support/gpu_context.h"
@@ -295,6 +296,13 @@ const Case kDecode[] = {
      true},
 };
 
+// The head dims real models use that are no power of two, on the GPU tiles that stage Q and K 8 or 32 columns at a
+// time (D = 80 and 96 leave a partial last step of 32).
+const Case kGpuHeadDims[] = {
+    {"E240 H3 D80 L127 causal", 240, 3, 3, 1, 127, 127, false, 0, 0, true, false, MaskKind::none, false, true},
+    {"E384 H4 G2 D96 Lq7 Lk129 key padding B3", 384, 4, 2, 3, 7, 129, true, 0, 0, true, true},
+};
+
 // The attention of real model families, each option alone and in the combinations models use.
 void llama3(AttentionConfig& c) {
     c.rope = {.layout = RopeLayout::neox,
@@ -439,6 +447,24 @@ TEST_SUITE("attention") {
         }
     }
 
+    TEST_CASE("fused: compact GPU tiles (AMD, mobile) match the CPU reference too") {
+        // The compact tiles differ from the portable ones above in DC only (8 columns per step: D = 6, 8, 80, 96 and
+        // 256 end in a partial or a many-step chunk), so a part of the sweep covers them: lavapipe runs workgroup
+        // tiles slowly, and this suite runs three times in CI (subgroup sizes 4, 8 and 16).
+        Context& compact = vkmha::test::gpu_context_compact();
+        REQUIRE(compact.kernel_policy().tile_class == TileClass::compact);
+        REQUIRE_FALSE(compact.kernel_policy().cpu_tiling);
+        const bool fp16 = compact.device().storage16();
+        for (size_t i : {1u, 3u, 5u, 9u, 10u})
+            run_case(kCases[i], AttentionPath::fused, true, Precision::fp32, nullptr, &compact);
+        for (const Case& c : kGpuHeadDims) {
+            run_case(c, AttentionPath::fused, true, Precision::fp32, nullptr, &compact);
+            if (fp16) run_case(c, AttentionPath::fused, true, Precision::fp16, nullptr, &compact);
+        }
+        run_case(kDecode[1], AttentionPath::fused, true, Precision::fp32, nullptr, &compact);
+        if (fp16) run_case(kDecode[2], AttentionPath::fused, true, Precision::fp16, nullptr, &compact);
+    }
+
     // fp16 storage: the same sweeps through the kernels' fp16 variants, within kTolF16.
     TEST_CASE("unfused fp16: every stage matches the CPU reference over the sweep") {
         if (!vkmha::test::gpu_context().device().storage16()) {
@@ -526,6 +552,18 @@ TEST_SUITE("attention_plan") {
         CHECK(split->fused);
         CHECK(split->split_count > 1);
         CHECK(kernels(split.value()) == "linear linear linear attention combine linear ");
+
+        // Sized from the compute units where the device reports them (VK_AMD_shader_core_properties, ...): a Steam
+        // Deck's 8 (32 workgroups, so 4 splits of 8 heads) splits less than the 256-workgroup default.
+        DeviceLimits deck = limits;
+        deck.compute_units = 8;
+        CHECK(plan_build::split_target_workgroups(deck) == 32);
+        auto fewer = plan_attention(in, deck);
+        REQUIRE(fewer.ok());
+        CHECK(fewer->split_count == 4);
+        DeviceLimits unknown = limits;
+        unknown.compute_units = 0;
+        CHECK(plan_build::split_target_workgroups(unknown) == plan_build::kSplitTargetWorkgroups);
 
         in.options.split_k = false;
         auto whole = plan_attention(in, limits);

@@ -870,6 +870,45 @@ TEST_SUITE("cli") {
         }
     }
 
+    TEST_CASE("vkmha-run: a 16384-token causal layer runs on the cheap default session and its first rows match cpu") {
+        // API 1.3 sessions have no Lq x Lk score scratch unless asked: before, this layer was refused with "create the
+        // session fused-only" (a [16384, 16384] score chunk is over lavapipe's 128 MiB binding). Causal row i reads
+        // only tokens 0..i, so the CPU reference on the first 129 tokens checks the first 129 rows of the long run.
+        const TempDir dir;
+        const std::string prefix = dir.file("long");
+        const ProcessResult made = run_process(
+            make_example_path(),
+            {"--prefix", prefix, "--embed", "64", "--heads", "4", "--batch", "1", "--lq", "16384", "--seed", "5"},
+            dir.file("make-stderr.txt"));
+        REQUIRE_MESSAGE((made.exited && made.exit_code == 0), "vkmha-make-example failed: ", made.err);
+        const std::string weights = prefix + ".weights.safetensors", gpu = dir.file("gpu.safetensors");
+        run_ok(dir, {"--weights", weights, "--input", prefix + ".input.safetensors", "--heads", "4", "--causal",
+                     "--output", gpu});
+
+        constexpr uint64_t kRows = 129, kEmbed = 64;
+        std::vector<io::Tensor> input = read_tensors(prefix + ".input.safetensors");
+        io::Tensor& query = tensor_named(input, "query");
+        REQUIRE(query.shape == std::vector<uint64_t>{1, 16384, kEmbed});
+        query.shape = {1, kRows, kEmbed};
+        query.data.resize(kRows * kEmbed * 4);
+        const std::string short_input = dir.file("short.input.safetensors"), cpu = dir.file("cpu.safetensors");
+        write_tensors(short_input, {query});
+        run_ok(dir, {"--weights", weights, "--input", short_input, "--heads", "4", "--causal", "--device", "cpu",
+                     "--output", cpu});
+
+        std::vector<io::Tensor> long_out = read_tensors(gpu);
+        io::Tensor& out = tensor_named(long_out, "attn_output");
+        REQUIRE(out.shape == std::vector<uint64_t>{1, 16384, kEmbed});
+        std::vector<float> got = floats_of(out, gpu);
+        got.resize(kRows * kEmbed);
+        std::vector<io::Tensor> short_out = read_tensors(cpu);
+        const std::vector<float> ref = floats_of(tensor_named(short_out, "attn_output"), cpu);
+        REQUIRE(ref.size() == got.size());
+        const Comparison c = compare(got, ref, Tolerance{1e-4, 1e-3});
+        CHECK_MESSAGE(c.bad == 0, c.bad, " of the first 129 rows' elements out of tolerance; first: ", c.first_bad);
+        MESSAGE("L16384 causal, first 129 rows vs --device cpu: max |err| ", format_error(c.max_abs));
+    }
+
     TEST_CASE("vkmha-run: --incremental refuses what a KV cache cannot do, naming the problem") {
         const TempDir dir;
         const std::string output = dir.file("out.safetensors");

@@ -75,4 +75,40 @@ TEST_SUITE("kernel_policy") {
         CHECK_FALSE(portable.shaders().linear_tiling().lanes);
         MESSAGE("device: cpu implementation ", a.cpu_implementation, ", subgroup arithmetic ", a.subgroup_arithmetic);
     }
+
+    TEST_CASE("tile classes: compact tiles for 64-wide subgroups and 16 KiB devices, standard ones elsewhere") {
+        DeviceLimits gpu;
+        gpu.subgroup_arithmetic = true;
+        gpu.max_workgroup_invocations = 1024;
+        auto class_of = [](uint32_t subgroup, uint32_t shared) {
+            DeviceLimits l;
+            l.subgroup_size = subgroup;
+            l.max_compute_shared_memory = shared;
+            l.max_workgroup_invocations = 1024;
+            return choose_kernel_policy(l).tile_class;
+        };
+        CHECK(class_of(64, 65536) == TileClass::compact);  // AMD RDNA/GCN
+        CHECK(class_of(32, 49152) == TileClass::standard); // NVIDIA-like
+        CHECK(class_of(16, 65536) == TileClass::standard); // Intel-like
+        CHECK(class_of(16, 16384) == TileClass::compact);  // mobile
+        DeviceLimits small;
+        small.subgroup_size = 8;
+        small.max_compute_shared_memory = 32768;
+        CHECK(choose_kernel_policy(small, {.force_compact_tiles = true}).tile_class == TileClass::compact);
+
+        gpu.subgroup_size = 64;
+        gpu.max_compute_shared_memory = 65536;
+        const KernelPolicy amd = choose_kernel_policy(gpu);
+        const AttentionTiling prefill = ShaderLibrary::choose_attention_tiling(gpu, amd, 128);
+        CHECK(prefill.dims == 8);
+        CHECK(prefill.rows == 16);
+        CHECK(prefill.keys == 64);
+        CHECK(ShaderLibrary::choose_decode_tiling(gpu, amd, 128).dims == 8);
+        // Above D = 128, 8 rows on every GPU (16 spilled registers on RDNA3).
+        CHECK(ShaderLibrary::choose_attention_tiling(gpu, amd, 256).rows == 8);
+        gpu.subgroup_size = 32;
+        const KernelPolicy nvidia = choose_kernel_policy(gpu);
+        CHECK(ShaderLibrary::choose_attention_tiling(gpu, nvidia, 128).dims == 32);
+        CHECK(ShaderLibrary::choose_attention_tiling(gpu, nvidia, 256).rows == 8);
+    }
 }

@@ -797,12 +797,12 @@ TEST_SUITE("plugin_options") {
             REQUIRE_VKMHA(t.getKvCacheLength(cache.get(), 0, &length));
             CHECK(length == 0); // nothing was appended
         }
-        SUBCASE("structs that take no chain: context, session, KV cache and prefill-job create-infos") {
+        SUBCASE("create-infos: a foreign struct is refused, naming what the struct takes") {
             VkmhaContextCreateInfo ci = own_context_info(nullptr);
             ci.pNext = &foreign;
             VkmhaContext no_context = nullptr;
             EXPECT_FAILURE(VKMHA_ERROR_INVALID_ARGUMENT, t.createContext(&ci, &no_context), number,
-                           "VkmhaContextCreateInfo", "NULL");
+                           "VkmhaContextCreateInfo", "VkmhaContextCompileOnlyInfo");
             VkmhaSessionCreateInfo si = session_info(1, 1, 1, false);
             si.pNext = &positions;
             VkmhaSession no_session = nullptr;

@@ -212,7 +212,8 @@ VkmhaSessionCreateInfo session_info(AttentionShape budget, bool host_io) {
     si.maxQueryLength = budget.lq;
     si.maxKeyLength = budget.lk;
     si.hostIo = host_io ? VK_TRUE : VK_FALSE;
-    if (host_io) si.flags = VKMHA_SESSION_CREATE_HOST_WEIGHTS_BIT;
+    // Both kinds record weights: HOST_WEIGHTS_BIT brings the score scratch, an engine session asks for it.
+    si.flags = host_io ? VKMHA_SESSION_CREATE_HOST_WEIGHTS_BIT : VKMHA_SESSION_CREATE_SCORE_SCRATCH_BIT;
     return si;
 }
 

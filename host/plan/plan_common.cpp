@@ -203,12 +203,17 @@ void add_copy(AttentionPlan& plan, Precision precision, const CopyRegion& r) {
     spread_groups(p, div_up(uint64_t(r.B) * r.H * r.L * r.D, kCopyGroup));
 }
 
+uint32_t split_target_workgroups(const DeviceLimits& limits) {
+    return limits.compute_units ? limits.compute_units * kSplitWorkgroupsPerComputeUnit : kSplitTargetWorkgroups;
+}
+
 Result<KeySplit> choose_key_split(const KeySplitRequest& rq, const DeviceLimits& limits) {
     const AttentionTiling& t = *rq.tiling;
     const uint32_t required = min_key_splits(limits, t, rq.head_dim, rq.keys);
+    const uint32_t target = split_target_workgroups(limits);
     uint64_t split = required;
-    if (rq.split_k && rq.rows_per_head <= kSplitMaxLq && rq.workgroups < kSplitTargetWorkgroups) {
-        split = div_up(kSplitTargetWorkgroups, rq.workgroups);
+    if (rq.split_k && rq.rows_per_head <= kSplitMaxLq && rq.workgroups < target) {
+        split = div_up(target, rq.workgroups);
         split = std::min<uint64_t>(split, div_up(rq.keys, 2ull * t.keys)); // at least two key tiles per range
         split = std::min<uint64_t>(split, kMaxSplits);
         split = std::min<uint64_t>(split, rq.partials_capacity / (rq.state_rows * (rq.head_dim + 2)));

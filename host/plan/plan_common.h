@@ -24,9 +24,15 @@ constexpr uint32_t kRopeGroup = kernel_workgroup_size(Kernel::rope)[0];
 constexpr uint32_t kCopyGroup = kernel_workgroup_size(Kernel::copy)[0];
 
 constexpr uint32_t kMaxGroups = 65535; // Vulkan's guaranteed minimum per grid dimension; larger grids go 2D
-// Split-K: only for decode-like shapes, toward this many workgroups, at most this many key ranges.
+// Split-K: only for decode-like shapes, toward split_target_workgroups() workgroups, at most kMaxSplits key ranges.
 constexpr uint32_t kSplitMaxLq = 16;
+// The target where the device does not report its compute units: a 64-100 unit desktop GPU's worth.
 constexpr uint32_t kSplitTargetWorkgroups = 256;
+// Where it does: 4 workgroups per compute unit, so that each of an RDNA compute unit's 2 SIMDs (a GCN one's 4, an
+// NVIDIA SM's 4 partitions) has work while the others wait on memory, and a Steam Deck (8 compute units) is not
+// split 8x more than it can run at once. A starting point for the first GPU run (scripts/gpu-check.sh) to tune.
+constexpr uint32_t kSplitWorkgroupsPerComputeUnit = 4;
+uint32_t split_target_workgroups(const DeviceLimits&);
 constexpr uint32_t kMaxSplits = 32;
 constexpr uint64_t kPartialsBudgetBytes = 16ull << 20;
 // The unfused path's score chunk is capped below the binding limit to bound scratch memory.

@@ -70,7 +70,8 @@ Status PlainPlanner::size_plan() {
         if (in.scores_capacity == 0)
             return make_error(ErrorCode::invalid_argument,
                               std::string(o.need_weights ? "need_weights" : "the unfused path") +
-                                  " needs score scratch, which this fused-only session does not have");
+                                  " needs score scratch, which this session does not have: create it with "
+                                  "VKMHA_SESSION_CREATE_SCORE_SCRATCH_BIT (and without FUSED_ONLY_BIT)");
         // A chunk's (batch, head) pairs are the score kernels' third grid dimension: more chunks, not a grid past
         // the device's maxComputeWorkGroupCount.
         plan.chunk_bh = static_cast<uint32_t>(

@@ -126,7 +126,12 @@ std::vector<VkPhysicalDevice> physical_devices(const vk::InstanceTable& vki, VkI
 PhysicalDeviceInfo describe(const vk::InstanceTable& vki, VkPhysicalDevice pd) {
     VkPhysicalDeviceProperties props{};
     vki.vkGetPhysicalDeviceProperties(pd, &props);
-    return PhysicalDeviceInfo{props.deviceName, props.deviceType, props.vendorID, props.apiVersion};
+    PhysicalDeviceInfo info{props.deviceName, props.deviceType, props.vendorID, props.apiVersion};
+    // RADV names its null-winsys device this way (Mesa 22.3 and later); nothing else in the properties tells it
+    // apart from the real GPU it pretends to be.
+    constexpr uint32_t kAmdVendorId = 0x1002;
+    info.null_hardware = props.vendorID == kAmdVendorId && info.name.rfind("Null hardware", 0) == 0;
+    return info;
 }
 
 std::vector<VkQueueFamilyProperties> queue_families(const vk::InstanceTable& vki, VkPhysicalDevice pd) {
@@ -169,7 +174,9 @@ Result<VkPhysicalDevice> pick_physical_device(const vk::InstanceTable& vki, VkIn
     int best_rank = 99;
     for (VkPhysicalDevice pd : devices) {
         const PhysicalDeviceInfo info = describe(vki, pd);
-        const int rank = info.api_version >= VK_API_VERSION_1_1 ? type_rank(info.type) : 50;
+        // A device that cannot execute is chosen by default only for a compile-only context.
+        const bool runs = !info.null_hardware || options.compile_only;
+        const int rank = info.api_version < VK_API_VERSION_1_1 ? 50 : !runs ? 40 : type_rank(info.type);
         if (rank < best_rank) best_rank = rank, best = pd;
     }
     return best;
@@ -193,22 +200,35 @@ struct OwnDeviceFeatures {
     bool storage16 = false;         // storageBuffer16BitAccess (core 1.1): fp16 models
     bool timeline = false;          // timelineSemaphore (core 1.2, an extension before): standalone submit/wait
     bool creation_feedback = false; // core 1.3, an extension before: pipeline-cache hits
+    bool statistics = false;        // VK_KHR_pipeline_executable_properties (compile-only contexts only)
     std::vector<const char*> extensions;
 };
 
 // Own mode, step 3. `api_version`: the instance's and the device's, whichever is lower.
-OwnDeviceFeatures probe_features(const vk::InstanceTable& vki, VkPhysicalDevice pd, uint32_t api_version) {
+OwnDeviceFeatures probe_features(const vk::InstanceTable& vki, VkPhysicalDevice pd, uint32_t api_version,
+                                 bool want_statistics) {
     const std::vector<VkExtensionProperties> available = device_extensions(vki, pd);
     OwnDeviceFeatures f;
     if (has_extension(available, "VK_KHR_portability_subset")) f.extensions.push_back("VK_KHR_portability_subset");
     const bool core12 = api_version >= VK_API_VERSION_1_2;
     VkPhysicalDeviceTimelineSemaphoreFeatures timeline{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_TIMELINE_SEMAPHORE_FEATURES};
     VkPhysicalDevice16BitStorageFeatures storage16{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_16BIT_STORAGE_FEATURES};
+    VkPhysicalDevicePipelineExecutablePropertiesFeaturesKHR executables{
+        VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_PIPELINE_EXECUTABLE_PROPERTIES_FEATURES_KHR};
     VkPhysicalDeviceFeatures2 features2{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FEATURES_2};
     features2.pNext = &storage16;
     // The timeline struct is known to the driver only where the feature exists (core or extension).
     if (core12 || has_extension(available, VK_KHR_TIMELINE_SEMAPHORE_EXTENSION_NAME)) storage16.pNext = &timeline;
+    const bool has_executables = has_extension(available, VK_KHR_PIPELINE_EXECUTABLE_PROPERTIES_EXTENSION_NAME);
+    if (want_statistics && has_executables) {
+        executables.pNext = features2.pNext;
+        features2.pNext = &executables;
+    }
     vki.vkGetPhysicalDeviceFeatures2(pd, &features2);
+    if (want_statistics && executables.pipelineExecutableInfo == VK_TRUE) {
+        f.statistics = true;
+        f.extensions.push_back(VK_KHR_PIPELINE_EXECUTABLE_PROPERTIES_EXTENSION_NAME);
+    }
     f.storage16 = storage16.storageBuffer16BitAccess == VK_TRUE;
     f.timeline = timeline.timelineSemaphore == VK_TRUE;
     if (f.timeline && !core12) f.extensions.push_back(VK_KHR_TIMELINE_SEMAPHORE_EXTENSION_NAME);
@@ -232,6 +252,13 @@ VkResult create_logical_device(const vk::InstanceTable& vki, VkPhysicalDevice pd
     if (f.timeline) {
         timeline.timelineSemaphore = VK_TRUE;
         storage16.pNext = &timeline;
+    }
+    VkPhysicalDevicePipelineExecutablePropertiesFeaturesKHR executables{
+        VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_PIPELINE_EXECUTABLE_PROPERTIES_FEATURES_KHR};
+    if (f.statistics) {
+        executables.pipelineExecutableInfo = VK_TRUE;
+        executables.pNext = features2.pNext;
+        features2.pNext = &executables;
     }
     const float priority = 1.0f;
     VkDeviceQueueCreateInfo qci{VK_STRUCTURE_TYPE_DEVICE_QUEUE_CREATE_INFO};
@@ -285,17 +312,24 @@ Result<std::unique_ptr<Device>> Device::create_own(const OwnDeviceOptions& optio
     if (d->m_info.api_version < VK_API_VERSION_1_1)
         return make_error(ErrorCode::unsupported,
                           "device '" + d->m_info.name + "' supports only Vulkan 1.0; vkmha needs 1.1");
+    if (d->m_info.null_hardware && !options.compile_only)
+        return make_error(ErrorCode::unsupported, "device '" + d->m_info.name +
+                                                      "' has no GPU behind it (RADV_FORCE_FAMILY): it compiles "
+                                                      "pipelines but cannot run them; only a compile-only context "
+                                                      "(VkmhaContextCompileOnlyInfo) can use it");
+    d->m_compile_only = options.compile_only;
     const std::vector<VkQueueFamilyProperties> families = queue_families(d->m_vki, d->m_physical);
     auto family = pick_queue_family(families, d->m_info.name);
     if (!family) return family.take_error();
     d->m_queue_family = family.value();
-    const OwnDeviceFeatures features = probe_features(d->m_vki, d->m_physical, d->m_api_version);
+    const OwnDeviceFeatures features = probe_features(d->m_vki, d->m_physical, d->m_api_version, options.compile_only);
 
     VkResult r = create_logical_device(d->m_vki, d->m_physical, d->m_queue_family, features, d->m_device);
     if (r != VK_SUCCESS) return d->vk_error("vkCreateDevice", r);
     d->m_storage16 = features.storage16;
     d->m_timeline = features.timeline;
     d->m_creation_feedback = features.creation_feedback;
+    d->m_statistics = features.statistics;
     const char* missing = nullptr;
     if (!vk::load_device_table(d->m_vki, d->m_device, d->m_vk, missing))
         return make_error(ErrorCode::unsupported, std::string("Vulkan device lacks ") + missing);
@@ -335,6 +369,7 @@ Result<std::unique_ptr<Device>> Device::adopt(const AdoptDeviceOptions& o, LogFu
     d->m_device = o.device;
     d->m_allocator = o.allocator;
     d->m_external_cache = o.pipeline_cache;
+    d->m_compile_only = o.compile_only;
     const char* missing = nullptr;
     if (!vk::load_instance_table(o.get_instance_proc_addr, o.instance, d->m_vki, missing))
         return make_error(ErrorCode::unsupported, std::string("adopt: instance lacks ") + missing);
@@ -378,7 +413,25 @@ void Device::read_limits(const std::vector<VkQueueFamilyProperties>& families) {
     props2.pNext = &subgroup;
     // Driver identity is core in 1.2 (VK_KHR_driver_properties before); chain it only where it is known.
     if (m_api_version >= VK_API_VERSION_1_2) subgroup.pNext = &driver;
+    // Core counts, for sizing split-K (plan_common.cpp); each struct only where the device has its extension.
+    const std::vector<VkExtensionProperties> extensions = device_extensions(m_vki, m_physical);
+    VkPhysicalDeviceShaderCorePropertiesAMD amd{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SHADER_CORE_PROPERTIES_AMD};
+    VkPhysicalDeviceShaderSMBuiltinsPropertiesNV nv{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SHADER_SM_BUILTINS_PROPERTIES_NV};
+    // Arm's core count, from VK_ARM_shader_core_builtins (VK_ARM_shader_core_properties is newer than these headers).
+    VkPhysicalDeviceShaderCoreBuiltinsPropertiesARM arm{
+        VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SHADER_CORE_BUILTINS_PROPERTIES_ARM};
+    auto chain = [&](bool supported, auto& properties) {
+        if (!supported) return;
+        properties.pNext = props2.pNext;
+        props2.pNext = &properties;
+    };
+    chain(has_extension(extensions, VK_AMD_SHADER_CORE_PROPERTIES_EXTENSION_NAME), amd);
+    chain(has_extension(extensions, VK_NV_SHADER_SM_BUILTINS_EXTENSION_NAME), nv);
+    chain(has_extension(extensions, VK_ARM_SHADER_CORE_BUILTINS_EXTENSION_NAME), arm);
     m_vki.vkGetPhysicalDeviceProperties2(m_physical, &props2);
+    m_limits.compute_units = amd.shaderEngineCount * amd.shaderArraysPerEngineCount * amd.computeUnitsPerShaderArray;
+    if (!m_limits.compute_units) m_limits.compute_units = nv.shaderSMCount;
+    if (!m_limits.compute_units) m_limits.compute_units = arm.shaderCoreCount;
     const VkPhysicalDeviceLimits& l = props2.properties.limits;
     m_limits.max_storage_buffer_range = l.maxStorageBufferRange;
     m_limits.min_storage_buffer_offset_alignment = std::max<VkDeviceSize>(l.minStorageBufferOffsetAlignment, 4);
@@ -399,7 +452,8 @@ void Device::read_limits(const std::vector<VkQueueFamilyProperties>& families) {
 Device::~Device() {
     if (!m_owns) return; // adopted handles belong to the engine
     if (m_device) {
-        m_vk.vkDeviceWaitIdle(m_device);
+        // A compile-only device never ran anything, and RADV's null device crashes in vkDeviceWaitIdle.
+        if (!m_compile_only) m_vk.vkDeviceWaitIdle(m_device);
         m_vk.vkDestroyDevice(m_device, nullptr);
     }
     if (m_messenger) m_vki.vkDestroyDebugUtilsMessengerEXT(m_instance, m_messenger, nullptr);

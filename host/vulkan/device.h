@@ -24,12 +24,18 @@ struct PhysicalDeviceInfo {
     VkPhysicalDeviceType type = VK_PHYSICAL_DEVICE_TYPE_OTHER;
     uint32_t vendor_id = 0;
     uint32_t api_version = 0;
+    // Mesa's RADV "null hardware" device (RADV_FORCE_FAMILY set without that GPU): it compiles pipelines with the
+    // real compiler (ACO) but cannot run anything, so only compile-only contexts may use it.
+    bool null_hardware = false;
 };
 
 struct OwnDeviceOptions {
     int32_t device_index = -1;      // -1: best by type (discrete > integrated > virtual > cpu)
     std::string device_name;        // non-empty: first device whose name contains this (case-insensitive)
     bool enable_debug_utils = true; // labels, object names, and validation messages routed to the log
+    // Build pipelines, never submit work: enables VK_KHR_pipeline_executable_properties where the device has it
+    // (shader statistics) and accepts devices that cannot execute (PhysicalDeviceInfo::null_hardware).
+    bool compile_only = false;
 };
 
 struct AdoptDeviceOptions {
@@ -47,6 +53,7 @@ struct AdoptDeviceOptions {
     uint32_t queue_family_index = 0;
     VkPipelineCache pipeline_cache = VK_NULL_HANDLE;  // optional; used, never destroyed
     const VkAllocationCallbacks* allocator = nullptr; // optional
+    bool compile_only = false;                        // never submit to the engine's queue (OwnDeviceOptions)
 };
 
 class Device {
@@ -84,6 +91,10 @@ class Device {
     // VK_EXT_pipeline_creation_feedback (core in 1.3): tells whether a pipeline came from the cache.
     bool creation_feedback() const { return m_creation_feedback; }
     bool owns_device() const { return m_owns; }
+    // Work is never submitted here (OwnDeviceOptions::compile_only): the device may be one that cannot execute.
+    bool compile_only() const { return m_compile_only; }
+    // VK_KHR_pipeline_executable_properties is enabled: pipelines are created with their statistics captured.
+    bool pipeline_statistics() const { return m_vk.vkGetPipelineExecutableStatisticsKHR != nullptr && m_statistics; }
     VkPipelineCache external_pipeline_cache() const { return m_external_cache; }
     uint64_t validation_message_count() const { return m_validation_messages.load(); }
 
@@ -123,6 +134,8 @@ class Device {
     bool m_timeline = false;
     bool m_storage16 = false;
     bool m_creation_feedback = false;
+    bool m_compile_only = false;
+    bool m_statistics = false;
     uint32_t m_api_version = VK_API_VERSION_1_1; // effective: min(instance's, device's)
     DeviceLimits m_limits{};
     PhysicalDeviceInfo m_info{};

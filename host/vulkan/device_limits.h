@@ -22,6 +22,9 @@ struct DeviceLimits {
     uint32_t max_invocation_loop_iterations = 0;
     bool subgroup_arithmetic = false; // subgroup arithmetic operations are supported in compute shaders
     bool cpu_implementation = false;  // VK_PHYSICAL_DEVICE_TYPE_CPU (lavapipe, SwiftShader)
+    // Compute units (AMD, VK_AMD_shader_core_properties), streaming multiprocessors (NVIDIA,
+    // VK_NV_shader_sm_builtins) or shader cores (Arm, VK_ARM_shader_core_builtins); 0 where no extension says.
+    uint32_t compute_units = 0;
 };
 
 } // namespace vkmha

@@ -51,6 +51,7 @@ bool load_device_table(const InstanceTable& instance, VkDevice device, DeviceTab
 #define VKMHA_LOAD(name) out.name = reinterpret_cast<PFN_##name>(gdpa(device, #name));
     VKMHA_DEVICE_FUNCTIONS(VKMHA_LOAD)
     VKMHA_DEVICE_TIMELINE_FUNCTIONS(VKMHA_LOAD)
+    VKMHA_DEVICE_OPTIONAL_FUNCTIONS(VKMHA_LOAD)
 #undef VKMHA_LOAD
     if (!out.vkWaitSemaphores)
         out.vkWaitSemaphores = reinterpret_cast<PFN_vkWaitSemaphores>(gdpa(device, "vkWaitSemaphoresKHR"));

@@ -90,6 +90,11 @@ namespace vkmha::vk {
     X(vkWaitSemaphores)                                                                                                \
     X(vkGetSemaphoreCounterValue)
 
+// VK_KHR_pipeline_executable_properties: shader statistics (compile-only contexts); null where not enabled.
+#define VKMHA_DEVICE_OPTIONAL_FUNCTIONS(X)                                                                             \
+    X(vkGetPipelineExecutablePropertiesKHR)                                                                            \
+    X(vkGetPipelineExecutableStatisticsKHR)
+
 struct InstanceTable {
     PFN_vkGetInstanceProcAddr vkGetInstanceProcAddr = nullptr;
 #define VKMHA_DECLARE(name) PFN_##name name = nullptr;
@@ -100,6 +105,7 @@ struct InstanceTable {
 struct DeviceTable {
     VKMHA_DEVICE_FUNCTIONS(VKMHA_DECLARE)
     VKMHA_DEVICE_TIMELINE_FUNCTIONS(VKMHA_DECLARE)
+    VKMHA_DEVICE_OPTIONAL_FUNCTIONS(VKMHA_DECLARE)
 #undef VKMHA_DECLARE
 };
 

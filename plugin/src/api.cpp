@@ -4,6 +4,7 @@
 #include "chain.h"
 #include "enum_mirror.h"
 #include "model_info.h"
+#include "pipeline_statistics_api.h"
 #include "qkv_layout.h"
 #include "struct_check.h"
 
@@ -14,6 +15,7 @@
 #include "kv_state.h"
 #include "model.h"
 #include "prefill_job.h"
+#include "scratch_arena.h"
 #include "session.h"
 
 #include <algorithm>
@@ -40,6 +42,10 @@ struct VkmhaKvCache_T {
 struct VkmhaPrefillJob_T {
     VkmhaKvCache_T* cache = nullptr;
     std::unique_ptr<vkmha::PrefillJob> job;
+};
+struct VkmhaScratchArena_T {
+    VkmhaContext_T* context = nullptr;
+    std::shared_ptr<vkmha::ScratchArena> arena; // its sessions hold it too: the memory goes with the last of them
 };
 
 namespace vkmha::plugin {
@@ -126,8 +132,9 @@ VkmhaResult VKMHA_CALL enumerate_devices(uint32_t* count, char (*names)[256]) {
 }
 
 // Own mode: the device VkmhaOwnDeviceInfo names (optional: NULL takes the best one).
-Result<std::unique_ptr<Device>> own_device(const VkmhaOwnDeviceInfo* own, LogFunction log) {
+Result<std::unique_ptr<Device>> own_device(const VkmhaOwnDeviceInfo* own, bool compile_only, LogFunction log) {
     OwnDeviceOptions o;
+    o.compile_only = compile_only;
     if (own) {
         VKMHA_TRY(check_unchained(own, "pOwnDevice"));
         o.device_index = own->deviceIndex;
@@ -137,7 +144,7 @@ Result<std::unique_ptr<Device>> own_device(const VkmhaOwnDeviceInfo* own, LogFun
 }
 
 // Adopt mode: the engine's handles and what it enabled, as the host takes them.
-Result<std::unique_ptr<Device>> adopt_device(const VkmhaAdoptDeviceInfo* a, LogFunction log) {
+Result<std::unique_ptr<Device>> adopt_device(const VkmhaAdoptDeviceInfo* a, bool compile_only, LogFunction log) {
     if (!a) return argument_error("deviceMode is ADOPT but pAdoptDevice is NULL");
     VKMHA_TRY(check_unchained(a, "pAdoptDevice"));
     if (a->enabledInstanceExtensionCount != 0 && !a->ppEnabledInstanceExtensions)
@@ -162,6 +169,7 @@ Result<std::unique_ptr<Device>> adopt_device(const VkmhaAdoptDeviceInfo* a, LogF
     o.queue_family_index = a->queueFamilyIndex;
     o.pipeline_cache = a->pipelineCache;
     o.allocator = a->pAllocator;
+    o.compile_only = compile_only;
     return Device::adopt(o, std::move(log));
 }
 
@@ -169,7 +177,13 @@ VkmhaResult VKMHA_CALL create_context(const VkmhaContextCreateInfo* info, VkmhaC
     return guarded([&] {
         VKMHA_REQUIRE(out, "pContext is NULL");
         *out = nullptr;
-        VKMHA_CHECK(check_unchained(info, "pCreateInfo"));
+        VKMHA_CHECK(check_struct(info, "pCreateInfo"));
+        const VkmhaContextCompileOnlyInfo* compile_only = nullptr; // 1.3
+        const ChainTarget chain[] = {
+            {VKMHA_STRUCTURE_TYPE_CONTEXT_COMPILE_ONLY_INFO, reinterpret_cast<const void**>(&compile_only)}};
+        VKMHA_CHECK(walk_chain(info->pNext, "VkmhaContextCreateInfo", chain));
+        if (compile_only) VKMHA_CHECK(no_chain(compile_only->pNext, "VkmhaContextCompileOnlyInfo"));
+        const bool compile = compile_only && compile_only->compileOnly == VK_TRUE;
         VKMHA_REQUIRE(info->pipelineCacheDataSize == 0 || info->pPipelineCacheData,
                       "pipelineCacheDataSize is " + std::to_string(info->pipelineCacheDataSize) +
                           " but pPipelineCacheData is NULL");
@@ -182,9 +196,9 @@ VkmhaResult VKMHA_CALL create_context(const VkmhaContextCreateInfo* info, VkmhaC
         };
         Result<std::unique_ptr<Device>> device = make_error(ErrorCode::internal, "no device");
         if (info->deviceMode == VKMHA_DEVICE_MODE_OWN)
-            device = own_device(info->pOwnDevice, log);
+            device = own_device(info->pOwnDevice, compile, log);
         else if (info->deviceMode == VKMHA_DEVICE_MODE_ADOPT)
-            device = adopt_device(info->pAdoptDevice, log);
+            device = adopt_device(info->pAdoptDevice, compile, log);
         else
             return invalid("deviceMode " + std::to_string(info->deviceMode) + " is unknown");
         if (!device) return fail(device.error());
@@ -221,7 +235,7 @@ VkmhaResult VKMHA_CALL get_context_properties(VkmhaContext context, VkmhaContext
         props->vendorId = d.info().vendor_id;
         props->deviceApiVersion = d.info().api_version;
         props->ownsDevice = d.owns_device();
-        props->canSubmit = d.has_queue() && d.timeline_semaphores();
+        props->canSubmit = d.has_queue() && d.timeline_semaphores() && !d.compile_only();
         props->timestamps = d.limits().timestamps;
         props->debugUtils = d.debug_utils();
         props->subgroupSize = d.limits().subgroup_size;
@@ -247,6 +261,15 @@ VkmhaResult VKMHA_CALL get_pipeline_cache_data(VkmhaContext context, size_t* siz
         std::memcpy(data, bytes->data(), n);
         *size = n;
         return n < bytes->size() ? VKMHA_NOT_READY : VKMHA_SUCCESS;
+    });
+}
+
+// 1.3 (pipeline_statistics_api.cpp)
+VkmhaResult VKMHA_CALL get_pipeline_statistics(VkmhaContext context, const VkmhaPipelineStatisticsInfo* info,
+                                               uint32_t* count, VkmhaPipelineStatistics* statistics) {
+    return guarded_on(context, [&] {
+        VKMHA_REQUIRE(context, "context is NULL");
+        return pipeline_statistics_c(*context->context, info, count, statistics);
     });
 }
 
@@ -320,30 +343,64 @@ VkmhaResult VKMHA_CALL get_model_properties(VkmhaModel model, VkmhaModelProperti
     });
 }
 
-Result<SessionLimits> session_limits(const VkmhaSessionCreateInfo* info) {
-    VKMHA_TRY(check_unchained(info, "pCreateInfo"));
+// Which version's session defaults a table's createSession and getSessionMemoryRequirements follow: a table filled
+// for 1.0-1.2 keeps their score scratch by default (a caller built against those headers must see no change), a
+// 1.3 table gives the cheap session unless the caller asks for weights or the unfused path (vkmha.h, "Entry point").
+enum class SessionDefaults { v1_2, v1_3 };
+
+// The score scratch the flags and the defaults ask for. A 1.3 default session still gets it when nothing else could
+// run the model: a head dim over the fused kernel's limit always takes the unfused path.
+Result<bool> fused_only(const VkmhaModel_T& model, VkmhaSessionCreateFlags flags, SessionDefaults defaults) {
+    const bool fused = flags & VKMHA_SESSION_CREATE_FUSED_ONLY_BIT;
+    const bool scores = flags & VKMHA_SESSION_CREATE_SCORE_SCRATCH_BIT;
+    if (fused && scores)
+        return make_error(ErrorCode::invalid_argument, "session flags set both VKMHA_SESSION_CREATE_FUSED_ONLY_BIT and "
+                                                       "VKMHA_SESSION_CREATE_SCORE_SCRATCH_BIT");
+    if (defaults == SessionDefaults::v1_2 || fused || scores) return fused;
+    const Model& m = *model.model;
+    const bool unfused_only = m.config().head_dim() > m.attention_tiling().max_head_dim;
+    return !(unfused_only || (flags & VKMHA_SESSION_CREATE_HOST_WEIGHTS_BIT));
+}
+
+// The session's limits; a chained VkmhaSessionScratchArenaInfo gives its arena (whose frame count a 0 takes).
+Result<SessionLimits> session_limits(const VkmhaModel_T& model, const VkmhaSessionCreateInfo* info,
+                                     SessionDefaults defaults) {
+    VKMHA_TRY(check_struct(info, "pCreateInfo"));
+    const void* arena_info = nullptr;
+    const ChainTarget chain[] = {{VKMHA_STRUCTURE_TYPE_SESSION_SCRATCH_ARENA_INFO, &arena_info}};
+    VKMHA_TRY(walk_chain(info->pNext, "VkmhaSessionCreateInfo", chain));
     SessionLimits l;
     l.max_shape = {info->maxBatch, info->maxQueryLength, info->maxKeyLength};
     l.frames_in_flight = info->framesInFlight ? info->framesInFlight : 2;
     l.host_io = info->hostIo == VK_TRUE;
     l.memory_budget = info->memoryBudget;
     constexpr uint32_t known = VKMHA_SESSION_CREATE_FUSED_ONLY_BIT | VKMHA_SESSION_CREATE_HOST_WEIGHTS_BIT |
-                               VKMHA_SESSION_CREATE_HOST_PER_HEAD_MASK_BIT | VKMHA_SESSION_CREATE_NO_TIMESTAMPS_BIT;
+                               VKMHA_SESSION_CREATE_HOST_PER_HEAD_MASK_BIT | VKMHA_SESSION_CREATE_SCORE_SCRATCH_BIT |
+                               VKMHA_SESSION_CREATE_NO_TIMESTAMPS_BIT;
     if (info->flags & ~known)
         return make_error(ErrorCode::invalid_argument, "session flags 0x" + hex(info->flags) + " has unknown bits");
-    l.fused_only = info->flags & VKMHA_SESSION_CREATE_FUSED_ONLY_BIT;
+    auto fused = fused_only(model, info->flags, defaults);
+    if (!fused) return fused.take_error();
+    l.fused_only = fused.value();
     l.host_weights = info->flags & VKMHA_SESSION_CREATE_HOST_WEIGHTS_BIT;
     l.host_per_head_mask = info->flags & VKMHA_SESSION_CREATE_HOST_PER_HEAD_MASK_BIT;
     l.timestamps = !(info->flags & VKMHA_SESSION_CREATE_NO_TIMESTAMPS_BIT);
+    if (arena_info) {
+        const VkmhaScratchArena arena = static_cast<const VkmhaSessionScratchArenaInfo*>(arena_info)->arena;
+        if (!arena) return argument_error("VkmhaSessionScratchArenaInfo::arena is NULL");
+        l.scratch_arena = arena->arena;
+        if (info->framesInFlight == 0) l.frames_in_flight = arena->arena->frames_in_flight();
+    }
     return l;
 }
 
+template <SessionDefaults D>
 VkmhaResult VKMHA_CALL get_session_memory_requirements(VkmhaModel model, const VkmhaSessionCreateInfo* info,
                                                        VkDeviceSize* bytes) {
     return guarded_on(model, [&] {
         VKMHA_REQUIRE(model, "model is NULL");
         VKMHA_REQUIRE(bytes, "pBytes is NULL");
-        auto limits = session_limits(info);
+        auto limits = session_limits(*model, info, D);
         if (!limits) return fail(limits.error());
         auto need = Session::memory_required(*model->context->context, *model->model, limits.value());
         if (!need) return fail(need.error());
@@ -352,12 +409,13 @@ VkmhaResult VKMHA_CALL get_session_memory_requirements(VkmhaModel model, const V
     });
 }
 
+template <SessionDefaults D>
 VkmhaResult VKMHA_CALL create_session(VkmhaModel model, const VkmhaSessionCreateInfo* info, VkmhaSession* out) {
     return guarded_on(model, [&] {
         VKMHA_REQUIRE(out, "pSession is NULL");
         *out = nullptr;
         VKMHA_REQUIRE(model, "model is NULL");
-        auto limits = session_limits(info);
+        auto limits = session_limits(*model, info, D);
         if (!limits) return fail(limits.error());
         auto session = Session::create(*model->context->context, *model->model, limits.value());
         if (!session) return fail(session.error());
@@ -837,6 +895,50 @@ VkmhaResult VKMHA_CALL submit_cached_qkv(VkmhaSession session, const VkmhaHostCa
     });
 }
 
+// ---- 1.3: scratch arenas ------------------------------------------------------------------------------------
+
+VkmhaResult VKMHA_CALL get_session_scratch_requirements(VkmhaModel model, const VkmhaSessionCreateInfo* info,
+                                                        VkDeviceSize* bytes) {
+    return guarded_on(model, [&] {
+        VKMHA_REQUIRE(model, "model is NULL");
+        VKMHA_REQUIRE(bytes, "pBytesPerFrame is NULL");
+        auto limits = session_limits(*model, info, SessionDefaults::v1_3);
+        if (!limits) return fail(limits.error());
+        auto need = Session::scratch_bytes_per_frame(*model->context->context, *model->model, limits.value());
+        if (!need) return fail(need.error());
+        *bytes = need.value();
+        return VKMHA_SUCCESS;
+    });
+}
+
+VkmhaResult VKMHA_CALL create_scratch_arena(VkmhaContext context, const VkmhaScratchArenaCreateInfo* info,
+                                            VkmhaScratchArena* out) {
+    return guarded_on(context, [&] {
+        VKMHA_REQUIRE(out, "pArena is NULL");
+        *out = nullptr;
+        VKMHA_REQUIRE(context, "context is NULL");
+        VKMHA_CHECK(check_unchained(info, "pCreateInfo"));
+        ScratchArenaLimits l;
+        l.bytes_per_frame = info->bytesPerFrame;
+        l.frames_in_flight = info->framesInFlight ? info->framesInFlight : 2;
+        l.memory_budget = info->memoryBudget;
+        auto arena = ScratchArena::create(*context->context, l);
+        if (!arena) return fail(arena.error());
+        auto handle = std::make_unique<VkmhaScratchArena_T>();
+        handle->context = context;
+        handle->arena = std::move(arena.value());
+        *out = handle.release();
+        return VKMHA_SUCCESS;
+    });
+}
+
+void VKMHA_CALL destroy_scratch_arena(VkmhaScratchArena arena) {
+    (void)guarded([&] {
+        delete arena;
+        return VKMHA_SUCCESS;
+    });
+}
+
 const char* VKMHA_CALL stage_name_c(VkmhaStage stage) {
     if (static_cast<uint32_t>(stage) >= kStageCount) return "unknown";
     return stage_name(static_cast<Stage>(stage)); // in range, and enum_mirror.h holds the values equal
@@ -940,8 +1042,11 @@ extern "C" VKMHA_EXPORT VkmhaResult VKMHA_CALL vkmhaGetProcTable(uint32_t reques
         full.destroyModel = destroy_model;
         full.getModelMemoryRequirements = get_model_memory_requirements;
         full.getModelProperties = get_model_properties;
-        full.getSessionMemoryRequirements = get_session_memory_requirements;
-        full.createSession = create_session;
+        // The session defaults follow the version the caller asked for (vkmha.h, "Entry point").
+        const bool v1_3 = VKMHA_API_VERSION_MINOR(requested) >= 3;
+        full.getSessionMemoryRequirements = v1_3 ? get_session_memory_requirements<SessionDefaults::v1_3>
+                                                 : get_session_memory_requirements<SessionDefaults::v1_2>;
+        full.createSession = v1_3 ? create_session<SessionDefaults::v1_3> : create_session<SessionDefaults::v1_2>;
         full.destroySession = destroy_session;
         full.recordAttention = record_attention;
         full.getStageTimings = get_stage_timings;
@@ -964,7 +1069,11 @@ extern "C" VKMHA_EXPORT VkmhaResult VKMHA_CALL vkmhaGetProcTable(uint32_t reques
         full.submitQkv = submit_qkv;
         full.recordCachedAttentionQkv = record_cached_attention_qkv;
         full.submitCachedQkv = submit_cached_qkv;
-        full.readKvCacheState = read_kv_cache_state; // 1.3
+        full.getPipelineStatistics = get_pipeline_statistics; // 1.3
+        full.getSessionScratchRequirements = get_session_scratch_requirements;
+        full.createScratchArena = create_scratch_arena;
+        full.destroyScratchArena = destroy_scratch_arena;
+        full.readKvCacheState = read_kv_cache_state;
         full.writeKvCacheState = write_kv_cache_state;
         full.recordKvCacheCopy = record_kv_cache_copy;
         full.copyKvCache = copy_kv_cache;

@@ -27,6 +27,11 @@ const char* structure_name(uint32_t type) {
     case VKMHA_STRUCTURE_TYPE_HOST_QKV_SUBMIT_INFO: return "VkmhaHostQkvSubmitInfo";
     case VKMHA_STRUCTURE_TYPE_CACHED_QKV_RECORD_INFO: return "VkmhaCachedQkvRecordInfo";
     case VKMHA_STRUCTURE_TYPE_HOST_CACHED_QKV_SUBMIT_INFO: return "VkmhaHostCachedQkvSubmitInfo";
+    case VKMHA_STRUCTURE_TYPE_CONTEXT_COMPILE_ONLY_INFO: return "VkmhaContextCompileOnlyInfo";
+    case VKMHA_STRUCTURE_TYPE_PIPELINE_STATISTICS_INFO: return "VkmhaPipelineStatisticsInfo";
+    case VKMHA_STRUCTURE_TYPE_PIPELINE_STATISTICS: return "VkmhaPipelineStatistics";
+    case VKMHA_STRUCTURE_TYPE_SCRATCH_ARENA_CREATE_INFO: return "VkmhaScratchArenaCreateInfo";
+    case VKMHA_STRUCTURE_TYPE_SESSION_SCRATCH_ARENA_INFO: return "VkmhaSessionScratchArenaInfo";
     default: return nullptr;
     }
 }

@@ -9,6 +9,7 @@
 #include "plot.h"
 #include "report.h"
 #include "sgemm.h"
+#include "shader_stats.h"
 #include "workload.h"
 
 #include <algorithm>
@@ -99,6 +100,7 @@ const RowResult* sgemm_row(const Report& report) {
 
 int main(int argc, char** argv) {
     const Options o = parse_options(argc, argv);
+    if (o.shader_stats) return run_shader_stats(o);
     GpuBench gpu(o.device);
     const Sweep sweep = make_sweep(o, gpu.properties().deviceType == VK_PHYSICAL_DEVICE_TYPE_CPU);
     Report report;

@@ -160,8 +160,15 @@ Options parse_options(int argc, char** argv) {
     app.add_flag("--compare-cpu", o.compare_cpu,
                  "also time the CPU reference on each shape; report GPU/CPU speed and max |error|");
     app.add_flag("--sgemm", o.sgemm, "also time OpenBLAS sgemm 2048^3 on 2 threads and compare the fused core");
-    app.add_option("--json", o.json_path, "(default build/bench.json when ./build exists, else ./vkmha-bench.json)")
-        ->type_name("PATH");
+    const CLI::Option* json =
+        app.add_option("--json", o.json_path,
+                       "(default build/bench.json when ./build exists, else ./vkmha-bench.json; with "
+                       "--shader-stats: only when given)")
+            ->type_name("PATH");
+    app.add_flag("--shader-stats", o.shader_stats,
+                 "time nothing: print the compiled-code statistics (registers, spills, shared memory, occupancy, "
+                 "...) of every pipeline vkmha builds for --heads/--kv-heads/--head-dim/--precision on --device; "
+                 "works on RADV null devices (RADV_FORCE_FAMILY=gfx1100 ... --device gfx1100)");
     app.add_option("--png", o.png_path, "(default build/bench.png when ./build exists, else ./vkmha-bench.png)")
         ->type_name("PATH");
     app.footer(
@@ -169,6 +176,7 @@ Options parse_options(int argc, char** argv) {
         "softcap (50), alibi, sinks (random), window (256); e.g. plain,rope+qk-norm. Rows with options are also\n"
         "reported as GPU time vs the plain row of the same shape and path.");
     vkmha::cli::parse(app, argc, argv);
+    o.json_given = json->count() > 0;
     for (const CLI::Option* flag : shape_flags) o.custom = o.custom || flag->count() > 0;
     if (o.precisions.empty()) o.precisions.push_back(&kPrecisions[0]);
     if (o.model_options.empty()) o.model_options.push_back(ModelOptions{});

@@ -25,6 +25,8 @@ struct Options {
     std::string json_path, png_path;
     bool compare_cpu = false;
     bool sgemm = false;
+    bool shader_stats = false; // --shader-stats: the pipelines' compiled-code statistics instead of timings
+    bool json_given = false;   // --json was on the command line (--shader-stats writes JSON only then)
 };
 
 // Parses argv; prints usage and exits 0 for --help; dies with one line naming the bad flag or value.

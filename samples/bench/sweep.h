@@ -31,7 +31,7 @@ struct Path {
 
 inline constexpr Path kPaths[] = {
     {"fused", 0, VKMHA_SESSION_CREATE_FUSED_ONLY_BIT},
-    {"unfused", VKMHA_ATTENTION_UNFUSED_BIT, 0},
+    {"unfused", VKMHA_ATTENTION_UNFUSED_BIT, VKMHA_SESSION_CREATE_SCORE_SCRATCH_BIT},
     // the fused kernel without split-K (matters for decode)
     {"fused-nosplit", VKMHA_ATTENTION_NO_SPLIT_K_BIT, VKMHA_SESSION_CREATE_FUSED_ONLY_BIT},
 };

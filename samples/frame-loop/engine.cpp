@@ -455,7 +455,10 @@ void start_runtime(Runtime& rt, std::mt19937& rng) {
                 cp.pipelinesFromCache);
 
     rt.weights = random_weights(rng);
-    const Weights& weights = rt.weights;
+    model = create_model(plugin, context, rt.weights);
+}
+
+VkmhaModel create_model(const Plugin& plugin, VkmhaContext context, const Weights& weights) {
     const VkmhaTensor tensors[] = {
         tensor("in_proj_weight", weights.in_proj_weight, 3 * kEmbedDim, kEmbedDim),
         tensor("in_proj_bias", weights.in_proj_bias, 3 * kEmbedDim, 0),
@@ -467,7 +470,9 @@ void start_runtime(Runtime& rt, std::mt19937& rng) {
     mi.numHeads = kHeads;
     mi.tensorCount = static_cast<uint32_t>(std::size(tensors));
     mi.pTensors = tensors; // copied during the call: `weights` could be freed now
-    plugin.check(api.createModel(context, &mi, &model), "createModel");
+    VkmhaModel model = nullptr;
+    plugin.check(plugin.api.createModel(context, &mi, &model), "createModel");
+    return model;
 }
 
 void stop_runtime(Runtime& rt) {

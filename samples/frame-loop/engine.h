@@ -184,6 +184,8 @@ struct Runtime {
 };
 
 void start_runtime(Runtime& rt, std::mt19937& rng);
+// A model (one attention layer) from `weights`, as start_runtime makes rt.model; --layers makes one per layer.
+VkmhaModel create_model(const Plugin& plugin, VkmhaContext context, const Weights& weights);
 void stop_runtime(Runtime& rt);
 
 } // namespace frame_loop

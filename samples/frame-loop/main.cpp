@@ -12,6 +12,7 @@
 #include "chat.h"
 #include "common/cli.h"
 #include "engine.h"
+#include "layers.h"
 
 #include <cmath>
 #include <cstdio>
@@ -34,6 +35,7 @@ struct Options {
     bool chat = false;
     uint64_t frames = 0; // 0: the mode's default
     bool causal = false;
+    uint32_t layers = 1; // the default mode's stack of layers, run one after another every frame
     ChatOptions chat_options;
 };
 
@@ -52,6 +54,10 @@ Options parse(int argc, char** argv) {
     app.add_option("--frames", o.frames, "frames (default 12; --chat: at least N, default 64)")
         ->transform(count(1000000));
     app.add_flag("--causal", o.causal, "causal mask (default mode only)");
+    app.add_option("--layers", o.layers,
+                   "default mode: N layers (models) in a row every frame, their sessions sharing one scratch arena")
+        ->transform(count(256))
+        ->capture_default_str();
     const char* chat = "--chat: a dialogue token per frame through a KV cache, beside a sliced prefill";
     app.add_flag("--chat", o.chat, "the chat mode (see below)")->group(chat);
     app.add_option("--prefill", o.chat_options.prefill, "prompt tokens to prefill")
@@ -80,6 +86,7 @@ Options parse(int argc, char** argv) {
         ->group(chat);
     vkmha::cli::parse(app, argc, argv);
     if (o.chat && o.causal) die("--causal is for the default mode (cached steps are always causal)");
+    if (o.chat && o.layers != 1) die("--layers is for the default mode");
     if (o.frames) o.chat_options.frames = o.frames;
     if (!o.frames) o.frames = 12;
     return o;
@@ -90,34 +97,33 @@ Options parse(int argc, char** argv) {
 
 struct FrameSlot : FrameResources {
     std::vector<float> query_data; // host copy of this frame's query, for the final CPU check
+    Activations activations;       // --layers: what the layers between the first and the last pass on
 };
 
 // The default mode: one [kBatch, kLength, E] self-attention recorded into every frame. Each frame goes through
 // begin_frame, record_frame, submit_frame, and later retire_frame; run_default shows the order.
 class DefaultMode {
   public:
-    // The session holds all per-frame GPU memory vkmha needs, sized for the largest shape we will record; after
-    // this, recording allocates nothing.
-    DefaultMode(const Runtime& rt, const Options& options) : m_rt(rt), m_api(rt.api()), m_options(options) {
-        VkmhaSessionCreateInfo si{};
-        si.sType = VKMHA_STRUCTURE_TYPE_SESSION_CREATE_INFO;
-        si.maxBatch = kBatch;
-        si.maxQueryLength = kLength;
-        si.maxKeyLength = kLength;
-        si.framesInFlight = kFramesInFlight;
-        VkDeviceSize session_bytes = 0;
-        rt.check(m_api.getSessionMemoryRequirements(rt.model, &si, &session_bytes), "getSessionMemoryRequirements");
-        rt.check(m_api.createSession(rt.model, &si, &m_session), "createSession");
+    // One session per layer (each layer is its own model); with --layers N > 1, all on one scratch arena.
+    DefaultMode(const Runtime& rt, const Options& options, std::mt19937& rng)
+        : m_rt(rt), m_api(rt.api()), m_options(options), m_layers(rt, rng, options.layers, session_info()) {
         VkmhaModelProperties mp{};
         rt.check(m_api.getModelProperties(rt.model, &mp), "getModelProperties");
-        std::printf("frame-loop: model E=%u H=%u (%llu bytes), session %llu bytes for %u frames in flight; shape "
+        std::printf("frame-loop: %u layer(s), each a model E=%u H=%u (%llu bytes), %u frames in flight; shape "
                     "[%u, %u, %u]%s, %llu frames\n",
-                    mp.embedDim, mp.numHeads, (unsigned long long)mp.deviceMemoryBytes,
-                    (unsigned long long)session_bytes, kFramesInFlight, kBatch, kLength, kEmbedDim,
-                    options.causal ? ", causal" : "", (unsigned long long)options.frames);
+                    m_layers.size(), mp.embedDim, mp.numHeads, (unsigned long long)mp.deviceMemoryBytes,
+                    kFramesInFlight, kBatch, kLength, kEmbedDim, options.causal ? ", causal" : "",
+                    (unsigned long long)options.frames);
+        m_layers.print_memory();
 
         // The engine's per-frame resources.
-        for (FrameSlot& s : m_slots) create_frame_resources(rt.engine, kIoBytes, s);
+        for (FrameSlot& s : m_slots) {
+            create_frame_resources(rt.engine, kIoBytes, s);
+            if (m_layers.size() > 1)
+                for (Buffer& b : s.activations.buffers)
+                    b = create_buffer(rt.engine, kIoBytes, VK_BUFFER_USAGE_STORAGE_BUFFER_BIT,
+                                      VK_MEMORY_PROPERTY_DEVICE_LOCAL_BIT, 0);
+        }
     }
 
     // Retire what has finished, oldest first, without blocking; block only on the frame that last used this
@@ -153,12 +159,28 @@ class DefaultMode {
     // objects may only be destroyed once no submitted work uses them.
     void shutdown() {
         VK_CHECK(vkDeviceWaitIdle(m_rt.engine.device));
-        m_api.destroySession(m_session);
-        for (FrameSlot& s : m_slots) destroy_frame_resources(m_rt.engine, s);
+        m_layers.destroy();
+        for (FrameSlot& s : m_slots) {
+            destroy_frame_resources(m_rt.engine, s);
+            for (Buffer& b : s.activations.buffers)
+                if (b.buffer) destroy_buffer(m_rt.engine, b);
+        }
     }
 
   private:
     static constexpr VkDeviceSize kIoBytes = VkDeviceSize(kBatch) * kLength * kEmbedDim * sizeof(float);
+
+    // The session holds all per-frame GPU memory vkmha needs, sized for the largest shape we will record; after
+    // this, recording allocates nothing.
+    static VkmhaSessionCreateInfo session_info() {
+        VkmhaSessionCreateInfo si{};
+        si.sType = VKMHA_STRUCTURE_TYPE_SESSION_CREATE_INFO;
+        si.maxBatch = kBatch;
+        si.maxQueryLength = kLength;
+        si.maxKeyLength = kLength;
+        si.framesInFlight = kFramesInFlight;
+        return si;
+    }
 
     // New inputs for this frame. Safe to overwrite: the frame that last read this staging buffer has retired.
     // The memory is host-coherent and vkQueueSubmit makes host writes visible, so no flush or barrier is needed.
@@ -188,10 +210,14 @@ class DefaultMode {
         ri.queryLength = kLength;
         ri.keyLength = kLength;
         ri.flags = m_options.causal ? VkmhaAttentionFlags(VKMHA_ATTENTION_CAUSAL_BIT) : 0;
-        ri.query = {s.query.buffer, 0, kIoBytes, VK_PIPELINE_STAGE_TRANSFER_BIT, VK_ACCESS_TRANSFER_WRITE_BIT};
+        const VkmhaBufferBinding query = {s.query.buffer, 0, kIoBytes, VK_PIPELINE_STAGE_TRANSFER_BIT,
+                                          VK_ACCESS_TRANSFER_WRITE_BIT};
         // key/value left unbound: self-attention reads the query buffer for both.
-        ri.output = {s.output.buffer, 0, kIoBytes, VK_PIPELINE_STAGE_TRANSFER_BIT, VK_ACCESS_TRANSFER_WRITE_BIT};
-        m_rt.check(m_api.recordAttention(m_session, s.cmd, &ri), "recordAttention");
+        const VkmhaBufferBinding output = {s.output.buffer, 0, kIoBytes, VK_PIPELINE_STAGE_TRANSFER_BIT,
+                                           VK_ACCESS_TRANSFER_WRITE_BIT};
+        // One layer: one recordAttention. More: every layer in turn into this command buffer, each reading the one
+        // before; vkmha's entry barrier orders each after the last, which is what lets them share one arena.
+        m_layers.record(s.cmd, ri, query, output, s.activations);
         // vkmha left its compute pipeline, descriptor sets and push constants bound: rebind ours if we recorded
         // more compute work here.
     }
@@ -213,10 +239,19 @@ class DefaultMode {
 
     // A frame whose fence has signalled: its outputs and vkmha's timestamps for it are now readable.
     void print_timings(uint64_t frame) const {
+        if (m_layers.size() > 1) {
+            const float ms = m_layers.gpu_ms(frame);
+            if (ms < 0.0f)
+                std::printf("frame %3llu: done (no GPU timestamps on this queue)\n", (unsigned long long)frame);
+            else
+                std::printf("frame %3llu: %u layers, total %.3f ms\n", (unsigned long long)frame, m_layers.size(),
+                            double(ms));
+            return;
+        }
         VkmhaStageTiming timings[16]; // more than the stages vkmha has today
         uint32_t count = static_cast<uint32_t>(std::size(timings));
         // Must be asked before the slot is recorded again: vkmha keeps one frame's timestamps per slot.
-        const VkmhaResult r = m_api.getStageTimings(m_session, frame, &count, timings);
+        const VkmhaResult r = m_api.getStageTimings(m_layers.session(0), frame, &count, timings);
         if (r == VKMHA_ERROR_UNSUPPORTED) {
             std::printf("frame %3llu: done (no GPU timestamps on this queue)\n", (unsigned long long)frame);
             return;
@@ -237,7 +272,7 @@ class DefaultMode {
     const Runtime& m_rt;
     const VkmhaProcTable& m_api;
     const Options& m_options;
-    VkmhaSession m_session = nullptr;
+    LayerStack m_layers;
     FrameSlot m_slots[kFramesInFlight];
     FrameRing m_ring;
     std::uniform_real_distribution<float> m_input_dist{-1.0f, 1.0f};
@@ -248,8 +283,7 @@ class DefaultMode {
 bool DefaultMode::check_last_frame() const {
     const uint64_t last = m_options.frames - 1;
     const FrameSlot& ls = m_slots[last % kFramesInFlight];
-    const std::vector<float> expected =
-        reference_output(m_rt.weights, ls.query_data, kBatch, kLength, m_options.causal);
+    const std::vector<float> expected = m_layers.reference(ls.query_data, kBatch, kLength, m_options.causal);
     const auto* got = static_cast<const float*>(ls.output.mapped);
     double max_error = 0;
     size_t mismatches = 0, first_bad = 0;
@@ -259,9 +293,10 @@ bool DefaultMode::check_last_frame() const {
         if (!ok && mismatches++ == 0) first_bad = i;
         if (!(error <= max_error)) max_error = error; // NaN sticks
     }
-    std::printf("frame-loop: frame %llu vs CPU reference: max abs error %.3g over %zu values (tolerance 1e-4 + "
+    std::printf("frame-loop: frame %llu vs CPU reference (%s): max abs error %.3g over %zu values (tolerance 1e-4 + "
                 "1e-3*|ref|)\n",
-                (unsigned long long)last, max_error, expected.size());
+                (unsigned long long)last, m_layers.size() > 1 ? "the last layer's output" : "the output", max_error,
+                expected.size());
     if (mismatches)
         std::fprintf(stderr, "frame-loop: %zu values out of tolerance; first at %zu: got %.7g, expected %.7g\n",
                      mismatches, first_bad, double(got[first_bad]), double(expected[first_bad]));
@@ -270,7 +305,7 @@ bool DefaultMode::check_last_frame() const {
 
 // The frame loop an engine runs, one step per call. True when the last frame matches the CPU reference.
 bool run_default(const Runtime& rt, std::mt19937& rng, const Options& options) {
-    DefaultMode mode(rt, options);
+    DefaultMode mode(rt, options, rng);
     for (uint64_t frame = 0; frame < options.frames; ++frame) {
         mode.retire_finished_frames(frame);
         FrameSlot& s = mode.begin_frame(frame);

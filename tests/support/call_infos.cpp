@@ -32,8 +32,10 @@ VkmhaSessionCreateInfo session_info(uint32_t batch, uint32_t lq, uint32_t lk, bo
     si.maxKeyLength = lk;
     si.framesInFlight = frames;
     si.hostIo = host_io ? VK_TRUE : VK_FALSE;
-    // These tests submit weights and per-head masks through host I/O: stage both.
-    if (host_io) si.flags = VKMHA_SESSION_CREATE_HOST_WEIGHTS_BIT | VKMHA_SESSION_CREATE_HOST_PER_HEAD_MASK_BIT;
+    // These tests submit weights and per-head masks through host I/O: stage both (HOST_WEIGHTS_BIT brings the score
+    // scratch). Engine-recorded sessions record weights too: a 1.3 session has no score scratch unless asked.
+    si.flags = host_io ? VKMHA_SESSION_CREATE_HOST_WEIGHTS_BIT | VKMHA_SESSION_CREATE_HOST_PER_HEAD_MASK_BIT
+                       : VKMHA_SESSION_CREATE_SCORE_SCRATCH_BIT;
     return si;
 }
 

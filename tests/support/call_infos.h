@@ -11,6 +11,7 @@ namespace vkmha::test {
 struct RunInputs;
 
 // hostIo sessions stage weights and per-head masks (VKMHA_SESSION_CREATE_HOST_*_BIT): these suites read both.
+// Engine-recorded sessions ask for the score scratch (SCORE_SCRATCH_BIT): these suites record weights on them.
 VkmhaSessionCreateInfo session_info(uint32_t batch, uint32_t lq, uint32_t lk, bool host_io, uint32_t frames = 0);
 
 // Points at `in`'s vectors, which must outlive the submit.

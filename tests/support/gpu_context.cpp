@@ -52,6 +52,16 @@ Context& gpu_context_portable() {
     return *ctx;
 }
 
+Context& gpu_context_compact() {
+    static std::unique_ptr<Context> ctx = [] {
+        KernelPolicyOverrides overrides;
+        overrides.allow_cpu_tiling = false;
+        overrides.force_compact_tiles = true;
+        return make_context(overrides);
+    }();
+    return *ctx;
+}
+
 uint64_t validation_messages() { return g_messages.load(); }
 
 std::string last_validation_message() {

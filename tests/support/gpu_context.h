@@ -13,6 +13,9 @@ Context& gpu_context();
 // variants, and workgroup tiles on CPU implementations too (lavapipe's default is lane tiles), so every variant
 // stays tested on one device.
 Context& gpu_context_portable();
+// GPU tiles of the compact class (kernel_policy.h: what AMD and mobile devices get) on the same device, with subgroup
+// arithmetic where it has it.
+Context& gpu_context_compact();
 uint64_t validation_messages();
 std::string last_validation_message();
 

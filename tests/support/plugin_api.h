@@ -93,6 +93,9 @@ struct CacheHandle : Owned<VkmhaKvCache> {
 struct JobHandle : Owned<VkmhaPrefillJob> {
     JobHandle() : Owned(api().destroyPrefillJob) {}
 };
+struct ArenaHandle : Owned<VkmhaScratchArena> {
+    ArenaHandle() : Owned(api().destroyScratchArena) {}
+};
 
 // Everything a context's log callback said.
 class LogCapture {

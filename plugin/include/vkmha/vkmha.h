@@ -4,6 +4,10 @@
  *   The library exports one symbol, vkmhaGetProcTable(). It negotiates the API version and fills an
  *   append-only table of function pointers (VkmhaProcTable). New functions are only ever appended, so a table
  *   filled for version 1.0 stays valid for every later 1.x library.
+ *   Behaviour follows the version the caller requested, as Vulkan's does: a table filled for 1.3 or later gives the
+ *   1.3 defaults, a table filled for 1.0 to 1.2 keeps those versions' defaults, so a caller built against an older
+ *   header runs exactly as before. The one such default: a session's Lq x Lk score scratch (see
+ *   VkmhaSessionCreateFlagBits).
  *
  * Errors
  *   Every function returns a VkmhaResult (VKMHA_SUCCESS = 0, negative = error). Nothing throws, aborts or exits
@@ -35,7 +39,9 @@
  *
  * Ownership
  *   Handles (context, model, session) are created by create* and destroyed by the matching destroy*; destroy
- *   a session before its model, and models before their context. vkmha never destroys a Vulkan object it did
+ *   a session before its model, and models before their context. (1.3) A scratch arena may be destroyed before or
+ *   after the sessions created against it: its memory is freed with the last of them; destroy it, and them,
+ *   before their context. vkmha never destroys a Vulkan object it did
  *   not create: in adopt mode the instance, device, queue, pipeline cache and all buffers bound to a record stay
  *   the caller's. Pointers passed in a create-info need only live for the duration of the call unless a field
  *   says otherwise. destroy* does not wait for GPU work the caller submitted: wait for the frames that used a
@@ -110,8 +116,9 @@ extern "C" {
 typedef struct VkmhaContext_T* VkmhaContext;
 typedef struct VkmhaModel_T* VkmhaModel;
 typedef struct VkmhaSession_T* VkmhaSession;
-typedef struct VkmhaKvCache_T* VkmhaKvCache;       /* 1.1 */
-typedef struct VkmhaPrefillJob_T* VkmhaPrefillJob; /* 1.1 */
+typedef struct VkmhaKvCache_T* VkmhaKvCache;           /* 1.1 */
+typedef struct VkmhaPrefillJob_T* VkmhaPrefillJob;     /* 1.1 */
+typedef struct VkmhaScratchArena_T* VkmhaScratchArena; /* 1.3 */
 
 /* resetKvCache: every sequence. */
 #define VKMHA_ALL_SEQUENCES UINT32_MAX
@@ -157,6 +164,11 @@ typedef enum VkmhaStructureType {
     VKMHA_STRUCTURE_TYPE_CACHED_QKV_RECORD_INFO = 18,      /* 1.2 */
     VKMHA_STRUCTURE_TYPE_HOST_CACHED_QKV_SUBMIT_INFO = 19, /* 1.2 */
     VKMHA_STRUCTURE_TYPE_KV_CACHE_COPY_INFO = 20,          /* 1.3 */
+    VKMHA_STRUCTURE_TYPE_CONTEXT_COMPILE_ONLY_INFO = 36,   /* 1.3 */
+    VKMHA_STRUCTURE_TYPE_PIPELINE_STATISTICS_INFO = 37,    /* 1.3 */
+    VKMHA_STRUCTURE_TYPE_PIPELINE_STATISTICS = 38,         /* 1.3 */
+    VKMHA_STRUCTURE_TYPE_SCRATCH_ARENA_CREATE_INFO = 24,   /* 1.3 */
+    VKMHA_STRUCTURE_TYPE_SESSION_SCRATCH_ARENA_INFO = 25,  /* 1.3 */
     VKMHA_STRUCTURE_TYPE_MAX_ENUM = 0x7FFFFFFF
 } VkmhaStructureType;
 
@@ -264,7 +276,7 @@ typedef struct VkmhaAdoptDeviceInfo {
 
 typedef struct VkmhaContextCreateInfo {
     VkmhaStructureType sType;                 /* VKMHA_STRUCTURE_TYPE_CONTEXT_CREATE_INFO */
-    const void* pNext;                        /* NULL */
+    const void* pNext;                        /* optional (1.3): VkmhaContextCompileOnlyInfo */
     VkmhaDeviceMode deviceMode;               /* default OWN (0) */
     const VkmhaOwnDeviceInfo* pOwnDevice;     /* optional in OWN mode (NULL = best device); ignored in ADOPT */
     const VkmhaAdoptDeviceInfo* pAdoptDevice; /* required in ADOPT mode */
@@ -277,6 +289,20 @@ typedef struct VkmhaContextCreateInfo {
                                                  mode when the engine passes its own pipelineCache */
     size_t pipelineCacheDataSize;
 } VkmhaContextCreateInfo;
+
+/* 1.3, chained on VkmhaContextCreateInfo: a context that builds vkmha's pipelines and never submits work, to read
+ * their shader statistics (getPipelineStatistics) on any device, one that cannot execute included: Mesa's RADV
+ * "null hardware" device (RADV_FORCE_FAMILY=gfx1100, navi21, vangogh, ... without that GPU), which compiles with
+ * the real AMD compiler. In OWN mode it enables VK_KHR_pipeline_executable_properties where the device has it.
+ * On such a context createModel (which uploads weights) fails with VKMHA_ERROR_UNSUPPORTED naming the context as
+ * compile-only, so nothing that would submit work (sessions, KV caches, records, submit) can be made from it;
+ * getContextProperties reports canSubmit VK_FALSE. A context without this struct on a null-hardware device is
+ * refused (VKMHA_ERROR_UNSUPPORTED), and own mode never picks one as "the best device". */
+typedef struct VkmhaContextCompileOnlyInfo {
+    VkmhaStructureType sType; /* VKMHA_STRUCTURE_TYPE_CONTEXT_COMPILE_ONLY_INFO */
+    const void* pNext;        /* NULL */
+    VkBool32 compileOnly;     /* VK_TRUE: compile only; VK_FALSE: an ordinary context, as without this struct */
+} VkmhaContextCompileOnlyInfo;
 
 typedef struct VkmhaContextProperties {
     VkmhaStructureType sType; /* VKMHA_STRUCTURE_TYPE_CONTEXT_PROPERTIES */
@@ -355,9 +381,19 @@ typedef struct VkmhaModelProperties {
     VkmhaPrecision precision; /* as created */
 } VkmhaModelProperties;
 
+/* The score scratch: NEED_WEIGHTS and UNFUSED records (and models whose headDim is over what the fused kernel
+ * runs, getSessionMemoryRequirements tells) go through an Lq x Lk score buffer per chunk of (batch, head) pairs, up
+ * to 64 MiB per frame slot; plain fused records never touch it. Whether a session has one depends on the version its
+ * proc table was filled for (the header's "Entry point"):
+ *   1.3 and later: none unless asked for (SCORE_SCRATCH_BIT, or HOST_WEIGHTS_BIT), or the model can only run
+ *     unfused; the cheap session is the default.
+ *   1.0 to 1.2: always, unless FUSED_ONLY_BIT; a caller built against those headers sees no change.
+ * A session without one refuses NEED_WEIGHTS and UNFUSED records with VKMHA_ERROR_INVALID_ARGUMENT naming
+ * VKMHA_SESSION_CREATE_SCORE_SCRATCH_BIT. */
 typedef enum VkmhaSessionCreateFlagBits {
     VKMHA_SESSION_CREATE_FUSED_ONLY_BIT = 0x1,   /* allocate no Lq x Lk score scratch: the least device memory, and
-                                                    records that ask for NEED_WEIGHTS or UNFUSED are refused */
+                                                    records that ask for NEED_WEIGHTS or UNFUSED are refused. The
+                                                    default for 1.3 tables; not with SCORE_SCRATCH_BIT */
     VKMHA_SESSION_CREATE_HOST_WEIGHTS_BIT = 0x2, /* hostIo: also stage NEED_WEIGHTS results for readOutputs
                                                     ([B, H, Lq, Lk] floats per frame slot); without it, a submit
                                                     with NEED_WEIGHTS is refused */
@@ -368,13 +404,16 @@ typedef enum VkmhaSessionCreateFlagBits {
                                                           getStageTimings returns VKMHA_ERROR_UNSUPPORTED, and sliced
                                                           prefill sizes its pieces without measurements. Without it
                                                           (the default, as in 1.2) every record is timed */
+    VKMHA_SESSION_CREATE_SCORE_SCRATCH_BIT = 0x20,     /* 1.3: allocate the Lq x Lk score scratch that NEED_WEIGHTS and
+                                                          UNFUSED records need (a 1.0-1.2 table always does, unless
+                                                          FUSED_ONLY_BIT); not with FUSED_ONLY_BIT */
     VKMHA_SESSION_CREATE_FLAG_BITS_MAX_ENUM = 0x7FFFFFFF
 } VkmhaSessionCreateFlagBits;
 typedef uint32_t VkmhaSessionCreateFlags;
 
 typedef struct VkmhaSessionCreateInfo {
     VkmhaStructureType sType;      /* VKMHA_STRUCTURE_TYPE_SESSION_CREATE_INFO */
-    const void* pNext;             /* NULL */
+    const void* pNext;             /* NULL or (1.3) a VkmhaSessionScratchArenaInfo */
     uint32_t maxBatch;             /* required, >= 1: every record's batch must be <= (else OUT_OF_RANGE) */
     uint32_t maxQueryLength;       /* required, >= 1: every record's queryLength must be <=. A cached step's new
                                       tokens (the sum of newTokens) must be <= maxBatch * maxQueryLength */
@@ -758,6 +797,84 @@ typedef struct VkmhaKvCacheCopyInfo {
     uint32_t dstSequence;     /* < dstCache's sequences; not srcSequence when dstCache is srcCache. Whatever it held
                                  is replaced: its length becomes the source's */
 } VkmhaKvCacheCopyInfo;
+/* 1.3: getPipelineStatistics. What a pipeline does in a forward pass. */
+typedef enum VkmhaPipelineRole {
+    VKMHA_PIPELINE_ROLE_PREFILL = 0,    /* the fused attention kernel's row tiling (prompts, many query rows) */
+    VKMHA_PIPELINE_ROLE_DECODE = 1,     /* the fused attention kernel's decode tiling (a few query rows) */
+    VKMHA_PIPELINE_ROLE_COMBINE = 2,    /* the split-K merge (combine) */
+    VKMHA_PIPELINE_ROLE_PROJECTION = 3, /* the Q/K/V and output projections (linear) */
+    VKMHA_PIPELINE_ROLE_OTHER = 4,      /* unfused path, weights, QK-norm/RoPE, copies */
+    VKMHA_PIPELINE_ROLE_MAX_ENUM = 0x7FFFFFFF
+} VkmhaPipelineRole;
+
+/* 1.3: the model configuration whose pipelines getPipelineStatistics builds (as createModel would, with the same
+ * tiling choices and specialization constants). */
+typedef struct VkmhaPipelineStatisticsInfo {
+    VkmhaStructureType sType; /* VKMHA_STRUCTURE_TYPE_PIPELINE_STATISTICS_INFO */
+    const void* pNext;        /* optional: VkmhaModelAttentionInfo (its softcap and alibi are compiled into the
+                                 fused kernel; no other field changes a pipeline, and they are ignored) */
+    uint32_t embedDim;        /* E, required */
+    uint32_t numHeads;        /* H, required */
+    uint32_t numKvHeads;      /* G; 0 (default) = numHeads; must divide numHeads */
+    uint32_t headDim;         /* D; 0 (default) = embedDim / numHeads */
+    VkmhaPrecision precision; /* storage precision, as VkmhaModelCreateInfo::precision */
+} VkmhaPipelineStatisticsInfo;
+
+#define VKMHA_MAX_SPECIALIZATION_CONSTANTS 8U /* 1.3 */
+#define VKMHA_MAX_PIPELINE_STATISTICS 48U     /* 1.3; more than any driver reports today (RADV: 19) */
+
+/* 1.3: one statistic as the driver reports it (VkPipelineExecutableStatisticKHR), under the driver's own name. */
+typedef struct VkmhaPipelineStatistic {
+    char name[64];                                 /* e.g. RADV's "VGPRs", "Spilled VGPRs", "Subgroups per SIMD" */
+    VkPipelineExecutableStatisticFormatKHR format; /* which member of value holds it */
+    VkPipelineExecutableStatisticValueKHR value;
+} VkmhaPipelineStatistic;
+
+/* 1.3: one pipeline and its statistics (output of getPipelineStatistics). */
+typedef struct VkmhaPipelineStatistics {
+    VkmhaStructureType sType; /* VKMHA_STRUCTURE_TYPE_PIPELINE_STATISTICS */
+    void* pNext;              /* NULL */
+    char kernel[64];          /* the kernel (shaders/<kernel>.comp family), e.g. "attention" */
+    char variant[64];         /* its SPIR-V variant, e.g. "attention_f16", "softmax_subgroup", "linear_lanes_f16" */
+    VkmhaPipelineRole role;
+    uint32_t workgroupSize[3];
+    uint32_t specializationCount; /* the constants it was specialised with, in constant_id order (0: defaults) */
+    char specializationNames[VKMHA_MAX_SPECIALIZATION_CONSTANTS][32];
+    uint32_t specializationValues[VKMHA_MAX_SPECIALIZATION_CONSTANTS];
+    uint32_t statisticCount;
+    VkmhaPipelineStatistic statistics[VKMHA_MAX_PIPELINE_STATISTICS];
+} VkmhaPipelineStatistics;
+/* ---- 1.3: one scratch arena for a whole model ----------------------------------------------------------------
+ * A transformer runs its layers one after another, so their sessions need not each own scratch: sessions created
+ * against one scratch arena (VkmhaSessionScratchArenaInfo) take their Q/K/V, score, concat, LSE and split-K scratch
+ * from it, and 32 layers take the scratch of the largest one instead of 32 times it. Each session keeps its own
+ * frame slots (descriptor sets, timestamps, cached-step records), and its own host staging is refused (hostIo).
+ * The rule: sessions sharing an arena must not run concurrently on the GPU. Record them into one command buffer, or
+ * into command buffers submitted in order to one queue: every record begins with a barrier that orders it after
+ * the vkmha work before it on that queue, so consecutive layers are safe. Frame N of every session uses the arena's
+ * frame slot N % framesInFlight; a record is refused (VKMHA_ERROR_FRAME_IN_FLIGHT, naming the arena) while that
+ * slot still holds another, uncompleted frame of any of its sessions, so record every session of an arena with the
+ * same frame indices. Sessions of one arena must not be used from two threads at once. */
+typedef struct VkmhaScratchArenaCreateInfo {
+    VkmhaStructureType sType;   /* VKMHA_STRUCTURE_TYPE_SCRATCH_ARENA_CREATE_INFO */
+    const void* pNext;          /* NULL */
+    VkDeviceSize bytesPerFrame; /* required, >= 1: at least the largest getSessionScratchRequirements of the sessions
+                                   it will serve (rounded up to 256). The arena takes framesInFlight times this */
+    uint32_t framesInFlight;    /* 1..8; 0 = 2. Its sessions' framesInFlight must be 0 (take this) or equal it */
+    VkDeviceSize memoryBudget;  /* bytes of device memory the arena may take; 0 = unlimited. Over it: creation fails
+                                   with VKMHA_ERROR_BUDGET_EXCEEDED */
+} VkmhaScratchArenaCreateInfo;
+
+/* Chained on VkmhaSessionCreateInfo::pNext (createSession, getSessionMemoryRequirements, getSessionScratch-
+ * Requirements): the session's scratch comes from `arena`. Refused with VKMHA_ERROR_BUDGET_EXCEEDED when the arena's
+ * bytesPerFrame is below what the session needs, with VKMHA_ERROR_INVALID_ARGUMENT for a hostIo session, another
+ * context's arena or a different framesInFlight. getSessionMemoryRequirements then counts only what the session
+ * owns besides the arena. */
+typedef struct VkmhaSessionScratchArenaInfo {
+    VkmhaStructureType sType; /* VKMHA_STRUCTURE_TYPE_SESSION_SCRATCH_ARENA_INFO */
+    const void* pNext;        /* the rest of the chain (NULL at its end) */
+    VkmhaScratchArena arena;  /* required; made on the model's context */
+} VkmhaSessionScratchArenaInfo;
 
 typedef struct VkmhaStageTiming {
     VkmhaStage stage;
@@ -854,6 +971,26 @@ typedef struct VkmhaProcTable {
     VkmhaResult(VKMHA_CALL* submitCachedQkv)(VkmhaSession session, const VkmhaHostCachedQkvSubmitInfo* pInfo,
                                              uint64_t* pTimelineValue);
     /* 1.3 */
+    /* The shader statistics of every pipeline a model of pInfo's configuration would run on the context's device
+       (the driver's VK_KHR_pipeline_executable_properties). Needs a compile-only context in OWN mode
+       (VkmhaContextCompileOnlyInfo) on a device with that extension, else VKMHA_ERROR_UNSUPPORTED naming what is
+       missing (lavapipe lacks the extension). Two-call idiom: pStatistics NULL returns the count in *pCount; a
+       smaller *pCount fills that many and returns VKMHA_NOT_READY. Each element's sType must be set by the caller.
+       Builds the fused-kernel pipelines anew on every call (milliseconds each with ACO). */
+    VkmhaResult(VKMHA_CALL* getPipelineStatistics)(VkmhaContext context, const VkmhaPipelineStatisticsInfo* pInfo,
+                                                   uint32_t* pCount, VkmhaPipelineStatistics* pStatistics);
+    /* Bytes of scratch one frame slot of this session takes, from its own memory or from an arena (the figure an
+       arena's bytesPerFrame must reach; a multiple of 256). A chained VkmhaSessionScratchArenaInfo is taken but
+       its arena is not consulted. */
+    VkmhaResult(VKMHA_CALL* getSessionScratchRequirements)(VkmhaModel model, const VkmhaSessionCreateInfo* pCreateInfo,
+                                                           VkDeviceSize* pBytesPerFrame);
+    /* A scratch arena that sessions of any model on this context are created against (see
+       VkmhaScratchArenaCreateInfo); all its device memory is allocated here. */
+    VkmhaResult(VKMHA_CALL* createScratchArena)(VkmhaContext context, const VkmhaScratchArenaCreateInfo* pCreateInfo,
+                                                VkmhaScratchArena* pArena);
+    /* Releases the caller's handle; the memory goes with the last session using it. The GPU must be done with every
+       record of its sessions before the last of them is destroyed. */
+    void(VKMHA_CALL* destroyScratchArena)(VkmhaScratchArena arena);
     /* KV-cache state (see VkmhaKvCacheCopyInfo for the blob). Two-call idiom: pData NULL returns the blob's size in
        *pSize; otherwise *pSize must be at least that (else VKMHA_ERROR_INVALID_ARGUMENT naming both sizes) and
        receives the bytes written. Copies through a staging buffer it allocates, submits to the context's queue and
