@@ -5,6 +5,7 @@
 #include "shader_library.h"
 #include "vulkan/device.h"
 
+#include <atomic>
 #include <memory>
 #include <mutex>
 
@@ -25,6 +26,10 @@ class Context {
     // Runs `record` in a one-time command buffer on the context's queue and waits: used only at model creation.
     // Calls from several threads take turns (one pool, one fence).
     template <typename F> Status run_once(F&& record) const;
+    // Whether the context's pipelines for a precision have been dispatched once (pipeline_warmup.h): the first model
+    // of each precision warms them, later ones only their own.
+    bool pipelines_warmed(Precision p) const { return m_warmed_precisions.load() & (1u << static_cast<uint32_t>(p)); }
+    void mark_pipelines_warmed(Precision p) const { m_warmed_precisions.fetch_or(1u << static_cast<uint32_t>(p)); }
     // Waits for an upload whose wait failed, so that the pool and fence are not destroyed in use.
     ~Context();
 
@@ -40,6 +45,7 @@ class Context {
     mutable std::mutex m_upload_mutex;
     // An upload whose fence wait failed twice: its command buffer and the fence stay untouched until a wait succeeds.
     mutable VkCommandBuffer m_pending_upload = VK_NULL_HANDLE;
+    mutable std::atomic<uint32_t> m_warmed_precisions{0}; // bit p: Precision p's pipelines were warmed
 };
 
 template <typename F> Status Context::run_once(F&& record) const {

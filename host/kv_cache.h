@@ -55,9 +55,11 @@ class KvCache {
     const BufferView& keys() const { return m_arena[0]; }
     const BufferView& values() const { return m_arena[1]; }
 
+    // The sequence exists and no sliced prefill is filling it.
+    Status check_sequence(uint32_t sequence) const;
+
   private:
     KvCache() = default;
-    Status check_sequence(uint32_t sequence) const;
 
     const Context* m_ctx = nullptr;
     const Model* m_model = nullptr;

@@ -2,6 +2,7 @@
 #include "model.h"
 
 #include "io/half.h"
+#include "pipeline_warmup.h"
 #include "rope.h"
 
 #include <cmath>
@@ -236,6 +237,14 @@ Result<std::unique_ptr<Model>> Model::create(const Context& ctx, const Attention
     }
     const Device& d = ctx.device();
     const Arena& dst = m->m_arena;
+    // Every pipeline the model's sessions may bind is dispatched once in the upload below (pipeline_warmup.h), so
+    // that no frame compiles one: the context's for this precision (once per context) and the model's own.
+    auto warmup = PipelineWarmup::create(ctx, m->dummy());
+    if (!warmup) return warmup.take_error();
+    std::vector<VkPipeline> warm;
+    if (!ctx.pipelines_warmed(precision)) warm = context_pipelines_for(ctx, precision);
+    for (VkPipeline p : {m->attention_pipeline(), m->decode_pipeline()})
+        if (p) warm.push_back(p);
     VKMHA_TRY(ctx.run_once([&](VkCommandBuffer cmd) {
         record_copies(d, staging.value(), dst, cmd);
         // The copies must be visible to every later compute read of the weights, in any later submission.
@@ -244,7 +253,9 @@ Result<std::unique_ptr<Model>> Model::create(const Context& ctx, const Attention
         barrier.dstAccessMask = VK_ACCESS_SHADER_READ_BIT;
         d.vk().vkCmdPipelineBarrier(cmd, VK_PIPELINE_STAGE_TRANSFER_BIT, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT, 0, 1,
                                     &barrier, 0, nullptr, 0, nullptr);
+        warmup->record(cmd, warm);
     }));
+    ctx.mark_pipelines_warmed(precision);
     return m;
 }
 

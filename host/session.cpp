@@ -284,7 +284,7 @@ Result<std::unique_ptr<Session>> Session::create(const Context& ctx, const Model
         ai.pSetLayouts = layouts.data();
         r = d.vk().vkAllocateDescriptorSets(d.handle(), &ai, slot.sets.data());
         if (r != VK_SUCCESS) return d.vk_error("vkAllocateDescriptorSets", r);
-        if (d.limits().timestamps) {
+        if (d.limits().timestamps && l.timestamps) {
             VkQueryPoolCreateInfo qi{VK_STRUCTURE_TYPE_QUERY_POOL_CREATE_INFO};
             qi.queryType = VK_QUERY_TYPE_TIMESTAMP;
             qi.queryCount = 2 * s->m_max_passes;
@@ -602,6 +602,9 @@ Result<std::vector<StageTiming>> Session::timings(uint64_t frame) const {
     if (slot.recorded_frame != frame)
         return make_error(ErrorCode::out_of_range,
                           "frame " + std::to_string(frame) + " is not the last frame recorded in its slot");
+    if (!m_limits.timestamps)
+        return make_error(ErrorCode::unsupported, "the session has no GPU timestamps: it was created with "
+                                                  "VKMHA_SESSION_CREATE_NO_TIMESTAMPS_BIT");
     if (!slot.queries) return make_error(ErrorCode::unsupported, "this device's queue has no timestamps");
     const Device& d = m_ctx->device();
     const uint32_t count = static_cast<uint32_t>(2 * slot.pass_stages.size());

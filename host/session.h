@@ -30,6 +30,9 @@ struct SessionLimits {
     uint64_t scores_budget_bytes = 0;  // caps the per-chunk score scratch (0: 64 MiB); smaller = more chunks
     bool fused_only = false;           // no score scratch: need_weights and the unfused path are refused
     bool host_visible_scratch = false; // tests only: lets scratch() be read back to check each stage
+    // false: no timestamp query pool, and no query reset or timestamp write in any record (shipping builds); timings()
+    // then refuses. On by default so that a caller who never asks keeps the behaviour of API 1.2.
+    bool timestamps = true;
     // Take the scratch (Q/K/V, scores, concat, LSE, partials) from this arena instead of allocating it: the arena's
     // frames_in_flight must equal frames_in_flight, its bytes_per_frame must cover scratch_bytes_per_frame, and
     // host_io is refused. The session shares ownership, so the arena lives as long as its last session.

@@ -7,7 +7,8 @@
 # enumerator or a removed type, and lets through new types, new enumerators and entries appended to
 # VkmhaProcTable. It also checks that libvkmha.so defines the one symbol vkmhaGetProcTable.
 #
-#   scripts/check_abi.sh            check the header (and build/lib/libvkmha.so when built)
+#   scripts/check_abi.sh            check the header (and BUILD/lib/libvkmha.so when built; BUILD is
+#                                   $VKMHA_BUILD_DIR, else build/ in the checkout)
 #   scripts/check_abi.sh --update   rewrite the baseline (only when the minor version goes up; see
 #                                   docs/ENGINE_INTEGRATION.md, "Versioning")
 #   scripts/check_abi.sh --self-test  show that deliberately broken headers fail the check and an append passes
@@ -112,7 +113,7 @@ if ! compare "$baseline" "$tmp/current.abi" >"$tmp/report.txt"; then
     cat "$tmp/report.txt" >&2
     exit 1
 fi
-library="$root/build/lib/libvkmha.so"
+library="${VKMHA_BUILD_DIR:-$root/build}/lib/libvkmha.so"
 if [ -e "$library" ]; then
     exported="$(nm -D --defined-only "$library" | awk '{ print $3 }')"
     [ "$exported" = vkmhaGetProcTable ] || { echo "abi: $library exports more than vkmhaGetProcTable: $exported" >&2; exit 1; }

@@ -6,11 +6,13 @@
 #   3. add_subdirectory(vkmha), which must build the library and nothing else; built with VKMHA_SHARED=OFF, so the
 #      static library (one global symbol) is linked and run here too, and installed (VKMHA_INSTALL=ON) and taken
 #      through find_package and pkg-config --static as in 1 and 2.
-# Reuses build/ (scripts/setup.sh builds it); only (3) compiles the library again, with ccache when it is installed.
-# Usage: scripts/check_consumer.sh [work folder, default build/consumer]
+# Reuses the build directory ($VKMHA_BUILD_DIR, else build/; scripts/setup.sh builds it); only (3) compiles the
+# library again, with ccache when it is installed.
+# Usage: scripts/check_consumer.sh [work folder, default BUILD/consumer]
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-work="${1:-$root/build/consumer}"
+build="${VKMHA_BUILD_DIR:-$root/build}"
+work="${1:-$build/consumer}"
 src="$root/tests/consumer"
 prefix="$work/prefix"
 rm -rf "$work"
@@ -25,7 +27,7 @@ fail() {
 }
 
 echo "consumer: cmake --install build -> $prefix"
-cmake --install "$root/build" --prefix "$prefix" >"$work/install.log"
+cmake --install "$build" --prefix "$prefix" >"$work/install.log"
 pc="$(find "$prefix" -path '*/pkgconfig/vkmha.pc' | head -1)"
 libdir="$(dirname "$(dirname "${pc:-/none/none}")")"
 [ -n "$pc" ] || fail "no vkmha.pc installed"

@@ -3,46 +3,50 @@
 # fails a test): first an ASan+UBSan build of the suites, then the release build through CTest, a ThreadSanitizer build
 # of the threaded suite, the libFuzzer targets for 60 s each and the short soak (scripts/soak.sh), then the public ABI
 # against its baseline (scripts/check_abi.sh) and the consumer test (scripts/check_consumer.sh).
+# Usage: scripts/test.sh [BUILD_DIR]   (default: $VKMHA_BUILD_DIR, else build/ in the checkout); the sanitizer build
+# goes to BUILD_DIR-asan and the consumer test to BUILD_DIR/consumer, so a read-only checkout works with a build
+# directory elsewhere.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-source "$root/scripts/setup.sh"
+source "$root/scripts/setup.sh" # sets $build
+asan="$build-asan"
 
 # Sanitizers. LeakSanitizer checks the Vulkan-free suites; in the GPU suites Mesa's llvmpipe leaks at exit in ways
 # that cannot be told from ours, so leaks are not checked there — the validation layer reports any Vulkan object
 # vkmha leaves undestroyed.
-cmake -S "$root" -B "$root/build-asan" -G Ninja -DCMAKE_BUILD_TYPE=Debug -DVKMHA_SANITIZE=ON >/dev/null
-cmake --build "$root/build-asan" -j "$(nproc)" --target vkmha-tests vkmha-run
+cmake -S "$root" -B "$asan" -G Ninja -DCMAKE_BUILD_TYPE=Debug -DVKMHA_SANITIZE=ON >/dev/null
+cmake --build "$asan" -j "$(nproc)" --target vkmha-tests vkmha-run
 host_only="safetensors,weight_map,cpu_reference"
 echo "vkmha: ASan+UBSan, Vulkan-free suites (with leak checks)"
-ASAN_OPTIONS=detect_leaks=1 "$root/build-asan/bin/vkmha-tests" --test-suite="$host_only" --minimal
+ASAN_OPTIONS=detect_leaks=1 "$asan/bin/vkmha-tests" --test-suite="$host_only" --minimal
 # The fault-injection sweeps repeat one scenario some 1,300 times, and the 557,056-row projection test runs the host
 # path of any small record on a large shape: they run in the release build (CTest) only; the targeted fault tests
 # and the limits' planning tests beside them run here too.
 echo "vkmha: ASan+UBSan, GPU suites"
-ASAN_OPTIONS=detect_leaks=0 "$root/build-asan/bin/vkmha-tests" --test-suite-exclude="$host_only" \
+ASAN_OPTIONS=detect_leaks=0 "$asan/bin/vkmha-tests" --test-suite-exclude="$host_only" \
     --test-case-exclude="sweep: every*,*557056 token rows*" --minimal
 
-(cd "$root/build" && ctest --output-on-failure -j "$(nproc)")
+(cd "$build" && ctest --output-on-failure -j "$(nproc)")
 
 # ThreadSanitizer (clang): the threaded suite (tests/test_threads.cpp). Only the
 # driver's own reports are suppressed (tests/tsan.supp says why for each); any race in vkmha fails the run.
 echo "vkmha: ThreadSanitizer, threaded suites"
-cmake -S "$root" -B "$root/build-tsan" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_COMPILER=clang++-14 \
+cmake -S "$root" -B "$build-tsan" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_COMPILER=clang++-14 \
     -DCMAKE_C_COMPILER=clang-14 -DVKMHA_SANITIZE_THREAD=ON >/dev/null
-cmake --build "$root/build-tsan" -j "$(nproc)" --target vkmha-tests-threads
+cmake --build "$build-tsan" -j "$(nproc)" --target vkmha-tests-threads
 TSAN_OPTIONS="suppressions=$root/tests/tsan.supp halt_on_error=1 history_size=4" \
-    "$root/build-tsan/bin/vkmha-tests-threads" --minimal
+    "$build-tsan/bin/vkmha-tests-threads" --minimal
 
 # libFuzzer (clang, ASan+UBSan): each target for a bounded time from its committed seed corpus (fuzz/corpus/); new
 # inputs go to a scratch corpus in build-fuzz, crashes to build-fuzz/crash-* (turn each into a regression test).
 echo "vkmha: fuzzing, 60 s per target"
-cmake -S "$root" -B "$root/build-fuzz" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_COMPILER=clang++-14 \
+cmake -S "$root" -B "$build-fuzz" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_COMPILER=clang++-14 \
     -DCMAKE_C_COMPILER=clang-14 -DVKMHA_FUZZ=ON -DVKMHA_BUILD_TOOLS=OFF -DVKMHA_BUILD_TESTS=OFF -DVKMHA_INSTALL=OFF \
     >/dev/null
-cmake --build "$root/build-fuzz" -j "$(nproc)" --target vkmha-fuzz-safetensors vkmha-fuzz-c-api
-rm -f "$root"/build-fuzz/{crash,leak,timeout,oom}-*
+cmake --build "$build-fuzz" -j "$(nproc)" --target vkmha-fuzz-safetensors vkmha-fuzz-c-api
+rm -f "$build-fuzz"/{crash,leak,timeout,oom}-*
 for target in safetensors c_api; do
-    scratch="$root/build-fuzz/corpus-$target"
+    scratch="$build-fuzz/corpus-$target"
     mkdir -p "$scratch"
     # -timeout: one input of the C API target may create a whole own-mode context (seconds on a loaded machine); a
     # hang is still caught. That target's context lives for the whole process, and lavapipe leaks at exit (21 blocks
@@ -50,17 +54,17 @@ for target in safetensors c_api; do
     leaks=1
     [ "$target" = c_api ] && leaks=0
     ASAN_OPTIONS="detect_leaks=$leaks" \
-        "$root/build-fuzz/bin/vkmha-fuzz-${target//_/-}" -max_total_time=60 -timeout=60 -rss_limit_mb=4096 \
-            -detect_leaks=$leaks -print_final_stats=1 -artifact_prefix="$root/build-fuzz/" \
+        "$build-fuzz/bin/vkmha-fuzz-${target//_/-}" -max_total_time=60 -timeout=60 -rss_limit_mb=4096 \
+            -detect_leaks=$leaks -print_final_stats=1 -artifact_prefix="$build-fuzz/" \
             "$scratch" "$root/fuzz/corpus/$target" 2>&1 | grep -E "^(stat::|#[0-9]+ +DONE|==|SUMMARY|ERROR)" || true
-    if ls "$root"/build-fuzz/{crash,leak,timeout,oom}-* >/dev/null 2>&1; then
+    if ls "$build-fuzz"/{crash,leak,timeout,oom}-* >/dev/null 2>&1; then
         echo "vkmha: the $target fuzzer found a failing input (build-fuzz/)" >&2
         exit 1
     fi
 done
 
 # Soak, short form: frame-loop's memory flat from 100 to 1000 frames (scripts/soak.sh --long: 10000 frames).
-bash "$root/scripts/soak.sh" "$root/build"
+bash "$root/scripts/soak.sh" "$build"
 
 bash "$root/scripts/check_abi.sh"
 bash "$root/scripts/check_abi.sh" --self-test

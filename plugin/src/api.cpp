@@ -13,6 +13,7 @@
 #include "host_submit.h"
 #include "io/weight_map.h"
 #include "kv_cache.h"
+#include "kv_state.h"
 #include "model.h"
 #include "prefill_job.h"
 #include "scratch_arena.h"
@@ -382,7 +383,8 @@ Result<SessionLimits> session_limits(const VkmhaModel_T& model, const VkmhaSessi
     l.host_io = info->hostIo == VK_TRUE;
     l.memory_budget = info->memoryBudget;
     constexpr uint32_t known = VKMHA_SESSION_CREATE_FUSED_ONLY_BIT | VKMHA_SESSION_CREATE_HOST_WEIGHTS_BIT |
-                               VKMHA_SESSION_CREATE_HOST_PER_HEAD_MASK_BIT | VKMHA_SESSION_CREATE_SCORE_SCRATCH_BIT;
+                               VKMHA_SESSION_CREATE_HOST_PER_HEAD_MASK_BIT | VKMHA_SESSION_CREATE_SCORE_SCRATCH_BIT |
+                               VKMHA_SESSION_CREATE_NO_TIMESTAMPS_BIT;
     if (info->flags & ~known)
         return make_error(ErrorCode::invalid_argument, "session flags 0x" + hex(info->flags) + " has unknown bits");
     auto fused = fused_only(model, info->flags, defaults);
@@ -390,6 +392,7 @@ Result<SessionLimits> session_limits(const VkmhaModel_T& model, const VkmhaSessi
     l.fused_only = fused.value();
     l.host_weights = info->flags & VKMHA_SESSION_CREATE_HOST_WEIGHTS_BIT;
     l.host_per_head_mask = info->flags & VKMHA_SESSION_CREATE_HOST_PER_HEAD_MASK_BIT;
+    l.timestamps = !(info->flags & VKMHA_SESSION_CREATE_NO_TIMESTAMPS_BIT);
     if (arena_info) {
         const VkmhaScratchArena arena = static_cast<const VkmhaSessionScratchArenaInfo*>(arena_info)->arena;
         if (!arena) return argument_error("VkmhaSessionScratchArenaInfo::arena is NULL");
@@ -999,6 +1002,72 @@ const char* VKMHA_CALL stage_name_c(VkmhaStage stage) {
     return stage_name(static_cast<Stage>(stage)); // in range, and enum_mirror.h holds the values equal
 }
 
+// ---- 1.3: KV-cache state (save games, branching dialogue) -------------------------------------------------------
+
+VkmhaResult VKMHA_CALL read_kv_cache_state(VkmhaKvCache cache, uint32_t sequence, size_t* size, void* data) {
+    return guarded_on(cache, [&] {
+        VKMHA_REQUIRE(cache, "cache is NULL");
+        VKMHA_REQUIRE(size, "pSize is NULL");
+        auto need = kv_state_size(*cache->cache, sequence);
+        if (!need) return fail(need.error());
+        if (!data) {
+            *size = need.value();
+            return VKMHA_SUCCESS;
+        }
+        VKMHA_REQUIRE(*size >= need.value(), "*pSize " + std::to_string(*size) + " is smaller than the " +
+                                                 std::to_string(need.value()) + " bytes of sequence " +
+                                                 std::to_string(sequence) + "'s state");
+        VKMHA_CHECK(read_kv_state(*context_of(cache), *cache->cache, sequence,
+                                  std::span<uint8_t>(static_cast<uint8_t*>(data), need.value())));
+        *size = need.value();
+        return VKMHA_SUCCESS;
+    });
+}
+
+VkmhaResult VKMHA_CALL write_kv_cache_state(VkmhaKvCache cache, uint32_t sequence, size_t size, const void* data) {
+    return guarded_on(cache, [&] {
+        VKMHA_REQUIRE(cache, "cache is NULL");
+        VKMHA_REQUIRE(data, "pData is NULL");
+        VKMHA_CHECK(write_kv_state(*context_of(cache), *cache->cache, sequence,
+                                   std::span<const uint8_t>(static_cast<const uint8_t*>(data), size)));
+        return VKMHA_SUCCESS;
+    });
+}
+
+// The checks both copy calls make: the struct, both caches on one context, then the host's shape checks.
+Status check_kv_copy_info(const VkmhaKvCacheCopyInfo* info) {
+    VKMHA_TRY(check_unchained(info, "pInfo"));
+    if (!info->srcCache) return argument_error("pInfo->srcCache is NULL");
+    if (!info->dstCache) return argument_error("pInfo->dstCache is NULL");
+    if (context_of(info->srcCache) != context_of(info->dstCache))
+        return argument_error("pInfo->dstCache belongs to another context than pInfo->srcCache");
+    return check_kv_copy(*info->srcCache->cache, info->srcSequence, *info->dstCache->cache, info->dstSequence);
+}
+
+VkmhaResult VKMHA_CALL record_kv_cache_copy(VkCommandBuffer cmd, const VkmhaKvCacheCopyInfo* info) {
+    return guarded_on(info ? info->srcCache : nullptr, [&] {
+        VKMHA_REQUIRE(cmd, "commandBuffer is NULL");
+        VKMHA_CHECK(check_kv_copy_info(info));
+        record_kv_copy(context_of(info->srcCache)->device(), cmd, *info->srcCache->cache, info->srcSequence,
+                       *info->dstCache->cache, info->dstSequence);
+        return VKMHA_SUCCESS;
+    });
+}
+
+VkmhaResult VKMHA_CALL copy_kv_cache(const VkmhaKvCacheCopyInfo* info) {
+    return guarded_on(info ? info->srcCache : nullptr, [&] {
+        VKMHA_CHECK(check_kv_copy_info(info));
+        const Context& ctx = *context_of(info->srcCache);
+        KvCache& dst = *info->dstCache->cache;
+        const KvCache::SequenceState before = dst.save(info->dstSequence);
+        Status s = ctx.run_once([&](VkCommandBuffer cmd) {
+            record_kv_copy(ctx.device(), cmd, *info->srcCache->cache, info->srcSequence, dst, info->dstSequence);
+        });
+        if (!s) dst.restore(before); // the copy never ran
+        return s ? VKMHA_SUCCESS : fail(s.error());
+    });
+}
+
 } // namespace
 
 Status check_model_uploaded(VkmhaSession session) {
@@ -1076,6 +1145,10 @@ extern "C" VKMHA_EXPORT VkmhaResult VKMHA_CALL vkmhaGetProcTable(uint32_t reques
         full.recordModelUpload = record_model_upload;
         full.completeModelUpload = complete_model_upload;
         full.referenceAttention = reference_attention_c;
+        full.readKvCacheState = read_kv_cache_state;
+        full.writeKvCacheState = write_kv_cache_state;
+        full.recordKvCacheCopy = record_kv_cache_copy;
+        full.copyKvCache = copy_kv_cache;
         std::memcpy(table, &full, std::min(table_size, sizeof(full)));
         return VKMHA_SUCCESS;
     });

@@ -63,6 +63,7 @@ uint64_t key_of(VkCommandPool pool) { return reinterpret_cast<uint64_t>(pool); }
     PFN_##name real_##name = nullptr;                                                                                  \
     VKAPI_ATTR void VKAPI_CALL wrap_##name PARAMS {                                                                    \
         CallScope scope(#name, true);                                                                                  \
+        injector().count_command(#name);                                                                               \
         real_##name ARGS;                                                                                              \
     }
 
@@ -132,7 +133,13 @@ VKFI_VOID(vkUpdateDescriptorSets,
           (d, w, pw, c, pc))
 VKFI_VOID(vkGetBufferMemoryRequirements, (VkDevice d, VkBuffer b, VkMemoryRequirements* r), (d, b, r))
 VKFI_VOID(vkUnmapMemory, (VkDevice d, VkDeviceMemory m), (d, m))
-VKFI_VOID(vkCmdBindPipeline, (VkCommandBuffer c, VkPipelineBindPoint b, VkPipeline p), (c, b, p))
+PFN_vkCmdBindPipeline real_vkCmdBindPipeline = nullptr;
+VKAPI_ATTR void VKAPI_CALL wrap_vkCmdBindPipeline(VkCommandBuffer c, VkPipelineBindPoint b, VkPipeline p) {
+    CallScope scope("vkCmdBindPipeline", true);
+    injector().count_command("vkCmdBindPipeline");
+    injector().pipeline_bound(p);
+    real_vkCmdBindPipeline(c, b, p);
+}
 VKFI_VOID(vkCmdBindDescriptorSets,
           (VkCommandBuffer c, VkPipelineBindPoint b, VkPipelineLayout l, uint32_t f, uint32_t n,
            const VkDescriptorSet* s, uint32_t dn, const uint32_t* d),
@@ -403,6 +410,33 @@ VkResult FaultInjector::before_call(const char* name) {
     m_fired = true;
     m_failed_call = name;
     return m_result;
+}
+
+void FaultInjector::count_command(const char* name) {
+    std::lock_guard<std::mutex> lock(m_mutex);
+    ++m_commands[name];
+}
+
+void FaultInjector::pipeline_bound(VkPipeline pipeline) {
+    std::lock_guard<std::mutex> lock(m_mutex);
+    m_bound_pipelines.insert(reinterpret_cast<uint64_t>(pipeline));
+}
+
+void FaultInjector::reset_commands() {
+    std::lock_guard<std::mutex> lock(m_mutex);
+    m_commands.clear();
+    m_bound_pipelines.clear();
+}
+
+uint64_t FaultInjector::commands(const std::string& name) const {
+    std::lock_guard<std::mutex> lock(m_mutex);
+    auto it = m_commands.find(name);
+    return it == m_commands.end() ? 0 : it->second;
+}
+
+std::set<uint64_t> FaultInjector::bound_pipelines() const {
+    std::lock_guard<std::mutex> lock(m_mutex);
+    return m_bound_pipelines;
 }
 
 void FaultInjector::after_create(const char* type, int64_t count) {

@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <map>
 #include <mutex>
+#include <set>
 #include <string>
 
 namespace vkmha::test {
@@ -46,7 +47,15 @@ class FaultInjector {
     VkAllocationCallbacks allocator();
     int64_t live_allocations() const;
 
+    // Commands recorded (vkCmd* calls, by name) and the pipelines vkCmdBindPipeline bound, since reset_commands():
+    // what a record does, e.g. whether it writes timestamps or which pipelines it dispatches.
+    void reset_commands();
+    uint64_t commands(const std::string& name) const;
+    std::set<uint64_t> bound_pipelines() const; // VkPipeline handles as integers
+
     // Wrapper plumbing (public for the wrappers in fault_injector.cpp).
+    void count_command(const char* name);
+    void pipeline_bound(VkPipeline);
     VkResult before_call(const char* name);
     void after_create(const char* type, int64_t count);
     void* allocate(size_t size, size_t alignment);
@@ -66,6 +75,8 @@ class FaultInjector {
     std::string m_failed_call;
     std::map<std::string, int64_t> m_objects;
     int64_t m_live_allocations = 0;
+    std::map<std::string, uint64_t> m_commands;
+    std::set<uint64_t> m_bound_pipelines;
 };
 
 } // namespace vkmha::test

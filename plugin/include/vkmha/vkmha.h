@@ -179,6 +179,7 @@ typedef enum VkmhaStructureType {
     VKMHA_STRUCTURE_TYPE_HOST_CACHED_QKV_SUBMIT_INFO = 19, /* 1.2 */
     VKMHA_STRUCTURE_TYPE_MODEL_UPLOAD_INFO = 28,           /* 1.3 */
     VKMHA_STRUCTURE_TYPE_REFERENCE_INFO = 29,              /* 1.3 */
+    VKMHA_STRUCTURE_TYPE_KV_CACHE_COPY_INFO = 20,          /* 1.3 */
     VKMHA_STRUCTURE_TYPE_CONTEXT_COMPILE_ONLY_INFO = 36,   /* 1.3 */
     VKMHA_STRUCTURE_TYPE_PIPELINE_STATISTICS_INFO = 37,    /* 1.3 */
     VKMHA_STRUCTURE_TYPE_PIPELINE_STATISTICS = 38,         /* 1.3 */
@@ -414,6 +415,11 @@ typedef enum VkmhaSessionCreateFlagBits {
                                                     with NEED_WEIGHTS is refused */
     VKMHA_SESSION_CREATE_HOST_PER_HEAD_MASK_BIT = 0x4, /* hostIo: stage [B*H, Lq, Lk] masks (PER_HEAD_MASK);
                                                           without it, host masks are [Lq, Lk] */
+    VKMHA_SESSION_CREATE_NO_TIMESTAMPS_BIT = 0x8,      /* 1.3: no GPU timestamps (shipping builds): no query pool, and
+                                                          no query reset or timestamp write in any record;
+                                                          getStageTimings returns VKMHA_ERROR_UNSUPPORTED, and sliced
+                                                          prefill sizes its pieces without measurements. Without it
+                                                          (the default, as in 1.2) every record is timed */
     VKMHA_SESSION_CREATE_SCORE_SCRATCH_BIT = 0x20,     /* 1.3: allocate the Lq x Lk score scratch that NEED_WEIGHTS and
                                                           UNFUSED records need (a 1.0-1.2 table always does, unless
                                                           FUSED_ONLY_BIT); not with FUSED_ONLY_BIT */
@@ -780,6 +786,33 @@ typedef struct VkmhaHostCachedQkvSubmitInfo {
     const uint8_t* pKeyPaddingMask; /* NULL or [sequences, capacity] bytes by slot */
 } VkmhaHostCachedQkvSubmitInfo;
 
+/* ---- 1.3: KV-cache state (save games, branching dialogue) -------------------------------------------------------
+ * readKvCacheState copies one sequence's cached keys and values to host memory as a self-describing byte blob, and
+ * writeKvCacheState puts such a blob into a sequence of the same cache or another one of the same shape (a save
+ * game). recordKvCacheCopy forks a sequence into another on the GPU (vkCmdCopyBuffer into the caller's command
+ * buffer), so two replies can be explored from one conversation; copyKvCache does the same on the context's queue.
+ * The blob, little-endian (every platform vkmha runs on), is ten uint32 words and then the rows:
+ *   [0] magic 0x53564B56 ("VKVS")  [1] format version (1)  [2] precision (VkmhaPrecision)  [3] numKvHeads
+ *   [4] headDim  [5] window (0: none)  [6] capacity of the cache it was read from  [7] length (next position)
+ *   [8] first, the oldest position stored  [9] rows = length - first
+ *   then K and then V, each [numKvHeads, rows, headDim] elements (fp32, or fp16 for FP16 models) in position order.
+ * The rows are every position the sequence's ring still holds (all of them without a window), so a restored
+ * sequence continues bit for bit as the original would have, and can be rolled back as far (truncateKvCache). A
+ * blob is written only into a cache whose model has the same precision, numKvHeads and headDim and whose window is
+ * the same, with a capacity of at least its rows (at least its length without a window); anything else, and a
+ * size that disagrees with the header, is refused naming the field, the cache unchanged. vkmha cannot tell which
+ * weights made the rows: restore a conversation into a cache of the model that wrote it. */
+typedef struct VkmhaKvCacheCopyInfo {
+    VkmhaStructureType sType; /* VKMHA_STRUCTURE_TYPE_KV_CACHE_COPY_INFO */
+    const void* pNext;        /* NULL */
+    VkmhaKvCache srcCache;    /* required */
+    VkmhaKvCache dstCache;    /* required: srcCache itself, or a cache on the same context whose model has the same
+                                 precision, numKvHeads and headDim, with the same window and room for the source's
+                                 rows */
+    uint32_t srcSequence;     /* < srcCache's sequences */
+    uint32_t dstSequence;     /* < dstCache's sequences; not srcSequence when dstCache is srcCache. Whatever it held
+                                 is replaced: its length becomes the source's */
+} VkmhaKvCacheCopyInfo;
 /* 1.3: getPipelineStatistics. What a pipeline does in a forward pass. */
 typedef enum VkmhaPipelineRole {
     VKMHA_PIPELINE_ROLE_PREFILL = 0,    /* the fused attention kernel's row tiling (prompts, many query rows) */
@@ -930,6 +963,9 @@ typedef struct VkmhaProcTable {
     /* Two-call idiom: pData NULL returns the size in *pSize; a smaller *pSize copies that much and returns
        VKMHA_NOT_READY. */
     VkmhaResult(VKMHA_CALL* getPipelineCacheData)(VkmhaContext context, size_t* pSize, void* pData);
+    /* Uploads the weights on the context's queue and waits. Since 1.3 that submission also dispatches once (with
+       zero workgroups) every pipeline the model's sessions may bind, so that drivers which compile at first dispatch
+       (llvmpipe) do it here and no record compiles: create models at load time. */
     VkmhaResult(VKMHA_CALL* createModel)(VkmhaContext context, const VkmhaModelCreateInfo* pCreateInfo,
                                          VkmhaModel* pModel);
     void(VKMHA_CALL* destroyModel)(VkmhaModel model);
@@ -943,7 +979,8 @@ typedef struct VkmhaProcTable {
                                              const VkmhaRecordInfo* pInfo);
     /* Per-stage GPU times of a recorded frame; VKMHA_NOT_READY until it has completed. *pCount in: capacity;
        out: stages written. Never blocks. A submit's frame index is its timeline value - 1. Once the frame's slot
-       has been reused by a later frame, VKMHA_ERROR_OUT_OF_RANGE. */
+       has been reused by a later frame, VKMHA_ERROR_OUT_OF_RANGE. VKMHA_ERROR_UNSUPPORTED without timestamps (the
+       queue family has none, or 1.3: the session was created with VKMHA_SESSION_CREATE_NO_TIMESTAMPS_BIT). */
     VkmhaResult(VKMHA_CALL* getStageTimings)(VkmhaSession session, uint64_t frameIndex, uint32_t* pCount,
                                              VkmhaStageTiming* pTimings);
     /* Standalone submission (hostIo sessions): uploads, records and submits to the context's queue, and returns
@@ -1032,6 +1069,23 @@ typedef struct VkmhaProcTable {
     VkmhaResult(VKMHA_CALL* completeModelUpload)(VkmhaModel model);
     /* Runs the layer on the CPU reference (see VkmhaReferenceInfo); thread-safe; no context needed. */
     VkmhaResult(VKMHA_CALL* referenceAttention)(const VkmhaReferenceInfo* pInfo);
+    /* KV-cache state (see VkmhaKvCacheCopyInfo for the blob). Two-call idiom: pData NULL returns the blob's size in
+       *pSize; otherwise *pSize must be at least that (else VKMHA_ERROR_INVALID_ARGUMENT naming both sizes) and
+       receives the bytes written. Copies through a staging buffer it allocates, submits to the context's queue and
+       waits (not for per-frame use): the steps that wrote the sequence must have been submitted to that queue
+       before, or have completed. */
+    VkmhaResult(VKMHA_CALL* readKvCacheState)(VkmhaKvCache cache, uint32_t sequence, size_t* pSize, void* pData);
+    /* Replaces a sequence with a blob from readKvCacheState (its length becomes the blob's). Submits and waits, as
+       readKvCacheState; the GPU must be done with the steps that read the sequence. On error the cache is
+       unchanged. Refused while a prefill job fills the sequence. */
+    VkmhaResult(VKMHA_CALL* writeKvCacheState)(VkmhaKvCache cache, uint32_t sequence, size_t size, const void* pData);
+    /* Records a copy of one sequence onto another (see VkmhaKvCacheCopyInfo) into commandBuffer, outside a render
+       pass, and sets the destination's length at once, as cached steps do: record in submission order. Its barriers:
+       on entry from every earlier COMPUTE_SHADER and TRANSFER write (vkmha's steps and copies), on exit to every
+       later COMPUTE_SHADER and TRANSFER access. Allocates nothing, waits on nothing. */
+    VkmhaResult(VKMHA_CALL* recordKvCacheCopy)(VkCommandBuffer commandBuffer, const VkmhaKvCacheCopyInfo* pInfo);
+    /* The same copy, submitted to the context's queue and waited for (as createModel). */
+    VkmhaResult(VKMHA_CALL* copyKvCache)(const VkmhaKvCacheCopyInfo* pInfo);
 } VkmhaProcTable;
 
 /* The one exported function. requestedApiVersion: the header version the caller was built with
