@@ -422,6 +422,8 @@ VkmhaResult VKMHA_CALL record_attention(VkmhaSession session, VkCommandBuffer cm
         VKMHA_CHECK(refuse_attention_only(*session->model, "recordAttention", "recordAttentionQkv"));
         auto positions = record_positions(info->pNext, "VkmhaRecordInfo");
         if (!positions) return fail(positions.error());
+        auto head_mask = head_mask_factors(info->pNext, "VkmhaRecordInfo");
+        if (!head_mask) return fail(head_mask.error());
         auto options = attention_options(info->flags, info->keyPaddingMaskType, info->attnMaskType);
         if (!options) return fail(options.error());
         RecordArgs a;
@@ -437,6 +439,7 @@ VkmhaResult VKMHA_CALL record_attention(VkmhaSession session, VkCommandBuffer cm
         a.output = external(info->output);
         a.weights = external(info->weights);
         if (*positions) a.position_ids = external((*positions)->positionIds);
+        a.head_factors = *head_mask;
         Status s = session->session->record(cmd, a);
         return s ? VKMHA_SUCCESS : fail(s.error());
     });
@@ -467,10 +470,13 @@ VkmhaResult VKMHA_CALL submit(VkmhaSession session, const VkmhaHostSubmitInfo* i
         VKMHA_CHECK(refuse_attention_only(*session->model, "submit", "submitQkv"));
         auto positions = host_positions(info->pNext, "VkmhaHostSubmitInfo");
         if (!positions) return fail(positions.error());
+        auto head_mask = head_mask_factors(info->pNext, "VkmhaHostSubmitInfo");
+        if (!head_mask) return fail(head_mask.error());
         auto options = attention_options(info->flags, info->keyPaddingMaskType, info->attnMaskType);
         if (!options) return fail(options.error());
         HostInputs in{info->pQuery,          info->pKey,      info->pValue,
                       info->pKeyPaddingMask, info->pAttnMask, positions->queries};
+        in.head_factors = *head_mask;
         auto host = host_submitter(*session);
         if (!host) return fail(host.error());
         auto v = host.value()->submit({info->batch, info->queryLength, info->keyLength}, options.value(), in);
@@ -594,6 +600,8 @@ VkmhaResult VKMHA_CALL record_cached_attention(VkmhaSession session, VkCommandBu
         VKMHA_CHECK(refuse_attention_only(*session->model, "recordCachedAttention", "recordCachedAttentionQkv"));
         auto positions = record_positions(info->pNext, "VkmhaCachedRecordInfo");
         if (!positions) return fail(positions.error());
+        auto head_mask = head_mask_factors(info->pNext, "VkmhaCachedRecordInfo");
+        if (!head_mask) return fail(head_mask.error());
         auto steps = sequence_steps(info->stepCount, info->pSteps);
         if (!steps) return fail(steps.error());
         CachedRecordArgs a;
@@ -607,6 +615,7 @@ VkmhaResult VKMHA_CALL record_cached_attention(VkmhaSession session, VkCommandBu
         a.key_padding_mask = external(info->keyPaddingMask);
         a.output = external(info->output);
         if (*positions) a.position_ids = external((*positions)->positionIds);
+        a.head_factors = *head_mask;
         Status s = session->session->record_cached(cmd, a);
         return s ? VKMHA_SUCCESS : fail(s.error());
     });
@@ -620,10 +629,13 @@ VkmhaResult VKMHA_CALL submit_cached(VkmhaSession session, const VkmhaHostCached
         VKMHA_CHECK(refuse_attention_only(*session->model, "submitCached", "submitCachedQkv"));
         auto positions = host_positions(info->pNext, "VkmhaHostCachedSubmitInfo");
         if (!positions) return fail(positions.error());
+        auto head_mask = head_mask_factors(info->pNext, "VkmhaHostCachedSubmitInfo");
+        if (!head_mask) return fail(head_mask.error());
         auto steps = sequence_steps(info->stepCount, info->pSteps);
         if (!steps) return fail(steps.error());
         // position_ids: the [T] positions of the new tokens (as CachedRecordArgs::position_ids).
         HostInputs in{info->pQuery, info->pKey, info->pValue, info->pKeyPaddingMask, nullptr, positions->queries};
+        in.head_factors = *head_mask;
         auto host = host_submitter(*session);
         if (!host) return fail(host.error());
         auto v = host.value()->submit_cached(*info->cache->cache, steps.value(), in);
@@ -667,6 +679,8 @@ VkmhaResult VKMHA_CALL record_prefill(VkmhaSession session, VkCommandBuffer cmd,
         VKMHA_CHECK(check_record_call(session, info));
         auto positions = record_positions(info->pNext, "VkmhaPrefillRecordInfo");
         if (!positions) return fail(positions.error());
+        auto head_mask = head_mask_factors(info->pNext, "VkmhaPrefillRecordInfo");
+        if (!head_mask) return fail(head_mask.error());
         VKMHA_REQUIRE(info->job, "pInfo->job is NULL");
         VKMHA_REQUIRE(std::isfinite(info->budgetMilliseconds) && info->budgetMilliseconds >= 0,
                       "budgetMilliseconds is " + std::to_string(info->budgetMilliseconds) +
@@ -683,6 +697,7 @@ VkmhaResult VKMHA_CALL record_prefill(VkmhaSession session, VkCommandBuffer cmd,
         a.value = external(info->value);
         a.output = external(info->output);
         if (*positions) a.position_ids = external((*positions)->positionIds);
+        a.head_factors = *head_mask;
         const bool was_done = a.job->done();
         auto item = session->session->record_prefill(cmd, a);
         if (!item) return fail(item.error());
@@ -709,6 +724,8 @@ VkmhaResult VKMHA_CALL record_attention_qkv(VkmhaSession session, VkCommandBuffe
         VKMHA_CHECK(check_record_call(session, info));
         auto positions = record_positions(info->pNext, owner, true);
         if (!positions) return fail(positions.error());
+        auto head_mask = head_mask_factors(info->pNext, owner);
+        if (!head_mask) return fail(head_mask.error());
         auto options = attention_options(info->flags, info->keyPaddingMaskType, info->attnMaskType);
         if (!options) return fail(options.error());
         VKMHA_CHECK(
@@ -731,6 +748,7 @@ VkmhaResult VKMHA_CALL record_attention_qkv(VkmhaSession session, VkCommandBuffe
         a.attn_mask = external(info->attnMask);
         a.output = external(info->output);
         a.weights = external(info->weights);
+        a.head_factors = *head_mask;
         if (*positions) {
             a.position_ids = external((*positions)->positionIds);
             // Positions are read only with RoPE (VkmhaPositionsInfo): without it the keys' are ignored too.
@@ -747,6 +765,8 @@ VkmhaResult VKMHA_CALL submit_qkv(VkmhaSession session, const VkmhaHostQkvSubmit
         VKMHA_CHECK(check_submit_call(session, info, value));
         auto positions = host_positions(info->pNext, owner, true);
         if (!positions) return fail(positions.error());
+        auto head_mask = head_mask_factors(info->pNext, owner);
+        if (!head_mask) return fail(head_mask.error());
         auto options = attention_options(info->flags, info->keyPaddingMaskType, info->attnMaskType);
         if (!options) return fail(options.error());
         VKMHA_CHECK(require_pointers(owner, {{"pQ", info->pQ}, {"pK", info->pK}, {"pV", info->pV}}));
@@ -761,6 +781,7 @@ VkmhaResult VKMHA_CALL submit_qkv(VkmhaSession session, const VkmhaHostQkvSubmit
         in.value = info->pV;
         in.key_padding_mask = info->pKeyPaddingMask;
         in.attn_mask = info->pAttnMask;
+        in.head_factors = *head_mask;
         in.position_ids = positions->queries;
         in.own_qkv = true;
         if (c.rope.enabled()) in.key_position_ids = positions->keys; // else ignored, as the queries' are
@@ -781,6 +802,8 @@ VkmhaResult VKMHA_CALL record_cached_attention_qkv(VkmhaSession session, VkComma
         VKMHA_REQUIRE(info->cache, "pInfo->cache is NULL");
         auto positions = record_positions(info->pNext, owner);
         if (!positions) return fail(positions.error());
+        auto head_mask = head_mask_factors(info->pNext, owner);
+        if (!head_mask) return fail(head_mask.error());
         auto steps = sequence_steps(info->stepCount, info->pSteps);
         if (!steps) return fail(steps.error());
         VKMHA_CHECK(
@@ -803,6 +826,7 @@ VkmhaResult VKMHA_CALL record_cached_attention_qkv(VkmhaSession session, VkComma
         a.key_padding_mask = external(info->keyPaddingMask);
         a.output = external(info->output);
         if (*positions) a.position_ids = external((*positions)->positionIds);
+        a.head_factors = *head_mask;
         Status s = session->session->record_cached(cmd, a);
         return s ? VKMHA_SUCCESS : fail(s.error());
     });
@@ -816,6 +840,8 @@ VkmhaResult VKMHA_CALL submit_cached_qkv(VkmhaSession session, const VkmhaHostCa
         VKMHA_REQUIRE(info->cache, "pInfo->cache is NULL");
         auto positions = host_positions(info->pNext, owner);
         if (!positions) return fail(positions.error());
+        auto head_mask = head_mask_factors(info->pNext, owner);
+        if (!head_mask) return fail(head_mask.error());
         auto steps = sequence_steps(info->stepCount, info->pSteps);
         if (!steps) return fail(steps.error());
         VKMHA_CHECK(require_pointers(owner, {{"pQ", info->pQ}, {"pK", info->pK}, {"pV", info->pV}}));
@@ -824,6 +850,7 @@ VkmhaResult VKMHA_CALL submit_cached_qkv(VkmhaSession session, const VkmhaHostCa
         in.key = info->pK;
         in.value = info->pV;
         in.key_padding_mask = info->pKeyPaddingMask;
+        in.head_factors = *head_mask;
         in.position_ids = positions->queries; // [T], as CachedRecordArgs::position_ids
         in.own_qkv = true;
         auto host = host_submitter(*session);

@@ -36,6 +36,7 @@ VKMHA_STRUCT_TYPE(VkmhaQkvRecordInfo, VKMHA_STRUCTURE_TYPE_QKV_RECORD_INFO)
 VKMHA_STRUCT_TYPE(VkmhaHostQkvSubmitInfo, VKMHA_STRUCTURE_TYPE_HOST_QKV_SUBMIT_INFO)
 VKMHA_STRUCT_TYPE(VkmhaCachedQkvRecordInfo, VKMHA_STRUCTURE_TYPE_CACHED_QKV_RECORD_INFO)
 VKMHA_STRUCT_TYPE(VkmhaHostCachedQkvSubmitInfo, VKMHA_STRUCTURE_TYPE_HOST_CACHED_QKV_SUBMIT_INFO)
+VKMHA_STRUCT_TYPE(VkmhaHeadMaskInfo, VKMHA_STRUCTURE_TYPE_HEAD_MASK_INFO) /* 1.3 */
 #undef VKMHA_STRUCT_TYPE
 
 inline Error argument_error(std::string message) { return make_error(ErrorCode::invalid_argument, std::move(message)); }

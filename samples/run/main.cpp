@@ -28,7 +28,8 @@ using vkmha::samples::InputTensors;
 const char* kNotes =
     "QK-norm and sinks come with the weights (q_norm.weight and k_norm.weight [D], sinks [H]); the input's optional\n"
     "position_ids [B, Lq] (I32 or I64) gives the RoPE positions (--incremental: step t's token of row b is at\n"
-    "position_ids[b, t]).\n"
+    "position_ids[b, t]). An optional head_mask F32 [H] or [B, H] multiplies each head's attention output before\n"
+    "the output projection (Hugging Face's head_mask; 0 prunes a head; --incremental: one row for every sequence).\n"
     "--qkv (attention only, the caller's own Q, K, V; no projections): the input holds q [B, H, Lq, D], k and v\n"
     "[B, G, Lk, D] (G from --kv-heads or k), optional key_padding_mask, attn_mask, position_ids [B, Lq] and\n"
     "key_position_ids [B, Lk]; --weights is optional (sinks, q_norm.weight, k_norm.weight only); the output\n"
@@ -297,10 +298,20 @@ Outputs run_cpu(const Options& o, const vkmha::io::LoadedModel& model, const Inp
     ri.key_padding_mask = in.key_padding_mask.empty() ? nullptr : in.key_padding_mask.data();
     ri.attn_mask = in.attn_mask();
     ri.position_ids = in.position_ids.empty() ? nullptr : in.position_ids.data();
+    ri.head_mask = in.head_mask;
     auto r = vkmha::reference_attention(model.config, model.weights, shape, opt, ri);
     if (!r) die(r.error().message);
     std::fprintf(stderr, "vkmha-run: device: CPU reference (double accumulation)\n");
     return {std::move(r->output), std::move(r->weights)};
+}
+
+// A cached step takes one [H] head mask for all its tokens: a [B, H] mask must repeat one row of factors.
+void check_incremental_head_mask(const Options& o, const InputTensors& in, uint32_t heads) {
+    for (size_t i = heads; i < in.head_mask.size(); ++i)
+        if (in.head_mask[i] != in.head_mask[i % heads])
+            die("--incremental takes one head mask for every sequence (a cached step's [H]), but " + o.input +
+                "'s head_mask [B, H] differs between batch rows at [" + std::to_string(i / heads) + ", " +
+                std::to_string(i % heads) + "]");
 }
 
 // Checks that `in` can be decoded token by token: self-attention (or a key/value as long as the query: token t's key
@@ -313,6 +324,7 @@ void check_incremental_inputs(const Options& o, const InputTensors& in) {
     if (in.mask_type != VKMHA_MASK_TYPE_NONE)
         die("--incremental does not take an attn_mask, but " + o.input +
             " has one (a cached step supports --causal and key_padding_mask only)");
+    check_incremental_head_mask(o, in, in.heads ? in.heads : o.heads);
 }
 
 // --incremental: B sequences in a KV cache of capacity Lk; step t appends token t of every batch element (one ragged
@@ -396,6 +408,9 @@ Outputs run_incremental(const Api& api, VkmhaModel model, VkmhaSession session, 
             for (uint32_t b = 0; b < B; ++b) positions[b] = in.position_ids[size_t(b) * L + t];
             si.pNext = &pi;
         }
+        VkmhaHeadMaskInfo mask = in.head_mask_info(si.pNext);
+        mask.factorCount = std::min(mask.factorCount, mp.numHeads); // one row: check_incremental_head_mask
+        if (mask.factorCount) si.pNext = &mask;
         uint64_t value_id = 0;
         api.check(api->submitCached(session, &si, &value_id), "cached step " + std::to_string(t));
         api.check(api->wait(session, value_id, UINT64_MAX), "wait");
@@ -477,6 +492,8 @@ Outputs run_gpu(const Options& o, const Api& api, VkmhaModel model, VkmhaContext
     VkmhaPositionsInfo pi{VKMHA_STRUCTURE_TYPE_POSITIONS_INFO};
     pi.pPositionIds = in.position_ids.data();
     if (!in.position_ids.empty()) hi.pNext = &pi;
+    const VkmhaHeadMaskInfo mask = in.head_mask_info(hi.pNext);
+    if (mask.factorCount) hi.pNext = &mask;
     uint64_t value = 0;
     api.check(api->submit(session, &hi, &value), "submit");
     api.check(api->wait(session, value, UINT64_MAX), "wait");
@@ -551,6 +568,7 @@ Outputs run_cpu_qkv(const Options& o, const InputTensors& in) {
     ri.attn_mask = in.attn_mask();
     ri.position_ids = in.position_ids.empty() ? nullptr : in.position_ids.data();
     ri.key_position_ids = in.key_position_ids.empty() ? nullptr : in.key_position_ids.data();
+    ri.head_mask = in.head_mask;
     auto r = vkmha::reference_attention_qkv(model.config, model.weights, {in.batch, in.lq, in.lk}, opt, ri);
     if (!r) die(r.error().message);
     std::fprintf(stderr, "vkmha-run: device: CPU reference (double accumulation), attention only\n");
@@ -566,6 +584,7 @@ void check_incremental_qkv(const Options& o, const InputTensors& in) {
     if (in.mask_type != VKMHA_MASK_TYPE_NONE)
         die("--incremental does not take an attn_mask, but " + o.input +
             " has one (a cached step supports --causal and key_padding_mask only)");
+    check_incremental_head_mask(o, in, in.heads);
     if (o.attention.ropeLayout == VKMHA_ROPE_LAYOUT_NONE) return;
     const uint32_t L = in.lq;
     for (uint32_t b = 0; b < in.batch; ++b)
@@ -620,6 +639,9 @@ Outputs run_incremental_qkv(const Api& api, VkmhaModel model, VkmhaSession sessi
             for (uint32_t b = 0; b < B; ++b) positions[b] = given[size_t(b) * L + t];
             si.pNext = &pi;
         }
+        VkmhaHeadMaskInfo mask = in.head_mask_info(si.pNext);
+        mask.factorCount = std::min(mask.factorCount, H); // one row: check_incremental_head_mask
+        if (mask.factorCount) si.pNext = &mask;
         uint64_t value_id = 0;
         api.check(api->submitCachedQkv(session, &si, &value_id), "cached step " + std::to_string(t));
         api.check(api->wait(session, value_id, UINT64_MAX), "wait");
@@ -687,6 +709,8 @@ Outputs run_gpu_qkv(const Options& o, const InputTensors& in) {
         pi.pPositionIds = in.position_ids.empty() ? nullptr : in.position_ids.data();
         pi.pKeyPositionIds = in.key_position_ids.empty() ? nullptr : in.key_position_ids.data();
         if (pi.pPositionIds || pi.pKeyPositionIds) hi.pNext = &pi;
+        const VkmhaHeadMaskInfo mask = in.head_mask_info(hi.pNext);
+        if (mask.factorCount) hi.pNext = &mask;
         uint64_t value = 0;
         api.check(api->submitQkv(session, &hi, &value), "submit");
         api.check(api->wait(session, value, UINT64_MAX), "wait");

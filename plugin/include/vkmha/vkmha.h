@@ -156,6 +156,7 @@ typedef enum VkmhaStructureType {
     VKMHA_STRUCTURE_TYPE_HOST_QKV_SUBMIT_INFO = 17,        /* 1.2 */
     VKMHA_STRUCTURE_TYPE_CACHED_QKV_RECORD_INFO = 18,      /* 1.2 */
     VKMHA_STRUCTURE_TYPE_HOST_CACHED_QKV_SUBMIT_INFO = 19, /* 1.2 */
+    VKMHA_STRUCTURE_TYPE_HEAD_MASK_INFO = 32,              /* 1.3 */
     VKMHA_STRUCTURE_TYPE_MAX_ENUM = 0x7FFFFFFF
 } VkmhaStructureType;
 
@@ -724,6 +725,28 @@ typedef struct VkmhaHostCachedQkvSubmitInfo {
     const float* pV;                /* required: [T, G, D] */
     const uint8_t* pKeyPaddingMask; /* NULL or [sequences, capacity] bytes by slot */
 } VkmhaHostCachedQkvSubmitInfo;
+
+/* ---- 1.3: head mask -------------------------------------------------------------------------------------------
+ * Hugging Face's head_mask: a factor per query head that multiplies the head's attention probabilities, so its
+ * output P·V (and, with NEED_WEIGHTS, its weights) before the output projection; 1 keeps a head, 0 prunes it. A head
+ * whose factor is 0 costs nothing in the fused kernel: its rows compute no scores (with GQA, the rows of a key/value
+ * head are skipped when all its query heads in them are 0). Chained on the pNext of any record or submit info, as
+ * VkmhaPositionsInfo:
+ *   recordAttention / submit / recordAttentionQkv / submitQkv: [numHeads] factors for every batch item, or
+ *     [batch, numHeads];
+ *   recordCachedAttention / submitCached and their Qkv forms: [numHeads] factors for every new token;
+ *   recordPrefill: [numHeads], the same factors (or none) on every call of a job: the first call fixes them and a
+ *     later call with others is refused.
+ * The factors are read during the call only (written into the frame slot's host-visible records, as the cached
+ * steps' records are), so a record holds the mask it was recorded with. Any finite factor is taken; a wrong count or
+ * a non-finite factor is VKMHA_ERROR_INVALID_ARGUMENT naming it. Without the struct, or with factorCount 0, every
+ * head counts fully, as in 1.2. */
+typedef struct VkmhaHeadMaskInfo {
+    VkmhaStructureType sType; /* VKMHA_STRUCTURE_TYPE_HEAD_MASK_INFO */
+    const void* pNext;        /* the rest of the chain (NULL at its end) */
+    uint32_t factorCount;     /* 0 (no mask), numHeads, or (plain records and submits) batch * numHeads */
+    const float* pFactors;    /* factorCount floats, [numHeads] or [batch, numHeads]; required when factorCount > 0 */
+} VkmhaHeadMaskInfo;
 
 typedef struct VkmhaStageTiming {
     VkmhaStage stage;
