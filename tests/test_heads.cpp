@@ -295,6 +295,30 @@ TEST_SUITE("heads") {
         }
     }
 
+    TEST_CASE("vkmha-heads: a held-out layer matches the independent Python computation") {
+        // tests/fixtures/heads/make_heads_fixture.py wrote the layer, the input and what it computed in plain Python.
+        Scratch s;
+        const std::string dir = VKMHA_HEADS_FIXTURE_DIR;
+        const Json j = run_heads({"--weights", dir + "/heads.weights.safetensors", "--input",
+                                  dir + "/heads.input.safetensors", "--heads", "4", "--causal"},
+                                 s.dir);
+        std::ifstream f(dir + "/heads.expected.json");
+        const Json want = Json::parse(f);
+        for (const Json& w : want["heads"]) {
+            const Json& h = j["heads"][w["head"].get<size_t>()];
+            REQUIRE(h["head"] == w["head"]);
+            for (const char* k : {"entropy", "mean_distance", "top1", "importance"})
+                check_value(h[k], w[k], "head " + w["head"].dump() + " " + k);
+        }
+        bool seen = false;
+        for (const Json& c : j["configs"])
+            if (c["kind"] == "gqa" && c["kv_heads"] == want["configs"][0]["kv_heads"]) {
+                check_value(c["relative_error"], want["configs"][0]["relative_error"], "gqa relative_error");
+                seen = true;
+            }
+        CHECK(seen);
+    }
+
     TEST_CASE("vkmha-heads: the same inputs give the same JSON, times aside") {
         Scratch s;
         const Layer l = make_layer(32, 4, 4, 5, 3.0f);
