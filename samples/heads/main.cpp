@@ -11,6 +11,7 @@
 #include "study.h"
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
@@ -39,7 +40,12 @@ struct Options {
 
 [[noreturn]] void die(const std::string& message) { vkmha::cli::die(kProgram, message); }
 
-void progress(const std::string& what) { std::fprintf(stderr, "%s: %s\n", kProgram, what.c_str()); }
+// Progress on stderr, with the seconds since the start: a long-context study takes a while.
+void progress(const std::string& what) {
+    static const auto start = std::chrono::steady_clock::now();
+    const std::chrono::duration<double> t = std::chrono::steady_clock::now() - start;
+    std::fprintf(stderr, "%s: [%6.1f s] %s\n", kProgram, t.count(), what.c_str());
+}
 
 Options parse(int argc, char** argv) {
     using namespace vkmha::cli;
@@ -65,32 +71,55 @@ Options parse(int argc, char** argv) {
     return o;
 }
 
-bool masked(const InputTensors& in, bool causal, uint32_t H, uint32_t b, uint32_t h, uint32_t i, uint32_t j) {
-    if (causal && int64_t(j) > int64_t(i) + int64_t(in.lk) - int64_t(in.lq)) return true;
-    if (!in.key_padding_mask.empty() && in.key_padding_mask[size_t(b) * in.lk + j]) return true;
-    const size_t plane = in.mask_per_head ? (size_t(b) * H + h) * in.lq * in.lk : 0;
-    const size_t k = plane + size_t(i) * in.lk + j;
-    if (in.mask_type == VKMHA_MASK_TYPE_BOOL) return in.mask_bytes[k] != 0;
-    if (in.mask_type == VKMHA_MASK_TYPE_ADDITIVE) return std::isinf(in.mask_floats[k]) && in.mask_floats[k] < 0;
-    return false;
+// Visible keys per row: the causal limit (query i at i + Lk - Lq) less the padded keys below it, by prefix sums; a
+// boolean or -inf additive attn_mask row is counted as it is.
+vkmha::heads::VisibleKeys visible_keys(const InputTensors& in, bool causal, uint32_t H) {
+    auto padded = std::make_shared<std::vector<uint32_t>>(size_t(in.batch) * (in.lk + 1), 0u);
+    for (uint32_t b = 0; b < in.batch; ++b)
+        for (uint32_t j = 0; j < in.lk; ++j)
+            (*padded)[size_t(b) * (in.lk + 1) + j + 1] =
+                (*padded)[size_t(b) * (in.lk + 1) + j] +
+                (!in.key_padding_mask.empty() && in.key_padding_mask[size_t(b) * in.lk + j] ? 1u : 0u);
+    return [&in, causal, H, padded](uint32_t b, uint32_t h, uint32_t i) -> uint32_t {
+        const int64_t end =
+            causal ? std::clamp<int64_t>(int64_t(i) + int64_t(in.lk) - int64_t(in.lq) + 1, 0, in.lk) : int64_t(in.lk);
+        const uint32_t* p = padded->data() + size_t(b) * (in.lk + 1);
+        if (in.mask_type == VKMHA_MASK_TYPE_NONE) return uint32_t(end) - p[end];
+        uint32_t n = 0;
+        const size_t row = ((in.mask_per_head ? size_t(b) * H + h : 0) * in.lq + i) * in.lk;
+        for (int64_t j = 0; j < end; ++j) {
+            const bool pad = p[j + 1] != p[j];
+            const bool mask = in.mask_type == VKMHA_MASK_TYPE_BOOL
+                                  ? in.mask_bytes[row + size_t(j)] != 0
+                                  : std::isinf(in.mask_floats[row + size_t(j)]) && in.mask_floats[row + size_t(j)] < 0;
+            n += pad || mask ? 0 : 1;
+        }
+        return n;
+    };
 }
 
-// Per head of one input: the metrics from the probabilities, and importance from H masked runs.
+// Per head of one input: the metrics from the probabilities, and importance. The output is linear in the head mask
+// (O = bo + sum_h f_h C_h, C_h the head's share through the output projection), so O with head h masked is
+// O - (O_h - O_0), where O_h keeps head h alone and O_0 masks every head: runs that compute one head's attention and
+// none, which the fused kernel's skipping of zero-factor heads makes cheap.
 void measure_heads(const LayerRunner& base, const InputTensors& in, uint32_t index, const Options& o, Study& s,
-                   std::vector<float>& baseline_out) {
+                   uint64_t max_binding) {
     const uint32_t H = base.properties().numHeads;
     progress("input " + std::to_string(index) + ": attention probabilities (" + std::to_string(in.lq) + " x " +
              std::to_string(in.lk) + " per head)");
-    const std::vector<float> probs = base.probabilities(in, o.causal);
-    auto metrics = vkmha::heads::head_metrics(
-        probs, in.batch, H, in.lq, in.lk,
-        [&](uint32_t b, uint32_t h, uint32_t i, uint32_t j) { return !masked(in, o.causal, H, b, h, i, j); });
-    baseline_out = base.run(in, o.causal, {}).values;
+    const std::vector<float> probs = base.probabilities(in, o.causal, max_binding);
+    progress("input " + std::to_string(index) + ": per-head metrics");
+    auto metrics = vkmha::heads::head_metrics(probs, in.batch, H, in.lq, in.lk, visible_keys(in, o.causal, H));
+    progress("input " + std::to_string(index) + ": importance of each head");
+    const std::vector<float> full = base.run(in, o.causal, {}).values;
+    const std::vector<float> none = base.run(in, o.causal, std::vector<float>(H, 0.0f)).values;
     for (uint32_t h = 0; h < H; ++h) {
-        progress("input " + std::to_string(index) + ": importance of head " + std::to_string(h));
-        std::vector<float> mask(H, 1.0f);
-        mask[h] = 0.0f;
-        metrics[h].importance = vkmha::heads::relative_error(base.run(in, o.causal, mask).values, baseline_out);
+        std::vector<float> mask(H, 0.0f);
+        mask[h] = 1.0f;
+        const std::vector<float> alone = base.run(in, o.causal, mask).values;
+        std::vector<float> without(full.size());
+        for (size_t e = 0; e < full.size(); ++e) without[e] = full[e] - (alone[e] - none[e]);
+        metrics[h].importance = vkmha::heads::relative_error(without, full);
         s.heads.push_back({h, index, metrics[h]});
     }
 }
@@ -206,8 +235,7 @@ int run(int argc, char** argv) {
         const LayerRunner base(api, ctx,
                                {.path = o.weights, .heads = o.heads, .kv_heads = o.kv_heads, .attention = &o.attention},
                                max_b, max_lq, max_lk);
-        std::vector<float> out;
-        for (uint32_t k = 0; k < inputs.size(); ++k) measure_heads(base, inputs[k], k, o, s, out);
+        for (uint32_t k = 0; k < inputs.size(); ++k) measure_heads(base, inputs[k], k, o, s, cp.maxStorageBufferRange);
         measure_configs(api, ctx, base, layer.value(), inputs, o, s);
     }
     api->destroyContext(ctx);

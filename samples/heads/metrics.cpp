@@ -45,28 +45,33 @@ double js_divergence(const float* p, const float* q, uint32_t n) {
 }
 
 std::vector<HeadMetrics> head_metrics(const std::vector<float>& probs, uint32_t B, uint32_t H, uint32_t Lq, uint32_t Lk,
-                                      const Visibility& visible) {
+                                      const VisibleKeys& count_visible) {
     std::vector<RowSums> sums(H);
     // Similarity sums per ordered pair (symmetric, filled for both), over rows that both heads can see from.
     std::vector<double> similarity(size_t(H) * H, 0.0);
     std::vector<uint64_t> pair_rows(size_t(H) * H, 0);
     const int64_t offset = int64_t(Lk) - int64_t(Lq);
-    std::vector<uint32_t> visible_keys(H);
+    std::vector<uint32_t> visible_keys(H), support_end(H);
     for (uint32_t b = 0; b < B; ++b)
         for (uint32_t i = 0; i < Lq; ++i) {
             for (uint32_t h = 0; h < H; ++h) {
-                uint32_t n = 0;
-                for (uint32_t j = 0; j < Lk; ++j) n += visible(b, h, i, j) ? 1 : 0;
+                const uint32_t n = count_visible(b, h, i);
                 visible_keys[h] = n;
                 if (n == 0) continue;
-                add_row(sums[h], probs.data() + ((size_t(b) * H + h) * Lq + i) * Lk, Lk, int64_t(i) + offset, n);
+                const float* p = probs.data() + ((size_t(b) * H + h) * Lq + i) * Lk;
+                add_row(sums[h], p, Lk, int64_t(i) + offset, n);
+                // Past its last nonzero probability a row adds nothing to a divergence (causal rows end early).
+                uint32_t end = Lk;
+                while (end > 0 && p[end - 1] == 0.0f) --end;
+                support_end[h] = end;
             }
             for (uint32_t h = 0; h < H; ++h)
                 for (uint32_t g = h + 1; g < H; ++g) {
                     if (visible_keys[h] == 0 || visible_keys[g] == 0) continue;
                     const float* p = probs.data() + ((size_t(b) * H + h) * Lq + i) * Lk;
                     const float* q = probs.data() + ((size_t(b) * H + g) * Lq + i) * Lk;
-                    const double s = 1.0 - js_divergence(p, q, Lk) / std::log(2.0);
+                    const uint32_t n = std::max(support_end[h], support_end[g]);
+                    const double s = 1.0 - js_divergence(p, q, n) / std::log(2.0);
                     for (size_t k : {size_t(h) * H + g, size_t(g) * H + h}) {
                         similarity[k] += s;
                         ++pair_rows[k];

@@ -19,12 +19,13 @@ struct HeadMetrics {
     double importance = 0;         // filled by the caller: ||O - O_-h|| / ||O||
 };
 
-// Whether key j is visible to query row i of batch item b for head h (the masks: causal, padding, attn_mask).
-using Visibility = std::function<bool(uint32_t b, uint32_t h, uint32_t i, uint32_t j)>;
+// How many keys query row i of batch item b may see for head h (the masks: causal, padding, attn_mask). Only counts:
+// a masked key's probability is 0, so the sums over keys need no mask.
+using VisibleKeys = std::function<uint32_t(uint32_t b, uint32_t h, uint32_t i)>;
 
 // probs: [B, H, Lq, Lk] row-major, as NEED_WEIGHTS | PER_HEAD_WEIGHTS returns them.
 std::vector<HeadMetrics> head_metrics(const std::vector<float>& probs, uint32_t B, uint32_t H, uint32_t Lq, uint32_t Lk,
-                                      const Visibility& visible);
+                                      const VisibleKeys& count_visible);
 
 // Jensen-Shannon divergence of two distributions of n values, in nats (0 .. ln 2).
 double js_divergence(const float* p, const float* q, uint32_t n);

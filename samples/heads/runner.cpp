@@ -95,7 +95,61 @@ LayerRunner::Output LayerRunner::run(const samples::InputTensors& in, bool causa
     return out;
 }
 
-std::vector<float> LayerRunner::probabilities(const samples::InputTensors& in, bool causal) const {
+std::vector<float> LayerRunner::probabilities(const samples::InputTensors& in, bool causal,
+                                              uint64_t max_binding_bytes) const {
+    const uint32_t H = m_properties.numHeads;
+    const uint64_t row_bytes = uint64_t(in.batch) * H * in.lk * 4;
+    const auto rows = static_cast<uint32_t>(std::clamp<uint64_t>(max_binding_bytes / row_bytes, 1, in.lq));
+    if (rows == in.lq) return probabilities_of(in, causal);
+    if (in.mask_type == VKMHA_MASK_TYPE_ADDITIVE || in.mask_per_head)
+        m_api.check(VKMHA_ERROR_UNSUPPORTED, "attention weights of " + std::to_string(in.lq) +
+                                                 " queries need more than one binding; in query chunks, vkmha-heads "
+                                                 "takes a boolean [Lq, Lk] attn_mask only");
+    // Query rows [r0, r0 + n) against the keys they may see: with the causal mask, keys [0, r0 + n + Lk - Lq), so
+    // that the chunk's own bottom-right alignment puts its query i at r0 + i + Lk - Lq, as in the whole input.
+    std::vector<float> probs(size_t(in.batch) * H * in.lq * in.lk, 0.0f);
+    const int64_t offset = int64_t(in.lk) - int64_t(in.lq);
+    const uint32_t E = m_properties.embedDim;
+    const uint32_t kdim = in.has_key ? m_properties.kdim : E, vdim = m_properties.vdim;
+    auto rows_of = [&](const std::vector<float>& src, uint32_t len, uint32_t width, uint32_t begin, uint32_t count) {
+        std::vector<float> out;
+        for (uint32_t b = 0; b < in.batch; ++b)
+            out.insert(out.end(), src.begin() + std::ptrdiff_t((size_t(b) * len + begin) * width),
+                       src.begin() + std::ptrdiff_t((size_t(b) * len + begin + count) * width));
+        return out;
+    };
+    for (uint32_t r0 = 0; r0 < in.lq; r0 += rows) {
+        const uint32_t n = std::min(rows, in.lq - r0);
+        const auto lk = static_cast<uint32_t>(causal ? std::clamp<int64_t>(r0 + n + offset, 1, in.lk) : in.lk);
+        samples::InputTensors chunk;
+        chunk.batch = in.batch, chunk.lq = n, chunk.lk = lk;
+        chunk.query = rows_of(in.query, in.lq, E, r0, n);
+        chunk.key = rows_of(in.has_key ? in.key : in.query, in.lk, kdim, 0, lk);
+        chunk.has_key = true;
+        if (in.has_value) chunk.value = rows_of(in.value, in.lk, vdim, 0, lk);
+        chunk.has_value = in.has_value;
+        if (!in.key_padding_mask.empty())
+            for (uint32_t b = 0; b < in.batch; ++b)
+                chunk.key_padding_mask.insert(chunk.key_padding_mask.end(),
+                                              in.key_padding_mask.begin() + std::ptrdiff_t(size_t(b) * in.lk),
+                                              in.key_padding_mask.begin() + std::ptrdiff_t(size_t(b) * in.lk + lk));
+        if (in.mask_type == VKMHA_MASK_TYPE_BOOL) {
+            chunk.mask_type = VKMHA_MASK_TYPE_BOOL;
+            for (uint32_t i = 0; i < n; ++i)
+                chunk.mask_bytes.insert(chunk.mask_bytes.end(),
+                                        in.mask_bytes.begin() + std::ptrdiff_t(size_t(r0 + i) * in.lk),
+                                        in.mask_bytes.begin() + std::ptrdiff_t(size_t(r0 + i) * in.lk + lk));
+        }
+        const std::vector<float> part = probabilities_of(chunk, causal);
+        for (uint32_t bh = 0; bh < in.batch * H; ++bh)
+            for (uint32_t i = 0; i < n; ++i)
+                std::copy_n(part.begin() + std::ptrdiff_t((size_t(bh) * n + i) * lk), lk,
+                            probs.begin() + std::ptrdiff_t((size_t(bh) * in.lq + r0 + i) * in.lk));
+    }
+    return probs;
+}
+
+std::vector<float> LayerRunner::probabilities_of(const samples::InputTensors& in, bool causal) const {
     VkmhaSessionCreateInfo si{VKMHA_STRUCTURE_TYPE_SESSION_CREATE_INFO};
     si.maxBatch = in.batch;
     si.maxQueryLength = in.lq;

@@ -37,13 +37,15 @@ class LayerRunner {
         double gpu_ms = 0;         // every stage of the pass
     };
     Output run(const samples::InputTensors& in, bool causal, std::span<const float> head_mask) const;
-    // [B, H, Lq, Lk], from a session of its own (it stages B * H * Lq * Lk floats).
-    std::vector<float> probabilities(const samples::InputTensors& in, bool causal) const;
+    // [B, H, Lq, Lk], from a session of its own, in chunks of query rows whose weights fit max_binding_bytes (the
+    // device's maxStorageBufferRange).
+    std::vector<float> probabilities(const samples::InputTensors& in, bool causal, uint64_t max_binding_bytes) const;
     // GPU ms of one decode step (one new token) over `cached_keys` - 1 cached positions: the least of three.
     double decode_ms(uint32_t cached_keys, std::span<const float> head_mask) const;
     const VkmhaModelProperties& properties() const { return m_properties; }
 
   private:
+    std::vector<float> probabilities_of(const samples::InputTensors& in, bool causal) const;
     VkmhaHostSubmitInfo submit_info(const samples::InputTensors& in, bool causal) const;
     double gpu_ms(VkmhaSession session, uint64_t timeline_value) const;
 
