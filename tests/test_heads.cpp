@@ -239,7 +239,72 @@ struct Scratch {
 
 } // namespace
 
+namespace {
+
+// A sibling tool of vkmha-run in the build tree, run through the shell; returns its exit code and stderr.
+int run_tool(const std::string& tool, const std::string& args, const fs::path& dir, std::string* err_text) {
+    const std::string path = (fs::path(VKMHA_RUN_PATH).parent_path() / tool).string();
+    const fs::path err = dir / "tool-err.txt";
+    const int rc = std::system(("'" + path + "' " + args + " > /dev/null 2> '" + err.string() + "'").c_str());
+    std::ifstream e(err);
+    *err_text = {std::istreambuf_iterator<char>(e), std::istreambuf_iterator<char>()};
+    return rc;
+}
+
+std::vector<float> read_output(const fs::path& file) {
+    auto ts = io::read_safetensors(file.string());
+    REQUIRE(ts);
+    const io::Tensor* t = io::find_tensor(ts.value(), "attn_output");
+    REQUIRE(t);
+    auto f = io::to_float(*t, file.string());
+    REQUIRE(f);
+    return f.value();
+}
+
+} // namespace
+
 TEST_SUITE("heads") {
+    TEST_CASE("vkmha-run: the input's head_mask on the GPU, --incremental and --device cpu agree; bad ones refused") {
+        Scratch s;
+        const std::string p = (s.dir / "hm").string();
+        std::string err;
+        REQUIRE(run_tool("vkmha-make-example",
+                         "--prefix '" + p +
+                             "' --embed 48 --heads 6 --kv-heads 3 --batch 2 --lq 9 --head-mask 1,0,0.5,1,0,2",
+                         s.dir, &err) == 0);
+        const std::string common = "--weights '" + p + ".weights.safetensors' --input '" + p +
+                                   ".input.safetensors' --heads 6 --causal --output ";
+        for (const char* mode : {"cpu", "gpu", "incremental"}) {
+            const std::string extra = std::string(mode) == "cpu"           ? " --device cpu"
+                                      : std::string(mode) == "incremental" ? " --incremental"
+                                                                           : "";
+            INFO(mode, ": ", err);
+            REQUIRE(run_tool("vkmha-run", common + "'" + p + "." + mode + ".safetensors'" + extra, s.dir, &err) == 0);
+        }
+        const auto cpu = read_output(p + ".cpu.safetensors");
+        for (const char* mode : {"gpu", "incremental"}) {
+            const auto got = read_output(p + "." + mode + ".safetensors");
+            REQUIRE(got.size() == cpu.size());
+            for (size_t i = 0; i < cpu.size(); ++i)
+                REQUIRE_MESSAGE(std::fabs(got[i] - cpu[i]) <= 1e-4 + 1e-3 * std::fabs(cpu[i]), mode, " at ", i);
+        }
+        // The mask is read: without it the output differs.
+        REQUIRE(run_tool("vkmha-make-example",
+                         "--prefix '" + p + "' --embed 48 --heads 6 --kv-heads 3 --batch 2 --lq 9", s.dir, &err) == 0);
+        REQUIRE(run_tool("vkmha-run", common + "'" + p + ".plain.safetensors' --device cpu", s.dir, &err) == 0);
+        CHECK(read_output(p + ".plain.safetensors") != cpu);
+        // A head_mask of the wrong shape is refused by name.
+        io::Tensor q = io::make_f32_tensor("query", {1, 2, 48}, std::vector<float>(96, 0.5f));
+        REQUIRE(io::write_safetensors(p + ".bad.safetensors",
+                                      {q, io::make_f32_tensor("head_mask", {4}, std::vector<float>(4, 1.0f))}));
+        CHECK(run_tool("vkmha-run",
+                       "--weights '" + p + ".weights.safetensors' --input '" + p +
+                           ".bad.safetensors' --heads 6 --output '" + p + ".x.safetensors'",
+                       s.dir, &err) != 0);
+        CHECK(err.find("head_mask") != std::string::npos);
+        CHECK(err.find("[4]") != std::string::npos);
+    }
+
     TEST_CASE("vkmha-heads: every metric, importance and the GQA error match the CPU reference") {
         Scratch s;
         struct Case {
