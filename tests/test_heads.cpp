@@ -394,4 +394,18 @@ TEST_SUITE("heads") {
         const Json a = run_heads(args, s.dir), b = run_heads(args, s.dir);
         CHECK(without_times(a).dump() == without_times(b).dump());
     }
+
+    TEST_CASE("vkmha-heads: weights read in query-row chunks give the same JSON as in one piece") {
+        // A 1 MiB cap splits 600 causal queries x 600 keys x 4 heads (5.5 MiB) into 7 chunks, each cut at its causal
+        // edge: the long-context path (lavapipe's 128 MiB binding at 4096 tokens) on a small input.
+        Scratch s;
+        const Layer l = make_layer(32, 4, 2, 6, 4.0f);
+        write_layer(l, (s.dir / "w.safetensors").string());
+        write_input(l, 1, 600, false, 4, (s.dir / "in.safetensors").string());
+        std::vector<std::string> args{"--weights", (s.dir / "w.safetensors").string(), "--heads", "4", "--causal",
+                                      "--input",   (s.dir / "in.safetensors").string()};
+        const Json whole = run_heads(args, s.dir);
+        args.insert(args.end(), {"--weights-mib", "1"});
+        CHECK(without_times(run_heads(args, s.dir)).dump() == without_times(whole).dump());
+    }
 }

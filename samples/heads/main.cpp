@@ -34,6 +34,7 @@ struct Options {
     std::string weights, json, png, device;
     std::vector<std::string> inputs;
     uint32_t heads = 0, kv_heads = 0;
+    uint32_t weights_mib = 0; // 0: the device's maxStorageBufferRange
     bool causal = false;
     VkmhaModelAttentionInfo attention{VKMHA_STRUCTURE_TYPE_MODEL_ATTENTION_INFO};
 };
@@ -63,6 +64,10 @@ Options parse(int argc, char** argv) {
     app.add_option("--device", o.device, "Vulkan device by index or name substring")->type_name("N|NAME");
     app.add_option("--json", o.json, "also write the results as JSON (OUT.json)");
     app.add_option("--png", o.png, "also draw the results (OUT.png)");
+    app.add_option("--weights-mib", o.weights_mib,
+                   "read the attention weights in query-row chunks of at most this many MiB (default: the device's "
+                   "largest binding)")
+        ->transform(count(1u << 20));
     vkmha::samples::ModelFlags flags;
     vkmha::samples::add_model_flags(app, o.attention, flags);
     vkmha::cli::parse(app, argc, argv);
@@ -235,7 +240,9 @@ int run(int argc, char** argv) {
         const LayerRunner base(api, ctx,
                                {.path = o.weights, .heads = o.heads, .kv_heads = o.kv_heads, .attention = &o.attention},
                                max_b, max_lq, max_lk);
-        for (uint32_t k = 0; k < inputs.size(); ++k) measure_heads(base, inputs[k], k, o, s, cp.maxStorageBufferRange);
+        for (uint32_t k = 0; k < inputs.size(); ++k)
+            measure_heads(base, inputs[k], k, o, s,
+                          o.weights_mib ? uint64_t(o.weights_mib) << 20 : cp.maxStorageBufferRange);
         measure_configs(api, ctx, base, layer.value(), inputs, o, s);
     }
     api->destroyContext(ctx);
