@@ -123,7 +123,39 @@ double frobenius_rel(const std::vector<float>& a, const std::vector<float>& b) {
 // tool.
 struct Expected {
     double entropy = 0, normalized = 0, distance = 0, top1 = 0, importance = 0;
+    int most_similar = -1;
+    double similarity = 0;
 };
+
+// Mean over the rows both heads see of 1 - JS(p_h, p_g) / ln 2, for every other head g; the best one (lowest index on
+// ties).
+void expected_similarity(const std::vector<float>& probs, const Input& in, bool causal, uint32_t H,
+                         std::vector<Expected>& e) {
+    const uint32_t L = in.L;
+    for (uint32_t h = 0; h < H; ++h)
+        for (uint32_t g = 0; g < H; ++g) {
+            if (g == h) continue;
+            double sum = 0, rows = 0;
+            for (uint32_t b = 0; b < in.B; ++b)
+                for (uint32_t i = 0; i < L; ++i) {
+                    bool any = false;
+                    for (uint32_t j = 0; j < L; ++j)
+                        any = any || !((causal && j > i) || (!in.padding.empty() && in.padding[size_t(b) * L + j]));
+                    if (!any) continue;
+                    const float* p = probs.data() + ((size_t(b) * H + h) * L + i) * L;
+                    const float* q = probs.data() + ((size_t(b) * H + g) * L + i) * L;
+                    double js = 0;
+                    for (uint32_t j = 0; j < L; ++j) {
+                        const double m = 0.5 * (double(p[j]) + q[j]);
+                        if (p[j] > 0) js += 0.5 * p[j] * std::log(p[j] / m);
+                        if (q[j] > 0) js += 0.5 * q[j] * std::log(q[j] / m);
+                    }
+                    sum += 1.0 - js / std::log(2.0), rows += 1;
+                }
+            if (e[h].most_similar < 0 || sum / rows > e[h].similarity)
+                e[h].most_similar = int(g), e[h].similarity = sum / rows;
+        }
+}
 std::vector<Expected> expected_metrics(const Layer& l, const Input& in, bool causal) {
     AttentionInputs ai;
     ai.query = in.query.data();
@@ -156,6 +188,7 @@ std::vector<Expected> expected_metrics(const Layer& l, const Input& in, bool cau
         mask[h] = 0.0f;
         e[h].importance = frobenius_rel(reference_output(l, in, causal, mask), full);
     }
+    expected_similarity(st.value().probs, in, causal, H, e);
     return e;
 }
 
@@ -342,6 +375,8 @@ TEST_SUITE("heads") {
                     check_value(h["mean_distance"], e[head].distance, at + " mean_distance");
                     check_value(h["top1"], e[head].top1, at + " top1");
                     check_value(h["importance"], e[head].importance, at + " importance");
+                    check_value(h["similarity"], e[head].similarity, at + " similarity");
+                    CHECK(h["most_similar_head"].get<int>() == e[head].most_similar);
                 }
             }
             for (const Json& c : j["configs"]) {
