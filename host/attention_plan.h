@@ -200,6 +200,8 @@ struct PlanInputs {
     uint64_t scores_capacity = 0;     // floats of scores scratch the session allocated (0: fused only)
     uint64_t partials_capacity = 0;   // floats of split-K partials scratch
     uint64_t scores_budget_bytes = 0; // as given to attention_scratch
+    // The head mask (1.3): 0 = none; else 1 + the word of BufferRole::records where its [B, H] factors start.
+    uint32_t head_factors = 0;
 };
 
 // Checks the shape against the device's limits (binding ranges, group counts) and lays out the passes.
@@ -213,6 +215,9 @@ struct CachePlanBase {
     uint32_t window = 0;
     bool key_padding = false; // a [sequences, capacity] byte mask by ring position is bound
     ExternalOffsets offsets;  // query, key, value, key_padding_mask, output
+    // The head mask (1.3): 0 = none; else 1 + the word of BufferRole::records (as the pass binds it) where its [H]
+    // factors start.
+    uint32_t head_factors = 0;
 };
 
 // One step of a ragged batch over a KV cache: `tokens` new tokens packed sequence after sequence (query, key,

@@ -106,6 +106,14 @@ void project_head_major(const float* x, size_t batch, size_t len, size_t in, con
     });
 }
 
+Status validate_head_mask(const AttentionConfig& config, const AttentionShape& shape, const AttentionInputs& inputs) {
+    const size_t count = inputs.head_mask.size();
+    if (count != 0 && count != config.num_heads && count != size_t(shape.batch) * config.num_heads)
+        return invalid("head_mask has " + std::to_string(count) + " factors, not num_heads " + str(config.num_heads) +
+                       " or batch x num_heads");
+    return {};
+}
+
 Status validate_inputs(const AttentionConfig& config, const AttentionShape& shape, const AttentionOptions& options,
                        const AttentionInputs& inputs) {
     if (!inputs.query) return invalid("query is null");
@@ -127,7 +135,7 @@ Status validate_inputs(const AttentionConfig& config, const AttentionShape& shap
     if (options.attn_mask != MaskKind::none && !inputs.attn_mask)
         return invalid("attn_mask kind is " + str(static_cast<uint32_t>(options.attn_mask)) +
                        " but the attn_mask pointer is null");
-    return {};
+    return validate_head_mask(config, shape, inputs);
 }
 
 struct Dims {
@@ -335,6 +343,10 @@ void attend(const AttentionConfig& c, const Dims& n, const AttentionWeights& w, 
             const float* sink = c.sinks ? &w.sinks[h] : nullptr;
             for (size_t i = 0; i < n.lq; ++i) softmax_row(block.data() + i * n.lk, n.lk, sink);
             if (keep.probs) store(block.data(), block_size, keep.probs->data() + bh * block_size);
+            if (!in.head_mask.empty()) {
+                const double factor = in.head_mask[in.head_mask.size() == n.heads ? h : bh];
+                for (double& p : block) p *= factor;
+            }
             if (keep.weights && per_head) store(block.data(), block_size, keep.weights->data() + bh * block_size);
             if (keep.weights && average)
                 for (size_t e = 0; e < block_size; ++e) weight_sum[e] += block[e];
@@ -483,6 +495,7 @@ Result<AttentionOutputs> reference_attention_qkv(const AttentionConfig& config, 
                                                  const AttentionShape& shape, const AttentionOptions& options,
                                                  const AttentionInputs& inputs) {
     VKMHA_TRY(validate_qkv(config, weights, shape, options, inputs));
+    VKMHA_TRY(validate_head_mask(config, shape, inputs));
     return no_throw<AttentionOutputs>([&]() -> Result<AttentionOutputs> {
         const Dims n = dims_of(config, shape);
         AttentionStages st;

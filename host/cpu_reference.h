@@ -5,6 +5,7 @@
 #include "result.h"
 
 #include <cstdint>
+#include <span>
 #include <vector>
 
 namespace vkmha {
@@ -23,6 +24,9 @@ struct AttentionInputs {
     // never read them.
     const int32_t* position_ids = nullptr;     // [B, Lq]; self-attention: the keys' positions too
     const int32_t* key_position_ids = nullptr; // [B, Lk]; cross-attention keys (nullptr: 0..Lk-1)
+    // The head mask (Hugging Face's head_mask): [H] or [B, H] factors that multiply each head's probabilities after
+    // the softmax, so its P V and its weights (stages' probs stay the softmax's). Empty: every head counts fully.
+    std::span<const float> head_mask;
 };
 
 struct AttentionOutputs {

@@ -136,6 +136,7 @@ Result<uint64_t> HostSubmitter::submit(const AttentionShape& shape, const Attent
     a.host_submit = true;
     a.shape = shape;
     a.options = options;
+    a.head_factors = in.head_factors;
     a.query = ext(Staging::query, need.query);
     if (in.key) a.key = ext(Staging::key, need.key);
     if (in.value)
@@ -212,6 +213,7 @@ Result<uint64_t> HostSubmitter::submit_cached(KvCache& cache, std::span<const Se
     a.host_submit = true;
     a.cache = &cache;
     a.steps = steps;
+    a.head_factors = in.head_factors;
     // Own Q/K/V: contiguous [T, H, D] and [T, G, D], as scaled_dot_product_attention's inputs per token.
     const uint32_t D = c.head_dim(), H = c.num_heads, G = c.num_kv_heads;
     const uint64_t q_width = in.own_qkv ? H * D : c.embed_dim;

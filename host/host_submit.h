@@ -24,6 +24,7 @@ struct HostInputs {
     // returns O [B, H, Lq, D] (RecordArgs::own_qkv); submit_cached: Q [T, H, D], K and V [T, G, D], O [T, H, D].
     bool own_qkv = false;
     const int32_t* key_position_ids = nullptr; // own_qkv: [B, Lk]
+    std::span<const float> head_factors;       // the head mask (1.3), as RecordArgs::head_factors
 };
 
 class HostSubmitter {

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <string>
 
 namespace vkmha {
@@ -26,7 +27,8 @@ std::vector<BufferRequest> requests(const KvCache& cache, uint32_t tokens) {
             {"vkmha prefill state", rows * (c.head_dim() + 2) * 4, MemoryKind::device_local},
             {"vkmha prefill concat", (uint64_t(tokens) * c.q_width() * act + 3) / 4 * 4, MemoryKind::device_local},
             {"vkmha prefill records",
-             records_base(tokens) + VkDeviceSize(PrefillJob::kAttendRecords) * PrefillJob::kRecordStride,
+             records_base(tokens) + VkDeviceSize(PrefillJob::kAttendRecords) * PrefillJob::kRecordStride +
+                 4ull * c.num_heads, // the head mask's factors
              MemoryKind::host_visible}};
 }
 
@@ -202,6 +204,20 @@ PrefillItem PrefillJob::next(double budget_ms, uint32_t max_rows, uint32_t max_k
         break;
     }
     return item;
+}
+
+Status PrefillJob::use_head_factors(std::span<const float> factors) {
+    if (m_head_mask_chosen) {
+        if (std::equal(factors.begin(), factors.end(), m_head_factors.begin(), m_head_factors.end())) return {};
+        return make_error(ErrorCode::invalid_argument, "the head mask differs from the one this prefill job's first "
+                                                       "piece was recorded with: pass the same mask on every piece");
+    }
+    m_head_factors.assign(factors.begin(), factors.end());
+    if (!factors.empty())
+        std::memcpy(static_cast<uint8_t*>(records().mapped) + head_factor_offset(), factors.data(),
+                    factors.size_bytes());
+    m_head_mask_chosen = true;
+    return {};
 }
 
 void PrefillJob::advance(const PrefillItem& item) {

@@ -15,6 +15,8 @@
 #include "prefill_item.h"
 
 #include <array>
+#include <span>
+#include <vector>
 
 namespace vkmha {
 
@@ -39,6 +41,7 @@ struct PrefillRecordArgs {
     ExternalBuffer query, key, value, output;
     ExternalBuffer position_ids; // int32 [tokens]: the prompt's RoPE positions, the same on every step; null = their
                                  // cache positions
+    std::span<const float> head_factors; // the head mask (1.3): empty or [H] factors, the same on every step
 };
 
 class PrefillJob {
@@ -94,6 +97,11 @@ class PrefillJob {
         m_record_frames[record_index] = frame;
         ++m_attend_pieces;
     }
+    // The head mask's [H] factors live after the attend records in records(), written by the job's first piece:
+    // every piece of the job must pass the same mask (no mask included), or the pieces would disagree.
+    VkDeviceSize head_factor_offset() const { return m_records_base + VkDeviceSize(kAttendRecords) * kRecordStride; }
+    Status use_head_factors(std::span<const float> factors);
+    bool has_head_factors() const { return !m_head_factors.empty(); }
 
   private:
     static constexpr uint32_t kDone = 4;
@@ -114,6 +122,8 @@ class PrefillJob {
     VkDeviceSize m_records_base = 0;
     uint32_t m_attend_pieces = 0;
     std::array<uint64_t, kAttendRecords> m_record_frames{}; // by record index
+    bool m_head_mask_chosen = false;                        // the first piece has fixed the job's head mask
+    std::vector<float> m_head_factors;                      // empty: no head mask
     double m_ms_per_unit[4] = {};                           // GPU ms per unit measured so far, per phase (0: not yet)
     double m_flops_done = 0, m_flops_total = 0;
     static constexpr uint32_t kPendingCapacity = 8;

@@ -36,6 +36,7 @@ struct SoftmaxParams {
     uint32_t rows, Lk;
     uint32_t copy_out = 0, out_offset = 0;
     uint32_t sinks = 0, H, Lq, bh_begin;
+    uint32_t head_factors = 0; // 0: no head mask; else 1 + its first word in the factors binding
 };
 struct ApplyParams {
     uint32_t H, G, Lq, Lk, D, bh_begin, bh_count;
@@ -58,10 +59,12 @@ struct AttentionParams {
     uint32_t state_mode = 0, q_row_major = 0;
     float softcap = 0.0f;
     uint32_t alibi = 0, sinks = 0;
+    uint32_t head_factors = 0; // 0: no head mask; else 1 + its first word in binding 9
 };
 struct CombineParams {
     uint32_t B, H, Lq, D, split_count;
     uint32_t write_lse = 0, o_offset = 0, sinks = 0;
+    uint32_t head_factors = 0;
 };
 struct CopyParams {
     uint32_t B, H, L, D;
@@ -83,6 +86,7 @@ struct ProbsFromLseParams {
     uint32_t rows, Lk;
     uint32_t copy_out = 0, out_offset = 0;
     uint32_t bh_begin, Lq;
+    uint32_t head_factors = 0;
 };
 
 // One member of a push-constant block: its name in the GLSL and its byte offset in the C++ mirror.
@@ -127,10 +131,11 @@ inline constexpr std::array kScoresParamsLayout{
     VKMHA_PUSH_MEMBER(ScoresParams, window),
 };
 inline constexpr std::array kSoftmaxParamsLayout{
-    VKMHA_PUSH_MEMBER(SoftmaxParams, rows),     VKMHA_PUSH_MEMBER(SoftmaxParams, Lk),
-    VKMHA_PUSH_MEMBER(SoftmaxParams, copy_out), VKMHA_PUSH_MEMBER(SoftmaxParams, out_offset),
-    VKMHA_PUSH_MEMBER(SoftmaxParams, sinks),    VKMHA_PUSH_MEMBER(SoftmaxParams, H),
-    VKMHA_PUSH_MEMBER(SoftmaxParams, Lq),       VKMHA_PUSH_MEMBER(SoftmaxParams, bh_begin),
+    VKMHA_PUSH_MEMBER(SoftmaxParams, rows),         VKMHA_PUSH_MEMBER(SoftmaxParams, Lk),
+    VKMHA_PUSH_MEMBER(SoftmaxParams, copy_out),     VKMHA_PUSH_MEMBER(SoftmaxParams, out_offset),
+    VKMHA_PUSH_MEMBER(SoftmaxParams, sinks),        VKMHA_PUSH_MEMBER(SoftmaxParams, H),
+    VKMHA_PUSH_MEMBER(SoftmaxParams, Lq),           VKMHA_PUSH_MEMBER(SoftmaxParams, bh_begin),
+    VKMHA_PUSH_MEMBER(SoftmaxParams, head_factors),
 };
 inline constexpr std::array kApplyParamsLayout{
     VKMHA_PUSH_MEMBER(ApplyParams, H),        VKMHA_PUSH_MEMBER(ApplyParams, G),
@@ -173,12 +178,18 @@ inline constexpr std::array kAttentionParamsLayout{
     VKMHA_PUSH_MEMBER(AttentionParams, softcap),
     VKMHA_PUSH_MEMBER(AttentionParams, alibi),
     VKMHA_PUSH_MEMBER(AttentionParams, sinks),
+    VKMHA_PUSH_MEMBER(AttentionParams, head_factors),
 };
 inline constexpr std::array kCombineParamsLayout{
-    VKMHA_PUSH_MEMBER(CombineParams, B),           VKMHA_PUSH_MEMBER(CombineParams, H),
-    VKMHA_PUSH_MEMBER(CombineParams, Lq),          VKMHA_PUSH_MEMBER(CombineParams, D),
-    VKMHA_PUSH_MEMBER(CombineParams, split_count), VKMHA_PUSH_MEMBER(CombineParams, write_lse),
-    VKMHA_PUSH_MEMBER(CombineParams, o_offset),    VKMHA_PUSH_MEMBER(CombineParams, sinks),
+    VKMHA_PUSH_MEMBER(CombineParams, B),
+    VKMHA_PUSH_MEMBER(CombineParams, H),
+    VKMHA_PUSH_MEMBER(CombineParams, Lq),
+    VKMHA_PUSH_MEMBER(CombineParams, D),
+    VKMHA_PUSH_MEMBER(CombineParams, split_count),
+    VKMHA_PUSH_MEMBER(CombineParams, write_lse),
+    VKMHA_PUSH_MEMBER(CombineParams, o_offset),
+    VKMHA_PUSH_MEMBER(CombineParams, sinks),
+    VKMHA_PUSH_MEMBER(CombineParams, head_factors),
 };
 inline constexpr std::array kCopyParamsLayout{
     VKMHA_PUSH_MEMBER(CopyParams, B),
@@ -209,9 +220,10 @@ inline constexpr std::array kRopeParamsLayout{
     VKMHA_PUSH_MEMBER(RopeParams, pos_base),    VKMHA_PUSH_MEMBER(RopeParams, pos_period),
 };
 inline constexpr std::array kProbsFromLseParamsLayout{
-    VKMHA_PUSH_MEMBER(ProbsFromLseParams, rows),     VKMHA_PUSH_MEMBER(ProbsFromLseParams, Lk),
-    VKMHA_PUSH_MEMBER(ProbsFromLseParams, copy_out), VKMHA_PUSH_MEMBER(ProbsFromLseParams, out_offset),
-    VKMHA_PUSH_MEMBER(ProbsFromLseParams, bh_begin), VKMHA_PUSH_MEMBER(ProbsFromLseParams, Lq),
+    VKMHA_PUSH_MEMBER(ProbsFromLseParams, rows),         VKMHA_PUSH_MEMBER(ProbsFromLseParams, Lk),
+    VKMHA_PUSH_MEMBER(ProbsFromLseParams, copy_out),     VKMHA_PUSH_MEMBER(ProbsFromLseParams, out_offset),
+    VKMHA_PUSH_MEMBER(ProbsFromLseParams, bh_begin),     VKMHA_PUSH_MEMBER(ProbsFromLseParams, Lq),
+    VKMHA_PUSH_MEMBER(ProbsFromLseParams, head_factors),
 };
 
 #undef VKMHA_PUSH_MEMBER

@@ -3,6 +3,7 @@
 
 #include "checked_math.h"
 #include "external_buffer_check.h"
+#include "head_mask.h"
 #include "host_submit.h"
 #include "shape_bytes.h"
 
@@ -22,7 +23,7 @@ std::array<uint64_t, 7> scratch_piece_bytes(const ScratchSizes& s) {
 
 // Per frame slot, the buffers the session owns in ScratchBuffer order; with a scratch arena, only the records and
 // the sink (the arena holds the rest).
-std::vector<BufferRequest> session_requests(const SessionLimits& l, const ScratchSizes& s) {
+std::vector<BufferRequest> session_requests(const SessionLimits& l, const ScratchSizes& s, uint32_t heads) {
     std::vector<BufferRequest> reqs;
     const MemoryKind scratch = l.host_visible_scratch ? MemoryKind::host_visible : MemoryKind::device_local;
     static const char* const names[] = {"q", "k", "v", "scores", "concat", "lse", "partials"};
@@ -33,8 +34,10 @@ std::vector<BufferRequest> session_requests(const SessionLimits& l, const Scratc
             for (size_t i = 0; i < pieces.size(); ++i)
                 reqs.push_back({std::string("vkmha ") + names[i] + n, pieces[i], scratch});
         // KV-cache steps: one 4-word record per sequence, one K/V row and one position per token: at most 6 words
-        // per token. Written by the host at record time, so never shared.
-        reqs.push_back({"vkmha records" + n, 24ull * l.max_shape.batch * l.max_shape.lq, MemoryKind::host_visible});
+        // per token; then the head mask's factors, [B, H] at most. Written by the host at record time, so never shared.
+        reqs.push_back({"vkmha records" + n,
+                        24ull * l.max_shape.batch * l.max_shape.lq + 4ull * l.max_shape.batch * heads,
+                        MemoryKind::host_visible});
         reqs.push_back({"vkmha sink" + n, 16, MemoryKind::device_local});
     }
     return reqs;
@@ -202,7 +205,7 @@ Result<VkDeviceSize> Session::memory_required(const Context& ctx, const Model& m
                                      m.attention_tiling(), l.scores_budget_bytes, l.fused_only);
     if (!scratch) return scratch.take_error();
     VKMHA_TRY(check_arena(ctx, l, scratch.value()));
-    return measure(ctx, m, l, session_requests(l, scratch.value()));
+    return measure(ctx, m, l, session_requests(l, scratch.value(), m.config().num_heads));
 }
 
 Result<VkDeviceSize> Session::scratch_bytes_per_frame(const Context& ctx, const Model& m, const SessionLimits& l) {
@@ -239,7 +242,7 @@ Result<std::unique_ptr<Session>> Session::create(const Context& ctx, const Model
                                      l.scores_budget_bytes, l.fused_only);
     if (!scratch) return scratch.take_error();
     VKMHA_TRY(check_arena(ctx, l, scratch.value()));
-    auto requests = session_requests(l, scratch.value());
+    auto requests = session_requests(l, scratch.value(), m.config().num_heads);
     if (l.memory_budget) {
         auto need = measure(ctx, m, l, requests);
         if (!need) return need.take_error();
@@ -399,7 +402,7 @@ Status Session::check(const RecordArgs& a) const {
             return make_error(ErrorCode::invalid_argument,
                               "float or int32 buffer offset " + std::to_string(e->offset) + " is not a multiple of 4");
     if (a.frame == kNoFrame) return make_error(ErrorCode::invalid_argument, "frame index UINT64_MAX is reserved");
-    return {};
+    return check_head_factors(a.head_factors, c.num_heads, s.batch, "a record");
 }
 
 // Attention only: K and V are the caller's and required. Inputs may alias (an engine may broadcast a row); the
@@ -472,10 +475,17 @@ Status Session::record(VkCommandBuffer cmd, const RecordArgs& a) {
     pin.scores_capacity = m_scratch.scores_elems;
     pin.scores_budget_bytes = m_limits.scores_budget_bytes;
     pin.partials_capacity = m_scratch.partials_elems;
+    if (!a.head_factors.empty()) {
+        // The slot's records buffer is otherwise unused by plain records: the factors go at its word 0.
+        write_head_factors(static_cast<float*>(scratch_buffer(frame_slot, ScratchBuffer::records).mapped),
+                           a.head_factors, c.num_heads, a.shape.batch);
+        pin.head_factors = 1;
+    }
     if (!m_plan_valid ||
         !(pin.shape == m_plan_inputs.shape && pin.options == m_plan_inputs.options &&
           pin.offsets == m_plan_inputs.offsets && pin.has_position_ids == m_plan_inputs.has_position_ids &&
-          pin.own_qkv == m_plan_inputs.own_qkv && pin.qkv == m_plan_inputs.qkv)) {
+          pin.own_qkv == m_plan_inputs.own_qkv && pin.qkv == m_plan_inputs.qkv &&
+          pin.head_factors == m_plan_inputs.head_factors)) {
         m_plan_valid = false;
         auto plan = plan_attention(pin, d.limits());
         if (!plan) return plan.take_error();

@@ -55,6 +55,7 @@ struct RecordArgs {
     bool own_qkv = false;
     OwnQkv qkv;
     ExternalBuffer key_position_ids;
+    std::span<const float> head_factors; // the head mask (1.3): empty, [H] or [B, H] factors; read during the call
 };
 
 // One sequence's share of a cached step: its new tokens, packed after the previous sequence's.
@@ -80,6 +81,7 @@ struct CachedRecordArgs {
     // its K/V rows are appended to the cache as they are (then rotated), no projections. key and value required.
     bool own_qkv = false;
     OwnQkv qkv;
+    std::span<const float> head_factors; // the head mask (1.3): empty or [H] factors for every token
 };
 
 struct StageTiming {

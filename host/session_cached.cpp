@@ -2,6 +2,7 @@
 #include "session.h"
 
 #include "external_buffer_check.h"
+#include "head_mask.h"
 #include "sequence_record.h"
 
 #include <algorithm>
@@ -144,6 +145,7 @@ Status Session::record_cached(VkCommandBuffer cmd, const CachedRecordArgs& a) {
     VKMHA_TRY(check_buffer("key_padding_mask", a.key_padding_mask, kpm_bytes, false, 1));
 
     VKMHA_TRY(check_buffer("position_ids", a.position_ids, T * 4, false));
+    VKMHA_TRY(check_head_factors(a.head_factors, c.num_heads, 0, "a cached step"));
     auto claimed = claim_frame_slot(a.frame, a.completed_frame, a.host_submit);
     if (!claimed) return claimed.take_error();
     const uint32_t frame_slot = claimed.value();
@@ -169,6 +171,9 @@ Status Session::record_cached(VkCommandBuffer cmd, const CachedRecordArgs& a) {
     in.max_keys = max_keys;
     in.kv_map_offset = kSequenceRecordWords * R;
     in.positions_offset = kSequenceRecordWords * R + static_cast<uint32_t>(T);
+    // The head mask's [H] factors after the positions (the records buffer holds 6 words per token, then [B, H]).
+    const uint32_t factors_offset = in.positions_offset + static_cast<uint32_t>(T);
+    if (!a.head_factors.empty()) in.base.head_factors = factors_offset + 1;
     in.partials_capacity = m_scratch.partials_elems;
     VKMHA_TRY(plan_cached_step(in, m_ctx->device().limits(), m_cached_plan));
 
@@ -187,6 +192,8 @@ Status Session::record_cached(VkCommandBuffer cmd, const CachedRecordArgs& a) {
         }
         q_offset += st.new_tokens;
     }
+    if (!a.head_factors.empty())
+        write_head_factors(reinterpret_cast<float*>(words + factors_offset), a.head_factors, c.num_heads, 1);
     const ExternalBuffer* reads[] = {&a.query, &a.key, &a.value, kpm ? &a.key_padding_mask : nullptr,
                                      positions ? &a.position_ids : nullptr};
     const ExternalBuffer* writes[] = {&a.output};
@@ -210,8 +217,10 @@ Result<PrefillItem> Session::record_prefill(VkCommandBuffer cmd, const PrefillRe
     const uint32_t T = job.tokens();
     VKMHA_TRY(check_io(c, a.query, a.key, a.value, a.output, T));
     VKMHA_TRY(check_buffer("position_ids", a.position_ids, uint64_t(T) * 4, false));
+    VKMHA_TRY(check_head_factors(a.head_factors, c.num_heads, 0, "a prefill piece"));
     auto claimed = claim_frame_slot(a.frame, a.completed_frame);
     if (!claimed) return claimed.take_error();
+    VKMHA_TRY(job.use_head_factors(a.head_factors));
     const uint32_t frame_slot = claimed.value();
 
     // The measured GPU time of earlier pieces, while their frame slots still hold it.
@@ -247,6 +256,12 @@ Result<PrefillItem> Session::record_prefill(VkCommandBuffer cmd, const PrefillRe
         in.has_position_ids = true;
     }
     in.item = item;
+    // The head mask's factors, as the piece's records binding sees them: the attend record's binding starts at the
+    // record, the finishing combine's at the buffer's start.
+    const uint32_t record_index = job.next_record_index();
+    const VkDeviceSize factor_offset = job.head_factor_offset();
+    const VkDeviceSize records_begin = item.phase == PrefillPhase::attend ? job.record_offset(record_index) : 0;
+    if (job.has_head_factors()) in.base.head_factors = static_cast<uint32_t>((factor_offset - records_begin) / 4) + 1;
     VKMHA_TRY(plan_prefill_item(in, m_ctx->device().limits(), m_cached_plan));
 
     bound[size_t(BufferRole::q)].info = {job.q().buffer, 0, job.q().size};
@@ -254,7 +269,6 @@ Result<PrefillItem> Session::record_prefill(VkCommandBuffer cmd, const PrefillRe
     bound[size_t(BufferRole::concat)].info = {job.concat().buffer, 0, job.concat().size};
     bound[size_t(BufferRole::records)].info = {job.records().buffer, 0, job.records().size};
     // The job's ring of attend records (not a frame slot): the entry this piece writes if it attends.
-    const uint32_t record_index = job.next_record_index();
     if (item.phase == PrefillPhase::attend) {
         // This piece's record: its rows (q_offset, q_len), its causal end (k_len) and the cache sequence. The record
         // was last read by the piece kAttendRecords attend pieces ago, which must have completed.
@@ -270,7 +284,8 @@ Result<PrefillItem> Session::record_prefill(VkCommandBuffer cmd, const PrefillRe
                                     .k_len = job.first_position() + item.row_end,
                                     .kv_seq = job.sequence()};
         std::memcpy(static_cast<uint8_t*>(job.records().mapped) + offset, &record, sizeof record);
-        bound[size_t(BufferRole::records)].info = {job.records().buffer, offset, sizeof record};
+        const VkDeviceSize range = job.has_head_factors() ? factor_offset + 4ull * c.num_heads - offset : sizeof record;
+        bound[size_t(BufferRole::records)].info = {job.records().buffer, offset, range};
     }
     bind_owned(bound, frame_slot);
     const ExternalBuffer* reads[] = {&a.query, &a.key, &a.value, positions ? &a.position_ids : nullptr};

@@ -33,7 +33,8 @@ void main()
 {
     const uint tid = gl_LocalInvocationID.x;
     const vec4 neg_inf4 = vec4(neg_inf());
-    const AttentionWork w = attention_work();
+    AttentionWork w = attention_work();
+    skip_masked_heads(w);
 
     // The row this invocation masks in the mask pass (PARTS invocations per row, interleaved keys).
     const uint part = tid % PARTS;
@@ -231,7 +232,7 @@ void main()
         if (p.split_count == 1u && p.state_mode == 0u) {
             const float sink_scale = p.sinks != 0u ? fold_sink(m, l, sink_data[h]) : 1.0;
             // A row with no allowed key (and no sink) has l == 0: zeros and lse = -inf, never NaN.
-            const float inv_l = l > 0.0 ? sink_scale / l : 0.0;
+            const float inv_l = l > 0.0 ? sink_scale * head_factor(w.qb, h) / l : 0.0;
             const uint o_base = p.o_offset + (w.qb * p.Lq + i) * (p.H * p.D) + h * p.D;
             [[unroll]] for (uint k = 0u; k < COLS_PER_INVOCATION; ++k) {
                 const uint d = k * WG + tid;

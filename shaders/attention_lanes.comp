@@ -26,7 +26,8 @@ shared vec4 merge_acc[WG * D4];
 void main()
 {
     const uint tid = gl_LocalInvocationID.x;
-    const AttentionWork w = attention_work();
+    AttentionWork w = attention_work();
+    skip_masked_heads(w);
 
     // ---- Lane tiles: invocation tid owns keys j0 + u * WG + tid (u < KEYS_PER_LANE) of each tile and keeps its own
     // running max, sum and accumulators for every row of the workgroup; the lanes' states merge exactly at the end.
@@ -178,7 +179,7 @@ void main()
             const bool normalize = p.split_count == 1u && p.state_mode == 0u;
             const float sink_scale = normalize && p.sinks != 0u ? fold_sink(m, l, sink_data[h]) : 1.0;
             // A row with no allowed key (and no sink) has l == 0: zeros and lse = -inf, never NaN.
-            const float inv_l = l > 0.0 ? sink_scale / l : 0.0;
+            const float inv_l = l > 0.0 ? sink_scale * (normalize ? head_factor(w.qb, h) : 1.0) / l : 0.0;
             const uint o_base = p.o_offset + (w.qb * p.Lq + i) * (p.H * p.D) + h * p.D;
             const uint rec = (((w.split * w.QB + w.qb) * p.H + h) * p.Lq + i) * (p.D + 2u);
             [[unroll]] for (uint k = 0u; k < COLS_PER_LANE; ++k) {

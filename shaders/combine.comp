@@ -32,6 +32,8 @@ layout(std430, set = 0, binding = 0) readonly buffer Partials { float part_data[
 layout(std430, set = 0, binding = 1) writeonly buffer OutputO { ACT_T o_data[]; };     // [B, Lq, H * D] from o_offset
 layout(std430, set = 0, binding = 2) writeonly buffer OutputLse { float lse_data[]; }; // [B, H, Lq]
 layout(std430, set = 0, binding = 3) readonly buffer Sinks { float sink_data[]; };     // [H]; read when sinks != 0
+// The head mask (1.3): factors [B, H] from word head_factors - 1; read when head_factors != 0.
+layout(std430, set = 0, binding = 4) readonly buffer HeadFactors { float head_factor_data[]; };
 
 layout(push_constant) uniform Params {
     uint B;
@@ -42,6 +44,7 @@ layout(push_constant) uniform Params {
     uint write_lse; // nonzero: LSE[(b * H + h) * Lq + i] = M + log(L)
     uint o_offset;  // elements: O's first element inside binding 1
     uint sinks;     // nonzero: fold each head's sink logit into its rows' denominators
+    uint head_factors; // nonzero: scale each head's output by its factor (the LSE stays the head's own)
 } p;
 
 void main()
@@ -81,7 +84,8 @@ void main()
     if (p.sinks != 0u) {
         acc *= fold_sink(m_all, l_all, sink_data[h]);
     }
-    const float out_value = l_all > 0.0 ? acc / l_all : 0.0;
+    const float factor = p.head_factors != 0u ? head_factor_data[p.head_factors - 1u + b * p.H + h] : 1.0;
+    const float out_value = l_all > 0.0 ? acc * factor / l_all : 0.0;
     const float lse = l_all > 0.0 ? m_all + log(l_all) : neg_inf();
 
     o_data[p.o_offset + (b * p.Lq + i) * (p.H * p.D) + h * p.D + d] = ACT_T(out_value);

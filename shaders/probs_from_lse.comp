@@ -19,6 +19,8 @@ layout(std430, set = 0, binding = 0) buffer Scores { float s_data[]; }; // chunk
 // [rows, Lk] from out_offset; bound to any valid buffer when copy_out is 0.
 layout(std430, set = 0, binding = 1) writeonly buffer WeightsOut { float weights_data[]; };
 layout(std430, set = 0, binding = 2) readonly buffer InputLse { float lse_data[]; }; // [B, H, Lq]
+// The head mask (1.3): factors [B, H] (index bh) from word head_factors - 1; read when head_factors != 0.
+layout(std430, set = 0, binding = 3) readonly buffer HeadFactors { float head_factor_data[]; };
 
 layout(push_constant) uniform Params {
     uint rows;       // bh_count * Lq
@@ -27,6 +29,7 @@ layout(push_constant) uniform Params {
     uint out_offset; // elements
     uint bh_begin;   // row r of the chunk is bh = bh_begin + r / Lq, query i = r % Lq
     uint Lq;
+    uint head_factors; // nonzero: each probability times its head's factor (Hugging Face's head_mask)
 } p;
 
 void main()
@@ -38,12 +41,13 @@ void main()
     const uint bh = p.bh_begin + row / p.Lq;
     const float lse = lse_data[bh * p.Lq + row % p.Lq];
     // lse = -inf marks a row with no allowed key: zeros, as softmax.comp writes them.
-    const bool all_masked = lse == neg_inf();
+    const float factor = p.head_factors != 0u ? head_factor_data[p.head_factors - 1u + bh] : 1.0;
+    const bool all_masked = lse == neg_inf() || factor == 0.0;
     const uint base = row * p.Lk;
     const uint out_base = p.out_offset + base;
     for (uint j = gl_LocalInvocationID.x; j < p.Lk; j += WG) {
         const float s = s_data[base + j];
-        const float prob = (all_masked || s == neg_inf()) ? 0.0 : exp(s - lse);
+        const float prob = (all_masked || s == neg_inf()) ? 0.0 : exp(s - lse) * factor;
         s_data[base + j] = prob;
         if (p.copy_out != 0u) {
             weights_data[out_base + j] = prob;

@@ -28,6 +28,8 @@ layout(std430, set = 0, binding = 0) buffer Scores { float s_data[]; }; // [rows
 // [rows, Lk] from out_offset; bound to any valid buffer when copy_out is 0.
 layout(std430, set = 0, binding = 1) writeonly buffer WeightsOut { float weights_data[]; };
 layout(std430, set = 0, binding = 2) readonly buffer Sinks { float sink_data[]; }; // [H]; read when sinks != 0
+// The head mask (1.3): factors [B, H] (index b * H + h = bh) from word head_factors - 1; read when head_factors != 0.
+layout(std430, set = 0, binding = 3) readonly buffer HeadFactors { float head_factor_data[]; };
 
 layout(push_constant) uniform Params {
     uint rows;
@@ -38,6 +40,7 @@ layout(push_constant) uniform Params {
     uint H;
     uint Lq;
     uint bh_begin;
+    uint head_factors; // nonzero: each probability times its head's factor (Hugging Face's head_mask)
 } p;
 
 shared float partial[WG];
@@ -140,7 +143,8 @@ void main()
     }
 
     if (row_valid) {
-        const float inv_sum = all_masked ? 0.0 : 1.0 / row_sum;
+        const float factor = p.head_factors != 0u ? head_factor_data[p.head_factors - 1u + p.bh_begin + row / p.Lq] : 1.0;
+        const float inv_sum = all_masked ? 0.0 : factor / row_sum;
         const uint out_base = p.out_offset + base;
         for (uint j = tid; j < p.Lk; j += WG) {
             const float prob = all_masked ? 0.0 : exp(s_data[base + j] - row_max) * inv_sum;

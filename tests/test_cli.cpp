@@ -456,8 +456,8 @@ TEST_SUITE("cli") {
     TEST_CASE("every tool: --help and --version exit 0 and an unknown flag is refused in one line naming it") {
         const TempDir dir;
         // vkmha-viz and vkmha-bench are built only with libpng; a tool absent from this build tree is skipped.
-        for (const char* tool :
-             {"vkmha-run", "vkmha-make-example", "vkmha-compare", "vkmha-bench", "vkmha-viz", "frame-loop"}) {
+        for (const char* tool : {"vkmha-run", "vkmha-make-example", "vkmha-compare", "vkmha-bench", "vkmha-viz",
+                                 "vkmha-heads", "frame-loop"}) {
             const std::string path = (fs::path(run_path).parent_path() / tool).string();
             CAPTURE(path);
             if (!fs::exists(path)) {

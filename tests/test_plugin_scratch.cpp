@@ -139,7 +139,7 @@ Formula readme_scratch(const LayerShape& l, AttentionShape s, bool score_scratch
 
 Formula readme_session(const LayerShape& l, AttentionShape s, bool score_scratch, uint64_t frames, bool arena) {
     const Formula scratch = readme_scratch(l, s, score_scratch);
-    const uint64_t records = 24 * uint64_t(s.batch) * s.lq + 16; // and the 16-byte sink
+    const uint64_t records = 24 * uint64_t(s.batch) * s.lq + 4 * uint64_t(s.batch) * l.H + 16; // and the sink
     return {frames * ((arena ? 0 : scratch.bytes) + records), frames * ((arena ? 0 : scratch.buffers) + 2)};
 }
 

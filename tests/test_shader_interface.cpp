@@ -94,8 +94,8 @@ TEST_SUITE("shader_interface") {
         CHECK(kernel_binding_count(Kernel::linear) == 7);
         CHECK(kernel_write_mask(Kernel::linear) == mask({3, 5, 6}));
         CHECK(kernel_read_write_mask(Kernel::linear) == 0);
-        // softmax.comp: scores normalized in place, weights writeonly.
-        CHECK(kernel_binding_count(Kernel::softmax) == 3);
+        // softmax.comp: scores normalized in place, weights writeonly; 3: the head mask's factors (1.3).
+        CHECK(kernel_binding_count(Kernel::softmax) == 4);
         CHECK(kernel_write_mask(Kernel::softmax) == mask({0, 1}));
         CHECK(kernel_read_write_mask(Kernel::softmax) == mask({0}));
         // rope.comp: Q or K rows rotated in place.
@@ -105,12 +105,12 @@ TEST_SUITE("shader_interface") {
 
     TEST_CASE("reflection: push-constant layout names the GLSL's members at their offsets") {
         const std::vector<PushMember> attention = push_constant_layout(Kernel::attention, Variant::f32);
-        REQUIRE(attention.size() == 29);
+        REQUIRE(attention.size() == 30);
         CHECK(names(attention)[0] == "B");
         CHECK(names(attention)[6] == "scale");
         CHECK(attention[6].offset == 24);
-        CHECK(names(attention).back() == "sinks");
-        CHECK(push_constant_bytes(Kernel::attention, Variant::f32) == 116);
+        CHECK(names(attention).back() == "head_factors"); // 1.3: the head mask
+        CHECK(push_constant_bytes(Kernel::attention, Variant::f32) == 120);
         CHECK(push_constant_layout(Kernel::attention, Variant::f32, true) == attention);
         const std::vector<PushMember> linear = push_constant_layout(Kernel::linear, Variant::f16_in);
         REQUIRE(linear.size() == 16);

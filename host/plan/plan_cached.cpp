@@ -74,7 +74,8 @@ struct CachePlanner {
                                     .q_row_major = a.q_in_concat ? 1u : 0u,
                                     .softcap = c.softcap,
                                     .alibi = c.alibi ? 1u : 0u,
-                                    .sinks = c.sinks ? 1u : 0u});
+                                    .sinks = c.sinks ? 1u : 0u,
+                                    .head_factors = base.head_factors});
         const uint64_t rows_per_kv_head = uint64_t(a.max_new_tokens) * (H / G);
         p.decode_tiling = model.decode(rows_per_kv_head);
         p.groups[0] = div_up(rows_per_kv_head, model.fused_tiling(rows_per_kv_head).rows);
@@ -338,7 +339,7 @@ Status plan_cached_step(const CachedStepInputs& in, const DeviceLimits& limits, 
                  .max_new_tokens = in.max_new_tokens,
                  .split = split.value(),
                  .q_in_concat = true});
-    if (split->count > 1) add_combine(plan, b.model, 1, T, split->count, false);
+    if (split->count > 1) add_combine(plan, b.model, 1, T, split->count, false, b.head_factors);
     cached_step_output(in, plan);
     return place_barriers(plan, limits);
 }
@@ -374,7 +375,7 @@ Status plan_prefill_item(const PrefillItemInputs& in, const DeviceLimits& limits
                      .state_mode = in.item.first_slice ? 1u : 2u,
                      .q_in_concat = false});
         break;
-    case PrefillPhase::finish: add_combine(plan, b.model, 1, T, 1, false); break;
+    case PrefillPhase::finish: add_combine(plan, b.model, 1, T, 1, false, b.head_factors); break;
     case PrefillPhase::out_proj:
         add_projection(plan, b.model,
                        {.stage = Stage::out_proj,

@@ -240,19 +240,20 @@ Result<KeySplit> choose_key_split(const KeySplitRequest& rq, const DeviceLimits&
 }
 
 void add_combine(AttentionPlan& plan, const PlanModel& model, uint32_t batch, uint32_t rows, uint32_t split,
-                 bool write_lse) {
+                 bool write_lse, uint32_t head_factors) {
     const AttentionConfig& c = model.config;
     const uint32_t H = c.num_heads, D = c.head_dim();
-    Pass& p = add_pass(
-        plan, model.precision, Kernel::combine, Stage::combine,
-        {BufferRole::partials, BufferRole::concat, write_lse ? BufferRole::lse : BufferRole::dummy, sinks_role(c)});
+    Pass& p = add_pass(plan, model.precision, Kernel::combine, Stage::combine,
+                       {BufferRole::partials, BufferRole::concat, write_lse ? BufferRole::lse : BufferRole::dummy,
+                        sinks_role(c), head_factors ? BufferRole::records : BufferRole::dummy});
     set_push(p, CombineParams{.B = batch,
                               .H = H,
                               .Lq = rows,
                               .D = D,
                               .split_count = split,
                               .write_lse = write_lse ? 1u : 0u,
-                              .sinks = c.sinks ? 1u : 0u});
+                              .sinks = c.sinks ? 1u : 0u,
+                              .head_factors = head_factors});
     spread_groups(p, div_up(uint64_t(batch) * H * rows * D, kCombineGroup));
 }
 

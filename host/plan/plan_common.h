@@ -150,6 +150,8 @@ struct KeySplit {
 Result<KeySplit> choose_key_split(const KeySplitRequest&, const DeviceLimits&);
 
 // The split-K merge: `split` partial records per (batch, head, row) into the concatenated heads (and the LSE).
-void add_combine(AttentionPlan&, const PlanModel&, uint32_t batch, uint32_t rows, uint32_t split, bool write_lse);
+// head_factors: 0, or 1 + the word of BufferRole::records where the head mask's [batch, H] factors start.
+void add_combine(AttentionPlan&, const PlanModel&, uint32_t batch, uint32_t rows, uint32_t split, bool write_lse,
+                 uint32_t head_factors = 0);
 
 } // namespace vkmha::plan_build

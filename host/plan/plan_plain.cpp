@@ -41,6 +41,7 @@ struct PlainPlanner {
     }
     uint32_t mask_bh_stride() const { return o.attn_mask_per_head ? static_cast<uint32_t>(row_block) : 0; }
     int32_t causal_offset() const { return static_cast<int32_t>(Lk) - static_cast<int32_t>(Lq); }
+    BufferRole head_factor_role() const { return in.head_factors ? BufferRole::records : BufferRole::dummy; }
 
     Status size_plan();
     void projections();
@@ -247,15 +248,17 @@ void PlainPlanner::probabilities(uint32_t bh0, uint32_t count, bool from_lse) {
     const BufferRole out = copy_out ? BufferRole::weights : BufferRole::dummy;
     Pass* p = nullptr;
     if (from_lse) {
-        p = &add(Kernel::probs_from_lse, Stage::softmax, {BufferRole::scores, out, BufferRole::lse});
+        p = &add(Kernel::probs_from_lse, Stage::softmax,
+                 {BufferRole::scores, out, BufferRole::lse, head_factor_role()});
         set_push(*p, ProbsFromLseParams{.rows = rows,
                                         .Lk = Lk,
                                         .copy_out = copy_out ? 1u : 0u,
                                         .out_offset = out_offset,
                                         .bh_begin = bh0,
-                                        .Lq = Lq});
+                                        .Lq = Lq,
+                                        .head_factors = in.head_factors});
     } else {
-        p = &add(Kernel::softmax, Stage::softmax, {BufferRole::scores, out, sinks_role(c)});
+        p = &add(Kernel::softmax, Stage::softmax, {BufferRole::scores, out, sinks_role(c), head_factor_role()});
         set_push(*p, SoftmaxParams{.rows = rows,
                                    .Lk = Lk,
                                    .copy_out = copy_out ? 1u : 0u,
@@ -263,7 +266,8 @@ void PlainPlanner::probabilities(uint32_t bh0, uint32_t count, bool from_lse) {
                                    .sinks = c.sinks ? 1u : 0u,
                                    .H = H,
                                    .Lq = Lq,
-                                   .bh_begin = bh0});
+                                   .bh_begin = bh0,
+                                   .head_factors = in.head_factors});
     }
     p->groups[0] = std::min(rows, kMaxGroups);
     p->groups[1] = div_up(rows, kMaxGroups);
@@ -302,7 +306,7 @@ void PlainPlanner::fused_pass(const KeySplit& split, uint32_t row_tiles) {
     Pass& p = add(Kernel::attention, Stage::attention,
                   {q_role(), BufferRole::k, BufferRole::v, partial ? BufferRole::dummy : BufferRole::concat,
                    mask_role(), kpm_role(), lse && !partial ? BufferRole::lse : BufferRole::dummy,
-                   partial ? BufferRole::partials : BufferRole::dummy, sinks_role(c), BufferRole::dummy});
+                   partial ? BufferRole::partials : BufferRole::dummy, sinks_role(c), head_factor_role()});
     p.decode_tiling = model.decode(uint64_t(Lq) * (H / G));
     set_push(p, AttentionParams{.B = B,
                                 .H = H,
@@ -328,7 +332,8 @@ void PlainPlanner::fused_pass(const KeySplit& split, uint32_t row_tiles) {
                                 .q_row_major = q_in_place() ? 1u : 0u,
                                 .softcap = c.softcap,
                                 .alibi = c.alibi ? 1u : 0u,
-                                .sinks = c.sinks ? 1u : 0u});
+                                .sinks = c.sinks ? 1u : 0u,
+                                .head_factors = in.head_factors});
     p.groups[0] = row_tiles;
     p.groups[1] = B * G;
     p.groups[2] = split.count;
@@ -350,7 +355,7 @@ Status PlainPlanner::fused_attention() {
     if (!split) return split.take_error();
     plan.split_count = split->count;
     fused_pass(split.value(), row_tiles);
-    if (split->count > 1) add_combine(plan, model, B, Lq, split->count, o.need_weights);
+    if (split->count > 1) add_combine(plan, model, B, Lq, split->count, o.need_weights, in.head_factors);
     if (!o.need_weights) return {};
     // need_weights: recompute each chunk's scores and normalise them with the saved log-sum-exp.
     for (uint32_t bh0 = 0; bh0 < B * H; bh0 += plan.chunk_bh) {

@@ -490,6 +490,8 @@ VkmhaResult VKMHA_CALL record_attention(VkmhaSession session, VkCommandBuffer cm
         VKMHA_CHECK(refuse_attention_only(*session->model, "recordAttention", "recordAttentionQkv"));
         auto positions = record_positions(info->pNext, "VkmhaRecordInfo");
         if (!positions) return fail(positions.error());
+        auto head_mask = head_mask_factors(info->pNext, "VkmhaRecordInfo");
+        if (!head_mask) return fail(head_mask.error());
         auto options = attention_options(info->flags, info->keyPaddingMaskType, info->attnMaskType);
         if (!options) return fail(options.error());
         RecordArgs a;
@@ -505,6 +507,7 @@ VkmhaResult VKMHA_CALL record_attention(VkmhaSession session, VkCommandBuffer cm
         a.output = external(info->output);
         a.weights = external(info->weights);
         if (*positions) a.position_ids = external((*positions)->positionIds);
+        a.head_factors = *head_mask;
         Status s = session->session->record(cmd, a);
         return s ? VKMHA_SUCCESS : fail(s.error());
     });
@@ -535,10 +538,13 @@ VkmhaResult VKMHA_CALL submit(VkmhaSession session, const VkmhaHostSubmitInfo* i
         VKMHA_CHECK(refuse_attention_only(*session->model, "submit", "submitQkv"));
         auto positions = host_positions(info->pNext, "VkmhaHostSubmitInfo");
         if (!positions) return fail(positions.error());
+        auto head_mask = head_mask_factors(info->pNext, "VkmhaHostSubmitInfo");
+        if (!head_mask) return fail(head_mask.error());
         auto options = attention_options(info->flags, info->keyPaddingMaskType, info->attnMaskType);
         if (!options) return fail(options.error());
         HostInputs in{info->pQuery,          info->pKey,      info->pValue,
                       info->pKeyPaddingMask, info->pAttnMask, positions->queries};
+        in.head_factors = *head_mask;
         auto host = host_submitter(*session);
         if (!host) return fail(host.error());
         auto v = host.value()->submit({info->batch, info->queryLength, info->keyLength}, options.value(), in);
@@ -662,6 +668,8 @@ VkmhaResult VKMHA_CALL record_cached_attention(VkmhaSession session, VkCommandBu
         VKMHA_CHECK(refuse_attention_only(*session->model, "recordCachedAttention", "recordCachedAttentionQkv"));
         auto positions = record_positions(info->pNext, "VkmhaCachedRecordInfo");
         if (!positions) return fail(positions.error());
+        auto head_mask = head_mask_factors(info->pNext, "VkmhaCachedRecordInfo");
+        if (!head_mask) return fail(head_mask.error());
         auto steps = sequence_steps(info->stepCount, info->pSteps);
         if (!steps) return fail(steps.error());
         CachedRecordArgs a;
@@ -675,6 +683,7 @@ VkmhaResult VKMHA_CALL record_cached_attention(VkmhaSession session, VkCommandBu
         a.key_padding_mask = external(info->keyPaddingMask);
         a.output = external(info->output);
         if (*positions) a.position_ids = external((*positions)->positionIds);
+        a.head_factors = *head_mask;
         Status s = session->session->record_cached(cmd, a);
         return s ? VKMHA_SUCCESS : fail(s.error());
     });
@@ -688,10 +697,13 @@ VkmhaResult VKMHA_CALL submit_cached(VkmhaSession session, const VkmhaHostCached
         VKMHA_CHECK(refuse_attention_only(*session->model, "submitCached", "submitCachedQkv"));
         auto positions = host_positions(info->pNext, "VkmhaHostCachedSubmitInfo");
         if (!positions) return fail(positions.error());
+        auto head_mask = head_mask_factors(info->pNext, "VkmhaHostCachedSubmitInfo");
+        if (!head_mask) return fail(head_mask.error());
         auto steps = sequence_steps(info->stepCount, info->pSteps);
         if (!steps) return fail(steps.error());
         // position_ids: the [T] positions of the new tokens (as CachedRecordArgs::position_ids).
         HostInputs in{info->pQuery, info->pKey, info->pValue, info->pKeyPaddingMask, nullptr, positions->queries};
+        in.head_factors = *head_mask;
         auto host = host_submitter(*session);
         if (!host) return fail(host.error());
         auto v = host.value()->submit_cached(*info->cache->cache, steps.value(), in);
@@ -735,6 +747,8 @@ VkmhaResult VKMHA_CALL record_prefill(VkmhaSession session, VkCommandBuffer cmd,
         VKMHA_CHECK(check_record_call(session, info));
         auto positions = record_positions(info->pNext, "VkmhaPrefillRecordInfo");
         if (!positions) return fail(positions.error());
+        auto head_mask = head_mask_factors(info->pNext, "VkmhaPrefillRecordInfo");
+        if (!head_mask) return fail(head_mask.error());
         VKMHA_REQUIRE(info->job, "pInfo->job is NULL");
         VKMHA_REQUIRE(std::isfinite(info->budgetMilliseconds) && info->budgetMilliseconds >= 0,
                       "budgetMilliseconds is " + std::to_string(info->budgetMilliseconds) +
@@ -751,6 +765,7 @@ VkmhaResult VKMHA_CALL record_prefill(VkmhaSession session, VkCommandBuffer cmd,
         a.value = external(info->value);
         a.output = external(info->output);
         if (*positions) a.position_ids = external((*positions)->positionIds);
+        a.head_factors = *head_mask;
         const bool was_done = a.job->done();
         auto item = session->session->record_prefill(cmd, a);
         if (!item) return fail(item.error());
@@ -777,6 +792,8 @@ VkmhaResult VKMHA_CALL record_attention_qkv(VkmhaSession session, VkCommandBuffe
         VKMHA_CHECK(check_record_call(session, info));
         auto positions = record_positions(info->pNext, owner, true);
         if (!positions) return fail(positions.error());
+        auto head_mask = head_mask_factors(info->pNext, owner);
+        if (!head_mask) return fail(head_mask.error());
         auto options = attention_options(info->flags, info->keyPaddingMaskType, info->attnMaskType);
         if (!options) return fail(options.error());
         VKMHA_CHECK(
@@ -799,6 +816,7 @@ VkmhaResult VKMHA_CALL record_attention_qkv(VkmhaSession session, VkCommandBuffe
         a.attn_mask = external(info->attnMask);
         a.output = external(info->output);
         a.weights = external(info->weights);
+        a.head_factors = *head_mask;
         if (*positions) {
             a.position_ids = external((*positions)->positionIds);
             // Positions are read only with RoPE (VkmhaPositionsInfo): without it the keys' are ignored too.
@@ -815,6 +833,8 @@ VkmhaResult VKMHA_CALL submit_qkv(VkmhaSession session, const VkmhaHostQkvSubmit
         VKMHA_CHECK(check_submit_call(session, info, value));
         auto positions = host_positions(info->pNext, owner, true);
         if (!positions) return fail(positions.error());
+        auto head_mask = head_mask_factors(info->pNext, owner);
+        if (!head_mask) return fail(head_mask.error());
         auto options = attention_options(info->flags, info->keyPaddingMaskType, info->attnMaskType);
         if (!options) return fail(options.error());
         VKMHA_CHECK(require_pointers(owner, {{"pQ", info->pQ}, {"pK", info->pK}, {"pV", info->pV}}));
@@ -829,6 +849,7 @@ VkmhaResult VKMHA_CALL submit_qkv(VkmhaSession session, const VkmhaHostQkvSubmit
         in.value = info->pV;
         in.key_padding_mask = info->pKeyPaddingMask;
         in.attn_mask = info->pAttnMask;
+        in.head_factors = *head_mask;
         in.position_ids = positions->queries;
         in.own_qkv = true;
         if (c.rope.enabled()) in.key_position_ids = positions->keys; // else ignored, as the queries' are
@@ -849,6 +870,8 @@ VkmhaResult VKMHA_CALL record_cached_attention_qkv(VkmhaSession session, VkComma
         VKMHA_REQUIRE(info->cache, "pInfo->cache is NULL");
         auto positions = record_positions(info->pNext, owner);
         if (!positions) return fail(positions.error());
+        auto head_mask = head_mask_factors(info->pNext, owner);
+        if (!head_mask) return fail(head_mask.error());
         auto steps = sequence_steps(info->stepCount, info->pSteps);
         if (!steps) return fail(steps.error());
         VKMHA_CHECK(
@@ -871,6 +894,7 @@ VkmhaResult VKMHA_CALL record_cached_attention_qkv(VkmhaSession session, VkComma
         a.key_padding_mask = external(info->keyPaddingMask);
         a.output = external(info->output);
         if (*positions) a.position_ids = external((*positions)->positionIds);
+        a.head_factors = *head_mask;
         Status s = session->session->record_cached(cmd, a);
         return s ? VKMHA_SUCCESS : fail(s.error());
     });
@@ -884,6 +908,8 @@ VkmhaResult VKMHA_CALL submit_cached_qkv(VkmhaSession session, const VkmhaHostCa
         VKMHA_REQUIRE(info->cache, "pInfo->cache is NULL");
         auto positions = host_positions(info->pNext, owner);
         if (!positions) return fail(positions.error());
+        auto head_mask = head_mask_factors(info->pNext, owner);
+        if (!head_mask) return fail(head_mask.error());
         auto steps = sequence_steps(info->stepCount, info->pSteps);
         if (!steps) return fail(steps.error());
         VKMHA_CHECK(require_pointers(owner, {{"pQ", info->pQ}, {"pK", info->pK}, {"pV", info->pV}}));
@@ -892,6 +918,7 @@ VkmhaResult VKMHA_CALL submit_cached_qkv(VkmhaSession session, const VkmhaHostCa
         in.key = info->pK;
         in.value = info->pV;
         in.key_padding_mask = info->pKeyPaddingMask;
+        in.head_factors = *head_mask;
         in.position_ids = positions->queries; // [T], as CachedRecordArgs::position_ids
         in.own_qkv = true;
         auto host = host_submitter(*session);
@@ -981,17 +1008,21 @@ VkmhaResult VKMHA_CALL reference_attention_c(const VkmhaReferenceInfo* info) {
             VKMHA_CHECK(check_struct(&s, "pInfo->pSubmit"));
             auto positions = host_positions(s.pNext, "VkmhaHostSubmitInfo");
             if (!positions) return fail(positions.error());
+            auto head_mask = head_mask_factors(s.pNext, "VkmhaHostSubmitInfo");
+            if (!head_mask) return fail(head_mask.error());
             auto options = attention_options(s.flags, s.keyPaddingMaskType, s.attnMaskType);
             if (!options) return fail(options.error());
-            VKMHA_CHECK(run_reference(loaded.value(), *info, options.value(), positions.value()));
+            VKMHA_CHECK(run_reference(loaded.value(), *info, options.value(), positions.value(), *head_mask));
         } else {
             const VkmhaHostQkvSubmitInfo& s = *info->pQkv;
             VKMHA_CHECK(check_struct(&s, "pInfo->pQkv"));
             auto positions = host_positions(s.pNext, "VkmhaHostQkvSubmitInfo", true);
             if (!positions) return fail(positions.error());
+            auto head_mask = head_mask_factors(s.pNext, "VkmhaHostQkvSubmitInfo");
+            if (!head_mask) return fail(head_mask.error());
             auto options = attention_options(s.flags, s.keyPaddingMaskType, s.attnMaskType);
             if (!options) return fail(options.error());
-            VKMHA_CHECK(run_reference(loaded.value(), *info, options.value(), positions.value()));
+            VKMHA_CHECK(run_reference(loaded.value(), *info, options.value(), positions.value(), *head_mask));
         }
         return VKMHA_SUCCESS;
     });

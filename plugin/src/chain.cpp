@@ -35,6 +35,7 @@ const char* structure_name(uint32_t type) {
     case VKMHA_STRUCTURE_TYPE_SESSION_SCRATCH_ARENA_INFO: return "VkmhaSessionScratchArenaInfo";
     case VKMHA_STRUCTURE_TYPE_MODEL_UPLOAD_INFO: return "VkmhaModelUploadInfo";
     case VKMHA_STRUCTURE_TYPE_REFERENCE_INFO: return "VkmhaReferenceInfo";
+    case VKMHA_STRUCTURE_TYPE_HEAD_MASK_INFO: return "VkmhaHeadMaskInfo";
     default: return nullptr;
     }
 }
@@ -94,12 +95,24 @@ Status no_chain(const void* next, const char* owner) { return walk_chain(next, o
 
 namespace {
 
+// What every record and submit info's chain may hold: positions (1.2) and a head mask (1.3).
+struct RecordChain {
+    const void* positions = nullptr;
+    const void* head_mask = nullptr;
+};
+Result<RecordChain> walk_record_chain(const void* next, const char* owner) {
+    RecordChain chain;
+    const ChainTarget slots[] = {{VKMHA_STRUCTURE_TYPE_POSITIONS_INFO, &chain.positions},
+                                 {VKMHA_STRUCTURE_TYPE_HEAD_MASK_INFO, &chain.head_mask}};
+    VKMHA_TRY(walk_chain(next, owner, slots));
+    return chain;
+}
+
 // The VkmhaPositionsInfo on `owner`'s chain, or nullptr.
 Result<const VkmhaPositionsInfo*> positions_in_chain(const void* next, const char* owner) {
-    const void* found = nullptr;
-    const ChainTarget slots[] = {{VKMHA_STRUCTURE_TYPE_POSITIONS_INFO, &found}};
-    VKMHA_TRY(walk_chain(next, owner, slots));
-    return static_cast<const VkmhaPositionsInfo*>(found);
+    auto chain = walk_record_chain(next, owner);
+    if (!chain) return chain.take_error();
+    return static_cast<const VkmhaPositionsInfo*>(chain->positions);
 }
 
 // Only recordAttentionQkv and submitQkv read key positions: anywhere else they would be silently unused.
@@ -143,6 +156,18 @@ Result<HostPositions> host_positions(const void* next, const char* owner, bool k
                                                                " is bound on " + owner +
                                                                "'s chain; a submit call reads " + reads);
     return HostPositions{info.pPositionIds, info.pKeyPositionIds};
+}
+
+Result<std::span<const float>> head_mask_factors(const void* next, const char* owner) {
+    auto chain = walk_record_chain(next, owner);
+    if (!chain) return chain.take_error();
+    if (!chain->head_mask) return std::span<const float>{};
+    const auto& info = *static_cast<const VkmhaHeadMaskInfo*>(chain->head_mask);
+    if (info.factorCount > 0 && info.pFactors == nullptr)
+        return make_error(ErrorCode::invalid_argument, "VkmhaHeadMaskInfo::pFactors is NULL with factorCount " +
+                                                           std::to_string(info.factorCount) + " on " + owner +
+                                                           "'s chain");
+    return std::span<const float>(info.pFactors, info.factorCount);
 }
 
 } // namespace vkmha::plugin

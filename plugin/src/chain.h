@@ -40,4 +40,8 @@ struct HostPositions {
 };
 Result<HostPositions> host_positions(const void* next, const char* owner, bool keys = false);
 
+// 1.3: the head mask's factors on a record or submit info's chain (empty when it holds no VkmhaHeadMaskInfo, or
+// factorCount is 0); a count without pFactors is refused. The count against the heads is the session's to check.
+Result<std::span<const float>> head_mask_factors(const void* next, const char* owner);
+
 } // namespace vkmha::plugin

@@ -56,7 +56,7 @@ Status write_outputs(const Result<AttentionOutputs>& out, const VkmhaReferenceIn
 }
 
 Status run_projected(const io::LoadedModel& model, const VkmhaReferenceInfo& info, const AttentionOptions& options,
-                     const HostPositions& positions) {
+                     const HostPositions& positions, std::span<const float> head_mask) {
     const VkmhaHostSubmitInfo& s = *info.pSubmit;
     if (model.config.attention_only)
         return refused("the model is attention-only (VkmhaModelAttentionInfo::attentionOnly, no projection weights): "
@@ -74,11 +74,12 @@ Status run_projected(const io::LoadedModel& model, const VkmhaReferenceInfo& inf
     in.key_padding_mask = s.pKeyPaddingMask;
     in.attn_mask = s.pAttnMask;
     in.position_ids = positions.queries;
+    in.head_mask = head_mask;
     return write_outputs(reference_attention(model.config, model.weights, shape, options, in), info);
 }
 
 Status run_own_qkv(const io::LoadedModel& model, const VkmhaReferenceInfo& info, const AttentionOptions& options,
-                   const HostPositions& positions) {
+                   const HostPositions& positions, std::span<const float> head_mask) {
     const VkmhaHostQkvSubmitInfo& s = *info.pQkv;
     for (const auto& [name, pointer] : {std::pair{"pQ", s.pQ}, {"pK", s.pK}, {"pV", s.pV}})
         if (!pointer) return refused(std::string("VkmhaHostQkvSubmitInfo::") + name + " is NULL");
@@ -96,14 +97,16 @@ Status run_own_qkv(const io::LoadedModel& model, const VkmhaReferenceInfo& info,
     in.attn_mask = s.pAttnMask;
     in.position_ids = positions.queries;
     in.key_position_ids = positions.keys;
+    in.head_mask = head_mask;
     return write_outputs(reference_attention_qkv(model.config, model.weights, shape, options, in), info);
 }
 
 } // namespace
 
 Status run_reference(const io::LoadedModel& model, const VkmhaReferenceInfo& info, const AttentionOptions& options,
-                     const HostPositions& positions) {
-    return info.pSubmit ? run_projected(model, info, options, positions) : run_own_qkv(model, info, options, positions);
+                     const HostPositions& positions, std::span<const float> head_mask) {
+    return info.pSubmit ? run_projected(model, info, options, positions, head_mask)
+                        : run_own_qkv(model, info, options, positions, head_mask);
 }
 
 } // namespace vkmha::plugin

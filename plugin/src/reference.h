@@ -11,9 +11,9 @@
 namespace vkmha::plugin {
 
 // Runs `model` on info.pSubmit's (or info.pQkv's) inputs with `options` (their flags and mask types) and `positions`
-// (their VkmhaPositionsInfo), and writes info.pOutput (and info.pWeights). Refuses missing pointers and too small
-// counts by name before any arithmetic.
+// (their VkmhaPositionsInfo) and `head_mask` (their VkmhaHeadMaskInfo's factors, [H] or [B, H]; empty: none), and
+// writes info.pOutput (and info.pWeights). Refuses missing pointers and too small counts by name before any arithmetic.
 Status run_reference(const io::LoadedModel& model, const VkmhaReferenceInfo& info, const AttentionOptions& options,
-                     const HostPositions& positions);
+                     const HostPositions& positions, std::span<const float> head_mask);
 
 } // namespace vkmha::plugin

@@ -43,6 +43,7 @@ VKMHA_STRUCT_TYPE(VkmhaPipelineStatistics, VKMHA_STRUCTURE_TYPE_PIPELINE_STATIST
 VKMHA_STRUCT_TYPE(VkmhaScratchArenaCreateInfo, VKMHA_STRUCTURE_TYPE_SCRATCH_ARENA_CREATE_INFO)
 VKMHA_STRUCT_TYPE(VkmhaSessionScratchArenaInfo, VKMHA_STRUCTURE_TYPE_SESSION_SCRATCH_ARENA_INFO)
 VKMHA_STRUCT_TYPE(VkmhaReferenceInfo, VKMHA_STRUCTURE_TYPE_REFERENCE_INFO)
+VKMHA_STRUCT_TYPE(VkmhaHeadMaskInfo, VKMHA_STRUCTURE_TYPE_HEAD_MASK_INFO) /* 1.3 */
 #undef VKMHA_STRUCT_TYPE
 
 inline Error argument_error(std::string message) { return make_error(ErrorCode::invalid_argument, std::move(message)); }

@@ -4,6 +4,7 @@
 
 #include "io/safetensors.h"
 
+#include <cmath>
 #include <cstdint>
 #include <cstring>
 #include <utility>
@@ -72,8 +73,28 @@ Status load_int_positions(const std::string& file, const Tensor& t, uint32_t row
     return {};
 }
 
-// key_padding_mask [batch, lk] and attn_mask [lq, lk] or [batch * heads, lq, lk], when present.
+// head_mask [heads] or [batch, heads], F32 and finite, when present.
+Status load_head_mask(const std::string& file, const std::vector<Tensor>& ts, uint32_t heads, InputTensors& in) {
+    const Tensor* m = io::find_tensor(ts, "head_mask");
+    if (!m) return {};
+    const std::vector<uint64_t> one{heads}, two{in.batch, heads};
+    if (m->shape != one && m->shape != two)
+        return invalid(file + ": tensor 'head_mask' has shape " + shape_text(m->shape) + ", expected " +
+                       shape_text(one) + " or " + shape_text(two));
+    if (m->dtype != DType::f32)
+        return invalid(file + ": tensor 'head_mask' has dtype " + std::string(io::dtype_name(m->dtype)) +
+                       ", expected F32");
+    VKMHA_TRY(take(floats(file, *m), &in.head_mask));
+    for (size_t i = 0; i < in.head_mask.size(); ++i)
+        if (!std::isfinite(in.head_mask[i]))
+            return invalid(file + ": tensor 'head_mask' holds " + std::to_string(in.head_mask[i]) + " at index " +
+                           std::to_string(i) + ", not a finite factor");
+    return {};
+}
+
+// key_padding_mask [batch, lk] and attn_mask [lq, lk] or [batch * heads, lq, lk], when present; the head mask.
 Status load_masks(const std::string& file, const std::vector<Tensor>& ts, uint32_t heads, InputTensors& in) {
+    VKMHA_TRY(load_head_mask(file, ts, heads, in));
     if (const Tensor* m = io::find_tensor(ts, "key_padding_mask")) {
         if (m->dtype != DType::boolean && m->dtype != DType::u8)
             return invalid(file + ": tensor 'key_padding_mask' has dtype " + std::string(io::dtype_name(m->dtype)) +

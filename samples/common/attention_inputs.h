@@ -23,11 +23,21 @@ struct InputTensors {
     VkmhaMaskType mask_type = VKMHA_MASK_TYPE_NONE;
     bool mask_per_head = false;        // attn_mask is [batch * heads, lq, lk], else [lq, lk]
     std::vector<int32_t> position_ids; // [batch, lq] RoPE positions (I32 or I64 in the file); empty when absent
+    std::vector<float> head_mask;      // [heads] or [batch, heads] F32 factors (1.3, Hugging Face's head_mask); empty
+                                       // when absent
     // load_qkv_tensors only: query, key and value hold q [batch, heads, lq, head_dim] and k, v [batch, kv_heads, lk,
     // head_dim]; key_position_ids [batch, lk] the keys' RoPE positions (empty when absent).
     uint32_t heads = 0, kv_heads = 0, head_dim = 0;
     std::vector<int32_t> key_position_ids;
 
+    // The head mask chained in front of `next` (factorCount 0, nothing to chain, when the file has none).
+    VkmhaHeadMaskInfo head_mask_info(const void* next) const {
+        VkmhaHeadMaskInfo info{VKMHA_STRUCTURE_TYPE_HEAD_MASK_INFO};
+        info.pNext = next;
+        info.factorCount = static_cast<uint32_t>(head_mask.size());
+        info.pFactors = head_mask.empty() ? nullptr : head_mask.data();
+        return info;
+    }
     const void* attn_mask() const {
         if (mask_type == VKMHA_MASK_TYPE_BOOL) return mask_bytes.data();
         if (mask_type == VKMHA_MASK_TYPE_ADDITIVE) return mask_floats.data();
@@ -35,6 +45,7 @@ struct InputTensors {
     }
 };
 
+// Every loader also reads an optional head_mask, F32 [heads] or [batch, heads], each factor finite.
 // `file`'s tensors for a model of embedding size `embed_dim`, key and value sizes `kdim` and `vdim`, and `heads`
 // heads. Every error is one line naming the file and the tensor: io when the file cannot be read, invalid_argument
 // when a tensor is missing or has the wrong shape or dtype.

@@ -2,6 +2,7 @@
 // PyTorch names by default; Hugging Face Llama names with --kv-heads (grouped-query attention).
 #include "common/cli.h"
 #include "io/safetensors.h"
+#include "structured.h"
 
 #include <cmath>
 #include <cstdio>
@@ -18,7 +19,8 @@ namespace {
 int main(int argc, char** argv) {
     std::string prefix = "example";
     uint32_t E = 64, H = 8, G = 0, B = 2, Lq = 16, Lk = 0, seed = 1;
-    bool padding = false;
+    bool padding = false, structured = false;
+    std::vector<float> head_mask;
     CLI::App app{
         "Writes a random attention layer (PREFIX.weights.safetensors) and its input (PREFIX.input.safetensors):\n"
         "PyTorch names by default, Hugging Face Llama names with --kv-heads (grouped-query attention).",
@@ -34,11 +36,23 @@ int main(int argc, char** argv) {
                                 ->transform(vkmha::cli::count());
     app.add_option("--seed", seed, "random seed")->transform(vkmha::cli::count())->capture_default_str();
     app.add_flag("--key-padding", padding, "add a key_padding_mask (batch item b pads its last b keys)");
+    app.add_flag("--structured", structured,
+                 "a layer with planted heads (previous token, same token twice, first token, diffuse) and token "
+                 "sequences with repeats; --embed 128 --heads 8, self-attention");
+    app.add_option("--head-mask", head_mask, "add a head_mask [H]: H comma-separated factors (0 prunes a head)")
+        ->delimiter(',');
     vkmha::cli::parse(app, argc, argv);
     const bool cross = lk->count() > 0;
     if (E % H) die("--embed " + std::to_string(E) + " is not divisible by --heads " + std::to_string(H));
     if (G && H % G) die("--heads " + std::to_string(H) + " is not divisible by --kv-heads " + std::to_string(G));
     if (!cross) Lk = Lq;
+    if (structured && (E != vkmha::example::kStructuredEmbed || H != vkmha::example::kStructuredHeads || G || cross))
+        die("--structured writes an --embed 128 --heads 8 self-attention layer (got --embed " + std::to_string(E) +
+            ", --heads " + std::to_string(H) + (G ? ", --kv-heads" : "") + (cross ? ", --lk" : "") + ")");
+    if (!head_mask.empty() && head_mask.size() != H)
+        die("--head-mask has " + std::to_string(head_mask.size()) + " factors, expected --heads " + std::to_string(H));
+    for (float f : head_mask)
+        if (!std::isfinite(f)) die("--head-mask factor " + std::to_string(f) + " is not finite");
     const uint32_t D = E / H, KV = (G ? G : H) * D;
     std::mt19937 rng(seed);
     const float bound = 1.0f / std::sqrt(static_cast<float>(E)); // PyTorch's default Linear init range
@@ -61,12 +75,16 @@ int main(int argc, char** argv) {
         weights.push_back(make_f32_tensor("out_proj.weight", {E, E}, random(size_t(E) * E, bound)));
         weights.push_back(make_f32_tensor("out_proj.bias", {E}, random(E, 0.1f)));
     }
+    if (structured) weights = vkmha::example::structured_weights(seed);
     std::vector<vkmha::io::Tensor> input;
-    input.push_back(make_f32_tensor("query", {B, Lq, E}, random(size_t(B) * Lq * E, 1.0f)));
+    input.push_back(
+        make_f32_tensor("query", {B, Lq, E},
+                        structured ? vkmha::example::structured_query(B, Lq, seed) : random(size_t(B) * Lq * E, 1.0f)));
     if (cross) {
         input.push_back(make_f32_tensor("key", {B, Lk, E}, random(size_t(B) * Lk * E, 1.0f)));
         input.push_back(make_f32_tensor("value", {B, Lk, E}, random(size_t(B) * Lk * E, 1.0f)));
     }
+    if (!head_mask.empty()) input.push_back(make_f32_tensor("head_mask", {H}, head_mask));
     if (padding) {
         vkmha::io::Tensor m;
         m.name = "key_padding_mask";

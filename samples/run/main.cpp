@@ -5,6 +5,7 @@
 #include "common/api.h"
 #include "common/attention_inputs.h"
 #include "common/cli.h"
+#include "common/model_flags.h"
 #include "io/safetensors.h"
 #include "io/weight_map.h"
 
@@ -21,12 +22,14 @@ namespace {
 using vkmha::io::Tensor;
 using vkmha::samples::Api;
 using vkmha::samples::InputTensors;
+using vkmha::samples::ModelFlags;
 
 // What --help adds below the flags.
 const char* kNotes =
     "QK-norm and sinks come with the weights (q_norm.weight and k_norm.weight [D], sinks [H]); the input's optional\n"
     "position_ids [B, Lq] (I32 or I64) gives the RoPE positions (--incremental: step t's token of row b is at\n"
-    "position_ids[b, t]).\n"
+    "position_ids[b, t]). An optional head_mask F32 [H] or [B, H] multiplies each head's attention output before\n"
+    "the output projection (Hugging Face's head_mask; 0 prunes a head; --incremental: one row for every sequence).\n"
     "--qkv (attention only, the caller's own Q, K, V; no projections): the input holds q [B, H, Lq, D], k and v\n"
     "[B, G, Lk, D] (G from --kv-heads or k), optional key_padding_mask, attn_mask, position_ids [B, Lq] and\n"
     "key_position_ids [B, Lk]; --weights is optional (sinks, q_norm.weight, k_norm.weight only); the output\n"
@@ -43,141 +46,6 @@ struct Options {
 };
 
 [[noreturn]] void die(const std::string& message) { vkmha::cli::die("vkmha-run", message); }
-
-std::vector<std::string> split(const std::string& text, char separator) {
-    std::vector<std::string> fields;
-    size_t begin = 0;
-    for (size_t end; (end = text.find(separator, begin)) != std::string::npos; begin = end + 1)
-        fields.push_back(text.substr(begin, end - begin));
-    fields.push_back(text.substr(begin));
-    return fields;
-}
-
-// --rope-scaling KIND:FIELDS into `a`; returns why `text` is refused (naming the value and the expected form), or "".
-std::string parse_rope_scaling(const std::string& text, VkmhaModelAttentionInfo& a) {
-    struct Refusal {
-        std::string why;
-    };
-    const size_t colon = text.find(':');
-    const std::string kind = text.substr(0, colon);
-    const std::vector<std::string> f =
-        colon == std::string::npos ? std::vector<std::string>{} : split(text.substr(colon + 1), ',');
-    auto bad = [&](const std::string& why) { throw Refusal{why}; };
-    auto number = [&](size_t i, const char* what) {
-        float v = 0;
-        if (!vkmha::cli::to_number(f[i], 0.0, &v))
-            bad(std::string(what) + " '" + f[i] + "' is not a finite number > 0");
-        return v;
-    };
-    auto count = [&](size_t i) {
-        float v = 0;
-        if (!vkmha::cli::to_number(f[i], 0.0, &v) || v != std::floor(v) || v > 1e9)
-            bad("ORIG '" + f[i] + "' is not a count");
-        return static_cast<uint32_t>(v);
-    };
-    auto fields = [&](std::initializer_list<size_t> allowed) {
-        if (std::find(allowed.begin(), allowed.end(), f.size()) != allowed.end()) return;
-        std::string counts;
-        for (const size_t n : allowed)
-            counts += (counts.empty() ? "" : n == *(allowed.end() - 1) ? " or " : ", ") + std::to_string(n);
-        bad(kind + " takes " + counts + " fields, got " + std::to_string(f.size()));
-    };
-    try {
-        if (kind == "linear") {
-            fields({1});
-            a.ropeScaling = VKMHA_ROPE_SCALING_LINEAR;
-            a.ropeScalingFactor = number(0, "F");
-        } else if (kind == "llama3") {
-            fields({4});
-            a.ropeScaling = VKMHA_ROPE_SCALING_LLAMA3;
-            a.ropeScalingFactor = number(0, "F");
-            a.ropeLowFreqFactor = number(1, "LOW");
-            a.ropeHighFreqFactor = number(2, "HIGH");
-            a.ropeOriginalMaxPositions = count(3);
-            if (!(a.ropeHighFreqFactor > a.ropeLowFreqFactor)) bad("HIGH must be above LOW");
-        } else if (kind == "yarn") {
-            fields({2, 4, 5});
-            a.ropeScaling = VKMHA_ROPE_SCALING_YARN;
-            a.ropeScalingFactor = number(0, "F");
-            a.ropeOriginalMaxPositions = count(1);
-            if (f.size() >= 4) {
-                a.ropeBetaFast = number(2, "BETA_FAST");
-                a.ropeBetaSlow = number(3, "BETA_SLOW");
-            }
-            if (f.size() == 5 && f[4] != "notrunc") bad("the fifth field '" + f[4] + "' is not notrunc");
-            a.ropeNoTruncate = f.size() == 5 ? VK_TRUE : VK_FALSE;
-        } else {
-            bad("unknown scaling '" + kind + "'");
-        }
-    } catch (const Refusal& r) {
-        return "'" + text + "': " + r.why +
-               " (expected linear:F | llama3:F,LOW,HIGH,ORIG | yarn:F,ORIG[,BETA_FAST,BETA_SLOW[,notrunc]])";
-    }
-    return {};
-}
-
-// The model-option flags (--rope ... --norm-eps), written straight into the VkmhaModelAttentionInfo the API takes.
-// Each value is checked here, so a bad one is refused before any file is read; the library checks the rest.
-struct ModelFlags {
-    std::string rope, rope_scaling;
-    bool alibi = false;
-    std::vector<const CLI::Option*> rope_only; // refused without --rope
-};
-
-void add_model_flags(CLI::App& app, VkmhaModelAttentionInfo& m, ModelFlags& flags) {
-    using namespace vkmha::cli;
-    const char* group = "Model options (the attention of real model families)";
-    app.add_option("--rope", flags.rope, "rotary embedding: halves (neox) or interleaved pairs (gptj)")
-        ->check(CLI::IsMember({"neox", "gptj"}))
-        ->group(group);
-    const CLI::Validator even(
-        [](std::string& text) {
-            return std::stoul(text) % 2 ? "'" + text + "' is odd (rotary dims come in pairs)" : std::string();
-        },
-        "EVEN");
-    flags.rope_only = {
-        app.add_option("--rope-theta", m.ropeTheta, "RoPE base (default 10000)")
-            ->transform(number_above(1.0))
-            ->group(group),
-        app.add_option("--rope-dims", m.rotaryDims, "rotary dims (default the head dim)")
-            ->transform(count())
-            ->check(even)
-            ->group(group),
-        app.add_option("--rope-scaling", flags.rope_scaling,
-                       "linear:F | llama3:F,LOW,HIGH,ORIG | yarn:F,ORIG[,BETA_FAST,BETA_SLOW[,notrunc]]")
-            ->check(CLI::Validator(
-                [](std::string& text) {
-                    VkmhaModelAttentionInfo scratch{};
-                    return parse_rope_scaling(text, scratch);
-                },
-                ""))
-            ->type_name("KIND:FIELDS")
-            ->group(group),
-    };
-    app.add_option("--scale", m.scale, "softmax scale (default 1/sqrt(head dim))")
-        ->transform(number_above(0.0))
-        ->group(group);
-    app.add_option("--softcap", m.softcap, "logit soft-capping")->transform(number_above(0.0))->group(group);
-    app.add_flag("--alibi", flags.alibi, "ALiBi position biases")->group(group);
-    app.add_option("--window", m.window, "sliding window: key j visible to query i when i - W < j")
-        ->transform(count(1ul << 30))
-        ->group(group);
-    app.add_option("--norm-eps", m.normEps, "QK-norm's epsilon (default 1e-6)")
-        ->transform(number_above(0.0))
-        ->group(group);
-}
-
-// What CLI11 cannot check alone: rope-only flags without --rope, and the compound --rope-scaling value.
-void apply_model_flags(const CLI::App& app, const ModelFlags& flags, VkmhaModelAttentionInfo& m) {
-    if (flags.rope == "neox") m.ropeLayout = VKMHA_ROPE_LAYOUT_NEOX;
-    if (flags.rope == "gptj") m.ropeLayout = VKMHA_ROPE_LAYOUT_GPTJ;
-    if (m.ropeLayout == VKMHA_ROPE_LAYOUT_NONE)
-        for (const CLI::Option* given : app.parse_order()) // the first one on the command line, as before
-            if (std::find(flags.rope_only.begin(), flags.rope_only.end(), given) != flags.rope_only.end())
-                die(given->get_name() + " needs --rope neox|gptj");
-    if (!flags.rope_scaling.empty()) parse_rope_scaling(flags.rope_scaling, m); // checked by its validator
-    m.alibi = flags.alibi ? VK_TRUE : VK_FALSE;
-}
 
 InputTensors load_inputs(const std::string& file, uint32_t E, uint32_t kdim, uint32_t vdim, uint32_t H) {
     auto in = vkmha::samples::load_input_tensors(file, E, kdim, vdim, H);
@@ -232,7 +100,7 @@ Options parse(int argc, char** argv) {
     vkmha::cli::parse(app, argc, argv);
     o.average = !no_average;
     o.precision = precision == "fp16" ? VKMHA_PRECISION_FP16 : VKMHA_PRECISION_FP32;
-    apply_model_flags(app, model_flags, o.attention);
+    apply_model_flags(app, model_flags, o.attention, "vkmha-run");
     check_combinations(o);
     return o;
 }
@@ -272,9 +140,10 @@ VkmhaAttentionFlags attention_flags(const Options& o, const InputTensors& in) {
            (in.mask_per_head ? uint32_t(VKMHA_ATTENTION_PER_HEAD_MASK_BIT) : 0u);
 }
 
-// The input file as submit and referenceAttention take it; `positions` (chained when the file has position_ids)
-// must outlive the returned struct.
-VkmhaHostSubmitInfo host_submit_info(const Options& o, const InputTensors& in, VkmhaPositionsInfo& positions) {
+// The input file as submit and referenceAttention take it; `positions` and `mask` (chained when the file has
+// position_ids or head_mask) must outlive the returned struct.
+VkmhaHostSubmitInfo host_submit_info(const Options& o, const InputTensors& in, VkmhaPositionsInfo& positions,
+                                     VkmhaHeadMaskInfo& mask) {
     VkmhaHostSubmitInfo hi{};
     hi.sType = VKMHA_STRUCTURE_TYPE_HOST_SUBMIT_INFO;
     hi.batch = in.batch;
@@ -291,6 +160,8 @@ VkmhaHostSubmitInfo host_submit_info(const Options& o, const InputTensors& in, V
     positions = VkmhaPositionsInfo{VKMHA_STRUCTURE_TYPE_POSITIONS_INFO};
     positions.pPositionIds = in.position_ids.data();
     if (!in.position_ids.empty()) hi.pNext = &positions;
+    mask = in.head_mask_info(hi.pNext);
+    if (mask.factorCount) hi.pNext = &mask;
     return hi;
 }
 
@@ -318,6 +189,15 @@ Outputs run_cpu(const Options& o, const VkmhaModelCreateInfo& model, const Vkmha
     return out;
 }
 
+// A cached step takes one [H] head mask for all its tokens: a [B, H] mask must repeat one row of factors.
+void check_incremental_head_mask(const Options& o, const InputTensors& in, uint32_t heads) {
+    for (size_t i = heads; i < in.head_mask.size(); ++i)
+        if (in.head_mask[i] != in.head_mask[i % heads])
+            die("--incremental takes one head mask for every sequence (a cached step's [H]), but " + o.input +
+                "'s head_mask [B, H] differs between batch rows at [" + std::to_string(i / heads) + ", " +
+                std::to_string(i % heads) + "]");
+}
+
 // Checks that `in` can be decoded token by token: self-attention (or a key/value as long as the query: token t's key
 // is key[t]) and no attn_mask. The key padding mask [B, Lk] is the cache's [sequences, capacity] mask as is.
 void check_incremental_inputs(const Options& o, const InputTensors& in) {
@@ -328,6 +208,7 @@ void check_incremental_inputs(const Options& o, const InputTensors& in) {
     if (in.mask_type != VKMHA_MASK_TYPE_NONE)
         die("--incremental does not take an attn_mask, but " + o.input +
             " has one (a cached step supports --causal and key_padding_mask only)");
+    check_incremental_head_mask(o, in, in.heads ? in.heads : o.heads);
 }
 
 // --incremental: B sequences in a KV cache of capacity Lk; step t appends token t of every batch element (one ragged
@@ -411,6 +292,9 @@ Outputs run_incremental(const Api& api, VkmhaModel model, VkmhaSession session, 
             for (uint32_t b = 0; b < B; ++b) positions[b] = in.position_ids[size_t(b) * L + t];
             si.pNext = &pi;
         }
+        VkmhaHeadMaskInfo mask = in.head_mask_info(si.pNext);
+        mask.factorCount = std::min(mask.factorCount, mp.numHeads); // one row: check_incremental_head_mask
+        if (mask.factorCount) si.pNext = &mask;
         uint64_t value_id = 0;
         api.check(api->submitCached(session, &si, &value_id), "cached step " + std::to_string(t));
         api.check(api->wait(session, value_id, UINT64_MAX), "wait");
@@ -470,7 +354,8 @@ Outputs run_gpu(const Options& o, const Api& api, VkmhaModel model, VkmhaContext
         return out;
     }
     VkmhaPositionsInfo pi{};
-    const VkmhaHostSubmitInfo hi = host_submit_info(o, in, pi);
+    VkmhaHeadMaskInfo mask{};
+    const VkmhaHostSubmitInfo hi = host_submit_info(o, in, pi, mask);
     uint64_t value = 0;
     api.check(api->submit(session, &hi, &value), "submit");
     api.check(api->wait(session, value, UINT64_MAX), "wait");
@@ -503,8 +388,9 @@ VkmhaModelCreateInfo qkv_layer_info(const Options& o, const InputTensors& in, Vk
     return mi;
 }
 
-// The input file's q, k, v as submitQkv and referenceAttention take them; `positions` must outlive it.
-VkmhaHostQkvSubmitInfo host_qkv_info(const Options& o, const InputTensors& in, VkmhaPositionsInfo& positions) {
+// The input file's q, k, v as submitQkv and referenceAttention take them; `positions` and `mask` must outlive it.
+VkmhaHostQkvSubmitInfo host_qkv_info(const Options& o, const InputTensors& in, VkmhaPositionsInfo& positions,
+                                     VkmhaHeadMaskInfo& mask) {
     VkmhaHostQkvSubmitInfo hi{};
     hi.sType = VKMHA_STRUCTURE_TYPE_HOST_QKV_SUBMIT_INFO;
     hi.batch = in.batch;
@@ -522,6 +408,8 @@ VkmhaHostQkvSubmitInfo host_qkv_info(const Options& o, const InputTensors& in, V
     positions.pPositionIds = in.position_ids.empty() ? nullptr : in.position_ids.data();
     positions.pKeyPositionIds = in.key_position_ids.empty() ? nullptr : in.key_position_ids.data();
     if (positions.pPositionIds || positions.pKeyPositionIds) hi.pNext = &positions;
+    mask = in.head_mask_info(hi.pNext);
+    if (mask.factorCount) hi.pNext = &mask;
     return hi;
 }
 
@@ -529,7 +417,8 @@ Outputs run_cpu_qkv(const Options& o, const InputTensors& in) {
     VkmhaModelAttentionInfo attention{};
     const VkmhaModelCreateInfo mi = qkv_layer_info(o, in, attention);
     VkmhaPositionsInfo pi{};
-    const VkmhaHostQkvSubmitInfo hi = host_qkv_info(o, in, pi);
+    VkmhaHeadMaskInfo mask{};
+    const VkmhaHostQkvSubmitInfo hi = host_qkv_info(o, in, pi, mask);
     return run_cpu(o, mi, nullptr, &hi, in, in.heads * in.head_dim, in.heads);
 }
 
@@ -542,6 +431,7 @@ void check_incremental_qkv(const Options& o, const InputTensors& in) {
     if (in.mask_type != VKMHA_MASK_TYPE_NONE)
         die("--incremental does not take an attn_mask, but " + o.input +
             " has one (a cached step supports --causal and key_padding_mask only)");
+    check_incremental_head_mask(o, in, in.heads);
     if (o.attention.ropeLayout == VKMHA_ROPE_LAYOUT_NONE) return;
     const uint32_t L = in.lq;
     for (uint32_t b = 0; b < in.batch; ++b)
@@ -596,6 +486,9 @@ Outputs run_incremental_qkv(const Api& api, VkmhaModel model, VkmhaSession sessi
             for (uint32_t b = 0; b < B; ++b) positions[b] = given[size_t(b) * L + t];
             si.pNext = &pi;
         }
+        VkmhaHeadMaskInfo mask = in.head_mask_info(si.pNext);
+        mask.factorCount = std::min(mask.factorCount, H); // one row: check_incremental_head_mask
+        if (mask.factorCount) si.pNext = &mask;
         uint64_t value_id = 0;
         api.check(api->submitCachedQkv(session, &si, &value_id), "cached step " + std::to_string(t));
         api.check(api->wait(session, value_id, UINT64_MAX), "wait");
@@ -639,7 +532,8 @@ Outputs run_gpu_qkv(const Options& o, const InputTensors& in) {
         out = run_incremental_qkv(api, model, session, in);
     } else {
         VkmhaPositionsInfo pi{};
-        const VkmhaHostQkvSubmitInfo hi = host_qkv_info(o, in, pi);
+        VkmhaHeadMaskInfo mask{};
+        const VkmhaHostQkvSubmitInfo hi = host_qkv_info(o, in, pi, mask);
         uint64_t value = 0;
         api.check(api->submitQkv(session, &hi, &value), "submit");
         api.check(api->wait(session, value, UINT64_MAX), "wait");
@@ -680,7 +574,8 @@ int main(int argc, char** argv) {
         const vkmha::AttentionConfig& c = model->config;
         const InputTensors in = load_inputs(o.input, c.embed_dim, c.kdim, c.vdim, c.num_heads);
         VkmhaPositionsInfo pi{};
-        const VkmhaHostSubmitInfo hi = host_submit_info(o, in, pi);
+        VkmhaHeadMaskInfo mask{};
+        const VkmhaHostSubmitInfo hi = host_submit_info(o, in, pi, mask);
         out = run_cpu(o, layer_info(o), &hi, nullptr, in, c.embed_dim, c.num_heads);
         E = c.embed_dim, B = in.batch, Lq = in.lq, Lk = in.lk;
     } else {

@@ -92,6 +92,9 @@ layout(std430, set = 0, binding = 6) writeonly buffer OutputLse { float lse_data
 layout(std430, set = 0, binding = 7) buffer Partials { float part_data[]; };
 layout(std430, set = 0, binding = 8) readonly buffer Sinks { float sink_data[]; }; // [H]; read when sinks != 0
 layout(std430, set = 0, binding = 9) readonly buffer Records { SequenceRecord seq_records[]; }; // cache_mode 1
+// The head mask (1.3): per-head factors [QB, H] from word head_factors - 1 of binding 9 (after the records in cache
+// mode), written by the host; a zero factor's rows are skipped, nonzero ones scale the head's output.
+layout(std430, set = 0, binding = 9) readonly buffer HeadFactors { float head_factor_data[]; };
 
 layout(push_constant) uniform Params {
     uint B;
@@ -123,6 +126,7 @@ layout(push_constant) uniform Params {
     float softcap;             // > 0: s <- softcap * tanh(s / softcap) on the scaled score, before the masks
     uint alibi;                // nonzero: s += alibi_slope(h, H) * (j - the row's query position)
     uint sinks;                // nonzero: the head's sink logit joins the denominator where a row is normalized
+    uint head_factors;         // 0: no head mask; else 1 + the word of binding 9 where the [QB, H] factors start
 } p;
 
 // Key position j's K/V row: j % rows, for j in [ring_base, ring_base + 2 * rows).
@@ -217,6 +221,28 @@ AttentionWork attention_work()
     // Key position -> K/V row: j % kv_rows, with one division per workgroup (the range spans < 2 * kv_rows).
     w.ring_base = range_begin - range_begin % w.kv_rows;
     return w;
+}
+
+// The head mask's factor of head h of batch qb (1 without a mask).
+float head_factor(uint qb, uint h)
+{
+    return p.head_factors == 0u ? 1.0 : head_factor_data[p.head_factors - 1u + qb * p.H + h];
+}
+
+// A workgroup whose rows all belong to zero-factor heads computes nothing: an empty key range leaves its rows with
+// l = 0, so they are written as zeros (or as empty partial records), which is what a zero factor makes of them.
+void skip_masked_heads(inout AttentionWork w)
+{
+    if (p.head_factors == 0u || !w.valid) {
+        return;
+    }
+    const uint rows = min(ROWS, w.row_count - w.row0);
+    for (uint r = 0u; r < rows && r < w.group; ++r) {
+        if (head_factor(w.qb, w.g * w.group + (w.row0 + r) % w.group) != 0.0) {
+            return;
+        }
+    }
+    w.key_end = w.key_begin;
 }
 
 // What the masks need to know of one row: whether it exists, where its attn_mask row starts, its query position.

@@ -185,6 +185,7 @@ typedef enum VkmhaStructureType {
     VKMHA_STRUCTURE_TYPE_PIPELINE_STATISTICS = 38,         /* 1.3 */
     VKMHA_STRUCTURE_TYPE_SCRATCH_ARENA_CREATE_INFO = 24,   /* 1.3 */
     VKMHA_STRUCTURE_TYPE_SESSION_SCRATCH_ARENA_INFO = 25,  /* 1.3 */
+    VKMHA_STRUCTURE_TYPE_HEAD_MASK_INFO = 32,              /* 1.3 */
     VKMHA_STRUCTURE_TYPE_MAX_ENUM = 0x7FFFFFFF
 } VkmhaStructureType;
 
@@ -935,7 +936,7 @@ typedef struct VkmhaReferenceInfo {
     const VkmhaModelCreateInfo* pModel; /* required: the layer exactly as createModel takes it (weights, chained
                                            VkmhaModelAttentionInfo); memoryBudget, precision and a chained
                                            VkmhaModelUploadInfo do not change the result */
-    const VkmhaHostSubmitInfo* pSubmit; /* the inputs as submit takes them (masks, flags, VkmhaPositionsInfo) ... */
+    const VkmhaHostSubmitInfo* pSubmit; /* the inputs as submit takes them (masks, flags, chained structs) ... */
     const VkmhaHostQkvSubmitInfo* pQkv; /* ... or as submitQkv takes them (any model): exactly one of the two */
     float* pOutput;                     /* required: [batch, queryLength, embedDim] floats (pSubmit) or
                                            [batch, numHeads, queryLength, headDim] (pQkv) */
@@ -944,6 +945,27 @@ typedef struct VkmhaReferenceInfo {
                                            [batch, queryLength, keyLength] (head mean) or [batch, numHeads, ...] */
     size_t weightsCount;                /* floats pWeights holds: at least the weights' count */
 } VkmhaReferenceInfo;
+/* ---- 1.3: head mask -------------------------------------------------------------------------------------------
+ * Hugging Face's head_mask: a factor per query head that multiplies the head's attention probabilities, so its
+ * output P·V (and, with NEED_WEIGHTS, its weights) before the output projection; 1 keeps a head, 0 prunes it. A head
+ * whose factor is 0 costs nothing in the fused kernel: its rows compute no scores (with GQA, the rows of a key/value
+ * head are skipped when all its query heads in them are 0). Chained on the pNext of any record or submit info, as
+ * VkmhaPositionsInfo:
+ *   recordAttention / submit / recordAttentionQkv / submitQkv: [numHeads] factors for every batch item, or
+ *     [batch, numHeads];
+ *   recordCachedAttention / submitCached and their Qkv forms: [numHeads] factors for every new token;
+ *   recordPrefill: [numHeads], the same factors (or none) on every call of a job: the first call fixes them and a
+ *     later call with others is refused.
+ * The factors are read during the call only (written into the frame slot's host-visible records, as the cached
+ * steps' records are), so a record holds the mask it was recorded with. Any finite factor is taken; a wrong count or
+ * a non-finite factor is VKMHA_ERROR_INVALID_ARGUMENT naming it. Without the struct, or with factorCount 0, every
+ * head counts fully, as in 1.2. */
+typedef struct VkmhaHeadMaskInfo {
+    VkmhaStructureType sType; /* VKMHA_STRUCTURE_TYPE_HEAD_MASK_INFO */
+    const void* pNext;        /* the rest of the chain (NULL at its end) */
+    uint32_t factorCount;     /* 0 (no mask), numHeads, or (plain records and submits) batch * numHeads */
+    const float* pFactors;    /* factorCount floats, [numHeads] or [batch, numHeads]; required when factorCount > 0 */
+} VkmhaHeadMaskInfo;
 
 typedef struct VkmhaStageTiming {
     VkmhaStage stage;
