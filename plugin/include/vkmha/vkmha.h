@@ -177,15 +177,15 @@ typedef enum VkmhaStructureType {
     VKMHA_STRUCTURE_TYPE_HOST_QKV_SUBMIT_INFO = 17,        /* 1.2 */
     VKMHA_STRUCTURE_TYPE_CACHED_QKV_RECORD_INFO = 18,      /* 1.2 */
     VKMHA_STRUCTURE_TYPE_HOST_CACHED_QKV_SUBMIT_INFO = 19, /* 1.2 */
-    VKMHA_STRUCTURE_TYPE_MODEL_UPLOAD_INFO = 28,           /* 1.3 */
-    VKMHA_STRUCTURE_TYPE_REFERENCE_INFO = 29,              /* 1.3 */
     VKMHA_STRUCTURE_TYPE_KV_CACHE_COPY_INFO = 20,          /* 1.3 */
-    VKMHA_STRUCTURE_TYPE_CONTEXT_COMPILE_ONLY_INFO = 36,   /* 1.3 */
-    VKMHA_STRUCTURE_TYPE_PIPELINE_STATISTICS_INFO = 37,    /* 1.3 */
-    VKMHA_STRUCTURE_TYPE_PIPELINE_STATISTICS = 38,         /* 1.3 */
-    VKMHA_STRUCTURE_TYPE_SCRATCH_ARENA_CREATE_INFO = 24,   /* 1.3 */
-    VKMHA_STRUCTURE_TYPE_SESSION_SCRATCH_ARENA_INFO = 25,  /* 1.3 */
-    VKMHA_STRUCTURE_TYPE_HEAD_MASK_INFO = 32,              /* 1.3 */
+    VKMHA_STRUCTURE_TYPE_SCRATCH_ARENA_CREATE_INFO = 21,   /* 1.3 */
+    VKMHA_STRUCTURE_TYPE_SESSION_SCRATCH_ARENA_INFO = 22,  /* 1.3 */
+    VKMHA_STRUCTURE_TYPE_MODEL_UPLOAD_INFO = 23,           /* 1.3 */
+    VKMHA_STRUCTURE_TYPE_REFERENCE_INFO = 24,              /* 1.3 */
+    VKMHA_STRUCTURE_TYPE_HEAD_MASK_INFO = 25,              /* 1.3 */
+    VKMHA_STRUCTURE_TYPE_CONTEXT_COMPILE_ONLY_INFO = 26,   /* 1.3 */
+    VKMHA_STRUCTURE_TYPE_PIPELINE_STATISTICS_INFO = 27,    /* 1.3 */
+    VKMHA_STRUCTURE_TYPE_PIPELINE_STATISTICS = 28,         /* 1.3 */
     VKMHA_STRUCTURE_TYPE_MAX_ENUM = 0x7FFFFFFF
 } VkmhaStructureType;
 
@@ -421,7 +421,7 @@ typedef enum VkmhaSessionCreateFlagBits {
                                                           getStageTimings returns VKMHA_ERROR_UNSUPPORTED, and sliced
                                                           prefill sizes its pieces without measurements. Without it
                                                           (the default, as in 1.2) every record is timed */
-    VKMHA_SESSION_CREATE_SCORE_SCRATCH_BIT = 0x20,     /* 1.3: allocate the Lq x Lk score scratch that NEED_WEIGHTS and
+    VKMHA_SESSION_CREATE_SCORE_SCRATCH_BIT = 0x10,     /* 1.3: allocate the Lq x Lk score scratch that NEED_WEIGHTS and
                                                           UNFUSED records need (a 1.0-1.2 table always does, unless
                                                           FUSED_ONLY_BIT); not with FUSED_ONLY_BIT */
     VKMHA_SESSION_CREATE_FLAG_BITS_MAX_ENUM = 0x7FFFFFFF
@@ -814,6 +814,7 @@ typedef struct VkmhaKvCacheCopyInfo {
     uint32_t dstSequence;     /* < dstCache's sequences; not srcSequence when dstCache is srcCache. Whatever it held
                                  is replaced: its length becomes the source's */
 } VkmhaKvCacheCopyInfo;
+
 /* 1.3: getPipelineStatistics. What a pipeline does in a forward pass. */
 typedef enum VkmhaPipelineRole {
     VKMHA_PIPELINE_ROLE_PREFILL = 0,    /* the fused attention kernel's row tiling (prompts, many query rows) */
@@ -861,6 +862,7 @@ typedef struct VkmhaPipelineStatistics {
     uint32_t statisticCount;
     VkmhaPipelineStatistic statistics[VKMHA_MAX_PIPELINE_STATISTICS];
 } VkmhaPipelineStatistics;
+
 /* ---- 1.3: one scratch arena for a whole model ----------------------------------------------------------------
  * A transformer runs its layers one after another, so their sessions need not each own scratch: sessions created
  * against one scratch arena (VkmhaSessionScratchArenaInfo) take their Q/K/V, score, concat, LSE and split-K scratch
@@ -892,6 +894,7 @@ typedef struct VkmhaSessionScratchArenaInfo {
     const void* pNext;        /* the rest of the chain (NULL at its end) */
     VkmhaScratchArena arena;  /* required; made on the model's context */
 } VkmhaSessionScratchArenaInfo;
+
 /* ---- 1.3: the weight upload recorded into the engine's command buffer -------------------------------------------
  * By default createModel copies the weights to the device through the context's queue and waits. Engines that stream
  * assets record the copies themselves instead, beside their own uploads:
@@ -945,6 +948,7 @@ typedef struct VkmhaReferenceInfo {
                                            [batch, queryLength, keyLength] (head mean) or [batch, numHeads, ...] */
     size_t weightsCount;                /* floats pWeights holds: at least the weights' count */
 } VkmhaReferenceInfo;
+
 /* ---- 1.3: head mask -------------------------------------------------------------------------------------------
  * Hugging Face's head_mask: a factor per query head that multiplies the head's attention probabilities, so its
  * output P·V (and, with NEED_WEIGHTS, its weights) before the output projection; 1 keeps a head, 0 prunes it. A head
