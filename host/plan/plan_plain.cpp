@@ -31,9 +31,10 @@ struct PlainPlanner {
     Pass& add(Kernel kernel, Stage stage, std::initializer_list<BufferRole> bindings) {
         return add_pass(plan, model.precision, kernel, stage, bindings);
     }
-    // The fused path without weights projects Q row-major into the concat buffer and attends in place (see
-    // attention.comp's q_row_major): no Q scratch. need_weights recomputes scores from head-major Q afterwards.
-    bool q_in_place() const { return plan.fused && !o.need_weights && !in.own_qkv; }
+    // The fused path without weights projects (or, attention only, copies) Q row-major into the concat buffer and
+    // attends in place (see attention.comp's q_row_major): no Q scratch, which sessions without score scratch lack.
+    // need_weights recomputes scores from head-major Q afterwards.
+    bool q_in_place() const { return plan.fused && !o.need_weights; }
     BufferRole q_role() const { return q_in_place() ? BufferRole::concat : BufferRole::q; }
     BufferRole mask_role() const { return o.attn_mask != MaskKind::none ? BufferRole::attn_mask : BufferRole::dummy; }
     BufferRole kpm_role() const {
@@ -101,10 +102,12 @@ Status PlainPlanner::size_plan() {
 void PlainPlanner::copies_in() {
     const OwnQkv& x = in.qkv;
     const ExternalOffsets& off = in.offsets;
-    for (const auto& [src, dst, heads, L, offset, strides] :
-         {std::tuple{BufferRole::query, BufferRole::q, H, Lq, off.query, x.q},
-          std::tuple{BufferRole::key, BufferRole::k, G, Lk, off.key, x.k},
-          std::tuple{BufferRole::value, BufferRole::v, G, Lk, off.value, x.v}})
+    // Q in place is [B, Lq, H, D] in the concat buffer (strides batch, head, row), as the projections write it.
+    const TensorStrides q_strides = q_in_place() ? TensorStrides{Lq * H * D, D, H * D} : head_major(H, Lq, D);
+    for (const auto& [src, dst, heads, L, offset, strides, dst_strides] :
+         {std::tuple{BufferRole::query, q_role(), H, Lq, off.query, x.q, q_strides},
+          std::tuple{BufferRole::key, BufferRole::k, G, Lk, off.key, x.k, head_major(G, Lk, D)},
+          std::tuple{BufferRole::value, BufferRole::v, G, Lk, off.value, x.v, head_major(G, Lk, D)}})
         add_copy(plan, model.precision,
                  {.src = src,
                   .dst = dst,
@@ -114,7 +117,7 @@ void PlainPlanner::copies_in() {
                   .D = D,
                   .src_offset = offset,
                   .src_strides = strides,
-                  .dst_strides = head_major(heads, L, D)});
+                  .dst_strides = dst_strides});
 }
 
 // Q, K and V: the caller's own, or one dispatch over [Wq; Wk; Wv] for self-attention with kdim = vdim = E, or three.
