@@ -11,6 +11,24 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 source "$root/scripts/setup.sh" # sets $build
 asan="$build-asan"
 
+# A CI log is read from its tail, and a suite's passing reports (MESSAGE lines) push a failure far above it: each
+# doctest run is logged, and when it fails its failing test cases' reports are printed again, last.
+failures() { # LOG: the report blocks (between doctest's ==== rules) that hold an ERROR
+    awk 'BEGIN { RS = "\n=+\n" } /: (FATAL )?ERROR: |==[0-9]+==ERROR/ { print "===="; print }' "$1"
+}
+doctest_run() { # COMMAND...: runs a doctest binary; on failure repeats its failures and fails
+    local log
+    log="$(mktemp)"
+    if "$@" 2>&1 | tee "$log"; then
+        rm -f "$log"
+        return 0
+    fi
+    echo "vkmha: FAILED: $*" >&2
+    failures "$log" >&2
+    rm -f "$log"
+    return 1
+}
+
 # Sanitizers. LeakSanitizer checks the Vulkan-free suites; in the GPU suites Mesa's llvmpipe leaks at exit in ways
 # that cannot be told from ours, so leaks are not checked there — the validation layer reports any Vulkan object
 # vkmha leaves undestroyed.
@@ -18,18 +36,22 @@ cmake -S "$root" -B "$asan" -G Ninja -DCMAKE_BUILD_TYPE=Debug -DVKMHA_SANITIZE=O
 cmake --build "$asan" -j "$(nproc)" --target vkmha-tests
 host_only="safetensors,weight_map,cpu_reference"
 echo "vkmha: ASan+UBSan, Vulkan-free suites (with leak checks)"
-ASAN_OPTIONS=detect_leaks=1 "$asan/bin/vkmha-tests" --test-suite="$host_only" --minimal
+ASAN_OPTIONS=detect_leaks=1 doctest_run "$asan/bin/vkmha-tests" --test-suite="$host_only" --minimal
 # The GPU suites under ASan: every suite that drives vkmha's host code through the C ABI or the core (boundaries,
 # errors, caches, prefill, arenas, KV state, uploads, threads, soak, limits, the targeted fault tests). Left to the
 # release run (CTest), to keep this phase minutes long: the numeric sweeps (attention: hundreds of shapes through the
 # same host paths; cli and heads: the tools as child processes), the compile-only statistics (shader_stats,
 # kernel_policy), the fault-injection sweeps (one scenario some 1,300 times) and the 557,056-row projection.
 echo "vkmha: ASan+UBSan, GPU suites"
-ASAN_OPTIONS=detect_leaks=0 "$asan/bin/vkmha-tests" \
+ASAN_OPTIONS=detect_leaks=0 doctest_run "$asan/bin/vkmha-tests" \
     --test-suite-exclude="$host_only,attention,cli,heads,shader_stats,kernel_policy" \
     --test-case-exclude="sweep: every*,*557056 token rows*" --minimal
 
-(cd "$build" && ctest --output-on-failure -j "$(nproc)")
+if ! (cd "$build" && ctest --output-on-failure -j "$(nproc)"); then
+    echo "vkmha: FAILED: ctest; the failing tests' reports:" >&2
+    failures "$build/Testing/Temporary/LastTest.log" >&2
+    exit 1
+fi
 
 # ThreadSanitizer (clang): the threaded suite (tests/test_threads.cpp). Only the
 # driver's own reports are suppressed (tests/tsan.supp says why for each); any race in vkmha fails the run.
@@ -38,7 +60,7 @@ cmake -S "$root" -B "$build-tsan" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DC
     -DCMAKE_C_COMPILER=clang-14 -DVKMHA_SANITIZE_THREAD=ON >/dev/null
 cmake --build "$build-tsan" -j "$(nproc)" --target vkmha-tests-threads
 TSAN_OPTIONS="suppressions=$root/tests/tsan.supp halt_on_error=1 history_size=4" \
-    "$build-tsan/bin/vkmha-tests-threads" --minimal
+    doctest_run "$build-tsan/bin/vkmha-tests-threads" --minimal
 
 # libFuzzer (clang, ASan+UBSan): each target for a bounded time (30 s) from its committed seed corpus (fuzz/corpus/);
 # new inputs go to a scratch corpus in build-fuzz, crashes to build-fuzz/crash-* (turn each into a regression test).

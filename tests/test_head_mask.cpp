@@ -98,7 +98,7 @@ std::unique_ptr<Rig> make_rig(Context& ctx, const AttentionConfig& c, const Atte
 
 // One plain submit; returns the output and (with need_weights) the weights.
 AttentionOutputs run(Rig& r, AttentionShape shape, AttentionOptions o, const std::vector<float>& x,
-                     std::span<const float> mask, uint64_t* value_out = nullptr) {
+                     std::span<const float> mask) {
     HostInputs in;
     in.query = x.data();
     in.head_factors = mask;
@@ -113,7 +113,6 @@ AttentionOutputs run(Rig& r, AttentionShape shape, AttentionOptions o, const std
                                                           out.weights.empty() ? nullptr : out.weights.data(),
                                                           out.weights.size());
     REQUIRE_MESSAGE(read, why(read));
-    if (value_out) *value_out = value.value();
     return out;
 }
 
@@ -132,16 +131,6 @@ std::vector<float> mask_for(uint32_t heads, uint32_t batch, bool per_batch) {
     std::vector<float> m(size_t(per_batch ? batch : 1) * heads);
     for (size_t i = 0; i < m.size(); ++i) m[i] = i % 3 == 0 ? 0.0f : i % 3 == 1 ? 1.0f : 0.5f - float(i % 5) * 0.4f;
     return m;
-}
-
-// The GPU time of the attention stage of a completed submit.
-double attention_ms(const Session& s, uint64_t timeline_value) {
-    auto t = s.timings(timeline_value - 1);
-    REQUIRE_MESSAGE(t, why(t));
-    double ms = 0;
-    for (const StageTiming& st : t.value())
-        if (st.stage == Stage::attention) ms += st.ms;
-    return ms;
 }
 
 } // namespace
@@ -353,7 +342,9 @@ TEST_SUITE("head_mask") {
         CHECK(refused.error().message.find("12 factors") != std::string::npos);
     }
 
-    TEST_CASE("a zero factor skips the head in the fused kernel: no scores, no time") {
+    TEST_CASE("a zero factor skips the head in the fused kernel: it computes no score") {
+        // What the skip saves is performance, measured where performance lives: vkmha-heads times each pruned
+        // configuration (its "prune" rows), never a timed test.
         vkmha::test::ValidationGuard guard;
         std::mt19937 rng(31);
         // Key/value head 0's K projection is NaN: any score it computed would make its rows NaN (0 * NaN is NaN), so
@@ -377,25 +368,6 @@ TEST_SUITE("head_mask") {
                 check_close(got, reference(*ref_rig, shape, o, x, mask).output, "poisoned head masked");
             }
         }
-        // The GPU time says the same on a longer layer: every head masked costs next to nothing.
-        // Head dim 64 and 512 tokens: enough attention that launching the skipped workgroups is noise beside it; the
-        // least of three runs each, so a busy machine does not decide.
-        const AttentionConfig big{256, 4, 4, 256, 256};
-        const AttentionShape shape{1, 512, 512};
-        auto rig = make_rig(vkmha::test::gpu_context(), big, random_weights(big, rng), shape);
-        if (!rig->ctx->device().limits().timestamps) return;
-        const auto x = random_vec(size_t(512) * big.embed_dim, rng);
-        const std::vector<float> none(4, 0.0f), all(4, 1.0f);
-        double full_ms = 1e30, masked_ms = 1e30;
-        for (int repeat = 0; repeat < 3; ++repeat) {
-            uint64_t value = 0;
-            run(*rig, shape, {}, x, all, &value);
-            full_ms = std::min(full_ms, attention_ms(*rig->session, value));
-            run(*rig, shape, {}, x, none, &value);
-            masked_ms = std::min(masked_ms, attention_ms(*rig->session, value));
-        }
-        MESSAGE("attention stage: every head kept ", full_ms, " ms, every head masked ", masked_ms, " ms");
-        CHECK(masked_ms < 0.5 * full_ms);
     }
 
     TEST_CASE("bad masks are refused by name") {
