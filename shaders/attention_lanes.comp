@@ -27,7 +27,9 @@ void main()
 {
     const uint tid = gl_LocalInvocationID.x;
     AttentionWork w = attention_work();
-    skip_masked_heads(w);
+    if (finish_skipped_workgroup(w, skip_masked_heads(w), tid, WG)) {
+        return;
+    }
 
     // ---- Lane tiles: invocation tid owns keys j0 + u * WG + tid (u < KEYS_PER_LANE) of each tile and keeps its own
     // running max, sum and accumulators for every row of the workgroup; the lanes' states merge exactly at the end.

@@ -231,18 +231,49 @@ float head_factor(uint qb, uint h)
 
 // A workgroup whose rows all belong to zero-factor heads computes nothing: an empty key range leaves its rows with
 // l = 0, so they are written as zeros (or as empty partial records), which is what a zero factor makes of them.
-void skip_masked_heads(inout AttentionWork w)
+// Returns whether it emptied the range (the same for every invocation: w is the workgroup's).
+bool skip_masked_heads(inout AttentionWork w)
 {
     if (p.head_factors == 0u || !w.valid) {
-        return;
+        return false;
     }
     const uint rows = min(ROWS, w.row_count - w.row0);
     for (uint r = 0u; r < rows && r < w.group; ++r) {
         if (head_factor(w.qb, w.g * w.group + (w.row0 + r) % w.group) != 0.0) {
-            return;
+            return false;
         }
     }
     w.key_end = w.key_begin;
+    return true;
+}
+
+// A workgroup skip_masked_heads emptied, in a pass that writes final rows (one split, no slice state): writes what
+// the merge of no key writes (zero rows; the LSE of no key, the sink's where there are sinks) without running the
+// merge, whose per-row barriers cost CPU implementations as much as a short key range. Invocation `lane` of `lanes`
+// writes columns lane + lanes * k. Returns whether it wrote the rows (the caller then returns: uniform, before any
+// barrier).
+bool finish_skipped_workgroup(AttentionWork w, bool skipped, uint lane, uint lanes)
+{
+    if (!skipped || p.split_count != 1u || p.state_mode != 0u) {
+        return false;
+    }
+    for (uint row = w.row0; row < min(w.row0 + ROWS, w.row_count); ++row) {
+        const uint i = w.q_off + row / w.group; // the packed row in the [QB, H, Lq] layouts
+        const uint h = w.g * w.group + row % w.group;
+        const uint o_base = p.o_offset + (w.qb * p.Lq + i) * (p.H * p.D) + h * p.D;
+        for (uint d = lane; d < p.D; d += lanes) {
+            o_data[o_base + d] = ACT_T(0.0);
+        }
+        if (p.write_lse != 0u && lane == 0u) {
+            float m = neg_inf();
+            float l = 0.0;
+            if (p.sinks != 0u) {
+                fold_sink(m, l, sink_data[h]);
+            }
+            lse_data[(w.qb * p.H + h) * p.Lq + i] = l > 0.0 ? m + log(l) : neg_inf();
+        }
+    }
+    return true;
 }
 
 // What the masks need to know of one row: whether it exists, where its attn_mask row starts, its query position.
