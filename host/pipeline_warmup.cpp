@@ -19,22 +19,10 @@ Result<PipelineWarmup> PipelineWarmup::create(const Context& ctx, const BufferVi
     const Device& d = ctx.device();
     PipelineWarmup w;
     w.m_ctx = &ctx;
-    VkDescriptorPoolSize size{VK_DESCRIPTOR_TYPE_STORAGE_BUFFER, kMaxBindings};
-    VkDescriptorPoolCreateInfo pi{VK_STRUCTURE_TYPE_DESCRIPTOR_POOL_CREATE_INFO};
-    pi.maxSets = 1;
-    pi.poolSizeCount = 1;
-    pi.pPoolSizes = &size;
-    VkDescriptorPool pool = VK_NULL_HANDLE;
-    VkResult r = d.vk().vkCreateDescriptorPool(d.handle(), &pi, d.allocator(), &pool);
-    if (r != VK_SUCCESS) return d.vk_error("vkCreateDescriptorPool (pipeline warm-up)", r);
-    w.m_pool = Handle<VkDescriptorPool>(&d, pool);
-    const VkDescriptorSetLayout layout = ctx.shaders().set_layout();
-    VkDescriptorSetAllocateInfo ai{VK_STRUCTURE_TYPE_DESCRIPTOR_SET_ALLOCATE_INFO};
-    ai.descriptorPool = pool;
-    ai.descriptorSetCount = 1;
-    ai.pSetLayouts = &layout;
-    r = d.vk().vkAllocateDescriptorSets(d.handle(), &ai, &w.m_set);
-    if (r != VK_SUCCESS) return d.vk_error("vkAllocateDescriptorSets (pipeline warm-up)", r);
+    auto sets = ctx.shaders().allocate_sets(1, "pipeline warm-up");
+    if (!sets) return sets.take_error();
+    w.m_pool = std::move(sets.value().pool);
+    w.m_set = sets.value().sets[0];
     const VkDescriptorBufferInfo info{buffer.buffer, buffer.offset, buffer.size};
     std::array<VkWriteDescriptorSet, kMaxBindings> writes{};
     for (uint32_t b = 0; b < kMaxBindings; ++b) {

@@ -198,11 +198,20 @@ void Session::bind_owned(Bindings& bound, uint32_t frame_slot) const {
         if (b.info.buffer == VK_NULL_HANDLE) b.info = bound[size_t(BufferRole::dummy)].info;
 }
 
+namespace {
+
+// The scratch a session of these limits needs, as every plan of it will see the model and the device.
+Result<ScratchSizes> session_scratch(const Context& ctx, const Model& m, const SessionLimits& l) {
+    return attention_scratch(m.config(), m.precision(), l.max_shape, ctx.device().limits(), m.attention_tiling(),
+                             l.scores_budget_bytes, l.fused_only);
+}
+
+} // namespace
+
 Result<VkDeviceSize> Session::memory_required(const Context& ctx, const Model& m, const SessionLimits& l) {
     VKMHA_TRY(check_limits(l));
     VKMHA_TRY(check_host_staging(m.config(), l));
-    auto scratch = attention_scratch(m.config(), m.precision(), l.max_shape, ctx.device().limits(),
-                                     m.attention_tiling(), l.scores_budget_bytes, l.fused_only);
+    auto scratch = session_scratch(ctx, m, l);
     if (!scratch) return scratch.take_error();
     VKMHA_TRY(check_arena(ctx, l, scratch.value()));
     return measure(ctx, m, l, session_requests(l, scratch.value(), m.config().num_heads));
@@ -210,8 +219,7 @@ Result<VkDeviceSize> Session::memory_required(const Context& ctx, const Model& m
 
 Result<VkDeviceSize> Session::scratch_bytes_per_frame(const Context& ctx, const Model& m, const SessionLimits& l) {
     VKMHA_TRY(check_limits(l));
-    auto scratch = attention_scratch(m.config(), m.precision(), l.max_shape, ctx.device().limits(),
-                                     m.attention_tiling(), l.scores_budget_bytes, l.fused_only);
+    auto scratch = session_scratch(ctx, m, l);
     if (!scratch) return scratch.take_error();
     return per_frame_bytes(scratch.value());
 }
@@ -238,8 +246,7 @@ Result<std::unique_ptr<Session>> Session::create(const Context& ctx, const Model
     VKMHA_TRY(check_host_staging(m.config(), l));
     const Device& d = ctx.device();
     if (l.host_io) VKMHA_TRY(HostSubmitter::check_device(d));
-    auto scratch = attention_scratch(m.config(), m.precision(), l.max_shape, d.limits(), m.attention_tiling(),
-                                     l.scores_budget_bytes, l.fused_only);
+    auto scratch = session_scratch(ctx, m, l);
     if (!scratch) return scratch.take_error();
     VKMHA_TRY(check_arena(ctx, l, scratch.value()));
     auto requests = session_requests(l, scratch.value(), m.config().num_heads);
@@ -263,36 +270,23 @@ Result<std::unique_ptr<Session>> Session::create(const Context& ctx, const Model
     s->m_arena = std::move(arena.value());
     s->place_scratch();
 
-    const uint32_t sets = s->m_max_passes * l.frames_in_flight;
-    VkDescriptorPoolSize pool_size{VK_DESCRIPTOR_TYPE_STORAGE_BUFFER, sets * kMaxBindings};
-    VkDescriptorPoolCreateInfo pi{VK_STRUCTURE_TYPE_DESCRIPTOR_POOL_CREATE_INFO};
-    pi.maxSets = sets;
-    pi.poolSizeCount = 1;
-    pi.pPoolSizes = &pool_size;
-    VkDescriptorPool pool = VK_NULL_HANDLE;
-    VkResult r = d.vk().vkCreateDescriptorPool(d.handle(), &pi, d.allocator(), &pool);
-    if (r != VK_SUCCESS) return d.vk_error("vkCreateDescriptorPool", r);
-    s->m_pool = Handle<VkDescriptorPool>(&d, pool);
+    auto sets = ctx.shaders().allocate_sets(s->m_max_passes * l.frames_in_flight, "session");
+    if (!sets) return sets.take_error();
+    s->m_pool = std::move(sets.value().pool);
 
     s->m_frame_slots.resize(l.frames_in_flight);
     for (uint32_t f = 0; f < l.frames_in_flight; ++f) {
         FrameSlot& slot = s->m_frame_slots[f];
         slot.pass_stages.reserve(s->m_max_passes);
         // One set per pass position; all kernels share one set layout, so any set serves any kernel.
-        std::vector<VkDescriptorSetLayout> layouts(s->m_max_passes, ctx.shaders().set_layout());
-        slot.sets.resize(s->m_max_passes);
-        VkDescriptorSetAllocateInfo ai{VK_STRUCTURE_TYPE_DESCRIPTOR_SET_ALLOCATE_INFO};
-        ai.descriptorPool = pool;
-        ai.descriptorSetCount = s->m_max_passes;
-        ai.pSetLayouts = layouts.data();
-        r = d.vk().vkAllocateDescriptorSets(d.handle(), &ai, slot.sets.data());
-        if (r != VK_SUCCESS) return d.vk_error("vkAllocateDescriptorSets", r);
+        const auto first = sets.value().sets.begin() + ptrdiff_t(f) * s->m_max_passes;
+        slot.sets.assign(first, first + s->m_max_passes);
         if (d.limits().timestamps && l.timestamps) {
             VkQueryPoolCreateInfo qi{VK_STRUCTURE_TYPE_QUERY_POOL_CREATE_INFO};
             qi.queryType = VK_QUERY_TYPE_TIMESTAMP;
             qi.queryCount = 2 * s->m_max_passes;
             VkQueryPool qp = VK_NULL_HANDLE;
-            r = d.vk().vkCreateQueryPool(d.handle(), &qi, d.allocator(), &qp);
+            const VkResult r = d.vk().vkCreateQueryPool(d.handle(), &qi, d.allocator(), &qp);
             if (r != VK_SUCCESS) return d.vk_error("vkCreateQueryPool", r);
             slot.queries = Handle<VkQueryPool>(&d, qp);
         }

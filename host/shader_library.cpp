@@ -328,6 +328,29 @@ Result<Handle<VkPipeline>> ShaderLibrary::attention_pipeline(const AttentionTili
                           nullptr, t.lanes);
 }
 
+Result<ShaderLibrary::DescriptorSets> ShaderLibrary::allocate_sets(uint32_t count, const char* owner) const {
+    const Device& d = *m_device;
+    DescriptorSets out;
+    VkDescriptorPoolSize size{VK_DESCRIPTOR_TYPE_STORAGE_BUFFER, count * kMaxBindings};
+    VkDescriptorPoolCreateInfo pi{VK_STRUCTURE_TYPE_DESCRIPTOR_POOL_CREATE_INFO};
+    pi.maxSets = count;
+    pi.poolSizeCount = 1;
+    pi.pPoolSizes = &size;
+    VkDescriptorPool pool = VK_NULL_HANDLE;
+    VkResult r = d.vk().vkCreateDescriptorPool(d.handle(), &pi, d.allocator(), &pool);
+    if (r != VK_SUCCESS) return d.vk_error(("vkCreateDescriptorPool (" + std::string(owner) + ")").c_str(), r);
+    out.pool = Handle<VkDescriptorPool>(&d, pool);
+    const std::vector<VkDescriptorSetLayout> layouts(count, m_set_layout.get());
+    out.sets.resize(count);
+    VkDescriptorSetAllocateInfo ai{VK_STRUCTURE_TYPE_DESCRIPTOR_SET_ALLOCATE_INFO};
+    ai.descriptorPool = pool;
+    ai.descriptorSetCount = count;
+    ai.pSetLayouts = layouts.data();
+    r = d.vk().vkAllocateDescriptorSets(d.handle(), &ai, out.sets.data());
+    if (r != VK_SUCCESS) return d.vk_error(("vkAllocateDescriptorSets (" + std::string(owner) + ")").c_str(), r);
+    return out;
+}
+
 Result<std::vector<uint8_t>> ShaderLibrary::cache_data() const {
     const Device& d = *m_device;
     size_t size = 0;

@@ -92,6 +92,13 @@ class ShaderLibrary {
     // pre-allocated descriptor set serves any kernel.
     VkPipelineLayout layout() const { return m_layout.get(); }
     VkDescriptorSetLayout set_layout() const { return m_set_layout.get(); }
+    // `count` descriptor sets of that layout in a pool of their own (the sets go with the pool); `owner` names the
+    // caller in a failure's message, e.g. "vkCreateDescriptorPool (session)".
+    struct DescriptorSets {
+        Handle<VkDescriptorPool> pool;
+        std::vector<VkDescriptorSet> sets;
+    };
+    Result<DescriptorSets> allocate_sets(uint32_t count, const char* owner) const;
     Result<std::vector<uint8_t>> cache_data() const;
     // Of the context's pipelines (pipeline_count), how many the driver found in the pipeline cache; -1 when the
     // device cannot tell (no VK_EXT_pipeline_creation_feedback). Models' fused-kernel pipelines are not counted.

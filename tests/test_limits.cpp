@@ -183,7 +183,7 @@ TEST_SUITE("limits") {
                 for (uint32_t count : pass.groups) CHECK(count <= kGuaranteedGroups);
                 if (pass.kernel != Kernel::linear) continue;
                 LinearParams params;
-                std::memcpy(&params, pass.push.data(), sizeof params);
+                std::memcpy(static_cast<void*>(&params), pass.push.data(), sizeof params);
                 const uint64_t tiles = (uint64_t(params.M) + block_m - 1) / block_m;
                 CHECK(uint64_t(pass.groups[1]) * pass.groups[2] >= tiles);      // every row tile has a workgroup
                 CHECK(uint64_t(pass.groups[1]) * (pass.groups[2] - 1) < tiles); // and no z layer is wholly idle
