@@ -196,12 +196,13 @@ VkmhaResult VKMHA_CALL create_context(const VkmhaContextCreateInfo* info, VkmhaC
             if (raw->log) raw->log(to_c(level), message.c_str(), raw->log_user);
         };
         Result<std::unique_ptr<Device>> device = make_error(ErrorCode::internal, "no device");
-        if (info->deviceMode == VKMHA_DEVICE_MODE_OWN)
+        const uint32_t mode = raw_enum(info->deviceMode);
+        if (mode == VKMHA_DEVICE_MODE_OWN)
             device = own_device(info->pOwnDevice, compile, log);
-        else if (info->deviceMode == VKMHA_DEVICE_MODE_ADOPT)
+        else if (mode == VKMHA_DEVICE_MODE_ADOPT)
             device = adopt_device(info->pAdoptDevice, compile, log);
         else
-            return invalid("deviceMode " + std::to_string(info->deviceMode) + " is unknown");
+            return invalid("deviceMode " + std::to_string(mode) + " is unknown");
         if (!device) return fail(device.error());
         std::vector<uint8_t> cache;
         if (info->pipelineCacheDataSize) {
@@ -442,7 +443,8 @@ void VKMHA_CALL destroy_session(VkmhaSession session) {
     });
 }
 
-Result<AttentionOptions> attention_options(VkmhaAttentionFlags flags, VkmhaMaskType kpm, VkmhaMaskType mask) {
+// kpm and mask: the raw_enum bits of the caller's keyPaddingMaskType and attnMaskType.
+Result<AttentionOptions> attention_options(VkmhaAttentionFlags flags, uint32_t kpm, uint32_t mask) {
     constexpr VkmhaAttentionFlags known = VKMHA_ATTENTION_CAUSAL_BIT | VKMHA_ATTENTION_NEED_WEIGHTS_BIT |
                                           VKMHA_ATTENTION_PER_HEAD_WEIGHTS_BIT | VKMHA_ATTENTION_PER_HEAD_MASK_BIT |
                                           VKMHA_ATTENTION_UNFUSED_BIT | VKMHA_ATTENTION_NO_SPLIT_K_BIT;
@@ -460,8 +462,8 @@ Result<AttentionOptions> attention_options(VkmhaAttentionFlags flags, VkmhaMaskT
     o.attn_mask_per_head = flags & VKMHA_ATTENTION_PER_HEAD_MASK_BIT;
     o.path = flags & VKMHA_ATTENTION_UNFUSED_BIT ? AttentionPath::unfused : AttentionPath::fused;
     o.split_k = !(flags & VKMHA_ATTENTION_NO_SPLIT_K_BIT);
-    o.key_padding = to_host(kpm);
-    o.attn_mask = to_host(mask);
+    o.key_padding = to_host(static_cast<VkmhaMaskType>(kpm));
+    o.attn_mask = to_host(static_cast<VkmhaMaskType>(mask));
     return o;
 }
 
@@ -492,7 +494,7 @@ VkmhaResult VKMHA_CALL record_attention(VkmhaSession session, VkCommandBuffer cm
         if (!positions) return fail(positions.error());
         auto head_mask = head_mask_factors(info->pNext, "VkmhaRecordInfo");
         if (!head_mask) return fail(head_mask.error());
-        auto options = attention_options(info->flags, info->keyPaddingMaskType, info->attnMaskType);
+        auto options = attention_options(info->flags, raw_enum(info->keyPaddingMaskType), raw_enum(info->attnMaskType));
         if (!options) return fail(options.error());
         RecordArgs a;
         a.frame = info->frameIndex;
@@ -540,7 +542,7 @@ VkmhaResult VKMHA_CALL submit(VkmhaSession session, const VkmhaHostSubmitInfo* i
         if (!positions) return fail(positions.error());
         auto head_mask = head_mask_factors(info->pNext, "VkmhaHostSubmitInfo");
         if (!head_mask) return fail(head_mask.error());
-        auto options = attention_options(info->flags, info->keyPaddingMaskType, info->attnMaskType);
+        auto options = attention_options(info->flags, raw_enum(info->keyPaddingMaskType), raw_enum(info->attnMaskType));
         if (!options) return fail(options.error());
         HostInputs in{info->pQuery,          info->pKey,      info->pValue,
                       info->pKeyPaddingMask, info->pAttnMask, positions->queries};
@@ -794,7 +796,7 @@ VkmhaResult VKMHA_CALL record_attention_qkv(VkmhaSession session, VkCommandBuffe
         if (!positions) return fail(positions.error());
         auto head_mask = head_mask_factors(info->pNext, owner);
         if (!head_mask) return fail(head_mask.error());
-        auto options = attention_options(info->flags, info->keyPaddingMaskType, info->attnMaskType);
+        auto options = attention_options(info->flags, raw_enum(info->keyPaddingMaskType), raw_enum(info->attnMaskType));
         if (!options) return fail(options.error());
         VKMHA_CHECK(
             require_bound(owner, {{"q", &info->q}, {"k", &info->k}, {"v", &info->v}, {"output", &info->output}}));
@@ -835,7 +837,7 @@ VkmhaResult VKMHA_CALL submit_qkv(VkmhaSession session, const VkmhaHostQkvSubmit
         if (!positions) return fail(positions.error());
         auto head_mask = head_mask_factors(info->pNext, owner);
         if (!head_mask) return fail(head_mask.error());
-        auto options = attention_options(info->flags, info->keyPaddingMaskType, info->attnMaskType);
+        auto options = attention_options(info->flags, raw_enum(info->keyPaddingMaskType), raw_enum(info->attnMaskType));
         if (!options) return fail(options.error());
         VKMHA_CHECK(require_pointers(owner, {{"pQ", info->pQ}, {"pK", info->pK}, {"pV", info->pV}}));
         const AttentionConfig& c = session->model->model->config();
@@ -1010,7 +1012,7 @@ VkmhaResult VKMHA_CALL reference_attention_c(const VkmhaReferenceInfo* info) {
             if (!positions) return fail(positions.error());
             auto head_mask = head_mask_factors(s.pNext, "VkmhaHostSubmitInfo");
             if (!head_mask) return fail(head_mask.error());
-            auto options = attention_options(s.flags, s.keyPaddingMaskType, s.attnMaskType);
+            auto options = attention_options(s.flags, raw_enum(s.keyPaddingMaskType), raw_enum(s.attnMaskType));
             if (!options) return fail(options.error());
             VKMHA_CHECK(run_reference(loaded.value(), *info, options.value(), positions.value(), *head_mask));
         } else {
@@ -1020,7 +1022,7 @@ VkmhaResult VKMHA_CALL reference_attention_c(const VkmhaReferenceInfo* info) {
             if (!positions) return fail(positions.error());
             auto head_mask = head_mask_factors(s.pNext, "VkmhaHostQkvSubmitInfo");
             if (!head_mask) return fail(head_mask.error());
-            auto options = attention_options(s.flags, s.keyPaddingMaskType, s.attnMaskType);
+            auto options = attention_options(s.flags, raw_enum(s.keyPaddingMaskType), raw_enum(s.attnMaskType));
             if (!options) return fail(options.error());
             VKMHA_CHECK(run_reference(loaded.value(), *info, options.value(), positions.value(), *head_mask));
         }

@@ -11,9 +11,21 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <iterator>
+#include <type_traits>
 
 namespace vkmha::plugin {
+
+// A caller's enum field as the 32 bits C wrote. C lets a caller store any value there; C++ loading one past the
+// enumerators' range (e.g. 0xC6C6C6C6) as the enum is undefined behaviour (UBSan: "load of value ..., which is not
+// a valid value for type ...", found by fuzz/). Every enum field a caller writes is read through this until checked.
+template <typename E> uint32_t raw_enum(const E& field) {
+    static_assert(std::is_enum_v<E> && sizeof(E) == sizeof(uint32_t));
+    uint32_t bits = 0;
+    std::memcpy(&bits, &field, sizeof bits);
+    return bits;
+}
 
 template <typename Host, typename C> constexpr bool same_value(Host host, C c) {
     return static_cast<int64_t>(host) == static_cast<int64_t>(c);

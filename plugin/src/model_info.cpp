@@ -45,13 +45,14 @@ Result<ModelTensors> read_tensors(const VkmhaModelCreateInfo& info) {
             io::Tensor tensor;
             tensor.name = t.pName;
             size_t elem = 0;
-            switch (t.dataType) {
+            const uint32_t type = raw_enum(t.dataType);
+            switch (type) {
             case VKMHA_DATA_TYPE_F32: tensor.dtype = io::DType::f32, elem = 4; break;
             case VKMHA_DATA_TYPE_F16: tensor.dtype = io::DType::f16, elem = 2; break;
             case VKMHA_DATA_TYPE_BF16: tensor.dtype = io::DType::bf16, elem = 2; break;
             default:
                 return make_error(ErrorCode::invalid_argument,
-                                  at + " ('" + t.pName + "') dataType " + std::to_string(t.dataType) + " is unknown");
+                                  at + " ('" + t.pName + "') dataType " + std::to_string(type) + " is unknown");
             }
             uint64_t count = 1;
             for (uint32_t r = 0; r < t.rank; ++r) {
@@ -81,8 +82,9 @@ Status check_model_info(const VkmhaModelCreateInfo* info, bool attention_only) {
                                                        "no weights)");
     if (info->tensorCount && !info->pTensors)
         return make_error(ErrorCode::invalid_argument, "tensorCount is nonzero but pTensors is NULL");
-    if (info->precision != VKMHA_PRECISION_FP32 && info->precision != VKMHA_PRECISION_FP16)
-        return make_error(ErrorCode::invalid_argument, "precision " + std::to_string(info->precision) + " is unknown");
+    const uint32_t precision = raw_enum(info->precision);
+    if (precision != VKMHA_PRECISION_FP32 && precision != VKMHA_PRECISION_FP16)
+        return make_error(ErrorCode::invalid_argument, "precision " + std::to_string(precision) + " is unknown");
     return {};
 }
 
@@ -120,11 +122,11 @@ const char* scaling_name(VkmhaRopeScaling scaling) {
 }
 
 Status check_enums(const VkmhaModelAttentionInfo& a) {
-    if (static_cast<uint32_t>(a.ropeLayout) > VKMHA_ROPE_LAYOUT_GPTJ)
-        return attention_info_error("ropeLayout " + std::to_string(a.ropeLayout) +
+    if (raw_enum(a.ropeLayout) > VKMHA_ROPE_LAYOUT_GPTJ)
+        return attention_info_error("ropeLayout " + std::to_string(raw_enum(a.ropeLayout)) +
                                     " is unknown (NONE 0, NEOX 1, GPTJ 2)");
-    if (static_cast<uint32_t>(a.ropeScaling) > VKMHA_ROPE_SCALING_YARN)
-        return attention_info_error("ropeScaling " + std::to_string(a.ropeScaling) +
+    if (raw_enum(a.ropeScaling) > VKMHA_ROPE_SCALING_YARN)
+        return attention_info_error("ropeScaling " + std::to_string(raw_enum(a.ropeScaling)) +
                                     " is unknown (NONE 0, LINEAR 1, LLAMA3 2, YARN 3)");
     VKMHA_TRY(check_bool("ropeNoTruncate", a.ropeNoTruncate));
     VKMHA_TRY(check_bool("attentionOnly", a.attentionOnly));

@@ -20,9 +20,9 @@ Result<AttentionConfig> config_of(const VkmhaPipelineStatisticsInfo& info) {
     const ChainTarget slots[] = {
         {VKMHA_STRUCTURE_TYPE_MODEL_ATTENTION_INFO, reinterpret_cast<const void**>(&attention)}};
     VKMHA_TRY(walk_chain(info.pNext, "VkmhaPipelineStatisticsInfo", slots));
-    if (info.precision != VKMHA_PRECISION_FP32 && info.precision != VKMHA_PRECISION_FP16)
-        return argument_error("VkmhaPipelineStatisticsInfo::precision " + std::to_string(info.precision) +
-                              " is unknown");
+    const uint32_t precision = raw_enum(info.precision);
+    if (precision != VKMHA_PRECISION_FP32 && precision != VKMHA_PRECISION_FP16)
+        return argument_error("VkmhaPipelineStatisticsInfo::precision " + std::to_string(precision) + " is unknown");
     if (info.numHeads == 0) return argument_error("VkmhaPipelineStatisticsInfo::numHeads is 0");
     AttentionConfig c;
     c.embed_dim = info.embedDim;
