@@ -1031,8 +1031,8 @@ VkmhaResult VKMHA_CALL reference_attention_c(const VkmhaReferenceInfo* info) {
 }
 
 const char* VKMHA_CALL stage_name_c(VkmhaStage stage) {
-    if (static_cast<uint32_t>(stage) >= kStageCount) return "unknown";
-    return stage_name(static_cast<Stage>(stage)); // in range, and enum_mirror.h holds the values equal
+    if (raw_enum(stage) >= kStageCount) return "unknown"; // a C caller may pass any 32 bits
+    return stage_name(static_cast<Stage>(stage));         // in range, and enum_mirror.h holds the values equal
 }
 
 // ---- 1.3: KV-cache state (save games, branching dialogue) -------------------------------------------------------
