@@ -136,7 +136,7 @@ void World::create_context(FuzzInput& in) {
     VkmhaContextCreateInfo ci{};
     set_stype(in, ci, VKMHA_STRUCTURE_TYPE_CONTEXT_CREATE_INFO);
     ci.pNext = chain(in);
-    ci.deviceMode = static_cast<VkmhaDeviceMode>(in.byte() % 3);
+    in.enum_field(ci.deviceMode, 2);
     VkmhaOwnDeviceInfo own{};
     set_stype(in, own, VKMHA_STRUCTURE_TYPE_OWN_DEVICE_INFO);
     own.deviceIndex = static_cast<int32_t>(in.pick<uint32_t>({0xFFFFFFFFu, 0, 1, 7, 0x80000000u}));
@@ -163,7 +163,7 @@ void World::create_model(FuzzInput& in) {
     for (uint32_t i = 0; i < count && i < 6; ++i) {
         VkmhaTensor& t = tensors[i];
         t.pName = in.byte() < 16 ? nullptr : kNames[in.byte() % std::size(kNames)];
-        t.dataType = static_cast<VkmhaDataType>(in.byte() % 4);
+        in.enum_field(t.dataType, 3);
         t.rank = in.byte() % 6;
         uint64_t elements = 1;
         for (uint64_t& d : t.shape) {
@@ -177,9 +177,9 @@ void World::create_model(FuzzInput& in) {
     VkmhaModelAttentionInfo ai{};
     set_stype(in, ai, VKMHA_STRUCTURE_TYPE_MODEL_ATTENTION_INFO);
     ai.pNext = chain(in);
-    ai.ropeLayout = static_cast<VkmhaRopeLayout>(in.byte() % 4);
+    in.enum_field(ai.ropeLayout, 3);
     ai.rotaryDims = in.dim();
-    ai.ropeScaling = static_cast<VkmhaRopeScaling>(in.byte() % 5);
+    in.enum_field(ai.ropeScaling, 4);
     float* floats[] = {&ai.ropeTheta,
                        &ai.ropeScalingFactor,
                        &ai.ropeLowFreqFactor,
@@ -206,7 +206,7 @@ void World::create_model(FuzzInput& in) {
     mi.pTensors = in.byte() < 16 ? nullptr : tensors;
     if (mi.tensorCount > count && mi.pTensors) mi.tensorCount = count; // the array holds `count`
     mi.memoryBudget = in.flag() ? 0 : in.u64();
-    mi.precision = static_cast<VkmhaPrecision>(in.byte() % 3);
+    in.enum_field(mi.precision, 2);
     VkDeviceSize bytes = 0;
     const VkmhaContext context = in.byte() < 8 ? nullptr : m_context;
     if (m_api.getModelMemoryRequirements(context, &mi, &bytes) != VKMHA_SUCCESS || bytes > kMaxObjectBytes) return;
@@ -283,8 +283,8 @@ void World::submit(FuzzInput& in) {
     hi.queryLength = in.dim();
     hi.keyLength = in.dim();
     hi.flags = in.flag() ? in.byte() % 64 : in.u32();
-    hi.keyPaddingMaskType = static_cast<VkmhaMaskType>(in.byte() % 4);
-    hi.attnMaskType = static_cast<VkmhaMaskType>(in.byte() % 4);
+    in.enum_field(hi.keyPaddingMaskType, 3);
+    in.enum_field(hi.attnMaskType, 3);
     const uint64_t B = hi.batch, Lq = hi.queryLength, Lk = hi.keyLength;
     // Honest: every input the shape implies fits the pool (per-head masks and positions included), else no call.
     const uint64_t width = std::max({p.embedDim, p.kdim, p.vdim, 1u});
@@ -340,8 +340,8 @@ void World::submit_qkv(FuzzInput& in) {
     hi.queryLength = in.dim();
     hi.keyLength = in.dim();
     hi.flags = in.flag() ? in.byte() % 64 : in.u32();
-    hi.keyPaddingMaskType = static_cast<VkmhaMaskType>(in.byte() % 4);
-    hi.attnMaskType = static_cast<VkmhaMaskType>(in.byte() % 4);
+    in.enum_field(hi.keyPaddingMaskType, 3);
+    in.enum_field(hi.attnMaskType, 3);
     const uint64_t B = hi.batch, L = std::max(hi.queryLength, hi.keyLength);
     if (!fits(product({B, std::max(p.numHeads, 1u), L, std::max(p.headDim, 1u)}), 4) ||
         !fits(product({B, p.numHeads, hi.queryLength, hi.keyLength}), 4))

@@ -32,6 +32,15 @@ class FuzzInput {
         }
     }
 
+    // An enum field as a C caller may fill it: mostly one of its `count` values or one past them, sometimes any 32
+    // bits, stored bit for bit (a C++ enum object cannot be given every value; the library must read it as bits).
+    template <typename E> void enum_field(E& field, uint32_t count) {
+        static_assert(sizeof(E) == sizeof(uint32_t));
+        const uint8_t b = byte();
+        const uint32_t value = b < 240 ? b % (count + 1) : u32();
+        std::memcpy(&field, &value, sizeof value);
+    }
+
   private:
     uint64_t take(size_t n) {
         uint64_t v = 0;

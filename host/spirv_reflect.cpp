@@ -3,6 +3,7 @@
 #include "spirv_reflect.h"
 
 #include <algorithm>
+#include <cstddef>
 #include <cstring>
 #include <functional>
 #include <unordered_map>
@@ -150,7 +151,7 @@ uint32_t scalar_or_vector_bytes(const Module& m, uint32_t type) {
 
 bool all_members(const std::vector<bool>& flags, size_t members) {
     return members > 0 && flags.size() >= members &&
-           std::all_of(flags.begin(), flags.begin() + members, std::identity{});
+           std::all_of(flags.begin(), flags.begin() + static_cast<std::ptrdiff_t>(members), std::identity{});
 }
 
 Status add_push_block(const Module& m, const Id& block, ShaderInterface& out) {
