@@ -160,6 +160,21 @@ struct AttentionWork {
     uint ring_base;
 };
 
+// The workgroup's row tile. Lane-tile kernels (CPU implementations) define ZIGZAG_ROW_TILES and take the grid's x in
+// zigzag order (0, X-1, 1, X-2, ...): llvmpipe gives each thread one contiguous range of workgroups, and under causal
+// masking a row tile's work grows with its index, so in grid order one thread got the cheap tiles and the other the
+// dear ones wherever x is the split (one key/value head: causal MQA prefill took 1.5x the MHA time on 2 threads).
+// GPUs hand out workgroups as their cores free up, and keep the grid order.
+uint row_tile()
+{
+#ifdef ZIGZAG_ROW_TILES
+    const uint t = gl_WorkGroupID.x;
+    return (t & 1u) == 0u ? t >> 1 : gl_NumWorkGroups.x - 1u - (t >> 1);
+#else
+    return gl_WorkGroupID.x;
+#endif
+}
+
 AttentionWork attention_work()
 {
     AttentionWork w;
@@ -167,7 +182,7 @@ AttentionWork attention_work()
     w.b = gl_WorkGroupID.y / p.G;
     w.g = gl_WorkGroupID.y % p.G;
     w.split = gl_WorkGroupID.z;
-    w.row0 = gl_WorkGroupID.x * ROWS;
+    w.row0 = row_tile() * ROWS;
     const bool cached = p.cache_mode != 0u;
 
     uint q_len = p.Lq;
