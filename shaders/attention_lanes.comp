@@ -13,7 +13,7 @@
 #version 450
 #extension GL_GOOGLE_include_directive : require
 #define QKV_T ACT_VEC4 // Q, K and V read as vec4s (D % 4 == 0): one load per four head-dim columns
-#define ZIGZAG_ROW_TILES // balanced row tiles for CPU thread pools (see row_tile())
+#define CPU_WORK_ORDER // every CPU thread's range of workgroups holds every head and all kinds of row tile
 #include "common/attention_common.glsl"
 
 const uint KEYS_PER_LANE = BC / WG;          // keys each invocation scores per tile

@@ -160,18 +160,23 @@ struct AttentionWork {
     uint ring_base;
 };
 
-// The workgroup's row tile. Lane-tile kernels (CPU implementations) define ZIGZAG_ROW_TILES and take the grid's x in
-// zigzag order (0, X-1, 1, X-2, ...): llvmpipe gives each thread one contiguous range of workgroups, and under causal
-// masking a row tile's work grows with its index, so in grid order one thread got the cheap tiles and the other the
-// dear ones wherever x is the split (one key/value head: causal MQA prefill took 1.5x the MHA time on 2 threads).
-// GPUs hand out workgroups as their cores free up, and keep the grid order.
-uint row_tile()
+// Which (batch, key/value head) pair and which row tile a workgroup takes. GPUs hand out workgroups as their cores
+// free up, and the grid is read as it is: x the row tile, y the pair. Lane-tile kernels (CPU implementations) define
+// CPU_WORK_ORDER: llvmpipe gives each of its threads one contiguous range of the grid's linear index (x fastest), so
+// read as it is, one thread's range held some heads and another's the rest (a head mask saved nothing when the
+// masked heads were the other thread's), and with a single pair one range held the cheap causal row tiles and
+// another the dear ones. Instead the linear index runs over the pairs fastest, then over the row tiles in zigzag
+// order (0, X-1, 1, X-2, ...): every range holds every pair, and cheap and dear tiles alike.
+uvec2 pair_and_row_tile()
 {
-#ifdef ZIGZAG_ROW_TILES
-    const uint t = gl_WorkGroupID.x;
-    return (t & 1u) == 0u ? t >> 1 : gl_NumWorkGroups.x - 1u - (t >> 1);
+#ifdef CPU_WORK_ORDER
+    const uint X = gl_NumWorkGroups.x;
+    const uint Y = gl_NumWorkGroups.y;
+    const uint linear = gl_WorkGroupID.y * X + gl_WorkGroupID.x;
+    const uint t = linear / Y;
+    return uvec2(linear % Y, (t & 1u) == 0u ? t >> 1 : X - 1u - (t >> 1));
 #else
-    return gl_WorkGroupID.x;
+    return uvec2(gl_WorkGroupID.y, gl_WorkGroupID.x);
 #endif
 }
 
@@ -179,10 +184,11 @@ AttentionWork attention_work()
 {
     AttentionWork w;
     w.group = p.H / p.G;
-    w.b = gl_WorkGroupID.y / p.G;
-    w.g = gl_WorkGroupID.y % p.G;
+    const uvec2 pair_tile = pair_and_row_tile();
+    w.b = pair_tile.x / p.G;
+    w.g = pair_tile.x % p.G;
     w.split = gl_WorkGroupID.z;
-    w.row0 = row_tile() * ROWS;
+    w.row0 = pair_tile.y * ROWS;
     const bool cached = p.cache_mode != 0u;
 
     uint q_len = p.Lq;
