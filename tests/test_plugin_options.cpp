@@ -11,6 +11,7 @@
 #include "cpu_reference.h"
 #include "support/compare.h"
 #include "support/engine_device.h"
+#include "support/host_model.h"
 #include "support/plugin_api.h"
 
 #include <doctest/doctest.h>
@@ -58,29 +59,7 @@ constexpr uint32_t kE = 32, kH = 4, kG = 2, kD = kE / kH;
 struct HostModel {
     AttentionConfig config{kE, kH, kG, kE, kE};
     AttentionWeights weights;
-    std::vector<std::string> names;
-    std::vector<std::vector<uint64_t>> shapes;
-    std::vector<const std::vector<float>*> values; // into `weights`, which never moves once built
-    std::vector<VkmhaTensor> views;
-
-    void add(std::string name, std::vector<uint64_t> shape, const std::vector<float>& v) {
-        names.push_back(std::move(name));
-        shapes.push_back(std::move(shape));
-        values.push_back(&v);
-    }
-    // Called once every tensor is added: the views point into names, shapes and weights.
-    void build_views() {
-        views.clear();
-        for (size_t i = 0; i < names.size(); ++i) {
-            VkmhaTensor t{};
-            t.pName = names[i].c_str();
-            t.dataType = VKMHA_DATA_TYPE_F32;
-            t.rank = static_cast<uint32_t>(shapes[i].size());
-            for (size_t r = 0; r < shapes[i].size(); ++r) t.shape[r] = shapes[i][r];
-            t.pData = values[i]->data();
-            views.push_back(t);
-        }
-    }
+    vkmha::test::Fp32Tensors tensors; // into `weights`, which never moves once built
 };
 
 // Built in place (the views point into it), hence the out parameter.
@@ -97,30 +76,29 @@ void make_model(HostModel& m, bool qk_norm, bool sinks, uint32_t seed = 5) {
     w.bk = random_floats(rng, KV, 0.2f);
     w.bv = random_floats(rng, KV, 0.2f);
     w.bo = random_floats(rng, kE, 0.2f);
-    m.add("q_proj.weight", {kE, kE}, w.wq);
-    m.add("k_proj.weight", {KV, kE}, w.wk);
-    m.add("v_proj.weight", {KV, kE}, w.wv);
-    m.add("o_proj.weight", {kE, kE}, w.wo);
-    m.add("q_proj.bias", {kE}, w.bq);
-    m.add("k_proj.bias", {KV}, w.bk);
-    m.add("v_proj.bias", {KV}, w.bv);
-    m.add("o_proj.bias", {kE}, w.bo);
+    m.tensors.add("q_proj.weight", {kE, kE}, w.wq);
+    m.tensors.add("k_proj.weight", {KV, kE}, w.wk);
+    m.tensors.add("v_proj.weight", {KV, kE}, w.wv);
+    m.tensors.add("o_proj.weight", {kE, kE}, w.wo);
+    m.tensors.add("q_proj.bias", {kE}, w.bq);
+    m.tensors.add("k_proj.bias", {KV}, w.bk);
+    m.tensors.add("v_proj.bias", {KV}, w.bv);
+    m.tensors.add("o_proj.bias", {kE}, w.bo);
     if (qk_norm) {
         // Far from 1, so that a norm applied without its weight, or not at all, shows.
         w.q_norm = random_floats(rng, kD, 0.5f);
         w.k_norm = random_floats(rng, kD, 0.5f);
         for (float& x : w.q_norm) x += 1.5f;
         for (float& x : w.k_norm) x += 0.75f;
-        m.add("q_norm.weight", {kD}, w.q_norm);
-        m.add("k_norm.weight", {kD}, w.k_norm);
+        m.tensors.add("q_norm.weight", {kD}, w.q_norm);
+        m.tensors.add("k_norm.weight", {kD}, w.k_norm);
         m.config.qk_norm = true;
     }
     if (sinks) {
         w.sinks = random_floats(rng, kH, 2.0f);
-        m.add("sinks", {kH}, w.sinks);
+        m.tensors.add("sinks", {kH}, w.sinks);
         m.config.sinks = true;
     }
-    m.build_views();
 }
 
 VkmhaModelCreateInfo model_info(const HostModel& m, const void* next) {
@@ -128,8 +106,8 @@ VkmhaModelCreateInfo model_info(const HostModel& m, const void* next) {
     mi.sType = VKMHA_STRUCTURE_TYPE_MODEL_CREATE_INFO;
     mi.pNext = next;
     mi.numHeads = kH;
-    mi.tensorCount = static_cast<uint32_t>(m.views.size());
-    mi.pTensors = m.views.data();
+    mi.tensorCount = static_cast<uint32_t>(m.tensors.views().size());
+    mi.pTensors = m.tensors.views().data();
     return mi;
 }
 
@@ -977,7 +955,7 @@ TEST_SUITE("plugin_options") {
         VkmhaModel none = nullptr;
         SUBCASE("q_norm.weight alone") {
             std::vector<VkmhaTensor> views;
-            for (const VkmhaTensor& v : m.views)
+            for (const VkmhaTensor& v : m.tensors.views())
                 if (std::string(v.pName) != "k_norm.weight") views.push_back(v);
             VkmhaModelCreateInfo mi = model_info(m, nullptr);
             mi.tensorCount = static_cast<uint32_t>(views.size());
@@ -986,7 +964,7 @@ TEST_SUITE("plugin_options") {
                            "k_norm.weight");
         }
         SUBCASE("sinks [H - 1]") {
-            std::vector<VkmhaTensor> views = m.views;
+            std::vector<VkmhaTensor> views = m.tensors.views();
             for (VkmhaTensor& v : views)
                 if (std::string(v.pName) == "sinks") v.shape[0] = kH - 1;
             VkmhaModelCreateInfo mi = model_info(m, nullptr);

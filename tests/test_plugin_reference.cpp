@@ -5,6 +5,7 @@
 
 #include "cpu_reference.h"
 #include "support/check_matches.h"
+#include "support/host_model.h"
 #include "support/plugin_api.h"
 
 #include <doctest/doctest.h>
@@ -35,34 +36,16 @@ struct Layer {
     AttentionConfig config;
     vkmha::AttentionWeights weights;
     VkmhaModelAttentionInfo attention{VKMHA_STRUCTURE_TYPE_MODEL_ATTENTION_INFO};
-    std::vector<std::string> names;
-    std::vector<std::vector<uint64_t>> shapes;
-    std::vector<const std::vector<float>*> values;
-    std::vector<VkmhaTensor> views;
+    vkmha::test::Fp32Tensors tensors; // into `weights` (a Layer never moves: make_layer gives a unique_ptr)
 
-    void add(const char* name, std::vector<uint64_t> shape, const std::vector<float>& v) {
-        names.emplace_back(name);
-        shapes.push_back(std::move(shape));
-        values.push_back(&v);
-    }
-    VkmhaModelCreateInfo create_info() {
-        views.clear();
-        for (size_t i = 0; i < names.size(); ++i) {
-            VkmhaTensor t{};
-            t.pName = names[i].c_str();
-            t.dataType = VKMHA_DATA_TYPE_F32;
-            t.rank = static_cast<uint32_t>(shapes[i].size());
-            for (size_t r = 0; r < shapes[i].size(); ++r) t.shape[r] = shapes[i][r];
-            t.pData = values[i]->data();
-            views.push_back(t);
-        }
+    VkmhaModelCreateInfo create_info() const {
         VkmhaModelCreateInfo mi{};
         mi.sType = VKMHA_STRUCTURE_TYPE_MODEL_CREATE_INFO;
         mi.pNext = &attention;
         mi.numHeads = config.num_heads;
         mi.numKvHeads = config.num_kv_heads;
-        mi.tensorCount = static_cast<uint32_t>(views.size());
-        mi.pTensors = views.data();
+        mi.tensorCount = static_cast<uint32_t>(tensors.views().size());
+        mi.pTensors = tensors.views().data();
         return mi;
     }
 };
@@ -87,11 +70,11 @@ std::unique_ptr<Layer> make_layer(uint32_t E, uint32_t H, uint32_t G, uint32_t D
         w.wv = random_floats(rng, size_t(G) * D * E, bound);
         w.wo = random_floats(rng, size_t(E) * H * D, bound);
         w.bo = random_floats(rng, E, 0.2f);
-        l.add("q_proj.weight", {uint64_t(H) * D, E}, w.wq);
-        l.add("k_proj.weight", {uint64_t(G) * D, E}, w.wk);
-        l.add("v_proj.weight", {uint64_t(G) * D, E}, w.wv);
-        l.add("o_proj.weight", {E, uint64_t(H) * D}, w.wo);
-        l.add("o_proj.bias", {E}, w.bo);
+        l.tensors.add("q_proj.weight", {uint64_t(H) * D, E}, w.wq);
+        l.tensors.add("k_proj.weight", {uint64_t(G) * D, E}, w.wk);
+        l.tensors.add("v_proj.weight", {uint64_t(G) * D, E}, w.wv);
+        l.tensors.add("o_proj.weight", {E, uint64_t(H) * D}, w.wo);
+        l.tensors.add("o_proj.bias", {E}, w.bo);
     } else {
         l.attention.attentionOnly = VK_TRUE;
         l.attention.headDim = D;
@@ -101,9 +84,9 @@ std::unique_ptr<Layer> make_layer(uint32_t E, uint32_t H, uint32_t G, uint32_t D
     for (float& x : w.q_norm) x += 1.25f;
     for (float& x : w.k_norm) x += 0.75f;
     w.sinks = random_floats(rng, H, 1.5f);
-    l.add("q_norm.weight", {D}, w.q_norm);
-    l.add("k_norm.weight", {D}, w.k_norm);
-    l.add("sinks", {H}, w.sinks);
+    l.tensors.add("q_norm.weight", {D}, w.q_norm);
+    l.tensors.add("k_norm.weight", {D}, w.k_norm);
+    l.tensors.add("sinks", {H}, w.sinks);
     return layer;
 }
 

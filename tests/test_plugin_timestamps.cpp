@@ -31,12 +31,6 @@ using vkmha::test::SessionHandle;
 
 constexpr uint32_t kEmbed = 48, kHeads = 6, kKvHeads = 2, kTokens = 7;
 
-int64_t live(const char* type) {
-    const auto objects = FaultInjector::instance().live_objects();
-    const auto it = objects.find(type);
-    return it == objects.end() ? 0 : it->second;
-}
-
 // One causal self-attention submit of `tokens` ([kTokens, E]) and its output, waited for.
 std::vector<float> submit_causal(VkmhaSession session, const std::vector<float>& tokens, uint64_t& value) {
     VkmhaHostSubmitInfo si{};
@@ -82,14 +76,15 @@ TEST_SUITE("plugin_timestamps") {
             si.framesInFlight = 3;
             si.hostIo = VK_TRUE;
             si.flags = VKMHA_SESSION_CREATE_NO_TIMESTAMPS_BIT;
-            const int64_t pools_before = live("VkQueryPool");
+            const int64_t pools_before = FaultInjector::instance().live_objects("VkQueryPool");
             SessionHandle quiet;
             REQUIRE_VKMHA(api().createSession(model.get(), &si, quiet.out()));
-            CHECK(live("VkQueryPool") == pools_before);
+            CHECK(FaultInjector::instance().live_objects("VkQueryPool") == pools_before);
             si.flags = 0;
             SessionHandle timed;
             REQUIRE_VKMHA(api().createSession(model.get(), &si, timed.out()));
-            CHECK(live("VkQueryPool") == pools_before + 3); // one per frame slot, as in 1.2
+            CHECK(FaultInjector::instance().live_objects("VkQueryPool") ==
+                  pools_before + 3); // one per frame slot, as in 1.2
 
             std::mt19937 rng(11);
             const std::vector<float> tokens = vkmha::test::random_floats(rng, size_t(kTokens) * kEmbed, 1.0f);

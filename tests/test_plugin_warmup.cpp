@@ -32,12 +32,6 @@ using vkmha::test::SessionHandle;
 
 constexpr uint32_t kEmbed = 48, kHeads = 6, kKvHeads = 2, kTokens = 7;
 
-int64_t live_pipelines() {
-    const auto objects = FaultInjector::instance().live_objects();
-    const auto it = objects.find("VkPipeline");
-    return it == objects.end() ? 0 : it->second;
-}
-
 // createModel with RoPE (so the rope kernel runs) at `precision`; returns the pipelines it bound.
 std::set<uint64_t> create_model(VkmhaContext context, const vkmha::test::HostModel& host, VkmhaPrecision precision,
                                 ModelHandle& out) {
@@ -131,7 +125,7 @@ TEST_SUITE("plugin_warmup") {
                 ModelHandle model;
                 const std::set<uint64_t> warmed = create_model(context.get(), host, precision, model);
                 CHECK(!warmed.empty());
-                const int64_t pipelines = live_pipelines();
+                const int64_t pipelines = FaultInjector::instance().live_objects("VkPipeline");
                 fi.reset_commands();
                 run_every_path(model.get(), tokens);
                 const std::set<uint64_t> bound = fi.bound_pipelines();
@@ -139,7 +133,7 @@ TEST_SUITE("plugin_warmup") {
                 for (uint64_t p : bound)
                     CHECK_MESSAGE(warmed.count(p) == 1, "a record bound pipeline 0x", std::to_string(p),
                                   " that createModel did not dispatch (", warmed.size(), " warmed)");
-                CHECK(live_pipelines() == pipelines);
+                CHECK(FaultInjector::instance().live_objects("VkPipeline") == pipelines);
 
                 // A second model of the precision warms only its own two fused-kernel pipelines: the context's are
                 // warm already.

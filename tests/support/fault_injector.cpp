@@ -388,6 +388,12 @@ std::map<std::string, int64_t> FaultInjector::live_objects() const {
     return live;
 }
 
+int64_t FaultInjector::live_objects(const std::string& type) const {
+    std::lock_guard<std::mutex> lock(m_mutex);
+    const auto it = m_objects.find(type);
+    return it == m_objects.end() ? 0 : it->second;
+}
+
 VkAllocationCallbacks FaultInjector::allocator() {
     VkAllocationCallbacks c{};
     c.pUserData = this;

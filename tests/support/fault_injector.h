@@ -44,6 +44,8 @@ class FaultInjector {
 
     // Objects created minus destroyed, per type (only types with a nonzero balance).
     std::map<std::string, int64_t> live_objects() const;
+    // The same for one type (e.g. "VkQueryPool"): 0 when none is live.
+    int64_t live_objects(const std::string& type) const;
     VkAllocationCallbacks allocator();
     int64_t live_allocations() const;
 

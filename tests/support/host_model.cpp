@@ -130,6 +130,18 @@ HostModel make_model(const ModelSpec& s) {
     return m;
 }
 
+void Fp32Tensors::add(std::string name, const std::vector<uint64_t>& shape, const std::vector<float>& data) {
+    REQUIRE(shape.size() <= 4);
+    m_names.push_back(std::move(name));
+    VkmhaTensor t{};
+    t.pName = m_names.back().c_str();
+    t.dataType = VKMHA_DATA_TYPE_F32;
+    t.rank = static_cast<uint32_t>(shape.size());
+    for (size_t r = 0; r < shape.size(); ++r) t.shape[r] = shape[r];
+    t.pData = data.data();
+    m_views.push_back(t);
+}
+
 std::vector<VkmhaTensor> tensor_views(const std::vector<io::Tensor>& tensors) {
     std::vector<VkmhaTensor> views;
     for (const io::Tensor& t : tensors) {

@@ -10,6 +10,8 @@
 #include "vkmha/vkmha.h"
 
 #include <cstdint>
+#include <deque>
+#include <string>
 #include <vector>
 
 namespace vkmha::test {
@@ -35,6 +37,18 @@ struct HostModel {
 };
 
 HostModel make_model(const ModelSpec& s);
+
+// fp32 tensors handed to the C ABI by name and shape, their data in vectors the caller keeps (and does not move):
+// views() is what VkmhaModelCreateInfo::pTensors takes.
+class Fp32Tensors {
+  public:
+    void add(std::string name, const std::vector<uint64_t>& shape, const std::vector<float>& data);
+    const std::vector<VkmhaTensor>& views() const { return m_views; }
+
+  private:
+    std::deque<std::string> m_names; // a deque: adding a name leaves the earlier views' pName valid
+    std::vector<VkmhaTensor> m_views;
+};
 
 // The VkmhaTensor views of `tensors` (which must outlive them).
 std::vector<VkmhaTensor> tensor_views(const std::vector<io::Tensor>& tensors);
